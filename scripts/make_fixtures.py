@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Make the transformers parity fixtures in tests/fixtures/.
+
+Each fixture is a small random Qwen2 checkpoint written the way HF checkpoints are written
+(config.json + safetensors with format=pt metadata), then loaded back with
+`AutoModelForCausalLM.from_pretrained` -- which proves transformers reads that config style,
+dtype and sharding -- and run on a few token rows to record the per-token log-probs
+log p(x_t | x_<t), t >= 1, one row at a time (no padding) in float32 on CPU.
+
+The weights are drawn so that logits are far from uniform (transformers' 0.02 init makes every
+model look alike): matrices N(0, 1/fan_in), q/k/v biases N(0, 0.3^2), norm weights 1 + N(0, 0.2^2), an untied
+lm_head N(0, 9/fan_in) and a tied embedding N(0, 0.16): mean entropy about half of uniform's.
+
+Usage (from the repository root):
+    python3 -m venv /tmp/venv && /tmp/venv/bin/pip install -r scripts/requirements.txt
+    /tmp/venv/bin/python scripts/make_fixtures.py
+"""
+import json
+import os
+import shutil
+
+import torch
+import transformers
+from safetensors.torch import save_file
+from transformers import AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
+
+# name, shape, weight dtype, config style, shards
+FIXTURES = [
+    dict(name="gqa2-tied-f32-t4", vocab=256, hidden=64, inter=160, layers=2, heads=4, kv=2,
+         tied=True, dtype=torch.float32, style="t4", theta=10000.0, eps=1e-6, shards=1),
+    dict(name="gqa4-untied-bf16-t5", vocab=300, hidden=64, inter=128, layers=2, heads=8, kv=2,
+         tied=False, dtype=torch.bfloat16, style="t5", theta=1000000.0, eps=1e-6, shards=1),
+    dict(name="mha-untied-f16-sharded", vocab=200, hidden=48, inter=96, layers=3, heads=4, kv=4,
+         tied=False, dtype=torch.float16, style="t4", theta=10000.0, eps=1e-6, shards=3),
+    dict(name="mqa-odd-tied-f32-t5", vocab=97, hidden=40, inter=72, layers=3, heads=5, kv=1,
+         tied=True, dtype=torch.float32, style="t5", theta=500.0, eps=1e-5, shards=1),
+]
+ROW_LENGTHS = [2, 7, 16, 41]
+
+
+def hf_config(f):
+    cfg = {
+        "architectures": ["Qwen2ForCausalLM"],
+        "model_type": "qwen2",
+        "vocab_size": f["vocab"],
+        "hidden_size": f["hidden"],
+        "intermediate_size": f["inter"],
+        "num_hidden_layers": f["layers"],
+        "num_attention_heads": f["heads"],
+        "num_key_value_heads": f["kv"],
+        "max_position_embeddings": 128,
+        "rms_norm_eps": f["eps"],
+        "tie_word_embeddings": f["tied"],
+        "hidden_act": "silu",
+        "use_sliding_window": False,
+        "sliding_window": None,
+        "max_window_layers": f["layers"],
+        "attention_dropout": 0.0,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "torch_dtype": {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}[f["dtype"]],
+    }
+    if f["style"] == "t4":  # transformers 4.x / every Qwen2.5 release
+        cfg["rope_theta"] = f["theta"]
+        cfg["rope_scaling"] = None
+    else:  # transformers 5.x
+        cfg["rope_parameters"] = {"rope_theta": f["theta"], "rope_type": "default"}
+    return cfg
+
+
+def random_weights(model, tied):
+    g = torch.Generator().manual_seed(1234)
+    sd = {}
+    for name, p in model.state_dict().items():
+        if tied and name == "lm_head.weight":
+            continue
+        if name.endswith("norm.weight"):
+            t = 1.0 + 0.2 * torch.randn(p.shape, generator=g)
+        elif name.endswith(".bias"):
+            t = 0.3 * torch.randn(p.shape, generator=g)
+        elif name == "model.embed_tokens.weight":
+            t = (0.4 if tied else 1.0) * torch.randn(p.shape, generator=g)
+        elif name == "lm_head.weight":  # logit std ~3
+            t = 3.0 * torch.randn(p.shape, generator=g) / p.shape[1] ** 0.5
+        else:  # Linear [out, in]
+            t = torch.randn(p.shape, generator=g) / p.shape[1] ** 0.5
+        sd[name] = t.contiguous()
+    return sd
+
+
+def save(sd, out_dir, dtype, shards):
+    sd = {k: v.to(dtype).contiguous() for k, v in sd.items()}
+    if shards == 1:
+        save_file(sd, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
+        return
+    keys = sorted(sd)
+    weight_map, total = {}, 0
+    for i in range(shards):
+        part = keys[i::shards]
+        fname = f"model-{i + 1:05d}-of-{shards:05d}.safetensors"
+        save_file({k: sd[k] for k in part}, os.path.join(out_dir, fname), metadata={"format": "pt"})
+        for k in part:
+            weight_map[k] = fname
+            total += sd[k].numel() * sd[k].element_size()
+    with open(os.path.join(out_dir, "model.safetensors.index.json"), "w") as fh:
+        json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, fh, indent=2)
+
+
+def main():
+    torch.manual_seed(0)
+    for f in FIXTURES:
+        out = os.path.join(ROOT, f["name"])
+        shutil.rmtree(out, ignore_errors=True)
+        os.makedirs(out)
+        cfg = hf_config(f)
+        with open(os.path.join(out, "config.json"), "w") as fh:
+            json.dump(cfg, fh, indent=2)
+        skeleton = Qwen2ForCausalLM(Qwen2Config(**{k: v for k, v in cfg.items() if k != "rope_parameters"}))
+        save(random_weights(skeleton, f["tied"]), out, f["dtype"], f["shards"])
+
+        # The reference: transformers loading what we wrote, in float32.
+        model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32, attn_implementation="eager")
+        model.eval()
+        assert abs(model.config.rope_parameters["rope_theta"] - f["theta"]) < 1e-9
+        g = torch.Generator().manual_seed(99)
+        rows = []
+        entropies = []
+        for n in ROW_LENGTHS:
+            ids = torch.randint(0, f["vocab"], (1, n), generator=g)
+            with torch.no_grad():
+                logits = model(ids).logits.float()
+            logp = torch.log_softmax(logits, dim=-1)
+            entropies.append(float(-(logp.exp() * logp).sum(-1).mean()))
+            lp = logp[0, :-1].gather(-1, ids[0, 1:, None])[:, 0]
+            rows.append({"input_ids": ids[0].tolist(), "logprobs": [float(x) for x in lp]})
+        expected = {
+            "source": "scripts/make_fixtures.py",
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+            "mean_entropy_nats": sum(entropies) / len(entropies),
+            "uniform_entropy_nats": float(torch.log(torch.tensor(float(f["vocab"])))),
+            "rows": rows,
+        }
+        with open(os.path.join(out, "expected.json"), "w") as fh:
+            json.dump(expected, fh)
+        print(f"{f['name']}: mean entropy {expected['mean_entropy_nats']:.2f} nats "
+              f"(uniform {expected['uniform_entropy_nats']:.2f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+//! Throughput measurements (`mgrpo bench`, `benches/score.rs`).
+//!
+//! `score` throughput: full-sequence forward + log-softmax + gather of a batch of random token
+//! rows, timed after warm-up, with the device synchronised (results read back) before the clock
+//! is read. `scripts/bench_torch.py` measures transformers on the same shape and thread count.
+
+use std::time::Instant;
+
+use burn::prelude::*;
+
+use crate::batch::PaddedBatch;
+use crate::model::{Qwen2Config, Qwen2ForCausalLM};
+use crate::score::batch_logprobs;
+
+/// Named model shapes for benchmarks.
+pub fn shape(name: &str) -> crate::Result<Qwen2Config> {
+    match name {
+        // vocab 4096, hidden 256, 4 layers, 8 heads, 2 KV heads, intermediate 704, tied head
+        "bench-small" => Ok(Qwen2Config::new(4096, 256, 704, 4, 8, 2, true)),
+        // Qwen2.5-0.5B: vocab 151936, hidden 896, 24 layers, 14 heads, 2 KV heads, 4864, tied
+        "qwen2.5-0.5b" => Ok(Qwen2Config::new(151936, 896, 4864, 24, 14, 2, true)),
+        _ => Err(crate::Error::Invalid(format!(
+            "unknown bench shape `{name}` (known: bench-small, qwen2.5-0.5b)"
+        ))),
+    }
+}
+
+/// The result of a throughput run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BenchReport {
+    pub batch: usize,
+    pub seq: usize,
+    pub iters: usize,
+    /// Tokens scored per second (batch · seq / median iteration time).
+    pub tokens_per_s: f64,
+    pub median_ms: f64,
+    pub min_ms: f64,
+}
+
+/// Time `score` on a random model of shape `config`: `warmup` untimed iterations, then `iters`.
+pub fn bench_score<B: Backend>(
+    config: &Qwen2Config,
+    batch: usize,
+    seq: usize,
+    warmup: usize,
+    iters: usize,
+    device: &B::Device,
+) -> BenchReport {
+    B::seed(device, 0);
+    let model = Qwen2ForCausalLM::<B>::random(config, device);
+    let rows: Vec<Vec<u32>> = (0..batch)
+        .map(|r| {
+            (0..seq)
+                .map(|t| ((r * 7919 + t * 104729) % config.vocab_size) as u32)
+                .collect()
+        })
+        .collect();
+    let padded = PaddedBatch::left_padded(&rows, 0);
+    let run = || {
+        let lp = batch_logprobs(&model, &padded, device);
+        // Reading the values back synchronises the device.
+        let _ = lp.into_data();
+    };
+    for _ in 0..warmup {
+        run();
+    }
+    let mut times: Vec<f64> = (0..iters.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            run();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(|a, b| a.total_cmp(b));
+    let median = times[times.len() / 2];
+    BenchReport {
+        batch,
+        seq,
+        iters: times.len(),
+        tokens_per_s: (batch * seq) as f64 / median,
+        median_ms: median * 1e3,
+        min_ms: times[0] * 1e3,
+    }
+}

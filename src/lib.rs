@@ -1,0 +1,22 @@
+//! mgrpo: GRPO, MGRPO and iGRPO for Qwen2 models, written with Burn and generic over its
+//! backends. See `README.md` and `docs/` for the big picture.
+//!
+//! Library code is generic over `B: Backend`; the binary (`main.rs`) is the only place that
+//! names a concrete backend.
+
+pub mod batch;
+pub mod bench;
+pub mod device;
+pub mod error;
+pub mod model;
+pub mod score;
+pub mod template;
+pub mod tokenizer;
+
+pub use error::{Error, Result};
+
+/// The backend of the library's unit tests (the default CPU backend).
+#[cfg(all(test, feature = "flex"))]
+pub(crate) type TestBackend = burn::backend::Flex<f32>;
+#[cfg(all(test, not(feature = "flex"), feature = "ndarray"))]
+pub(crate) type TestBackend = burn::backend::NdArray<f32>;

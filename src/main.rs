@@ -1,0 +1,266 @@
+//! The `mgrpo` command line. This is the only place that names a concrete Burn backend:
+//! `--device` picks one of those compiled in by Cargo features.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use burn::prelude::Backend;
+use clap::{Args, Parser, Subcommand};
+
+use mgrpo::device::DeviceSpec;
+use mgrpo::model::{load_model, save_model, SaveDtype, SaveOptions};
+use mgrpo::score::{prepare_rows, read_score_input, score_rows};
+use mgrpo::template::PromptTemplate;
+use mgrpo::tokenizer::Tokenizer;
+
+#[derive(Parser)]
+#[command(
+    name = "mgrpo",
+    version,
+    about = "GRPO / MGRPO / iGRPO trainer for Qwen2 models, on Burn"
+)]
+struct Cli {
+    /// More logging (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Per-token log-probs log p(x_t | x_<t) of given sequences, one JSON line per input line.
+    Score(ScoreArgs),
+    /// Load an HF model directory and save it again in HF layout (F32 or BF16, sharded).
+    Convert(ConvertArgs),
+    /// Throughput figures (score: forward + log-softmax on a random model of a named shape).
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct DeviceArg {
+    /// Backend and device: cpu, ndarray, flex, wgpu, cuda[:N], tch[:cpu|:cuda:N].
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+#[derive(Args)]
+struct ScoreArgs {
+    /// HF model directory (config.json, safetensors, optional tokenizer.json).
+    #[arg(long)]
+    model: PathBuf,
+    /// JSONL: {"input_ids": [...]} or {"prompt": "...", "completion": "..."} per line.
+    #[arg(long)]
+    input: PathBuf,
+    /// Rows per forward pass (rows are grouped by length; output keeps input order).
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Apply this prompt template (qwen-math, r1, plain) to the `prompt` of text rows.
+    #[arg(long)]
+    template: Option<String>,
+    /// Write the JSONL here instead of stdout (written whole, then renamed into place).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    device: DeviceArg,
+}
+
+#[derive(Args)]
+struct ConvertArgs {
+    /// Source HF model directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// Destination directory (must not exist unless --overwrite).
+    #[arg(long)]
+    out: PathBuf,
+    /// Weight dtype to write: f32 or bf16.
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+    /// Shard the weights above this many bytes per file.
+    #[arg(long, default_value_t = 5_000_000_000)]
+    max_shard_bytes: usize,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    overwrite: bool,
+    #[command(flatten)]
+    device: DeviceArg,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// What to measure (only `score` for now).
+    #[arg(default_value = "score")]
+    what: String,
+    /// Model shape: bench-small (vocab 4096, hidden 256, 4 layers, 8/2 heads) or qwen2.5-0.5b.
+    #[arg(long, default_value = "bench-small")]
+    shape: String,
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    #[arg(long, default_value_t = 128)]
+    seq: usize,
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    #[arg(long, default_value_t = 20)]
+    iters: usize,
+    #[command(flatten)]
+    device: DeviceArg,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = dispatch(cli.command) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Parse `--device` and run `cmd` on the chosen backend.
+fn dispatch(cmd: Command) -> Result<()> {
+    let spec: DeviceSpec = match &cmd {
+        Command::Score(a) => &a.device,
+        Command::Convert(a) => &a.device,
+        Command::Bench(a) => &a.device,
+    }
+    .device
+    .parse()?;
+    match spec {
+        #[cfg(feature = "flex")]
+        DeviceSpec::Cpu | DeviceSpec::Flex => {
+            run::<burn::backend::Flex<f32>>(cmd, Default::default())
+        }
+        #[cfg(all(not(feature = "flex"), feature = "ndarray"))]
+        DeviceSpec::Cpu => run::<burn::backend::NdArray<f32>>(cmd, Default::default()),
+        #[cfg(feature = "ndarray")]
+        DeviceSpec::NdArray => run::<burn::backend::NdArray<f32>>(cmd, Default::default()),
+        #[cfg(feature = "wgpu")]
+        DeviceSpec::Wgpu => run::<burn::backend::Wgpu<f32, i32>>(cmd, Default::default()),
+        #[cfg(feature = "cuda")]
+        DeviceSpec::Cuda(index) => {
+            run::<burn::backend::Cuda<f32, i32>>(cmd, burn::backend::cuda::CudaDevice { index })
+        }
+        #[cfg(feature = "tch")]
+        DeviceSpec::TchCpu => {
+            run::<burn::backend::LibTorch<f32>>(cmd, burn::backend::libtorch::LibTorchDevice::Cpu)
+        }
+        #[cfg(feature = "tch")]
+        DeviceSpec::TchCuda(n) => run::<burn::backend::LibTorch<f32>>(
+            cmd,
+            burn::backend::libtorch::LibTorchDevice::Cuda(n),
+        ),
+        #[allow(unreachable_patterns)]
+        other => Err(other.not_compiled().into()),
+    }
+}
+
+fn run<B: Backend>(cmd: Command, device: B::Device) -> Result<()> {
+    match cmd {
+        Command::Score(a) => score::<B>(a, &device),
+        Command::Convert(a) => convert::<B>(a, &device),
+        Command::Bench(a) => bench::<B>(a, &device),
+    }
+}
+
+fn score<B: Backend>(a: ScoreArgs, device: &B::Device) -> Result<()> {
+    if a.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let template = a
+        .template
+        .as_deref()
+        .map(PromptTemplate::builtin)
+        .transpose()?;
+    let rows = read_score_input(&a.input)?;
+    let (config, model) = load_model::<B>(&a.model, device)?;
+    let tokenizer = Tokenizer::from_model_dir(&a.model)?;
+    let prepared = prepare_rows(
+        &rows,
+        &a.input,
+        tokenizer.as_ref(),
+        template.as_ref(),
+        config.vocab_size,
+        config.max_position_embeddings,
+    )?;
+    let ids: Vec<Vec<u32>> = prepared.iter().map(|p| p.ids.clone()).collect();
+    let logprobs = score_rows(&model, &ids, a.batch_size, device);
+    let mut out = String::new();
+    for (lp, p) in logprobs.iter().zip(&prepared) {
+        let tail = &lp[lp.len() - p.n_report.min(lp.len())..];
+        out.push_str(&serde_json::json!({ "logprobs": tail }).to_string());
+        out.push('\n');
+    }
+    match a.output {
+        Some(path) => write_atomic(&path, out.as_bytes()),
+        None => {
+            use std::io::Write;
+            std::io::stdout()
+                .lock()
+                .write_all(out.as_bytes())
+                .context("writing to stdout")
+        }
+    }
+}
+
+fn convert<B: Backend>(a: ConvertArgs, device: &B::Device) -> Result<()> {
+    let dtype = SaveDtype::parse(&a.dtype)?;
+    let (config, model) = load_model::<B>(&a.model, device)?;
+    let opts = SaveOptions {
+        dtype,
+        max_shard_bytes: a.max_shard_bytes,
+        side_files_from: Some(a.model.clone()),
+        overwrite: a.overwrite,
+    };
+    save_model(&model, &config, &a.out, &opts)?;
+    eprintln!(
+        "saved {} ({}) to {}",
+        a.model.display(),
+        a.dtype,
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn bench<B: Backend>(a: BenchArgs, device: &B::Device) -> Result<()> {
+    if a.what != "score" {
+        bail!("unknown benchmark `{}` (known: score)", a.what);
+    }
+    if a.batch == 0 || a.seq < 2 {
+        bail!("--batch must be ≥ 1 and --seq ≥ 2");
+    }
+    let config = mgrpo::bench::shape(&a.shape)?;
+    let r = mgrpo::bench::bench_score::<B>(&config, a.batch, a.seq, a.warmup, a.iters, device);
+    let line = serde_json::json!({
+        "bench": "score", "shape": a.shape, "device": a.device.device,
+        "batch": r.batch, "seq": r.seq, "iters": r.iters,
+        "tokens_per_s": r.tokens_per_s, "median_ms": r.median_ms, "min_ms": r.min_ms,
+    });
+    println!("{line}");
+    Ok(())
+}
+
+/// Write `bytes` to `path` through a temporary file in the same directory and a rename, so a
+/// failure never leaves a half-written file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .context("--output has no file name")?
+        .to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}

@@ -1,0 +1,92 @@
+//! `Qwen2Attention`: grouped-query attention with q/k/v biases, rotate-half RoPE, and a
+//! causal + padding mask. Softmax runs in f32 (as transformers' eager path).
+
+use burn::nn::Linear;
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use burn::tensor::DType;
+
+use super::rope::RopeTables;
+
+/// Score given to masked positions before the softmax. Finite (not -inf) so that a query row
+/// with every key masked (a left-padding position) gives a uniform, finite distribution instead
+/// of NaNs that would leak through `0 · NaN` in the value product.
+pub const MASK_VALUE: f32 = -1e30;
+
+/// Self-attention of one decoder layer (`self_attn.*` keys).
+#[derive(Module, Debug)]
+pub struct Qwen2Attention<B: Backend> {
+    /// `[hidden, heads · head_dim]`, with bias
+    pub q_proj: Linear<B>,
+    /// `[hidden, kv_heads · head_dim]`, with bias
+    pub k_proj: Linear<B>,
+    /// `[hidden, kv_heads · head_dim]`, with bias
+    pub v_proj: Linear<B>,
+    /// `[heads · head_dim, hidden]`, no bias
+    pub o_proj: Linear<B>,
+    pub num_heads: usize,
+    pub num_kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl<B: Backend> Qwen2Attention<B> {
+    /// # Shapes
+    /// - `x`: `[batch, seq, hidden]`
+    /// - `rope`: tables of `[batch, 1, seq, head_dim]`
+    /// - `mask`: `[batch, 1, seq, seq]`, `true` where a query must not see a key
+    /// - returns `[batch, seq, hidden]`
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        rope: &RopeTables<B>,
+        mask: Tensor<B, 4, Bool>,
+    ) -> Tensor<B, 3> {
+        let [b, s, _] = x.dims();
+        let (h, kvh, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let heads = |t: Tensor<B, 3>, n: usize| t.reshape([b, s, n, hd]).swap_dims(1, 2);
+        let q = rope.apply(heads(self.q_proj.forward(x.clone()), h)); // [b, h, s, hd]
+        let k = rope.apply(heads(self.k_proj.forward(x.clone()), kvh)); // [b, kvh, s, hd]
+        let v = heads(self.v_proj.forward(x), kvh); // [b, kvh, s, hd]
+        let out = attend(q, k, v, mask, h / kvh); // [b, h, s, hd]
+        self.o_proj
+            .forward(out.swap_dims(1, 2).reshape([b, s, h * hd]))
+    }
+}
+
+/// Scaled dot-product attention with GQA (each K/V head serves `n_rep` consecutive query heads,
+/// transformers' `repeat_kv`).
+///
+/// # Shapes
+/// - `q`: `[batch, heads, q_len, head_dim]`
+/// - `k`, `v`: `[batch, kv_heads, k_len, head_dim]`
+/// - `mask`: broadcastable to `[batch, 1, q_len, k_len]`, `true` = masked
+/// - returns `[batch, heads, q_len, head_dim]`
+pub fn attend<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: Tensor<B, 4, Bool>,
+    n_rep: usize,
+) -> Tensor<B, 4> {
+    let [b, h, q_len, hd] = q.dims();
+    let k_len = k.dims()[2];
+    let dtype = q.dtype();
+    let k = repeat_kv(k, n_rep); // [b, h, k_len, hd]
+    let v = repeat_kv(v, n_rep);
+    let scale = (hd as f64).powf(-0.5);
+    let scores = q.matmul(k.swap_dims(2, 3)).cast(DType::F32) * scale; // [b, h, q, k]
+    let scores = scores.mask_fill(mask.expand([b, h, q_len, k_len]), MASK_VALUE);
+    let probs = softmax(scores, 3).cast(dtype);
+    probs.matmul(v) // [b, h, q, hd]
+}
+
+/// `[b, kvh, s, hd] → [b, kvh · n_rep, s, hd]`, repeating each head `n_rep` times in place.
+fn repeat_kv<B: Backend>(x: Tensor<B, 4>, n_rep: usize) -> Tensor<B, 4> {
+    if n_rep == 1 {
+        return x;
+    }
+    let [b, kvh, s, hd] = x.dims();
+    x.unsqueeze_dim::<5>(2)
+        .repeat_dim(2, n_rep)
+        .reshape([b, kvh * n_rep, s, hd])
+}

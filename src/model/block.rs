@@ -1,0 +1,38 @@
+//! `Qwen2DecoderLayer`: pre-norm attention and MLP with residuals.
+//!
+//! `h = x + o_proj(attn(input_layernorm(x)))`,
+//! `out = h + mlp(post_attention_layernorm(h))`.
+
+use burn::prelude::*;
+
+use super::attention::Qwen2Attention;
+use super::mlp::Qwen2MLP;
+use super::norm::Qwen2RMSNorm;
+use super::rope::RopeTables;
+
+/// One decoder layer (`model.layers.N.*` keys).
+#[derive(Module, Debug)]
+pub struct Qwen2DecoderLayer<B: Backend> {
+    pub self_attn: Qwen2Attention<B>,
+    pub mlp: Qwen2MLP<B>,
+    pub input_layernorm: Qwen2RMSNorm<B>,
+    pub post_attention_layernorm: Qwen2RMSNorm<B>,
+}
+
+impl<B: Backend> Qwen2DecoderLayer<B> {
+    /// # Shapes
+    /// - `x`: `[batch, seq, hidden]` → `[batch, seq, hidden]`
+    /// - `mask`: `[batch, 1, seq, seq]`, `true` = masked
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        rope: &RopeTables<B>,
+        mask: Tensor<B, 4, Bool>,
+    ) -> Tensor<B, 3> {
+        let h = x.clone()
+            + self
+                .self_attn
+                .forward(self.input_layernorm.forward(x), rope, mask);
+        h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
+    }
+}

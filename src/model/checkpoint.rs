@@ -1,0 +1,648 @@
+//! Safetensors checkpoints in HF layout, in and out.
+//!
+//! Loading reads `config.json` and either `model.safetensors` or the shards listed in
+//! `model.safetensors.index.json` (memory-mapped), accepts F32, BF16 and F16 tensors and casts
+//! them to the run's float type. Every tensor the config implies must be present with the right
+//! shape and nothing else may be (errors name the tensor and the file). HF `Linear` weights are
+//! `[out, in]`; Burn's are `[in, out]`: the transpose happens here, on the host, so the device
+//! tensors are contiguous.
+//!
+//! Saving writes `config.json`, safetensors with `format=pt` metadata (transformers refuses
+//! files without it) in BF16 or F32, sharded above `max_shard_bytes` with an index like
+//! `save_pretrained`, and copies the tokenizer and generation files of the source directory.
+//! The directory is written under a temporary name and renamed at the end, so a crash never
+//! leaves a half-written checkpoint.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use burn::module::Param;
+use burn::nn::{Embedding, Linear};
+use burn::prelude::*;
+use safetensors::{Dtype, SafeTensors};
+
+use super::attention::Qwen2Attention;
+use super::block::Qwen2DecoderLayer;
+use super::config::Qwen2Config;
+use super::mlp::Qwen2MLP;
+use super::norm::Qwen2RMSNorm;
+use super::qwen2::{Qwen2ForCausalLM, Qwen2Model};
+use crate::error::{Error, Result};
+
+/// Files copied from the source model directory when saving, if present.
+pub const SIDE_FILES: &[&str] = &[
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+    "generation_config.json",
+];
+
+/// Weight dtype of a saved checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveDtype {
+    F32,
+    Bf16,
+}
+
+impl SaveDtype {
+    /// Parse `f32`/`float32` or `bf16`/`bfloat16`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "f32" | "float32" => Ok(Self::F32),
+            "bf16" | "bfloat16" => Ok(Self::Bf16),
+            _ => Err(Error::Invalid(format!(
+                "unknown dtype `{s}` (expected f32 or bf16)"
+            ))),
+        }
+    }
+
+    fn torch_name(self) -> &'static str {
+        match self {
+            Self::F32 => "float32",
+            Self::Bf16 => "bfloat16",
+        }
+    }
+}
+
+/// Load `dir` (an HF model directory) onto `device`.
+pub fn load_model<B: Backend>(
+    dir: &Path,
+    device: &B::Device,
+) -> Result<(Qwen2Config, Qwen2ForCausalLM<B>)> {
+    if !dir.is_dir() {
+        return Err(Error::checkpoint(
+            dir,
+            "not a directory (expected an HF model directory)",
+        ));
+    }
+    let config_path = dir.join("config.json");
+    if !config_path.is_file() {
+        return Err(Error::checkpoint(
+            &config_path,
+            "missing (every HF model directory has one)",
+        ));
+    }
+    let config = Qwen2Config::load(&config_path)?;
+    let (files, origin, index) = weight_files(dir)?;
+    let maps = files
+        .iter()
+        .map(|p| {
+            let f = std::fs::File::open(p).map_err(|e| Error::io(p, e))?;
+            // SAFETY: the file is opened read-only and only read while the map lives; a file
+            // truncated underneath us by another process is the one case mmap cannot guard.
+            unsafe { memmap2::Mmap::map(&f) }.map_err(|e| Error::io(p, e))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let parsed = maps
+        .iter()
+        .zip(&files)
+        .map(|(m, p)| {
+            SafeTensors::deserialize(m)
+                .map_err(|e| Error::checkpoint(p, format!("not a valid safetensors file: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut store = TensorStore::new(&files, &parsed, origin, index)?;
+    let model = build(&config, &mut store, device)?;
+    store.finish(dir)?;
+    Ok((config, model))
+}
+
+/// The safetensors files of `dir`: the shards of the index, or `model.safetensors`; the file
+/// that lists the tensors (the index or the single file); and the index's key → file map.
+type WeightFiles = (Vec<PathBuf>, PathBuf, Option<HashMap<String, PathBuf>>);
+
+fn weight_files(dir: &Path) -> Result<WeightFiles> {
+    let index = dir.join("model.safetensors.index.json");
+    if index.is_file() {
+        let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::checkpoint(&index, format!("invalid JSON: {e}")))?;
+        let map = v
+            .get("weight_map")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| Error::checkpoint(&index, "missing object `weight_map`"))?;
+        let mut names: Vec<&str> = Vec::new();
+        for (key, file) in map {
+            let file = file.as_str().ok_or_else(|| {
+                Error::checkpoint(
+                    &index,
+                    format!("weight_map entry `{key}` is not a file name"),
+                )
+            })?;
+            if file.contains('/') || file.contains('\\') || file.contains("..") {
+                return Err(Error::checkpoint(
+                    &index,
+                    format!("weight_map entry `{key}`: bad file name `{file}`"),
+                ));
+            }
+            if !names.contains(&file) {
+                names.push(file);
+            }
+        }
+        names.sort_unstable();
+        let files: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
+        for (f, key) in files.iter().zip(&names) {
+            if !f.is_file() {
+                let user = map
+                    .iter()
+                    .find(|(_, v)| v.as_str() == Some(key))
+                    .map(|(k, _)| k.as_str())
+                    .unwrap_or("?");
+                return Err(Error::checkpoint(
+                    f,
+                    format!("missing shard (listed in {} for `{user}`)", index.display()),
+                ));
+            }
+        }
+        let by_key = map
+            .iter()
+            .filter_map(|(k, v)| v.as_str().map(|f| (k.clone(), dir.join(f))))
+            .collect();
+        return Ok((files, index, Some(by_key)));
+    }
+    let single = dir.join("model.safetensors");
+    if single.is_file() {
+        return Ok((vec![single.clone()], single, None));
+    }
+    Err(Error::checkpoint(
+        dir,
+        "no model.safetensors or model.safetensors.index.json",
+    ))
+}
+
+/// Every tensor of every file, by name, with bookkeeping of which ones were used.
+struct TensorStore<'a> {
+    tensors: HashMap<String, (&'a Path, safetensors::tensor::TensorView<'a>)>,
+    used: HashSet<String>,
+    /// Named in "missing tensor" errors: the index, or the single weights file.
+    origin: PathBuf,
+}
+
+impl<'a> TensorStore<'a> {
+    fn new(
+        files: &'a [PathBuf],
+        parsed: &'a [SafeTensors<'a>],
+        origin: PathBuf,
+        index: Option<HashMap<String, PathBuf>>,
+    ) -> Result<Self> {
+        let mut tensors = HashMap::new();
+        for (path, st) in files.iter().zip(parsed) {
+            for (name, view) in st.iter() {
+                if let Some((other, _)) = tensors.insert(name.to_string(), (path.as_path(), view)) {
+                    return Err(Error::checkpoint(
+                        path,
+                        format!("tensor `{name}` also appears in {}", other.display()),
+                    ));
+                }
+            }
+        }
+        if let Some(index) = index {
+            for (key, file) in &index {
+                match tensors.get(key) {
+                    Some((p, _)) if *p == file.as_path() => {}
+                    Some((p, _)) => {
+                        return Err(Error::checkpoint(
+                            &origin,
+                            format!(
+                                "lists `{key}` in {} but it is in {}",
+                                file.display(),
+                                p.display()
+                            ),
+                        ))
+                    }
+                    None => {
+                        return Err(Error::checkpoint(
+                            file,
+                            format!("missing tensor `{key}` (listed in {})", origin.display()),
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            tensors,
+            used: HashSet::new(),
+            origin,
+        })
+    }
+
+    /// The tensor `key` as f32 values in its HF layout, checked against `shape`.
+    fn take(&mut self, key: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let Some((path, view)) = self.tensors.get(key) else {
+            return Err(Error::checkpoint(
+                &self.origin,
+                format!("missing tensor `{key}` (expected shape {shape:?})"),
+            ));
+        };
+        if view.shape() != shape {
+            return Err(Error::checkpoint(
+                *path,
+                format!(
+                    "tensor `{key}` has shape {:?}, expected {shape:?} from config.json",
+                    view.shape()
+                ),
+            ));
+        }
+        let bytes = view.data();
+        let values =
+            match view.dtype() {
+                Dtype::F32 => bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+                Dtype::BF16 => bytes
+                    .chunks_exact(2)
+                    .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                    .collect(),
+                Dtype::F16 => bytes
+                    .chunks_exact(2)
+                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                    .collect(),
+                other => return Err(Error::checkpoint(
+                    *path,
+                    format!(
+                        "tensor `{key}` has dtype {other:?}; only F32, BF16 and F16 are supported"
+                    ),
+                )),
+            };
+        self.used.insert(key.to_string());
+        Ok(values)
+    }
+
+    fn param1<B: Backend>(
+        &mut self,
+        key: &str,
+        n: usize,
+        device: &B::Device,
+    ) -> Result<Param<Tensor<B, 1>>> {
+        let v = self.take(key, &[n])?;
+        Ok(Param::from_tensor(Tensor::from_data(
+            TensorData::new(v, [n]),
+            device,
+        )))
+    }
+
+    /// A tensor stored `[rows, cols]` as is (embeddings).
+    fn param2<B: Backend>(
+        &mut self,
+        key: &str,
+        rows: usize,
+        cols: usize,
+        device: &B::Device,
+    ) -> Result<Param<Tensor<B, 2>>> {
+        let v = self.take(key, &[rows, cols])?;
+        Ok(Param::from_tensor(Tensor::from_data(
+            TensorData::new(v, [rows, cols]),
+            device,
+        )))
+    }
+
+    /// An HF `Linear` (`{prefix}.weight` `[out, in]`, optional `{prefix}.bias`) as a Burn one.
+    fn linear<B: Backend>(
+        &mut self,
+        prefix: &str,
+        d_in: usize,
+        d_out: usize,
+        bias: bool,
+        device: &B::Device,
+    ) -> Result<Linear<B>> {
+        let w = self.take(&format!("{prefix}.weight"), &[d_out, d_in])?;
+        let w = transpose(&w, d_out, d_in); // [in, out]
+        Ok(Linear {
+            weight: Param::from_tensor(Tensor::from_data(
+                TensorData::new(w, [d_in, d_out]),
+                device,
+            )),
+            bias: if bias {
+                Some(self.param1(&format!("{prefix}.bias"), d_out, device)?)
+            } else {
+                None
+            },
+        })
+    }
+
+    /// Fail on tensors that the config does not account for.
+    fn finish(self, dir: &Path) -> Result<()> {
+        let mut extra: Vec<(&String, &Path)> = self
+            .tensors
+            .iter()
+            .filter(|(k, _)| !self.used.contains(*k) && !ignorable(k))
+            .map(|(k, (p, _))| (k, *p))
+            .collect();
+        extra.sort();
+        match extra.first() {
+            None => Ok(()),
+            Some((key, path)) => Err(Error::checkpoint(
+                *path,
+                format!(
+                    "unexpected tensor `{key}` ({} unexpected in all) — does config.json in {} match these weights?",
+                    extra.len(),
+                    dir.display()
+                ),
+            )),
+        }
+    }
+}
+
+/// Tensors that HF checkpoints may carry and that are derived, not learned: rotary buffers of
+/// old exports, and `lm_head.weight` written next to a tied embedding.
+fn ignorable(key: &str) -> bool {
+    key.ends_with("rotary_emb.inv_freq") || key == "lm_head.weight"
+}
+
+fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; v.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = v[r * cols + c];
+        }
+    }
+    out
+}
+
+fn build<B: Backend>(
+    c: &Qwen2Config,
+    st: &mut TensorStore,
+    device: &B::Device,
+) -> Result<Qwen2ForCausalLM<B>> {
+    let (d, hd, inter) = (c.hidden_size, c.head_dim(), c.intermediate_size);
+    let (h, kvh) = (c.num_attention_heads, c.num_key_value_heads);
+    let norm = |st: &mut TensorStore, key: String| -> Result<Qwen2RMSNorm<B>> {
+        Ok(Qwen2RMSNorm {
+            weight: st.param1(&key, d, device)?,
+            eps: c.rms_norm_eps,
+        })
+    };
+    let mut layers = Vec::with_capacity(c.num_hidden_layers);
+    for i in 0..c.num_hidden_layers {
+        let p = format!("model.layers.{i}");
+        layers.push(Qwen2DecoderLayer {
+            self_attn: Qwen2Attention {
+                q_proj: st.linear(&format!("{p}.self_attn.q_proj"), d, h * hd, true, device)?,
+                k_proj: st.linear(&format!("{p}.self_attn.k_proj"), d, kvh * hd, true, device)?,
+                v_proj: st.linear(&format!("{p}.self_attn.v_proj"), d, kvh * hd, true, device)?,
+                o_proj: st.linear(&format!("{p}.self_attn.o_proj"), h * hd, d, false, device)?,
+                num_heads: h,
+                num_kv_heads: kvh,
+                head_dim: hd,
+            },
+            mlp: Qwen2MLP {
+                gate_proj: st.linear(&format!("{p}.mlp.gate_proj"), d, inter, false, device)?,
+                up_proj: st.linear(&format!("{p}.mlp.up_proj"), d, inter, false, device)?,
+                down_proj: st.linear(&format!("{p}.mlp.down_proj"), inter, d, false, device)?,
+            },
+            input_layernorm: norm(st, format!("{p}.input_layernorm.weight"))?,
+            post_attention_layernorm: norm(st, format!("{p}.post_attention_layernorm.weight"))?,
+        });
+    }
+    let model = Qwen2Model {
+        embed_tokens: Embedding {
+            weight: st.param2("model.embed_tokens.weight", c.vocab_size, d, device)?,
+        },
+        layers,
+        norm: norm(st, "model.norm.weight".into())?,
+        rope_theta: c.rope_theta,
+        head_dim: hd,
+    };
+    let lm_head = if c.tie_word_embeddings {
+        None
+    } else {
+        Some(st.linear("lm_head", d, c.vocab_size, false, device)?)
+    };
+    Ok(Qwen2ForCausalLM { model, lm_head })
+}
+
+/// Every tensor of `model` under its HF key, in HF layout (`Linear` weights `[out, in]`), as
+/// f32 values and a shape.
+pub fn named_tensors<B: Backend>(
+    model: &Qwen2ForCausalLM<B>,
+) -> Result<BTreeMap<String, (Vec<f32>, Vec<usize>)>> {
+    let mut c = Collector {
+        out: BTreeMap::new(),
+    };
+    c.tensor(
+        "model.embed_tokens.weight".into(),
+        model.model.embed_tokens.weight.val(),
+    )?;
+    for (i, l) in model.model.layers.iter().enumerate() {
+        let p = format!("model.layers.{i}");
+        let a = &l.self_attn;
+        for (name, lin) in [
+            ("q_proj", &a.q_proj),
+            ("k_proj", &a.k_proj),
+            ("v_proj", &a.v_proj),
+            ("o_proj", &a.o_proj),
+        ] {
+            c.linear(format!("{p}.self_attn.{name}"), lin)?;
+        }
+        for (name, lin) in [
+            ("gate_proj", &l.mlp.gate_proj),
+            ("up_proj", &l.mlp.up_proj),
+            ("down_proj", &l.mlp.down_proj),
+        ] {
+            c.linear(format!("{p}.mlp.{name}"), lin)?;
+        }
+        c.tensor(
+            format!("{p}.input_layernorm.weight"),
+            l.input_layernorm.weight.val(),
+        )?;
+        c.tensor(
+            format!("{p}.post_attention_layernorm.weight"),
+            l.post_attention_layernorm.weight.val(),
+        )?;
+    }
+    c.tensor("model.norm.weight".into(), model.model.norm.weight.val())?;
+    if let Some(head) = &model.lm_head {
+        c.linear("lm_head".into(), head)?;
+    }
+    Ok(c.out)
+}
+
+struct Collector {
+    out: BTreeMap<String, (Vec<f32>, Vec<usize>)>,
+}
+
+impl Collector {
+    fn tensor<B: Backend, const D: usize>(&mut self, key: String, t: Tensor<B, D>) -> Result<()> {
+        let shape = t.dims().to_vec();
+        let v = t
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .map_err(|e| Error::Invalid(format!("reading tensor `{key}` back: {e:?}")))?;
+        self.out.insert(key, (v, shape));
+        Ok(())
+    }
+
+    fn linear<B: Backend>(&mut self, prefix: String, l: &Linear<B>) -> Result<()> {
+        let key = format!("{prefix}.weight");
+        self.tensor(key.clone(), l.weight.val())?;
+        if let Some((v, shape)) = self.out.get_mut(&key) {
+            let (d_in, d_out) = (shape[0], shape[1]);
+            *v = transpose(v, d_in, d_out);
+            *shape = vec![d_out, d_in];
+        }
+        if let Some(b) = &l.bias {
+            self.tensor(format!("{prefix}.bias"), b.val())?;
+        }
+        Ok(())
+    }
+}
+
+/// Options of [`save_model`].
+#[derive(Debug, Clone)]
+pub struct SaveOptions {
+    pub dtype: SaveDtype,
+    /// Shard above this many bytes of weights (HF's default is 5 GB).
+    pub max_shard_bytes: usize,
+    /// Copy tokenizer and generation files from here (usually the source model directory).
+    pub side_files_from: Option<PathBuf>,
+    /// Replace `out` if it exists (the old directory is removed only after the new one is
+    /// complete).
+    pub overwrite: bool,
+}
+
+impl Default for SaveOptions {
+    fn default() -> Self {
+        Self {
+            dtype: SaveDtype::F32,
+            max_shard_bytes: 5_000_000_000,
+            side_files_from: None,
+            overwrite: false,
+        }
+    }
+}
+
+/// Write `model` to `out` in HF layout (see the module docs).
+pub fn save_model<B: Backend>(
+    model: &Qwen2ForCausalLM<B>,
+    config: &Qwen2Config,
+    out: &Path,
+    opts: &SaveOptions,
+) -> Result<()> {
+    if out.exists() && !opts.overwrite {
+        return Err(Error::checkpoint(
+            out,
+            "already exists (pass overwrite to replace it)",
+        ));
+    }
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "model".into());
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    }
+    let result = write_dir(model, config, &tmp, opts).and_then(|()| {
+        if out.exists() {
+            let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+            std::fs::rename(out, &old).map_err(|e| Error::io(out, e))?;
+            std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
+            std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))
+        } else {
+            std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))
+        }
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+fn write_dir<B: Backend>(
+    model: &Qwen2ForCausalLM<B>,
+    config: &Qwen2Config,
+    dir: &Path,
+    opts: &SaveOptions,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tensors = named_tensors(model)?;
+    let (dtype, width) = match opts.dtype {
+        SaveDtype::F32 => (Dtype::F32, 4),
+        SaveDtype::Bf16 => (Dtype::BF16, 2),
+    };
+    let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .into_iter()
+        .map(|(k, (v, shape))| {
+            let bytes = match opts.dtype {
+                SaveDtype::F32 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                SaveDtype::Bf16 => v
+                    .iter()
+                    .flat_map(|x| half::bf16::from_f32(*x).to_le_bytes())
+                    .collect(),
+            };
+            (k, shape, bytes)
+        })
+        .collect();
+    // Greedy sharding in key order, like `save_pretrained`.
+    let mut shards: Vec<Vec<usize>> = vec![Vec::new()];
+    let mut size = 0;
+    for (i, (_, _, b)) in encoded.iter().enumerate() {
+        if size > 0 && size + b.len() > opts.max_shard_bytes {
+            shards.push(Vec::new());
+            size = 0;
+        }
+        size += b.len();
+        if let Some(s) = shards.last_mut() {
+            s.push(i);
+        }
+    }
+    let metadata = Some(HashMap::from([("format".to_string(), "pt".to_string())]));
+    let n = shards.len();
+    let mut weight_map = serde_json::Map::new();
+    for (si, shard) in shards.iter().enumerate() {
+        let fname = if n == 1 {
+            "model.safetensors".to_string()
+        } else {
+            format!("model-{:05}-of-{n:05}.safetensors", si + 1)
+        };
+        let views = shard
+            .iter()
+            .map(|&i| {
+                let (k, shape, b) = &encoded[i];
+                weight_map.insert(k.clone(), fname.clone().into());
+                safetensors::tensor::TensorView::new(dtype, shape.clone(), b)
+                    .map(|v| (k.clone(), v))
+                    .map_err(|e| Error::checkpoint(dir.join(&fname), format!("tensor `{k}`: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let path = dir.join(&fname);
+        safetensors::serialize_to_file(views, metadata.clone(), &path)
+            .map_err(|e| Error::checkpoint(&path, format!("writing safetensors: {e}")))?;
+    }
+    if n > 1 {
+        let total: usize = encoded
+            .iter()
+            .map(|(_, s, _)| s.iter().product::<usize>() * width)
+            .sum();
+        let index =
+            serde_json::json!({"metadata": {"total_size": total}, "weight_map": weight_map});
+        write_json(&dir.join("model.safetensors.index.json"), &index)?;
+    }
+    write_json(
+        &dir.join("config.json"),
+        &config.to_json(opts.dtype.torch_name()),
+    )?;
+    if let Some(src) = &opts.side_files_from {
+        for f in SIDE_FILES {
+            let from = src.join(f);
+            if from.is_file() {
+                std::fs::copy(&from, dir.join(f)).map_err(|e| Error::io(&from, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| Error::Invalid(e.to_string()))?;
+    std::fs::write(path, text + "\n").map_err(|e| Error::io(path, e))
+}

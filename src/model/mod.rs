@@ -1,0 +1,14 @@
+//! The Qwen2 model, written generically over Burn backends, with HF checkpoints in and out.
+
+pub mod attention;
+pub mod block;
+pub mod checkpoint;
+pub mod config;
+pub mod mlp;
+pub mod norm;
+pub mod qwen2;
+pub mod rope;
+
+pub use checkpoint::{load_model, save_model, SaveDtype, SaveOptions};
+pub use config::Qwen2Config;
+pub use qwen2::{ModelInput, Qwen2ForCausalLM};

@@ -1,0 +1,61 @@
+//! `Qwen2RMSNorm`: `x / sqrt(mean(x²) + eps) * weight`, computed in f32 as transformers does
+//! (normalise in f32, cast back to the input dtype, then multiply by `weight`).
+
+use burn::module::Param;
+use burn::prelude::*;
+use burn::tensor::DType;
+
+/// RMS normalisation over the last dimension. Field names follow the checkpoint keys
+/// (`input_layernorm.weight`, `norm.weight`, …).
+#[derive(Module, Debug)]
+pub struct Qwen2RMSNorm<B: Backend> {
+    /// `[hidden_size]`
+    pub weight: Param<Tensor<B, 1>>,
+    pub eps: f64,
+}
+
+impl<B: Backend> Qwen2RMSNorm<B> {
+    /// A norm with weight 1 (the identity scale).
+    pub fn ones(size: usize, eps: f64, device: &B::Device) -> Self {
+        Self {
+            weight: Param::from_tensor(Tensor::ones([size], device)),
+            eps,
+        }
+    }
+
+    /// # Shapes
+    /// - `x`: `[..., hidden_size]` → same shape.
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let dtype = x.dtype();
+        let xf = x.cast(DType::F32);
+        let inv_rms = (xf.clone().square().mean_dim(D - 1) + self.eps)
+            .sqrt()
+            .recip(); // [..., 1]
+        let normed = (xf * inv_rms).cast(dtype);
+        normed * self.weight.val().unsqueeze()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TestBackend;
+
+    #[test]
+    fn rms_norm_by_hand() {
+        let dev = Default::default();
+        let mut n = Qwen2RMSNorm::<TestBackend>::ones(2, 0.0, &dev);
+        n.weight = Param::from_tensor(Tensor::from_data([1.0, 2.0], &dev));
+        // x = [3, 4]: mean(x²) = 12.5, rms = 3.5355…
+        let y: Vec<f32> = n
+            .forward(Tensor::<TestBackend, 2>::from_data([[3.0, 4.0]], &dev))
+            .into_data()
+            .to_vec()
+            .unwrap();
+        let r = 12.5f32.sqrt();
+        assert!(
+            (y[0] - 3.0 / r).abs() < 1e-6 && (y[1] - 8.0 / r).abs() < 1e-6,
+            "{y:?}"
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! `Qwen2ForCausalLM`: embeddings → N decoder layers → final RMSNorm → LM head (tied to the
+//! embeddings when `tie_word_embeddings`). Module paths equal the HF checkpoint keys
+//! (`model.embed_tokens.weight`, `model.layers.0.self_attn.q_proj.bias`, `lm_head.weight`, …).
+
+use burn::module::Param;
+use burn::nn::{Embedding, Linear};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+
+use super::attention::Qwen2Attention;
+use super::block::Qwen2DecoderLayer;
+use super::config::Qwen2Config;
+use super::mlp::Qwen2MLP;
+use super::norm::Qwen2RMSNorm;
+use super::rope::RopeTables;
+
+/// One batch of token rows, left-padded to a common length.
+///
+/// Positions come from the mask (`cumsum(mask) - 1`), so a padded row gets the same numbers as
+/// the unpadded one; see [`crate::batch::PaddedBatch`] which builds this.
+#[derive(Debug, Clone)]
+pub struct ModelInput<B: Backend> {
+    /// `[batch, seq]`
+    pub input_ids: Tensor<B, 2, Int>,
+    /// `[batch, seq]`, position of each token within its row (0 on padding)
+    pub positions: Tensor<B, 2, Int>,
+    /// `[batch, seq]`, `true` on padding tokens
+    pub padding: Tensor<B, 2, Bool>,
+}
+
+/// The decoder stack (`model.*` keys).
+#[derive(Module, Debug)]
+pub struct Qwen2Model<B: Backend> {
+    /// `[vocab, hidden]`
+    pub embed_tokens: Embedding<B>,
+    pub layers: Vec<Qwen2DecoderLayer<B>>,
+    pub norm: Qwen2RMSNorm<B>,
+    pub rope_theta: f64,
+    pub head_dim: usize,
+}
+
+/// The causal language model (`model.*` and `lm_head.*` keys).
+#[derive(Module, Debug)]
+pub struct Qwen2ForCausalLM<B: Backend> {
+    pub model: Qwen2Model<B>,
+    /// `[hidden, vocab]` in Burn layout; `None` when the head is tied to `embed_tokens`.
+    pub lm_head: Option<Linear<B>>,
+}
+
+impl<B: Backend> Qwen2Model<B> {
+    /// Final hidden states (after the last norm).
+    ///
+    /// # Shapes
+    /// - returns `[batch, seq, hidden]`
+    pub fn forward(&self, input: &ModelInput<B>) -> Tensor<B, 3> {
+        let [b, s] = input.input_ids.dims();
+        let device = input.input_ids.device();
+        let mut x = self.embed_tokens.forward(input.input_ids.clone()); // [b, s, d]
+        let rope = RopeTables::new(
+            input.positions.clone(),
+            self.head_dim,
+            self.rope_theta,
+            x.dtype(),
+        );
+        let causal = Tensor::<B, 2, Bool>::tril_mask([s, s], 0, &device) // true above the diagonal
+            .reshape([1, 1, s, s])
+            .expand([b, 1, s, s]);
+        let pad = input
+            .padding
+            .clone()
+            .reshape([b, 1, 1, s])
+            .expand([b, 1, s, s]);
+        let mask = causal.bool_or(pad); // [b, 1, s, s]
+        for layer in &self.layers {
+            x = layer.forward(x, &rope, mask.clone());
+        }
+        self.norm.forward(x)
+    }
+}
+
+impl<B: Backend> Qwen2ForCausalLM<B> {
+    /// Full-sequence logits.
+    ///
+    /// # Shapes
+    /// - returns `[batch, seq, vocab]`
+    pub fn forward(&self, input: &ModelInput<B>) -> Tensor<B, 3> {
+        self.logits(self.model.forward(input))
+    }
+
+    /// Apply the LM head (tied or not) to hidden states.
+    ///
+    /// # Shapes
+    /// - `hidden`: `[batch, seq, hidden]` → `[batch, seq, vocab]`
+    pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            None => {
+                let [b, s, d] = hidden.dims();
+                let w = self.model.embed_tokens.weight.val(); // [vocab, d]
+                let vocab = w.dims()[0];
+                hidden
+                    .reshape([b * s, d])
+                    .matmul(w.transpose())
+                    .reshape([b, s, vocab])
+            }
+        }
+    }
+
+    /// A model with random weights drawn so that logits are far from uniform (for tests and
+    /// benchmarks): normal(0, 1/√fan_in) matrices, small random biases, norms near 1.
+    pub fn random(config: &Qwen2Config, device: &B::Device) -> Self {
+        let normal = |shape: [usize; 2], std: f64| {
+            Param::from_tensor(Tensor::<B, 2>::random(
+                shape,
+                Distribution::Normal(0.0, std),
+                device,
+            ))
+        };
+        let vector = |n: usize, mean: f64, std: f64| {
+            Param::from_tensor(Tensor::<B, 1>::random(
+                [n],
+                Distribution::Normal(mean, std),
+                device,
+            ))
+        };
+        let linear = |d_in: usize, d_out: usize, bias: bool| Linear {
+            weight: normal([d_in, d_out], (d_in as f64).powf(-0.5)),
+            bias: bias.then(|| vector(d_out, 0.0, 0.1)),
+        };
+        let norm = |n: usize| Qwen2RMSNorm {
+            weight: vector(n, 1.0, 0.1),
+            eps: config.rms_norm_eps,
+        };
+        let (d, hd) = (config.hidden_size, config.head_dim());
+        let (h, kvh, inter) = (
+            config.num_attention_heads,
+            config.num_key_value_heads,
+            config.intermediate_size,
+        );
+        let layers = (0..config.num_hidden_layers)
+            .map(|_| Qwen2DecoderLayer {
+                self_attn: Qwen2Attention {
+                    q_proj: linear(d, h * hd, true),
+                    k_proj: linear(d, kvh * hd, true),
+                    v_proj: linear(d, kvh * hd, true),
+                    o_proj: linear(h * hd, d, false),
+                    num_heads: h,
+                    num_kv_heads: kvh,
+                    head_dim: hd,
+                },
+                mlp: Qwen2MLP {
+                    gate_proj: linear(d, inter, false),
+                    up_proj: linear(d, inter, false),
+                    down_proj: linear(inter, d, false),
+                },
+                input_layernorm: norm(d),
+                post_attention_layernorm: norm(d),
+            })
+            .collect();
+        Self {
+            model: Qwen2Model {
+                embed_tokens: Embedding {
+                    weight: normal([config.vocab_size, d], 1.0),
+                },
+                layers,
+                norm: norm(d),
+                rope_theta: config.rope_theta,
+                head_dim: hd,
+            },
+            lm_head: (!config.tie_word_embeddings).then(|| linear(d, config.vocab_size, false)),
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Per-token log-probs of given sequences: `log p(x_t | x_<t)` for every `t ≥ 1`.
+//!
+//! This is the quantity GRPO's ratios and KL terms are made of, and the one the parity tests
+//! compare with transformers. Rows are batched by length (to waste little compute on padding),
+//! left-padded, and returned in input order; a batch gives the same numbers as one row at a time.
+
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::DType;
+
+use crate::batch::PaddedBatch;
+use crate::model::Qwen2ForCausalLM;
+
+/// Log-probs of the tokens of a padded batch.
+///
+/// # Shapes
+/// - returns `[batch, seq - 1]`: column `j` is `log p(ids[j + 1] | ids[..=j])`, in f32. Columns
+///   that predict a padding token are meaningless.
+pub fn batch_logprobs<B: Backend>(
+    model: &Qwen2ForCausalLM<B>,
+    batch: &PaddedBatch,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let (b, s) = (batch.batch, batch.seq);
+    let input = batch.to_input::<B>(device);
+    let logits = model.forward(&input); // [b, s, V]
+    let vocab = logits.dims()[2];
+    let logp = log_softmax(logits.narrow(1, 0, s - 1).cast(DType::F32), 2); // [b, s-1, V]
+    let targets = input.input_ids.narrow(1, 1, s - 1).reshape([b, s - 1, 1]); // [b, s-1, 1]
+    debug_assert!(vocab > 0);
+    logp.gather(2, targets).reshape([b, s - 1])
+}
+
+/// `log p(x_t | x_<t)` for `t ≥ 1` of each row (`len - 1` values; none for rows shorter than 2),
+/// computed `batch_size` rows at a time, in input order.
+///
+/// Token ids must be below the model's vocabulary size (checked by the caller).
+pub fn score_rows<B: Backend>(
+    model: &Qwen2ForCausalLM<B>,
+    rows: &[Vec<u32>],
+    batch_size: usize,
+    device: &B::Device,
+) -> Vec<Vec<f32>> {
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(rows[i].len()));
+    let mut out = vec![Vec::new(); rows.len()];
+    for chunk in order.chunks(batch_size.max(1)) {
+        let group: Vec<Vec<u32>> = chunk.iter().map(|&i| rows[i].clone()).collect();
+        let batch = PaddedBatch::left_padded(&group, 0);
+        if batch.seq < 2 {
+            continue;
+        }
+        let lp: Vec<f32> = batch_logprobs(model, &batch, device)
+            .into_data()
+            .convert::<f32>()
+            .into_vec()
+            .unwrap_or_default();
+        let width = batch.seq - 1;
+        for (r, &i) in chunk.iter().enumerate() {
+            let pad = batch.pad_lens[r];
+            if rows[i].len() >= 2 {
+                out[i] = lp[r * width + pad..(r + 1) * width].to_vec();
+            }
+        }
+    }
+    out
+}
+
+/// One line of a `score` input file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScoreRow {
+    /// `{"input_ids": [...]}`: log-probs of every token after the first.
+    Ids(Vec<u32>),
+    /// `{"prompt": "...", "completion": "..."}`: log-probs of the completion tokens only.
+    Text { prompt: String, completion: String },
+}
+
+/// A row ready to score: its token ids and how many trailing log-probs to report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedRow {
+    pub ids: Vec<u32>,
+    pub n_report: usize,
+}
+
+/// Read a `score` input file: one JSON object per line (blank lines are skipped). Errors name
+/// the file and line.
+pub fn read_score_input(path: &std::path::Path) -> crate::Result<Vec<(usize, ScoreRow)>> {
+    use crate::Error;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let err = |line: usize, msg: String| Error::Data {
+        path: path.to_path_buf(),
+        line,
+        msg,
+    };
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| err(n, format!("invalid JSON: {e}")))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| err(n, "expected a JSON object".into()))?;
+        let row = if let Some(ids) = obj.get("input_ids") {
+            let ids = ids
+                .as_array()
+                .ok_or_else(|| err(n, "`input_ids` must be a list of token ids".into()))?
+                .iter()
+                .map(|x| x.as_u64().and_then(|x| u32::try_from(x).ok()))
+                .collect::<Option<Vec<u32>>>()
+                .ok_or_else(|| {
+                    err(
+                        n,
+                        "`input_ids` must contain only non-negative integers".into(),
+                    )
+                })?;
+            ScoreRow::Ids(ids)
+        } else {
+            let field = |k: &str| -> crate::Result<String> {
+                obj.get(k)
+                    .and_then(|x| x.as_str())
+                    .map(str::to_string)
+                    .ok_or_else(|| err(n, format!("expected `input_ids`, or string fields `prompt` and `completion` (missing `{k}`)")))
+            };
+            ScoreRow::Text {
+                prompt: field("prompt")?,
+                completion: field("completion")?,
+            }
+        };
+        rows.push((n, row));
+    }
+    Ok(rows)
+}
+
+/// Tokenise and validate rows against the model: ids below `vocab_size`, lengths within
+/// `max_positions`, a tokenizer for text rows, a non-empty prompt. `template`, if given, is
+/// applied to each text row's prompt. Errors name `path` and the line.
+pub fn prepare_rows(
+    rows: &[(usize, ScoreRow)],
+    path: &std::path::Path,
+    tokenizer: Option<&crate::tokenizer::Tokenizer>,
+    template: Option<&crate::template::PromptTemplate>,
+    vocab_size: usize,
+    max_positions: usize,
+) -> crate::Result<Vec<PreparedRow>> {
+    use crate::Error;
+    let err = |line: usize, msg: String| Error::Data {
+        path: path.to_path_buf(),
+        line,
+        msg,
+    };
+    rows.iter()
+        .map(|(line, row)| {
+            let prepared = match row {
+                ScoreRow::Ids(ids) => {
+                    if ids.is_empty() {
+                        return Err(err(*line, "`input_ids` is empty".into()));
+                    }
+                    PreparedRow { ids: ids.clone(), n_report: ids.len() - 1 }
+                }
+                ScoreRow::Text { prompt, completion } => {
+                    let tok = tokenizer.ok_or_else(|| {
+                        err(*line, "a `prompt`/`completion` row needs tokenizer.json in the model directory; give `input_ids` instead".into())
+                    })?;
+                    let prompt = match template {
+                        Some(t) => t.render(prompt),
+                        None => prompt.clone(),
+                    };
+                    let mut ids = tok.encode(&prompt)?;
+                    if ids.is_empty() {
+                        return Err(err(*line, "`prompt` is empty: the first completion token would have no context".into()));
+                    }
+                    let c = tok.encode(completion)?;
+                    ids.extend_from_slice(&c);
+                    PreparedRow { ids, n_report: c.len() }
+                }
+            };
+            if let Some(bad) = prepared.ids.iter().find(|&&t| t as usize >= vocab_size) {
+                return Err(err(*line, format!("token id {bad} is out of range (vocab_size {vocab_size})")));
+            }
+            if prepared.ids.len() > max_positions {
+                return Err(err(
+                    *line,
+                    format!("{} tokens exceed max_position_embeddings {max_positions}", prepared.ids.len()),
+                ));
+            }
+            Ok(prepared)
+        })
+        .collect()
+}
