@@ -16,7 +16,7 @@ pub mod tokenizer;
 pub use error::{Error, Result};
 
 /// The backend of the library's unit tests (the default CPU backend).
-#[cfg(all(test, feature = "flex"))]
-pub(crate) type TestBackend = burn::backend::Flex<f32>;
-#[cfg(all(test, not(feature = "flex"), feature = "ndarray"))]
+#[cfg(all(test, feature = "ndarray"))]
 pub(crate) type TestBackend = burn::backend::NdArray<f32>;
+#[cfg(all(test, not(feature = "ndarray"), feature = "flex"))]
+pub(crate) type TestBackend = burn::backend::Flex<f32>;

@@ -5,7 +5,6 @@
 //! left-padded, and returned in input order; a batch gives the same numbers as one row at a time.
 
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
 use burn::tensor::DType;
 
 use crate::batch::PaddedBatch;
@@ -23,12 +22,23 @@ pub fn batch_logprobs<B: Backend>(
 ) -> Tensor<B, 2> {
     let (b, s) = (batch.batch, batch.seq);
     let input = batch.to_input::<B>(device);
-    let logits = model.forward(&input); // [b, s, V]
-    let vocab = logits.dims()[2];
-    let logp = log_softmax(logits.narrow(1, 0, s - 1).cast(DType::F32), 2); // [b, s-1, V]
+    let logits = model.forward(&input).narrow(1, 0, s - 1).cast(DType::F32); // [b, s-1, V]
     let targets = input.input_ids.narrow(1, 1, s - 1).reshape([b, s - 1, 1]); // [b, s-1, 1]
-    debug_assert!(vocab > 0);
-    logp.gather(2, targets).reshape([b, s - 1])
+    target_logprobs(logits, targets).reshape([b, s - 1])
+}
+
+/// `log_softmax(logits)[target]` without materialising the whole log-softmax:
+/// `logit[target] − (m + log Σ exp(logit − m))`, `m` the row max (detached; it cancels).
+///
+/// # Shapes
+/// - `logits`: `[batch, seq, vocab]` (f32), `targets`: `[batch, seq, 1]` → `[batch, seq, 1]`
+pub fn target_logprobs<B: Backend>(
+    logits: Tensor<B, 3>,
+    targets: Tensor<B, 3, Int>,
+) -> Tensor<B, 3> {
+    let m = logits.clone().max_dim(2).detach(); // [b, s, 1]
+    let lse = (logits.clone() - m.clone()).exp().sum_dim(2).log() + m; // [b, s, 1]
+    logits.gather(2, targets) - lse
 }
 
 /// `log p(x_t | x_<t)` for `t ≥ 1` of each row (`len - 1` values; none for rows shorter than 2),

@@ -1,17 +1,13 @@
 //! `Qwen2Attention`: grouped-query attention with q/k/v biases, rotate-half RoPE, and a
-//! causal + padding mask. Softmax runs in f32 (as transformers' eager path).
+//! causal + padding mask, through Burn's fused `attention` op (flash attention where the
+//! backend has one, a matmul-softmax-matmul fallback elsewhere).
 
 use burn::nn::Linear;
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
-use burn::tensor::DType;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 
 use super::rope::RopeTables;
-
-/// Score given to masked positions before the softmax. Finite (not -inf) so that a query row
-/// with every key masked (a left-padding position) gives a uniform, finite distribution instead
-/// of NaNs that would leak through `0 · NaN` in the value product.
-pub const MASK_VALUE: f32 = -1e30;
 
 /// Self-attention of one decoder layer (`self_attn.*` keys).
 #[derive(Module, Debug)]
@@ -59,7 +55,8 @@ impl<B: Backend> Qwen2Attention<B> {
 /// # Shapes
 /// - `q`: `[batch, heads, q_len, head_dim]`
 /// - `k`, `v`: `[batch, kv_heads, k_len, head_dim]`
-/// - `mask`: broadcastable to `[batch, 1, q_len, k_len]`, `true` = masked
+/// - `mask`: `[batch, 1, q_len, k_len]`, `true` = masked. Every query row must keep at least
+///   one key (masked scores are -inf; a fully masked row would give NaN).
 /// - returns `[batch, heads, q_len, head_dim]`
 pub fn attend<B: Backend>(
     q: Tensor<B, 4>,
@@ -68,16 +65,13 @@ pub fn attend<B: Backend>(
     mask: Tensor<B, 4, Bool>,
     n_rep: usize,
 ) -> Tensor<B, 4> {
-    let [b, h, q_len, hd] = q.dims();
+    let [b, h, q_len, _] = q.dims();
     let k_len = k.dims()[2];
-    let dtype = q.dtype();
     let k = repeat_kv(k, n_rep); // [b, h, k_len, hd]
     let v = repeat_kv(v, n_rep);
-    let scale = (hd as f64).powf(-0.5);
-    let scores = q.matmul(k.swap_dims(2, 3)).cast(DType::F32) * scale; // [b, h, q, k]
-    let scores = scores.mask_fill(mask.expand([b, h, q_len, k_len]), MASK_VALUE);
-    let probs = softmax(scores, 3).cast(dtype);
-    probs.matmul(v) // [b, h, q, hd]
+    let mask = mask.expand([b, h, q_len, k_len]);
+    // scale defaults to 1/sqrt(head_dim)
+    attention(q, k, v, Some(mask), None, AttentionModuleOptions::default()) // [b, h, q, hd]
 }
 
 /// `[b, kvh, s, hd] → [b, kvh · n_rep, s, hd]`, repeating each head `n_rep` times in place.

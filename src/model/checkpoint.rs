@@ -246,27 +246,28 @@ impl<'a> TensorStore<'a> {
             ));
         }
         let bytes = view.data();
-        let values =
-            match view.dtype() {
-                Dtype::F32 => bytes
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-                Dtype::BF16 => bytes
-                    .chunks_exact(2)
-                    .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-                    .collect(),
-                Dtype::F16 => bytes
-                    .chunks_exact(2)
-                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                    .collect(),
-                other => return Err(Error::checkpoint(
+        let values = match view.dtype() {
+            Dtype::F32 => bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Dtype::BF16 => bytes
+                .chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Dtype::F16 => bytes
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            other => {
+                return Err(Error::checkpoint(
                     *path,
                     format!(
                         "tensor `{key}` has dtype {other:?}; only F32, BF16 and F16 are supported"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         self.used.insert(key.to_string());
         Ok(values)
     }
