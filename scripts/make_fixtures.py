@@ -39,6 +39,51 @@ FIXTURES = [
 ]
 ROW_LENGTHS = [2, 7, 16, 41]
 
+# The fixture that also gets a tokenizer (a byte-level BPE with Qwen2's pre-tokenizer and the
+# ChatML special tokens, trained here on a few math sentences to fit its 300-token vocabulary).
+TOKENIZER_FIXTURE = "gqa4-untied-bf16-t5"
+QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                 r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+CORPUS = [
+    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May.",
+    "How many clips did Natalia sell altogether in April and May? The answer is \\boxed{72}.",
+    "Please reason step by step, and put your final answer within \\boxed{}.",
+    "Wait, let me double-check that. 48 / 2 = 24, and 48 + 24 = 72. So the answer is 72.",
+    "Find the integer x with 3x + 5 = 20. Substituting x = 5: 3*5 + 5 = 20. Correct.",
+]
+# The qwen-math template of src/template.rs (layer 1).
+QWEN_MATH = ("<|im_start|>system\nPlease reason step by step, and put your final answer within \\boxed{}.<|im_end|>\n"
+             "<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n")
+TEXT_ROWS = [
+    ("qwen-math", "What is 48 + 24?", "48 + 24 = 72. The answer is \\boxed{72}."),
+    ("qwen-math", "Find x with 3x + 5 = 20.", "x = 5"),
+    ("qwen-math", "Ünïcödé √2 ≈ 1.414?", ""),
+    (None, "Natalia sold 48 clips.", " Then she sold half as many."),
+    (None, "x", "y"),
+]
+ENCODE_CASES = [
+    "Natalia sold clips to 48 of her friends.",
+    "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n",
+    "  spaces   and\ttabs\n\nnew lines 1,000,000 and 3.14159",
+    "Ünïcödé √2 ≈ 1.414, π, ∞ — \\frac{1}{2}",
+]
+
+
+def make_tokenizer():
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_PATTERN), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=297, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator(CORPUS, trainer)
+    tok.add_special_tokens(["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
+    assert tok.get_vocab_size() <= 300, tok.get_vocab_size()
+    return tok
+
 
 def hf_config(f):
     cfg = {
@@ -135,6 +180,22 @@ def main():
             entropies.append(float(-(logp.exp() * logp).sum(-1).mean()))
             lp = logp[0, :-1].gather(-1, ids[0, 1:, None])[:, 0]
             rows.append({"input_ids": ids[0].tolist(), "logprobs": [float(x) for x in lp]})
+        if f["name"] == TOKENIZER_FIXTURE:
+            tok = make_tokenizer()
+            tok.save(os.path.join(out, "tokenizer.json"))
+            text_rows = []
+            for template, prompt, completion in TEXT_ROWS:
+                rendered = QWEN_MATH.replace("{question}", prompt) if template else prompt
+                p_ids = tok.encode(rendered, add_special_tokens=False).ids
+                c_ids = tok.encode(completion, add_special_tokens=False).ids
+                ids = torch.tensor([p_ids + c_ids])
+                with torch.no_grad():
+                    logp = torch.log_softmax(model(ids).logits.float(), dim=-1)
+                lp = logp[0, :-1].gather(-1, ids[0, 1:, None])[:, 0][len(p_ids) - 1:]
+                text_rows.append({"template": template, "prompt": prompt, "completion": completion,
+                                  "prompt_ids": p_ids, "completion_ids": c_ids,
+                                  "logprobs": [float(x) for x in lp]})
+            encode_cases = [{"text": t, "ids": tok.encode(t, add_special_tokens=False).ids} for t in ENCODE_CASES]
         expected = {
             "source": "scripts/make_fixtures.py",
             "transformers": transformers.__version__,
@@ -143,6 +204,9 @@ def main():
             "uniform_entropy_nats": float(torch.log(torch.tensor(float(f["vocab"])))),
             "rows": rows,
         }
+        if f["name"] == TOKENIZER_FIXTURE:
+            expected["text_rows"] = text_rows
+            expected["encode_cases"] = encode_cases
         with open(os.path.join(out, "expected.json"), "w") as fh:
             json.dump(expected, fh)
         print(f"{f['name']}: mean entropy {expected['mean_entropy_nats']:.2f} nats "

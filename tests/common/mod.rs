@@ -1,0 +1,59 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// All committed transformers fixtures (see `scripts/make_fixtures.py`).
+pub const FIXTURES: &[&str] = &[
+    "gqa2-tied-f32-t4",
+    "gqa4-untied-bf16-t5",
+    "mha-untied-f16-sharded",
+    "mqa-odd-tied-f32-t5",
+];
+
+/// The fixture that ships a tokenizer and text rows.
+pub const TOKENIZER_FIXTURE: &str = "gqa4-untied-bf16-t5";
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+pub fn expected(name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(fixture(name).join("expected.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+pub fn floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+pub fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+/// `(input_ids, logprobs)` of every id-level row of a fixture.
+pub fn id_rows(name: &str) -> Vec<(Vec<u32>, Vec<f32>)> {
+    expected(name)["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (ids(&r["input_ids"]), floats(&r["logprobs"])))
+        .collect()
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// Copy a fixture directory into a fresh temporary directory.
+pub fn copy_fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dst = tmp.path().join(name);
+    std::fs::create_dir_all(&dst).unwrap();
+    for e in std::fs::read_dir(fixture(name)).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+    }
+    (tmp, dst)
+}
