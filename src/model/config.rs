@@ -160,6 +160,17 @@ impl Qwen2Config {
             }
         }
 
+        const REQUIRED: [&str; 5] =
+            ["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"];
+        let missing: Vec<String> = REQUIRED
+            .iter()
+            .filter(|k| matches!(map.get(**k), None | Some(Value::Null)))
+            .map(|k| format!("`{k}`"))
+            .collect();
+        if !missing.is_empty() {
+            let s = if missing.len() > 1 { "s" } else { "" };
+            return Err(err(format!("missing required field{s} {}", missing.join(", "))));
+        }
         let num_attention_heads = required("num_attention_heads")?;
         let hidden_size = required("hidden_size")?;
         let cfg = Self {
