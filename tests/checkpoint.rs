@@ -16,7 +16,10 @@ use safetensors::{Dtype, SafeTensors};
 type B = NdArray<f32>;
 
 /// name → (dtype, shape) of every tensor in a model directory, and each file's metadata.
-fn inventory(dir: &Path) -> (BTreeMap<String, (Dtype, Vec<usize>)>, Vec<Option<std::collections::HashMap<String, String>>>) {
+type Inventory = BTreeMap<String, (Dtype, Vec<usize>)>;
+type FileMetadata = Option<std::collections::HashMap<String, String>>;
+
+fn inventory(dir: &Path) -> (Inventory, Vec<FileMetadata>) {
     let mut tensors = BTreeMap::new();
     let mut metas = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
@@ -34,12 +37,21 @@ fn inventory(dir: &Path) -> (BTreeMap<String, (Dtype, Vec<usize>)>, Vec<Option<s
     (tensors, metas)
 }
 
-fn save(name: &str, dtype: SaveDtype, max_shard_bytes: usize) -> (tempfile::TempDir, std::path::PathBuf) {
+fn save(
+    name: &str,
+    dtype: SaveDtype,
+    max_shard_bytes: usize,
+) -> (tempfile::TempDir, std::path::PathBuf) {
     let dev = Default::default();
     let (config, model) = load_model::<B>(&fixture(name), &dev).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("saved");
-    let opts = SaveOptions { dtype, max_shard_bytes, side_files_from: Some(fixture(name)), overwrite: false };
+    let opts = SaveOptions {
+        dtype,
+        max_shard_bytes,
+        side_files_from: Some(fixture(name)),
+        overwrite: false,
+    };
     save_model(&model, &config, &out, &opts).unwrap();
     (tmp, out)
 }
@@ -52,19 +64,53 @@ fn saved_layout_matches_hf() {
             let (_tmp, out) = save(name, dtype, 5_000_000_000);
             let (saved, metas) = inventory(&out);
             // Same keys and shapes as the HF-written original (tied models: no lm_head.weight).
-            let names = |m: &BTreeMap<String, (Dtype, Vec<usize>)>| m.iter().map(|(k, (_, s))| (k.clone(), s.clone())).collect::<Vec<_>>();
+            let names = |m: &BTreeMap<String, (Dtype, Vec<usize>)>| {
+                m.iter()
+                    .map(|(k, (_, s))| (k.clone(), s.clone()))
+                    .collect::<Vec<_>>()
+            };
             assert_eq!(names(&saved), names(&orig), "{name}");
-            assert!(saved.values().all(|(d, _)| *d == st_dtype), "{name}: dtypes");
+            assert!(
+                saved.values().all(|(d, _)| *d == st_dtype),
+                "{name}: dtypes"
+            );
             for m in metas {
-                assert_eq!(m.unwrap().get("format").map(String::as_str), Some("pt"), "{name}: format=pt metadata");
+                assert_eq!(
+                    m.unwrap().get("format").map(String::as_str),
+                    Some("pt"),
+                    "{name}: format=pt metadata"
+                );
             }
-            let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+            let cfg: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap())
+                    .unwrap();
             assert_eq!(cfg["architectures"][0], "Qwen2ForCausalLM");
-            assert_eq!(cfg["torch_dtype"], if dtype == SaveDtype::F32 { "float32" } else { "bfloat16" });
+            assert_eq!(
+                cfg["torch_dtype"],
+                if dtype == SaveDtype::F32 {
+                    "float32"
+                } else {
+                    "bfloat16"
+                }
+            );
             let reread = Qwen2Config::load(&out.join("config.json")).unwrap();
             let original = Qwen2Config::load(&fixture(name).join("config.json")).unwrap();
-            assert_eq!((reread.rope_theta, reread.tie_word_embeddings, reread.num_key_value_heads), (original.rope_theta, original.tie_word_embeddings, original.num_key_value_heads));
-            assert_eq!(out.join("tokenizer.json").is_file(), fixture(name).join("tokenizer.json").is_file());
+            assert_eq!(
+                (
+                    reread.rope_theta,
+                    reread.tie_word_embeddings,
+                    reread.num_key_value_heads
+                ),
+                (
+                    original.rope_theta,
+                    original.tie_word_embeddings,
+                    original.num_key_value_heads
+                )
+            );
+            assert_eq!(
+                out.join("tokenizer.json").is_file(),
+                fixture(name).join("tokenizer.json").is_file()
+            );
         }
     }
 }
@@ -79,7 +125,11 @@ fn save_then_load_gives_same_logprobs() {
         // f32: bit-exact. Sharded (tiny shard size): the index is written and read back.
         for max_shard in [5_000_000_000, 20_000] {
             let (_tmp, out) = save(name, SaveDtype::F32, max_shard);
-            assert_eq!(out.join("model.safetensors.index.json").is_file(), max_shard == 20_000, "{name}");
+            assert_eq!(
+                out.join("model.safetensors.index.json").is_file(),
+                max_shard == 20_000,
+                "{name}"
+            );
             let (_, again) = load_model::<B>(&out, &dev).unwrap();
             assert_eq!(score_rows(&again, &rows, 4, &dev), before, "{name}");
         }
@@ -87,7 +137,11 @@ fn save_then_load_gives_same_logprobs() {
         let (_tmp, out) = save(name, SaveDtype::Bf16, 5_000_000_000);
         let (_, again) = load_model::<B>(&out, &dev).unwrap();
         for (a, b) in score_rows(&again, &rows, 4, &dev).iter().zip(&before) {
-            assert!(max_abs_diff(a, b) < 0.1, "{name}: bf16 round trip moved log-probs by {}", max_abs_diff(a, b));
+            assert!(
+                max_abs_diff(a, b) < 0.1,
+                "{name}: bf16 round trip moved log-probs by {}",
+                max_abs_diff(a, b)
+            );
         }
     }
 }
@@ -100,10 +154,15 @@ fn save_refuses_to_clobber_and_overwrites_when_asked() {
     let out = tmp.path().join("m");
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("keep.txt"), "x").unwrap();
-    let e = save_model(&model, &config, &out, &SaveOptions::default()).unwrap_err().to_string();
+    let e = save_model(&model, &config, &out, &SaveOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("already exists"), "{e}");
     assert!(out.join("keep.txt").is_file());
-    let opts = SaveOptions { overwrite: true, ..SaveOptions::default() };
+    let opts = SaveOptions {
+        overwrite: true,
+        ..SaveOptions::default()
+    };
     save_model(&model, &config, &out, &opts).unwrap();
     assert!(out.join("model.safetensors").is_file() && !out.join("keep.txt").exists());
     // No temporary directories left behind.
@@ -112,14 +171,17 @@ fn save_refuses_to_clobber_and_overwrites_when_asked() {
 
 /// Load `dir` and return the error message (which must be one line).
 fn load_err(dir: &Path) -> String {
-    let e = load_model::<B>(dir, &Default::default()).err().expect("loading should fail").to_string();
+    let e = load_model::<B>(dir, &Default::default())
+        .expect_err("loading should fail")
+        .to_string();
     assert!(!e.contains('\n'), "multi-line error: {e}");
     e
 }
 
 fn rewrite_config(dir: &Path, f: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) {
     let p = dir.join("config.json");
-    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
     f(v.as_object_mut().unwrap());
     std::fs::write(p, v.to_string()).unwrap();
 }
@@ -130,7 +192,10 @@ fn broken_directories_name_the_culprit() {
     let (_t, d) = copy_fixture("mha-untied-f16-sharded");
     std::fs::remove_file(d.join("model-00002-of-00003.safetensors")).unwrap();
     let e = load_err(&d);
-    assert!(e.contains("model-00002-of-00003.safetensors") && e.contains("missing shard"), "{e}");
+    assert!(
+        e.contains("model-00002-of-00003.safetensors") && e.contains("missing shard"),
+        "{e}"
+    );
 
     // Corrupt file (truncated).
     let (_t, d) = copy_fixture("gqa2-tied-f32-t4");
@@ -138,7 +203,10 @@ fn broken_directories_name_the_culprit() {
     let bytes = std::fs::read(&p).unwrap();
     std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
     let e = load_err(&d);
-    assert!(e.contains("model.safetensors") && e.contains("not a valid safetensors"), "{e}");
+    assert!(
+        e.contains("model.safetensors") && e.contains("not a valid safetensors"),
+        "{e}"
+    );
 
     // Garbage header.
     std::fs::write(&p, b"\xff\xff\xff\xff\xff\xff\xff\x7fnot json").unwrap();
@@ -151,7 +219,10 @@ fn broken_directories_name_the_culprit() {
         c.insert("intermediate_size".into(), 161.into());
     });
     let e = load_err(&d);
-    assert!(e.contains("gate_proj.weight") && e.contains("[160, 64]") && e.contains("[161, 64]"), "{e}");
+    assert!(
+        e.contains("gate_proj.weight") && e.contains("[160, 64]") && e.contains("[161, 64]"),
+        "{e}"
+    );
 
     // Missing tensor: untied config on tied weights.
     let (_t, d) = copy_fixture("gqa2-tied-f32-t4");
@@ -159,7 +230,10 @@ fn broken_directories_name_the_culprit() {
         c.insert("tie_word_embeddings".into(), false.into());
     });
     let e = load_err(&d);
-    assert!(e.contains("missing tensor `lm_head.weight`") && e.contains("model.safetensors"), "{e}");
+    assert!(
+        e.contains("missing tensor `lm_head.weight`") && e.contains("model.safetensors"),
+        "{e}"
+    );
 
     // Extra tensors: one layer fewer in the config than in the file.
     let (_t, d) = copy_fixture("gqa2-tied-f32-t4");
@@ -175,7 +249,10 @@ fn broken_directories_name_the_culprit() {
         c.remove("num_attention_heads");
     });
     let e = load_err(&d);
-    assert!(e.contains("config.json") && e.contains("`num_attention_heads`"), "{e}");
+    assert!(
+        e.contains("config.json") && e.contains("`num_attention_heads`"),
+        "{e}"
+    );
     rewrite_config(&d, |c| {
         c.insert("num_attention_heads".into(), 4.into());
         c.insert("use_sliding_window".into(), true.into());
@@ -193,9 +270,15 @@ fn broken_directories_name_the_culprit() {
     // An index that points a tensor at the wrong shard.
     let (_t, d) = copy_fixture("mha-untied-f16-sharded");
     let p = d.join("model.safetensors.index.json");
-    let mut idx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    let mut idx: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
     let wm = idx["weight_map"].as_object_mut().unwrap();
-    let key = wm.iter().find(|(_, v)| *v == "model-00001-of-00003.safetensors").unwrap().0.clone();
+    let key = wm
+        .iter()
+        .find(|(_, v)| *v == "model-00001-of-00003.safetensors")
+        .unwrap()
+        .0
+        .clone();
     wm.insert(key.clone(), "model-00002-of-00003.safetensors".into());
     std::fs::write(&p, idx.to_string()).unwrap();
     let e = load_err(&d);

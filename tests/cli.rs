@@ -9,7 +9,10 @@ use std::process::{Command, Output};
 use common::*;
 
 fn mgrpo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mgrpo")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_mgrpo"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// Run, expect failure, return stderr (checked: one line, no panic).
@@ -18,8 +21,15 @@ fn fails(args: &[&str]) -> String {
     let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
     assert!(!out.status.success(), "{args:?} should fail");
     assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
-    assert_eq!(err.lines().count(), 1, "{args:?}: not a one-line error: {err}");
-    assert!(out.stdout.is_empty(), "{args:?}: printed to stdout on failure");
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "{args:?}: not a one-line error: {err}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{args:?}: printed to stdout on failure"
+    );
     err
 }
 
@@ -48,13 +58,30 @@ fn score_matches_transformers_on_every_fixture_and_cpu_backend() {
     }
     for name in FIXTURES {
         let rows = id_rows(name);
-        let lines: Vec<String> = rows.iter().map(|(i, _)| serde_json::json!({ "input_ids": i }).to_string()).collect();
+        let lines: Vec<String> = rows
+            .iter()
+            .map(|(i, _)| serde_json::json!({ "input_ids": i }).to_string())
+            .collect();
         let input = write_jsonl(tmp.path(), &format!("{name}.jsonl"), &lines);
         let model = fixture(name);
         for dev in &devices {
             for bs in ["1", "3"] {
-                let out = mgrpo(&["score", "--model", model.to_str().unwrap(), "--input", &input, "--device", dev, "--batch-size", bs]);
-                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                let out = mgrpo(&[
+                    "score",
+                    "--model",
+                    model.to_str().unwrap(),
+                    "--input",
+                    &input,
+                    "--device",
+                    dev,
+                    "--batch-size",
+                    bs,
+                ]);
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 let got = parse_logprobs(&out.stdout);
                 assert_eq!(got.len(), rows.len());
                 for (g, (_, want)) in got.iter().zip(&rows) {
@@ -70,13 +97,37 @@ fn score_matches_transformers_on_every_fixture_and_cpu_backend() {
 fn score_text_rows_with_template_and_output_file() {
     let tmp = tempfile::tempdir().unwrap();
     let exp = expected(TOKENIZER_FIXTURE);
-    let rows: Vec<&serde_json::Value> = exp["text_rows"].as_array().unwrap().iter().filter(|r| r["template"] == "qwen-math").collect();
-    let lines: Vec<String> = rows.iter().map(|r| serde_json::json!({"prompt": r["prompt"], "completion": r["completion"]}).to_string()).collect();
+    let rows: Vec<&serde_json::Value> = exp["text_rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["template"] == "qwen-math")
+        .collect();
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({"prompt": r["prompt"], "completion": r["completion"]}).to_string()
+        })
+        .collect();
     let input = write_jsonl(tmp.path(), "text.jsonl", &lines);
     let output = tmp.path().join("out.jsonl");
     let model = fixture(TOKENIZER_FIXTURE);
-    let out = mgrpo(&["score", "--model", model.to_str().unwrap(), "--input", &input, "--template", "qwen-math", "--output", output.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = mgrpo(&[
+        "score",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        &input,
+        "--template",
+        "qwen-math",
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got = parse_logprobs(&std::fs::read(&output).unwrap());
     for (g, r) in got.iter().zip(&rows) {
         let want = floats(&r["logprobs"]);
@@ -95,57 +146,125 @@ fn bad_input_gives_one_line_errors() {
     let with_tok = with_tok.to_str().unwrap();
     let good = write_jsonl(t, "good.jsonl", &[r#"{"input_ids": [1, 2, 3]}"#.into()]);
 
-    let bad_json = write_jsonl(t, "bad.jsonl", &[r#"{"input_ids": [1, 2]}"#.into(), "{not json".into()]);
+    let bad_json = write_jsonl(
+        t,
+        "bad.jsonl",
+        &[r#"{"input_ids": [1, 2]}"#.into(), "{not json".into()],
+    );
     let e = fails(&["score", "--model", tied, "--input", &bad_json]);
-    assert!(e.contains("bad.jsonl:2") && e.contains("invalid JSON"), "{e}");
+    assert!(
+        e.contains("bad.jsonl:2") && e.contains("invalid JSON"),
+        "{e}"
+    );
 
     let oov = write_jsonl(t, "oov.jsonl", &[r#"{"input_ids": [1, 256]}"#.into()]);
     let e = fails(&["score", "--model", tied, "--input", &oov]);
-    assert!(e.contains("oov.jsonl:1") && e.contains("256") && e.contains("vocab_size"), "{e}");
+    assert!(
+        e.contains("oov.jsonl:1") && e.contains("256") && e.contains("vocab_size"),
+        "{e}"
+    );
 
     let empty = write_jsonl(t, "empty.jsonl", &[r#"{"input_ids": []}"#.into()]);
     let e = fails(&["score", "--model", tied, "--input", &empty]);
     assert!(e.contains("empty.jsonl:1") && e.contains("empty"), "{e}");
 
     let long: Vec<u32> = (0..129).map(|i| i % 200).collect();
-    let long = write_jsonl(t, "long.jsonl", &[serde_json::json!({ "input_ids": long }).to_string()]);
+    let long = write_jsonl(
+        t,
+        "long.jsonl",
+        &[serde_json::json!({ "input_ids": long }).to_string()],
+    );
     let e = fails(&["score", "--model", tied, "--input", &long]);
-    assert!(e.contains("long.jsonl:1") && e.contains("max_position_embeddings"), "{e}");
+    assert!(
+        e.contains("long.jsonl:1") && e.contains("max_position_embeddings"),
+        "{e}"
+    );
 
-    let text = write_jsonl(t, "text.jsonl", &[r#"{"prompt": "a", "completion": "b"}"#.into()]);
+    let text = write_jsonl(
+        t,
+        "text.jsonl",
+        &[r#"{"prompt": "a", "completion": "b"}"#.into()],
+    );
     let e = fails(&["score", "--model", tied, "--input", &text]);
-    assert!(e.contains("text.jsonl:1") && e.contains("tokenizer.json"), "{e}");
+    assert!(
+        e.contains("text.jsonl:1") && e.contains("tokenizer.json"),
+        "{e}"
+    );
 
-    let no_prompt = write_jsonl(t, "noprompt.jsonl", &[r#"{"prompt": "", "completion": "b"}"#.into()]);
+    let no_prompt = write_jsonl(
+        t,
+        "noprompt.jsonl",
+        &[r#"{"prompt": "", "completion": "b"}"#.into()],
+    );
     let e = fails(&["score", "--model", with_tok, "--input", &no_prompt]);
-    assert!(e.contains("noprompt.jsonl:1") && e.contains("prompt"), "{e}");
+    assert!(
+        e.contains("noprompt.jsonl:1") && e.contains("prompt"),
+        "{e}"
+    );
 
     let missing = write_jsonl(t, "missing.jsonl", &[r#"{"prompt": "a"}"#.into()]);
     let e = fails(&["score", "--model", with_tok, "--input", &missing]);
-    assert!(e.contains("missing.jsonl:1") && e.contains("`completion`"), "{e}");
+    assert!(
+        e.contains("missing.jsonl:1") && e.contains("`completion`"),
+        "{e}"
+    );
 
-    let e = fails(&["score", "--model", with_tok, "--input", &text, "--template", "chatml"]);
+    let e = fails(&[
+        "score",
+        "--model",
+        with_tok,
+        "--input",
+        &text,
+        "--template",
+        "chatml",
+    ]);
     assert!(e.contains("chatml"), "{e}");
-    let e = fails(&["score", "--model", tied, "--input", &t.join("nope.jsonl").to_string_lossy()]);
+    let e = fails(&[
+        "score",
+        "--model",
+        tied,
+        "--input",
+        &t.join("nope.jsonl").to_string_lossy(),
+    ]);
     assert!(e.contains("nope.jsonl"), "{e}");
-    let e = fails(&["score", "--model", &t.join("nomodel").to_string_lossy(), "--input", &good]);
+    let e = fails(&[
+        "score",
+        "--model",
+        &t.join("nomodel").to_string_lossy(),
+        "--input",
+        &good,
+    ]);
     assert!(e.contains("nomodel"), "{e}");
-    let e = fails(&["score", "--model", tied, "--input", &good, "--device", "tpu"]);
+    let e = fails(&[
+        "score", "--model", tied, "--input", &good, "--device", "tpu",
+    ]);
     assert!(e.contains("tpu"), "{e}");
     #[cfg(not(feature = "cuda"))]
     {
-        let e = fails(&["score", "--model", tied, "--input", &good, "--device", "cuda:0"]);
+        let e = fails(&[
+            "score", "--model", tied, "--input", &good, "--device", "cuda:0",
+        ]);
         assert!(e.contains("--features cuda"), "{e}");
     }
     #[cfg(not(feature = "tch"))]
     {
-        let e = fails(&["score", "--model", tied, "--input", &good, "--device", "tch"]);
+        let e = fails(&[
+            "score", "--model", tied, "--input", &good, "--device", "tch",
+        ]);
         assert!(e.contains("--features tch"), "{e}");
     }
 
     // A failed --output leaves nothing behind.
     let out = t.join("never.jsonl");
-    fails(&["score", "--model", tied, "--input", &oov, "--output", out.to_str().unwrap()]);
+    fails(&[
+        "score",
+        "--model",
+        tied,
+        "--input",
+        &oov,
+        "--output",
+        out.to_str().unwrap(),
+    ]);
     assert!(!out.exists());
 }
 
@@ -154,20 +273,52 @@ fn convert_round_trip_and_refusals() {
     let tmp = tempfile::tempdir().unwrap();
     let src = fixture(TOKENIZER_FIXTURE);
     let out = tmp.path().join("bf16");
-    let run = mgrpo(&["convert", "--model", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--dtype", "bf16"]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let run = mgrpo(&[
+        "convert",
+        "--model",
+        src.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--dtype",
+        "bf16",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     assert!(out.join("model.safetensors").is_file() && out.join("tokenizer.json").is_file());
-    let e = fails(&["convert", "--model", src.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let e = fails(&[
+        "convert",
+        "--model",
+        src.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(e.contains("already exists"), "{e}");
-    let e = fails(&["convert", "--model", src.to_str().unwrap(), "--out", tmp.path().join("x").to_str().unwrap(), "--dtype", "int8"]);
+    let e = fails(&[
+        "convert",
+        "--model",
+        src.to_str().unwrap(),
+        "--out",
+        tmp.path().join("x").to_str().unwrap(),
+        "--dtype",
+        "int8",
+    ]);
     assert!(e.contains("int8"), "{e}");
     assert!(!tmp.path().join("x").exists());
 }
 
 #[test]
 fn bench_prints_a_json_line() {
-    let out = mgrpo(&["bench", "score", "--batch", "1", "--seq", "8", "--warmup", "0", "--iters", "1"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = mgrpo(&[
+        "bench", "score", "--batch", "1", "--seq", "8", "--warmup", "0", "--iters", "1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["tokens_per_s"].as_f64().unwrap() > 0.0);
 }

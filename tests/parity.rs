@@ -1,8 +1,9 @@
 //! Parity with transformers: our per-token log-probs on every committed fixture, on every
 //! backend compiled in, against the numbers transformers recorded (scripts/make_fixtures.py).
 //!
-//! Tolerances: 1e-4 absolute on the CPU backends (f32, as the issue asks; we measure ≈ 6e-6).
-//! wgpu: 1e-3 — shaders on lavapipe/GPUs reorder f32 sums and use approximate `exp`/`log`.
+//! Tolerance: 1e-4 absolute in f32 on the CPU backends and on wgpu (measured max 6.7e-6 on
+//! ndarray/flex and 5.7e-6 on wgpu through Mesa's lavapipe). CUDA (not run in CI) gets 1e-3:
+//! GPU matmuls may accumulate in other orders or use TF32.
 
 mod common;
 
@@ -37,12 +38,22 @@ fn check_text_rows<B: Backend>(device: B::Device, tol: f32) {
     let tok = Tokenizer::from_model_dir(&dir).unwrap().unwrap();
     let (config, model) = load_model::<B>(&dir, &device).unwrap();
     for r in exp["text_rows"].as_array().unwrap() {
-        let template = r["template"].as_str().map(|t| PromptTemplate::builtin(t).unwrap());
+        let template = r["template"]
+            .as_str()
+            .map(|t| PromptTemplate::builtin(t).unwrap());
         let row = ScoreRow::Text {
             prompt: r["prompt"].as_str().unwrap().into(),
             completion: r["completion"].as_str().unwrap().into(),
         };
-        let p = prepare_rows(&[(1, row)], &dir, Some(&tok), template.as_ref(), config.vocab_size, 128).unwrap();
+        let p = prepare_rows(
+            &[(1, row)],
+            &dir,
+            Some(&tok),
+            template.as_ref(),
+            config.vocab_size,
+            128,
+        )
+        .unwrap();
         let want_ids: Vec<u32> = [ids(&r["prompt_ids"]), ids(&r["completion_ids"])].concat();
         assert_eq!(p[0].ids, want_ids, "token ids of {r}");
         let lp = score_rows(&model, &[p[0].ids.clone()], 1, &device);
@@ -69,8 +80,8 @@ fn parity_flex() {
 #[cfg(feature = "wgpu")]
 #[test]
 fn parity_wgpu() {
-    check_all::<burn::backend::Wgpu<f32, i32>>(Default::default(), 1e-3);
-    check_text_rows::<burn::backend::Wgpu<f32, i32>>(Default::default(), 1e-3);
+    check_all::<burn::backend::Wgpu<f32, i32>>(Default::default(), 1e-4);
+    check_text_rows::<burn::backend::Wgpu<f32, i32>>(Default::default(), 1e-4);
 }
 
 #[cfg(feature = "tch")]
@@ -92,13 +103,20 @@ fn parity_cuda() {
 /// whitespace runs, digits split one by one as in Qwen2's pre-tokenizer).
 #[test]
 fn tokenizer_matches_hf() {
-    let tok = Tokenizer::from_model_dir(&fixture(TOKENIZER_FIXTURE)).unwrap().unwrap();
-    for case in expected(TOKENIZER_FIXTURE)["encode_cases"].as_array().unwrap() {
+    let tok = Tokenizer::from_model_dir(&fixture(TOKENIZER_FIXTURE))
+        .unwrap()
+        .unwrap();
+    for case in expected(TOKENIZER_FIXTURE)["encode_cases"]
+        .as_array()
+        .unwrap()
+    {
         let text = case["text"].as_str().unwrap();
         assert_eq!(tok.encode(text).unwrap(), ids(&case["ids"]), "{text:?}");
         assert_eq!(tok.decode(&ids(&case["ids"]), false).unwrap(), text);
     }
     assert_eq!(tok.token_id("<|im_end|>"), Some(299));
     // A model directory without tokenizer.json works at the id level.
-    assert!(Tokenizer::from_model_dir(&fixture("gqa2-tied-f32-t4")).unwrap().is_none());
+    assert!(Tokenizer::from_model_dir(&fixture("gqa2-tied-f32-t4"))
+        .unwrap()
+        .is_none());
 }

@@ -415,11 +415,12 @@ fn build<B: Backend>(
     Ok(Qwen2ForCausalLM { model, lm_head })
 }
 
+/// Tensors by HF key: f32 values in HF layout and the shape.
+pub type NamedTensors = BTreeMap<String, (Vec<f32>, Vec<usize>)>;
+
 /// Every tensor of `model` under its HF key, in HF layout (`Linear` weights `[out, in]`), as
 /// f32 values and a shape.
-pub fn named_tensors<B: Backend>(
-    model: &Qwen2ForCausalLM<B>,
-) -> Result<BTreeMap<String, (Vec<f32>, Vec<usize>)>> {
+pub fn named_tensors<B: Backend>(model: &Qwen2ForCausalLM<B>) -> Result<NamedTensors> {
     let mut c = Collector {
         out: BTreeMap::new(),
     };
@@ -462,7 +463,7 @@ pub fn named_tensors<B: Backend>(
 }
 
 struct Collector {
-    out: BTreeMap<String, (Vec<f32>, Vec<usize>)>,
+    out: NamedTensors,
 }
 
 impl Collector {

@@ -160,8 +160,13 @@ impl Qwen2Config {
             }
         }
 
-        const REQUIRED: [&str; 5] =
-            ["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"];
+        const REQUIRED: [&str; 5] = [
+            "vocab_size",
+            "hidden_size",
+            "intermediate_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+        ];
         let missing: Vec<String> = REQUIRED
             .iter()
             .filter(|k| matches!(map.get(**k), None | Some(Value::Null)))
@@ -169,7 +174,10 @@ impl Qwen2Config {
             .collect();
         if !missing.is_empty() {
             let s = if missing.len() > 1 { "s" } else { "" };
-            return Err(err(format!("missing required field{s} {}", missing.join(", "))));
+            return Err(err(format!(
+                "missing required field{s} {}",
+                missing.join(", ")
+            )));
         }
         let num_attention_heads = required("num_attention_heads")?;
         let hidden_size = required("hidden_size")?;
@@ -212,13 +220,14 @@ impl Qwen2Config {
                 cfg.num_key_value_heads
             )));
         }
-        if cfg.head_dim() % 2 != 0 {
+        if !cfg.head_dim().is_multiple_of(2) {
             return Err(err(format!(
                 "head_dim {} must be even for RoPE",
                 cfg.head_dim()
             )));
         }
-        if !(cfg.rms_norm_eps > 0.0) || !(cfg.rope_theta > 0.0) {
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        if !positive(cfg.rms_norm_eps) || !positive(cfg.rope_theta) {
             return Err(err(
                 "`rms_norm_eps` and `rope_theta` must be positive".into()
             ));
