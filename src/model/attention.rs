@@ -69,9 +69,61 @@ pub fn attend<B: Backend>(
     let k_len = k.dims()[2];
     let k = repeat_kv(k, n_rep); // [b, h, k_len, hd]
     let v = repeat_kv(v, n_rep);
-    let mask = mask.expand([b, h, q_len, k_len]);
+    let mut mask = mask.expand([b, h, q_len, k_len]);
+    if bool_mask_is_inverted::<B>(&q.device()) {
+        mask = mask.bool_not();
+    }
     // scale defaults to 1/sqrt(head_dim)
     attention(q, k, v, Some(mask), None, AttentionModuleOptions::default()) // [b, h, q, hd]
+}
+
+/// Whether this backend's fused `attention` reads a boolean mask as "true = attend" instead of
+/// Burn's documented "true = masked". burn-tch 0.21 hands the mask straight to PyTorch's
+/// `scaled_dot_product_attention`, whose boolean masks mean the opposite (its log-probs were
+/// off by 1.6 on our fixtures). A two-key probe, once per backend type, tells; when the
+/// backend is fixed upstream the probe says so and nothing is inverted.
+fn bool_mask_is_inverted<B: Backend>(device: &B::Device) -> bool {
+    use std::any::TypeId;
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<TypeId, bool>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let key = TypeId::of::<B>();
+    if let Some(&inverted) = cache
+        .lock()
+        .ok()
+        .and_then(|c| c.get(&key).copied())
+        .as_ref()
+    {
+        return inverted;
+    }
+    // One query, two keys with equal scores; values 0 and 1; key 1 masked → output 0.
+    let zeros = Tensor::<B, 4>::zeros([1, 1, 2, 2], device);
+    let q = Tensor::<B, 4>::zeros([1, 1, 1, 2], device);
+    let v = Tensor::<B, 4>::from_data(
+        TensorData::new(vec![0.0f32, 0.0, 1.0, 1.0], [1, 1, 2, 2]),
+        device,
+    );
+    let mask =
+        Tensor::<B, 4, Bool>::from_data(TensorData::new(vec![false, true], [1, 1, 1, 2]), device);
+    let out = attention(
+        q,
+        zeros,
+        v,
+        Some(mask),
+        None,
+        AttentionModuleOptions::default(),
+    );
+    let inverted = out
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .map(|v| v[0] > 0.5)
+        .unwrap_or(false);
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key, inverted);
+    }
+    inverted
 }
 
 /// `[b, kvh, s, hd] → [b, kvh · n_rep, s, hd]`, repeating each head `n_rep` times in place.
