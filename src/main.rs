@@ -192,7 +192,7 @@ fn score<B: Backend>(a: ScoreArgs, device: &B::Device) -> Result<()> {
         config.max_position_embeddings,
     )?;
     let ids: Vec<Vec<u32>> = prepared.iter().map(|p| p.ids.clone()).collect();
-    let logprobs = score_rows(&model, &ids, a.batch_size, device);
+    let logprobs = score_rows(&model, &ids, a.batch_size, device)?;
     let mut out = String::new();
     for (lp, p) in logprobs.iter().zip(&prepared) {
         let tail = &lp[lp.len() - p.n_report.min(lp.len())..];

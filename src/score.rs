@@ -50,7 +50,7 @@ pub fn score_rows<B: Backend>(
     rows: &[Vec<u32>],
     batch_size: usize,
     device: &B::Device,
-) -> Vec<Vec<f32>> {
+) -> crate::Result<Vec<Vec<f32>>> {
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(rows[i].len()));
     let mut out = vec![Vec::new(); rows.len()];
@@ -64,7 +64,9 @@ pub fn score_rows<B: Backend>(
             .into_data()
             .convert::<f32>()
             .into_vec()
-            .unwrap_or_default();
+            .map_err(|e| {
+                crate::Error::Invalid(format!("reading log-probs back from the device: {e:?}"))
+            })?;
         let width = batch.seq - 1;
         for (r, &i) in chunk.iter().enumerate() {
             let pad = batch.pad_lens[r];
@@ -73,7 +75,7 @@ pub fn score_rows<B: Backend>(
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// One line of a `score` input file.

@@ -19,8 +19,8 @@ fn check_all<B: Backend>(device: B::Device, tol: f32) {
         let (_, model) = load_model::<B>(&fixture(name), &device).unwrap();
         let rows = id_rows(name);
         let inputs: Vec<Vec<u32>> = rows.iter().map(|(i, _)| i.clone()).collect();
-        let one_by_one = score_rows(&model, &inputs, 1, &device);
-        let batched = score_rows(&model, &inputs, inputs.len(), &device);
+        let one_by_one = score_rows(&model, &inputs, 1, &device).unwrap();
+        let batched = score_rows(&model, &inputs, inputs.len(), &device).unwrap();
         for (((_, want), single), batch) in rows.iter().zip(&one_by_one).zip(&batched) {
             let d = max_abs_diff(single, want);
             assert!(d <= tol, "{name}: max |ours - transformers| = {d} > {tol}");
@@ -56,7 +56,7 @@ fn check_text_rows<B: Backend>(device: B::Device, tol: f32) {
         .unwrap();
         let want_ids: Vec<u32> = [ids(&r["prompt_ids"]), ids(&r["completion_ids"])].concat();
         assert_eq!(p[0].ids, want_ids, "token ids of {r}");
-        let lp = score_rows(&model, &[p[0].ids.clone()], 1, &device);
+        let lp = score_rows(&model, &[p[0].ids.clone()], 1, &device).unwrap();
         let got = &lp[0][lp[0].len() - p[0].n_report..];
         let d = max_abs_diff(got, &floats(&r["logprobs"]));
         assert!(d <= tol, "text row {r}: {d}");

@@ -136,3 +136,26 @@ fn repeat_kv<B: Backend>(x: Tensor<B, 4>, n_rep: usize) -> Tensor<B, 4> {
         .repeat_dim(2, n_rep)
         .reshape([b, kvh * n_rep, s, hd])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TestBackend;
+
+    /// The CPU backends follow Burn's "true = masked" convention (burn-tch does not; its
+    /// inversion is covered by `parity_tch`).
+    #[test]
+    fn cpu_backends_read_masks_as_documented() {
+        assert!(!bool_mask_is_inverted::<TestBackend>(&Default::default()));
+        // Key 1 masked: the query sees only key 0 (value 0).
+        let dev = Default::default();
+        let q = Tensor::<TestBackend, 4>::zeros([1, 1, 1, 2], &dev);
+        let v = Tensor::<TestBackend, 4>::from_data([[[[0.0, 0.0], [1.0, 1.0]]]], &dev);
+        let mask = Tensor::<TestBackend, 4, Bool>::from_data([[[[false, true]]]], &dev);
+        let out: Vec<f32> = attend(q, v.clone() * 0.0, v, mask, 1)
+            .into_data()
+            .to_vec()
+            .unwrap();
+        assert_eq!(out, vec![0.0, 0.0]);
+    }
+}

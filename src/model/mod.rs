@@ -8,7 +8,9 @@ pub mod mlp;
 pub mod norm;
 pub mod qwen2;
 pub mod rope;
+pub mod save;
 
-pub use checkpoint::{load_model, save_model, SaveDtype, SaveOptions};
+pub use checkpoint::load_model;
 pub use config::Qwen2Config;
 pub use qwen2::{ModelInput, Qwen2ForCausalLM};
+pub use save::{save_model, SaveDtype, SaveOptions};
