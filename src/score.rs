@@ -202,3 +202,28 @@ pub fn prepare_rows(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TestBackend;
+
+    /// logits [0, 0, ln 2] → probabilities [1/4, 1/4, 1/2]; shifting a row by a constant (here
+    /// +1000, which overflows a naive exp) changes nothing.
+    #[test]
+    fn target_logprobs_by_hand() {
+        let dev = Default::default();
+        let l2 = 2f32.ln();
+        let logits = Tensor::<TestBackend, 3>::from_data(
+            [[[0.0, 0.0, l2], [1000.0, 1000.0, 1000.0 + l2]]],
+            &dev,
+        );
+        let targets = Tensor::<TestBackend, 3, Int>::from_data([[[2], [0]]], &dev);
+        let got: Vec<f32> = target_logprobs(logits, targets)
+            .into_data()
+            .to_vec()
+            .unwrap();
+        assert!((got[0] - 0.5f32.ln()).abs() < 1e-6, "{got:?}");
+        assert!((got[1] - 0.25f32.ln()).abs() < 1e-4, "{got:?}");
+    }
+}
