@@ -7,24 +7,13 @@
 
 use burn::prelude::Backend;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use mgrpo::batch::PaddedBatch;
-use mgrpo::model::Qwen2ForCausalLM;
 use mgrpo::score::batch_logprobs;
 
 fn bench_backend<B: Backend>(c: &mut Criterion, name: &str) {
     let device = B::Device::default();
     let config = mgrpo::bench::shape("bench-small").expect("known shape");
-    B::seed(&device, 0);
-    let model = Qwen2ForCausalLM::<B>::random(&config, &device);
     let (batch, seq) = (8, 128);
-    let rows: Vec<Vec<u32>> = (0..batch)
-        .map(|r| {
-            (0..seq)
-                .map(|t| ((r * 7919 + t * 104729) % config.vocab_size) as u32)
-                .collect()
-        })
-        .collect();
-    let padded = PaddedBatch::left_padded(&rows, 0);
+    let (model, padded) = mgrpo::bench::score_workload::<B>(&config, batch, seq, &device);
     let mut g = c.benchmark_group("score/bench-small/8x128");
     g.throughput(Throughput::Elements((batch * seq) as u64));
     g.sample_size(10);

@@ -37,15 +37,14 @@ pub struct BenchReport {
     pub min_ms: f64,
 }
 
-/// Time `score` on a random model of shape `config`: `warmup` untimed iterations, then `iters`.
-pub fn bench_score<B: Backend>(
+/// The `score` workload: a random model of shape `config` (seeded) and a full batch of
+/// `batch` × `seq` deterministic token rows.
+pub fn score_workload<B: Backend>(
     config: &Qwen2Config,
     batch: usize,
     seq: usize,
-    warmup: usize,
-    iters: usize,
     device: &B::Device,
-) -> BenchReport {
+) -> (Qwen2ForCausalLM<B>, PaddedBatch) {
     B::seed(device, 0);
     let model = Qwen2ForCausalLM::<B>::random(config, device);
     let rows: Vec<Vec<u32>> = (0..batch)
@@ -55,7 +54,19 @@ pub fn bench_score<B: Backend>(
                 .collect()
         })
         .collect();
-    let padded = PaddedBatch::left_padded(&rows, 0);
+    (model, PaddedBatch::left_padded(&rows, 0))
+}
+
+/// Time `score` on a random model of shape `config`: `warmup` untimed iterations, then `iters`.
+pub fn bench_score<B: Backend>(
+    config: &Qwen2Config,
+    batch: usize,
+    seq: usize,
+    warmup: usize,
+    iters: usize,
+    device: &B::Device,
+) -> BenchReport {
+    let (model, padded) = score_workload::<B>(config, batch, seq, device);
     let run = || {
         let lp = batch_logprobs(&model, &padded, device);
         // Reading the values back synchronises the device.
