@@ -65,12 +65,18 @@ impl<B: Backend> Qwen2Model<B> {
         let causal = Tensor::<B, 2, Bool>::tril_mask([s, s], 0, &device) // true above the diagonal
             .reshape([1, 1, s, s])
             .expand([b, 1, s, s]);
+        // Padding keys are masked, except that a padding query sees itself: no row is fully
+        // masked (masked scores are -inf, and a softmax over nothing but -inf is NaN unless the
+        // backend special-cases it), and real tokens never see padding.
+        let not_self = Tensor::<B, 2, Bool>::diag_mask([s, s], 0, &device)
+            .reshape([1, 1, s, s])
+            .expand([b, 1, s, s]);
         let pad = input
             .padding
             .clone()
             .reshape([b, 1, 1, s])
             .expand([b, 1, s, s]);
-        let mask = causal.bool_or(pad); // [b, 1, s, s]
+        let mask = causal.bool_or(pad.bool_and(not_self)); // [b, 1, s, s]
         for layer in &self.layers {
             x = layer.forward(x, &rope, mask.clone());
         }
