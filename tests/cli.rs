@@ -157,57 +157,56 @@ fn bad_input_gives_one_line_errors() {
         "{e}"
     );
 
-    let oov = write_jsonl(t, "oov.jsonl", &[r#"{"input_ids": [1, 256]}"#.into()]);
-    let e = fails(&["score", "--model", tied, "--input", &oov]);
-    assert!(
-        e.contains("oov.jsonl:1") && e.contains("256") && e.contains("vocab_size"),
-        "{e}"
-    );
-
-    let empty = write_jsonl(t, "empty.jsonl", &[r#"{"input_ids": []}"#.into()]);
-    let e = fails(&["score", "--model", tied, "--input", &empty]);
-    assert!(e.contains("empty.jsonl:1") && e.contains("empty"), "{e}");
-
-    let long: Vec<u32> = (0..129).map(|i| i % 200).collect();
-    let long = write_jsonl(
-        t,
-        "long.jsonl",
-        &[serde_json::json!({ "input_ids": long }).to_string()],
-    );
-    let e = fails(&["score", "--model", tied, "--input", &long]);
-    assert!(
-        e.contains("long.jsonl:1") && e.contains("max_position_embeddings"),
-        "{e}"
-    );
-
-    let text = write_jsonl(
-        t,
-        "text.jsonl",
-        &[r#"{"prompt": "a", "completion": "b"}"#.into()],
-    );
-    let e = fails(&["score", "--model", tied, "--input", &text]);
-    assert!(
-        e.contains("text.jsonl:1") && e.contains("tokenizer.json"),
-        "{e}"
-    );
-
-    let no_prompt = write_jsonl(
-        t,
-        "noprompt.jsonl",
-        &[r#"{"prompt": "", "completion": "b"}"#.into()],
-    );
-    let e = fails(&["score", "--model", with_tok, "--input", &no_prompt]);
-    assert!(
-        e.contains("noprompt.jsonl:1") && e.contains("prompt"),
-        "{e}"
-    );
-
-    let missing = write_jsonl(t, "missing.jsonl", &[r#"{"prompt": "a"}"#.into()]);
-    let e = fails(&["score", "--model", with_tok, "--input", &missing]);
-    assert!(
-        e.contains("missing.jsonl:1") && e.contains("`completion`"),
-        "{e}"
-    );
+    // One-row files: (file, model, row, what the error must mention besides `file:1`).
+    let long = serde_json::json!({ "input_ids": (0..129).map(|i| i % 200).collect::<Vec<u32>>() });
+    let cases: &[(&str, &str, String, &[&str])] = &[
+        (
+            "oov.jsonl",
+            tied,
+            r#"{"input_ids": [1, 256]}"#.into(),
+            &["256", "vocab_size"],
+        ),
+        (
+            "empty.jsonl",
+            tied,
+            r#"{"input_ids": []}"#.into(),
+            &["empty"],
+        ),
+        (
+            "long.jsonl",
+            tied,
+            long.to_string(),
+            &["max_position_embeddings"],
+        ),
+        (
+            "text.jsonl",
+            tied,
+            r#"{"prompt": "a", "completion": "b"}"#.into(),
+            &["tokenizer.json"],
+        ),
+        (
+            "noprompt.jsonl",
+            with_tok,
+            r#"{"prompt": "", "completion": "b"}"#.into(),
+            &["prompt"],
+        ),
+        (
+            "missing.jsonl",
+            with_tok,
+            r#"{"prompt": "a"}"#.into(),
+            &["`completion`"],
+        ),
+    ];
+    for (file, model, row, needles) in cases {
+        let input = write_jsonl(t, file, std::slice::from_ref(row));
+        let e = fails(&["score", "--model", model, "--input", &input]);
+        assert!(e.contains(&format!("{file}:1")), "{e}");
+        for n in *needles {
+            assert!(e.contains(n), "{e}");
+        }
+    }
+    let oov = t.join("oov.jsonl").to_string_lossy().into_owned();
+    let text = t.join("text.jsonl").to_string_lossy().into_owned();
 
     let e = fails(&[
         "score",
