@@ -5,7 +5,8 @@ Each fixture is a small random Qwen2 checkpoint written the way HF checkpoints a
 (config.json + safetensors with format=pt metadata), then loaded back with
 `AutoModelForCausalLM.from_pretrained` -- which proves transformers reads that config style,
 dtype and sharding -- and run on a few token rows to record the per-token log-probs
-log p(x_t | x_<t), t >= 1, one row at a time (no padding) in float32 on CPU.
+log p(x_t | x_<t), t >= 1, one row at a time (no padding) in float32 on CPU, and the greedy
+continuations `generate(do_sample=False)` gives for a few prompts.
 
 The weights are drawn so that logits are far from uniform (transformers' 0.02 init makes every
 model look alike): matrices N(0, 1/fan_in), q/k/v biases N(0, 0.3^2), norm weights 1 + N(0, 0.2^2), an untied
@@ -38,6 +39,9 @@ FIXTURES = [
          tied=True, dtype=torch.float32, style="t5", theta=500.0, eps=1e-5, shards=1),
 ]
 ROW_LENGTHS = [2, 7, 16, 41]
+# Greedy continuations (transformers' generate, do_sample=False) of prompts of these lengths.
+GREEDY_PROMPT_LENGTHS = [1, 6, 19]
+GREEDY_NEW_TOKENS = 40
 
 # The fixture that also gets a tokenizer (a byte-level BPE with Qwen2's pre-tokenizer and the
 # ChatML special tokens, trained here on a few math sentences to fit its 300-token vocabulary).
@@ -153,6 +157,25 @@ def save(sd, out_dir, dtype, shards):
         json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, fh, indent=2)
 
 
+def greedy_cases(model, vocab, prompts):
+    """transformers' greedy continuation of each prompt, one at a time (no padding), stopping at
+    the config's eos_token_id or after GREEDY_NEW_TOKENS. `min_margin` is the smallest gap
+    between the best and second-best logit over the steps: how close a float32 tie came."""
+    cases = []
+    for p_ids in prompts:
+        ids = torch.tensor([p_ids])
+        with torch.no_grad():
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                 max_new_tokens=GREEDY_NEW_TOKENS, output_scores=True,
+                                 return_dict_in_generate=True, pad_token_id=0)
+        new = out.sequences[0, len(p_ids):].tolist()
+        margin = min(float(s[0].topk(2).values[0] - s[0].topk(2).values[1]) for s in out.scores)
+        cases.append({"prompt_ids": p_ids, "completion_ids": new,
+                      "eos": bool(new and new[-1] == model.config.eos_token_id),
+                      "min_margin": margin})
+    return cases
+
+
 def main():
     torch.manual_seed(0)
     for f in FIXTURES:
@@ -180,6 +203,8 @@ def main():
             entropies.append(float(-(logp.exp() * logp).sum(-1).mean()))
             lp = logp[0, :-1].gather(-1, ids[0, 1:, None])[:, 0]
             rows.append({"input_ids": ids[0].tolist(), "logprobs": [float(x) for x in lp]})
+        greedy = greedy_cases(model, f["vocab"], [
+            torch.randint(0, f["vocab"], (n,), generator=g).tolist() for n in GREEDY_PROMPT_LENGTHS])
         if f["name"] == TOKENIZER_FIXTURE:
             tok = make_tokenizer()
             tok.save(os.path.join(out, "tokenizer.json"))
@@ -196,6 +221,11 @@ def main():
                                   "prompt_ids": p_ids, "completion_ids": c_ids,
                                   "logprobs": [float(x) for x in lp]})
             encode_cases = [{"text": t, "ids": tok.encode(t, add_special_tokens=False).ids} for t in ENCODE_CASES]
+            text_greedy = greedy_cases(model, f["vocab"], [text_rows[0]["prompt_ids"]])
+            for case in text_greedy:
+                case["prompt"] = TEXT_ROWS[0][1]
+                case["text"] = tok.decode(case["completion_ids"], skip_special_tokens=True)
+            greedy += text_greedy
         expected = {
             "source": "scripts/make_fixtures.py",
             "transformers": transformers.__version__,
@@ -203,6 +233,7 @@ def main():
             "mean_entropy_nats": sum(entropies) / len(entropies),
             "uniform_entropy_nats": float(torch.log(torch.tensor(float(f["vocab"])))),
             "rows": rows,
+            "greedy": greedy,
         }
         if f["name"] == TOKENIZER_FIXTURE:
             expected["text_rows"] = text_rows

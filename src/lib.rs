@@ -8,6 +8,7 @@ pub mod batch;
 pub mod bench;
 pub mod device;
 pub mod error;
+pub mod generate;
 pub mod model;
 pub mod score;
 pub mod template;

@@ -7,6 +7,7 @@ use burn::prelude::*;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
+use super::cache::LayerKv;
 use super::rope::RopeTables;
 
 /// Self-attention of one decoder layer (`self_attn.*` keys).
@@ -46,6 +47,35 @@ impl<B: Backend> Qwen2Attention<B> {
         let out = attend(q, k, v, mask, h / kvh); // [b, h, s, hd]
         self.o_proj
             .forward(out.swap_dims(1, 2).reshape([b, s, h * hd]))
+    }
+
+    /// [`Self::forward`] for `s` new tokens whose keys and values go into `kv` at slots
+    /// `offset..offset + s`; the queries attend to every filled slot.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, s, hidden]`, `rope`: `[batch, 1, s, head_dim]`
+    /// - `mask`: `[batch, 1, s, offset + s]`, `true` = masked
+    /// - returns `[batch, s, hidden]` and the updated cache
+    pub fn forward_cached(
+        &self,
+        x: Tensor<B, 3>,
+        rope: &RopeTables<B>,
+        mask: Tensor<B, 4, Bool>,
+        kv: LayerKv<B>,
+        offset: usize,
+    ) -> (Tensor<B, 3>, LayerKv<B>) {
+        let [b, s, _] = x.dims();
+        let (h, kvh, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let heads = |t: Tensor<B, 3>, n: usize| t.reshape([b, s, n, hd]).swap_dims(1, 2);
+        let q = rope.apply(heads(self.q_proj.forward(x.clone()), h)); // [b, h, s, hd]
+        let k = rope.apply(heads(self.k_proj.forward(x.clone()), kvh)); // [b, kvh, s, hd]
+        let v = heads(self.v_proj.forward(x), kvh); // [b, kvh, s, hd]
+        let (kv, k, v) = kv.append(offset, k, v); // [b, kvh, offset + s, hd]
+        let out = attend(q, k, v, mask, h / kvh); // [b, h, s, hd]
+        let out = self
+            .o_proj
+            .forward(out.swap_dims(1, 2).reshape([b, s, h * hd]));
+        (out, kv)
     }
 }
 

@@ -6,6 +6,7 @@
 use burn::prelude::*;
 
 use super::attention::Qwen2Attention;
+use super::cache::LayerKv;
 use super::mlp::Qwen2MLP;
 use super::norm::Qwen2RMSNorm;
 use super::rope::RopeTables;
@@ -34,5 +35,27 @@ impl<B: Backend> Qwen2DecoderLayer<B> {
                 .self_attn
                 .forward(self.input_layernorm.forward(x), rope, mask);
         h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
+    }
+
+    /// [`Self::forward`] with the layer's KV cache (see
+    /// [`Qwen2Attention::forward_cached`]).
+    pub fn forward_cached(
+        &self,
+        x: Tensor<B, 3>,
+        rope: &RopeTables<B>,
+        mask: Tensor<B, 4, Bool>,
+        kv: LayerKv<B>,
+        offset: usize,
+    ) -> (Tensor<B, 3>, LayerKv<B>) {
+        let (a, kv) = self.self_attn.forward_cached(
+            self.input_layernorm.forward(x.clone()),
+            rope,
+            mask,
+            kv,
+            offset,
+        );
+        let h = x + a;
+        let out = h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h));
+        (out, kv)
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod attention;
 pub mod block;
+pub mod cache;
 pub mod checkpoint;
 pub mod config;
 pub mod mlp;
@@ -10,6 +11,7 @@ pub mod qwen2;
 pub mod rope;
 pub mod save;
 
+pub use cache::KvCache;
 pub use checkpoint::load_model;
 pub use config::Qwen2Config;
 pub use qwen2::{ModelInput, Qwen2ForCausalLM};

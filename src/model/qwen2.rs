@@ -9,6 +9,7 @@ use burn::tensor::Distribution;
 
 use super::attention::Qwen2Attention;
 use super::block::Qwen2DecoderLayer;
+use super::cache::KvCache;
 use super::config::Qwen2Config;
 use super::mlp::Qwen2MLP;
 use super::norm::Qwen2RMSNorm;
@@ -84,7 +85,60 @@ impl<B: Backend> Qwen2Model<B> {
     }
 }
 
+impl<B: Backend> Qwen2Model<B> {
+    /// Final hidden states of `s` new tokens per row, reading and extending `cache` (the new
+    /// tokens take slots `cache.len()..cache.len() + s`).
+    ///
+    /// # Shapes
+    /// - `input_ids`, `positions`: `[batch, s]` (batch = `cache.batch()`)
+    /// - returns `[batch, s, hidden]`
+    pub fn forward_cached(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        positions: Tensor<B, 2, Int>,
+        cache: &mut KvCache<B>,
+    ) -> Tensor<B, 3> {
+        let s = input_ids.dims()[1];
+        let device = input_ids.device();
+        let mut x = self.embed_tokens.forward(input_ids); // [b, s, d]
+        let rope = RopeTables::new(positions, self.head_dim, self.rope_theta, x.dtype());
+        let mask = cache.mask(s, &device); // [b, 1, s, len + s]
+        let (kvs, offset) = cache.take_layers();
+        let mut updated = Vec::with_capacity(kvs.len());
+        for (layer, kv) in self.layers.iter().zip(kvs) {
+            let (y, kv) = layer.forward_cached(x, &rope, mask.clone(), kv, offset);
+            x = y;
+            updated.push(kv);
+        }
+        cache.put_layers(updated, s);
+        self.norm.forward(x)
+    }
+}
+
 impl<B: Backend> Qwen2ForCausalLM<B> {
+    /// Logits of the **last** of `s` new tokens per row, through the KV cache (prefill with
+    /// `s` = prompt length, then one token per decode step). Only the last position goes
+    /// through the LM head.
+    ///
+    /// # Shapes
+    /// - `input_ids`, `positions`: `[batch, s]` → `[batch, vocab]`
+    pub fn forward_cached(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        positions: Tensor<B, 2, Int>,
+        cache: &mut KvCache<B>,
+    ) -> Tensor<B, 2> {
+        let hidden = self.model.forward_cached(input_ids, positions, cache); // [b, s, d]
+        let [b, s, _] = hidden.dims();
+        let last = hidden.narrow(1, s - 1, 1); // [b, 1, d]
+        self.logits(last).reshape([b, self.vocab_size()])
+    }
+
+    /// Rows of the embedding matrix (the vocabulary size the model was built with).
+    pub fn vocab_size(&self) -> usize {
+        self.model.embed_tokens.weight.dims()[0]
+    }
+
     /// Full-sequence logits.
     ///
     /// # Shapes

@@ -1,0 +1,365 @@
+//! Batched generation with the KV cache: the rollout engine.
+//!
+//! Prompts are grouped by length into batches, left-padded and prefilled once; each prompt's
+//! prefill is then copied to its `num_return_sequences` samples, and every unfinished row
+//! decodes one token per step. Finished rows are dropped from the batch (and from the cache), so
+//! they stop costing compute, and the loop ends when every row is done.
+//!
+//! Each sample draws from its own RNG stream (seed, prompt index, sample index), so a completion
+//! does not depend on `batch_size` or on which prompts share its batch.
+
+pub mod input;
+pub mod sampler;
+pub mod stop;
+
+use std::time::Instant;
+
+use burn::prelude::*;
+use burn::tensor::DType;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+pub use sampler::{sample, Sampled, SamplingParams};
+pub use stop::{eos_ids_from_model_dir, FinishReason, StopStrings};
+
+use crate::batch::PaddedBatch;
+use crate::error::{Error, Result};
+use crate::model::{KvCache, Qwen2Config, Qwen2ForCausalLM};
+use crate::tokenizer::Tokenizer;
+
+/// What to generate and how.
+#[derive(Debug, Clone)]
+pub struct GenerateConfig {
+    /// Token budget per completion (also capped by `max_position_embeddings`).
+    pub max_new_tokens: usize,
+    pub sampling: SamplingParams,
+    /// Completions per prompt (GRPO's G), sharing the prompt's prefill.
+    pub num_return_sequences: usize,
+    pub seed: u64,
+    /// Rows decoded together (prompts × `num_return_sequences`; at least one prompt).
+    pub batch_size: usize,
+    /// A completion ends after emitting one of these.
+    pub eos_ids: Vec<u32>,
+    /// A completion ends when its text contains one of these.
+    pub stop: StopStrings,
+}
+
+impl Default for GenerateConfig {
+    fn default() -> Self {
+        Self {
+            max_new_tokens: 256,
+            sampling: SamplingParams::default(),
+            num_return_sequences: 1,
+            seed: 0,
+            batch_size: 16,
+            eos_ids: Vec::new(),
+            stop: StopStrings::default(),
+        }
+    }
+}
+
+/// One generated completion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// Index of its prompt in the input.
+    pub prompt_index: usize,
+    /// Which of the prompt's `num_return_sequences` samples it is.
+    pub sample_index: usize,
+    /// Generated ids, including the EOS id or stop-string token that ended it.
+    pub ids: Vec<u32>,
+    /// `ids` decoded without special tokens, when the model has a tokenizer.
+    pub text: Option<String>,
+    pub finish_reason: FinishReason,
+    /// Per token: log-prob under the distribution it was sampled from (0 for greedy).
+    pub logprobs: Vec<f32>,
+    /// Per token: log-prob under the model (temperature 1, no filtering).
+    pub model_logprobs: Vec<f32>,
+}
+
+impl Completion {
+    /// Whether the completion ran out of tokens before EOS or a stop string.
+    pub fn truncated(&self) -> bool {
+        self.finish_reason == FinishReason::Length
+    }
+}
+
+/// Counters and wall times of one [`generate`] call.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GenerateStats {
+    /// Prompt tokens prefilled (padding excluded).
+    pub prompt_tokens: usize,
+    /// Tokens generated over all completions.
+    pub generated_tokens: usize,
+    pub prefill_secs: f64,
+    pub decode_secs: f64,
+}
+
+/// Completions in prompt order (all samples of prompt 0, then prompt 1, ...), with stats.
+#[derive(Debug, Clone)]
+pub struct Generation {
+    pub completions: Vec<Completion>,
+    pub stats: GenerateStats,
+}
+
+/// Generate `gen.num_return_sequences` completions for every prompt.
+///
+/// Prompts must be non-empty, use ids below the vocabulary size and leave room below
+/// `max_position_embeddings`; the error names the prompt's index otherwise.
+pub fn generate<B: Backend>(
+    model: &Qwen2ForCausalLM<B>,
+    config: &Qwen2Config,
+    prompts: &[Vec<u32>],
+    gen: &GenerateConfig,
+    tokenizer: Option<&Tokenizer>,
+    device: &B::Device,
+) -> Result<Generation> {
+    gen.sampling.validate()?;
+    if gen.num_return_sequences == 0 || gen.batch_size == 0 {
+        return Err(Error::Invalid(
+            "num_return_sequences and batch_size must be at least 1".into(),
+        ));
+    }
+    if !gen.stop.is_empty() && tokenizer.is_none() {
+        return Err(Error::Invalid("stop strings need a tokenizer".into()));
+    }
+    for (i, p) in prompts.iter().enumerate() {
+        check_prompt(p, config).map_err(|msg| Error::Invalid(format!("prompt {i}: {msg}")))?;
+    }
+    let g = gen.num_return_sequences;
+    let per_batch = (gen.batch_size / g).max(1);
+    let mut order: Vec<usize> = (0..prompts.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(prompts[i].len()));
+    let mut slots: Vec<Option<Completion>> = vec![None; prompts.len() * g];
+    let mut stats = GenerateStats::default();
+    for chunk in order.chunks(per_batch) {
+        for c in generate_batch(
+            model, config, prompts, chunk, gen, tokenizer, &mut stats, device,
+        )? {
+            let at = c.prompt_index * g + c.sample_index;
+            slots[at] = Some(c);
+        }
+    }
+    let completions = slots.into_iter().flatten().collect::<Vec<_>>();
+    debug_assert_eq!(completions.len(), prompts.len() * g);
+    Ok(Generation { completions, stats })
+}
+
+/// Why a prompt cannot be generated from, if it cannot.
+pub fn check_prompt(prompt: &[u32], config: &Qwen2Config) -> std::result::Result<(), String> {
+    if prompt.is_empty() {
+        return Err("the prompt is empty".into());
+    }
+    if let Some(bad) = prompt.iter().find(|&&t| t as usize >= config.vocab_size) {
+        return Err(format!(
+            "token id {bad} is out of range (vocab_size {})",
+            config.vocab_size
+        ));
+    }
+    if prompt.len() >= config.max_position_embeddings {
+        return Err(format!(
+            "{} prompt tokens leave no room below max_position_embeddings {}",
+            prompt.len(),
+            config.max_position_embeddings
+        ));
+    }
+    Ok(())
+}
+
+/// A row being decoded.
+struct Row {
+    prompt_index: usize,
+    sample_index: usize,
+    prompt_len: usize,
+    budget: usize,
+    rng: ChaCha8Rng,
+    ids: Vec<u32>,
+    logprobs: Vec<f32>,
+    model_logprobs: Vec<f32>,
+    finish: Option<FinishReason>,
+}
+
+/// Generate for the prompts `chunk` (indices into `prompts`): prefill once, copy each prefill
+/// to its samples, decode until every row is done.
+#[allow(clippy::too_many_arguments)]
+fn generate_batch<B: Backend>(
+    model: &Qwen2ForCausalLM<B>,
+    config: &Qwen2Config,
+    prompts: &[Vec<u32>],
+    chunk: &[usize],
+    gen: &GenerateConfig,
+    tokenizer: Option<&Tokenizer>,
+    stats: &mut GenerateStats,
+    device: &B::Device,
+) -> Result<Vec<Completion>> {
+    let g = gen.num_return_sequences;
+    let group: Vec<Vec<u32>> = chunk.iter().map(|&i| prompts[i].clone()).collect();
+    let batch = PaddedBatch::left_padded(&group, 0);
+    let budget = |len: usize| gen.max_new_tokens.min(config.max_position_embeddings - len);
+    let max_budget = group.iter().map(|p| budget(p.len())).max().unwrap_or(0);
+    if max_budget == 0 {
+        return Ok(Vec::new());
+    }
+    let dtype = model.model.embed_tokens.weight.val().dtype();
+    let mut cache = KvCache::new(
+        config,
+        batch.pad_lens.clone(),
+        batch.seq + max_budget,
+        dtype,
+        device,
+    );
+
+    let t0 = Instant::now();
+    let input = batch.to_input::<B>(device);
+    let mut logits = model.forward_cached(input.input_ids, input.positions, &mut cache); // [P, V]
+    if g > 1 {
+        let rows: Vec<usize> = (0..chunk.len()).flat_map(|p| [p].repeat(g)).collect();
+        cache.select_rows(&rows);
+        logits = logits.select(0, index_tensor::<B>(&rows, device));
+    }
+    let mut rows: Vec<Row> = chunk
+        .iter()
+        .flat_map(|&p| (0..g).map(move |s| (p, s)))
+        .map(|(p, s)| {
+            let mut rng = ChaCha8Rng::seed_from_u64(gen.seed);
+            rng.set_stream((p * g + s) as u64);
+            Row {
+                prompt_index: p,
+                sample_index: s,
+                prompt_len: prompts[p].len(),
+                budget: budget(prompts[p].len()),
+                rng,
+                ids: Vec::new(),
+                logprobs: Vec::new(),
+                model_logprobs: Vec::new(),
+                finish: None,
+            }
+        })
+        .collect();
+    stats.prompt_tokens += group.iter().map(Vec::len).sum::<usize>();
+    let t1 = Instant::now();
+    stats.prefill_secs += (t1 - t0).as_secs_f64();
+
+    // `active[i]` is the row whose cache is at batch position i.
+    let mut active: Vec<usize> = (0..rows.len()).collect();
+    loop {
+        let picks = pick_tokens(logits, &gen.sampling, &mut rows, &active)?;
+        let mut still = Vec::with_capacity(active.len());
+        for (slot, (&r, pick)) in active.iter().zip(picks).enumerate() {
+            let row = &mut rows[r];
+            row.ids.push(pick.token);
+            row.logprobs.push(pick.logprob);
+            row.model_logprobs.push(pick.model_logprob);
+            let stopped = match tokenizer {
+                Some(t) => gen.stop.hit(&row.ids, t)?,
+                None => false,
+            };
+            row.finish = if gen.eos_ids.contains(&pick.token) {
+                Some(FinishReason::Eos)
+            } else if stopped {
+                Some(FinishReason::Stop)
+            } else if row.ids.len() >= row.budget {
+                Some(FinishReason::Length)
+            } else {
+                None
+            };
+            if row.finish.is_none() {
+                still.push(slot);
+            }
+        }
+        if still.is_empty() {
+            break;
+        }
+        if still.len() < active.len() {
+            cache.select_rows(&still);
+            active = still.iter().map(|&s| active[s]).collect();
+        }
+        let n = active.len();
+        let last: Vec<i64> = active
+            .iter()
+            .map(|&r| *rows[r].ids.last().unwrap_or(&0) as i64)
+            .collect();
+        let pos: Vec<i64> = active
+            .iter()
+            .map(|&r| (rows[r].prompt_len + rows[r].ids.len() - 1) as i64)
+            .collect();
+        let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(last, [n, 1]), device);
+        let pos = Tensor::<B, 2, Int>::from_data(TensorData::new(pos, [n, 1]), device);
+        logits = model.forward_cached(ids, pos, &mut cache);
+    }
+    stats.decode_secs += t1.elapsed().as_secs_f64();
+    stats.generated_tokens += rows.iter().map(|r| r.ids.len()).sum::<usize>();
+
+    rows.into_iter()
+        .map(|r| {
+            let text = tokenizer.map(|t| t.decode(&r.ids, true)).transpose()?;
+            Ok(Completion {
+                prompt_index: r.prompt_index,
+                sample_index: r.sample_index,
+                ids: r.ids,
+                text,
+                finish_reason: r.finish.unwrap_or(FinishReason::Length),
+                logprobs: r.logprobs,
+                model_logprobs: r.model_logprobs,
+            })
+        })
+        .collect()
+}
+
+/// The next token of every active row from `logits` (`[n, vocab]`). Greedy decoding reduces on
+/// the device and reads back two numbers per row; sampling reads the logits back and draws on
+/// the host with each row's RNG.
+fn pick_tokens<B: Backend>(
+    logits: Tensor<B, 2>,
+    params: &SamplingParams,
+    rows: &mut [Row],
+    active: &[usize],
+) -> Result<Vec<Sampled>> {
+    let logits = logits.cast(DType::F32);
+    let [n, vocab] = logits.dims();
+    if params.is_greedy() {
+        let max = logits.clone().max_dim(1); // [n, 1]
+        let lp = (logits.clone() - max).exp().sum_dim(1).log().neg(); // log p(argmax)
+        let tokens = read_ints(logits.argmax(1))?;
+        let lps = read_floats(lp)?;
+        return Ok(tokens
+            .into_iter()
+            .zip(lps)
+            .map(|(t, lp)| Sampled {
+                token: t as u32,
+                logprob: 0.0,
+                model_logprob: lp,
+            })
+            .collect());
+    }
+    let host = read_floats(logits)?;
+    Ok((0..n)
+        .map(|i| {
+            sample(
+                &host[i * vocab..(i + 1) * vocab],
+                params,
+                &mut rows[active[i]].rng,
+            )
+        })
+        .collect())
+}
+
+fn index_tensor<B: Backend>(rows: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+    Tensor::from_data(
+        TensorData::new(rows.iter().map(|&r| r as i64).collect(), [rows.len()]),
+        device,
+    )
+}
+
+fn read_floats<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
+    t.into_data()
+        .convert::<f32>()
+        .into_vec()
+        .map_err(|e| Error::Invalid(format!("reading logits back from the device: {e:?}")))
+}
+
+fn read_ints<B: Backend, const D: usize>(t: Tensor<B, D, Int>) -> Result<Vec<i64>> {
+    t.into_data()
+        .convert::<i64>()
+        .into_vec()
+        .map_err(|e| Error::Invalid(format!("reading token ids back from the device: {e:?}")))
+}

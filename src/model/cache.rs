@@ -1,0 +1,247 @@
+//! The KV cache: every layer's keys and values of the tokens seen so far, preallocated for the
+//! batch's longest sequence so that memory does not grow per token.
+//!
+//! It is a plain value passed explicitly to [`super::Qwen2ForCausalLM::forward_cached`]; the
+//! model layers hold no state. Rows are left-padded: row `r`'s first `pad_lens[r]` slots hold
+//! padding (masked as keys), everything after is real.
+
+use burn::prelude::*;
+use burn::tensor::DType;
+
+use super::config::Qwen2Config;
+
+/// Keys and values of one decoder layer.
+///
+/// # Shapes
+/// - `k`, `v`: `[batch, kv_heads, capacity, head_dim]`; slots `len..capacity` are unused.
+#[derive(Debug, Clone)]
+pub struct LayerKv<B: Backend> {
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+}
+
+impl<B: Backend> LayerKv<B> {
+    /// Write `k_new`/`v_new` (`[batch, kv_heads, s, head_dim]`) at slots `offset..offset + s`
+    /// and return the updated cache with the keys and values of slots `0..offset + s`. Taking
+    /// `self` by value leaves the buffers uniquely owned, so CPU backends write in place.
+    pub fn append(
+        self,
+        offset: usize,
+        k_new: Tensor<B, 4>,
+        v_new: Tensor<B, 4>,
+    ) -> (Self, Tensor<B, 4>, Tensor<B, 4>) {
+        let [b, kvh, s, hd] = k_new.dims();
+        let end = offset + s;
+        let k = self
+            .k
+            .slice_assign([0..b, 0..kvh, offset..end, 0..hd], k_new);
+        let v = self
+            .v
+            .slice_assign([0..b, 0..kvh, offset..end, 0..hd], v_new);
+        let k_all = k.clone().slice([0..b, 0..kvh, 0..end, 0..hd]);
+        let v_all = v.clone().slice([0..b, 0..kvh, 0..end, 0..hd]);
+        (Self { k, v }, k_all, v_all)
+    }
+}
+
+/// The whole model's cache for one batch of rows.
+#[derive(Debug, Clone)]
+pub struct KvCache<B: Backend> {
+    layers: Vec<LayerKv<B>>,
+    /// Padding slots at the front of each row.
+    pad_lens: Vec<usize>,
+    /// Filled slots (the same for every row).
+    len: usize,
+    capacity: usize,
+}
+
+impl<B: Backend> KvCache<B> {
+    /// An empty cache for `pad_lens.len()` rows of up to `capacity` tokens (prompt + new), in
+    /// `dtype` (the model's activation dtype).
+    pub fn new(
+        config: &Qwen2Config,
+        pad_lens: Vec<usize>,
+        capacity: usize,
+        dtype: DType,
+        device: &B::Device,
+    ) -> Self {
+        let shape = [
+            pad_lens.len(),
+            config.num_key_value_heads,
+            capacity,
+            config.head_dim(),
+        ];
+        let layers = (0..config.num_hidden_layers)
+            .map(|_| LayerKv {
+                k: Tensor::zeros(shape, (device, dtype)),
+                v: Tensor::zeros(shape, (device, dtype)),
+            })
+            .collect();
+        Self {
+            layers,
+            pad_lens,
+            len: 0,
+            capacity,
+        }
+    }
+
+    /// Filled slots.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing has been written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Slots allocated per row.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Rows in the cache.
+    pub fn batch(&self) -> usize {
+        self.pad_lens.len()
+    }
+
+    /// Padding slots at the front of each row.
+    pub fn pad_lens(&self) -> &[usize] {
+        &self.pad_lens
+    }
+
+    /// Bytes held by the keys and values of all layers.
+    pub fn bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| 2 * l.k.shape().num_elements() * l.k.dtype().size())
+            .sum()
+    }
+
+    /// Keep (and reorder, or repeat) the rows `rows` of the batch: the cache of row `rows[i]`
+    /// becomes row `i`. Used to drop finished rows and to give each of G samples a copy of its
+    /// prompt's prefill.
+    pub fn select_rows(&mut self, rows: &[usize]) {
+        let device = match self.layers.first() {
+            Some(l) => l.k.device(),
+            None => {
+                self.pad_lens = rows.iter().map(|&r| self.pad_lens[r]).collect();
+                return;
+            }
+        };
+        let idx = Tensor::<B, 1, Int>::from_data(
+            TensorData::new(rows.iter().map(|&r| r as i64).collect(), [rows.len()]),
+            &device,
+        );
+        for layer in &mut self.layers {
+            layer.k = layer.k.clone().select(0, idx.clone());
+            layer.v = layer.v.clone().select(0, idx.clone());
+        }
+        self.pad_lens = rows.iter().map(|&r| self.pad_lens[r]).collect();
+    }
+
+    /// Take the layer caches out (to thread them through the layers by value) with the slot
+    /// offset at which the next tokens go; give them back with [`Self::put_layers`].
+    pub(crate) fn take_layers(&mut self) -> (Vec<LayerKv<B>>, usize) {
+        (std::mem::take(&mut self.layers), self.len)
+    }
+
+    /// Put the layer caches back after `s` more slots were written.
+    pub(crate) fn put_layers(&mut self, layers: Vec<LayerKv<B>>, s: usize) {
+        self.layers = layers;
+        self.len += s;
+    }
+
+    /// The attention mask for `s` new queries at slots `len..len + s` against keys
+    /// `0..len + s`: a key is masked (`true`) when it lies after the query (causal) or is
+    /// padding — except that a padding query sees itself, so that no row is fully masked.
+    ///
+    /// # Shapes
+    /// - returns `[batch, 1, s, len + s]`
+    pub fn mask(&self, s: usize, device: &B::Device) -> Tensor<B, 4, Bool> {
+        let total = self.len + s;
+        let b = self.batch();
+        let mut data = Vec::with_capacity(b * s * total);
+        for &pad in &self.pad_lens {
+            for i in 0..s {
+                let q = self.len + i;
+                data.extend((0..total).map(|j| j > q || (j < pad && j != q)));
+            }
+        }
+        Tensor::from_data(TensorData::new(data, [b, 1, s, total]), device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TestBackend;
+
+    fn config() -> Qwen2Config {
+        Qwen2Config::new(16, 8, 16, 2, 2, 1, true)
+    }
+
+    #[test]
+    fn append_writes_and_returns_the_filled_prefix() {
+        let dev = Default::default();
+        let mut cache = KvCache::<TestBackend>::new(&config(), vec![0, 1], 5, DType::F32, &dev);
+        assert_eq!(cache.bytes(), 2 * 2 * (2 * 5 * 4) * 4);
+        let ones = Tensor::<TestBackend, 4>::ones([2, 1, 2, 4], &dev);
+        let (mut layers, offset) = cache.take_layers();
+        assert_eq!(offset, 0);
+        let l0 = layers.remove(0);
+        let (l0, k, v) = l0.append(offset, ones.clone(), ones.clone() * 2.0);
+        assert_eq!(k.dims(), [2, 1, 2, 4]);
+        assert_eq!(v.into_data().to_vec::<f32>().unwrap(), vec![2.0; 16]);
+        layers.insert(0, l0);
+        cache.put_layers(layers, 2);
+        let (mut layers, offset) = cache.take_layers();
+        assert_eq!(offset, 2);
+        let (_, k, _) = layers.remove(0).append(offset, ones.clone() * 3.0, ones);
+        let k: Vec<f32> = k.into_data().to_vec().unwrap();
+        assert_eq!(k.len(), 2 * 4 * 4);
+        assert_eq!(&k[..16], [[1.0; 8], [3.0; 8]].concat());
+    }
+
+    /// Row 0 unpadded, row 1 with one padding slot; 2 slots filled, 1 new query at slot 2.
+    #[test]
+    fn mask_is_causal_and_hides_padding_keys() {
+        let dev = Default::default();
+        let mut cache = KvCache::<TestBackend>::new(&config(), vec![0, 1], 4, DType::F32, &dev);
+        let prefill: Vec<bool> = cache.mask(2, &dev).into_data().to_vec().unwrap();
+        #[rustfmt::skip]
+        assert_eq!(prefill, vec![
+            false, true,  // row 0, query 0
+            false, false, // row 0, query 1
+            false, true,  // row 1, query 0 (padding: sees only itself)
+            true, false,  // row 1, query 1 (real: padding key hidden)
+        ]);
+        cache.len = 2;
+        let decode: Vec<bool> = cache.mask(1, &dev).into_data().to_vec().unwrap();
+        assert_eq!(decode, vec![false, false, false, true, false, false]);
+    }
+
+    #[test]
+    fn select_rows_reorders_and_repeats() {
+        let dev = Default::default();
+        let mut cache = KvCache::<TestBackend>::new(&config(), vec![0, 3], 4, DType::F32, &dev);
+        let k = Tensor::<TestBackend, 1, Int>::arange(0..2, &dev)
+            .float()
+            .reshape([2, 1, 1, 1])
+            .expand([2, 1, 1, 4]);
+        let (mut layers, offset) = cache.take_layers();
+        let (l1, _, _) = layers.remove(1).append(offset, k.clone(), k);
+        layers.push(l1);
+        cache.put_layers(layers, 1);
+        cache.select_rows(&[1, 1, 0]);
+        assert_eq!(cache.pad_lens(), &[3, 3, 0]);
+        let (mut layers, offset) = cache.take_layers();
+        let z = Tensor::<TestBackend, 4>::zeros([3, 1, 1, 4], &dev);
+        let (_, k, _) = layers.remove(1).append(offset, z.clone(), z);
+        let k: Vec<f32> = k.into_data().to_vec().unwrap();
+        assert_eq!(
+            k.iter().step_by(8).copied().collect::<Vec<_>>(),
+            vec![1.0, 1.0, 0.0]
+        );
+    }
+}
