@@ -2,13 +2,16 @@
 //!
 //! `score` throughput: full-sequence forward + log-softmax + gather of a batch of random token
 //! rows, timed after warm-up, with the device synchronised (results read back) before the clock
-//! is read. `scripts/bench_torch.py` measures transformers on the same shape and thread count.
+//! is read. `generate` throughput: greedy decoding of `new` tokens after `prompt`-token prompts,
+//! batch rows at once, with the KV cache, never stopping early (no EOS), end to end (prefill
+//! included). `scripts/bench_torch.py` measures transformers on the same shapes and thread count.
 
 use std::time::Instant;
 
 use burn::prelude::*;
 
 use crate::batch::PaddedBatch;
+use crate::generate::{generate, GenerateConfig, SamplingParams};
 use crate::model::{Qwen2Config, Qwen2ForCausalLM};
 use crate::score::batch_logprobs;
 
@@ -92,4 +95,73 @@ pub fn bench_score<B: Backend>(
         median_ms: median * 1e3,
         min_ms: times[0] * 1e3,
     }
+}
+
+/// The result of a `generate` throughput run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GenerateBenchReport {
+    pub batch: usize,
+    pub prompt: usize,
+    pub new_tokens: usize,
+    pub iters: usize,
+    /// Generated tokens per second, end to end (batch · new / median wall time).
+    pub tokens_per_s: f64,
+    /// Tokens per second of the decode loop alone: batch · (new − 1) decode steps over their
+    /// time (the first token comes out of the prefill).
+    pub decode_tokens_per_s: f64,
+    pub median_ms: f64,
+    pub min_ms: f64,
+}
+
+/// Time greedy generation on a random model of shape `config`: `batch` prompts of `prompt`
+/// tokens, `new` tokens each, `warmup` untimed runs then `iters` timed ones.
+pub fn bench_generate<B: Backend>(
+    config: &Qwen2Config,
+    batch: usize,
+    prompt: usize,
+    new: usize,
+    warmup: usize,
+    iters: usize,
+    device: &B::Device,
+) -> crate::Result<GenerateBenchReport> {
+    let mut config = config.clone();
+    config.max_position_embeddings = config.max_position_embeddings.max(prompt + new + 1);
+    let (model, padded) = score_workload::<B>(&config, batch, prompt, device);
+    let prompts: Vec<Vec<u32>> = padded
+        .ids
+        .chunks(prompt)
+        .map(|r| r.iter().map(|&t| t as u32).collect())
+        .collect();
+    let gen = GenerateConfig {
+        max_new_tokens: new,
+        sampling: SamplingParams::greedy(),
+        batch_size: batch,
+        ..GenerateConfig::default()
+    };
+    let run = || generate(&model, &config, &prompts, &gen, None, device);
+    for _ in 0..warmup {
+        run()?;
+    }
+    let mut times = Vec::new();
+    let mut decode = Vec::new();
+    for _ in 0..iters.max(1) {
+        let t = Instant::now();
+        let out = run()?;
+        times.push(t.elapsed().as_secs_f64());
+        decode.push(out.stats.decode_secs);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    decode.sort_by(|a, b| a.total_cmp(b));
+    let median = times[times.len() / 2];
+    let tokens = (batch * new) as f64;
+    Ok(GenerateBenchReport {
+        batch,
+        prompt,
+        new_tokens: new,
+        iters: times.len(),
+        tokens_per_s: tokens / median,
+        decode_tokens_per_s: (batch * new.saturating_sub(1)) as f64 / decode[decode.len() / 2],
+        median_ms: median * 1e3,
+        min_ms: times[0] * 1e3,
+    })
 }

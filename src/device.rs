@@ -9,7 +9,7 @@ use crate::error::Error;
 /// A backend choice from `--device`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceSpec {
-    /// `cpu`: the default CPU backend (`ndarray` if compiled in, else `flex`).
+    /// `cpu`: the default CPU backend (`flex` if compiled in, else `ndarray`).
     Cpu,
     /// `ndarray`
     NdArray,
@@ -29,8 +29,8 @@ impl DeviceSpec {
     /// The Cargo feature that compiles this backend in.
     pub fn feature(self) -> &'static str {
         match self {
-            Self::Cpu | Self::NdArray => "ndarray",
-            Self::Flex => "flex",
+            Self::NdArray => "ndarray",
+            Self::Cpu | Self::Flex => "flex",
             Self::Wgpu => "wgpu",
             Self::Cuda(_) => "cuda",
             Self::TchCpu | Self::TchCuda(_) => "tch",

@@ -8,7 +8,9 @@ use burn::prelude::Backend;
 use clap::{Args, Parser, Subcommand};
 
 use mgrpo::device::DeviceSpec;
-use mgrpo::model::{load_model, save_model, SaveDtype, SaveOptions};
+use mgrpo::generate::input::{prepare_prompts, read_prompts, PromptRow, PromptSource};
+use mgrpo::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, StopStrings};
+use mgrpo::model::{load_model, save_model, Qwen2Config, SaveDtype, SaveOptions};
 use mgrpo::score::{prepare_rows, read_score_input, score_rows};
 use mgrpo::template::PromptTemplate;
 use mgrpo::tokenizer::Tokenizer;
@@ -31,9 +33,12 @@ struct Cli {
 enum Command {
     /// Per-token log-probs log p(x_t | x_<t) of given sequences, one JSON line per input line.
     Score(ScoreArgs),
+    /// Batched generation with the KV cache: completions of prompts, one JSON line each.
+    Generate(GenerateArgs),
     /// Load an HF model directory and save it again in HF layout (F32 or BF16, sharded).
     Convert(ConvertArgs),
-    /// Throughput figures (score: forward + log-softmax on a random model of a named shape).
+    /// Throughput figures on a random model of a named shape: `score` (forward + log-softmax)
+    /// or `generate` (greedy decoding with the KV cache).
     Bench(BenchArgs),
 }
 
@@ -66,6 +71,58 @@ struct ScoreArgs {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("prompts").required(true).args(["prompt", "input"])))]
+struct GenerateArgs {
+    /// HF model directory (config.json, safetensors, tokenizer.json for text prompts).
+    #[arg(long)]
+    model: PathBuf,
+    /// One text prompt (through --template if given).
+    #[arg(long)]
+    prompt: Option<String>,
+    /// JSONL of prompts: {"prompt": "..."} or {"input_ids": [...]} per line.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Apply this prompt template (qwen-math, r1, plain) to text prompts.
+    #[arg(long)]
+    template: Option<String>,
+    /// Token budget per completion (also capped by max_position_embeddings).
+    #[arg(long, default_value_t = 256)]
+    max_new_tokens: usize,
+    /// Sampling temperature; 0 = greedy.
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    /// Nucleus sampling: keep the most likely tokens up to this much probability (1 = off).
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    /// Keep only the k most likely tokens (0 = off).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    /// Drop tokens less likely than min_p × the most likely one (0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    min_p: f32,
+    /// Completions per prompt (they share the prompt's prefill).
+    #[arg(long, default_value_t = 1)]
+    num_return_sequences: usize,
+    /// Seed of the sampler (each completion has its own stream; batch size does not matter).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Sequences decoded together (prompts × num-return-sequences).
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Stop a completion when its text contains this string (repeatable; the string is kept).
+    #[arg(long = "stop")]
+    stop: Vec<String>,
+    /// Do not stop at the end-of-sequence ids (generation_config.json / config.json).
+    #[arg(long)]
+    ignore_eos: bool,
+    /// Write the JSONL here instead of stdout (written whole, then renamed into place).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    device: DeviceArg,
+}
+
+#[derive(Args)]
 struct ConvertArgs {
     /// Source HF model directory.
     #[arg(long)]
@@ -88,7 +145,7 @@ struct ConvertArgs {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// What to measure (only `score` for now).
+    /// What to measure: score or generate.
     #[arg(default_value = "score")]
     what: String,
     /// Model shape: bench-small (vocab 4096, hidden 256, 4 layers, 8/2 heads) or qwen2.5-0.5b.
@@ -96,8 +153,15 @@ struct BenchArgs {
     shape: String,
     #[arg(long, default_value_t = 8)]
     batch: usize,
+    /// score: tokens per row.
     #[arg(long, default_value_t = 128)]
     seq: usize,
+    /// generate: prompt tokens per row.
+    #[arg(long, default_value_t = 32)]
+    prompt: usize,
+    /// generate: new tokens per row (greedy, no EOS).
+    #[arg(long, default_value_t = 128)]
+    new_tokens: usize,
     #[arg(long, default_value_t = 3)]
     warmup: usize,
     #[arg(long, default_value_t = 20)]
@@ -129,12 +193,14 @@ fn main() {
 fn dispatch(cmd: Command) -> Result<()> {
     let spec: DeviceSpec = match &cmd {
         Command::Score(a) => &a.device,
+        Command::Generate(a) => &a.device,
         Command::Convert(a) => &a.device,
         Command::Bench(a) => &a.device,
     }
     .device
     .parse()?;
     match spec {
+        // `cpu` is flex: several times faster than ndarray at decoding (README, "Benchmarks").
         #[cfg(feature = "flex")]
         DeviceSpec::Cpu | DeviceSpec::Flex => {
             run::<burn::backend::Flex<f32>>(cmd, Default::default())
@@ -166,6 +232,7 @@ fn dispatch(cmd: Command) -> Result<()> {
 fn run<B: Backend>(cmd: Command, device: B::Device) -> Result<()> {
     match cmd {
         Command::Score(a) => score::<B>(a, &device),
+        Command::Generate(a) => generate::<B>(a, &device),
         Command::Convert(a) => convert::<B>(a, &device),
         Command::Bench(a) => bench::<B>(a, &device),
     }
@@ -199,8 +266,13 @@ fn score<B: Backend>(a: ScoreArgs, device: &B::Device) -> Result<()> {
         out.push_str(&serde_json::json!({ "logprobs": tail }).to_string());
         out.push('\n');
     }
-    match a.output {
-        Some(path) => write_atomic(&path, out.as_bytes()),
+    emit(a.output.as_deref(), &out)
+}
+
+/// Write `out` to `path` atomically, or to stdout.
+fn emit(path: Option<&Path>, out: &str) -> Result<()> {
+    match path {
+        Some(path) => write_atomic(path, out.as_bytes()),
         None => {
             use std::io::Write;
             std::io::stdout()
@@ -209,6 +281,85 @@ fn score<B: Backend>(a: ScoreArgs, device: &B::Device) -> Result<()> {
                 .context("writing to stdout")
         }
     }
+}
+
+fn generate<B: Backend>(a: GenerateArgs, device: &B::Device) -> Result<()> {
+    let sampling = SamplingParams {
+        temperature: a.temperature,
+        top_k: a.top_k,
+        top_p: a.top_p,
+        min_p: a.min_p,
+    };
+    sampling
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--{}", e.to_string().replace('_', "-")))?;
+    if a.batch_size == 0 || a.num_return_sequences == 0 {
+        bail!("--batch-size and --num-return-sequences must be at least 1");
+    }
+    let template = a
+        .template
+        .as_deref()
+        .map(PromptTemplate::builtin)
+        .transpose()?;
+    let (rows, source) = match (&a.prompt, &a.input) {
+        (Some(p), _) => (vec![(1, PromptRow::Text(p.clone()))], PromptSource::Arg),
+        (None, Some(path)) => (read_prompts(path)?, PromptSource::File(path.clone())),
+        (None, None) => bail!("give --prompt or --input"),
+    };
+    let config = Qwen2Config::load(&a.model.join("config.json"))?;
+    let tokenizer = Tokenizer::from_model_dir(&a.model)?;
+    let prompts = prepare_prompts(
+        &rows,
+        &source,
+        tokenizer.as_ref(),
+        template.as_ref(),
+        &config,
+    )?;
+    let gen = GenerateConfig {
+        max_new_tokens: a.max_new_tokens,
+        sampling,
+        num_return_sequences: a.num_return_sequences,
+        seed: a.seed,
+        batch_size: a.batch_size,
+        eos_ids: if a.ignore_eos {
+            Vec::new()
+        } else {
+            eos_ids_from_model_dir(&a.model, &config.eos_token_id)?
+        },
+        stop: StopStrings::new(a.stop, tokenizer.as_ref())?,
+    };
+    let (config, model) = load_model::<B>(&a.model, device)?;
+    let out =
+        mgrpo::generate::generate(&model, &config, &prompts, &gen, tokenizer.as_ref(), device)?;
+    let mut text = String::new();
+    for c in &out.completions {
+        let line = serde_json::json!({
+            "index": c.prompt_index,
+            "sample": c.sample_index,
+            "completion_ids": c.ids,
+            "text": c.text,
+            "truncated": c.truncated(),
+            "finish_reason": c.finish_reason,
+            "logprobs": c.logprobs,
+            "model_logprobs": c.model_logprobs,
+        });
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    emit(a.output.as_deref(), &text)?;
+    let s = &out.stats;
+    eprintln!(
+        "{} completions, {} tokens generated from {} prompt tokens in {:.2} s \
+         (prefill {:.2} s, decode {:.2} s, {:.0} tokens/s)",
+        out.completions.len(),
+        s.generated_tokens,
+        s.prompt_tokens,
+        s.prefill_secs + s.decode_secs,
+        s.prefill_secs,
+        s.decode_secs,
+        s.generated_tokens as f64 / (s.prefill_secs + s.decode_secs).max(1e-9),
+    );
+    Ok(())
 }
 
 fn convert<B: Backend>(a: ConvertArgs, device: &B::Device) -> Result<()> {
@@ -231,13 +382,35 @@ fn convert<B: Backend>(a: ConvertArgs, device: &B::Device) -> Result<()> {
 }
 
 fn bench<B: Backend>(a: BenchArgs, device: &B::Device) -> Result<()> {
+    let config = mgrpo::bench::shape(&a.shape)?;
+    if a.what == "generate" {
+        if a.batch == 0 || a.prompt == 0 || a.new_tokens == 0 {
+            bail!("--batch, --prompt and --new-tokens must be at least 1");
+        }
+        let r = mgrpo::bench::bench_generate::<B>(
+            &config,
+            a.batch,
+            a.prompt,
+            a.new_tokens,
+            a.warmup,
+            a.iters,
+            device,
+        )?;
+        let line = serde_json::json!({
+            "bench": "generate", "shape": a.shape, "device": a.device.device,
+            "batch": r.batch, "prompt": r.prompt, "new_tokens": r.new_tokens, "iters": r.iters,
+            "tokens_per_s": r.tokens_per_s, "decode_tokens_per_s": r.decode_tokens_per_s,
+            "median_ms": r.median_ms, "min_ms": r.min_ms,
+        });
+        println!("{line}");
+        return Ok(());
+    }
     if a.what != "score" {
-        bail!("unknown benchmark `{}` (known: score)", a.what);
+        bail!("unknown benchmark `{}` (known: score, generate)", a.what);
     }
     if a.batch == 0 || a.seq < 2 {
         bail!("--batch must be ≥ 1 and --seq ≥ 2");
     }
-    let config = mgrpo::bench::shape(&a.shape)?;
     let r = mgrpo::bench::bench_score::<B>(&config, a.batch, a.seq, a.warmup, a.iters, device);
     let line = serde_json::json!({
         "bench": "score", "shape": a.shape, "device": a.device.device,

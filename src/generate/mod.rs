@@ -210,7 +210,8 @@ fn generate_batch<B: Backend>(
 
     let t0 = Instant::now();
     let input = batch.to_input::<B>(device);
-    let mut logits = model.forward_cached(input.input_ids, input.positions, &mut cache); // [P, V]
+    let head = model.head_weight();
+    let mut logits = model.forward_cached(input.input_ids, input.positions, &mut cache, &head); // [P, V]
     if g > 1 {
         let rows: Vec<usize> = (0..chunk.len()).flat_map(|p| [p].repeat(g)).collect();
         cache.select_rows(&rows);
@@ -284,7 +285,7 @@ fn generate_batch<B: Backend>(
             .collect();
         let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(last, [n, 1]), device);
         let pos = Tensor::<B, 2, Int>::from_data(TensorData::new(pos, [n, 1]), device);
-        logits = model.forward_cached(ids, pos, &mut cache);
+        logits = model.forward_cached(ids, pos, &mut cache, &head);
     }
     stats.decode_secs += t1.elapsed().as_secs_f64();
     stats.generated_tokens += rows.iter().map(|r| r.ids.len()).sum::<usize>();

@@ -8,6 +8,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
 use super::cache::LayerKv;
+use super::linear3;
 use super::rope::RopeTables;
 
 /// Self-attention of one decoder layer (`self_attn.*` keys).
@@ -38,15 +39,8 @@ impl<B: Backend> Qwen2Attention<B> {
         rope: &RopeTables<B>,
         mask: Tensor<B, 4, Bool>,
     ) -> Tensor<B, 3> {
-        let [b, s, _] = x.dims();
-        let (h, kvh, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        let heads = |t: Tensor<B, 3>, n: usize| t.reshape([b, s, n, hd]).swap_dims(1, 2);
-        let q = rope.apply(heads(self.q_proj.forward(x.clone()), h)); // [b, h, s, hd]
-        let k = rope.apply(heads(self.k_proj.forward(x.clone()), kvh)); // [b, kvh, s, hd]
-        let v = heads(self.v_proj.forward(x), kvh); // [b, kvh, s, hd]
-        let out = attend(q, k, v, mask, h / kvh); // [b, h, s, hd]
-        self.o_proj
-            .forward(out.swap_dims(1, 2).reshape([b, s, h * hd]))
+        let (q, k, v) = self.qkv(x, rope);
+        self.output(attend(q, k, v, mask, self.num_heads / self.num_kv_heads))
     }
 
     /// [`Self::forward`] for `s` new tokens whose keys and values go into `kv` at slots
@@ -64,23 +58,41 @@ impl<B: Backend> Qwen2Attention<B> {
         kv: LayerKv<B>,
         offset: usize,
     ) -> (Tensor<B, 3>, LayerKv<B>) {
-        let [b, s, _] = x.dims();
-        let (h, kvh, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        let heads = |t: Tensor<B, 3>, n: usize| t.reshape([b, s, n, hd]).swap_dims(1, 2);
-        let q = rope.apply(heads(self.q_proj.forward(x.clone()), h)); // [b, h, s, hd]
-        let k = rope.apply(heads(self.k_proj.forward(x.clone()), kvh)); // [b, kvh, s, hd]
-        let v = heads(self.v_proj.forward(x), kvh); // [b, kvh, s, hd]
+        let (q, k, v) = self.qkv(x, rope);
         let (kv, k, v) = kv.append(offset, k, v); // [b, kvh, offset + s, hd]
-        let out = attend(q, k, v, mask, h / kvh); // [b, h, s, hd]
-        let out = self
-            .o_proj
-            .forward(out.swap_dims(1, 2).reshape([b, s, h * hd]));
-        (out, kv)
+        let out = attend(q, k, v, mask, self.num_heads / self.num_kv_heads);
+        (self.output(out), kv)
+    }
+
+    /// Projections, split into heads, RoPE on queries and keys.
+    ///
+    /// # Shapes
+    /// - returns q `[b, heads, s, hd]`, k and v `[b, kv_heads, s, hd]`
+    fn qkv(
+        &self,
+        x: Tensor<B, 3>,
+        rope: &RopeTables<B>,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>) {
+        let [b, s, _] = x.dims();
+        let hd = self.head_dim;
+        let heads = |t: Tensor<B, 3>, n: usize| t.reshape([b, s, n, hd]).swap_dims(1, 2);
+        let q = rope.apply(heads(linear3(&self.q_proj, x.clone()), self.num_heads));
+        let k = rope.apply(heads(linear3(&self.k_proj, x.clone()), self.num_kv_heads));
+        let v = heads(linear3(&self.v_proj, x), self.num_kv_heads);
+        (q, k, v)
+    }
+
+    /// Merge heads and apply `o_proj`: `[b, heads, s, hd]` → `[b, s, hidden]`.
+    fn output(&self, out: Tensor<B, 4>) -> Tensor<B, 3> {
+        let [b, h, s, hd] = out.dims();
+        linear3(&self.o_proj, out.swap_dims(1, 2).reshape([b, s, h * hd]))
     }
 }
 
-/// Scaled dot-product attention with GQA (each K/V head serves `n_rep` consecutive query heads,
-/// transformers' `repeat_kv`).
+/// Scaled dot-product attention with GQA: each K/V head serves `n_rep` consecutive query heads
+/// (transformers' `repeat_kv`). Instead of copying K and V `n_rep` times, the query heads of a
+/// group are folded into the query-length axis (`[b, kvh, n_rep · q_len, hd]`) and the mask is
+/// tiled to match: the same numbers, no K/V copies, and fewer, larger matmuls.
 ///
 /// # Shapes
 /// - `q`: `[batch, heads, q_len, head_dim]`
@@ -95,16 +107,24 @@ pub fn attend<B: Backend>(
     mask: Tensor<B, 4, Bool>,
     n_rep: usize,
 ) -> Tensor<B, 4> {
-    let [b, h, q_len, _] = q.dims();
-    let k_len = k.dims()[2];
-    let k = repeat_kv(k, n_rep); // [b, h, k_len, hd]
-    let v = repeat_kv(v, n_rep);
-    let mut mask = mask.expand([b, h, q_len, k_len]);
+    let [b, h, q_len, hd] = q.dims();
+    let [_, kvh, k_len, _] = k.dims();
+    let rows = n_rep * q_len;
+    let q = q.reshape([b, kvh, rows, hd]);
+    let mask = if n_rep == 1 || q_len == 1 {
+        mask.reshape([b, 1, rows.min(q_len), k_len])
+    } else {
+        mask.unsqueeze_dim::<5>(2)
+            .expand([b, 1, n_rep, q_len, k_len])
+            .reshape([b, 1, rows, k_len])
+    };
+    let mut mask = mask.expand([b, kvh, rows, k_len]);
     if bool_mask_is_inverted::<B>(&q.device()) {
         mask = mask.bool_not();
     }
     // scale defaults to 1/sqrt(head_dim)
-    attention(q, k, v, Some(mask), None, AttentionModuleOptions::default()) // [b, h, q, hd]
+    attention(q, k, v, Some(mask), None, AttentionModuleOptions::default()) // [b, kvh, rows, hd]
+        .reshape([b, h, q_len, hd])
 }
 
 /// Whether this backend's fused `attention` reads a boolean mask as "true = attend" instead of
@@ -156,21 +176,54 @@ fn bool_mask_is_inverted<B: Backend>(device: &B::Device) -> bool {
     inverted
 }
 
-/// `[b, kvh, s, hd] → [b, kvh · n_rep, s, hd]`, repeating each head `n_rep` times in place.
-fn repeat_kv<B: Backend>(x: Tensor<B, 4>, n_rep: usize) -> Tensor<B, 4> {
-    if n_rep == 1 {
-        return x;
-    }
-    let [b, kvh, s, hd] = x.dims();
-    x.unsqueeze_dim::<5>(2)
-        .repeat_dim(2, n_rep)
-        .reshape([b, kvh * n_rep, s, hd])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::TestBackend;
+
+    /// Folding the query heads of a KV group into the query axis gives what transformers'
+    /// `repeat_kv` (copying each K/V head `n_rep` times) gives, with a causal + padding mask.
+    #[test]
+    fn gqa_fold_equals_repeated_kv_heads() {
+        use burn::tensor::Distribution;
+        let dev = Default::default();
+        let (b, h, kvh, s, hd) = (2, 6, 2, 3, 4);
+        let rnd = |shape: [usize; 4]| {
+            Tensor::<TestBackend, 4>::random(shape, Distribution::Normal(0.0, 1.0), &dev)
+        };
+        let (q, k, v) = (
+            rnd([b, h, s, hd]),
+            rnd([b, kvh, s, hd]),
+            rnd([b, kvh, s, hd]),
+        );
+        // row 0 causal; row 1 causal with key 0 hidden from queries 1 and 2
+        let mask = Tensor::<TestBackend, 4, Bool>::from_data(
+            TensorData::new(
+                vec![
+                    false, true, true, false, false, true, false, false, false, //
+                    false, true, true, true, false, true, true, false, false,
+                ],
+                [b, 1, s, s],
+            ),
+            &dev,
+        );
+        let rep = |x: Tensor<TestBackend, 4>| {
+            x.unsqueeze_dim::<5>(2)
+                .repeat_dim(2, h / kvh)
+                .reshape([b, h, s, hd])
+        };
+        let want = attention(
+            q.clone(),
+            rep(k.clone()),
+            rep(v.clone()),
+            Some(mask.clone().expand([b, h, s, s])),
+            None,
+            AttentionModuleOptions::default(),
+        );
+        let got = attend(q, k, v, mask, h / kvh);
+        let d = (got - want).abs().max().into_scalar();
+        assert!(d < 1e-6, "{d}");
+    }
 
     /// The CPU backends follow Burn's "true = masked" convention (burn-tch does not; its
     /// inversion is covered by `parity_tch`).

@@ -4,6 +4,8 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
+use super::linear3;
+
 /// The feed-forward block of one decoder layer (`mlp.*` keys).
 #[derive(Module, Debug)]
 pub struct Qwen2MLP<B: Backend> {
@@ -19,7 +21,7 @@ impl<B: Backend> Qwen2MLP<B> {
     /// # Shapes
     /// - `x`: `[batch, seq, hidden]` → `[batch, seq, hidden]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let gate = silu(self.gate_proj.forward(x.clone())); // [b, s, inter]
-        self.down_proj.forward(gate * self.up_proj.forward(x))
+        let gate = silu(linear3(&self.gate_proj, x.clone())); // [b, s, inter]
+        linear3(&self.down_proj, gate * linear3(&self.up_proj, x))
     }
 }

@@ -12,6 +12,19 @@ pub mod rope;
 pub mod save;
 
 pub use cache::KvCache;
+
+use burn::nn::Linear;
+use burn::prelude::*;
+
+/// `linear.forward` on `[batch, seq, in]` as one `[batch · seq, in] × [in, out]` matmul. Burn's
+/// `Linear` on a 3-d input broadcasts the weight over the batch, which CPU backends run as
+/// `batch` separate matmuls that each re-read (and re-pack) the weight — ruinous at `seq = 1`.
+pub(crate) fn linear3<B: Backend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [b, s, d] = x.dims();
+    let y = linear.forward(x.reshape([b * s, d]));
+    let out = y.dims()[1];
+    y.reshape([b, s, out])
+}
 pub use checkpoint::load_model;
 pub use config::Qwen2Config;
 pub use qwen2::{ModelInput, Qwen2ForCausalLM};

@@ -118,20 +118,38 @@ impl<B: Backend> Qwen2Model<B> {
 impl<B: Backend> Qwen2ForCausalLM<B> {
     /// Logits of the **last** of `s` new tokens per row, through the KV cache (prefill with
     /// `s` = prompt length, then one token per decode step). Only the last position goes
-    /// through the LM head.
+    /// through the LM head, `head` from [`Self::head_weight`] (computed once per generation).
     ///
     /// # Shapes
-    /// - `input_ids`, `positions`: `[batch, s]` → `[batch, vocab]`
+    /// - `input_ids`, `positions`: `[batch, s]`, `head`: `[hidden, vocab]` → `[batch, vocab]`
     pub fn forward_cached(
         &self,
         input_ids: Tensor<B, 2, Int>,
         positions: Tensor<B, 2, Int>,
         cache: &mut KvCache<B>,
+        head: &Tensor<B, 2>,
     ) -> Tensor<B, 2> {
         let hidden = self.model.forward_cached(input_ids, positions, cache); // [b, s, d]
-        let [b, s, _] = hidden.dims();
-        let last = hidden.narrow(1, s - 1, 1); // [b, 1, d]
-        self.logits(last).reshape([b, self.vocab_size()])
+        let [b, s, d] = hidden.dims();
+        hidden
+            .narrow(1, s - 1, 1)
+            .reshape([b, d])
+            .matmul(head.clone())
+    }
+
+    /// The LM head as a `[hidden, vocab]` matrix in row-major order: `lm_head`'s weight, or the
+    /// transposed embedding when tied. CPU backends copy a transposed operand before every
+    /// matmul; decoding copies it once here instead of once per token.
+    pub fn head_weight(&self) -> Tensor<B, 2> {
+        match &self.lm_head {
+            Some(head) => head.weight.val(),
+            None => {
+                let w = self.model.embed_tokens.weight.val(); // [vocab, d]
+                let [v, d] = w.dims();
+                // through 1-d: a reshape that every backend must materialise in row-major order
+                w.transpose().reshape([d * v]).reshape([d, v])
+            }
+        }
     }
 
     /// Rows of the embedding matrix (the vocabulary size the model was built with).
@@ -153,7 +171,7 @@ impl<B: Backend> Qwen2ForCausalLM<B> {
     /// - `hidden`: `[batch, seq, hidden]` → `[batch, seq, vocab]`
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.lm_head {
-            Some(head) => head.forward(hidden),
+            Some(head) => super::linear3(head, hidden),
             None => {
                 let [b, s, d] = hidden.dims();
                 let w = self.model.embed_tokens.weight.val(); // [vocab, d]
