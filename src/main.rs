@@ -112,7 +112,8 @@ struct GenerateArgs {
     /// Stop a completion when its text contains this string (repeatable; the string is kept).
     #[arg(long = "stop")]
     stop: Vec<String>,
-    /// Do not stop at the end-of-sequence ids (generation_config.json / config.json).
+    /// Do not stop at end-of-sequence ids (generation_config.json / config.json, and the
+    /// tokenizer's <|im_end|> / <|endoftext|>).
     #[arg(long)]
     ignore_eos: bool,
     /// Write the JSONL here instead of stdout (written whole, then renamed into place).
@@ -324,7 +325,7 @@ fn generate<B: Backend>(a: GenerateArgs, device: &B::Device) -> Result<()> {
         eos_ids: if a.ignore_eos {
             Vec::new()
         } else {
-            eos_ids_from_model_dir(&a.model, &config.eos_token_id)?
+            eos_ids_from_model_dir(&a.model, &config.eos_token_id, tokenizer.as_ref())?
         },
         stop: StopStrings::new(a.stop, tokenizer.as_ref())?,
     };
