@@ -112,7 +112,7 @@ pub fn attend<B: Backend>(
     let rows = n_rep * q_len;
     let q = q.reshape([b, kvh, rows, hd]);
     let mask = if n_rep == 1 || q_len == 1 {
-        mask.reshape([b, 1, rows.min(q_len), k_len])
+        mask // rows = q_len, or one query whose mask row broadcasts over its n_rep heads
     } else {
         mask.unsqueeze_dim::<5>(2)
             .expand([b, 1, n_rep, q_len, k_len])
