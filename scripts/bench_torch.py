@@ -54,17 +54,23 @@ def main():
             lp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, 1:, None])
             return float(lp.sum())
 
-    for _ in range(a.warmup):
-        run()
-    times = []
-    for _ in range(a.iters):
-        t = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t)
+    times = timed(run, a.warmup, a.iters)
     med = statistics.median(times)
     print(json.dumps({"bench": "score", "shape": a.shape, "device": f"torch-cpu-{a.threads}t-{a.attn}",
                       "batch": a.batch, "seq": a.seq, "iters": a.iters, "torch": torch.__version__,
                       "tokens_per_s": a.batch * a.seq / med, "median_ms": med * 1e3, "min_ms": min(times) * 1e3}))
+
+
+def timed(run, warmup, iters):
+    """Wall times of `iters` calls of `run` after `warmup` untimed ones."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(iters):
+        t = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t)
+    return times
 
 
 def bench_generate(a, model):
@@ -80,13 +86,7 @@ def bench_generate(a, model):
         assert out.shape[1] == a.prompt + a.new_tokens
         return out
 
-    for _ in range(a.warmup):
-        run()
-    times = []
-    for _ in range(a.iters):
-        t = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t)
+    times = timed(run, a.warmup, a.iters)
     med = statistics.median(times)
     print(json.dumps({"bench": "generate", "shape": a.shape, "device": f"torch-cpu-{a.threads}t-{a.attn}",
                       "batch": a.batch, "prompt": a.prompt, "new_tokens": a.new_tokens, "iters": a.iters,

@@ -85,8 +85,7 @@ pub fn bench_score<B: Backend>(
             t.elapsed().as_secs_f64()
         })
         .collect();
-    times.sort_by(|a, b| a.total_cmp(b));
-    let median = times[times.len() / 2];
+    let median = sorted_median(&mut times);
     BenchReport {
         batch,
         seq,
@@ -150,9 +149,8 @@ pub fn bench_generate<B: Backend>(
         times.push(t.elapsed().as_secs_f64());
         decode.push(out.stats.decode_secs);
     }
-    times.sort_by(|a, b| a.total_cmp(b));
-    decode.sort_by(|a, b| a.total_cmp(b));
-    let median = times[times.len() / 2];
+    let median = sorted_median(&mut times);
+    let decode_median = sorted_median(&mut decode);
     let tokens = (batch * new) as f64;
     Ok(GenerateBenchReport {
         batch,
@@ -160,8 +158,14 @@ pub fn bench_generate<B: Backend>(
         new_tokens: new,
         iters: times.len(),
         tokens_per_s: tokens / median,
-        decode_tokens_per_s: (batch * new.saturating_sub(1)) as f64 / decode[decode.len() / 2],
+        decode_tokens_per_s: (batch * new.saturating_sub(1)) as f64 / decode_median,
         median_ms: median * 1e3,
         min_ms: times[0] * 1e3,
     })
+}
+
+/// Sort `times` (so `times[0]` is the minimum) and return the median. `times` is not empty.
+fn sorted_median(times: &mut [f64]) -> f64 {
+    times.sort_by(|a, b| a.total_cmp(b));
+    times[times.len() / 2]
 }

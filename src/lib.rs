@@ -9,6 +9,7 @@ pub mod bench;
 pub mod device;
 pub mod error;
 pub mod generate;
+pub mod jsonl;
 pub mod model;
 pub mod score;
 pub mod template;

@@ -97,37 +97,20 @@ pub struct PreparedRow {
 /// Read a `score` input file: one JSON object per line (blank lines are skipped). Errors name
 /// the file and line.
 pub fn read_score_input(path: &std::path::Path) -> crate::Result<Vec<(usize, ScoreRow)>> {
-    use crate::Error;
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let err = |line: usize, msg: String| Error::Data {
-        path: path.to_path_buf(),
-        line,
-        msg,
-    };
+    use crate::jsonl::{line_error, read_objects, token_ids};
+    let err = |line: usize, msg: String| line_error(path, line, msg);
     let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let n = i + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| err(n, format!("invalid JSON: {e}")))?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| err(n, "expected a JSON object".into()))?;
+    for (n, obj) in read_objects(path)? {
         let row = if let Some(ids) = obj.get("input_ids") {
-            let ids = ids
-                .as_array()
-                .ok_or_else(|| err(n, "`input_ids` must be a list of token ids".into()))?
-                .iter()
-                .map(|x| x.as_u64().and_then(|x| u32::try_from(x).ok()))
-                .collect::<Option<Vec<u32>>>()
-                .ok_or_else(|| {
-                    err(
-                        n,
-                        "`input_ids` must contain only non-negative integers".into(),
-                    )
-                })?;
+            if !ids.is_array() {
+                return Err(err(n, "`input_ids` must be a list of token ids".into()));
+            }
+            let ids = token_ids(ids).ok_or_else(|| {
+                err(
+                    n,
+                    "`input_ids` must contain only non-negative integers".into(),
+                )
+            })?;
             ScoreRow::Ids(ids)
         } else {
             let field = |k: &str| -> crate::Result<String> {

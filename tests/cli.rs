@@ -4,34 +4,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use common::*;
-
-fn mgrpo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mgrpo"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// Run, expect failure, return stderr (checked: one line, no panic).
-fn fails(args: &[&str]) -> String {
-    let out = mgrpo(args);
-    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    assert!(!out.status.success(), "{args:?} should fail");
-    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
-    assert_eq!(
-        err.lines().count(),
-        1,
-        "{args:?}: not a one-line error: {err}"
-    );
-    assert!(
-        out.stdout.is_empty(),
-        "{args:?}: printed to stdout on failure"
-    );
-    err
-}
 
 fn write_jsonl(dir: &Path, name: &str, lines: &[String]) -> String {
     let p = dir.join(name);

@@ -4,16 +4,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
 use common::*;
-
-fn mgrpo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mgrpo"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn succeeds(args: &[&str]) -> Vec<serde_json::Value> {
     let out = mgrpo(args);
@@ -27,17 +18,6 @@ fn succeeds(args: &[&str]) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
-}
-
-/// Run, expect failure, return stderr (checked: one line, no panic, nothing on stdout).
-fn fails(args: &[&str]) -> String {
-    let out = mgrpo(args);
-    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    assert!(!out.status.success(), "{args:?} should fail");
-    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
-    assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
-    assert!(out.stdout.is_empty(), "{args:?}: printed to stdout");
-    err
 }
 
 /// Greedy from an `input_ids` file, on both CPU backends, equals transformers' continuations
@@ -96,13 +76,7 @@ fn greedy_matches_transformers() {
         }
     }
     let name = TOKENIZER_FIXTURE;
-    let case = expected(name)["greedy"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c.get("text").is_some())
-        .unwrap()
-        .clone();
+    let case = text_greedy_case();
     let out = tmp.path().join("out.jsonl");
     let none = succeeds(&[
         "generate",

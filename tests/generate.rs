@@ -275,13 +275,7 @@ fn stop_strings_end_completions() {
     let name = TOKENIZER_FIXTURE;
     let dir = fixture(name);
     let tok = Tokenizer::from_model_dir(&dir).unwrap().unwrap();
-    let case = expected(name)["greedy"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c.get("text").is_some())
-        .unwrap()
-        .clone();
+    let case = text_greedy_case();
     let full = ids(&case["completion_ids"]);
     // a string that first appears in the decode of the first 12 tokens
     let text12 = tok.decode(&full[..12], false).unwrap();

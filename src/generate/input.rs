@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::jsonl::{line_error, read_objects, token_ids};
 use crate::model::Qwen2Config;
 use crate::template::PromptTemplate;
 use crate::tokenizer::Tokenizer;
@@ -28,11 +29,7 @@ impl PromptSource {
     fn err(&self, line: usize, msg: String) -> Error {
         match self {
             Self::Arg => Error::Invalid(format!("--prompt: {msg}")),
-            Self::File(path) => Error::Data {
-                path: path.clone(),
-                line,
-                msg,
-            },
+            Self::File(path) => line_error(path, line, msg),
         }
     }
 }
@@ -41,38 +38,20 @@ impl PromptSource {
 /// (list of ids); blank lines are skipped. Returns `(line number, row)` pairs.
 pub fn read_prompts(path: &Path) -> Result<Vec<(usize, PromptRow)>> {
     let src = PromptSource::File(path.to_path_buf());
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let n = i + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| src.err(n, format!("invalid JSON: {e}")))?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| src.err(n, "expected a JSON object".into()))?;
+    for (n, obj) in read_objects(path)? {
         let row = match (obj.get("prompt"), obj.get("input_ids")) {
             (Some(p), None) => PromptRow::Text(
                 p.as_str()
                     .ok_or_else(|| src.err(n, "`prompt` must be a string".into()))?
                     .to_string(),
             ),
-            (None, Some(ids)) => PromptRow::Ids(
-                ids.as_array()
-                    .and_then(|xs| {
-                        xs.iter()
-                            .map(|x| x.as_u64().and_then(|x| u32::try_from(x).ok()))
-                            .collect::<Option<Vec<u32>>>()
-                    })
-                    .ok_or_else(|| {
-                        src.err(
-                            n,
-                            "`input_ids` must be a list of non-negative integers".into(),
-                        )
-                    })?,
-            ),
+            (None, Some(ids)) => PromptRow::Ids(token_ids(ids).ok_or_else(|| {
+                src.err(
+                    n,
+                    "`input_ids` must be a list of non-negative integers".into(),
+                )
+            })?),
             (Some(_), Some(_)) => {
                 return Err(src.err(n, "give `prompt` or `input_ids`, not both".into()))
             }
@@ -86,11 +65,7 @@ pub fn read_prompts(path: &Path) -> Result<Vec<(usize, PromptRow)>> {
         rows.push((n, row));
     }
     if rows.is_empty() {
-        return Err(Error::Data {
-            path: path.to_path_buf(),
-            line: 0,
-            msg: "no prompts in the file".into(),
-        });
+        return Err(line_error(path, 0, "no prompts in the file".into()));
     }
     Ok(rows)
 }

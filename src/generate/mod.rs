@@ -24,6 +24,7 @@ pub use stop::{eos_ids_from_model_dir, FinishReason, StopStrings};
 
 use crate::batch::PaddedBatch;
 use crate::error::{Error, Result};
+use crate::model::cache::index_tensor;
 use crate::model::{KvCache, Qwen2Config, Qwen2ForCausalLM};
 use crate::tokenizer::Tokenizer;
 
@@ -342,13 +343,6 @@ fn pick_tokens<B: Backend>(
             )
         })
         .collect())
-}
-
-fn index_tensor<B: Backend>(rows: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
-    Tensor::from_data(
-        TensorData::new(rows.iter().map(|&r| r as i64).collect(), [rows.len()]),
-        device,
-    )
 }
 
 fn read_floats<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {

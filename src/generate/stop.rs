@@ -105,10 +105,12 @@ pub fn eos_ids_from_model_dir(
 }
 
 fn parse_ids(v: &serde_json::Value) -> Option<Vec<u32>> {
-    let one = |x: &serde_json::Value| x.as_u64().and_then(|x| u32::try_from(x).ok());
     match v {
-        serde_json::Value::Array(xs) => xs.iter().map(one).collect(),
-        x => one(x).map(|id| vec![id]),
+        serde_json::Value::Array(_) => crate::jsonl::token_ids(v),
+        x => x
+            .as_u64()
+            .and_then(|x| u32::try_from(x).ok())
+            .map(|id| vec![id]),
     }
 }
 

@@ -122,20 +122,12 @@ impl<B: Backend> KvCache<B> {
     /// becomes row `i`. Used to drop finished rows and to give each of G samples a copy of its
     /// prompt's prefill.
     pub fn select_rows(&mut self, rows: &[usize]) {
-        let device = match self.layers.first() {
-            Some(l) => l.k.device(),
-            None => {
-                self.pad_lens = rows.iter().map(|&r| self.pad_lens[r]).collect();
-                return;
+        if let Some(first) = self.layers.first() {
+            let idx = index_tensor::<B>(rows, &first.k.device());
+            for layer in &mut self.layers {
+                layer.k = layer.k.clone().select(0, idx.clone());
+                layer.v = layer.v.clone().select(0, idx.clone());
             }
-        };
-        let idx = Tensor::<B, 1, Int>::from_data(
-            TensorData::new(rows.iter().map(|&r| r as i64).collect(), [rows.len()]),
-            &device,
-        );
-        for layer in &mut self.layers {
-            layer.k = layer.k.clone().select(0, idx.clone());
-            layer.v = layer.v.clone().select(0, idx.clone());
         }
         self.pad_lens = rows.iter().map(|&r| self.pad_lens[r]).collect();
     }
@@ -170,6 +162,14 @@ impl<B: Backend> KvCache<B> {
         }
         Tensor::from_data(TensorData::new(data, [b, 1, s, total]), device)
     }
+}
+
+/// `rows` as a 1-d index tensor on `device` (for `select` on the batch axis).
+pub fn index_tensor<B: Backend>(rows: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+    Tensor::from_data(
+        TensorData::new(rows.iter().map(|&r| r as i64).collect(), [rows.len()]),
+        device,
+    )
 }
 
 #[cfg(test)]

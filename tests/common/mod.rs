@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// All committed transformers fixtures (see `scripts/make_fixtures.py`).
 pub const FIXTURES: &[&str] = &[
@@ -69,4 +70,41 @@ pub fn copy_fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
         std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
     }
     (tmp, dst)
+}
+
+/// Run the `mgrpo` binary.
+pub fn mgrpo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mgrpo"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Run, expect failure, return stderr (checked: one line, no panic, nothing on stdout).
+pub fn fails(args: &[&str]) -> String {
+    let out = mgrpo(args);
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "{args:?}: not a one-line error: {err}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{args:?}: printed to stdout on failure"
+    );
+    err
+}
+
+/// The greedy case of the tokenizer fixture that starts from a templated text prompt.
+pub fn text_greedy_case() -> serde_json::Value {
+    expected(TOKENIZER_FIXTURE)["greedy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c.get("text").is_some())
+        .unwrap()
+        .clone()
 }

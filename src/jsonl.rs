@@ -1,0 +1,44 @@
+//! JSONL input files: one JSON object per line, blank lines skipped, every error naming the
+//! file and line.
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// The JSON objects of `path` with their 1-based line numbers.
+pub fn read_objects(path: &Path) -> Result<Vec<(usize, Map<String, Value>)>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(line)
+            .map_err(|e| line_error(path, n, format!("invalid JSON: {e}")))?;
+        match v {
+            Value::Object(obj) => rows.push((n, obj)),
+            _ => return Err(line_error(path, n, "expected a JSON object".into())),
+        }
+    }
+    Ok(rows)
+}
+
+/// An error about line `line` of `path`.
+pub fn line_error(path: &Path, line: usize, msg: String) -> Error {
+    Error::Data {
+        path: path.to_path_buf(),
+        line,
+        msg,
+    }
+}
+
+/// A list of token ids (non-negative integers that fit in `u32`); `None` for anything else.
+pub fn token_ids(v: &Value) -> Option<Vec<u32>> {
+    v.as_array()?
+        .iter()
+        .map(|x| x.as_u64().and_then(|x| u32::try_from(x).ok()))
+        .collect()
+}
