@@ -6,11 +6,14 @@
 
 pub mod batch;
 pub mod bench;
+pub mod data;
 pub mod device;
 pub mod error;
 pub mod generate;
+pub mod grade;
 pub mod jsonl;
 pub mod model;
+pub mod reward;
 pub mod score;
 pub mod template;
 pub mod tokenizer;

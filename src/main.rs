@@ -7,7 +7,10 @@ use anyhow::{bail, Context, Result};
 use burn::prelude::Backend;
 use clap::{Args, Parser, Subcommand};
 
+use mgrpo::data::{Dataset, DatasetFormat};
 use mgrpo::device::DeviceSpec;
+use mgrpo::grade::{grade_pairs, grade_predictions, self_check, Summary};
+use mgrpo::reward::Policy;
 use mgrpo::generate::input::{prepare_prompts, read_prompts, PromptRow, PromptSource};
 use mgrpo::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, StopStrings};
 use mgrpo::model::{load_model, save_model, Qwen2Config, SaveDtype, SaveOptions};
@@ -40,6 +43,66 @@ enum Command {
     /// Throughput figures on a random model of a named shape: `score` (forward + log-softmax)
     /// or `generate` (greedy decoding with the KV cache).
     Bench(BenchArgs),
+    /// Grade answers with the math verifier: `{"gold","pred"}` rows (--input), a model's
+    /// predictions against a dataset (--dataset --predictions), or a dataset's own reference
+    /// solutions (--dataset --self-check). One JSON verdict per line, a summary on stderr.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// JSONL of {"gold": "...", "pred": "..."} rows (pred: a full completion).
+    #[arg(long, conflicts_with_all = ["dataset", "predictions", "self_check"])]
+    input: Option<PathBuf>,
+    /// A dataset (GSM8K, MATH, Minerva, OlympiadBench, AIME, AMC or question/answer JSONL).
+    #[arg(long, required_unless_present = "input")]
+    dataset: Option<PathBuf>,
+    /// The dataset's format when it cannot be detected from the fields.
+    #[arg(long, requires = "dataset", value_parser = parse_format)]
+    format: Option<DatasetFormat>,
+    /// JSONL of completions ({"completion"|"text"|"pred", and "id" or "index"}) to grade.
+    #[arg(long, requires = "dataset", required_unless_present_any = ["input", "self_check"])]
+    predictions: Option<PathBuf>,
+    /// Grade the dataset's reference solutions against its gold answers.
+    #[arg(long, requires = "dataset", conflicts_with = "predictions")]
+    self_check: bool,
+    /// Grader policy KEY=VALUE (repeatable): percent=either|ignore|fraction,
+    /// decimal_approximations, require_reduced_fractions, strip_assignment, ordered_lists.
+    #[arg(long = "policy", value_name = "KEY=VALUE")]
+    policy: Vec<String>,
+    /// Print only the rows graded incorrect.
+    #[arg(long)]
+    only_wrong: bool,
+    /// Write the verdicts here (atomically) instead of stdout.
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+fn parse_format(s: &str) -> std::result::Result<DatasetFormat, String> {
+    s.parse().map_err(|e: mgrpo::Error| e.to_string())
+}
+
+fn verify(a: VerifyArgs) -> Result<()> {
+    let policy = Policy::default().with_settings(&a.policy)?;
+    let rows = match (&a.input, &a.dataset) {
+        (Some(input), _) => grade_pairs(input, &policy)?,
+        (None, Some(data)) => {
+            let dataset = Dataset::load(data, a.format)?;
+            match &a.predictions {
+                Some(p) => grade_predictions(&dataset, p, &policy)?,
+                None => self_check(&dataset, &policy),
+            }
+        }
+        (None, None) => bail!("give --input, or --dataset with --predictions or --self-check"),
+    };
+    let mut out = String::new();
+    for r in rows.iter().filter(|r| !a.only_wrong || !r.correct) {
+        out.push_str(&serde_json::to_string(r)?);
+        out.push('\n');
+    }
+    emit(a.output.as_deref(), &out)?;
+    eprintln!("{}", Summary::of(&rows).line());
+    Ok(())
 }
 
 #[derive(Args)]
@@ -193,12 +256,13 @@ fn main() {
 /// Parse `--device` and run `cmd` on the chosen backend.
 fn dispatch(cmd: Command) -> Result<()> {
     let spec: DeviceSpec = match &cmd {
-        Command::Score(a) => &a.device,
-        Command::Generate(a) => &a.device,
-        Command::Convert(a) => &a.device,
-        Command::Bench(a) => &a.device,
+        Command::Score(a) => &a.device.device,
+        Command::Generate(a) => &a.device.device,
+        Command::Convert(a) => &a.device.device,
+        Command::Bench(a) => &a.device.device,
+        // The verifier needs no model: any backend will do.
+        Command::Verify(_) => "cpu",
     }
-    .device
     .parse()?;
     match spec {
         // `cpu` is flex: several times faster than ndarray at decoding (README, "Benchmarks").
@@ -236,6 +300,7 @@ fn run<B: Backend>(cmd: Command, device: B::Device) -> Result<()> {
         Command::Generate(a) => generate::<B>(a, &device),
         Command::Convert(a) => convert::<B>(a, &device),
         Command::Bench(a) => bench::<B>(a, &device),
+        Command::Verify(a) => verify(a),
     }
 }
 

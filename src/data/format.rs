@@ -1,0 +1,199 @@
+//! The dataset formats of `shared/data/README.md` and how each maps to a [`Problem`]: where the
+//! question, the gold answer, the reference solution and the id live.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde_json::{Map, Value};
+
+use super::Problem;
+use crate::error::{Error, Result};
+use crate::reward::extract::extract_answer;
+
+/// A dataset format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetFormat {
+    /// `{question, answer}` with the answer after `#### ` (openai/grade-school-math).
+    Gsm8k,
+    /// `{problem, solution, answer, ...}` (MATH, MATH-500).
+    Math,
+    /// `{problem, solution, ...}`, the answer in the last `\boxed{}` of the solution.
+    Minerva,
+    /// `{question, solution[], final_answer[], ...}`.
+    Olympiadbench,
+    /// `{problem, answer, solution?, url}` (AIME).
+    Aime,
+    /// `{problem, answer, url}` with a numeric answer (AMC).
+    Amc,
+    /// Any `{question | problem | prompt, answer | gold}` rows.
+    Qa,
+}
+
+/// Format names for `--format`.
+pub const FORMATS: &[&str] = &["gsm8k", "math", "minerva", "olympiadbench", "aime", "amc", "qa"];
+
+impl FromStr for DatasetFormat {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "gsm8k" => Self::Gsm8k,
+            "math" | "math500" => Self::Math,
+            "minerva" | "minerva_math" => Self::Minerva,
+            "olympiadbench" => Self::Olympiadbench,
+            "aime" | "aime24" => Self::Aime,
+            "amc" | "amc23" => Self::Amc,
+            "qa" => Self::Qa,
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "unknown dataset format `{s}` (known: {})",
+                    FORMATS.join(", ")
+                )))
+            }
+        })
+    }
+}
+
+impl fmt::Display for DatasetFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Self::Gsm8k => "gsm8k",
+            Self::Math => "math",
+            Self::Minerva => "minerva",
+            Self::Olympiadbench => "olympiadbench",
+            Self::Aime => "aime",
+            Self::Amc => "amc",
+            Self::Qa => "qa",
+        };
+        f.write_str(s)
+    }
+}
+
+impl DatasetFormat {
+    /// Whether the last number of a completion counts as its answer when no marker is found
+    /// (GSM8K-type problems, whose answers are plain numbers).
+    pub fn last_number_fallback(self) -> bool {
+        self == Self::Gsm8k
+    }
+
+    /// Detect the format from a row's fields.
+    pub fn detect(row: &Map<String, Value>) -> Option<Self> {
+        let has = |k: &str| row.contains_key(k);
+        let url = row.get("url").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
+        Some(if has("final_answer") {
+            Self::Olympiadbench
+        } else if has("question")
+            && row.get("answer").and_then(Value::as_str).is_some_and(|a| a.contains("####"))
+        {
+            Self::Gsm8k
+        } else if url.contains("aime") {
+            Self::Aime
+        } else if url.contains("amc") {
+            Self::Amc
+        } else if has("problem") && has("solution") && has("answer") {
+            Self::Math
+        } else if has("problem") && has("solution") {
+            Self::Minerva
+        } else if (has("question") || has("problem") || has("prompt"))
+            && (has("answer") || has("gold"))
+        {
+            Self::Qa
+        } else {
+            return None;
+        })
+    }
+
+    /// Map one row to a problem; `Err(message)` names the missing or bad field.
+    pub fn problem(self, row: &Map<String, Value>, line: usize) -> std::result::Result<Problem, String> {
+        let question = match self {
+            Self::Gsm8k | Self::Olympiadbench => text(row, &["question"])?,
+            Self::Qa => text(row, &["question", "problem", "prompt"])?,
+            _ => text(row, &["problem", "question"])?,
+        };
+        let question = match row.get("context").and_then(Value::as_str) {
+            Some(c) if !c.trim().is_empty() && self == Self::Olympiadbench => {
+                format!("{}\n\n{question}", c.trim())
+            }
+            _ => question,
+        };
+        let (gold, solution) = match self {
+            Self::Gsm8k => {
+                let a = text(row, &["answer"])?;
+                let (_, gold) = a
+                    .rsplit_once("####")
+                    .ok_or("field `answer` has no `#### N` final line")?;
+                (gold.trim().replace(',', ""), Some(a))
+            }
+            Self::Math | Self::Aime | Self::Amc | Self::Qa => {
+                let gold = text(row, &["answer", "gold"])?;
+                let gold = if self == Self::Amc { trim_float(&gold) } else { gold };
+                (gold, text(row, &["solution"]).ok())
+            }
+            Self::Minerva => {
+                let s = text(row, &["solution"])?;
+                let gold = extract_answer(&s, false)
+                    .ok_or("field `solution` has no \\boxed{} answer")?
+                    .answer;
+                (gold, Some(s))
+            }
+            Self::Olympiadbench => {
+                let answers = strings(row, "final_answer")?;
+                let gold = answers.join(", ");
+                let solution = strings(row, "solution").ok().and_then(|s| s.into_iter().next());
+                (gold, solution)
+            }
+        };
+        if gold.trim().is_empty() {
+            return Err("the gold answer is empty".into());
+        }
+        let id = ["id", "unique_id", "idx"]
+            .iter()
+            .find_map(|k| row.get(*k).and_then(scalar))
+            .unwrap_or_else(|| format!("line-{line}"));
+        Ok(Problem {
+            id,
+            question,
+            gold_answer: gold.trim().to_string(),
+            solution,
+            format: self,
+        })
+    }
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The first of `keys` present, as text (numbers are accepted and printed).
+fn text(row: &Map<String, Value>, keys: &[&str]) -> std::result::Result<String, String> {
+    for k in keys {
+        if let Some(v) = row.get(*k) {
+            return scalar(v).ok_or_else(|| format!("field `{k}` must be a string or a number"));
+        }
+    }
+    Err(format!("missing field `{}`", keys.join("` or `")))
+}
+
+fn strings(row: &Map<String, Value>, key: &str) -> std::result::Result<Vec<String>, String> {
+    match row.get(key) {
+        Some(Value::Array(a)) if !a.is_empty() => a
+            .iter()
+            .map(|v| scalar(v).ok_or_else(|| format!("field `{key}` must hold strings")))
+            .collect(),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(_) => Err(format!("field `{key}` must be a non-empty list of strings")),
+        None => Err(format!("missing field `{key}`")),
+    }
+}
+
+/// `27.0` → `27` (AMC answers are stored as floats).
+fn trim_float(s: &str) -> String {
+    match s.strip_suffix(".0") {
+        Some(i) if !i.is_empty() && i.chars().all(|c| c.is_ascii_digit() || c == '-') => i.into(),
+        _ => s.to_string(),
+    }
+}

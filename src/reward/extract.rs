@@ -1,0 +1,271 @@
+//! Finding the final answer in a model completion.
+//!
+//! Markers, all searched: `\boxed{…}` / `\fbox{…}` (brace-matched, also `\boxed 5`), GSM8K's
+//! `#### X`, Minerva's "Final Answer: The final answer is X. I hope it is correct.", and
+//! "the answer is X" / "Answer: X". The marker that appears **last** wins, so a
+//! self-correction ("\boxed{40} … wait … \boxed{45}") is graded on its final answer; boxes
+//! separated only by commas, "and" or spaces are one list answer ("\boxed{2}, \boxed{3}").
+//! With `<think>…</think>` the text after the thinking is searched first. The last number is
+//! the answer only when the caller asks for it (GSM8K-type problems).
+
+use serde::Serialize;
+
+use super::normalize::matching_brace;
+
+/// Longest answer we accept (a longer one is not an answer, and bounds the grader's work).
+pub const MAX_ANSWER_CHARS: usize = 1_000;
+
+/// Which marker an answer was found by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Marker {
+    Boxed,
+    Hashes,
+    FinalAnswer,
+    AnswerIs,
+    LastNumber,
+}
+
+/// An extracted answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Extracted {
+    pub answer: String,
+    pub marker: Marker,
+}
+
+/// The final answer of `text`; `last_number` enables the last-number fallback.
+pub fn extract_answer(text: &str, last_number: bool) -> Option<Extracted> {
+    if let Some(i) = text.rfind("</think>") {
+        if let Some(a) = extract_marked(&text[i + "</think>".len()..]) {
+            return Some(a);
+        }
+    }
+    extract_marked(text).or_else(|| {
+        if last_number {
+            last_number_in(text).map(|answer| Extracted {
+                answer,
+                marker: Marker::LastNumber,
+            })
+        } else {
+            None
+        }
+    })
+}
+
+/// Whether `text` has a non-empty `\boxed{…}` answer (the format reward).
+pub fn has_boxed(text: &str) -> bool {
+    boxed(text).is_some_and(|(_, a)| !a.trim().is_empty())
+}
+
+fn extract_marked(text: &str) -> Option<Extracted> {
+    let candidates = [
+        boxed(text).map(|(p, a)| (p, a, Marker::Boxed)),
+        hashes(text).map(|(p, a)| (p, a, Marker::Hashes)),
+        after_phrase(text, &["final answer is"], Marker::FinalAnswer),
+        after_phrase(text, &["the answer is", "answer:", "answer is:"], Marker::AnswerIs),
+    ];
+    let (_, answer, marker) = candidates.into_iter().flatten().max_by_key(|c| c.0)?;
+    let answer = answer.trim().to_string();
+    (!answer.is_empty() && answer.chars().count() <= MAX_ANSWER_CHARS)
+        .then_some(Extracted { answer, marker })
+}
+
+/// All `\boxed`/`\fbox` contents with their start positions, in order.
+fn all_boxes(text: &str) -> Vec<(usize, usize, String)> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    loop {
+        let next = ["\\boxed", "\\fbox"]
+            .iter()
+            .filter_map(|p| text[from..].find(p).map(|i| (from + i, p.len())))
+            .min();
+        let Some((start, len)) = next else { break };
+        let after = start + len;
+        let rest = &text[after..];
+        if rest.starts_with('{') {
+            match matching_brace(text, after) {
+                Some(end) => {
+                    out.push((start, end, text[after + 1..end - 1].to_string()));
+                    from = end;
+                }
+                None => from = after, // unbalanced: not an answer
+            }
+        } else if rest.starts_with(' ') {
+            // `\boxed 5`: the next space-delimited token.
+            let tok: String = rest
+                .trim_start()
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '$')
+                .collect();
+            let end = after + (rest.len() - rest.trim_start().len()) + tok.len();
+            if !tok.is_empty() {
+                out.push((start, end, tok));
+            }
+            from = end.max(after);
+        } else {
+            from = after;
+        }
+    }
+    out
+}
+
+/// The last box, joined with the boxes right before it when only separators lie between.
+fn boxed(text: &str) -> Option<(usize, String)> {
+    let boxes = all_boxes(text);
+    let (mut start, _, last) = boxes.last()?.clone();
+    let mut parts = vec![last];
+    for w in boxes.windows(2).rev() {
+        let ((s0, e0, a0), (s1, _, _)) = (&w[0], &w[1]);
+        if *s1 != start || !is_separator(&text[*e0..*s1]) {
+            break;
+        }
+        parts.push(a0.clone());
+        start = *s0;
+    }
+    parts.reverse();
+    Some((start, parts.join(", ")))
+}
+
+fn is_separator(between: &str) -> bool {
+    let t = between.replace(['$', ',', ';', '&'], " ").replace("\\quad", " ").replace("\\text{", " ");
+    t.split_whitespace()
+        .all(|w| matches!(w.trim_matches('}'), "" | "and" | "or" | "\\text" | "\\\\" | "\\]" | "\\["))
+}
+
+/// `#### X` (GSM8K): the rest of that line.
+fn hashes(text: &str) -> Option<(usize, String)> {
+    let i = text.rfind("####")?;
+    let line = text[i + 4..].lines().next().unwrap_or("");
+    Some((i, line.trim().to_string()))
+}
+
+/// The text after the last case-insensitive occurrence of one of `phrases`, to the end of its
+/// sentence (Minerva's "I hope it is correct" trimmed).
+fn after_phrase(text: &str, phrases: &[&str], marker: Marker) -> Option<(usize, String, Marker)> {
+    let lower = text.to_ascii_lowercase();
+    let (pos, len) = phrases
+        .iter()
+        .filter_map(|p| {
+            lower
+                .rmatch_indices(p)
+                .find(|(i, _)| !p.starts_with("answer") || starts_line(&lower[..*i]))
+                .map(|(i, _)| (i, p.len()))
+        })
+        .max()?;
+    let rest = &text[pos + len..];
+    let rest = rest.trim_start_matches([':', ' ', '*']);
+    let mut answer = sentence(rest);
+    if let Some(i) = answer.to_ascii_lowercase().find("i hope it is correct") {
+        answer.truncate(i);
+    }
+    let answer = last_math(answer.trim().trim_end_matches(['.', ',']).trim());
+    Some((pos, answer, marker))
+}
+
+/// In prose with inline math ("thus $12+8=20$ apples"), the last `$…$` is the answer.
+fn last_math(s: &str) -> String {
+    let pieces: Vec<&str> = s.split('$').collect();
+    let prose = pieces.iter().step_by(2).any(|p| p.chars().any(char::is_alphabetic));
+    if pieces.len() >= 3 && pieces.len() % 2 == 1 && prose {
+        pieces[pieces.len() - 2].to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// `Answer:` counts only as a heading: at the start of a line (after markdown `*`, `#`, `>`),
+/// or after "final" / "the" ("check our answer: …" is not an answer).
+fn starts_line(before: &str) -> bool {
+    let line = before.rsplit('\n').next().unwrap_or("");
+    let line = line.trim_end_matches([' ', '*', '#', '>', '_']).trim_start_matches([' ', '*', '#', '>', '_']);
+    line.is_empty() || line.ends_with("final") || line.ends_with("the")
+}
+
+/// Text up to the end of the sentence: a newline, or a period followed by a space or the end,
+/// outside `$…$` and braces. A decimal point (`3.5`) does not end a sentence.
+fn sentence(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let (mut in_math, mut depth) = (false, 0i32);
+    let mut out = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        match c {
+            '$' => in_math = !in_math,
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            '\n' if !in_math || out.len() > MAX_ANSWER_CHARS => break,
+            '.' if !in_math && depth <= 0 => {
+                let next = chars.get(i + 1);
+                if next.is_none_or(|n| n.is_whitespace()) {
+                    break;
+                }
+            }
+            _ => {}
+        }
+        out.push(c);
+        if out.len() > 4 * MAX_ANSWER_CHARS {
+            break;
+        }
+    }
+    out
+}
+
+/// The last number in the text (`-1,234.5` style), commas removed.
+fn last_number_in(text: &str) -> Option<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = chars.len();
+    while i > 0 {
+        i -= 1;
+        if chars[i].is_ascii_digit() {
+            let end = i + 1;
+            let mut start = i;
+            while start > 0 {
+                let c = chars[start - 1];
+                let digit_before = start >= 2 && chars[start - 2].is_ascii_digit();
+                if c.is_ascii_digit() || ((c == ',' || c == '.') && digit_before) {
+                    start -= 1;
+                } else {
+                    break;
+                }
+            }
+            if start > 0 && chars[start - 1] == '-' {
+                start -= 1;
+            }
+            let n: String = chars[start..end].iter().filter(|c| **c != ',').collect();
+            return Some(n);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ans(s: &str) -> String {
+        extract_answer(s, false).map(|e| e.answer).unwrap_or_default()
+    }
+
+    #[test]
+    fn markers_and_last_wins() {
+        assert_eq!(ans("so $\\boxed{\\frac{1}{2}}$."), "\\frac{1}{2}");
+        assert_eq!(ans("\\boxed{40}. Wait, that is wrong: \\boxed{45}"), "45");
+        assert_eq!(ans("so \\boxed{2}, \\boxed{3}"), "2, 3");
+        assert_eq!(ans("x \\boxed 5 done"), "5");
+        assert_eq!(ans("5+7=12\n#### 1,200"), "1,200");
+        assert_eq!(
+            ans("Final Answer: The final answer is $3.5$. I hope it is correct."),
+            "$3.5$"
+        );
+        assert_eq!(ans("So the answer is 3.5. Done"), "3.5");
+        assert_eq!(ans("\\boxed{44}. We may check our answer: 17*44 = 748"), "44");
+        assert_eq!(ans("**Answer:** 12"), "12");
+        assert_eq!(ans("\\boxed{4}... no, the answer is 6."), "6");
+        assert_eq!(ans("<think>\\boxed{1}</think> The answer is \\boxed{2}"), "2");
+        assert_eq!(ans("unbalanced \\boxed{3"), "");
+        assert_eq!(
+            extract_answer("I got 12 apples and 7 pears, -1,234.5", true).unwrap().answer,
+            "-1234.5"
+        );
+        assert_eq!(extract_answer("no numbers", true), None);
+    }
+}

@@ -1,0 +1,117 @@
+//! The math verifier: GRPO's reward and MGRPO's judge of corrections.
+//!
+//! A completion is graded in four steps, one file each: [`extract`] finds the final answer
+//! (the last `\boxed{}`, `#### X`, "The final answer is X", "the answer is X"), [`normalize`]
+//! cleans the LaTeX, [`answer`] parses its structure (tuple, set, interval, equation, matrix,
+//! text, choice) over [`expr`] expressions, and [`compare`] decides equivalence with exact
+//! big-rational arithmetic ([`real`]) under a [`Policy`]. Every size is capped, so a call takes
+//! at most a few milliseconds on any input and never panics.
+
+pub mod answer;
+pub mod compare;
+pub mod expr;
+pub mod extract;
+pub mod lexer;
+pub mod normalize;
+pub mod policy;
+pub mod real;
+
+use serde::{Deserialize, Serialize};
+
+pub use extract::{extract_answer, has_boxed, Extracted, Marker};
+pub use policy::{PercentPolicy, Policy};
+
+use crate::data::Problem;
+
+/// The verdict on one completion.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub correct: bool,
+    /// The answer found in the completion (`None`: no answer).
+    pub pred_answer: Option<String>,
+    pub gold_answer: String,
+    /// How the answer was found.
+    pub marker: Option<Marker>,
+}
+
+/// Whether two extracted answers are equivalent.
+pub fn answers_match(gold: &str, pred: &str, policy: &Policy) -> bool {
+    let (g, p) = (normalize::normalize(gold), normalize::normalize(pred));
+    if g.is_empty() || p.is_empty() {
+        return false;
+    }
+    let squash = |s: &str| s.split_whitespace().collect::<String>();
+    if squash(&g) == squash(&p) && !(policy.require_reduced_fractions && p.contains("\\frac")) {
+        return true;
+    }
+    match (answer::parse_answer(&g), answer::parse_answer(&p)) {
+        (Some(ga), Some(pa)) => compare::same(&ga, &pa, policy),
+        _ => false,
+    }
+}
+
+/// The gold answer of a reference: its extracted final answer when it is a full solution
+/// (`\boxed{}`, `#### N`), otherwise the text itself.
+pub fn gold_answer(gold: &str) -> String {
+    match extract::extract_answer(gold, false) {
+        Some(e) if matches!(e.marker, Marker::Boxed | Marker::Hashes) => e.answer,
+        _ => gold.trim().to_string(),
+    }
+}
+
+/// Grade a full `completion` against a gold answer. `last_number` turns on the last-number
+/// fallback (GSM8K-type problems).
+pub fn verify(gold: &str, completion: &str, policy: &Policy, last_number: bool) -> Verdict {
+    let gold_answer = gold_answer(gold);
+    let extracted = extract::extract_answer(completion, last_number);
+    let correct = extracted
+        .as_ref()
+        .is_some_and(|e| answers_match(&gold_answer, &e.answer, policy));
+    Verdict {
+        correct,
+        pred_answer: extracted.as_ref().map(|e| e.answer.clone()),
+        gold_answer,
+        marker: extracted.map(|e| e.marker),
+    }
+}
+
+/// The reward's settings (a run config's `[reward]` table).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RewardConfig {
+    /// Grader options.
+    pub policy: Policy,
+    /// Added to the reward when the completion puts an answer in `\boxed{}` (0 = off).
+    pub format_weight: f32,
+}
+
+impl Default for RewardConfig {
+    fn default() -> Self {
+        Self {
+            policy: Policy::default(),
+            format_weight: 0.0,
+        }
+    }
+}
+
+/// The format reward: 1 when the completion has a non-empty `\boxed{}` answer.
+pub fn format_reward(completion: &str) -> f32 {
+    if has_boxed(completion) {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// The trainer's reward: 1 for a correct final answer, 0 otherwise, plus `format_weight` times
+/// the format reward.
+pub fn reward(problem: &Problem, completion: &str, config: &RewardConfig) -> f32 {
+    let v = verify(
+        &problem.gold_answer,
+        completion,
+        &config.policy,
+        problem.format.last_number_fallback(),
+    );
+    let correct = if v.correct { 1.0 } else { 0.0 };
+    correct + config.format_weight * format_reward(completion)
+}

@@ -1,0 +1,110 @@
+//! What reasonable graders disagree on, as named options with documented defaults. Set them
+//! with `mgrpo verify --policy KEY=VALUE` or a run config's `[reward]` table.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// How `%` relates to a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PercentPolicy {
+    /// `50\%` equals both `50` and `1/2` (default: the question decides which is meant).
+    Either,
+    /// `50\%` equals `50` only (the percent sign is a unit).
+    Ignore,
+    /// `50\%` equals `1/2` only.
+    Fraction,
+}
+
+/// The grader's options.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    /// `percent`: see [`PercentPolicy`]. Default `either`.
+    pub percent: PercentPolicy,
+    /// `decimal_approximations`: accept a decimal that the exact answer rounds to (`1.5708`
+    /// for `\frac{\pi}{2}`, `0.33` for `\frac13`). Default `false`: an exact answer wants an
+    /// exact value (exact decimals such as `0.5` for `\frac12` are always accepted).
+    pub decimal_approximations: bool,
+    /// `require_reduced_fractions`: reject `\frac{2}{4}` for `\frac12`. Default `false`.
+    pub require_reduced_fractions: bool,
+    /// `strip_assignment`: `x = 5` answers `5`. Default `true`.
+    pub strip_assignment: bool,
+    /// `ordered_lists`: a bare comma list must be in the gold order. Default `false` (lists
+    /// of solutions are sets; tuples in parentheses are always ordered).
+    pub ordered_lists: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            percent: PercentPolicy::Either,
+            decimal_approximations: false,
+            require_reduced_fractions: false,
+            strip_assignment: true,
+            ordered_lists: false,
+        }
+    }
+}
+
+/// The option names, for help texts and errors.
+pub const KEYS: &[&str] = &[
+    "percent",
+    "decimal_approximations",
+    "require_reduced_fractions",
+    "strip_assignment",
+    "ordered_lists",
+];
+
+fn boolean(key: &str, v: &str) -> Result<bool> {
+    match v {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(Error::Invalid(format!(
+            "policy `{key}`: expected true or false, got `{v}`"
+        ))),
+    }
+}
+
+impl Policy {
+    /// Set one option from `key=value` text.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        match key {
+            "percent" => {
+                self.percent = match value {
+                    "either" => PercentPolicy::Either,
+                    "ignore" => PercentPolicy::Ignore,
+                    "fraction" => PercentPolicy::Fraction,
+                    _ => {
+                        return Err(Error::Invalid(format!(
+                            "policy `percent`: expected either, ignore or fraction, got `{value}`"
+                        )))
+                    }
+                }
+            }
+            "decimal_approximations" => self.decimal_approximations = boolean(key, value)?,
+            "require_reduced_fractions" => self.require_reduced_fractions = boolean(key, value)?,
+            "strip_assignment" => self.strip_assignment = boolean(key, value)?,
+            "ordered_lists" => self.ordered_lists = boolean(key, value)?,
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "unknown policy `{key}` (known: {})",
+                    KEYS.join(", ")
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    /// Apply `KEY=VALUE` settings in order.
+    pub fn with_settings(mut self, settings: &[String]) -> Result<Self> {
+        for s in settings {
+            let (k, v) = s.split_once('=').ok_or_else(|| {
+                Error::Invalid(format!("policy setting `{s}`: expected KEY=VALUE"))
+            })?;
+            self.set(k.trim(), v.trim())?;
+        }
+        Ok(self)
+    }
+}
