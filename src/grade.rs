@@ -58,7 +58,11 @@ impl Summary {
             rows: rows.len(),
             correct,
             no_answer: rows.iter().filter(|r| r.pred_answer.is_none()).count(),
-            accuracy: if rows.is_empty() { 0.0 } else { correct as f64 / rows.len() as f64 },
+            accuracy: if rows.is_empty() {
+                0.0
+            } else {
+                correct as f64 / rows.len() as f64
+            },
             p50_us: pct(0.5),
             p99_us: pct(0.99),
             max_us: t.last().copied().unwrap_or(0.0),
@@ -110,7 +114,11 @@ fn field<'a>(
                 .ok_or_else(|| line_error(path, line, format!("field `{k}` must be a string")));
         }
     }
-    Err(line_error(path, line, format!("missing field `{}`", keys.join("` or `"))))
+    Err(line_error(
+        path,
+        line,
+        format!("missing field `{}`", keys.join("` or `")),
+    ))
 }
 
 /// Grade `{"gold": …, "pred": …}` rows (`gold` may be a bare answer or a full solution).
@@ -147,7 +155,11 @@ pub fn grade_predictions(dataset: &Dataset, path: &Path, policy: &Policy) -> Res
                     other => other.to_string(),
                 };
                 *by_id.get(id.as_str()).ok_or_else(|| {
-                    line_error(path, *line, format!("id `{id}` is not in {}", dataset.path.display()))
+                    line_error(
+                        path,
+                        *line,
+                        format!("id `{id}` is not in {}", dataset.path.display()),
+                    )
                 })?
             } else if let Some(i) = row.get("index") {
                 i.as_u64()
@@ -157,7 +169,10 @@ pub fn grade_predictions(dataset: &Dataset, path: &Path, policy: &Policy) -> Res
                         line_error(
                             path,
                             *line,
-                            format!("`index` must be a row of the dataset (0..{})", dataset.len()),
+                            format!(
+                                "`index` must be a row of the dataset (0..{})",
+                                dataset.len()
+                            ),
                         )
                     })?
             } else if pos < dataset.len() {
@@ -166,11 +181,19 @@ pub fn grade_predictions(dataset: &Dataset, path: &Path, policy: &Policy) -> Res
                 return Err(line_error(
                     path,
                     *line,
-                    format!("more predictions than the dataset's {} problems", dataset.len()),
+                    format!(
+                        "more predictions than the dataset's {} problems",
+                        dataset.len()
+                    ),
                 ));
             };
             let p = &dataset.problems[index];
-            let (v, secs) = timed(&p.gold_answer, text, policy, p.format.last_number_fallback());
+            let (v, secs) = timed(
+                &p.gold_answer,
+                text,
+                policy,
+                p.format.last_number_fallback(),
+            );
             let sample = row.get("sample").and_then(Value::as_u64);
             Ok(graded(v, secs, Some(p.id.clone()), sample))
         })

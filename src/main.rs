@@ -9,11 +9,11 @@ use clap::{Args, Parser, Subcommand};
 
 use mgrpo::data::{Dataset, DatasetFormat};
 use mgrpo::device::DeviceSpec;
-use mgrpo::grade::{grade_pairs, grade_predictions, self_check, Summary};
-use mgrpo::reward::Policy;
 use mgrpo::generate::input::{prepare_prompts, read_prompts, PromptRow, PromptSource};
 use mgrpo::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, StopStrings};
+use mgrpo::grade::{grade_pairs, grade_predictions, self_check, Summary};
 use mgrpo::model::{load_model, save_model, Qwen2Config, SaveDtype, SaveOptions};
+use mgrpo::reward::Policy;
 use mgrpo::score::{prepare_rows, read_score_input, score_rows};
 use mgrpo::template::PromptTemplate;
 use mgrpo::tokenizer::Tokenizer;

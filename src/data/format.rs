@@ -31,7 +31,15 @@ pub enum DatasetFormat {
 }
 
 /// Format names for `--format`.
-pub const FORMATS: &[&str] = &["gsm8k", "math", "minerva", "olympiadbench", "aime", "amc", "qa"];
+pub const FORMATS: &[&str] = &[
+    "gsm8k",
+    "math",
+    "minerva",
+    "olympiadbench",
+    "aime",
+    "amc",
+    "qa",
+];
 
 impl FromStr for DatasetFormat {
     type Err = Error;
@@ -79,11 +87,18 @@ impl DatasetFormat {
     /// Detect the format from a row's fields.
     pub fn detect(row: &Map<String, Value>) -> Option<Self> {
         let has = |k: &str| row.contains_key(k);
-        let url = row.get("url").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
+        let url = row
+            .get("url")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_ascii_lowercase();
         Some(if has("final_answer") {
             Self::Olympiadbench
         } else if has("question")
-            && row.get("answer").and_then(Value::as_str).is_some_and(|a| a.contains("####"))
+            && row
+                .get("answer")
+                .and_then(Value::as_str)
+                .is_some_and(|a| a.contains("####"))
         {
             Self::Gsm8k
         } else if url.contains("aime") {
@@ -104,7 +119,11 @@ impl DatasetFormat {
     }
 
     /// Map one row to a problem; `Err(message)` names the missing or bad field.
-    pub fn problem(self, row: &Map<String, Value>, line: usize) -> std::result::Result<Problem, String> {
+    pub fn problem(
+        self,
+        row: &Map<String, Value>,
+        line: usize,
+    ) -> std::result::Result<Problem, String> {
         let question = match self {
             Self::Gsm8k | Self::Olympiadbench => text(row, &["question"])?,
             Self::Qa => text(row, &["question", "problem", "prompt"])?,
@@ -126,7 +145,11 @@ impl DatasetFormat {
             }
             Self::Math | Self::Aime | Self::Amc | Self::Qa => {
                 let gold = text(row, &["answer", "gold"])?;
-                let gold = if self == Self::Amc { trim_float(&gold) } else { gold };
+                let gold = if self == Self::Amc {
+                    trim_float(&gold)
+                } else {
+                    gold
+                };
                 (gold, text(row, &["solution"]).ok())
             }
             Self::Minerva => {
@@ -139,7 +162,9 @@ impl DatasetFormat {
             Self::Olympiadbench => {
                 let answers = strings(row, "final_answer")?;
                 let gold = answers.join(", ");
-                let solution = strings(row, "solution").ok().and_then(|s| s.into_iter().next());
+                let solution = strings(row, "solution")
+                    .ok()
+                    .and_then(|s| s.into_iter().next());
                 (gold, solution)
             }
         };

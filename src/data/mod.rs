@@ -38,7 +38,10 @@ impl Dataset {
     pub fn load(path: &Path, format: Option<DatasetFormat>) -> Result<Self> {
         let rows = read_objects(path)?;
         let Some((first_line, first)) = rows.first() else {
-            return Err(Error::Invalid(format!("{}: the dataset is empty", path.display())));
+            return Err(Error::Invalid(format!(
+                "{}: the dataset is empty",
+                path.display()
+            )));
         };
         let format = match format {
             Some(f) => f,
@@ -81,6 +84,9 @@ impl Dataset {
 
     /// Every problem's layer-1 prompt under `template`.
     pub fn prompts(&self, template: &PromptTemplate) -> Vec<String> {
-        self.problems.iter().map(|p| template.render(&p.question)).collect()
+        self.problems
+            .iter()
+            .map(|p| template.render(&p.question))
+            .collect()
     }
 }

@@ -91,7 +91,13 @@ fn items(parts: &[&str], depth: usize) -> Option<Vec<Answer>> {
 pub fn text_key(s: &str) -> String {
     let cleaned: String = s
         .chars()
-        .map(|c| if c.is_alphanumeric() { c.to_ascii_lowercase() } else { ' ' })
+        .map(|c| {
+            if c.is_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                ' '
+            }
+        })
         .collect();
     cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -128,7 +134,9 @@ fn choice(s: &str) -> Option<char> {
     let letter = |c: u8| (c as char).to_ascii_uppercase();
     match b {
         [c] if (b'A'..=b'E').contains(c) => Some(*c as char),
-        [b'(', c, b')', ..] if c.is_ascii_alphabetic() && (b'A'..=b'E').contains(&(letter(*c) as u8)) => {
+        [b'(', c, b')', ..]
+            if c.is_ascii_alphabetic() && (b'A'..=b'E').contains(&(letter(*c) as u8)) =>
+        {
             Some(letter(*c))
         }
         [c, b')', ..] if (b'A'..=b'E').contains(c) => Some(*c as char),
@@ -155,9 +163,10 @@ pub fn split_top<'a>(s: &'a str, sep: &str) -> Vec<&'a str> {
             b')' | b']' | b'}' => depth -= 1,
             _ => {}
         }
-        if depth == 0 && s[i..].starts_with(sep) {
+        if depth == 0 && bytes[i..].starts_with(sep.as_bytes()) {
             let after = &s[i + sep.len()..];
-            let command_prefix = sep.starts_with('\\') && after.starts_with(|c: char| c.is_ascii_alphabetic());
+            let command_prefix =
+                sep.starts_with('\\') && after.starts_with(|c: char| c.is_ascii_alphabetic());
             if !command_prefix {
                 parts.push(&s[start..i]);
                 i += sep.len();
@@ -178,7 +187,11 @@ fn plus_minus(s: &str, depth: usize) -> Option<Answer> {
         return None;
     }
     let (a, b) = (parts[0].trim(), parts[1].trim());
-    let lead = if a.is_empty() { String::new() } else { format!("{a} ") };
+    let lead = if a.is_empty() {
+        String::new()
+    } else {
+        format!("{a} ")
+    };
     let plus = parse_at(&format!("{lead}+ {b}"), depth + 1)?;
     let minus = parse_at(&format!("{lead}- ({b})"), depth + 1)?;
     Some(Answer::List(vec![plus, minus]))
@@ -215,7 +228,11 @@ fn bracketed(s: &str, depth: usize) -> Option<Answer> {
     let parts = split_top(inner, ",");
     if open == '{' {
         if inner.trim().is_empty() {
-            return Some(Answer::Seq { open, close, items: vec![] });
+            return Some(Answer::Seq {
+                open,
+                close,
+                items: vec![],
+            });
         }
     } else if parts.len() < 2 {
         return None; // plain parentheses: an expression
@@ -302,7 +319,10 @@ fn relation(toks: &[Tok]) -> Option<Answer> {
         .collect::<Option<_>>()?;
     let ops: Vec<&Tok> = rels.iter().map(|&i| &toks[i]).collect();
     if ops.iter().all(|t| **t == Tok::Sym('=')) {
-        return Some(Answer::Equation(parts[0].clone(), parts[parts.len() - 1].clone()));
+        return Some(Answer::Equation(
+            parts[0].clone(),
+            parts[parts.len() - 1].clone(),
+        ));
     }
     inequality(&parts, &ops)
 }
@@ -365,13 +385,35 @@ mod tests {
     #[test]
     fn structures() {
         assert_eq!(parse_answer("(C)"), Some(Answer::Choice('C')));
-        assert!(matches!(parse_answer("(1, 2]"), Some(Answer::Seq { open: '(', close: ']', .. })));
-        assert!(matches!(parse_answer("\\{1, 2\\}"), Some(Answer::Seq { open: '{', .. })));
+        assert!(matches!(
+            parse_answer("(1, 2]"),
+            Some(Answer::Seq {
+                open: '(',
+                close: ']',
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_answer("\\{1, 2\\}"),
+            Some(Answer::Seq { open: '{', .. })
+        ));
         assert!(matches!(parse_answer("1, 2, 3"), Some(Answer::List(v)) if v.len() == 3));
-        assert!(matches!(parse_answer("(0,9) \\cup (9,36)"), Some(Answer::Union(v)) if v.len() == 2));
+        assert!(
+            matches!(parse_answer("(0,9) \\cup (9,36)"), Some(Answer::Union(v)) if v.len() == 2)
+        );
         assert!(matches!(parse_answer("3 \\pm 2\\sqrt{2}"), Some(Answer::List(v)) if v.len() == 2));
-        assert!(matches!(parse_answer("y = 2x + 3"), Some(Answer::Equation(..))));
-        assert!(matches!(parse_answer("x \\ge 3"), Some(Answer::Seq { open: '[', close: ')', .. })));
+        assert!(matches!(
+            parse_answer("y = 2x + 3"),
+            Some(Answer::Equation(..))
+        ));
+        assert!(matches!(
+            parse_answer("x \\ge 3"),
+            Some(Answer::Seq {
+                open: '[',
+                close: ')',
+                ..
+            })
+        ));
         assert!(matches!(parse_answer("Evelyn"), Some(Answer::Text(t)) if t == "evelyn"));
         assert!(matches!(parse_answer("(2)(3)"), Some(Answer::Expr(_))));
         assert!(matches!(

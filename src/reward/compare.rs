@@ -21,8 +21,7 @@ const POINTS: usize = 6;
 pub fn same(gold: &Answer, pred: &Answer, policy: &Policy) -> bool {
     match (gold, pred) {
         (A::Choice(a), A::Choice(b)) => a == b,
-        (A::Choice(a), A::Expr(Expr::Var(v)))
-        | (A::Expr(Expr::Var(v)), A::Choice(a)) => {
+        (A::Choice(a), A::Expr(Expr::Var(v))) | (A::Expr(Expr::Var(v)), A::Choice(a)) => {
             v.len() == 1 && v.eq_ignore_ascii_case(&a.to_string())
         }
         (A::Text(a), A::Text(b)) => a == b,
@@ -37,21 +36,72 @@ pub fn same(gold: &Answer, pred: &Answer, policy: &Policy) -> bool {
         (A::Expr(v), A::Equation(l, r)) | (A::Equation(l, r), A::Expr(v)) => {
             policy.strip_assignment && assignment(l, r) && exprs_equal(v, r, policy)
         }
-        (A::Seq { open: '{', items: a, .. }, A::Seq { open: '{', items: b, .. }) => unordered(a, b, policy),
-        (A::Seq { open: o1, close: c1, items: a }, A::Seq { open: o2, close: c2, items: b }) => {
-            o1 == o2 && c1 == c2 && ordered(a, b, policy)
-        }
-        (A::Seq { open: '{', items: a, .. }, A::List(b)) | (A::List(a), A::Seq { open: '{', items: b, .. }) => {
-            unordered(a, b, policy)
-        }
-        (A::Seq { open: '(', close: ')', items: a }, A::List(b)) => ordered(a, b, policy),
+        (
+            A::Seq {
+                open: '{',
+                items: a,
+                ..
+            },
+            A::Seq {
+                open: '{',
+                items: b,
+                ..
+            },
+        ) => unordered(a, b, policy),
+        (
+            A::Seq {
+                open: o1,
+                close: c1,
+                items: a,
+            },
+            A::Seq {
+                open: o2,
+                close: c2,
+                items: b,
+            },
+        ) => o1 == o2 && c1 == c2 && ordered(a, b, policy),
+        (
+            A::Seq {
+                open: '{',
+                items: a,
+                ..
+            },
+            A::List(b),
+        )
+        | (
+            A::List(a),
+            A::Seq {
+                open: '{',
+                items: b,
+                ..
+            },
+        ) => unordered(a, b, policy),
+        (
+            A::Seq {
+                open: '(',
+                close: ')',
+                items: a,
+            },
+            A::List(b),
+        ) => ordered(a, b, policy),
         (A::List(a), A::List(b)) if policy.ordered_lists => ordered(a, b, policy),
         (A::List(a), A::List(b)) | (A::Union(a), A::Union(b)) => unordered(a, b, policy),
         (A::Matrix(a), A::Matrix(b)) => {
             a.len() == b.len() && a.iter().zip(b).all(|(x, y)| ordered(x, y, policy))
         }
         // A one-column matrix and a tuple are the same vector.
-        (A::Matrix(m), A::Seq { open: '(', items, .. }) | (A::Seq { open: '(', items, .. }, A::Matrix(m)) => {
+        (
+            A::Matrix(m),
+            A::Seq {
+                open: '(', items, ..
+            },
+        )
+        | (
+            A::Seq {
+                open: '(', items, ..
+            },
+            A::Matrix(m),
+        ) => {
             m.iter().all(|r| r.len() == 1)
                 && m.len() == items.len()
                 && m.iter().zip(items).all(|(r, x)| same(&r[0], x, policy))
@@ -80,7 +130,10 @@ fn assignment(l: &Expr, r: &Expr) -> bool {
     l.vars(&mut vars);
     r.vars(&mut vars);
     vars.is_empty()
-        && match (l.eval(&env, PercentMode::Ignore), r.eval(&env, PercentMode::Ignore)) {
+        && match (
+            l.eval(&env, PercentMode::Ignore),
+            r.eval(&env, PercentMode::Ignore),
+        ) {
             (Some(a), Some(b)) => a.equals(&b),
             _ => false,
         }
@@ -96,15 +149,15 @@ fn unordered(a: &[Answer], b: &[Answer], policy: &Policy) -> bool {
         return false;
     }
     let mut used = vec![false; b.len()];
-    a.iter().all(|x| {
-        match (0..b.len()).find(|&j| !used[j] && same(x, &b[j], policy)) {
+    a.iter().all(
+        |x| match (0..b.len()).find(|&j| !used[j] && same(x, &b[j], policy)) {
             Some(j) => {
                 used[j] = true;
                 true
             }
             None => false,
-        }
-    })
+        },
+    )
 }
 
 /// The value of variable `j` at point `k`: distinct small positive rationals, so that square

@@ -128,7 +128,10 @@ impl Parser<'_> {
         match self.peek() {
             Some(Tok::Num(..)) | Some(Tok::Var(_)) => true,
             Some(Tok::Sym(c)) => matches!(c, '(' | '{'),
-            Some(Tok::Cmd(c)) => !matches!(c.as_str(), "pm" | "mp" | "cup" | "cap" | "in" | "to"),
+            Some(Tok::Cmd(c)) => !matches!(
+                c.as_str(),
+                "pm" | "mp" | "cup" | "cap" | "in" | "to" | "rfloor" | "rceil" | "end"
+            ),
             _ => false,
         }
     }
@@ -142,10 +145,7 @@ impl Parser<'_> {
                 e = Expr::Div(b(e), b(self.unary()?));
             } else if self.starts_primary() {
                 let f = self.power()?;
-                e = match mixed_number(e, f) {
-                    Ok(sum) => sum,
-                    Err((e, f)) => Expr::Mul(b(e), b(f)),
-                };
+                e = mixed_number(&e, &f).unwrap_or_else(|| Expr::Mul(b(e), b(f)));
             } else {
                 break;
             }
@@ -284,7 +284,11 @@ impl Parser<'_> {
                     return None;
                 }
                 self.pos += 1;
-                let f = if c == "lfloor" { Func::Floor } else { Func::Ceil };
+                let f = if c == "lfloor" {
+                    Func::Floor
+                } else {
+                    Func::Ceil
+                };
                 Expr::Func(f, b(inner))
             }
             "log" | "lg" => {
@@ -341,20 +345,20 @@ fn int_literal(e: &Expr) -> bool {
     matches!(e, Expr::Num(q, None) if q.is_integer())
 }
 
-/// A mixed number `2\frac{1}{2}` = 2 + 1/2: an integer literal followed by a proper fraction
-/// of integer literals (anything else is a product). Gives the operands back otherwise.
-fn mixed_number(whole: Expr, f: Expr) -> Result<Expr, (Expr, Expr)> {
-    let proper = match &f {
-        Expr::Div(n, d) if int_literal(n) && int_literal(d) => match (n.as_ref(), d.as_ref()) {
-            (Expr::Num(n, _), Expr::Num(d, _)) => n < d && n.numer() > &0.into(),
-            _ => false,
-        },
-        _ => false,
+/// A mixed number `2\\frac{1}{2}` = 2 + 1/2: an integer literal followed by a proper fraction
+/// of integer literals (anything else is a product).
+fn mixed_number(whole: &Expr, f: &Expr) -> Option<Expr> {
+    let Expr::Div(n, d) = f else { return None };
+    let (Expr::Num(n, None), Expr::Num(d, None)) = (n.as_ref(), d.as_ref()) else {
+        return None;
     };
+    let proper = n.is_integer() && d.is_integer() && n < d && n.numer() > &0.into();
     match whole {
-        w if proper && int_literal(&w) => Ok(Expr::Add(b(w), b(f))),
-        Expr::Neg(w) if proper && int_literal(&w) => Ok(Expr::Neg(b(Expr::Add(w, b(f))))),
-        w => Err((w, f)),
+        w if proper && int_literal(w) => Some(Expr::Add(b(w.clone()), b(f.clone()))),
+        Expr::Neg(w) if proper && int_literal(w) => {
+            Some(Expr::Neg(b(Expr::Add(w.clone(), b(f.clone())))))
+        }
+        _ => None,
     }
 }
 

@@ -62,7 +62,11 @@ fn extract_marked(text: &str) -> Option<Extracted> {
         boxed(text).map(|(p, a)| (p, a, Marker::Boxed)),
         hashes(text).map(|(p, a)| (p, a, Marker::Hashes)),
         after_phrase(text, &["final answer is"], Marker::FinalAnswer),
-        after_phrase(text, &["the answer is", "answer:", "answer is:"], Marker::AnswerIs),
+        after_phrase(
+            text,
+            &["the answer is", "answer:", "answer is:"],
+            Marker::AnswerIs,
+        ),
     ];
     let (_, answer, marker) = candidates.into_iter().flatten().max_by_key(|c| c.0)?;
     let answer = answer.trim().to_string();
@@ -127,9 +131,16 @@ fn boxed(text: &str) -> Option<(usize, String)> {
 }
 
 fn is_separator(between: &str) -> bool {
-    let t = between.replace(['$', ',', ';', '&'], " ").replace("\\quad", " ").replace("\\text{", " ");
-    t.split_whitespace()
-        .all(|w| matches!(w.trim_matches('}'), "" | "and" | "or" | "\\text" | "\\\\" | "\\]" | "\\["))
+    let t = between
+        .replace(['$', ',', ';', '&'], " ")
+        .replace("\\quad", " ")
+        .replace("\\text{", " ");
+    t.split_whitespace().all(|w| {
+        matches!(
+            w.trim_matches('}'),
+            "" | "and" | "or" | "\\text" | "\\\\" | "\\]" | "\\["
+        )
+    })
 }
 
 /// `#### X` (GSM8K): the rest of that line.
@@ -165,7 +176,10 @@ fn after_phrase(text: &str, phrases: &[&str], marker: Marker) -> Option<(usize, 
 /// In prose with inline math ("thus $12+8=20$ apples"), the last `$…$` is the answer.
 fn last_math(s: &str) -> String {
     let pieces: Vec<&str> = s.split('$').collect();
-    let prose = pieces.iter().step_by(2).any(|p| p.chars().any(char::is_alphabetic));
+    let prose = pieces
+        .iter()
+        .step_by(2)
+        .any(|p| p.chars().any(char::is_alphabetic));
     if pieces.len() >= 3 && pieces.len() % 2 == 1 && prose {
         pieces[pieces.len() - 2].to_string()
     } else {
@@ -177,7 +191,9 @@ fn last_math(s: &str) -> String {
 /// or after "final" / "the" ("check our answer: …" is not an answer).
 fn starts_line(before: &str) -> bool {
     let line = before.rsplit('\n').next().unwrap_or("");
-    let line = line.trim_end_matches([' ', '*', '#', '>', '_']).trim_start_matches([' ', '*', '#', '>', '_']);
+    let line = line
+        .trim_end_matches([' ', '*', '#', '>', '_'])
+        .trim_start_matches([' ', '*', '#', '>', '_']);
     line.is_empty() || line.ends_with("final") || line.ends_with("the")
 }
 
@@ -242,7 +258,9 @@ mod tests {
     use super::*;
 
     fn ans(s: &str) -> String {
-        extract_answer(s, false).map(|e| e.answer).unwrap_or_default()
+        extract_answer(s, false)
+            .map(|e| e.answer)
+            .unwrap_or_default()
     }
 
     #[test]
@@ -257,13 +275,21 @@ mod tests {
             "$3.5$"
         );
         assert_eq!(ans("So the answer is 3.5. Done"), "3.5");
-        assert_eq!(ans("\\boxed{44}. We may check our answer: 17*44 = 748"), "44");
+        assert_eq!(
+            ans("\\boxed{44}. We may check our answer: 17*44 = 748"),
+            "44"
+        );
         assert_eq!(ans("**Answer:** 12"), "12");
         assert_eq!(ans("\\boxed{4}... no, the answer is 6."), "6");
-        assert_eq!(ans("<think>\\boxed{1}</think> The answer is \\boxed{2}"), "2");
+        assert_eq!(
+            ans("<think>\\boxed{1}</think> The answer is \\boxed{2}"),
+            "2"
+        );
         assert_eq!(ans("unbalanced \\boxed{3"), "");
         assert_eq!(
-            extract_answer("I got 12 apples and 7 pears, -1,234.5", true).unwrap().answer,
+            extract_answer("I got 12 apples and 7 pears, -1,234.5", true)
+                .unwrap()
+                .answer,
             "-1234.5"
         );
         assert_eq!(extract_answer("no numbers", true), None);

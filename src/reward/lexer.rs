@@ -55,7 +55,9 @@ pub fn tokenize(s: &str) -> Option<Vec<Tok>> {
         let c = chars[i];
         if c.is_whitespace() {
             i += 1;
-        } else if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) {
+        } else if c.is_ascii_digit()
+            || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit))
+        {
             let (tok, next) = number(&chars, i)?;
             out.push(tok);
             i = next;
@@ -67,9 +69,7 @@ pub fn tokenize(s: &str) -> Option<Vec<Tok>> {
             }
             if j == start {
                 // `\{`, `\}`, `\|`, `\%`, `\$`: one-character commands.
-                let Some(&d) = chars.get(start) else {
-                    return None;
-                };
+                let &d = chars.get(start)?;
                 match d {
                     '{' => out.push(Tok::Sym('(')),
                     '}' => out.push(Tok::Sym(')')),
@@ -123,10 +123,39 @@ pub fn tokenize(s: &str) -> Option<Vec<Tok>> {
 fn is_greek(name: &str) -> bool {
     matches!(
         name,
-        "alpha" | "beta" | "gamma" | "delta" | "epsilon" | "varepsilon" | "zeta" | "eta"
-            | "theta" | "vartheta" | "iota" | "kappa" | "lambda" | "mu" | "nu" | "xi" | "rho"
-            | "sigma" | "tau" | "upsilon" | "phi" | "varphi" | "chi" | "psi" | "omega"
-            | "Gamma" | "Delta" | "Theta" | "Lambda" | "Xi" | "Sigma" | "Phi" | "Psi"
+        "alpha"
+            | "beta"
+            | "gamma"
+            | "delta"
+            | "epsilon"
+            | "varepsilon"
+            | "zeta"
+            | "eta"
+            | "theta"
+            | "vartheta"
+            | "iota"
+            | "kappa"
+            | "lambda"
+            | "mu"
+            | "nu"
+            | "xi"
+            | "rho"
+            | "sigma"
+            | "tau"
+            | "upsilon"
+            | "phi"
+            | "varphi"
+            | "chi"
+            | "psi"
+            | "omega"
+            | "Gamma"
+            | "Delta"
+            | "Theta"
+            | "Lambda"
+            | "Xi"
+            | "Sigma"
+            | "Phi"
+            | "Psi"
             | "Omega"
     )
 }
@@ -173,7 +202,11 @@ fn number(chars: &[char], mut i: usize) -> Option<(Tok, usize)> {
     }
     let mut frac = String::new();
     let mut has_point = false;
-    if chars.get(i) == Some(&'.') && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit() || *c == '\\') {
+    if chars.get(i) == Some(&'.')
+        && chars
+            .get(i + 1)
+            .is_some_and(|c| c.is_ascii_digit() || *c == '\\')
+    {
         has_point = true;
         i += 1;
         while i < chars.len() && chars[i].is_ascii_digit() {

@@ -5,7 +5,8 @@
 
 /// Normalise an answer string.
 pub fn normalize(answer: &str) -> String {
-    let mut s = unicode(answer.trim());
+    // Protect matrix row breaks `\\\\` from the `\\ ` spacing rule below.
+    let mut s = unicode(answer.trim()).replace("\\\\", ROW_BREAK);
     s = unwrap_command(&s, &["boxed", "fbox"], |c| c.to_string());
     s = s.replace("\\$", "").replace('$', "");
     for (from, to) in [
@@ -30,8 +31,21 @@ pub fn normalize(answer: &str) -> String {
     s = delete_commands(
         &s,
         &[
-            "left", "right", "displaystyle", "textstyle", "big", "Big", "bigl", "bigr", "Bigl",
-            "Bigr", "bigg", "Bigg", "biggl", "biggr", "limits",
+            "left",
+            "right",
+            "displaystyle",
+            "textstyle",
+            "big",
+            "Big",
+            "bigl",
+            "bigr",
+            "Bigl",
+            "Bigr",
+            "bigg",
+            "Bigg",
+            "biggl",
+            "biggr",
+            "limits",
         ],
     );
     s = thousands_separators(&s);
@@ -52,8 +66,10 @@ pub fn normalize(answer: &str) -> String {
     s = brace_digit_args(&s, "\\sqrt", 1);
     let s = s.trim().trim_end_matches(['.', ',', ';']).trim();
     let s = plain_thousands(s);
-    strip_trailing_words(&s)
+    strip_trailing_words(&s).replace(ROW_BREAK, "\\\\")
 }
+
+const ROW_BREAK: &str = "\u{1}";
 
 fn unicode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -167,10 +183,10 @@ fn thousands_separators(s: &str) -> String {
         while let Some(i) = out[from..].find(sep) {
             let at = from + i;
             let before = out[..at].chars().last().is_some_and(|c| c.is_ascii_digit());
-            let rest = &out[at + sep.len()..];
+            let rest = &out.as_bytes()[at + sep.len()..];
             let three = rest.len() >= 3
-                && rest[..3].chars().all(|c| c.is_ascii_digit())
-                && !rest[3..].starts_with(|c: char| c.is_ascii_digit());
+                && rest[..3].iter().all(u8::is_ascii_digit)
+                && !rest.get(3).is_some_and(u8::is_ascii_digit);
             if before && three {
                 out.replace_range(at..at + sep.len(), "");
                 from = at;
@@ -203,7 +219,15 @@ fn plain_thousands(s: &str) -> String {
 
 const TEXT_COMMANDS: &[&str] = &["text", "textbf", "textit", "textrm", "mbox", "textnormal"];
 const FONT_COMMANDS: &[&str] = &[
-    "mathrm", "mathbf", "mathit", "boldsymbol", "operatorname", "mathsf", "mathcal", "bf", "rm",
+    "mathrm",
+    "mathbf",
+    "mathit",
+    "boldsymbol",
+    "operatorname",
+    "mathsf",
+    "mathcal",
+    "bf",
+    "rm",
 ];
 
 /// `\text{…}`: a connective (`or`, `and`) becomes a comma; when the answer is only text its
@@ -212,19 +236,34 @@ const FONT_COMMANDS: &[&str] = &[
 fn text_groups(s: &str) -> String {
     let mut outside = unwrap_command(s, TEXT_COMMANDS, |_| String::new());
     outside = unwrap_command(&outside, FONT_COMMANDS, |c| {
-        if is_word(c) { String::new() } else { font_content(c) }
+        if is_word(c) {
+            String::new()
+        } else {
+            font_content(c)
+        }
     });
-    let has_math = !outside.trim().trim_matches(|c: char| "()., ".contains(c)).is_empty();
+    let has_math = !outside
+        .trim()
+        .trim_matches(|c: char| "()., ".contains(c))
+        .is_empty();
     let connective = |c: &str| matches!(c.trim(), "or" | "and" | "," | "or," | "and,");
     if !has_math {
         let words = unwrap_command(s, TEXT_COMMANDS, |c| c.to_string());
         return unwrap_command(&words, FONT_COMMANDS, font_content);
     }
     let s = unwrap_command(s, TEXT_COMMANDS, |c| {
-        if connective(c) { ",".into() } else { String::new() }
+        if connective(c) {
+            ",".into()
+        } else {
+            String::new()
+        }
     });
     unwrap_command(&s, FONT_COMMANDS, |c| {
-        if is_word(c) { String::new() } else { font_content(c) }
+        if is_word(c) {
+            String::new()
+        } else {
+            font_content(c)
+        }
     })
 }
 
@@ -241,7 +280,8 @@ fn font_content(c: &str) -> String {
 fn is_word(c: &str) -> bool {
     let c = c.trim();
     c.chars().filter(|c| c.is_alphabetic()).count() >= 2
-        && c.chars().all(|c| c.is_alphabetic() || c == ' ' || c == '/' || c == '.')
+        && c.chars()
+            .all(|c| c.is_alphabetic() || c == ' ' || c == '/' || c == '.')
 }
 
 /// `\frac12` → `\frac{1}{2}`, `\sqrt2` → `\sqrt{2}`: a digit argument without braces is one
@@ -328,6 +368,10 @@ mod tests {
             ("5\\mathrm{~cm}", "5"),
             ("\\mathrm{e}^2", "e^2"),
             ("11+6=\\mathbf{1 7}", "11+6=17"),
+            (
+                "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}",
+                "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(normalize(input), want, "{input}");

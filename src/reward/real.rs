@@ -95,7 +95,11 @@ impl Num {
     }
 
     /// Combine two finite values: exact when both are, otherwise an approximation.
-    fn lift(&self, other: &Num, f: impl Fn(&BigRational, &BigRational) -> BigRational) -> Option<Num> {
+    fn lift(
+        &self,
+        other: &Num,
+        f: impl Fn(&BigRational, &BigRational) -> BigRational,
+    ) -> Option<Num> {
         let (a, b) = (self.rational()?, other.rational()?);
         if self.is_exact() && other.is_exact() {
             // Cheap pre-check so that a huge product is never formed.
@@ -180,7 +184,7 @@ impl Num {
         }
         // r-th root first (real roots only: even roots of negatives are undefined).
         let negative = base.is_negative();
-        if negative && r % 2 == 0 {
+        if negative && r.is_multiple_of(2) {
             return None;
         }
         let abs = base.abs();
@@ -324,7 +328,10 @@ impl Num {
                     return false;
                 };
                 let diff = (&a - &b).abs();
-                let scale = a.abs().max(b.abs()).max(BigRational::new(BigInt::one(), pow2(60)));
+                let scale = a
+                    .abs()
+                    .max(b.abs())
+                    .max(BigRational::new(BigInt::one(), pow2(60)));
                 diff * BigRational::from_integer(pow2(TOL_BITS as u64)) <= scale
             }
         }
