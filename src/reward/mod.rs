@@ -15,6 +15,7 @@ pub mod lexer;
 pub mod normalize;
 pub mod policy;
 pub mod real;
+mod series;
 
 use serde::{Deserialize, Serialize};
 
