@@ -363,14 +363,11 @@ fn mixed_number(whole: &Expr, f: &Expr) -> Option<Expr> {
 }
 
 impl Expr {
-    /// The variables the expression mentions.
-    pub fn vars(&self, out: &mut BTreeSet<String>) {
+    /// The direct sub-expressions.
+    fn children(&self) -> Vec<&Expr> {
         match self {
-            Expr::Var(v) => {
-                out.insert(v.clone());
-            }
-            Expr::Num(..) | Expr::Pi | Expr::E | Expr::Inf => {}
-            Expr::Neg(a) | Expr::Factorial(a) | Expr::Percent(a) | Expr::Func(_, a) => a.vars(out),
+            Expr::Num(..) | Expr::Pi | Expr::E | Expr::Inf | Expr::Var(_) => vec![],
+            Expr::Neg(a) | Expr::Factorial(a) | Expr::Percent(a) | Expr::Func(_, a) => vec![a],
             Expr::Add(a, c)
             | Expr::Sub(a, c)
             | Expr::Mul(a, c)
@@ -378,54 +375,44 @@ impl Expr {
             | Expr::Pow(a, c)
             | Expr::Root(a, c)
             | Expr::Binom(a, c)
-            | Expr::Log(a, c) => {
-                a.vars(out);
-                c.vars(out);
-            }
+            | Expr::Log(a, c) => vec![a, c],
+        }
+    }
+
+    /// Whether `pred` holds for this expression or any sub-expression.
+    fn any(&self, pred: &impl Fn(&Expr) -> bool) -> bool {
+        pred(self) || self.children().into_iter().any(|c| c.any(pred))
+    }
+
+    /// The variables the expression mentions.
+    pub fn vars(&self, out: &mut BTreeSet<String>) {
+        if let Expr::Var(v) = self {
+            out.insert(v.clone());
+        }
+        for c in self.children() {
+            c.vars(out);
         }
     }
 
     /// Whether a `%` appears.
     pub fn has_percent(&self) -> bool {
-        match self {
-            Expr::Percent(_) => true,
-            Expr::Num(..) | Expr::Pi | Expr::E | Expr::Inf | Expr::Var(_) => false,
-            Expr::Neg(a) | Expr::Factorial(a) | Expr::Func(_, a) => a.has_percent(),
-            Expr::Add(a, c)
-            | Expr::Sub(a, c)
-            | Expr::Mul(a, c)
-            | Expr::Div(a, c)
-            | Expr::Pow(a, c)
-            | Expr::Root(a, c)
-            | Expr::Binom(a, c)
-            | Expr::Log(a, c) => a.has_percent() || c.has_percent(),
-        }
+        self.any(&|e| matches!(e, Expr::Percent(_)))
     }
 
     /// A fraction literal `\frac{a}{b}` with integers `a`, `b` that share a factor (an
     /// unreduced fraction), anywhere in the expression.
     pub fn has_unreduced_fraction(&self) -> bool {
-        match self {
-            Expr::Div(n, d) => {
-                if let (Expr::Num(a, None), Expr::Num(c, None)) = (n.as_ref(), d.as_ref()) {
-                    if a.is_integer() && c.is_integer() {
-                        return super::real::shares_factor(a.numer(), c.numer());
-                    }
+        self.any(&|e| match e {
+            Expr::Div(n, d) => match (n.as_ref(), d.as_ref()) {
+                (Expr::Num(a, None), Expr::Num(c, None)) => {
+                    a.is_integer()
+                        && c.is_integer()
+                        && super::real::shares_factor(a.numer(), c.numer())
                 }
-                n.has_unreduced_fraction() || d.has_unreduced_fraction()
-            }
-            Expr::Num(..) | Expr::Pi | Expr::E | Expr::Inf | Expr::Var(_) => false,
-            Expr::Neg(a) | Expr::Factorial(a) | Expr::Percent(a) | Expr::Func(_, a) => {
-                a.has_unreduced_fraction()
-            }
-            Expr::Add(a, c)
-            | Expr::Sub(a, c)
-            | Expr::Mul(a, c)
-            | Expr::Pow(a, c)
-            | Expr::Root(a, c)
-            | Expr::Binom(a, c)
-            | Expr::Log(a, c) => a.has_unreduced_fraction() || c.has_unreduced_fraction(),
-        }
+                _ => false,
+            },
+            _ => false,
+        })
     }
 
     /// Decimal places of a plain (possibly negated) decimal literal such as `3.14`.

@@ -58,12 +58,14 @@ pub fn has_boxed(text: &str) -> bool {
 }
 
 fn extract_marked(text: &str) -> Option<Extracted> {
+    let lower = text.to_ascii_lowercase();
     let candidates = [
         boxed(text).map(|(p, a)| (p, a, Marker::Boxed)),
         hashes(text).map(|(p, a)| (p, a, Marker::Hashes)),
-        after_phrase(text, &["final answer is"], Marker::FinalAnswer),
+        after_phrase(text, &lower, &["final answer is"], Marker::FinalAnswer),
         after_phrase(
             text,
+            &lower,
             &["the answer is", "answer:", "answer is:"],
             Marker::AnswerIs,
         ),
@@ -152,8 +154,13 @@ fn hashes(text: &str) -> Option<(usize, String)> {
 
 /// The text after the last case-insensitive occurrence of one of `phrases`, to the end of its
 /// sentence (Minerva's "I hope it is correct" trimmed).
-fn after_phrase(text: &str, phrases: &[&str], marker: Marker) -> Option<(usize, String, Marker)> {
-    let lower = text.to_ascii_lowercase();
+/// `lower` is `text` in ASCII lower case (same byte offsets).
+fn after_phrase(
+    text: &str,
+    lower: &str,
+    phrases: &[&str],
+    marker: Marker,
+) -> Option<(usize, String, Marker)> {
     let (pos, len) = phrases
         .iter()
         .filter_map(|p| {

@@ -35,8 +35,6 @@ fn command_symbol(name: &str) -> Option<Tok> {
         "ne" | "neq" => Tok::Ne,
         "lt" => Tok::Sym('<'),
         "gt" => Tok::Sym('>'),
-        "{" => Tok::Sym('('),
-        "}" => Tok::Sym(')'),
         "lbrace" => Tok::Sym('('),
         "rbrace" => Tok::Sym(')'),
         "vert" | "lvert" | "rvert" | "mid" => Tok::Sym('|'),

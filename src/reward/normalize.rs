@@ -235,13 +235,7 @@ const FONT_COMMANDS: &[&str] = &[
 /// except multi-letter words next to other content (units such as `\mathrm{cm}`).
 fn text_groups(s: &str) -> String {
     let mut outside = unwrap_command(s, TEXT_COMMANDS, |_| String::new());
-    outside = unwrap_command(&outside, FONT_COMMANDS, |c| {
-        if is_word(c) {
-            String::new()
-        } else {
-            font_content(c)
-        }
-    });
+    outside = unwrap_command(&outside, FONT_COMMANDS, font_or_unit);
     let has_math = !outside
         .trim()
         .trim_matches(|c: char| "()., ".contains(c))
@@ -258,13 +252,16 @@ fn text_groups(s: &str) -> String {
             String::new()
         }
     });
-    unwrap_command(&s, FONT_COMMANDS, |c| {
-        if is_word(c) {
-            String::new()
-        } else {
-            font_content(c)
-        }
-    })
+    unwrap_command(&s, FONT_COMMANDS, font_or_unit)
+}
+
+/// A font command next to other content: a word is a unit (dropped), anything else stays.
+fn font_or_unit(c: &str) -> String {
+    if is_word(c) {
+        String::new()
+    } else {
+        font_content(c)
+    }
 }
 
 /// A font command's content: bold digits typeset with spaces (`\\mathbf{1 7}`) are one
