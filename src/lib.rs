@@ -14,6 +14,7 @@ pub mod grade;
 pub mod jsonl;
 pub mod model;
 pub mod reward;
+pub mod rl;
 pub mod score;
 pub mod template;
 pub mod tokenizer;

@@ -1,0 +1,144 @@
+//! Group-relative advantages (DESIGN §7): each completion's reward compared with the other
+//! completions of its prompt.
+//!
+//! `A_i = (R_i − mean(R_group)) / (std + 1e-4)`, with `std` chosen by `scale_rewards`:
+//! - `group` (default): the group's own standard deviation;
+//! - `batch`: one standard deviation over every reward of the step (TRL's `"batch"`);
+//! - `none`: no division (Dr. GRPO).
+//!
+//! Standard deviations are unbiased (Bessel's correction), as `torch.std` in TRL. A group whose
+//! rewards are all equal carries no signal: its advantages are exactly 0 (never NaN) and it is
+//! counted in `frac_reward_zero_std`.
+
+use serde::{Deserialize, Serialize};
+
+/// How advantages are scaled (`scale_rewards`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleRewards {
+    #[default]
+    Group,
+    Batch,
+    None,
+}
+
+/// Added to the standard deviation before dividing (TRL's constant).
+pub const STD_EPS: f32 = 1e-4;
+
+/// Advantages and the reward statistics TRL logs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Advantages {
+    /// One per completion, in the order of the rewards.
+    pub values: Vec<f32>,
+    /// Mean reward over every completion (`reward`).
+    pub reward_mean: f32,
+    /// Mean over groups of the group's reward standard deviation (`reward_std`).
+    pub reward_std: f32,
+    /// Fraction of groups whose rewards are all equal (`frac_reward_zero_std`).
+    pub frac_zero_std: f32,
+    /// Number of groups whose rewards are all equal.
+    pub zero_std_groups: usize,
+}
+
+fn mean(x: &[f32]) -> f32 {
+    x.iter().sum::<f32>() / x.len().max(1) as f32
+}
+
+/// Unbiased standard deviation (0 for fewer than two values).
+fn std(x: &[f32]) -> f32 {
+    if x.len() < 2 {
+        return 0.0;
+    }
+    let m = mean(x);
+    (x.iter().map(|v| (v - m) * (v - m)).sum::<f32>() / (x.len() - 1) as f32).sqrt()
+}
+
+/// Advantages of `rewards`, laid out as consecutive groups of `group_size` (all completions of
+/// prompt 0, then prompt 1, ...).
+///
+/// # Panics
+/// When `group_size` is 0 or does not divide `rewards.len()` (a caller bug: the trainer builds
+/// the groups).
+pub fn group_advantages(rewards: &[f32], group_size: usize, scale: ScaleRewards) -> Advantages {
+    assert!(
+        group_size > 0 && rewards.len().is_multiple_of(group_size),
+        "{} rewards do not split into groups of {group_size}",
+        rewards.len()
+    );
+    let batch_std = std(rewards);
+    let mut values = Vec::with_capacity(rewards.len());
+    let mut stds = Vec::new();
+    let mut zero_std_groups = 0;
+    for group in rewards.chunks(group_size) {
+        let (m, s) = (mean(group), std(group));
+        stds.push(s);
+        let all_equal = group.iter().all(|&r| r == group[0]);
+        if all_equal {
+            zero_std_groups += 1;
+            values.extend(std::iter::repeat_n(0.0, group.len()));
+            continue;
+        }
+        let denom = match scale {
+            ScaleRewards::Group => s + STD_EPS,
+            ScaleRewards::Batch => batch_std + STD_EPS,
+            ScaleRewards::None => 1.0,
+        };
+        values.extend(group.iter().map(|r| (r - m) / denom));
+    }
+    let groups = stds.len().max(1);
+    Advantages {
+        values,
+        reward_mean: mean(rewards),
+        reward_std: mean(&stds),
+        frac_zero_std: zero_std_groups as f32 / groups as f32,
+        zero_std_groups,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_scaling_by_hand() {
+        // group [1, 0, 0, 1]: mean 0.5, unbiased std sqrt(1/3) = 0.57735
+        let a = group_advantages(&[1.0, 0.0, 0.0, 1.0], 4, ScaleRewards::Group);
+        let d = 0.5 / (0.577_350_26 + 1e-4);
+        for (got, want) in a.values.iter().zip([d, -d, -d, d]) {
+            assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        }
+        assert_eq!(a.reward_mean, 0.5);
+        assert!((a.reward_std - 0.577_350_26).abs() < 1e-6);
+        assert_eq!(a.frac_zero_std, 0.0);
+    }
+
+    #[test]
+    fn equal_groups_give_exact_zeros_and_are_counted() {
+        let r = [0.1, 0.1, 0.1, 1.0, 0.0, 0.5, 0.0, 0.0, 0.0];
+        for scale in [ScaleRewards::Group, ScaleRewards::Batch, ScaleRewards::None] {
+            let a = group_advantages(&r, 3, scale);
+            assert_eq!(&a.values[0..3], &[0.0; 3]);
+            assert_eq!(&a.values[6..9], &[0.0; 3]);
+            assert!(a.values.iter().all(|v| v.is_finite()));
+            assert_eq!(a.zero_std_groups, 2);
+            assert!((a.frac_zero_std - 2.0 / 3.0).abs() < 1e-7);
+        }
+        // every group flat: no NaN anywhere, zero everywhere
+        let a = group_advantages(&[1.0; 8], 4, ScaleRewards::Group);
+        assert_eq!(a.values, vec![0.0; 8]);
+        assert_eq!(a.frac_zero_std, 1.0);
+    }
+
+    #[test]
+    fn batch_and_none_scaling() {
+        let r = [1.0, 0.0, 0.0, 0.0];
+        // none: r − group mean
+        let a = group_advantages(&r, 2, ScaleRewards::None);
+        assert_eq!(a.values, vec![0.5, -0.5, 0.0, 0.0]);
+        // batch: divided by the std of all four rewards, sqrt(0.25 / 1 · 4/3 · ...) by hand:
+        // mean 0.25, Σ(r − m)² = 0.5625 + 3·0.0625 = 0.75, /3 = 0.25, std = 0.5
+        let a = group_advantages(&r, 2, ScaleRewards::Batch);
+        assert!((a.values[0] - 0.5 / 0.5001).abs() < 1e-6);
+        assert!((a.values[1] + 0.5 / 0.5001).abs() < 1e-6);
+    }
+}

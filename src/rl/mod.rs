@@ -1,0 +1,12 @@
+//! Reinforcement learning: the stages of a GRPO step as separate functions over explicit data.
+//!
+//! `rollout` (prompts → G completions → verifier rewards) → `advantage` (group-relative) →
+//! `logprobs` (policy, old and reference log-probs of the completion tokens) → `loss` (the
+//! clipped objective, a pure tensor function) → `optim` (AdamW, global-norm clipping) under a
+//! `schedule`. `grpo` strings them into one step.
+
+pub mod advantage;
+pub mod logprobs;
+pub mod loss;
+pub mod optim;
+pub mod schedule;

@@ -1,0 +1,235 @@
+//! AdamW with a **global-norm** gradient clip, and its state on disk.
+//!
+//! Burn's optimizers clip each tensor on its own; GRPO (like PyTorch's `clip_grad_norm_`)
+//! scales every gradient by one factor, `max_norm / (‖g‖ + 1e-6)` when the norm of all
+//! gradients together exceeds `max_norm`. Burn's `AdamW` matches `torch.optim.AdamW` (decoupled
+//! decay `θ ← θ(1 − lr·wd)`, bias-corrected moments, ε outside the square root).
+//!
+//! The optimizer state is keyed by Burn parameter ids, which are new every time a model is
+//! loaded; on disk it is keyed by the parameter's position in the module instead, so a resumed
+//! run finds its moments again.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::error::{Error, Result};
+use crate::model::Qwen2ForCausalLM;
+
+/// The policy's optimizer.
+pub type PolicyOptimizer<B> = OptimizerAdaptor<AdamW, Qwen2ForCausalLM<B>, B>;
+
+type OptimizerRecord<B> = <PolicyOptimizer<B> as Optimizer<Qwen2ForCausalLM<B>, B>>::Record;
+
+/// AdamW's hyper-parameters (TRL's `adam_beta1`, `adam_beta2`, `adam_epsilon`,
+/// `weight_decay`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamParams {
+    pub beta1: f32,
+    pub beta2: f32,
+    pub epsilon: f32,
+    pub weight_decay: f32,
+}
+
+/// A fresh AdamW (no per-tensor clipping: see [`clip_global_norm`]).
+pub fn adamw<B: AutodiffBackend>(p: &AdamParams) -> PolicyOptimizer<B> {
+    AdamWConfig::new()
+        .with_beta_1(p.beta1)
+        .with_beta_2(p.beta2)
+        .with_epsilon(p.epsilon)
+        .with_weight_decay(p.weight_decay)
+        .init()
+}
+
+/// Ids of the float parameters of `module`, in visiting order (stable for a given model shape).
+pub fn param_ids<B: Backend, M: Module<B>>(module: &M) -> Vec<ParamId> {
+    struct Ids(Vec<ParamId>);
+    impl<B: Backend> ModuleVisitor<B> for Ids {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.0.push(param.id);
+        }
+    }
+    let mut v = Ids(Vec::new());
+    module.visit(&mut v);
+    v.0
+}
+
+/// The L2 norm of all gradients together (one read-back).
+pub fn global_grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+    grads: &GradientsParams,
+) -> f32 {
+    struct Norm<'a, B: AutodiffBackend> {
+        grads: &'a GradientsParams,
+        sum: Option<Tensor<B::InnerBackend, 1>>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Norm<'_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
+                let sq = g.square().sum(); // [1]
+                self.sum = Some(match self.sum.take() {
+                    Some(s) => s + sq,
+                    None => sq,
+                });
+            }
+        }
+    }
+    let mut v = Norm::<B> { grads, sum: None };
+    module.visit(&mut v);
+    v.sum
+        .map(|s| s.sqrt().into_scalar().elem::<f32>())
+        .unwrap_or(0.0)
+}
+
+/// PyTorch's `clip_grad_norm_` factor: `max_norm / (norm + 1e-6)` when that is below 1, else 1
+/// (and 1 when clipping is off, `max_norm ≤ 0`).
+pub fn clip_coefficient(norm: f32, max_norm: f32) -> f32 {
+    if max_norm > 0.0 && norm.is_finite() {
+        (max_norm / (norm + 1e-6)).min(1.0)
+    } else {
+        1.0
+    }
+}
+
+/// Multiply every gradient by `factor`.
+pub fn scale_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+    grads: &mut GradientsParams,
+    factor: f32,
+) {
+    struct Scale<'a> {
+        grads: &'a mut GradientsParams,
+        factor: f32,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
+                self.grads.register(param.id, g.mul_scalar(self.factor));
+            }
+        }
+    }
+    module.visit::<Scale<'_>>(&mut Scale { grads, factor });
+}
+
+/// Clip `grads` to `max_norm` by their global norm; returns the norm before clipping.
+pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+    grads: &mut GradientsParams,
+    max_norm: f32,
+) -> f32 {
+    let norm = global_grad_norm(module, grads);
+    let c = clip_coefficient(norm, max_norm);
+    if c < 1.0 {
+        scale_grads(module, grads, c);
+    }
+    norm
+}
+
+/// Save the optimizer's state, keyed by parameter position, to `path` (Burn's binary record
+/// format; the recorder appends `.bin`).
+pub fn save_optimizer<B: AutodiffBackend>(
+    optim: &PolicyOptimizer<B>,
+    model: &Qwen2ForCausalLM<B>,
+    path: &Path,
+) -> Result<()> {
+    let position: HashMap<ParamId, usize> = param_ids(model)
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| (id, i))
+        .collect();
+    let record: OptimizerRecord<B> = optim
+        .to_record()
+        .into_iter()
+        .filter_map(|(id, r)| position.get(&id).map(|&i| (ParamId::from(i as u64), r)))
+        .collect();
+    BinFileRecorder::<FullPrecisionSettings>::new()
+        .record(record, path.to_path_buf())
+        .map_err(|e| Error::checkpoint(path, format!("writing the optimizer state: {e}")))
+}
+
+/// Load a state written by [`save_optimizer`] for `model` (same shape) into `optim`.
+pub fn load_optimizer<B: AutodiffBackend>(
+    optim: PolicyOptimizer<B>,
+    model: &Qwen2ForCausalLM<B>,
+    path: &Path,
+    device: &B::Device,
+) -> Result<PolicyOptimizer<B>> {
+    let ids = param_ids(model);
+    let record: OptimizerRecord<B> = BinFileRecorder::<FullPrecisionSettings>::new()
+        .load(path.to_path_buf(), device)
+        .map_err(|e| Error::checkpoint(path, format!("reading the optimizer state: {e}")))?;
+    let mut remapped: OptimizerRecord<B> = Default::default();
+    for (key, r) in record {
+        let id = usize::try_from(key.val())
+            .ok()
+            .and_then(|i| ids.get(i))
+            .ok_or_else(|| {
+                Error::checkpoint(
+                    path,
+                    format!(
+                        "optimizer state for parameter #{} but the model has {} parameters",
+                        key.val(),
+                        ids.len()
+                    ),
+                )
+            })?;
+        remapped.insert(*id, r);
+    }
+    Ok(optim.load_record(remapped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Qwen2Config;
+    use burn::backend::Autodiff;
+
+    type AB = Autodiff<crate::TestBackend>;
+
+    #[test]
+    fn clip_coefficient_like_pytorch() {
+        assert_eq!(clip_coefficient(0.5, 1.0), 1.0);
+        assert!((clip_coefficient(4.0, 1.0) - 1.0 / (4.0 + 1e-6)).abs() < 1e-9);
+        assert_eq!(clip_coefficient(4.0, 0.0), 1.0, "0 turns clipping off");
+        assert_eq!(clip_coefficient(f32::NAN, 1.0), 1.0);
+    }
+
+    #[test]
+    fn global_norm_is_over_all_tensors() {
+        let dev = Default::default();
+        let config = Qwen2Config::new(20, 8, 16, 1, 2, 1, false);
+        let model = Qwen2ForCausalLM::<AB>::random(&config, &dev);
+        let ids = Tensor::<AB, 2, Int>::from_data([[1, 2, 3]], &dev);
+        let input = crate::model::ModelInput {
+            input_ids: ids.clone(),
+            positions: Tensor::from_data([[0, 1, 2]], &dev),
+            padding: Tensor::from_data([[false, false, false]], &dev),
+        };
+        let loss = model.forward(&input).sum();
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        // by hand: sqrt of the sum of every gradient's squared entries
+        let mut sq = 0.0f64;
+        struct Sq<'a>(&'a GradientsParams, &'a mut f64);
+        impl ModuleVisitor<AB> for Sq<'_> {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<AB, D>>) {
+                if let Some(g) = self.0.get::<crate::TestBackend, D>(p.id) {
+                    let v: Vec<f32> = g.into_data().to_vec().unwrap();
+                    *self.1 += v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>();
+                }
+            }
+        }
+        model.visit(&mut Sq(&grads, &mut sq));
+        let norm = global_grad_norm(&model, &grads);
+        assert!((norm as f64 - sq.sqrt()).abs() < 1e-3 * sq.sqrt());
+        let before = clip_global_norm(&model, &mut grads, norm / 4.0);
+        assert_eq!(before, norm);
+        let after = global_grad_norm(&model, &grads);
+        assert!((after - norm / 4.0).abs() < 1e-4 * norm, "{after} vs {}", norm / 4.0);
+    }
+}
