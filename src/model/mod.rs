@@ -28,4 +28,4 @@ pub(crate) fn linear3<B: Backend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor
 pub use checkpoint::load_model;
 pub use config::Qwen2Config;
 pub use qwen2::{ModelInput, Qwen2ForCausalLM};
-pub use save::{save_model, SaveDtype, SaveOptions};
+pub use save::{named_tensors, save_model, SaveDtype, SaveOptions};

@@ -104,15 +104,37 @@ pub fn format_reward(completion: &str) -> f32 {
     }
 }
 
+/// A completion's reward and its parts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RewardParts {
+    /// The verifier's verdict on the final answer.
+    pub correct: bool,
+    /// Whether the completion has a non-empty `\boxed{}` answer.
+    pub formatted: bool,
+    /// `correct + format_weight · formatted`
+    pub total: f32,
+}
+
 /// The trainer's reward: 1 for a correct final answer, 0 otherwise, plus `format_weight` times
 /// the format reward.
 pub fn reward(problem: &Problem, completion: &str, config: &RewardConfig) -> f32 {
+    reward_parts(problem, completion, config).total
+}
+
+/// [`reward`] with its parts (the trainer logs accuracy and format separately).
+pub fn reward_parts(problem: &Problem, completion: &str, config: &RewardConfig) -> RewardParts {
     let v = verify(
         &problem.gold_answer,
         completion,
         &config.policy,
         problem.format.last_number_fallback(),
     );
-    let correct = if v.correct { 1.0 } else { 0.0 };
-    correct + config.format_weight * format_reward(completion)
+    let formatted = format_reward(completion) > 0.0;
+    let total = if v.correct { 1.0 } else { 0.0 }
+        + if formatted { config.format_weight } else { 0.0 };
+    RewardParts {
+        correct: v.correct,
+        formatted,
+        total,
+    }
 }

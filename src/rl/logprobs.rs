@@ -68,11 +68,19 @@ pub fn completion_logprobs<B: Backend>(
     let hidden = model.model.forward(&input); // [n, s, d]
     // position j predicts token j + 1: the window predicts tokens s − t .. s
     let hidden = hidden.narrow(1, s - 1 - t, t); // [n, t, d]
-    let logits = model.logits(hidden).cast(DType::F32); // [n, t, V]
+    let logits = at_least_f32(model.logits(hidden)); // [n, t, V]
     let targets = input.input_ids.narrow(1, s - t, t).reshape([n, t, 1]); // [n, t, 1]
     let entropy = with_entropy.then(|| entropy(logits.clone().detach()));
     let logps = target_logprobs(logits, targets).reshape([n, t]);
     (logps, entropy)
+}
+
+/// Half-precision logits in f32 (the loss is computed in f32 or wider; f64 stays f64).
+fn at_least_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
+    match t.dtype() {
+        DType::F16 | DType::BF16 => t.cast(DType::F32),
+        _ => t,
+    }
 }
 
 /// Entropy `−Σ p log p` of each row's softmax.

@@ -10,3 +10,5 @@ pub mod logprobs;
 pub mod loss;
 pub mod optim;
 pub mod schedule;
+pub mod grpo;
+pub mod rollout;
