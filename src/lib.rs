@@ -9,15 +9,18 @@ pub mod bench;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod fsutil;
 pub mod generate;
 pub mod grade;
 pub mod jsonl;
+pub mod metrics;
 pub mod model;
 pub mod reward;
 pub mod rl;
 pub mod score;
 pub mod template;
 pub mod tokenizer;
+pub mod train;
 
 pub use error::{Error, Result};
 

@@ -47,6 +47,85 @@ enum Command {
     /// predictions against a dataset (--dataset --predictions), or a dataset's own reference
     /// solutions (--dataset --self-check). One JSON verdict per line, a summary on stderr.
     Verify(VerifyArgs),
+    /// Train a model with GRPO from a TOML config (keys follow TRL's GRPOConfig); with no
+    /// flags, runs configs/tiny-mgrpo.toml.
+    Train(TrainArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// The run config (TOML). Default: configs/tiny-mgrpo.toml.
+    #[arg(long, conflicts_with = "resume")]
+    config: Option<PathBuf>,
+    /// Override a config key (repeatable): --set learning_rate=1e-5 --set loss_type=grpo.
+    #[arg(long = "set", value_name = "KEY=VALUE", conflicts_with = "resume")]
+    set: Vec<String>,
+    /// Continue the run in this directory from its last checkpoint, with its
+    /// config.resolved.toml.
+    #[arg(long, value_name = "RUN_DIR")]
+    resume: Option<PathBuf>,
+    /// The run directory (default: the config's output_dir, else runs/<config name>).
+    #[arg(long, conflicts_with = "resume")]
+    out: Option<PathBuf>,
+    /// Stop after this step, checkpointing it (continue later with --resume).
+    #[arg(long, value_name = "STEP")]
+    stop_after: Option<usize>,
+    #[command(flatten)]
+    device: DeviceArg,
+}
+
+fn train<B: burn::tensor::backend::AutodiffBackend>(a: TrainArgs, device: &B::Device) -> Result<()> {
+    use mgrpo::train::{default_run_dir, TrainConfig, TrainOptions};
+    let opts = match &a.resume {
+        Some(run) => {
+            let path = run.join("config.resolved.toml");
+            if !path.is_file() {
+                bail!("--resume {}: no config.resolved.toml there", run.display());
+            }
+            TrainOptions {
+                config: TrainConfig::load(&path, &[])?,
+                run_dir: run.clone(),
+                resume: true,
+                stop_after: a.stop_after,
+            }
+        }
+        None => {
+            let path = a
+                .config
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("configs/tiny-mgrpo.toml"));
+            let config = TrainConfig::load(&path, &a.set)?;
+            let run_dir = a
+                .out
+                .clone()
+                .or_else(|| config.output_dir.clone())
+                .unwrap_or_else(|| default_run_dir(&path));
+            TrainOptions {
+                config,
+                run_dir,
+                resume: false,
+                stop_after: a.stop_after,
+            }
+        }
+    };
+    let s = mgrpo::train::train::<B>(&opts, device)?;
+    match (&s.final_model, &s.last) {
+        (Some(model), Some(m)) => eprintln!(
+            "trained {} steps: reward {:.3}, accuracy {:.3}; model in {}, metrics and plots in {}",
+            s.steps_done,
+            m.reward,
+            m.accuracy,
+            model.display(),
+            s.run_dir.display()
+        ),
+        _ => eprintln!(
+            "stopped after step {} of {}; continue with: mgrpo train --resume {}",
+            s.steps_done,
+            s.total_steps,
+            s.run_dir.display()
+        ),
+    }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -260,6 +339,7 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Generate(a) => &a.device.device,
         Command::Convert(a) => &a.device.device,
         Command::Bench(a) => &a.device.device,
+        Command::Train(a) => &a.device.device,
         // The verifier needs no model: any backend will do.
         Command::Verify(_) => "cpu",
     }
@@ -301,6 +381,7 @@ fn run<B: Backend>(cmd: Command, device: B::Device) -> Result<()> {
         Command::Convert(a) => convert::<B>(a, &device),
         Command::Bench(a) => bench::<B>(a, &device),
         Command::Verify(a) => verify(a),
+        Command::Train(a) => train::<burn::backend::Autodiff<B>>(a, &device),
     }
 }
 

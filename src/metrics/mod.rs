@@ -1,0 +1,181 @@
+//! What a run reports: one JSON line per step in `metrics.jsonl` under TRL's names, a progress
+//! bar that hides itself when stdout is not a terminal, and PNG plots at the end.
+
+pub mod plot;
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// One step's line of `metrics.jsonl`. Keys are TRL's where TRL has one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    pub step: usize,
+    /// Passes over the dataset so far (fractional).
+    pub epoch: f64,
+    /// Mean total reward.
+    pub reward: f32,
+    pub reward_std: f32,
+    pub frac_reward_zero_std: f32,
+    /// Fraction of completions whose final answer is right.
+    #[serde(rename = "rewards/accuracy")]
+    pub accuracy: f32,
+    /// Fraction of completions with a `\boxed{}` answer.
+    #[serde(rename = "rewards/format")]
+    pub format: f32,
+    #[serde(rename = "completions/mean_length")]
+    pub mean_length: f32,
+    #[serde(rename = "completions/min_length")]
+    pub min_length: usize,
+    #[serde(rename = "completions/max_length")]
+    pub max_length: usize,
+    /// Fraction of completions cut at `max_completion_length`.
+    #[serde(rename = "completions/clipped_ratio")]
+    pub clipped_ratio: f32,
+    pub kl: f32,
+    pub entropy: f32,
+    #[serde(rename = "clip_ratio/low_mean")]
+    pub clip_low: f32,
+    #[serde(rename = "clip_ratio/high_mean")]
+    pub clip_high: f32,
+    #[serde(rename = "clip_ratio/region_mean")]
+    pub clip_region: f32,
+    pub loss: f32,
+    pub grad_norm: f32,
+    pub learning_rate: f64,
+    /// Completion tokens generated since the start of the run.
+    pub num_tokens: u64,
+    /// `true` when the loss or gradient was not finite and the update was skipped.
+    pub skipped: bool,
+    /// Generated tokens per second of the whole step.
+    pub tokens_per_second: f64,
+    pub step_time: f64,
+    #[serde(rename = "time/generation")]
+    pub time_generation: f64,
+    /// Old-policy and reference log-probs.
+    #[serde(rename = "time/scoring")]
+    pub time_scoring: f64,
+    /// Forward and backward passes of the updates.
+    #[serde(rename = "time/backward")]
+    pub time_backward: f64,
+    /// Clipping and AdamW.
+    #[serde(rename = "time/optimizer")]
+    pub time_optimizer: f64,
+}
+
+/// Keys whose values are wall times (they differ between two runs of the same steps).
+pub const TIMING_KEYS: &[&str] = &[
+    "tokens_per_second",
+    "step_time",
+    "time/generation",
+    "time/scoring",
+    "time/backward",
+    "time/optimizer",
+];
+
+/// Append-only `metrics.jsonl` (or any JSONL keyed by `step`).
+#[derive(Debug, Clone)]
+pub struct JsonlLog {
+    path: PathBuf,
+}
+
+impl JsonlLog {
+    pub fn new(path: PathBuf) -> Self {
+        Self { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append one line.
+    pub fn append<T: Serialize>(&self, row: &T) -> Result<()> {
+        let mut line = serde_json::to_string(row)
+            .map_err(|e| Error::Invalid(format!("serialising a log line: {e}")))?;
+        line.push('\n');
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| Error::io(&self.path, e))?;
+        f.write_all(line.as_bytes())
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Drop the lines whose `step` is above `step` (a resumed run rewrites them), atomically.
+    pub fn truncate_after(&self, step: usize) -> Result<()> {
+        let Ok(text) = std::fs::read_to_string(&self.path) else {
+            return Ok(());
+        };
+        let kept: String = text
+            .lines()
+            .filter(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .ok()
+                    .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
+                    .is_some_and(|s| s as usize <= step)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        crate::fsutil::write_atomic(&self.path, kept.as_bytes())
+    }
+
+    /// Every line parsed as `T` (a bad line names the file and line).
+    pub fn read<T: for<'de> Deserialize<'de>>(&self) -> Result<Vec<T>> {
+        let text = std::fs::read_to_string(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                serde_json::from_str(l).map_err(|e| Error::Data {
+                    path: self.path.clone(),
+                    line: i + 1,
+                    msg: e.to_string(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The training progress bar: steps done, reward, accuracy and tokens/s. Hidden when stdout is
+/// not a terminal (logs and CI stay clean).
+pub struct Progress {
+    bar: ProgressBar,
+}
+
+impl Progress {
+    pub fn new(total: usize, done: usize) -> Self {
+        let bar = ProgressBar::with_draw_target(
+            Some(total as u64),
+            if std::io::stdout().is_terminal() {
+                ProgressDrawTarget::stdout()
+            } else {
+                ProgressDrawTarget::hidden()
+            },
+        );
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} steps (eta {eta}) {msg}",
+        ) {
+            bar.set_style(style);
+        }
+        bar.set_position(done as u64);
+        Self { bar }
+    }
+
+    /// Move one step on and show its figures.
+    pub fn step(&self, m: &StepMetrics) {
+        self.bar.set_message(format!(
+            "reward {:.3} acc {:.3} kl {:.4} {:.0} tok/s",
+            m.reward, m.accuracy, m.kl, m.tokens_per_second
+        ));
+        self.bar.inc(1);
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish();
+    }
+}

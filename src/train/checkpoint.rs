@@ -1,0 +1,142 @@
+//! Checkpoints: `RUN/checkpoints/step-NNNNNN/` with the model in HF layout (`model/`), the
+//! optimizer state (`optimizer.bin`) and the trainer state (`trainer_state.json`: step,
+//! scheduler step, data position, RNG seed, counters). Each is written under a temporary name
+//! and renamed when complete, so a kill at any instant leaves the last complete one intact.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fsutil::{replace_dir, write_atomic};
+use crate::model::{load_model, save_model, Qwen2Config, Qwen2ForCausalLM, SaveDtype, SaveOptions};
+use crate::rl::optim::{load_optimizer, save_optimizer, PolicyOptimizer};
+
+/// Everything besides the weights and the optimizer that a resumed run needs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainerState {
+    /// Steps completed.
+    pub step: usize,
+    /// Steps the run was planned for.
+    pub total_steps: usize,
+    /// Optimizer updates attempted (the scheduler's step).
+    pub optimizer_steps: usize,
+    /// Problems drawn so far (the data position); the epoch is `data_position / rows`.
+    pub data_position: usize,
+    pub epoch: usize,
+    /// The run's seed. Each step's sampler streams are derived from (seed, step) and each
+    /// epoch's shuffle from (seed, epoch), so these numbers are the complete RNG state.
+    pub seed: u64,
+    /// Completion tokens generated so far.
+    pub num_tokens: u64,
+    /// Non-finite steps in a row at the end of `step`.
+    pub nonfinite_in_a_row: usize,
+}
+
+const STATE: &str = "trainer_state.json";
+const MODEL: &str = "model";
+const OPTIMIZER: &str = "optimizer";
+
+fn checkpoints(run: &Path) -> PathBuf {
+    run.join("checkpoints")
+}
+
+/// Save a checkpoint of step `state.step`; keeps at most `limit` checkpoints.
+#[allow(clippy::too_many_arguments)]
+pub fn save_checkpoint<B: AutodiffBackend>(
+    run: &Path,
+    state: &TrainerState,
+    model: &Qwen2ForCausalLM<B>,
+    optim: &PolicyOptimizer<B>,
+    config: &Qwen2Config,
+    side_files_from: &Path,
+    limit: Option<usize>,
+) -> Result<PathBuf> {
+    let root = checkpoints(run);
+    std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
+    let dest = root.join(format!("step-{:06}", state.step));
+    let tmp = root.join(format!(".tmp-step-{:06}", state.step));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let opts = SaveOptions {
+        dtype: SaveDtype::F32,
+        max_shard_bytes: 5_000_000_000,
+        side_files_from: Some(side_files_from.to_path_buf()),
+        overwrite: false,
+    };
+    save_model(&model.valid(), config, &tmp.join(MODEL), &opts)?;
+    save_optimizer(optim, model, &tmp.join(OPTIMIZER))?;
+    let json = serde_json::to_string_pretty(state)
+        .map_err(|e| Error::Invalid(format!("serialising the trainer state: {e}")))?;
+    write_atomic(&tmp.join(STATE), json.as_bytes())?;
+    replace_dir(&tmp, &dest)?;
+    if let Some(limit) = limit {
+        let all = list(run)?;
+        for (_, old) in all.iter().take(all.len().saturating_sub(limit)) {
+            std::fs::remove_dir_all(old).map_err(|e| Error::io(old, e))?;
+        }
+    }
+    Ok(dest)
+}
+
+/// Complete checkpoints of `run`, oldest first (temporary directories are ignored).
+pub fn list(run: &Path) -> Result<Vec<(usize, PathBuf)>> {
+    let root = checkpoints(run);
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for e in entries {
+        let e = e.map_err(|e| Error::io(&root, e))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(step) = name
+            .strip_prefix("step-")
+            .and_then(|s| s.parse::<usize>().ok())
+        {
+            if e.path().join(STATE).is_file() {
+                out.push((step, e.path()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A loaded checkpoint.
+pub struct Restored<B: AutodiffBackend> {
+    pub dir: PathBuf,
+    pub state: TrainerState,
+    pub model: Qwen2ForCausalLM<B>,
+    pub optim: PolicyOptimizer<B>,
+}
+
+/// Load the latest complete checkpoint of `run`, or say there is none.
+pub fn restore_latest<B: AutodiffBackend>(
+    run: &Path,
+    optim: PolicyOptimizer<B>,
+    device: &B::Device,
+) -> Result<Restored<B>> {
+    let Some((_, dir)) = list(run)?.pop() else {
+        return Err(Error::Invalid(format!(
+            "--resume {}: no complete checkpoint in {}",
+            run.display(),
+            checkpoints(run).display()
+        )));
+    };
+    let state_path = dir.join(STATE);
+    let text = std::fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
+    let state: TrainerState = serde_json::from_str(&text)
+        .map_err(|e| Error::checkpoint(&state_path, e.to_string()))?;
+    let (_, model) = load_model::<B>(&dir.join(MODEL), device)?;
+    let optim = load_optimizer(optim, &model, &dir.join(OPTIMIZER), device)?;
+    Ok(Restored {
+        dir,
+        state,
+        model,
+        optim,
+    })
+}

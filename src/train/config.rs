@@ -1,0 +1,357 @@
+//! The run config: a TOML file whose keys follow TRL's `GRPOConfig` where one exists
+//! (DESIGN §12), `--set key=value` overrides, validation that names the key at fault, and the
+//! resolved config written into the run directory.
+//!
+//! Batch semantics are TRL's: `per_device_train_batch_size` counts **completions** per
+//! micro-batch, `gradient_accumulation_steps` micro-batches make one step, so a step samples
+//! `per_device_train_batch_size × gradient_accumulation_steps / num_generations` prompts.
+//! A step is one rollout followed by `num_iterations` optimizer updates on it.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::reward::RewardConfig;
+use crate::rl::advantage::ScaleRewards;
+use crate::rl::loss::LossType;
+use crate::rl::schedule::SchedulerType;
+
+/// Which algorithm a run trains with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    #[default]
+    Grpo,
+}
+
+/// Every key of a run config, with TRL's defaults unless noted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    // --- what to train on ---
+    /// HF model directory (config.json, safetensors, tokenizer.json).
+    pub model: PathBuf,
+    /// Training problems (JSONL; any format `mgrpo verify` reads).
+    pub dataset: PathBuf,
+    /// The dataset's format when it cannot be detected (gsm8k, math, qa, ...).
+    pub dataset_format: Option<String>,
+    /// Prompt template: qwen-math, r1 or plain (ours).
+    pub template: String,
+    pub algorithm: Algorithm,
+    /// Run directory (`--out` overrides).
+    pub output_dir: Option<PathBuf>,
+
+    // --- rollouts ---
+    pub num_generations: usize,
+    /// Prompts longer than this many tokens are an error (TRL truncates them; we refuse to
+    /// train on a question with its beginning cut off).
+    pub max_prompt_length: Option<usize>,
+    pub max_completion_length: usize,
+    pub temperature: f32,
+    pub top_p: f32,
+    /// 0 = off (TRL: None).
+    pub top_k: usize,
+    /// 0 = off (TRL: None).
+    pub min_p: f32,
+    /// Rows decoded together (ours; 0 = all completions of the step at once).
+    pub generation_batch_size: usize,
+    pub shuffle_dataset: bool,
+    /// Verifier reward settings (ours).
+    pub reward: RewardConfig,
+
+    // --- objective ---
+    pub beta: f32,
+    pub epsilon: f32,
+    /// Upper clip bound; defaults to `epsilon`.
+    pub epsilon_high: Option<f32>,
+    pub loss_type: LossType,
+    pub scale_rewards: ScaleRewards,
+    pub mask_truncated_completions: bool,
+    pub num_iterations: usize,
+
+    // --- optimisation ---
+    pub learning_rate: f64,
+    pub adam_beta1: f32,
+    pub adam_beta2: f32,
+    pub adam_epsilon: f32,
+    pub weight_decay: f32,
+    pub lr_scheduler_type: SchedulerType,
+    pub warmup_ratio: f64,
+    pub warmup_steps: usize,
+    /// Global-norm clip; 0 = off.
+    pub max_grad_norm: f32,
+    pub per_device_train_batch_size: usize,
+    pub gradient_accumulation_steps: usize,
+    /// Steps to train; when absent, `num_train_epochs` passes over the dataset.
+    pub max_steps: Option<usize>,
+    pub num_train_epochs: f64,
+    pub seed: u64,
+
+    // --- bookkeeping ---
+    /// Checkpoint every this many steps (0 = only at the end).
+    pub save_steps: usize,
+    /// Keep at most this many checkpoints (oldest deleted first).
+    pub save_total_limit: Option<usize>,
+    /// Abort after this many non-finite steps in a row (ours).
+    pub max_nonfinite_steps: usize,
+    /// Write every completion of every step to `completions.jsonl` (TRL: `log_completions`).
+    pub log_completions: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            model: PathBuf::from("model"),
+            dataset: PathBuf::new(),
+            dataset_format: None,
+            template: "qwen-math".into(),
+            algorithm: Algorithm::Grpo,
+            output_dir: None,
+            num_generations: 8,
+            max_prompt_length: Some(512),
+            max_completion_length: 256,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            min_p: 0.0,
+            generation_batch_size: 0,
+            shuffle_dataset: true,
+            reward: RewardConfig::default(),
+            beta: 0.0,
+            epsilon: 0.2,
+            epsilon_high: None,
+            loss_type: LossType::Dapo,
+            scale_rewards: ScaleRewards::Group,
+            mask_truncated_completions: false,
+            num_iterations: 1,
+            learning_rate: 1e-6,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            adam_epsilon: 1e-8,
+            weight_decay: 0.0,
+            lr_scheduler_type: SchedulerType::Linear,
+            warmup_ratio: 0.0,
+            warmup_steps: 0,
+            max_grad_norm: 1.0,
+            per_device_train_batch_size: 8,
+            gradient_accumulation_steps: 1,
+            max_steps: None,
+            num_train_epochs: 1.0,
+            seed: 42,
+            save_steps: 500,
+            save_total_limit: None,
+            max_nonfinite_steps: 3,
+            log_completions: false,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Read `path`, apply `overrides` (`key=value`, the value in TOML syntax or a bare string),
+    /// and validate. Errors name the file and the key.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_toml(&text, path, overrides)
+    }
+
+    /// [`Self::load`] from text (`path` is only used in messages).
+    pub fn from_toml(text: &str, path: &Path, overrides: &[String]) -> Result<Self> {
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| Error::config(path, e.to_string().trim().to_string()))?;
+        for o in overrides {
+            let (key, value) = parse_override(o)?;
+            table.insert(key, value);
+        }
+        let config: Self = Self::deserialize(table).map_err(|e| {
+            Error::config(path, e.to_string().trim().replace('\n', " ").to_string())
+        })?;
+        config.validate().map_err(|msg| Error::config(path, msg))?;
+        Ok(config)
+    }
+
+    /// The config as TOML (what `config.resolved.toml` holds).
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| Error::Invalid(format!("writing the config: {e}")))
+    }
+
+    /// Prompts sampled per step.
+    pub fn prompts_per_step(&self) -> usize {
+        self.per_device_train_batch_size * self.gradient_accumulation_steps / self.num_generations
+    }
+
+    /// The upper clip bound.
+    pub fn epsilon_high(&self) -> f32 {
+        self.epsilon_high.unwrap_or(self.epsilon)
+    }
+
+    /// Steps of the run for a dataset of `rows` problems.
+    pub fn total_steps(&self, rows: usize) -> usize {
+        self.max_steps.unwrap_or_else(|| {
+            ((self.num_train_epochs * rows as f64) / self.prompts_per_step().max(1) as f64).ceil()
+                as usize
+        })
+    }
+
+    /// Why the config is unusable, naming the key.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let bad = |key: &str, msg: &str| Err(format!("key `{key}`: {msg}"));
+        if self.dataset.as_os_str().is_empty() {
+            return bad("dataset", "missing: give the training JSONL");
+        }
+        if self.num_generations < 2 {
+            return bad(
+                "num_generations",
+                "must be at least 2 (a group of one has no advantage)",
+            );
+        }
+        if self.per_device_train_batch_size == 0 || self.gradient_accumulation_steps == 0 {
+            return bad(
+                "per_device_train_batch_size",
+                "it and gradient_accumulation_steps must be at least 1",
+            );
+        }
+        let completions = self.per_device_train_batch_size * self.gradient_accumulation_steps;
+        if !completions.is_multiple_of(self.num_generations) {
+            return bad(
+                "per_device_train_batch_size",
+                &format!(
+                    "per_device_train_batch_size × gradient_accumulation_steps = {completions} \
+                     completions per step is not a multiple of num_generations = {}",
+                    self.num_generations
+                ),
+            );
+        }
+        if self.max_completion_length == 0 {
+            return bad("max_completion_length", "must be at least 1");
+        }
+        if self.max_prompt_length == Some(0) {
+            return bad("max_prompt_length", "must be at least 1");
+        }
+        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
+            return bad(
+                "temperature",
+                "must be > 0 (GRPO needs sampled, distinct completions)",
+            );
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return bad("top_p", "must be in (0, 1]");
+        }
+        if !(0.0..1.0).contains(&self.min_p) {
+            return bad("min_p", "must be in [0, 1)");
+        }
+        if !(self.beta >= 0.0 && self.beta.is_finite()) {
+            return bad("beta", "must be ≥ 0");
+        }
+        if !(self.epsilon > 0.0 && self.epsilon < 1.0) {
+            return bad("epsilon", "must be in (0, 1)");
+        }
+        if !(self.epsilon_high() > 0.0 && self.epsilon_high().is_finite()) {
+            return bad("epsilon_high", "must be > 0");
+        }
+        if self.num_iterations == 0 {
+            return bad("num_iterations", "must be at least 1");
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad("learning_rate", "must be > 0");
+        }
+        for (key, v) in [("adam_beta1", self.adam_beta1), ("adam_beta2", self.adam_beta2)] {
+            if !(0.0..1.0).contains(&v) {
+                return bad(key, "must be in [0, 1)");
+            }
+        }
+        if !(self.adam_epsilon > 0.0) {
+            return bad("adam_epsilon", "must be > 0");
+        }
+        if !(self.weight_decay >= 0.0) {
+            return bad("weight_decay", "must be ≥ 0");
+        }
+        if !(0.0..=1.0).contains(&self.warmup_ratio) {
+            return bad("warmup_ratio", "must be in [0, 1]");
+        }
+        if !(self.max_grad_norm >= 0.0) {
+            return bad("max_grad_norm", "must be ≥ 0 (0 turns clipping off)");
+        }
+        if self.max_steps == Some(0) {
+            return bad("max_steps", "must be at least 1");
+        }
+        if self.max_steps.is_none() && !(self.num_train_epochs > 0.0) {
+            return bad("num_train_epochs", "must be > 0");
+        }
+        if self.save_total_limit == Some(0) {
+            return bad("save_total_limit", "must be at least 1");
+        }
+        if self.max_nonfinite_steps == 0 {
+            return bad("max_nonfinite_steps", "must be at least 1");
+        }
+        if !(self.reward.format_weight.is_finite()) {
+            return bad("reward.format_weight", "must be finite");
+        }
+        Ok(())
+    }
+}
+
+/// `key=value` → the key and its TOML value (a bare word is a string).
+fn parse_override(s: &str) -> Result<(String, toml::Value)> {
+    let (key, value) = s
+        .split_once('=')
+        .ok_or_else(|| Error::Invalid(format!("--set `{s}`: expected KEY=VALUE")))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(Error::Invalid(format!("--set `{s}`: empty key")));
+    }
+    let value = value.trim();
+    let parsed = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    Ok((key.to_string(), parsed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, sets: &[&str]) -> Result<TrainConfig> {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        TrainConfig::from_toml(text, Path::new("run.toml"), &sets)
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = load(
+            "dataset = \"d.jsonl\"\nloss_type = \"grpo\"\n",
+            &["beta=0.04", "model=some/dir", "lr_scheduler_type=cosine"],
+        )
+        .unwrap();
+        assert_eq!(c.loss_type, LossType::Grpo);
+        assert_eq!(c.beta, 0.04);
+        assert_eq!(c.model, PathBuf::from("some/dir"));
+        assert_eq!(c.lr_scheduler_type, SchedulerType::Cosine);
+        assert_eq!(c.epsilon_high(), 0.2);
+        assert_eq!(c.prompts_per_step(), 1);
+        // the resolved config reads back to the same thing
+        let again = load(&c.to_toml().unwrap(), &[]).unwrap();
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        for (text, sets, needle) in [
+            ("dataset = \"d\"\nnum_generaitons = 4\n", &[][..], "num_generaitons"),
+            ("dataset = \"d\"\n", &["bogus_key=1"][..], "bogus_key"),
+            ("dataset = \"d\"\nbeta = \"high\"\n", &[][..], "beta"),
+            ("dataset = \"d\"\nnum_generations = 3\n", &[][..], "num_generations"),
+            ("dataset = \"d\"\nloss_type = \"ppo\"\n", &[][..], "ppo"),
+            ("dataset = \"d\"\nepsilon = 0\n", &[][..], "epsilon"),
+            ("num_generations = 4\n", &[][..], "dataset"),
+            ("dataset = \"d\"\n[reward]\nformat_wieght = 1\n", &[][..], "format_wieght"),
+        ] {
+            let e = load(text, sets).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e:?} should name {needle}");
+            assert!(e.starts_with("run.toml"), "{e:?} should name the file");
+        }
+    }
+}

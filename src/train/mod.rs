@@ -1,0 +1,455 @@
+//! The training loop (DESIGN §11): draw the step's problems, roll out, score, update, log,
+//! checkpoint; resume from the last checkpoint exactly; stop on repeated non-finite steps.
+
+pub mod checkpoint;
+pub mod config;
+pub mod order;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+
+pub use config::{Algorithm, TrainConfig};
+
+use crate::data::{Dataset, Problem};
+use crate::error::{Error, Result};
+use crate::fsutil::{replace_dir, write_atomic};
+use crate::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, StopStrings};
+use crate::metrics::{plot, JsonlLog, Progress, StepMetrics};
+use crate::model::{load_model, save_model, Qwen2Config, Qwen2ForCausalLM, SaveDtype, SaveOptions};
+use crate::rl::advantage::group_advantages;
+use crate::rl::grpo::{sample_logprobs, update, Experience, Sample, UpdateConfig};
+use crate::rl::loss::LossParams;
+use crate::rl::optim::{adamw, AdamParams};
+use crate::rl::rollout::{rollout, Rollout};
+use crate::rl::schedule::Schedule;
+use crate::template::PromptTemplate;
+use crate::tokenizer::Tokenizer;
+use checkpoint::{restore_latest, save_checkpoint, TrainerState};
+
+/// How to run `mgrpo train`.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub config: TrainConfig,
+    pub run_dir: PathBuf,
+    /// Continue the run in `run_dir` from its last checkpoint.
+    pub resume: bool,
+    /// Stop after this step (checkpointing it), as if interrupted.
+    pub stop_after: Option<usize>,
+}
+
+/// What a finished (or stopped) run leaves.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    pub run_dir: PathBuf,
+    pub steps_done: usize,
+    pub total_steps: usize,
+    /// The final model (HF layout), when the run completed.
+    pub final_model: Option<PathBuf>,
+    pub last: Option<StepMetrics>,
+}
+
+/// Everything fixed for the whole run: data, prompts, tokenizer, model config.
+struct Setup {
+    dataset: Dataset,
+    /// Token ids of each problem's prompt.
+    prompts: Vec<Vec<u32>>,
+    tokenizer: Tokenizer,
+    model_config: Qwen2Config,
+    eos_ids: Vec<u32>,
+}
+
+fn setup(cfg: &TrainConfig) -> Result<Setup> {
+    let format = cfg
+        .dataset_format
+        .as_deref()
+        .map(str::parse)
+        .transpose()?;
+    let dataset = Dataset::load(&cfg.dataset, format)?;
+    let per_step = cfg.prompts_per_step();
+    if dataset.len() < per_step {
+        return Err(Error::Invalid(format!(
+            "{}: {} problems, fewer than the {per_step} prompts of one step \
+             (per_device_train_batch_size × gradient_accumulation_steps / num_generations)",
+            cfg.dataset.display(),
+            dataset.len()
+        )));
+    }
+    let model_config = Qwen2Config::load(&cfg.model.join("config.json"))?;
+    let context = model_config.max_position_embeddings;
+    if cfg.max_completion_length >= context {
+        return Err(Error::Invalid(format!(
+            "max_completion_length {} does not fit the model's context \
+             (max_position_embeddings {context} in {})",
+            cfg.max_completion_length,
+            cfg.model.join("config.json").display()
+        )));
+    }
+    let tokenizer = Tokenizer::from_model_dir(&cfg.model)?.ok_or_else(|| {
+        Error::Invalid(format!(
+            "{}: no tokenizer.json (training needs one to decode completions)",
+            cfg.model.display()
+        ))
+    })?;
+    let template = PromptTemplate::builtin(&cfg.template)?;
+    let mut prompts = Vec::with_capacity(dataset.len());
+    for p in &dataset.problems {
+        let ids = tokenizer.encode(&template.render(&p.question))?;
+        let too_long = |what: String| {
+            Err(Error::Invalid(format!(
+                "{}: problem `{}`: {} prompt tokens {what}",
+                cfg.dataset.display(),
+                p.id,
+                ids.len()
+            )))
+        };
+        if let Some(max) = cfg.max_prompt_length {
+            if ids.len() > max {
+                return too_long(format!("exceed max_prompt_length {max}"));
+            }
+        }
+        if ids.len() + cfg.max_completion_length > context {
+            return too_long(format!(
+                "+ max_completion_length {} exceed the model's context {context}",
+                cfg.max_completion_length
+            ));
+        }
+        if let Some(bad) = ids.iter().find(|&&t| t as usize >= model_config.vocab_size) {
+            return too_long(format!(
+                "include id {bad}, outside the model's vocabulary ({})",
+                model_config.vocab_size
+            ));
+        }
+        prompts.push(ids);
+    }
+    let eos_ids = eos_ids_from_model_dir(&cfg.model, &model_config.eos_token_id, Some(&tokenizer))?;
+    Ok(Setup {
+        dataset,
+        prompts,
+        tokenizer,
+        model_config,
+        eos_ids,
+    })
+}
+
+/// The sampler seed of a step (each completion then has its own stream within it).
+fn step_seed(seed: u64, step: usize) -> u64 {
+    seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Run (or resume) a training run.
+pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Result<TrainSummary> {
+    let cfg = &opts.config;
+    let run = &opts.run_dir;
+    let s = setup(cfg)?;
+    let total = cfg.total_steps(s.dataset.len());
+    let metrics = JsonlLog::new(run.join("metrics.jsonl"));
+    let completions_log = JsonlLog::new(run.join("completions.jsonl"));
+    let adam = AdamParams {
+        beta1: cfg.adam_beta1,
+        beta2: cfg.adam_beta2,
+        epsilon: cfg.adam_epsilon,
+        weight_decay: cfg.weight_decay,
+    };
+
+    let (mut model, mut optim, mut state) = if opts.resume {
+        let r = restore_latest::<B>(run, adamw(&adam), device)?;
+        tracing::info!(checkpoint = %r.dir.display(), step = r.state.step, "resuming");
+        metrics.truncate_after(r.state.step)?;
+        completions_log.truncate_after(r.state.step)?;
+        (r.model, r.optim, r.state)
+    } else {
+        if metrics.path().exists() {
+            return Err(Error::Invalid(format!(
+                "{} already holds a run; continue it with --resume {}, or choose another --out",
+                run.display(),
+                run.display()
+            )));
+        }
+        std::fs::create_dir_all(run).map_err(|e| Error::io(run, e))?;
+        write_atomic(&run.join("config.resolved.toml"), cfg.to_toml()?.as_bytes())?;
+        let (_, model) = load_model::<B>(&cfg.model, device)?;
+        let state = TrainerState {
+            total_steps: total,
+            seed: cfg.seed,
+            ..Default::default()
+        };
+        (model, adamw::<B>(&adam), state)
+    };
+    let reference: Option<Qwen2ForCausalLM<B::InnerBackend>> = if cfg.beta > 0.0 {
+        Some(load_model::<B::InnerBackend>(&cfg.model, device)?.1)
+    } else {
+        None
+    };
+    let schedule = Schedule::new(
+        cfg.lr_scheduler_type,
+        cfg.learning_rate,
+        total * cfg.num_iterations,
+        cfg.warmup_steps * cfg.num_iterations,
+        cfg.warmup_ratio,
+    );
+    let update_cfg = UpdateConfig {
+        loss: LossParams {
+            epsilon_low: cfg.epsilon,
+            epsilon_high: cfg.epsilon_high(),
+            beta: cfg.beta,
+            loss_type: cfg.loss_type,
+            max_completion_length: cfg.max_completion_length,
+        },
+        micro_batch: cfg.per_device_train_batch_size,
+        max_grad_norm: cfg.max_grad_norm,
+    };
+    let per_step = cfg.prompts_per_step();
+    let g = cfg.num_generations;
+    let progress = Progress::new(total, state.step);
+    let mut last = None;
+
+    while state.step < total {
+        let step = state.step + 1;
+        let t0 = Instant::now();
+        let picks = order::step_problems(
+            s.dataset.len(),
+            per_step,
+            state.data_position,
+            cfg.seed,
+            cfg.shuffle_dataset,
+        );
+        let problems: Vec<&Problem> = picks.iter().map(|&i| &s.dataset.problems[i]).collect();
+        let prompts: Vec<Vec<u32>> = picks.iter().map(|&i| s.prompts[i].clone()).collect();
+        let gen = GenerateConfig {
+            max_new_tokens: cfg.max_completion_length,
+            sampling: SamplingParams {
+                temperature: cfg.temperature,
+                top_k: cfg.top_k,
+                top_p: cfg.top_p,
+                min_p: cfg.min_p,
+            },
+            num_return_sequences: g,
+            seed: step_seed(cfg.seed, step),
+            batch_size: match cfg.generation_batch_size {
+                0 => per_step * g,
+                n => n,
+            },
+            eos_ids: s.eos_ids.clone(),
+            stop: StopStrings::default(),
+        };
+        let policy = model.valid();
+        let roll = rollout(
+            &policy,
+            &s.model_config,
+            &problems,
+            prompts,
+            &gen,
+            &s.tokenizer,
+            &cfg.reward,
+            device,
+        )?;
+        let t_gen = t0.elapsed().as_secs_f64();
+
+        let adv = group_advantages(&roll.totals(), g, cfg.scale_rewards);
+        let mut exp = experience(&roll, &adv.values, cfg.mask_truncated_completions);
+        let t1 = Instant::now();
+        let mb = cfg.per_device_train_batch_size;
+        if cfg.num_iterations > 1 {
+            let old = sample_logprobs(&policy, &exp, mb, device)?;
+            for (s, lp) in exp.samples.iter_mut().zip(old) {
+                s.old_logps = Some(lp);
+            }
+        }
+        if let Some(reference) = &reference {
+            let r = sample_logprobs(reference, &exp, mb, device)?;
+            for (s, lp) in exp.samples.iter_mut().zip(r) {
+                s.ref_logps = Some(lp);
+            }
+        }
+        drop(policy);
+        let t_score = t1.elapsed().as_secs_f64();
+
+        let mut m = StepMetrics::default();
+        let mut all_applied = true;
+        for _ in 0..cfg.num_iterations {
+            let lr = schedule.lr(state.optimizer_steps);
+            let (next, u) = update(model, &mut optim, &exp, &update_cfg, lr, device)?;
+            model = next;
+            state.optimizer_steps += 1;
+            all_applied &= u.applied;
+            m.loss = u.loss;
+            m.grad_norm = u.grad_norm;
+            m.kl = u.metrics.kl;
+            m.clip_low = u.metrics.clip_low;
+            m.clip_high = u.metrics.clip_high;
+            m.clip_region = u.metrics.clip_region;
+            m.entropy = u.entropy;
+            m.learning_rate = lr;
+            m.time_backward += u.backward_secs;
+            m.time_optimizer += u.optimizer_secs;
+        }
+
+        let lengths: Vec<usize> = roll.completions.iter().map(|c| c.ids.len()).collect();
+        let generated: usize = lengths.iter().sum();
+        state.step = step;
+        state.data_position += per_step;
+        state.epoch = state.data_position / s.dataset.len();
+        state.num_tokens += generated as u64;
+        state.nonfinite_in_a_row = if all_applied {
+            0
+        } else {
+            state.nonfinite_in_a_row + 1
+        };
+        m.step = step;
+        m.epoch = state.data_position as f64 / s.dataset.len() as f64;
+        m.reward = adv.reward_mean;
+        m.reward_std = adv.reward_std;
+        m.frac_reward_zero_std = adv.frac_zero_std;
+        m.accuracy = roll.accuracy();
+        m.format = roll.format_rate();
+        m.mean_length = generated as f32 / lengths.len().max(1) as f32;
+        m.min_length = lengths.iter().copied().min().unwrap_or(0);
+        m.max_length = lengths.iter().copied().max().unwrap_or(0);
+        m.clipped_ratio = roll.completions.iter().filter(|c| c.truncated()).count() as f32
+            / lengths.len().max(1) as f32;
+        m.num_tokens = state.num_tokens;
+        m.skipped = !all_applied;
+        m.time_generation = t_gen;
+        m.time_scoring = t_score;
+        m.step_time = t0.elapsed().as_secs_f64();
+        m.tokens_per_second = generated as f64 / m.step_time.max(1e-9);
+        metrics.append(&m)?;
+        if cfg.log_completions {
+            log_completions(&completions_log, step, &roll, &problems, &adv.values)?;
+        }
+        progress.step(&m);
+        tracing::info!(
+            step,
+            reward = m.reward,
+            accuracy = m.accuracy,
+            loss = m.loss,
+            grad_norm = m.grad_norm,
+            kl = m.kl,
+            lr = m.learning_rate,
+            tokens_per_s = m.tokens_per_second,
+            "step"
+        );
+        if !all_applied {
+            tracing::warn!(
+                step,
+                loss = m.loss,
+                grad_norm = m.grad_norm,
+                in_a_row = state.nonfinite_in_a_row,
+                "non-finite loss or gradient: update skipped"
+            );
+            if state.nonfinite_in_a_row >= cfg.max_nonfinite_steps {
+                progress.finish();
+                return Err(Error::Invalid(format!(
+                    "step {step}: {} non-finite steps in a row (loss {}, grad_norm {}); \
+                     stopping (max_nonfinite_steps = {}). Lower learning_rate or check the \
+                     model; the last good checkpoint is in {}",
+                    state.nonfinite_in_a_row,
+                    m.loss,
+                    m.grad_norm,
+                    cfg.max_nonfinite_steps,
+                    run.join("checkpoints").display()
+                )));
+            }
+        }
+        let stop_now = opts.stop_after == Some(step);
+        let periodic = cfg.save_steps > 0 && step.is_multiple_of(cfg.save_steps);
+        if periodic || stop_now || step == total {
+            save_checkpoint(
+                run,
+                &state,
+                &model,
+                &optim,
+                &s.model_config,
+                &cfg.model,
+                cfg.save_total_limit,
+            )?;
+        }
+        last = Some(m);
+        if stop_now {
+            break;
+        }
+    }
+    progress.finish();
+
+    let done = state.step >= total;
+    let final_model = if done {
+        let dest = run.join("model");
+        let tmp = run.join(".tmp-model");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        }
+        let opts = SaveOptions {
+            dtype: SaveDtype::F32,
+            max_shard_bytes: 5_000_000_000,
+            side_files_from: Some(cfg.model.clone()),
+            overwrite: false,
+        };
+        save_model(&model.valid(), &s.model_config, &tmp, &opts)?;
+        replace_dir(&tmp, &dest)?;
+        plot::training_plots(&metrics, run)?;
+        Some(dest)
+    } else {
+        None
+    };
+    Ok(TrainSummary {
+        run_dir: run.clone(),
+        steps_done: state.step,
+        total_steps: total,
+        final_model,
+        last,
+    })
+}
+
+/// The rollout as experience: one sample per completion with its advantage.
+fn experience(roll: &Rollout, advantages: &[f32], mask_truncated: bool) -> Experience {
+    Experience {
+        prompts: roll.prompts.clone(),
+        samples: roll
+            .completions
+            .iter()
+            .zip(advantages)
+            .map(|(c, &a)| Sample {
+                prompt: c.prompt_index,
+                completion: c.ids.clone(),
+                advantage: a,
+                keep: !(mask_truncated && c.truncated()),
+                old_logps: None,
+                ref_logps: None,
+            })
+            .collect(),
+    }
+}
+
+fn log_completions(
+    log: &JsonlLog,
+    step: usize,
+    roll: &Rollout,
+    problems: &[&Problem],
+    advantages: &[f32],
+) -> Result<()> {
+    for ((c, r), a) in roll.completions.iter().zip(&roll.rewards).zip(advantages) {
+        log.append(&serde_json::json!({
+            "step": step,
+            "problem": problems[c.prompt_index].id,
+            "sample": c.sample_index,
+            "completion": c.text,
+            "reward": r.total,
+            "correct": r.correct,
+            "advantage": a,
+            "finish_reason": c.finish_reason,
+        }))?;
+    }
+    Ok(())
+}
+
+/// The default run directory for a config file: `runs/<config stem>`.
+pub fn default_run_dir(config_path: &Path) -> PathBuf {
+    let stem = config_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into());
+    PathBuf::from("runs").join(stem)
+}
