@@ -74,7 +74,10 @@ struct TrainArgs {
     device: DeviceArg,
 }
 
-fn train<B: burn::tensor::backend::AutodiffBackend>(a: TrainArgs, device: &B::Device) -> Result<()> {
+fn train<B: burn::tensor::backend::AutodiffBackend>(
+    a: TrainArgs,
+    device: &B::Device,
+) -> Result<()> {
     use mgrpo::train::{default_run_dir, TrainConfig, TrainOptions};
     let opts = match &a.resume {
         Some(run) => {
@@ -325,6 +328,7 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Err(e) = dispatch(cli.command) {
         eprintln!("error: {e:#}");

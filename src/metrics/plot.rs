@@ -43,9 +43,9 @@ impl Canvas {
             return;
         }
         let i = (y as usize * W + x as usize) * 3;
-        for k in 0..3 {
-            let old = self.px[i + k] as f32;
-            self.px[i + k] = (old + (c[k] as f32 - old) * alpha.clamp(0.0, 1.0)).round() as u8;
+        for (px, &ck) in self.px[i..i + 3].iter_mut().zip(&c) {
+            let old = *px as f32;
+            *px = (old + (ck as f32 - old) * alpha.clamp(0.0, 1.0)).round() as u8;
         }
     }
 
@@ -75,7 +75,12 @@ impl Canvas {
             if let Some(outline) = font.outline_glyph(glyph) {
                 let b = outline.px_bounds();
                 outline.draw(|gx, gy, cov| {
-                    self.blend(b.min.x as i64 + gx as i64, b.min.y as i64 + gy as i64, c, cov)
+                    self.blend(
+                        b.min.x as i64 + gx as i64,
+                        b.min.y as i64 + gy as i64,
+                        c,
+                        cov,
+                    )
                 });
             }
             pen += scaled.h_advance(id);
@@ -85,7 +90,9 @@ impl Canvas {
 
     fn text_width(font: &FontRef<'_>, s: &str, size: f32) -> f32 {
         let scaled = font.as_scaled(PxScale::from(size));
-        s.chars().map(|ch| scaled.h_advance(scaled.glyph_id(ch))).sum()
+        s.chars()
+            .map(|ch| scaled.h_advance(scaled.glyph_id(ch)))
+            .sum()
     }
 }
 
@@ -119,7 +126,10 @@ fn label(v: f64) -> String {
 pub fn line_chart(path: &Path, title: &str, y_label: &str, series: &[Series<'_>]) -> Result<()> {
     let font = FontRef::try_from_slice(FONT)
         .map_err(|e| Error::Invalid(format!("the embedded plot font: {e}")))?;
-    let pts = series.iter().flat_map(|s| s.points.iter()).filter(|p| p.1.is_finite());
+    let pts = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|p| p.1.is_finite());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in pts {
         (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
@@ -142,20 +152,46 @@ pub fn line_chart(path: &Path, title: &str, y_label: &str, series: &[Series<'_>]
         c.line((LEFT as f64, sy(t)), ((W - RIGHT) as f64, sy(t)), grid, 1);
         let s = label(t);
         let w = Canvas::text_width(&font, &s, 13.0);
-        c.text(&font, &s, LEFT as f32 - 8.0 - w, sy(t) as f32 + 4.0, 13.0, ink);
+        c.text(
+            &font,
+            &s,
+            LEFT as f32 - 8.0 - w,
+            sy(t) as f32 + 4.0,
+            13.0,
+            ink,
+        );
     }
     for t in ticks(x0, x1, 8) {
         c.line((sx(t), TOP as f64), (sx(t), (H - BOTTOM) as f64), grid, 1);
         let s = label(t);
         let w = Canvas::text_width(&font, &s, 13.0);
-        c.text(&font, &s, sx(t) as f32 - w / 2.0, (H - BOTTOM) as f32 + 18.0, 13.0, ink);
+        c.text(
+            &font,
+            &s,
+            sx(t) as f32 - w / 2.0,
+            (H - BOTTOM) as f32 + 18.0,
+            13.0,
+            ink,
+        );
     }
-    let (l, r, t, b) = (LEFT as f64, (W - RIGHT) as f64, TOP as f64, (H - BOTTOM) as f64);
+    let (l, r, t, b) = (
+        LEFT as f64,
+        (W - RIGHT) as f64,
+        TOP as f64,
+        (H - BOTTOM) as f64,
+    );
     c.line((l, b), (r, b), axis, 1);
     c.line((l, t), (l, b), axis, 1);
     c.text(&font, title, 8.0, 22.0, 18.0, ink);
     let w = Canvas::text_width(&font, "step", 14.0);
-    c.text(&font, "step", (LEFT as f32 + W as f32 - RIGHT as f32 - w) / 2.0, H as f32 - 14.0, 14.0, ink);
+    c.text(
+        &font,
+        "step",
+        (LEFT as f32 + W as f32 - RIGHT as f32 - w) / 2.0,
+        H as f32 - 14.0,
+        14.0,
+        ink,
+    );
     c.text(&font, y_label, 8.0, TOP as f32 - 6.0, 13.0, ink);
     // legend, top right
     let mut lx = (W - RIGHT) as f32;
@@ -166,12 +202,27 @@ pub fn line_chart(path: &Path, title: &str, y_label: &str, series: &[Series<'_>]
         c.text(&font, s.name, lx + 26.0, 27.0, 13.0, ink);
     }
     for s in series {
-        let p: Vec<(f64, f64)> = s.points.iter().filter(|p| p.1.is_finite()).copied().collect();
+        let p: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .filter(|p| p.1.is_finite())
+            .copied()
+            .collect();
         for w in p.windows(2) {
-            c.line((sx(w[0].0), sy(w[0].1)), (sx(w[1].0), sy(w[1].1)), s.color, 2);
+            c.line(
+                (sx(w[0].0), sy(w[0].1)),
+                (sx(w[1].0), sy(w[1].1)),
+                s.color,
+                2,
+            );
         }
         if p.len() == 1 {
-            c.line((sx(p[0].0), sy(p[0].1)), (sx(p[0].0), sy(p[0].1)), s.color, 5);
+            c.line(
+                (sx(p[0].0), sy(p[0].1)),
+                (sx(p[0].0), sy(p[0].1)),
+                s.color,
+                5,
+            );
         }
     }
     let mut bytes = Vec::new();
@@ -239,7 +290,10 @@ mod tests {
 
     #[test]
     fn round_ticks() {
-        assert_eq!(ticks(0.0, 1.0, 5), vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]);
+        assert_eq!(
+            ticks(0.0, 1.0, 5),
+            vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]
+        );
         assert_eq!(ticks(1.0, 100.0, 4), vec![50.0, 100.0]);
         assert_eq!(label(0.25), "0.25");
         assert_eq!(label(2.0e-5), "2.0e-5");

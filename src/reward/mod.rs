@@ -130,8 +130,8 @@ pub fn reward_parts(problem: &Problem, completion: &str, config: &RewardConfig) 
         problem.format.last_number_fallback(),
     );
     let formatted = format_reward(completion) > 0.0;
-    let total = if v.correct { 1.0 } else { 0.0 }
-        + if formatted { config.format_weight } else { 0.0 };
+    let total =
+        if v.correct { 1.0 } else { 0.0 } + if formatted { config.format_weight } else { 0.0 };
     RewardParts {
         correct: v.correct,
         formatted,

@@ -273,8 +273,8 @@ mod tests {
             micro_batch: mb,
             max_grad_norm: 0.5,
         };
-        let (model, stats) = update(model, &mut optim, exp, &cfg, 1e-3, &Default::default())
-            .unwrap();
+        let (model, stats) =
+            update(model, &mut optim, exp, &cfg, 1e-3, &Default::default()).unwrap();
         assert!(stats.applied && stats.grad_norm > 0.0);
         let weights = named_tensors(&model)
             .unwrap()
@@ -317,7 +317,10 @@ mod tests {
                 .zip(&before)
                 .map(|(a, b)| (a.1 - b).abs())
                 .fold(0.0, f32::max);
-            assert!(moved > 1e-4, "{lt:?}: the step must change the weights ({moved})");
+            assert!(
+                moved > 1e-4,
+                "{lt:?}: the step must change the weights ({moved})"
+            );
             let diff = one
                 .iter()
                 .zip(&four)

@@ -66,7 +66,7 @@ pub fn completion_logprobs<B: Backend>(
     let (n, s) = (batch.batch, batch.seq);
     let input = batch.to_input::<B>(device);
     let hidden = model.model.forward(&input); // [n, s, d]
-    // position j predicts token j + 1: the window predicts tokens s − t .. s
+                                              // position j predicts token j + 1: the window predicts tokens s − t .. s
     let hidden = hidden.narrow(1, s - 1 - t, t); // [n, t, d]
     let logits = at_least_f32(model.logits(hidden)); // [n, t, V]
     let targets = input.input_ids.narrow(1, s - t, t).reshape([n, t, 1]); // [n, t, 1]
@@ -93,7 +93,7 @@ pub fn entropy<B: Backend>(logits: Tensor<B, 3>) -> Tensor<B, 2> {
     let z = logits - m; // [n, t, V]
     let e = z.clone().exp();
     let sum = e.clone().sum_dim(2); // [n, t, 1]
-    // H = log Σ e^z − Σ e^z·z / Σ e^z
+                                    // H = log Σ e^z − Σ e^z·z / Σ e^z
     let h = sum.clone().log() - (e * z).sum_dim(2) / sum;
     h.reshape([n, t])
 }

@@ -213,8 +213,12 @@ mod tests {
             old_logps: Some(t2([[0.0; 3]; 2])),
             // ref − logp = ln 2 on seq 1 token 1 and seq 2 token 2, 0 elsewhere:
             // D = 2 − ln 2 − 1 = 0.306853 there, 0 elsewhere
-            ref_logps: (with_ref && beta > 0.0)
-                .then(|| t2([[ln(2.0), ln(1.5), ln(0.5)], [0.0, ln(0.5) + ln(2.0), ln(2.0)]])),
+            ref_logps: (with_ref && beta > 0.0).then(|| {
+                t2([
+                    [ln(2.0), ln(1.5), ln(0.5)],
+                    [0.0, ln(0.5) + ln(2.0), ln(2.0)],
+                ])
+            }),
             advantages: Tensor::from_data([1.0, -1.0], &Default::default()),
             mask: t2([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]]),
         }
@@ -269,7 +273,10 @@ mod tests {
         let d = 1.0 - 2f32.ln();
         for (lt, want) in [
             (LossType::Dapo, (-0.98 + 0.2 * d) / 5.0),
-            (LossType::Grpo, ((-2.78 + 0.1 * d) / 3.0 + (1.8 + 0.1 * d) / 2.0) / 2.0),
+            (
+                LossType::Grpo,
+                ((-2.78 + 0.1 * d) / 3.0 + (1.8 + 0.1 * d) / 2.0) / 2.0,
+            ),
             (LossType::DrGrpo, (-0.98 + 0.2 * d) / 6.0),
         ] {
             let (loss, sums) = grpo_loss(example(0.1, true), &params(lt, 0.1), &STEP);

@@ -6,9 +6,9 @@
 //! `schedule`. `grpo` strings them into one step.
 
 pub mod advantage;
+pub mod grpo;
 pub mod logprobs;
 pub mod loss;
 pub mod optim;
-pub mod schedule;
-pub mod grpo;
 pub mod rollout;
+pub mod schedule;

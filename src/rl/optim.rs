@@ -230,6 +230,10 @@ mod tests {
         let before = clip_global_norm(&model, &mut grads, norm / 4.0);
         assert_eq!(before, norm);
         let after = global_grad_norm(&model, &grads);
-        assert!((after - norm / 4.0).abs() < 1e-4 * norm, "{after} vs {}", norm / 4.0);
+        assert!(
+            (after - norm / 4.0).abs() < 1e-4 * norm,
+            "{after} vs {}",
+            norm / 4.0
+        );
     }
 }

@@ -129,8 +129,8 @@ pub fn restore_latest<B: AutodiffBackend>(
     };
     let state_path = dir.join(STATE);
     let text = std::fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
-    let state: TrainerState = serde_json::from_str(&text)
-        .map_err(|e| Error::checkpoint(&state_path, e.to_string()))?;
+    let state: TrainerState =
+        serde_json::from_str(&text).map_err(|e| Error::checkpoint(&state_path, e.to_string()))?;
     let (_, model) = load_model::<B>(&dir.join(MODEL), device)?;
     let optim = load_optimizer(optim, &model, &dir.join(OPTIMIZER), device)?;
     Ok(Restored {

@@ -256,27 +256,30 @@ impl TrainConfig {
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return bad("learning_rate", "must be > 0");
         }
-        for (key, v) in [("adam_beta1", self.adam_beta1), ("adam_beta2", self.adam_beta2)] {
+        for (key, v) in [
+            ("adam_beta1", self.adam_beta1),
+            ("adam_beta2", self.adam_beta2),
+        ] {
             if !(0.0..1.0).contains(&v) {
                 return bad(key, "must be in [0, 1)");
             }
         }
-        if !(self.adam_epsilon > 0.0) {
+        if !positive(self.adam_epsilon as f64) {
             return bad("adam_epsilon", "must be > 0");
         }
-        if !(self.weight_decay >= 0.0) {
+        if !non_negative(self.weight_decay as f64) {
             return bad("weight_decay", "must be ≥ 0");
         }
         if !(0.0..=1.0).contains(&self.warmup_ratio) {
             return bad("warmup_ratio", "must be in [0, 1]");
         }
-        if !(self.max_grad_norm >= 0.0) {
+        if !non_negative(self.max_grad_norm as f64) {
             return bad("max_grad_norm", "must be ≥ 0 (0 turns clipping off)");
         }
         if self.max_steps == Some(0) {
             return bad("max_steps", "must be at least 1");
         }
-        if self.max_steps.is_none() && !(self.num_train_epochs > 0.0) {
+        if self.max_steps.is_none() && !positive(self.num_train_epochs) {
             return bad("num_train_epochs", "must be > 0");
         }
         if self.save_total_limit == Some(0) {
@@ -290,6 +293,16 @@ impl TrainConfig {
         }
         Ok(())
     }
+}
+
+/// A finite number above 0 (false for NaN).
+fn positive(x: f64) -> bool {
+    x.is_finite() && x > 0.0
+}
+
+/// A finite number at or above 0 (false for NaN).
+fn non_negative(x: f64) -> bool {
+    x.is_finite() && x >= 0.0
 }
 
 /// `key=value` → the key and its TOML value (a bare word is a string).
@@ -340,14 +353,26 @@ mod tests {
     #[test]
     fn errors_name_the_key() {
         for (text, sets, needle) in [
-            ("dataset = \"d\"\nnum_generaitons = 4\n", &[][..], "num_generaitons"),
+            (
+                "dataset = \"d\"\nnum_generaitons = 4\n",
+                &[][..],
+                "num_generaitons",
+            ),
             ("dataset = \"d\"\n", &["bogus_key=1"][..], "bogus_key"),
             ("dataset = \"d\"\nbeta = \"high\"\n", &[][..], "beta"),
-            ("dataset = \"d\"\nnum_generations = 3\n", &[][..], "num_generations"),
+            (
+                "dataset = \"d\"\nnum_generations = 3\n",
+                &[][..],
+                "num_generations",
+            ),
             ("dataset = \"d\"\nloss_type = \"ppo\"\n", &[][..], "ppo"),
             ("dataset = \"d\"\nepsilon = 0\n", &[][..], "epsilon"),
             ("num_generations = 4\n", &[][..], "dataset"),
-            ("dataset = \"d\"\n[reward]\nformat_wieght = 1\n", &[][..], "format_wieght"),
+            (
+                "dataset = \"d\"\n[reward]\nformat_wieght = 1\n",
+                &[][..],
+                "format_wieght",
+            ),
         ] {
             let e = load(text, sets).unwrap_err().to_string();
             assert!(e.contains(needle), "{e:?} should name {needle}");

@@ -62,11 +62,7 @@ struct Setup {
 }
 
 fn setup(cfg: &TrainConfig) -> Result<Setup> {
-    let format = cfg
-        .dataset_format
-        .as_deref()
-        .map(str::parse)
-        .transpose()?;
+    let format = cfg.dataset_format.as_deref().map(str::parse).transpose()?;
     let dataset = Dataset::load(&cfg.dataset, format)?;
     let per_step = cfg.prompts_per_step();
     if dataset.len() < per_step {
@@ -342,15 +338,15 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
             );
             if state.nonfinite_in_a_row >= cfg.max_nonfinite_steps {
                 progress.finish();
+                let last_good = match checkpoint::list(run)?.pop() {
+                    Some((_, dir)) => format!("the last checkpoint is {}", dir.display()),
+                    None => "no checkpoint was written".into(),
+                };
                 return Err(Error::Invalid(format!(
                     "step {step}: {} non-finite steps in a row (loss {}, grad_norm {}); \
                      stopping (max_nonfinite_steps = {}). Lower learning_rate or check the \
-                     model; the last good checkpoint is in {}",
-                    state.nonfinite_in_a_row,
-                    m.loss,
-                    m.grad_norm,
-                    cfg.max_nonfinite_steps,
-                    run.join("checkpoints").display()
+                     model; {last_good}",
+                    state.nonfinite_in_a_row, m.loss, m.grad_norm, cfg.max_nonfinite_steps,
                 )));
             }
         }

@@ -45,7 +45,9 @@ mod tests {
 
     #[test]
     fn every_problem_once_per_epoch_and_reproducible() {
-        let a: Vec<usize> = (0..5).flat_map(|k| step_problems(10, 2, 2 * k, 7, true)).collect();
+        let a: Vec<usize> = (0..5)
+            .flat_map(|k| step_problems(10, 2, 2 * k, 7, true))
+            .collect();
         let mut sorted = a.clone();
         sorted.sort();
         assert_eq!(sorted, (0..10).collect::<Vec<_>>());

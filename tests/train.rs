@@ -1,0 +1,279 @@
+//! `mgrpo train` end to end on the copy-task fixture (a tiny random Qwen2 learning to copy a
+//! digit, `scripts/make_copy_task.py`): it learns, it resumes bit-identically, and bad configs
+//! and data fail with one clear line and nothing written.
+
+mod common;
+
+use std::path::Path;
+
+use common::{fails, mgrpo};
+use serde_json::Value;
+
+const CONFIG: &str = "configs/tiny-grpo.toml";
+
+fn train(out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["train", "--config", CONFIG, "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = mgrpo(&args);
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+fn metrics(run: &Path) -> Vec<Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The metrics without wall times (those differ between any two runs).
+fn values(run: &Path) -> Vec<Value> {
+    metrics(run)
+        .into_iter()
+        .map(|mut m| {
+            for k in mgrpo::metrics::TIMING_KEYS {
+                m.as_object_mut().unwrap().remove(*k);
+            }
+            m
+        })
+        .collect()
+}
+
+fn mean(rows: &[Value], key: &str) -> f64 {
+    rows.iter().map(|m| m[key].as_f64().unwrap()).sum::<f64>() / rows.len() as f64
+}
+
+#[test]
+fn grpo_learns_the_copy_task() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let t = std::time::Instant::now();
+    train(&run, &[]);
+    let m = metrics(&run);
+    assert_eq!(m.len(), 80);
+    let (first, last) = (mean(&m[..5], "reward"), mean(&m[m.len() - 5..], "reward"));
+    assert!(first < 0.3, "starts too good: {first}");
+    assert!(last > 0.8, "did not learn: {first} → {last}");
+    assert!(t.elapsed().as_secs() < 120);
+    // every metric TRL users look for, under TRL's name
+    for key in [
+        "reward",
+        "reward_std",
+        "frac_reward_zero_std",
+        "completions/mean_length",
+        "completions/clipped_ratio",
+        "kl",
+        "entropy",
+        "clip_ratio/low_mean",
+        "clip_ratio/high_mean",
+        "loss",
+        "grad_norm",
+        "learning_rate",
+        "tokens_per_second",
+        "step_time",
+        "time/generation",
+        "time/scoring",
+        "time/backward",
+        "time/optimizer",
+    ] {
+        assert!(m[0].get(key).is_some(), "metrics.jsonl lacks `{key}`");
+    }
+    // warmup 2 then constant: lr 0, 5e-3, 1e-2, ...
+    let lr: Vec<f64> = m[..3]
+        .iter()
+        .map(|x| x["learning_rate"].as_f64().unwrap())
+        .collect();
+    assert_eq!(lr, vec![0.0, 0.005, 0.01]);
+    for f in [
+        "config.resolved.toml",
+        "reward.png",
+        "accuracy.png",
+        "kl.png",
+        "model/config.json",
+        "model/model.safetensors",
+        "model/tokenizer.json",
+        "checkpoints/step-000080/trainer_state.json",
+        "checkpoints/step-000080/optimizer.bin",
+    ] {
+        assert!(run.join(f).is_file(), "missing {f}");
+    }
+    // the trained model generates the right digit greedily
+    let o = mgrpo(&[
+        "generate",
+        "--model",
+        run.join("model").to_str().unwrap(),
+        "--prompt",
+        "7\n",
+        "--temperature",
+        "0",
+        "--max-new-tokens",
+        "2",
+    ]);
+    let line: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(line["text"].as_str().unwrap().contains('7'), "{line}");
+}
+
+#[test]
+fn resume_is_bit_identical() {
+    // β > 0 (reference model) and two updates per rollout (old log-probs), so every piece of
+    // state is exercised; a checkpoint every 5 steps.
+    let sets = [
+        "--set",
+        "max_steps=12",
+        "--set",
+        "save_steps=5",
+        "--set",
+        "beta=0.04",
+        "--set",
+        "num_iterations=2",
+        "--set",
+        "loss_type=grpo",
+        "--set",
+        "log_completions=true",
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    train(&a, &sets);
+    let mut args = sets.to_vec();
+    args.extend(["--stop-after", "7"]);
+    let o = train(&b, &args);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--resume"));
+    assert!(
+        !b.join("model").exists(),
+        "an interrupted run has no final model"
+    );
+    // a kill after step 7's metrics but before its checkpoint finished: the checkpoint of step
+    // 7 is half-written (a temporary directory) and metrics.jsonl runs ahead of step 5
+    let ckpts = b.join("checkpoints");
+    std::fs::rename(ckpts.join("step-000007"), ckpts.join(".tmp-step-000007")).unwrap();
+    assert_eq!(metrics(&b).len(), 7);
+    let o = mgrpo(&["train", "--resume", b.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    assert_eq!(values(&a), values(&b), "metrics differ after resuming");
+    let kl: f64 = values(&a).iter().map(|m| m["kl"].as_f64().unwrap()).sum();
+    assert!(kl > 0.0, "β > 0 must report a KL");
+    for f in ["model/model.safetensors", "completions.jsonl"] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f} differs after resuming"
+        );
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn bad_configs_and_data_fail_clearly_and_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let out = d.join("out");
+    let out_s = out.to_str().unwrap();
+    let base = std::fs::read_to_string(CONFIG).unwrap();
+    let typo = write(d, "typo.toml", &format!("{base}\nnum_generaitons = 4\n"));
+    let three = write(
+        d,
+        "three.jsonl",
+        &"{\"question\": \"1\", \"answer\": \"#### 1\"}\n".repeat(3),
+    );
+    let empty = write(d, "empty.jsonl", "");
+    for (args, needle) in [
+        (vec!["--config", &typo], "num_generaitons"),
+        (
+            vec!["--config", CONFIG, "--set", "lerning_rate=1"],
+            "lerning_rate",
+        ),
+        (vec!["--config", CONFIG, "--set", "loss_type=ppo"], "ppo"),
+        (
+            vec!["--config", CONFIG, "--set", &format!("dataset={three}")],
+            "fewer than the 16 prompts",
+        ),
+        (
+            vec!["--config", CONFIG, "--set", &format!("dataset={empty}")],
+            "empty",
+        ),
+        (
+            vec!["--config", CONFIG, "--set", "max_completion_length=64"],
+            "max_position_embeddings 64",
+        ),
+        (
+            vec![
+                "--config",
+                CONFIG,
+                "--set",
+                "max_completion_length=63",
+                "--set",
+                "max_prompt_length=10",
+            ],
+            "exceed the model's context 64",
+        ),
+        (
+            vec!["--config", CONFIG, "--set", "max_prompt_length=1"],
+            "exceed max_prompt_length 1",
+        ),
+        (vec!["--config", "configs/nope.toml"], "nope.toml"),
+        (
+            vec!["--resume", d.to_str().unwrap()],
+            "config.resolved.toml",
+        ),
+    ] {
+        let mut a = vec!["train", "--out", out_s];
+        if args[0] == "--resume" {
+            a = vec!["train"];
+        }
+        a.extend(args.iter().map(|s| &**s));
+        let err = fails(&a);
+        assert!(
+            err.contains(needle),
+            "{a:?}: {err:?} should mention {needle:?}"
+        );
+        assert!(!out.exists(), "{a:?} wrote {out_s}");
+    }
+
+    // a directory that already holds a run is not overwritten
+    let run = d.join("run");
+    let run_s = run.to_str().unwrap();
+    train(&run, &["--set", "max_steps=1"]);
+    let err = fails(&["train", "--config", CONFIG, "--out", run_s]);
+    assert!(err.contains("--resume"), "{err}");
+
+    // non-finite steps: skipped and logged with their step, then the run stops
+    let o = mgrpo(&[
+        "train",
+        "--config",
+        CONFIG,
+        "--out",
+        out_s,
+        "--set",
+        "learning_rate=1e30",
+        "--set",
+        "max_grad_norm=0",
+        "--set",
+        "max_nonfinite_steps=2",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("update skipped") && err.contains("step=3"),
+        "{err}"
+    );
+    let last = err.trim().lines().last().unwrap();
+    assert!(
+        last.contains("step 4: 2 non-finite steps in a row"),
+        "{last}"
+    );
+    let m = metrics(&out);
+    assert_eq!(m.len(), 4);
+    assert_eq!(m[2]["skipped"], true);
+}
