@@ -78,6 +78,7 @@ fn grpo_learns_the_copy_task() {
         "step_time",
         "time/generation",
         "time/scoring",
+        "time/forward",
         "time/backward",
         "time/optimizer",
     ] {

@@ -169,6 +169,9 @@ pub fn filtered_distribution(logits: &[f32], params: &SamplingParams) -> Vec<(u3
 
 /// Pick the next token from `logits` (one row, f32) with `rng`.
 pub fn sample(logits: &[f32], params: &SamplingParams, rng: &mut impl Rng) -> Sampled {
+    if !params.is_greedy() && params.top_k == 0 && params.top_p >= 1.0 && params.min_p == 0.0 {
+        return sample_unfiltered(logits, params.temperature, rng);
+    }
     let lse = log_sum_exp(logits);
     let model_lp = |t: u32| (logits[t as usize] as f64 - lse) as f32;
     if params.is_greedy() {
@@ -194,6 +197,59 @@ pub fn sample(logits: &[f32], params: &SamplingParams, rng: &mut impl Rng) -> Sa
         token: chosen.0,
         logprob: chosen.1.ln() as f32,
         model_logprob: model_lp(chosen.0),
+    }
+}
+
+/// Plain temperature sampling (no top-k/top-p/min-p, GRPO's default): one pass of exps in
+/// index order and a walk to the drawn mass — no sort and no candidate list, which cost 12 % of
+/// a GRPO step's time on the bench-small shape (vocabulary 4096). At temperature 1 the model's
+/// log-sum-exp comes from the same pass.
+fn sample_unfiltered(logits: &[f32], temperature: f32, rng: &mut impl Rng) -> Sampled {
+    let m = logits
+        .iter()
+        .copied()
+        .filter(|x| !x.is_nan())
+        .fold(f32::NEG_INFINITY, f32::max) as f64;
+    if !m.is_finite() {
+        let token = argmax(logits);
+        let lse = log_sum_exp(logits);
+        return Sampled {
+            token: token as u32,
+            logprob: 0.0,
+            model_logprob: (logits[token] as f64 - lse) as f32,
+        };
+    }
+    let inv_t = 1.0 / temperature as f64;
+    let weights: Vec<f64> = logits
+        .iter()
+        .map(|&x| {
+            if x.is_nan() {
+                0.0
+            } else {
+                ((x as f64 - m) * inv_t).exp()
+            }
+        })
+        .collect();
+    let z: f64 = weights.iter().sum();
+    let target = rng.random::<f64>() * z;
+    let mut acc = 0.0;
+    let mut token = argmax(logits);
+    for (i, &w) in weights.iter().enumerate() {
+        acc += w;
+        if w > 0.0 && target < acc {
+            token = i;
+            break;
+        }
+    }
+    let lse = if temperature == 1.0 {
+        m + z.ln()
+    } else {
+        log_sum_exp(logits)
+    };
+    Sampled {
+        token: token as u32,
+        logprob: (weights[token] / z).ln() as f32,
+        model_logprob: (logits[token] as f64 - lse) as f32,
     }
 }
 

@@ -59,7 +59,10 @@ pub struct StepMetrics {
     /// Old-policy and reference log-probs.
     #[serde(rename = "time/scoring")]
     pub time_scoring: f64,
-    /// Forward and backward passes of the updates.
+    /// Forward passes of the updates (log-probs with the graph, loss).
+    #[serde(rename = "time/forward")]
+    pub time_forward: f64,
+    /// Backward passes of the updates.
     #[serde(rename = "time/backward")]
     pub time_backward: f64,
     /// Clipping and AdamW.
@@ -73,6 +76,7 @@ pub const TIMING_KEYS: &[&str] = &[
     "step_time",
     "time/generation",
     "time/scoring",
+    "time/forward",
     "time/backward",
     "time/optimizer",
 ];

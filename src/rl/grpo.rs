@@ -120,7 +120,9 @@ pub struct UpdateStats {
     pub entropy: f32,
     /// `false` when the loss or the gradient was not finite and the step was skipped.
     pub applied: bool,
-    /// Forward + backward seconds.
+    /// Forward seconds (log-probs and loss, read back).
+    pub forward_secs: f64,
+    /// Backward seconds (and gradient accumulation).
     pub backward_secs: f64,
     /// Clipping + optimizer seconds.
     pub optimizer_secs: f64,
@@ -144,7 +146,9 @@ pub fn update<B: AutodiffBackend>(
     let mut loss_sum = 0.0f32;
     let mut sums = [0.0f32; 5];
     let mut entropy_sum = 0.0f32;
+    let mut forward_secs = 0.0;
     for start in (0..n).step_by(mb) {
+        let tf = Instant::now();
         let range = start..(start + mb).min(n);
         let samples = &exp.samples[range.clone()];
         let rows = exp.rows(range);
@@ -185,6 +189,7 @@ pub fn update<B: AutodiffBackend>(
             *acc += v;
         }
         loss_sum += loss.clone().into_scalar().elem::<f32>();
+        forward_secs += tf.elapsed().as_secs_f64();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         accum.accumulate(&model, grads);
     }
@@ -206,7 +211,8 @@ pub fn update<B: AutodiffBackend>(
             metrics,
             entropy: entropy_sum / metrics.tokens.max(1.0),
             applied,
-            backward_secs: (t1 - t0).as_secs_f64(),
+            forward_secs,
+            backward_secs: (t1 - t0).as_secs_f64() - forward_secs,
             optimizer_secs: t1.elapsed().as_secs_f64(),
         },
     ))

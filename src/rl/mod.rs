@@ -6,6 +6,7 @@
 //! `schedule`. `grpo` strings them into one step.
 
 pub mod advantage;
+pub mod bench;
 pub mod grpo;
 pub mod logprobs;
 pub mod loss;

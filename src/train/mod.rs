@@ -279,6 +279,7 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
             m.clip_region = u.metrics.clip_region;
             m.entropy = u.entropy;
             m.learning_rate = lr;
+            m.time_forward += u.forward_secs;
             m.time_backward += u.backward_secs;
             m.time_optimizer += u.optimizer_secs;
         }

@@ -1,0 +1,51 @@
+//! `mgrpo convert`: load an HF model directory and save it again.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use burn::prelude::Backend;
+use clap::Args;
+
+use mgrpo::model::{load_model, save_model, SaveDtype, SaveOptions};
+
+use super::DeviceArg;
+
+#[derive(Args)]
+pub struct ConvertArgs {
+    /// Source HF model directory.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Destination directory (must not exist unless --overwrite).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Weight dtype to write: f32 or bf16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// Shard the weights above this many bytes per file.
+    #[arg(long, default_value_t = 5_000_000_000)]
+    pub max_shard_bytes: usize,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+pub fn convert<B: Backend>(a: ConvertArgs, device: &B::Device) -> Result<()> {
+    let dtype = SaveDtype::parse(&a.dtype)?;
+    let (config, model) = load_model::<B>(&a.model, device)?;
+    let opts = SaveOptions {
+        dtype,
+        max_shard_bytes: a.max_shard_bytes,
+        side_files_from: Some(a.model.clone()),
+        overwrite: a.overwrite,
+    };
+    save_model(&model, &config, &a.out, &opts)?;
+    eprintln!(
+        "saved {} ({}) to {}",
+        a.model.display(),
+        a.dtype,
+        a.out.display()
+    );
+    Ok(())
+}

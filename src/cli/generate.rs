@@ -1,0 +1,147 @@
+//! `mgrpo generate`: batched sampling with the KV cache.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use burn::prelude::Backend;
+use clap::Args;
+
+use mgrpo::generate::input::{prepare_prompts, read_prompts, PromptRow, PromptSource};
+use mgrpo::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, StopStrings};
+use mgrpo::model::{load_model, Qwen2Config};
+use mgrpo::template::PromptTemplate;
+use mgrpo::tokenizer::Tokenizer;
+
+use super::{emit, DeviceArg};
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("prompts").required(true).args(["prompt", "input"])))]
+pub struct GenerateArgs {
+    /// HF model directory (config.json, safetensors, tokenizer.json for text prompts).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// One text prompt (through --template if given).
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// JSONL of prompts: {"prompt": "..."} or {"input_ids": [...]} per line.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Apply this prompt template (qwen-math, r1, plain) to text prompts.
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Token budget per completion (also capped by max_position_embeddings).
+    #[arg(long, default_value_t = 256)]
+    pub max_new_tokens: usize,
+    /// Sampling temperature; 0 = greedy.
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f32,
+    /// Nucleus sampling: keep the most likely tokens up to this much probability (1 = off).
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    /// Keep only the k most likely tokens (0 = off).
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    /// Drop tokens less likely than min_p × the most likely one (0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    pub min_p: f32,
+    /// Completions per prompt (they share the prompt's prefill).
+    #[arg(long, default_value_t = 1)]
+    pub num_return_sequences: usize,
+    /// Seed of the sampler (each completion has its own stream; batch size does not matter).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Sequences decoded together (prompts × num-return-sequences).
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Stop a completion when its text contains this string (repeatable; the string is kept).
+    #[arg(long = "stop")]
+    pub stop: Vec<String>,
+    /// Do not stop at end-of-sequence ids (generation_config.json / config.json, and the
+    /// tokenizer's <|im_end|> / <|endoftext|>).
+    #[arg(long)]
+    pub ignore_eos: bool,
+    /// Write the JSONL here instead of stdout (written whole, then renamed into place).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+pub fn generate<B: Backend>(a: GenerateArgs, device: &B::Device) -> Result<()> {
+    let sampling = SamplingParams {
+        temperature: a.temperature,
+        top_k: a.top_k,
+        top_p: a.top_p,
+        min_p: a.min_p,
+    };
+    sampling
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--{}", e.to_string().replace('_', "-")))?;
+    if a.batch_size == 0 || a.num_return_sequences == 0 {
+        bail!("--batch-size and --num-return-sequences must be at least 1");
+    }
+    let template = a
+        .template
+        .as_deref()
+        .map(PromptTemplate::builtin)
+        .transpose()?;
+    let (rows, source) = match (&a.prompt, &a.input) {
+        (Some(p), _) => (vec![(1, PromptRow::Text(p.clone()))], PromptSource::Arg),
+        (None, Some(path)) => (read_prompts(path)?, PromptSource::File(path.clone())),
+        (None, None) => bail!("give --prompt or --input"),
+    };
+    let config = Qwen2Config::load(&a.model.join("config.json"))?;
+    let tokenizer = Tokenizer::from_model_dir(&a.model)?;
+    let prompts = prepare_prompts(
+        &rows,
+        &source,
+        tokenizer.as_ref(),
+        template.as_ref(),
+        &config,
+    )?;
+    let gen = GenerateConfig {
+        max_new_tokens: a.max_new_tokens,
+        sampling,
+        num_return_sequences: a.num_return_sequences,
+        seed: a.seed,
+        batch_size: a.batch_size,
+        eos_ids: if a.ignore_eos {
+            Vec::new()
+        } else {
+            eos_ids_from_model_dir(&a.model, &config.eos_token_id, tokenizer.as_ref())?
+        },
+        stop: StopStrings::new(a.stop, tokenizer.as_ref())?,
+    };
+    let (config, model) = load_model::<B>(&a.model, device)?;
+    let out =
+        mgrpo::generate::generate(&model, &config, &prompts, &gen, tokenizer.as_ref(), device)?;
+    let mut text = String::new();
+    for c in &out.completions {
+        let line = serde_json::json!({
+            "index": c.prompt_index,
+            "sample": c.sample_index,
+            "completion_ids": c.ids,
+            "text": c.text,
+            "truncated": c.truncated(),
+            "finish_reason": c.finish_reason,
+            "logprobs": c.logprobs,
+            "model_logprobs": c.model_logprobs,
+        });
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    emit(a.output.as_deref(), &text)?;
+    let s = &out.stats;
+    eprintln!(
+        "{} completions, {} tokens generated from {} prompt tokens in {:.2} s \
+         (prefill {:.2} s, decode {:.2} s, {:.0} tokens/s)",
+        out.completions.len(),
+        s.generated_tokens,
+        s.prompt_tokens,
+        s.prefill_secs + s.decode_secs,
+        s.prefill_secs,
+        s.decode_secs,
+        s.generated_tokens as f64 / (s.prefill_secs + s.decode_secs).max(1e-9),
+    );
+    Ok(())
+}

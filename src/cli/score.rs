@@ -1,0 +1,66 @@
+//! `mgrpo score`: per-token log-probs of given sequences.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use burn::prelude::Backend;
+use clap::Args;
+
+use mgrpo::model::load_model;
+use mgrpo::score::{prepare_rows, read_score_input, score_rows};
+use mgrpo::template::PromptTemplate;
+use mgrpo::tokenizer::Tokenizer;
+
+use super::{emit, DeviceArg};
+
+#[derive(Args)]
+pub struct ScoreArgs {
+    /// HF model directory (config.json, safetensors, optional tokenizer.json).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// JSONL: {"input_ids": [...]} or {"prompt": "...", "completion": "..."} per line.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Rows per forward pass (rows are grouped by length; output keeps input order).
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// Apply this prompt template (qwen-math, r1, plain) to the `prompt` of text rows.
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Write the JSONL here instead of stdout (written whole, then renamed into place).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+pub fn score<B: Backend>(a: ScoreArgs, device: &B::Device) -> Result<()> {
+    if a.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let template = a
+        .template
+        .as_deref()
+        .map(PromptTemplate::builtin)
+        .transpose()?;
+    let rows = read_score_input(&a.input)?;
+    let (config, model) = load_model::<B>(&a.model, device)?;
+    let tokenizer = Tokenizer::from_model_dir(&a.model)?;
+    let prepared = prepare_rows(
+        &rows,
+        &a.input,
+        tokenizer.as_ref(),
+        template.as_ref(),
+        config.vocab_size,
+        config.max_position_embeddings,
+    )?;
+    let ids: Vec<Vec<u32>> = prepared.iter().map(|p| p.ids.clone()).collect();
+    let logprobs = score_rows(&model, &ids, a.batch_size, device)?;
+    let mut out = String::new();
+    for (lp, p) in logprobs.iter().zip(&prepared) {
+        let tail = &lp[lp.len() - p.n_report.min(lp.len())..];
+        out.push_str(&serde_json::json!({ "logprobs": tail }).to_string());
+        out.push('\n');
+    }
+    emit(a.output.as_deref(), &out)
+}

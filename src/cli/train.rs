@@ -1,0 +1,87 @@
+//! `mgrpo train`: a GRPO run from a TOML config, or the continuation of one.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use super::DeviceArg;
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// The run config (TOML). Default: configs/tiny-mgrpo.toml.
+    #[arg(long, conflicts_with = "resume")]
+    pub config: Option<PathBuf>,
+    /// Override a config key (repeatable): --set learning_rate=1e-5 --set loss_type=grpo.
+    #[arg(long = "set", value_name = "KEY=VALUE", conflicts_with = "resume")]
+    pub set: Vec<String>,
+    /// Continue the run in this directory from its last checkpoint, with its
+    /// config.resolved.toml.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
+    /// The run directory (default: the config's output_dir, else runs/<config name>).
+    #[arg(long, conflicts_with = "resume")]
+    pub out: Option<PathBuf>,
+    /// Stop after this step, checkpointing it (continue later with --resume).
+    #[arg(long, value_name = "STEP")]
+    pub stop_after: Option<usize>,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+pub fn train<B: burn::tensor::backend::AutodiffBackend>(
+    a: TrainArgs,
+    device: &B::Device,
+) -> Result<()> {
+    use mgrpo::train::{default_run_dir, TrainConfig, TrainOptions};
+    let opts = match &a.resume {
+        Some(run) => {
+            let path = run.join("config.resolved.toml");
+            if !path.is_file() {
+                bail!("--resume {}: no config.resolved.toml there", run.display());
+            }
+            TrainOptions {
+                config: TrainConfig::load(&path, &[])?,
+                run_dir: run.clone(),
+                resume: true,
+                stop_after: a.stop_after,
+            }
+        }
+        None => {
+            let path = a
+                .config
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("configs/tiny-mgrpo.toml"));
+            let config = TrainConfig::load(&path, &a.set)?;
+            let run_dir = a
+                .out
+                .clone()
+                .or_else(|| config.output_dir.clone())
+                .unwrap_or_else(|| default_run_dir(&path));
+            TrainOptions {
+                config,
+                run_dir,
+                resume: false,
+                stop_after: a.stop_after,
+            }
+        }
+    };
+    let s = mgrpo::train::train::<B>(&opts, device)?;
+    match (&s.final_model, &s.last) {
+        (Some(model), Some(m)) => eprintln!(
+            "trained {} steps: reward {:.3}, accuracy {:.3}; model in {}, metrics and plots in {}",
+            s.steps_done,
+            m.reward,
+            m.accuracy,
+            model.display(),
+            s.run_dir.display()
+        ),
+        _ => eprintln!(
+            "stopped after step {} of {}; continue with: mgrpo train --resume {}",
+            s.steps_done,
+            s.total_steps,
+            s.run_dir.display()
+        ),
+    }
+    Ok(())
+}

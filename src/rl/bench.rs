@@ -1,0 +1,144 @@
+//! `mgrpo bench grpo`: the time of one whole GRPO step on a random model — sampling `G`
+//! completions of `new` tokens for each of `prompts` random prompts (EOS ignored, so every
+//! completion has exactly `new` tokens), random 0/1 rewards, group advantages, one update
+//! (forward, backward, global-norm clip, AdamW) — split into its parts.
+//! `scripts/bench_trl_grpo.py` times TRL's `GRPOTrainer` on the same workload.
+
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::advantage::{group_advantages, ScaleRewards};
+use super::grpo::{update, Experience, Sample, UpdateConfig};
+use super::loss::{LossParams, LossType};
+use super::optim::{adamw, AdamParams};
+use crate::generate::{generate, GenerateConfig, SamplingParams};
+use crate::model::{Qwen2Config, Qwen2ForCausalLM};
+
+/// The workload of [`bench_grpo_step`].
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct GrpoWorkload {
+    pub prompts: usize,
+    pub generations: usize,
+    pub prompt_len: usize,
+    pub new_tokens: usize,
+}
+
+/// Median seconds of each part of a step, over the timed steps.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GrpoBenchReport {
+    pub workload: GrpoWorkload,
+    pub steps: usize,
+    pub step_s: f64,
+    pub generation_s: f64,
+    pub logprobs_s: f64,
+    pub backward_s: f64,
+    pub optimizer_s: f64,
+    pub min_step_s: f64,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Run `warmup + steps` GRPO steps on a random model of shape `config`; time the last `steps`.
+pub fn bench_grpo_step<B: AutodiffBackend>(
+    config: &Qwen2Config,
+    w: GrpoWorkload,
+    warmup: usize,
+    steps: usize,
+    device: &B::Device,
+) -> crate::Result<GrpoBenchReport> {
+    let mut config = config.clone();
+    config.max_position_embeddings = config
+        .max_position_embeddings
+        .max(w.prompt_len + w.new_tokens + 1);
+    B::seed(device, 0);
+    let mut model = Qwen2ForCausalLM::<B>::random(&config, device);
+    let mut optim = adamw::<B>(&AdamParams {
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-8,
+        weight_decay: 0.0,
+    });
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let prompts: Vec<Vec<u32>> = (0..w.prompts)
+        .map(|_| {
+            (0..w.prompt_len)
+                .map(|_| rng.random_range(0..config.vocab_size as u32))
+                .collect()
+        })
+        .collect();
+    let update_cfg = UpdateConfig {
+        loss: LossParams {
+            epsilon_low: 0.2,
+            epsilon_high: 0.2,
+            beta: 0.0,
+            loss_type: LossType::Dapo,
+            max_completion_length: w.new_tokens,
+        },
+        micro_batch: w.prompts * w.generations,
+        max_grad_norm: 1.0,
+    };
+    let (mut total, mut gen_t, mut fwd, mut bwd, mut opt) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for step in 0..warmup + steps.max(1) {
+        let t0 = Instant::now();
+        let gen = GenerateConfig {
+            max_new_tokens: w.new_tokens,
+            sampling: SamplingParams::default(),
+            num_return_sequences: w.generations,
+            seed: step as u64,
+            batch_size: w.prompts * w.generations,
+            ..GenerateConfig::default()
+        };
+        let out = generate(&model.valid(), &config, &prompts, &gen, None, device)?;
+        let t_gen = t0.elapsed().as_secs_f64();
+        let rewards: Vec<f32> = out
+            .completions
+            .iter()
+            .map(|_| rng.random_range(0..2) as f32)
+            .collect();
+        let adv = group_advantages(&rewards, w.generations, ScaleRewards::Group);
+        let exp = Experience {
+            prompts: prompts.clone(),
+            samples: out
+                .completions
+                .into_iter()
+                .zip(adv.values)
+                .map(|(c, a)| Sample {
+                    prompt: c.prompt_index,
+                    completion: c.ids,
+                    advantage: a,
+                    keep: true,
+                    old_logps: None,
+                    ref_logps: None,
+                })
+                .collect(),
+        };
+        let (next, u) = update(model, &mut optim, &exp, &update_cfg, 1e-6, device)?;
+        model = next;
+        if step >= warmup {
+            total.push(t0.elapsed().as_secs_f64());
+            gen_t.push(t_gen);
+            fwd.push(u.forward_secs);
+            bwd.push(u.backward_secs);
+            opt.push(u.optimizer_secs);
+        }
+    }
+    let min_step_s = total.iter().copied().fold(f64::MAX, f64::min);
+    Ok(GrpoBenchReport {
+        workload: w,
+        steps: total.len(),
+        step_s: median(&mut total),
+        generation_s: median(&mut gen_t),
+        logprobs_s: median(&mut fwd),
+        backward_s: median(&mut bwd),
+        optimizer_s: median(&mut opt),
+        min_step_s,
+    })
+}
