@@ -6,12 +6,12 @@ use std::path::PathBuf;
 /// Errors raised by the mgrpo library.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    /// Reading or writing a file failed. (The I/O error is part of the message, not a
+    /// `source`: a chained source would be printed twice by `{:#}`.)
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A `config.json` (or a run config) is missing a field, has a bad value, or asks for
     /// something we do not support.
@@ -43,7 +43,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 

@@ -162,7 +162,8 @@ impl TrainConfig {
             .map_err(|e: toml::de::Error| Error::config(path, e.to_string().trim().to_string()))?;
         for o in overrides {
             let (key, value) = parse_override(o)?;
-            table.insert(key, value);
+            set_dotted(&mut table, &key, value)
+                .map_err(|msg| Error::Invalid(format!("--set {o}: {msg}")))?;
         }
         let config: Self = Self::deserialize(table).map_err(|e| {
             Error::config(path, e.to_string().trim().replace('\n', " ").to_string())
@@ -305,6 +306,29 @@ fn non_negative(x: f64) -> bool {
     x.is_finite() && x >= 0.0
 }
 
+/// Set `a.b.c = value` in `table`, creating the tables on the way (`reward.format_weight`).
+fn set_dotted(
+    table: &mut toml::Table,
+    key: &str,
+    value: toml::Value,
+) -> std::result::Result<(), String> {
+    match key.split_once('.') {
+        None => {
+            table.insert(key.to_string(), value);
+            Ok(())
+        }
+        Some((head, rest)) => {
+            let entry = table
+                .entry(head.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => set_dotted(t, rest, value),
+                _ => Err(format!("`{head}` is not a table")),
+            }
+        }
+    }
+}
+
 /// `key=value` → the key and its TOML value (a bare word is a string).
 fn parse_override(s: &str) -> Result<(String, toml::Value)> {
     let (key, value) = s
@@ -345,6 +369,20 @@ mod tests {
         assert_eq!(c.lr_scheduler_type, SchedulerType::Cosine);
         assert_eq!(c.epsilon_high(), 0.2);
         assert_eq!(c.prompts_per_step(), 1);
+        let c = load(
+            "dataset = \"d\"\n[reward.policy]\npercent = \"ignore\"\n",
+            &[
+                "reward.format_weight=0.5",
+                "reward.policy.ordered_lists=true",
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.reward.format_weight, 0.5);
+        assert!(c.reward.policy.ordered_lists);
+        assert_eq!(
+            c.reward.policy.percent,
+            crate::reward::PercentPolicy::Ignore
+        );
         // the resolved config reads back to the same thing
         let again = load(&c.to_toml().unwrap(), &[]).unwrap();
         assert_eq!(again, c);
