@@ -30,7 +30,7 @@ pub struct Qwen2Attention<B: Backend> {
 impl<B: Backend> Qwen2Attention<B> {
     /// # Shapes
     /// - `x`: `[batch, seq, hidden]`
-    /// - `rope`: tables of `[batch, 1, seq, head_dim]`
+    /// - `rope`: tables of `[batch, seq, 1, head_dim]`
     /// - `mask`: `[batch, 1, seq, seq]`, `true` where a query must not see a key
     /// - returns `[batch, seq, hidden]`
     pub fn forward(
@@ -47,7 +47,7 @@ impl<B: Backend> Qwen2Attention<B> {
     /// `offset..offset + s`; the queries attend to every filled slot.
     ///
     /// # Shapes
-    /// - `x`: `[batch, s, hidden]`, `rope`: `[batch, 1, s, head_dim]`
+    /// - `x`: `[batch, s, hidden]`, `rope`: `[batch, s, 1, head_dim]`
     /// - `mask`: `[batch, 1, s, offset + s]`, `true` = masked
     /// - returns `[batch, s, hidden]` and the updated cache
     pub fn forward_cached(
@@ -75,11 +75,11 @@ impl<B: Backend> Qwen2Attention<B> {
     ) -> (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>) {
         let [b, s, _] = x.dims();
         let hd = self.head_dim;
-        let heads = |t: Tensor<B, 3>, n: usize| t.reshape([b, s, n, hd]).swap_dims(1, 2);
-        let q = rope.apply(heads(linear3(&self.q_proj, x.clone()), self.num_heads));
-        let k = rope.apply(heads(linear3(&self.k_proj, x.clone()), self.num_kv_heads));
-        let v = heads(linear3(&self.v_proj, x), self.num_kv_heads);
-        (q, k, v)
+        let split = |t: Tensor<B, 3>, n: usize| t.reshape([b, s, n, hd]); // [b, s, n, hd]
+        let q = rope.apply(split(linear3(&self.q_proj, x.clone()), self.num_heads));
+        let k = rope.apply(split(linear3(&self.k_proj, x.clone()), self.num_kv_heads));
+        let v = split(linear3(&self.v_proj, x), self.num_kv_heads);
+        (q.swap_dims(1, 2), k.swap_dims(1, 2), v.swap_dims(1, 2))
     }
 
     /// Merge heads and apply `o_proj`: `[b, heads, s, hd]` → `[b, s, hidden]`.
