@@ -74,14 +74,10 @@ fn grpo_learns_the_copy_task() {
         "loss",
         "grad_norm",
         "learning_rate",
-        "tokens_per_second",
-        "step_time",
-        "time/generation",
-        "time/scoring",
-        "time/forward",
-        "time/backward",
-        "time/optimizer",
-    ] {
+    ]
+    .iter()
+    .chain(mgrpo::metrics::TIMING_KEYS)
+    {
         assert!(m[0].get(key).is_some(), "metrics.jsonl lacks `{key}`");
     }
     // warmup 2 then constant: lr 0, 5e-3, 1e-2, ...

@@ -299,18 +299,33 @@ mod tests {
         assert_eq!(s[0], 0.0);
     }
 
-    #[test]
-    fn first_iteration_ratio_is_one_and_gradient_is_not_zero() {
-        let dev = Default::default();
-        let logps = Tensor::<AB, 2>::from_data([[-1.0, -2.0, -0.5], [-0.3, -1.7, -4.0]], &dev)
-            .require_grad();
+    /// Trainable log-probs (2 × 3) and the inputs of a first iteration (no old log-probs).
+    fn first_iteration(
+        advantages: Tensor<AB, 1>,
+        mask: Tensor<AB, 2>,
+    ) -> (Tensor<AB, 2>, LossInputs<AB>) {
+        let logps = Tensor::<AB, 2>::from_data(
+            [[-1.0, -2.0, -0.5], [-0.3, -1.7, -4.0]],
+            &Default::default(),
+        )
+        .require_grad();
         let inputs = LossInputs {
             logps: logps.clone(),
             old_logps: None,
             ref_logps: None,
-            advantages: Tensor::from_data([1.0, -1.0], &dev),
-            mask: Tensor::from_data([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]], &dev),
+            advantages,
+            mask,
         };
+        (logps, inputs)
+    }
+
+    #[test]
+    fn first_iteration_ratio_is_one_and_gradient_is_not_zero() {
+        let dev = Default::default();
+        let (logps, inputs) = first_iteration(
+            Tensor::from_data([1.0, -1.0], &dev),
+            Tensor::from_data([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]], &dev),
+        );
         let (loss, sums) = grpo_loss(inputs, &params(LossType::Dapo, 0.0), &STEP);
         // r = 1: ℓ = −A per token; Σ = −3 + 2 = −1 over 5 tokens
         assert!((loss.clone().into_scalar() + 0.2).abs() < 1e-7);
@@ -325,15 +340,7 @@ mod tests {
     #[test]
     fn all_equal_advantages_give_zero_loss_and_zero_gradient() {
         let dev = Default::default();
-        let logps = Tensor::<AB, 2>::from_data([[-1.0, -2.0, -0.5], [-0.3, -1.7, -4.0]], &dev)
-            .require_grad();
-        let inputs = LossInputs {
-            logps: logps.clone(),
-            old_logps: None,
-            ref_logps: None,
-            advantages: Tensor::zeros([2], &dev),
-            mask: Tensor::ones([2, 3], &dev),
-        };
+        let (logps, inputs) = first_iteration(Tensor::zeros([2], &dev), Tensor::ones([2, 3], &dev));
         let (loss, _) = grpo_loss(inputs, &params(LossType::Grpo, 0.0), &STEP);
         let v = loss.clone().into_scalar();
         assert_eq!(v, 0.0);
