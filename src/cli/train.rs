@@ -67,16 +67,18 @@ pub fn train<B: burn::tensor::backend::AutodiffBackend>(
         }
     };
     let s = mgrpo::train::train::<B>(&opts, device)?;
-    match (&s.final_model, &s.last) {
-        (Some(model), Some(m)) => eprintln!(
-            "trained {} steps: reward {:.3}, accuracy {:.3}; model in {}, metrics and plots in {}",
+    match &s.final_model {
+        Some(model) => eprintln!(
+            "trained {} steps{}; model in {}, metrics and plots in {}",
             s.steps_done,
-            m.reward,
-            m.accuracy,
+            s.last
+                .as_ref()
+                .map(|m| format!(": reward {:.3}, accuracy {:.3}", m.reward, m.accuracy))
+                .unwrap_or_default(),
             model.display(),
             s.run_dir.display()
         ),
-        _ => eprintln!(
+        None => eprintln!(
             "stopped after step {} of {}; continue with: mgrpo train --resume {}",
             s.steps_done,
             s.total_steps,

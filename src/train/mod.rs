@@ -165,7 +165,16 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
             )));
         }
         std::fs::create_dir_all(run).map_err(|e| Error::io(run, e))?;
-        write_atomic(&run.join("config.resolved.toml"), cfg.to_toml()?.as_bytes())?;
+        // absolute paths, so that `--resume` works from any directory
+        let mut resolved = cfg.clone();
+        for p in [&mut resolved.model, &mut resolved.dataset] {
+            *p = std::fs::canonicalize(&*p).map_err(|e| Error::io(&*p, e))?;
+        }
+        resolved.output_dir = Some(std::fs::canonicalize(run).map_err(|e| Error::io(run, e))?);
+        write_atomic(
+            &run.join("config.resolved.toml"),
+            resolved.to_toml()?.as_bytes(),
+        )?;
         let (_, model) = load_model::<B>(&cfg.model, device)?;
         let state = TrainerState {
             total_steps: total,
