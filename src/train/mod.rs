@@ -164,6 +164,7 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
                 run.display()
             )));
         }
+        let (_, model) = load_model::<B>(&cfg.model, device)?;
         std::fs::create_dir_all(run).map_err(|e| Error::io(run, e))?;
         // absolute paths, so that `--resume` works from any directory
         let mut resolved = cfg.clone();
@@ -175,7 +176,6 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
             &run.join("config.resolved.toml"),
             resolved.to_toml()?.as_bytes(),
         )?;
-        let (_, model) = load_model::<B>(&cfg.model, device)?;
         let state = TrainerState {
             total_steps: total,
             seed: cfg.seed,
