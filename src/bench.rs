@@ -165,7 +165,7 @@ pub fn bench_generate<B: Backend>(
 }
 
 /// Sort `times` (so `times[0]` is the minimum) and return the median. `times` is not empty.
-fn sorted_median(times: &mut [f64]) -> f64 {
+pub(crate) fn sorted_median(times: &mut [f64]) -> f64 {
     times.sort_by(|a, b| a.total_cmp(b));
     times[times.len() / 2]
 }

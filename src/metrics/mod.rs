@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::jsonl::{line_error, read_objects};
 
 /// One step's line of `metrics.jsonl`. Keys are TRL's where TRL has one.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -130,16 +131,11 @@ impl JsonlLog {
 
     /// Every line parsed as `T` (a bad line names the file and line).
     pub fn read<T: for<'de> Deserialize<'de>>(&self) -> Result<Vec<T>> {
-        let text = std::fs::read_to_string(&self.path).map_err(|e| Error::io(&self.path, e))?;
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                serde_json::from_str(l).map_err(|e| Error::Data {
-                    path: self.path.clone(),
-                    line: i + 1,
-                    msg: e.to_string(),
-                })
+        read_objects(&self.path)?
+            .into_iter()
+            .map(|(line, obj)| {
+                serde_json::from_value(serde_json::Value::Object(obj))
+                    .map_err(|e| line_error(&self.path, line, e.to_string()))
             })
             .collect()
     }

@@ -15,6 +15,7 @@ use super::advantage::{group_advantages, ScaleRewards};
 use super::grpo::{update, Experience, Sample, UpdateConfig};
 use super::loss::{LossParams, LossType};
 use super::optim::{adamw, AdamParams};
+use crate::bench::sorted_median;
 use crate::generate::{generate, GenerateConfig, SamplingParams};
 use crate::model::{Qwen2Config, Qwen2ForCausalLM};
 
@@ -38,11 +39,6 @@ pub struct GrpoBenchReport {
     pub backward_s: f64,
     pub optimizer_s: f64,
     pub min_step_s: f64,
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 /// Run `warmup + steps` GRPO steps on a random model of shape `config`; time the last `steps`.
@@ -134,11 +130,11 @@ pub fn bench_grpo_step<B: AutodiffBackend>(
     Ok(GrpoBenchReport {
         workload: w,
         steps: total.len(),
-        step_s: median(&mut total),
-        generation_s: median(&mut gen_t),
-        logprobs_s: median(&mut fwd),
-        backward_s: median(&mut bwd),
-        optimizer_s: median(&mut opt),
+        step_s: sorted_median(&mut total),
+        generation_s: sorted_median(&mut gen_t),
+        logprobs_s: sorted_median(&mut fwd),
+        backward_s: sorted_median(&mut bwd),
+        optimizer_s: sorted_median(&mut opt),
         min_step_s,
     })
 }

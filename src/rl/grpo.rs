@@ -176,19 +176,18 @@ pub fn update<B: AutodiffBackend>(
             mask: mask.clone(),
         };
         let (loss, loss_sums) = grpo_loss(inputs, &cfg.loss, &counts);
-        if let Some(h) = entropy {
-            entropy_sum += (h * mask).sum().into_scalar().elem::<f32>();
-        }
-        let s: Vec<f32> = loss_sums
-            .sums
+        let entropy = entropy.map_or_else(|| Tensor::zeros([1], device), |h| (h * mask).sum());
+        // one read-back per micro-batch: the metric sums, the entropy sum and the loss
+        let host: Vec<f32> = Tensor::cat(vec![loss_sums.sums, entropy, loss.clone().detach()], 0)
             .into_data()
             .convert::<f32>()
             .into_vec()
             .map_err(|e| Error::Invalid(format!("reading loss metrics back: {e:?}")))?;
-        for (acc, v) in sums.iter_mut().zip(s) {
+        for (acc, v) in sums.iter_mut().zip(&host) {
             *acc += v;
         }
-        loss_sum += loss.clone().into_scalar().elem::<f32>();
+        entropy_sum += host[5];
+        loss_sum += host[6];
         forward_secs += tf.elapsed().as_secs_f64();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         accum.accumulate(&model, grads);

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fsutil::{replace_dir, write_atomic};
-use crate::model::{load_model, save_model, Qwen2Config, Qwen2ForCausalLM, SaveDtype, SaveOptions};
+use crate::model::{load_model, save_model, Qwen2Config, Qwen2ForCausalLM, SaveOptions};
 use crate::rl::optim::{load_optimizer, save_optimizer, PolicyOptimizer};
 
 /// Everything besides the weights and the optimizer that a resumed run needs.
@@ -63,10 +63,8 @@ pub fn save_checkpoint<B: AutodiffBackend>(
     }
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let opts = SaveOptions {
-        dtype: SaveDtype::F32,
-        max_shard_bytes: 5_000_000_000,
         side_files_from: Some(side_files_from.to_path_buf()),
-        overwrite: false,
+        ..SaveOptions::default()
     };
     save_model(&model.valid(), config, &tmp.join(MODEL), &opts)?;
     save_optimizer(optim, model, &tmp.join(OPTIMIZER))?;

@@ -15,10 +15,10 @@ pub use config::{Algorithm, TrainConfig};
 
 use crate::data::{Dataset, Problem};
 use crate::error::{Error, Result};
-use crate::fsutil::{replace_dir, write_atomic};
+use crate::fsutil::write_atomic;
 use crate::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, StopStrings};
 use crate::metrics::{plot, JsonlLog, Progress, StepMetrics};
-use crate::model::{load_model, save_model, Qwen2Config, Qwen2ForCausalLM, SaveDtype, SaveOptions};
+use crate::model::{load_model, save_model, Qwen2Config, Qwen2ForCausalLM, SaveOptions};
 use crate::rl::advantage::group_advantages;
 use crate::rl::grpo::{sample_logprobs, update, Experience, Sample, UpdateConfig};
 use crate::rl::loss::LossParams;
@@ -383,18 +383,13 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
     let done = state.step >= total;
     let final_model = if done {
         let dest = run.join("model");
-        let tmp = run.join(".tmp-model");
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        }
         let opts = SaveOptions {
-            dtype: SaveDtype::F32,
-            max_shard_bytes: 5_000_000_000,
             side_files_from: Some(cfg.model.clone()),
-            overwrite: false,
+            overwrite: true,
+            ..SaveOptions::default()
         };
-        save_model(&model.valid(), &s.model_config, &tmp, &opts)?;
-        replace_dir(&tmp, &dest)?;
+        // written to a temporary directory and renamed by save_model
+        save_model(&model.valid(), &s.model_config, &dest, &opts)?;
         plot::training_plots(&metrics, run)?;
         Some(dest)
     } else {
