@@ -274,3 +274,14 @@ fn bad_configs_and_data_fail_clearly_and_write_nothing() {
     assert_eq!(m.len(), 4);
     assert_eq!(m[2]["skipped"], true);
 }
+
+#[test]
+fn every_shipped_config_parses() {
+    for e in std::fs::read_dir("configs").unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            let c = mgrpo::train::TrainConfig::load(&p, &[]);
+            assert!(c.is_ok(), "{}: {}", p.display(), c.unwrap_err());
+        }
+    }
+}
