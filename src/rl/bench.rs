@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::advantage::{group_advantages, ScaleRewards};
-use super::grpo::{update, Experience, Sample, UpdateConfig};
+use super::grpo::{update, Experience, Part, Sample, UpdateConfig};
 use super::loss::{LossParams, LossType};
 use super::optim::{adamw, AdamParams};
 use crate::bench::sorted_median;
@@ -116,7 +116,11 @@ pub fn bench_grpo_step<B: AutodiffBackend>(
                 })
                 .collect(),
         };
-        let (next, u) = update(model, &mut optim, &exp, &update_cfg, 1e-6, device)?;
+        let parts = [Part {
+            experience: &exp,
+            weight: 1.0,
+        }];
+        let (next, u) = update(model, &mut optim, &parts, &update_cfg, 1e-6, device)?;
         model = next;
         if step >= warmup {
             total.push(t0.elapsed().as_secs_f64());

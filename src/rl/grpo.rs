@@ -15,6 +15,7 @@ use burn::tensor::backend::AutodiffBackend;
 use super::logprobs::{completion_logprobs, completion_mask, right_aligned, window, SeqRow};
 use super::loss::{grpo_loss, LossInputs, LossMetrics, LossParams, StepCounts};
 use super::optim::{clip_global_norm, PolicyOptimizer};
+use super::rollout::Rollout;
 use crate::error::{Error, Result};
 use crate::model::Qwen2ForCausalLM;
 
@@ -42,6 +43,27 @@ pub struct Experience {
 }
 
 impl Experience {
+    /// One sample per completion of `roll`, with its advantage; truncated completions are
+    /// masked out when `mask_truncated`.
+    pub fn from_rollout(roll: &Rollout, advantages: &[f32], mask_truncated: bool) -> Self {
+        Self {
+            prompts: roll.prompts.clone(),
+            samples: roll
+                .completions
+                .iter()
+                .zip(advantages)
+                .map(|(c, &a)| Sample {
+                    prompt: c.prompt_index,
+                    completion: c.ids.clone(),
+                    advantage: a,
+                    keep: !(mask_truncated && c.truncated()),
+                    old_logps: None,
+                    ref_logps: None,
+                })
+                .collect(),
+        }
+    }
+
     fn rows(&self, range: std::ops::Range<usize>) -> Vec<SeqRow<'_>> {
         self.samples[range]
             .iter()
@@ -108,13 +130,25 @@ pub struct UpdateConfig {
     pub max_grad_norm: f32,
 }
 
+/// One loss term of an update: a batch of experience and its weight. GRPO has one part; MGRPO
+/// adds the layer-2 corrections with `layer2_weight`. Each part is normalised by its own counts
+/// (`loss_type`), so the step's loss is `Σ weight · L(part)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Part<'a> {
+    pub experience: &'a Experience,
+    pub weight: f32,
+}
+
 /// What an update measured.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct UpdateStats {
-    /// The step's loss (the micro-batches' shares added up).
+    /// The step's loss (the weighted parts added up).
     pub loss: f32,
+    /// Each part's own (unweighted) loss.
+    pub part_losses: Vec<f32>,
     /// Gradient norm before clipping.
     pub grad_norm: f32,
+    /// Loss metrics over every part's active tokens.
     pub metrics: LossMetrics,
     /// Mean entropy of the policy over active tokens.
     pub entropy: f32,
@@ -128,74 +162,101 @@ pub struct UpdateStats {
     pub optimizer_secs: f64,
 }
 
-/// One optimizer step on `exp` at learning rate `lr`. Returns the updated model (unchanged when
-/// the step is skipped) and what it measured.
+/// One optimizer step on `parts` at learning rate `lr`. Returns the updated model (unchanged
+/// when the step is skipped) and what it measured.
 pub fn update<B: AutodiffBackend>(
     model: Qwen2ForCausalLM<B>,
     optim: &mut PolicyOptimizer<B>,
-    exp: &Experience,
+    parts: &[Part<'_>],
     cfg: &UpdateConfig,
     lr: f64,
     device: &B::Device,
 ) -> Result<(Qwen2ForCausalLM<B>, UpdateStats)> {
     let t0 = Instant::now();
     let mb = cfg.micro_batch.max(1);
-    let counts = exp.counts(mb);
-    let n = exp.samples.len();
     let mut accum = GradientsAccumulator::<Qwen2ForCausalLM<B>>::new();
     let mut loss_sum = 0.0f32;
+    let mut part_losses = Vec::with_capacity(parts.len());
     let mut sums = [0.0f32; 5];
     let mut entropy_sum = 0.0f32;
     let mut forward_secs = 0.0;
-    for start in (0..n).step_by(mb) {
-        let tf = Instant::now();
-        let range = start..(start + mb).min(n);
-        let samples = &exp.samples[range.clone()];
-        let rows = exp.rows(range);
-        let t = window(&rows);
-        if t == 0 {
-            continue;
+    let mut any = false;
+    for part in parts {
+        let exp = part.experience;
+        let counts = exp.counts(mb);
+        let n = exp.samples.len();
+        let mut part_loss = 0.0f32;
+        for start in (0..n).step_by(mb) {
+            let tf = Instant::now();
+            let range = start..(start + mb).min(n);
+            let samples = &exp.samples[range.clone()];
+            let rows = exp.rows(range);
+            let t = window(&rows);
+            if t == 0 {
+                continue;
+            }
+            let m = rows.len();
+            let keep: Vec<bool> = samples.iter().map(|s| s.keep).collect();
+            let host = |v: Vec<f32>| Tensor::<B, 2>::from_data(TensorData::new(v, [m, t]), device);
+            let aligned = |f: fn(&Sample) -> Option<&Vec<f32>>| -> Option<Tensor<B, 2>> {
+                let vs: Option<Vec<&[f32]>> =
+                    samples.iter().map(|s| f(s).map(|v| &v[..])).collect();
+                vs.map(|vs| host(right_aligned(&vs, t)))
+            };
+            let mask = host(completion_mask(&rows, &keep, t));
+            let (logps, entropy) = completion_logprobs(&model, &rows, true, device);
+            let inputs = LossInputs {
+                logps,
+                old_logps: aligned(|s| s.old_logps.as_ref()),
+                ref_logps: aligned(|s| s.ref_logps.as_ref()),
+                advantages: Tensor::from_data(
+                    TensorData::new(samples.iter().map(|s| s.advantage).collect(), [m]),
+                    device,
+                ),
+                mask: mask.clone(),
+            };
+            let (loss, loss_sums) = grpo_loss(inputs, &cfg.loss, &counts);
+            let entropy = entropy.map_or_else(|| Tensor::zeros([1], device), |h| (h * mask).sum());
+            // one read-back per micro-batch: the metric sums, the entropy sum and the loss
+            let host: Vec<f32> =
+                Tensor::cat(vec![loss_sums.sums, entropy, loss.clone().detach()], 0)
+                    .into_data()
+                    .convert::<f32>()
+                    .into_vec()
+                    .map_err(|e| Error::Invalid(format!("reading loss metrics back: {e:?}")))?;
+            for (acc, v) in sums.iter_mut().zip(&host) {
+                *acc += v;
+            }
+            entropy_sum += host[5];
+            part_loss += host[6];
+            forward_secs += tf.elapsed().as_secs_f64();
+            let loss = if part.weight == 1.0 {
+                loss
+            } else {
+                loss * part.weight
+            };
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            accum.accumulate(&model, grads);
+            any = true;
         }
-        let m = rows.len();
-        let keep: Vec<bool> = samples.iter().map(|s| s.keep).collect();
-        let host = |v: Vec<f32>| Tensor::<B, 2>::from_data(TensorData::new(v, [m, t]), device);
-        let aligned = |f: fn(&Sample) -> Option<&Vec<f32>>| -> Option<Tensor<B, 2>> {
-            let vs: Option<Vec<&[f32]>> = samples.iter().map(|s| f(s).map(|v| &v[..])).collect();
-            vs.map(|vs| host(right_aligned(&vs, t)))
-        };
-        let mask = host(completion_mask(&rows, &keep, t));
-        let (logps, entropy) = completion_logprobs(&model, &rows, true, device);
-        let inputs = LossInputs {
-            logps,
-            old_logps: aligned(|s| s.old_logps.as_ref()),
-            ref_logps: aligned(|s| s.ref_logps.as_ref()),
-            advantages: Tensor::from_data(
-                TensorData::new(samples.iter().map(|s| s.advantage).collect(), [m]),
-                device,
-            ),
-            mask: mask.clone(),
-        };
-        let (loss, loss_sums) = grpo_loss(inputs, &cfg.loss, &counts);
-        let entropy = entropy.map_or_else(|| Tensor::zeros([1], device), |h| (h * mask).sum());
-        // one read-back per micro-batch: the metric sums, the entropy sum and the loss
-        let host: Vec<f32> = Tensor::cat(vec![loss_sums.sums, entropy, loss.clone().detach()], 0)
-            .into_data()
-            .convert::<f32>()
-            .into_vec()
-            .map_err(|e| Error::Invalid(format!("reading loss metrics back: {e:?}")))?;
-        for (acc, v) in sums.iter_mut().zip(&host) {
-            *acc += v;
-        }
-        entropy_sum += host[5];
-        loss_sum += host[6];
-        forward_secs += tf.elapsed().as_secs_f64();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        accum.accumulate(&model, grads);
+        loss_sum += part.weight * part_loss;
+        part_losses.push(part_loss);
     }
     let t1 = Instant::now();
+    let metrics = LossMetrics::from_sums(&sums);
+    if !any {
+        // nothing to train on (every part empty): no optimizer step, nothing skipped
+        return Ok((
+            model,
+            UpdateStats {
+                part_losses,
+                applied: true,
+                ..Default::default()
+            },
+        ));
+    }
     let mut grads = accum.grads();
     let grad_norm = clip_global_norm(&model, &mut grads, cfg.max_grad_norm);
-    let metrics = LossMetrics::from_sums(&sums);
     let applied = loss_sum.is_finite() && grad_norm.is_finite();
     let model = if applied {
         optim.step(lr, model, grads)
@@ -206,6 +267,7 @@ pub fn update<B: AutodiffBackend>(
         model,
         UpdateStats {
             loss: loss_sum,
+            part_losses,
             grad_norm,
             metrics,
             entropy: entropy_sum / metrics.tokens.max(1.0),
@@ -278,8 +340,12 @@ mod tests {
             micro_batch: mb,
             max_grad_norm: 0.5,
         };
+        let parts = [Part {
+            experience: exp,
+            weight: 1.0,
+        }];
         let (model, stats) =
-            update(model, &mut optim, exp, &cfg, 1e-3, &Default::default()).unwrap();
+            update(model, &mut optim, &parts, &cfg, 1e-3, &Default::default()).unwrap();
         assert!(stats.applied && stats.grad_norm > 0.0);
         let weights = named_tensors(&model)
             .unwrap()
@@ -333,5 +399,66 @@ mod tests {
                 .fold(0.0, f32::max);
             assert!(diff < 1e-5, "{lt:?}: 1×8 vs 4×2 differ by {diff}");
         }
+    }
+
+    /// MGRPO's step: the loss is `L1 + w·L2`, each part normalised by its own counts, so
+    /// adding layer 2 never rescales layer 1.
+    #[test]
+    fn weighted_parts_add_up() {
+        let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, true);
+        <AB as Backend>::seed(&Default::default(), 5);
+        let model = Qwen2ForCausalLM::<AB>::random(&config, &Default::default());
+        let l1 = experience(true);
+        let mut l2 = experience(true);
+        l2.samples.truncate(5);
+        for s in &mut l2.samples {
+            s.advantage = -2.0 * s.advantage + 0.3;
+        }
+        let cfg = UpdateConfig {
+            loss: LossParams {
+                epsilon_low: 0.2,
+                epsilon_high: 0.28,
+                beta: 0.0,
+                loss_type: LossType::Dapo,
+                max_completion_length: 5,
+            },
+            micro_batch: 3,
+            max_grad_norm: 0.0,
+        };
+        let run = |parts: &[Part<'_>]| {
+            let mut optim = adamw::<AB>(&AdamParams {
+                beta1: 0.9,
+                beta2: 0.999,
+                epsilon: 1e-8,
+                weight_decay: 0.0,
+            });
+            update(
+                model.clone(),
+                &mut optim,
+                parts,
+                &cfg,
+                1e-3,
+                &Default::default(),
+            )
+            .unwrap()
+            .1
+        };
+        let part = |e, w| Part {
+            experience: e,
+            weight: w,
+        };
+        let a = run(&[part(&l1, 1.0)]);
+        let b = run(&[part(&l2, 1.0)]);
+        let both = run(&[part(&l1, 1.0), part(&l2, 0.5)]);
+        assert!(a.loss.abs() > 1e-3 && b.loss.abs() > 1e-3);
+        assert_eq!(both.part_losses.len(), 2);
+        assert!((both.part_losses[0] - a.loss).abs() < 1e-6);
+        assert!((both.part_losses[1] - b.loss).abs() < 1e-6);
+        assert!((both.loss - (a.loss + 0.5 * b.loss)).abs() < 1e-5);
+        // an empty layer 2 changes nothing
+        let empty = Experience::default();
+        let alone = run(&[part(&l1, 1.0), part(&empty, 1.0)]);
+        assert!((alone.loss - a.loss).abs() < 1e-7);
+        assert!((alone.grad_norm - a.grad_norm).abs() < 1e-6 * a.grad_norm);
     }
 }

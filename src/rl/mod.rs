@@ -3,13 +3,19 @@
 //! `rollout` (prompts → G completions → verifier rewards) → `advantage` (group-relative) →
 //! `logprobs` (policy, old and reference log-probs of the completion tokens) → `loss` (the
 //! clipped objective, a pure tensor function) → `optim` (AdamW, global-norm clipping) under a
-//! `schedule`. `grpo` strings them into one step.
+//! `schedule`. `grpo` strings them into one step; `mgrpo` adds the self-correction layer
+//! (layer-2 queries, selection, augmentation) and `igrpo` the refinement of the best draft,
+//! both as rollouts whose experience `grpo::update` trains on.
 
 pub mod advantage;
 pub mod bench;
 pub mod grpo;
+pub mod igrpo;
 pub mod logprobs;
 pub mod loss;
+pub mod mgrpo;
 pub mod optim;
 pub mod rollout;
 pub mod schedule;
+#[cfg(test)]
+pub mod scripted;

@@ -1,22 +1,73 @@
-//! Rollouts: prompts → G completions each (the generation engine, no gradient) → verifier
-//! rewards. The result is plain host data, so GRPO, MGRPO and iGRPO can build their batches
-//! from it without touching the model.
+//! Rollouts: prompts → completions (from a [`Sampler`]: the KV-cache engine, or a scripted
+//! mock in tests) → verifier rewards. The result is plain host data, so GRPO, MGRPO and iGRPO
+//! build their batches from it without touching the model.
 
 use burn::prelude::*;
 
 use crate::data::Problem;
 use crate::error::{Error, Result};
-use crate::generate::{generate, Completion, GenerateConfig, GenerateStats};
+use crate::generate::{generate, Completion, GenerateConfig, GenerateStats, Generation};
 use crate::model::{Qwen2Config, Qwen2ForCausalLM};
 use crate::reward::{reward_parts, RewardConfig, RewardParts};
 use crate::tokenizer::Tokenizer;
+
+/// How many completions to draw per prompt, with what budget and seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Draw {
+    pub n: usize,
+    pub max_new_tokens: usize,
+    pub seed: u64,
+}
+
+/// Something that samples completions: the policy model, or a scripted mock in tests.
+pub trait Sampler {
+    /// `draw.n` decoded completions for each prompt, grouped by prompt (all of prompt 0
+    /// first).
+    fn sample(&mut self, prompts: &[Vec<u32>], draw: Draw) -> Result<Generation>;
+}
+
+/// The model as a [`Sampler`]: [`generate`] with fixed sampling settings.
+pub struct ModelSampler<'a, B: Backend> {
+    pub model: &'a Qwen2ForCausalLM<B>,
+    pub config: &'a Qwen2Config,
+    pub tokenizer: &'a Tokenizer,
+    /// Sampling settings; `num_return_sequences`, `max_new_tokens` and `seed` are set per call.
+    pub gen: GenerateConfig,
+    pub device: &'a B::Device,
+}
+
+impl<B: Backend> Sampler for ModelSampler<'_, B> {
+    fn sample(&mut self, prompts: &[Vec<u32>], draw: Draw) -> Result<Generation> {
+        if prompts.is_empty() {
+            return Ok(Generation {
+                completions: Vec::new(),
+                stats: GenerateStats::default(),
+            });
+        }
+        let gen = GenerateConfig {
+            num_return_sequences: draw.n,
+            max_new_tokens: draw.max_new_tokens,
+            seed: draw.seed,
+            batch_size: self.gen.batch_size.max(draw.n),
+            ..self.gen.clone()
+        };
+        generate(
+            self.model,
+            self.config,
+            prompts,
+            &gen,
+            Some(self.tokenizer),
+            self.device,
+        )
+    }
+}
 
 /// The completions of a batch of prompts and their rewards.
 #[derive(Debug, Clone)]
 pub struct Rollout {
     /// Token ids of each prompt.
     pub prompts: Vec<Vec<u32>>,
-    /// `gen.num_return_sequences` completions per prompt, grouped by prompt.
+    /// The same number of completions per prompt, grouped by prompt.
     pub completions: Vec<Completion>,
     /// One per completion.
     pub rewards: Vec<RewardParts>,
@@ -45,23 +96,39 @@ impl Rollout {
         let n = self.rewards.len().max(1) as f32;
         self.rewards.iter().filter(|r| r.formatted).count() as f32 / n
     }
+
+    /// Tokens generated over all completions (the rollout budget).
+    pub fn generated_tokens(&self) -> usize {
+        self.completions.iter().map(|c| c.ids.len()).sum()
+    }
+
+    /// The text of completion `i` (rollouts are always decoded).
+    pub fn text(&self, i: usize) -> &str {
+        self.completions[i].text.as_deref().unwrap_or("")
+    }
 }
 
-/// Sample completions for `problems` (whose prompts, already tokenized, are `prompts`) and
-/// score each with the verifier.
-#[allow(clippy::too_many_arguments)]
-pub fn rollout<B: Backend>(
-    model: &Qwen2ForCausalLM<B>,
-    config: &Qwen2Config,
+/// Sample `draw.n` completions for each prompt and score each with the verifier against
+/// `problems[i]`. When `graded_prefix` is given, completion text of prompt i is graded as
+/// `graded_prefix[i] + text`: a layer-2 correction is graded as the whole assistant turn (the
+/// first answer, the guide phrase, the correction), so its final answer is the last one given.
+pub fn rollout<S: Sampler>(
+    sampler: &mut S,
     problems: &[&Problem],
     prompts: Vec<Vec<u32>>,
-    gen: &GenerateConfig,
-    tokenizer: &Tokenizer,
+    graded_prefix: Option<&[String]>,
+    draw: Draw,
     reward: &RewardConfig,
-    device: &B::Device,
 ) -> Result<Rollout> {
-    let out = generate(model, config, &prompts, gen, Some(tokenizer), device)?;
-    let g = gen.num_return_sequences;
+    let out = sampler.sample(&prompts, draw)?;
+    if out.completions.len() != prompts.len() * draw.n {
+        return Err(Error::Invalid(format!(
+            "the sampler returned {} completions for {} prompts × {}",
+            out.completions.len(),
+            prompts.len(),
+            draw.n
+        )));
+    }
     let rewards = out
         .completions
         .iter()
@@ -69,10 +136,17 @@ pub fn rollout<B: Backend>(
             let text = c.text.as_deref().ok_or_else(|| {
                 Error::Invalid("rollout completions must be decoded (no tokenizer?)".into())
             })?;
-            Ok(reward_parts(problems[c.prompt_index], text, reward))
+            let problem = problems[c.prompt_index];
+            Ok(match graded_prefix {
+                Some(prefix) => reward_parts(
+                    problem,
+                    &format!("{}{text}", prefix[c.prompt_index]),
+                    reward,
+                ),
+                None => reward_parts(problem, text, reward),
+            })
         })
         .collect::<Result<Vec<_>>>()?;
-    debug_assert_eq!(rewards.len(), problems.len() * g);
     Ok(Rollout {
         prompts,
         completions: out.completions,

@@ -14,15 +14,22 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::reward::RewardConfig;
 use crate::rl::advantage::ScaleRewards;
+use crate::rl::igrpo::{DraftTie, DEFAULT_REFINE_INSTRUCTION};
 use crate::rl::loss::LossType;
+use crate::rl::mgrpo::{Layer2On, PAPER_GUIDE_PHRASES};
 use crate::rl::schedule::SchedulerType;
 
 /// Which algorithm a run trains with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Algorithm {
+    /// One layer of GRPO (DESIGN §7).
     #[default]
     Grpo,
+    /// GRPO plus the self-correction layer (DESIGN §8).
+    Mgrpo,
+    /// GRPO on refinements of the best of several drafts (DESIGN §9).
+    Igrpo,
 }
 
 /// Every key of a run config, with TRL's defaults unless noted.
@@ -88,6 +95,43 @@ pub struct TrainConfig {
     pub num_train_epochs: f64,
     pub seed: u64,
 
+    // --- MGRPO layer 2 (ours) ---
+    /// Guide phrases appended after a layer-1 response; one drawn at random per query.
+    pub guide_phrases: Vec<String>,
+    /// H: corrections sampled per kept layer-2 query (at least 2).
+    pub augment_h: usize,
+    /// Cap on layer-2 queries per step, drawn at random (0 = every layer-1 response).
+    pub layer2_max_queries_per_step: usize,
+    /// Weight of the layer-2 loss in the step's loss.
+    pub layer2_weight: f32,
+    /// Which layer-1 responses become queries: all, wrong or right.
+    pub layer2_on: Layer2On,
+    /// Token budget of a correction; defaults to `max_completion_length`.
+    pub layer2_max_completion_length: Option<usize>,
+
+    // --- iGRPO (ours) ---
+    /// N: drafts per question in stage 1.
+    pub igrpo_num_drafts: usize,
+    /// Text appended after the best draft to ask for a refinement.
+    pub refine_instruction: String,
+    /// Tie rule between equally rewarded drafts: first or shortest.
+    pub draft_tie: DraftTie,
+
+    // --- evaluation during training (ours) ---
+    /// Problems for the two-turn evaluation (none = no evaluation).
+    pub eval_dataset: Option<PathBuf>,
+    pub eval_dataset_format: Option<String>,
+    /// Evaluate every this many steps (0 = only before the first and after the last step).
+    pub eval_steps: usize,
+    /// Evaluate on the first N problems only.
+    pub eval_limit: Option<usize>,
+    /// 1 or 2.
+    pub eval_turns: usize,
+    /// 0 = greedy; the paper samples at 0.7.
+    pub eval_temperature: f32,
+    /// Guide phrase of turn 2; defaults to the first of `guide_phrases`.
+    pub eval_guide: Option<String>,
+
     // --- bookkeeping ---
     /// Checkpoint every this many steps (0 = only at the end).
     pub save_steps: usize,
@@ -139,6 +183,22 @@ impl Default for TrainConfig {
             max_steps: None,
             num_train_epochs: 1.0,
             seed: 42,
+            guide_phrases: PAPER_GUIDE_PHRASES.iter().map(|s| s.to_string()).collect(),
+            augment_h: 4,
+            layer2_max_queries_per_step: 0,
+            layer2_weight: 1.0,
+            layer2_on: Layer2On::All,
+            layer2_max_completion_length: None,
+            igrpo_num_drafts: 4,
+            refine_instruction: DEFAULT_REFINE_INSTRUCTION.into(),
+            draft_tie: DraftTie::First,
+            eval_dataset: None,
+            eval_dataset_format: None,
+            eval_steps: 0,
+            eval_limit: None,
+            eval_turns: 2,
+            eval_temperature: 0.7,
+            eval_guide: None,
             save_steps: 500,
             save_total_limit: None,
             max_nonfinite_steps: 3,
@@ -193,6 +253,20 @@ impl TrainConfig {
             ((self.num_train_epochs * rows as f64) / self.prompts_per_step().max(1) as f64).ceil()
                 as usize
         })
+    }
+
+    /// The layer-2 / refinement token budget.
+    pub fn layer2_max_completion_length(&self) -> usize {
+        self.layer2_max_completion_length
+            .unwrap_or(self.max_completion_length)
+    }
+
+    /// The turn-2 guide phrase of evaluations.
+    pub fn eval_guide(&self) -> String {
+        self.eval_guide
+            .clone()
+            .or_else(|| self.guide_phrases.first().cloned())
+            .unwrap_or_else(|| PAPER_GUIDE_PHRASES[0].to_string())
     }
 
     /// Why the config is unusable, naming the key.
@@ -288,6 +362,33 @@ impl TrainConfig {
         }
         if self.max_nonfinite_steps == 0 {
             return bad("max_nonfinite_steps", "must be at least 1");
+        }
+        if self.guide_phrases.is_empty() {
+            return bad("guide_phrases", "must hold at least one phrase");
+        }
+        if self.algorithm == Algorithm::Mgrpo && self.augment_h < 2 {
+            return bad(
+                "augment_h",
+                "must be at least 2 (a group of one has no advantage, so layer 2 would train nothing)",
+            );
+        }
+        if !non_negative(self.layer2_weight as f64) {
+            return bad("layer2_weight", "must be ≥ 0");
+        }
+        if self.layer2_max_completion_length == Some(0) {
+            return bad("layer2_max_completion_length", "must be at least 1");
+        }
+        if self.igrpo_num_drafts == 0 {
+            return bad("igrpo_num_drafts", "must be at least 1");
+        }
+        if !(1..=2).contains(&self.eval_turns) {
+            return bad("eval_turns", "must be 1 or 2");
+        }
+        if !non_negative(self.eval_temperature as f64) {
+            return bad("eval_temperature", "must be ≥ 0 (0 = greedy)");
+        }
+        if self.eval_limit == Some(0) {
+            return bad("eval_limit", "must be at least 1");
         }
         if !(self.reward.format_weight.is_finite()) {
             return bad("reward.format_weight", "must be finite");

@@ -3,7 +3,9 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod evaluate;
 pub mod order;
+pub mod step;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -19,15 +21,15 @@ use crate::fsutil::write_atomic;
 use crate::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, StopStrings};
 use crate::metrics::{plot, JsonlLog, Progress, StepMetrics};
 use crate::model::{load_model, save_model, Qwen2Config, Qwen2ForCausalLM, SaveOptions};
-use crate::rl::advantage::group_advantages;
-use crate::rl::grpo::{sample_logprobs, update, Experience, Sample, UpdateConfig};
+use crate::rl::grpo::{sample_logprobs, update, UpdateConfig};
 use crate::rl::loss::LossParams;
 use crate::rl::optim::{adamw, AdamParams};
-use crate::rl::rollout::{rollout, Rollout};
+use crate::rl::rollout::ModelSampler;
 use crate::rl::schedule::Schedule;
 use crate::template::PromptTemplate;
 use crate::tokenizer::Tokenizer;
 use checkpoint::{restore_latest, save_checkpoint, TrainerState};
+use evaluate::{run_eval, EvalContext, EvalSet};
 
 /// How to run `mgrpo train`.
 #[derive(Debug, Clone)]
@@ -57,8 +59,10 @@ struct Setup {
     /// Token ids of each problem's prompt.
     prompts: Vec<Vec<u32>>,
     tokenizer: Tokenizer,
+    template: PromptTemplate,
     model_config: Qwen2Config,
     eos_ids: Vec<u32>,
+    eval: Option<EvalSet>,
 }
 
 fn setup(cfg: &TrainConfig) -> Result<Setup> {
@@ -90,6 +94,21 @@ fn setup(cfg: &TrainConfig) -> Result<Setup> {
         ))
     })?;
     let template = PromptTemplate::builtin(&cfg.template)?;
+    // MGRPO and iGRPO continue the first answer in the same turn: room for both turns
+    let second_turn = match cfg.algorithm {
+        Algorithm::Grpo => None,
+        Algorithm::Mgrpo | Algorithm::Igrpo => {
+            let texts: Vec<&String> = match cfg.algorithm {
+                Algorithm::Mgrpo => cfg.guide_phrases.iter().collect(),
+                _ => vec![&cfg.refine_instruction],
+            };
+            let mut longest = 0;
+            for t in texts {
+                longest = longest.max(tokenizer.encode(&format!("\n\n{t}"))?.len());
+            }
+            Some(cfg.max_completion_length + longest + cfg.layer2_max_completion_length())
+        }
+    };
     let mut prompts = Vec::with_capacity(dataset.len());
     for p in &dataset.problems {
         let ids = tokenizer.encode(&template.render(&p.question))?;
@@ -112,6 +131,15 @@ fn setup(cfg: &TrainConfig) -> Result<Setup> {
                 cfg.max_completion_length
             ));
         }
+        if let Some(extra) = second_turn {
+            if ids.len() + extra > context {
+                return too_long(format!(
+                    "+ a first answer, a guide phrase and a second answer ({extra} tokens: \
+                     max_completion_length + the longest guide_phrases/refine_instruction + \
+                     layer2_max_completion_length) exceed the model's context {context}"
+                ));
+            }
+        }
         if let Some(bad) = ids.iter().find(|&&t| t as usize >= model_config.vocab_size) {
             return too_long(format!(
                 "include id {bad}, outside the model's vocabulary ({})",
@@ -121,12 +149,15 @@ fn setup(cfg: &TrainConfig) -> Result<Setup> {
         prompts.push(ids);
     }
     let eos_ids = eos_ids_from_model_dir(&cfg.model, &model_config.eos_token_id, Some(&tokenizer))?;
+    let eval = EvalSet::load(cfg, &template, &tokenizer, context)?;
     Ok(Setup {
         dataset,
         prompts,
         tokenizer,
+        template,
         model_config,
         eos_ids,
+        eval,
     })
 }
 
@@ -155,6 +186,7 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
         tracing::info!(checkpoint = %r.dir.display(), step = r.state.step, "resuming");
         metrics.truncate_after(r.state.step)?;
         completions_log.truncate_after(r.state.step)?;
+        JsonlLog::new(run.join("eval").join("metrics.jsonl")).truncate_after(r.state.step)?;
         (r.model, r.optim, r.state)
     } else {
         if metrics.path().exists() {
@@ -208,6 +240,17 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
     };
     let per_step = cfg.prompts_per_step();
     let g = cfg.num_generations;
+    let eval_ctx = s.eval.as_ref().map(|set| EvalContext {
+        cfg,
+        set,
+        template: &s.template,
+        tokenizer: &s.tokenizer,
+        model_config: &s.model_config,
+        eos_ids: &s.eos_ids,
+    });
+    if let (Some(ctx), 0) = (&eval_ctx, state.step) {
+        run_eval(ctx, &model.valid(), 0, run, device)?;
+    }
     let progress = Progress::new(total, state.step);
     let mut last = None;
 
@@ -223,64 +266,71 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
         );
         let problems: Vec<&Problem> = picks.iter().map(|&i| &s.dataset.problems[i]).collect();
         let prompts: Vec<Vec<u32>> = picks.iter().map(|&i| s.prompts[i].clone()).collect();
-        let gen = GenerateConfig {
-            max_new_tokens: cfg.max_completion_length,
-            sampling: SamplingParams {
-                temperature: cfg.temperature,
-                top_k: cfg.top_k,
-                top_p: cfg.top_p,
-                min_p: cfg.min_p,
-            },
-            num_return_sequences: g,
-            seed: step_seed(cfg.seed, step),
-            batch_size: match cfg.generation_batch_size {
-                0 => per_step * g,
-                n => n,
-            },
-            eos_ids: s.eos_ids.clone(),
-            stop: StopStrings::default(),
-        };
         let policy = model.valid();
-        let roll = rollout(
-            &policy,
-            &s.model_config,
+        let mut sampler = ModelSampler {
+            model: &policy,
+            config: &s.model_config,
+            tokenizer: &s.tokenizer,
+            gen: GenerateConfig {
+                sampling: SamplingParams {
+                    temperature: cfg.temperature,
+                    top_k: cfg.top_k,
+                    top_p: cfg.top_p,
+                    min_p: cfg.min_p,
+                },
+                batch_size: match cfg.generation_batch_size {
+                    0 => per_step * g,
+                    n => n,
+                },
+                eos_ids: s.eos_ids.clone(),
+                stop: StopStrings::default(),
+                ..GenerateConfig::default()
+            },
+            device,
+        };
+        let mut got = step::collect(
+            cfg,
+            &mut sampler,
+            &s.template,
+            &s.tokenizer,
             &problems,
             prompts,
-            &gen,
-            &s.tokenizer,
-            &cfg.reward,
-            device,
+            step_seed(cfg.seed, step),
+            s.model_config.max_position_embeddings,
         )?;
         let t_gen = t0.elapsed().as_secs_f64();
 
-        let adv = group_advantages(&roll.totals(), g, cfg.scale_rewards);
-        let mut exp = experience(&roll, &adv.values, cfg.mask_truncated_completions);
         let t1 = Instant::now();
         let mb = cfg.per_device_train_batch_size;
-        if cfg.num_iterations > 1 {
-            let old = sample_logprobs(&policy, &exp, mb, device)?;
-            for (s, lp) in exp.samples.iter_mut().zip(old) {
-                s.old_logps = Some(lp);
+        for exp in got.experiences_mut() {
+            if cfg.num_iterations > 1 {
+                let old = sample_logprobs(&policy, exp, mb, device)?;
+                for (s, lp) in exp.samples.iter_mut().zip(old) {
+                    s.old_logps = Some(lp);
+                }
+            }
+            if let Some(reference) = &reference {
+                let r = sample_logprobs(reference, exp, mb, device)?;
+                for (s, lp) in exp.samples.iter_mut().zip(r) {
+                    s.ref_logps = Some(lp);
+                }
             }
         }
-        if let Some(reference) = &reference {
-            let r = sample_logprobs(reference, &exp, mb, device)?;
-            for (s, lp) in exp.samples.iter_mut().zip(r) {
-                s.ref_logps = Some(lp);
-            }
-        }
+        drop(sampler);
         drop(policy);
         let t_score = t1.elapsed().as_secs_f64();
 
         let mut m = StepMetrics::default();
         let mut all_applied = true;
+        let parts = got.parts(cfg.layer2_weight);
         for _ in 0..cfg.num_iterations {
             let lr = schedule.lr(state.optimizer_steps);
-            let (next, u) = update(model, &mut optim, &exp, &update_cfg, lr, device)?;
+            let (next, u) = update(model, &mut optim, &parts, &update_cfg, lr, device)?;
             model = next;
             state.optimizer_steps += 1;
             all_applied &= u.applied;
             m.loss = u.loss;
+            m.layer2_loss = got.layer2.as_ref().and(u.part_losses.get(1).copied());
             m.grad_norm = u.grad_norm;
             m.kl = u.metrics.kl;
             m.clip_low = u.metrics.clip_low;
@@ -292,13 +342,20 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
             m.time_backward += u.backward_secs;
             m.time_optimizer += u.optimizer_secs;
         }
+        if got.layer2.is_some() && m.layer2_loss.is_none() {
+            m.layer2_loss = Some(0.0);
+        }
 
+        let roll = &got.main;
+        let adv = &got.adv;
         let lengths: Vec<usize> = roll.completions.iter().map(|c| c.ids.len()).collect();
         let generated: usize = lengths.iter().sum();
+        got.fill_metrics(&mut m);
+        let all_generated = m.rollout_tokens_layer1 + m.rollout_tokens_layer2;
         state.step = step;
         state.data_position += per_step;
         state.epoch = state.data_position / s.dataset.len();
-        state.num_tokens += generated as u64;
+        state.num_tokens += all_generated as u64;
         state.nonfinite_in_a_row = if all_applied {
             0
         } else {
@@ -321,10 +378,10 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
         m.time_generation = t_gen;
         m.time_scoring = t_score;
         m.step_time = t0.elapsed().as_secs_f64();
-        m.tokens_per_second = generated as f64 / m.step_time.max(1e-9);
+        m.tokens_per_second = all_generated as f64 / m.step_time.max(1e-9);
         metrics.append(&m)?;
         if cfg.log_completions {
-            log_completions(&completions_log, step, &roll, &problems, &adv.values)?;
+            got.log(&completions_log, step, &problems)?;
         }
         progress.step(&m);
         tracing::info!(
@@ -358,6 +415,12 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
                      model; {last_good}",
                     state.nonfinite_in_a_row, m.loss, m.grad_norm, cfg.max_nonfinite_steps,
                 )));
+            }
+        }
+        if let Some(ctx) = &eval_ctx {
+            let periodic = cfg.eval_steps > 0 && step.is_multiple_of(cfg.eval_steps);
+            if periodic || step == total {
+                run_eval(ctx, &model.valid(), step, run, device)?;
             }
         }
         let stop_now = opts.stop_after == Some(step);
@@ -402,48 +465,6 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
         final_model,
         last,
     })
-}
-
-/// The rollout as experience: one sample per completion with its advantage.
-fn experience(roll: &Rollout, advantages: &[f32], mask_truncated: bool) -> Experience {
-    Experience {
-        prompts: roll.prompts.clone(),
-        samples: roll
-            .completions
-            .iter()
-            .zip(advantages)
-            .map(|(c, &a)| Sample {
-                prompt: c.prompt_index,
-                completion: c.ids.clone(),
-                advantage: a,
-                keep: !(mask_truncated && c.truncated()),
-                old_logps: None,
-                ref_logps: None,
-            })
-            .collect(),
-    }
-}
-
-fn log_completions(
-    log: &JsonlLog,
-    step: usize,
-    roll: &Rollout,
-    problems: &[&Problem],
-    advantages: &[f32],
-) -> Result<()> {
-    for ((c, r), a) in roll.completions.iter().zip(&roll.rewards).zip(advantages) {
-        log.append(&serde_json::json!({
-            "step": step,
-            "problem": problems[c.prompt_index].id,
-            "sample": c.sample_index,
-            "completion": c.text,
-            "reward": r.total,
-            "correct": r.correct,
-            "advantage": a,
-            "finish_reason": c.finish_reason,
-        }))?;
-    }
-    Ok(())
 }
 
 /// The default run directory for a config file: `runs/<config stem>`.

@@ -1,0 +1,357 @@
+//! Two-turn self-correction evaluation (DESIGN §8, SCoRe's metrics; the MGRPO paper's Table 2).
+//!
+//! Turn 1 answers the question. Turn 2 continues the same assistant turn after a fixed guide
+//! phrase (or, for the intrinsic self-correction baseline, the paper's instruction) and is
+//! graded as the whole turn: its final answer is the last one given. Over N problems:
+//! `Acc@t1`, `Acc@t2`, `Δ = Acc@t2 − Acc@t1`, `Δi→c` (wrong at t1, right at t2) and `Δc→i`
+//! (right at t1, wrong at t2), so that `Δ = Δi→c − Δc→i`.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Problem;
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+use crate::reward::{verify, RewardConfig};
+use crate::rl::rollout::{rollout, Draw, Sampler};
+use crate::template::PromptTemplate;
+use crate::tokenizer::Tokenizer;
+
+/// The paper's intrinsic self-correction instruction (`--baseline intrinsic`).
+pub const INTRINSIC_INSTRUCTION: &str = "The solution above may contain errors due to a misunderstanding of the question. Please identify and correct any mistakes, then rewrite the solution clearly and accurately.";
+
+/// Table-2 metrics over N problems, as fractions (the table prints percentages).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct TwoTurnMetrics {
+    pub n: usize,
+    pub acc_t1: f64,
+    /// Equal to `acc_t1` when only one turn was run.
+    pub acc_t2: f64,
+    pub delta: f64,
+    pub delta_i_to_c: f64,
+    pub delta_c_to_i: f64,
+}
+
+impl TwoTurnMetrics {
+    /// From each problem's (right at t1, right at t2).
+    pub fn from_verdicts(verdicts: &[(bool, bool)]) -> Self {
+        let n = verdicts.len();
+        let frac = |f: &dyn Fn(&(bool, bool)) -> bool| {
+            verdicts.iter().filter(|v| f(v)).count() as f64 / n.max(1) as f64
+        };
+        let acc_t1 = frac(&|v| v.0);
+        let acc_t2 = frac(&|v| v.1);
+        let i2c = frac(&|v| !v.0 && v.1);
+        let c2i = frac(&|v| v.0 && !v.1);
+        Self {
+            n,
+            acc_t1,
+            acc_t2,
+            delta: i2c - c2i,
+            delta_i_to_c: i2c,
+            delta_c_to_i: c2i,
+        }
+    }
+}
+
+/// One problem's answers and verdicts (a line of the evaluation JSONL).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProblemResult {
+    pub id: String,
+    pub gold: String,
+    pub turn1: String,
+    pub turn1_answer: Option<String>,
+    pub turn1_correct: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turn2: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turn2_answer: Option<String>,
+    pub turn2_correct: bool,
+}
+
+/// How to evaluate.
+#[derive(Debug, Clone)]
+pub struct EvalSettings {
+    /// 1 or 2.
+    pub turns: usize,
+    /// What follows the turn-1 answer (a guide phrase, or [`INTRINSIC_INSTRUCTION`]).
+    pub guide: String,
+    /// Token budget of each turn.
+    pub max_new_tokens: usize,
+    pub seed: u64,
+}
+
+/// Evaluate `problems` (their layer-1 prompts already tokenized in `prompts`).
+pub fn evaluate<S: Sampler>(
+    sampler: &mut S,
+    template: &PromptTemplate,
+    tokenizer: &Tokenizer,
+    problems: &[&Problem],
+    prompts: Vec<Vec<u32>>,
+    settings: &EvalSettings,
+    reward: &RewardConfig,
+) -> Result<(Vec<ProblemResult>, TwoTurnMetrics)> {
+    let draw = |seed| Draw {
+        n: 1,
+        max_new_tokens: settings.max_new_tokens,
+        seed,
+    };
+    let t1 = rollout(
+        sampler,
+        problems,
+        prompts,
+        None,
+        draw(settings.seed),
+        reward,
+    )?;
+    let grade = |p: &Problem, text: &str| {
+        verify(
+            &p.gold_answer,
+            text,
+            &reward.policy,
+            p.format.last_number_fallback(),
+        )
+    };
+    let mut results: Vec<ProblemResult> = problems
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let v = grade(p, t1.text(i));
+            ProblemResult {
+                id: p.id.clone(),
+                gold: p.gold_answer.clone(),
+                turn1: t1.text(i).to_string(),
+                turn1_answer: v.pred_answer,
+                turn1_correct: t1.rewards[i].correct,
+                turn2: None,
+                turn2_answer: None,
+                turn2_correct: t1.rewards[i].correct,
+            }
+        })
+        .collect();
+    if settings.turns >= 2 {
+        let mut ids = Vec::with_capacity(problems.len());
+        let mut prefixes = Vec::with_capacity(problems.len());
+        for (i, p) in problems.iter().enumerate() {
+            let first = t1.text(i);
+            let text = template.render_layer2(&p.question, first, &settings.guide);
+            let prefix = text
+                .strip_prefix(&template.render(&p.question))
+                .map_or_else(|| format!("{first}\n\n{}", settings.guide), str::to_string);
+            ids.push(tokenizer.encode(&text)?);
+            prefixes.push(prefix);
+        }
+        let t2 = rollout(
+            sampler,
+            problems,
+            ids,
+            Some(&prefixes),
+            draw(settings.seed ^ 0x7_0272),
+            reward,
+        )?;
+        for (i, r) in results.iter_mut().enumerate() {
+            let turn = format!("{}{}", prefixes[i], t2.text(i));
+            r.turn2_answer = grade(problems[i], &turn).pred_answer;
+            r.turn2_correct = t2.rewards[i].correct;
+            r.turn2 = Some(t2.text(i).to_string());
+        }
+    }
+    let verdicts: Vec<(bool, bool)> = results
+        .iter()
+        .map(|r| (r.turn1_correct, r.turn2_correct))
+        .collect();
+    Ok((results, TwoTurnMetrics::from_verdicts(&verdicts)))
+}
+
+/// The paper's Table 2 as Markdown: one row per benchmark, percentages with one decimal.
+pub fn table(rows: &[(String, TwoTurnMetrics)], turns: usize) -> String {
+    let pct = |x: f64| format!("{:.1}", 100.0 * x);
+    let mut out = if turns >= 2 {
+        String::from(
+            "| Benchmark | N | Acc@t1 | Acc@t2 | Δ(t1,t2) | Δi→c | Δc→i |\n\
+             |---|---:|---:|---:|---:|---:|---:|\n",
+        )
+    } else {
+        String::from("| Benchmark | N | Acc@t1 |\n|---|---:|---:|\n")
+    };
+    for (name, m) in rows {
+        if turns >= 2 {
+            out.push_str(&format!(
+                "| {name} | {} | {} | {} | {} | {} | {} |\n",
+                m.n,
+                pct(m.acc_t1),
+                pct(m.acc_t2),
+                pct(m.delta),
+                pct(m.delta_i_to_c),
+                pct(m.delta_c_to_i)
+            ));
+        } else {
+            out.push_str(&format!("| {name} | {} | {} |\n", m.n, pct(m.acc_t1)));
+        }
+    }
+    out
+}
+
+/// Tokenize the layer-1 prompt of each problem; a prompt that leaves no room for two turns of
+/// `max_new_tokens` in the model's `context` is an error naming the file and the problem.
+pub fn encode_prompts(
+    problems: &[Problem],
+    template: &PromptTemplate,
+    tokenizer: &Tokenizer,
+    room: usize,
+    context: usize,
+    source: &Path,
+) -> Result<Vec<Vec<u32>>> {
+    problems
+        .iter()
+        .map(|p| {
+            let ids = tokenizer.encode(&template.render(&p.question))?;
+            if ids.len() + room > context {
+                return Err(Error::Invalid(format!(
+                    "{}: problem `{}`: {} prompt tokens + {room} for the answers exceed the \
+                     model's context ({context})",
+                    source.display(),
+                    p.id,
+                    ids.len()
+                )));
+            }
+            Ok(ids)
+        })
+        .collect()
+}
+
+/// Every problem's answers and verdicts as JSONL, written atomically.
+pub fn write_results(path: &Path, results: &[ProblemResult]) -> Result<()> {
+    let mut text = String::new();
+    for r in results {
+        let line = serde_json::to_string(r)
+            .map_err(|e| Error::Invalid(format!("serialising a result: {e}")))?;
+        text.push_str(&line);
+        text.push('\n');
+    }
+    write_atomic(path, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_by_hand() {
+        // 10 problems: 4 right→right, 2 wrong→right, 1 right→wrong, 3 wrong→wrong
+        let mut v = vec![(true, true); 4];
+        v.extend([(false, true); 2]);
+        v.push((true, false));
+        v.extend([(false, false); 3]);
+        let m = TwoTurnMetrics::from_verdicts(&v);
+        assert_eq!(m.n, 10);
+        assert!((m.acc_t1 - 0.5).abs() < 1e-12);
+        assert!((m.acc_t2 - 0.6).abs() < 1e-12);
+        assert!((m.delta_i_to_c - 0.2).abs() < 1e-12);
+        assert!((m.delta_c_to_i - 0.1).abs() < 1e-12);
+        assert!((m.delta - 0.1).abs() < 1e-12);
+        assert!((m.delta - (m.acc_t2 - m.acc_t1)).abs() < 1e-12);
+        let t = table(&[("gsm8k".into(), m)], 2);
+        assert!(
+            t.contains("| gsm8k | 10 | 50.0 | 60.0 | 10.0 | 20.0 | 10.0 |"),
+            "{t}"
+        );
+        // a drop: Δ negative
+        let m = TwoTurnMetrics::from_verdicts(&[(true, false), (true, true), (false, false)]);
+        assert!((m.delta + 1.0 / 3.0).abs() < 1e-12);
+        assert!(table(&[("x".into(), m)], 2).contains("| -33.3 | 0.0 | 33.3 |"));
+        // no problems: zeros, no NaN (checked below)
+        let m = TwoTurnMetrics::from_verdicts(&[]);
+        assert_eq!((m.n, m.acc_t1, m.delta), (0, 0.0, 0.0));
+    }
+
+    #[test]
+    fn two_turns_on_a_scripted_policy() {
+        use crate::rl::scripted::{problem, test_tokenizer, Scripted};
+        let tok = test_tokenizer();
+        let problems = [
+            problem("a", "1+1?", "2"),
+            problem("b", "2+2?", "4"),
+            problem("c", "3+3?", "6"),
+            problem("d", "4+4?", "8"),
+        ];
+        let refs: Vec<&Problem> = problems.iter().collect();
+        let t = PromptTemplate::builtin("plain").unwrap();
+        let prompts: Vec<Vec<u32>> = refs
+            .iter()
+            .map(|p| tok.encode(&t.render(&p.question)).unwrap())
+            .collect();
+        // a: right, confirmed (right→right); b: wrong, fixed (i→c); c: right, broken (c→i);
+        // d: wrong, unchanged
+        let script = |call: usize, prompt: &str, _: usize| -> String {
+            let q = &prompt[..4];
+            match (call, q) {
+                (0, "1+1?") => r"\boxed{2}",
+                (0, "2+2?") => r"\boxed{5}",
+                (0, "3+3?") => r"\boxed{6}",
+                (0, _) => r"\boxed{9}",
+                (1, "1+1?") => "Yes.",
+                (1, "2+2?") => r"Oops: \boxed{4}",
+                (1, "3+3?") => r"Hmm, \boxed{7}",
+                (1, _) => "Still the same.",
+                _ => panic!("a third turn"),
+            }
+            .to_string()
+        };
+        let mut policy = Scripted::new(&tok, Box::new(script));
+        let settings = EvalSettings {
+            turns: 2,
+            guide: INTRINSIC_INSTRUCTION.into(),
+            max_new_tokens: 8,
+            seed: 0,
+        };
+        let (results, m) = evaluate(
+            &mut policy,
+            &t,
+            &tok,
+            &refs,
+            prompts.clone(),
+            &settings,
+            &RewardConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            policy.calls[1].0[1],
+            format!("2+2?\n\\boxed{{5}}\n\n{INTRINSIC_INSTRUCTION}")
+        );
+        let v: Vec<(bool, bool)> = results
+            .iter()
+            .map(|r| (r.turn1_correct, r.turn2_correct))
+            .collect();
+        assert_eq!(
+            v,
+            [(true, true), (false, true), (true, false), (false, false)]
+        );
+        assert_eq!(results[0].turn2_answer.as_deref(), Some("2"));
+        assert_eq!(results[1].turn1_answer.as_deref(), Some("5"));
+        assert_eq!(results[1].turn2_answer.as_deref(), Some("4"));
+        assert_eq!(results[2].turn2.as_deref(), Some(r"Hmm, \boxed{7}"));
+        assert_eq!((m.acc_t1, m.acc_t2, m.delta), (0.5, 0.5, 0.0));
+        assert_eq!((m.delta_i_to_c, m.delta_c_to_i), (0.25, 0.25));
+        // one turn: no second call, t2 = t1
+        let mut policy = Scripted::new(&tok, Box::new(script));
+        let one = EvalSettings {
+            turns: 1,
+            ..settings
+        };
+        let (results, m) = evaluate(
+            &mut policy,
+            &t,
+            &tok,
+            &refs,
+            prompts,
+            &one,
+            &RewardConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(policy.calls.len(), 1);
+        assert!(results.iter().all(|r| r.turn2.is_none()));
+        assert_eq!((m.acc_t1, m.acc_t2, m.delta), (0.5, 0.5, 0.0));
+    }
+}

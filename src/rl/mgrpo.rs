@@ -1,0 +1,596 @@
+//! MGRPO's second layer (DESIGN §8): the model learns to correct its own answers.
+//!
+//! 1. Every layer-1 response `o_i` (or only the wrong or only the right ones, `layer2_on`)
+//!    becomes a query `q'_i`: the layer-1 prompt, the response and a guide phrase drawn from
+//!    `guide_phrases`, all **inside the same assistant turn** (the template's `layer2` string).
+//!    At most `layer2_max_queries_per_step` of them, drawn at random.
+//! 2. Selection: one correction per query; the verifier keeps the queries whose correction
+//!    is right (G' of them); the others are discarded ("if errors cannot be corrected, the data
+//!    is discarded").
+//! 3. Augmentation: H (`augment_h`) more corrections per kept query, scored; advantages within
+//!    each group of H. A group whose H rewards are all equal carries no signal: it is counted
+//!    and left out of the loss (not trained on, not counted in its normalisation).
+//!
+//! A correction is graded as the whole assistant turn (first answer + guide + correction): the
+//! final answer is the last one given, so a continuation that confirms a right answer without
+//! restating it keeps it, and one that changes it is graded on the change.
+
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::advantage::{group_advantages, ScaleRewards};
+use super::grpo::Experience;
+use super::rollout::{rollout, Draw, Rollout, Sampler};
+use crate::data::Problem;
+use crate::error::Result;
+use crate::reward::RewardConfig;
+use crate::template::PromptTemplate;
+use crate::tokenizer::Tokenizer;
+
+/// The paper's seven guide phrases (the default `guide_phrases`).
+pub const PAPER_GUIDE_PHRASES: [&str; 7] = [
+    "Where might I have gone wrong this time? Let me double-check carefully.",
+    "Wait, let me double-check that.",
+    "Wait a minute, let me make sure I didn't make a mistake.",
+    "Hmm, let me think if there's another way to approach this problem.",
+    "Wait, maybe I can think about it like this:",
+    "Another thought: maybe I can",
+    "But wait, let me just make sure I didn't miss anything in the original problem.",
+];
+
+/// Which layer-1 responses become layer-2 queries (`layer2_on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Layer2On {
+    /// Every response: right ones teach the model not to break them.
+    #[default]
+    All,
+    /// Only wrong responses.
+    Wrong,
+    /// Only right responses.
+    Right,
+}
+
+/// Layer-2 settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layer2Params {
+    pub guide_phrases: Vec<String>,
+    /// H: corrections sampled per kept query.
+    pub augment_h: usize,
+    /// Cap on queries per step (0 = no cap).
+    pub max_queries: usize,
+    pub on: Layer2On,
+    pub scale_rewards: ScaleRewards,
+    pub mask_truncated: bool,
+    /// Queries whose tokens plus this budget exceed it are dropped (and counted).
+    pub max_new_tokens: usize,
+    pub context: usize,
+}
+
+/// A layer-2 query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    /// Index of the layer-1 completion it continues.
+    pub source: usize,
+    pub text: String,
+    pub ids: Vec<u32>,
+    /// What is graded before a correction: the response and the guide phrase.
+    pub graded_prefix: String,
+}
+
+/// The layer-2 query for `question`, the model's `response` and a `guide` phrase: the
+/// template's `layer2` string, tokenized.
+pub fn build_query(
+    template: &PromptTemplate,
+    tokenizer: &Tokenizer,
+    question: &str,
+    response: &str,
+    guide: &str,
+) -> Result<(String, Vec<u32>)> {
+    let text = template.render_layer2(question, response, guide);
+    let ids = tokenizer.encode(&text)?;
+    Ok((text, ids))
+}
+
+/// What layer 2 measured in one step (logged as `layer2/...`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Layer2Stats {
+    /// Queries built from layer-1 responses.
+    #[serde(rename = "layer2/queries")]
+    pub queries: usize,
+    /// Queries dropped because they leave no room for a correction in the context.
+    #[serde(rename = "layer2/too_long")]
+    pub too_long: usize,
+    /// Queries whose selection correction was right (G').
+    #[serde(rename = "layer2/kept")]
+    pub kept: usize,
+    /// Kept groups whose H rewards differ (the ones trained on).
+    #[serde(rename = "layer2/groups_with_signal")]
+    pub groups_with_signal: usize,
+    /// Kept groups whose H rewards are all equal (counted, not trained).
+    #[serde(rename = "layer2/groups_zero_std")]
+    pub groups_zero_std: usize,
+    /// Selection corrections that turned a wrong first answer right.
+    #[serde(rename = "layer2/wrong_to_right")]
+    pub wrong_to_right: usize,
+    /// Selection corrections that turned a right first answer wrong.
+    #[serde(rename = "layer2/right_to_wrong")]
+    pub right_to_wrong: usize,
+    /// Mean reward of the H·G' augmentation corrections.
+    #[serde(rename = "layer2/reward")]
+    pub reward_mean: f32,
+    /// Tokens generated by layer 2 (selection + augmentation).
+    #[serde(rename = "layer2/generated_tokens")]
+    pub generated_tokens: usize,
+}
+
+/// Layer 2's output: what to train on, and what happened.
+#[derive(Debug, Clone)]
+pub struct Layer2 {
+    pub experience: Experience,
+    pub stats: Layer2Stats,
+    pub queries: Vec<Query>,
+    /// The augmentation rollout (prompts = kept queries), for logs.
+    pub augmented: Option<Rollout>,
+    /// Index into `queries` of each augmentation prompt.
+    pub kept: Vec<usize>,
+    pub advantages: Vec<f32>,
+}
+
+/// Build, select and augment the layer-2 queries of a layer-1 rollout. `problems[p]` is the
+/// problem of layer-1 prompt `p`.
+#[allow(clippy::too_many_arguments)]
+pub fn layer2<S: Sampler>(
+    sampler: &mut S,
+    template: &PromptTemplate,
+    tokenizer: &Tokenizer,
+    problems: &[&Problem],
+    layer1: &Rollout,
+    params: &Layer2Params,
+    reward: &RewardConfig,
+    seed: u64,
+) -> Result<Layer2> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut sources: Vec<usize> = (0..layer1.completions.len())
+        .filter(|&i| match params.on {
+            Layer2On::All => true,
+            Layer2On::Wrong => !layer1.rewards[i].correct,
+            Layer2On::Right => layer1.rewards[i].correct,
+        })
+        .collect();
+    if params.max_queries > 0 && sources.len() > params.max_queries {
+        sources.shuffle(&mut rng);
+        sources.truncate(params.max_queries);
+        sources.sort_unstable();
+    }
+    let mut stats = Layer2Stats::default();
+    let mut queries = Vec::with_capacity(sources.len());
+    for i in sources {
+        let c = &layer1.completions[i];
+        let problem = problems[c.prompt_index];
+        let guide = params
+            .guide_phrases
+            .choose(&mut rng)
+            .map(String::as_str)
+            .unwrap_or("");
+        let response = layer1.text(i);
+        let (text, ids) = build_query(template, tokenizer, &problem.question, response, guide)?;
+        stats.queries += 1;
+        if ids.len() + params.max_new_tokens > params.context {
+            stats.too_long += 1;
+            continue;
+        }
+        // the assistant turn so far: the query after the layer-1 prompt
+        let graded_prefix = text
+            .strip_prefix(&template.render(&problem.question))
+            .map_or_else(|| format!("{response}\n\n{guide}"), str::to_string);
+        queries.push(Query {
+            source: i,
+            text,
+            ids,
+            graded_prefix,
+        });
+    }
+    let query_problems: Vec<&Problem> = queries
+        .iter()
+        .map(|q| problems[layer1.completions[q.source].prompt_index])
+        .collect();
+    let prefixes: Vec<String> = queries.iter().map(|q| q.graded_prefix.clone()).collect();
+
+    // selection: one correction each, keep the queries it corrects
+    let ids: Vec<Vec<u32>> = queries.iter().map(|q| q.ids.clone()).collect();
+    let selection = rollout(
+        sampler,
+        &query_problems,
+        ids,
+        Some(&prefixes),
+        Draw {
+            n: 1,
+            max_new_tokens: params.max_new_tokens,
+            seed: seed ^ 0x5E1E_C710,
+        },
+        reward,
+    )?;
+    stats.generated_tokens += selection.generated_tokens();
+    let mut kept = Vec::new();
+    for (qi, r) in selection.rewards.iter().enumerate() {
+        let first_right = layer1.rewards[queries[qi].source].correct;
+        match (first_right, r.correct) {
+            (false, true) => stats.wrong_to_right += 1,
+            (true, false) => stats.right_to_wrong += 1,
+            _ => {}
+        }
+        if r.correct {
+            kept.push(qi);
+        }
+    }
+    stats.kept = kept.len();
+    let h = params.augment_h;
+    if kept.is_empty() {
+        return Ok(Layer2 {
+            experience: Experience::default(),
+            stats,
+            queries,
+            augmented: None,
+            kept,
+            advantages: Vec::new(),
+        });
+    }
+
+    // augmentation: H corrections per kept query, advantages within each group of H
+    let kept_problems: Vec<&Problem> = kept.iter().map(|&k| query_problems[k]).collect();
+    let kept_prefixes: Vec<String> = kept.iter().map(|&k| prefixes[k].clone()).collect();
+    let kept_ids: Vec<Vec<u32>> = kept.iter().map(|&k| queries[k].ids.clone()).collect();
+    let aug = rollout(
+        sampler,
+        &kept_problems,
+        kept_ids,
+        Some(&kept_prefixes),
+        Draw {
+            n: h,
+            max_new_tokens: params.max_new_tokens,
+            seed: seed ^ 0xA06_0E27,
+        },
+        reward,
+    )?;
+    stats.generated_tokens += aug.generated_tokens();
+    let adv = group_advantages(&aug.totals(), h, params.scale_rewards);
+    stats.reward_mean = adv.reward_mean;
+    stats.groups_zero_std = adv.zero_std_groups;
+    stats.groups_with_signal = kept.len() - adv.zero_std_groups;
+    // groups without signal are left out: all their advantages are exactly 0
+    let mut experience = Experience::from_rollout(&aug, &adv.values, params.mask_truncated);
+    let with_signal: Vec<bool> = adv
+        .values
+        .chunks(h)
+        .map(|g| g.iter().any(|&a| a != 0.0))
+        .collect();
+    experience.samples.retain(|s| with_signal[s.prompt]);
+    Ok(Layer2 {
+        experience,
+        stats,
+        queries,
+        augmented: Some(aug),
+        kept,
+        advantages: adv.values,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Problem;
+    use crate::generate::{Completion, FinishReason, GenerateStats};
+    use crate::reward::reward_parts;
+    use crate::rl::loss::{grpo_loss, LossInputs, LossParams, LossType};
+    use crate::rl::scripted::{problem, test_tokenizer, Scripted};
+    use burn::prelude::*;
+
+    const GUIDE: &str = "Wait, let me double-check that.";
+
+    #[test]
+    fn query_is_question_response_and_guide_in_one_assistant_turn() {
+        let tok = test_tokenizer();
+        let t = PromptTemplate::builtin("qwen-math").unwrap();
+        let (text, ids) =
+            build_query(&t, &tok, "What is 2+3?", "2+3 = 6, so \\boxed{6}.", GUIDE).unwrap();
+        assert_eq!(
+            text,
+            "<|im_start|>system\nPlease reason step by step, and put your final answer within \
+             \\boxed{}.<|im_end|>\n<|im_start|>user\nWhat is 2+3?<|im_end|>\n\
+             <|im_start|>assistant\n2+3 = 6, so \\boxed{6}.\n\nWait, let me double-check that."
+        );
+        // ids from the Python `tokenizers` library on the same tokenizer.json: the layer-1
+        // prompt's ids unchanged, then the response's, then "\n\n" + guide's — no <|im_end|>,
+        // no new turn
+        let prompt = tok.encode(&t.render("What is 2+3?")).unwrap();
+        assert_eq!(prompt.len(), 78);
+        assert_eq!(&ids[..78], &prompt[..]);
+        assert_eq!(prompt[70..], [298, 268, 82, 290, 83, 256, 83, 198]);
+        let response = [
+            17, 10, 18, 262, 220, 21, 11, 260, 78, 220, 59, 287, 87, 288, 90, 21, 92, 13,
+        ];
+        let guide = [
+            198, 198, 54, 64, 265, 11, 220, 272, 83, 277, 68, 220, 67, 292, 65, 272, 12, 66, 257,
+            66, 74, 263, 71, 269, 13,
+        ];
+        assert_eq!(&ids[78..96], &response);
+        assert_eq!(&ids[96..], &guide);
+        assert!(!ids[78..].contains(&299), "no <|im_end|> inside the turn");
+    }
+
+    fn completion(tok: &Tokenizer, p: usize, s: usize, text: &str) -> Completion {
+        let ids = tok.encode(text).unwrap();
+        Completion {
+            prompt_index: p,
+            sample_index: s,
+            logprobs: vec![0.0; ids.len()],
+            model_logprobs: vec![0.0; ids.len()],
+            ids,
+            text: Some(text.into()),
+            finish_reason: FinishReason::Eos,
+        }
+    }
+
+    /// Two problems × three layer-1 answers, and a policy scripted per first answer:
+    /// call 0 is the selection (one correction each), call 1 the augmentation (H each).
+    fn scenario(tok: &Tokenizer) -> (Vec<Problem>, Rollout) {
+        let problems = vec![problem("p0", "2+3?", "5"), problem("p1", "3+4?", "7")];
+        let answers = [
+            [r"\boxed{5}", r"\boxed{4}", r"\boxed{3}"],
+            [r"\boxed{7}", r"\boxed{1}", r"\boxed{2}"],
+        ];
+        let t = PromptTemplate::builtin("plain").unwrap();
+        let mut completions = Vec::new();
+        let mut rewards = Vec::new();
+        for (p, group) in answers.iter().enumerate() {
+            for (s, a) in group.iter().enumerate() {
+                completions.push(completion(tok, p, s, a));
+                rewards.push(reward_parts(&problems[p], a, &RewardConfig::default()));
+            }
+        }
+        let prompts = problems
+            .iter()
+            .map(|p| tok.encode(&t.render(&p.question)).unwrap())
+            .collect();
+        let roll = Rollout {
+            prompts,
+            completions,
+            rewards,
+            stats: GenerateStats::default(),
+        };
+        (problems, roll)
+    }
+
+    fn script(call: usize, prompt: &str, s: usize) -> String {
+        let first = |a: &str| prompt.contains(&format!("{a}\n\n"));
+        let out = match call {
+            0 if first(r"\boxed{4}") => r"It is \boxed{5}.",
+            0 if first(r"\boxed{5}") => "Yes, that is right.",
+            0 if first(r"\boxed{7}") => r"No: \boxed{8}.",
+            0 if first(r"\boxed{1}") => r"\boxed{7}",
+            0 => "I cannot find the mistake.",
+            1 if first(r"\boxed{4}") => {
+                [r"\boxed{5}", r"\boxed{5}", r"so \boxed{9}", r"\boxed{5}"][s]
+            }
+            1 if first(r"\boxed{5}") => "Confirmed.",
+            1 if first(r"\boxed{1}") => [r"\boxed{7}", r"\boxed{2}", r"\boxed{7}", r"\boxed{2}"][s],
+            _ => panic!("unexpected call {call} on {prompt:?}"),
+        };
+        out.to_string()
+    }
+
+    fn params() -> Layer2Params {
+        Layer2Params {
+            guide_phrases: vec![GUIDE.into(), "Another thought: maybe I can".into()],
+            augment_h: 4,
+            max_queries: 0,
+            on: Layer2On::All,
+            scale_rewards: ScaleRewards::Group,
+            mask_truncated: false,
+            max_new_tokens: 16,
+            context: 4096,
+        }
+    }
+
+    #[test]
+    fn selection_keeps_the_corrected_and_augments_them_h_times() {
+        let tok = test_tokenizer();
+        let (problems, roll) = scenario(&tok);
+        let refs: Vec<&Problem> = problems.iter().collect();
+        let t = PromptTemplate::builtin("plain").unwrap();
+        let mut policy = Scripted::new(&tok, Box::new(script));
+        let l2 = layer2(
+            &mut policy,
+            &t,
+            &tok,
+            &refs,
+            &roll,
+            &params(),
+            &RewardConfig::default(),
+            7,
+        )
+        .unwrap();
+        let s = l2.stats;
+        assert_eq!(s.queries, 6);
+        // kept: 4→5 (corrected), 5→"Yes" (a right answer confirmed), 1→7 (corrected);
+        // dropped: 3 (uncorrected), 7→8 (broken), 2 (uncorrected)
+        assert_eq!(s.kept, 3);
+        assert_eq!((s.wrong_to_right, s.right_to_wrong), (2, 1));
+        let kept_sources: Vec<usize> = l2.kept.iter().map(|&k| l2.queries[k].source).collect();
+        assert_eq!(kept_sources, vec![0, 1, 4]);
+        // exactly H samples per kept query, and only for the kept queries
+        assert_eq!(policy.calls.len(), 2);
+        assert_eq!(policy.calls[0].0.len(), 6);
+        assert_eq!(policy.calls[0].1.n, 1);
+        assert_eq!(policy.calls[1].0.len(), 3);
+        assert_eq!(policy.calls[1].1.n, 4);
+        let aug = l2.augmented.as_ref().unwrap();
+        assert_eq!(aug.completions.len(), 12);
+        // every query continues its answer after one of the guide phrases
+        for q in &l2.queries {
+            let a = roll.text(q.source);
+            let prompt = t.render(&refs[roll.completions[q.source].prompt_index].question);
+            assert!(
+                q.text == format!("{prompt}{a}\n\n{GUIDE}")
+                    || q.text == format!("{prompt}{a}\n\nAnother thought: maybe I can"),
+                "{:?}",
+                q.text
+            );
+            assert_eq!(q.ids, tok.encode(&q.text).unwrap());
+        }
+        // the confirmed right answer's group is flat: counted, not trained
+        assert_eq!((s.groups_with_signal, s.groups_zero_std), (2, 1));
+        assert_eq!(l2.experience.samples.len(), 8);
+        assert!((s.reward_mean - 9.0 / 12.0).abs() < 1e-6);
+        assert!(s.generated_tokens > 0);
+
+        // the layer-2 loss by hand. Group of "4": rewards [1, 1, 0, 1], mean 0.75, unbiased
+        // std 0.5 → A = [0.25, 0.25, −0.75, 0.25] / 0.5001. Group of "1": [1, 0, 1, 0], mean
+        // 0.5, std sqrt(1/3) → A = ±0.5 / (0.57735 + 1e-4). With π = π_old (r = 1) and β = 0,
+        // dapo's loss is −Σ A_i·|o_i| / Σ |o_i|.
+        let a = 0.25 / 0.5001;
+        let b = 0.5 / (0.577_350_26 + 1e-4);
+        let by_query: std::collections::HashMap<usize, Vec<f32>> =
+            [(1, vec![a, a, -3.0 * a, a]), (4, vec![b, -b, b, -b])].into();
+        let mut want_num = 0.0f64;
+        let mut tokens = 0usize;
+        let exp = &l2.experience;
+        for smp in &exp.samples {
+            let source = l2.queries[l2.kept[smp.prompt]].source;
+            let want = by_query[&source][aug
+                .completions
+                .iter()
+                .position(|c| c.prompt_index == smp.prompt && c.ids == smp.completion)
+                .map(|i| aug.completions[i].sample_index)
+                .unwrap()];
+            assert!(
+                (smp.advantage - want).abs() < 1e-6,
+                "{} vs {want}",
+                smp.advantage
+            );
+            want_num += (want * smp.completion.len() as f32) as f64;
+            tokens += smp.completion.len();
+        }
+        let want = -(want_num / tokens as f64) as f32;
+        type B = crate::TestBackend;
+        let dev = Default::default();
+        let t_max = exp
+            .samples
+            .iter()
+            .map(|s| s.completion.len())
+            .max()
+            .unwrap();
+        let n = exp.samples.len();
+        let mut mask = vec![0.0f32; n * t_max];
+        for (i, smp) in exp.samples.iter().enumerate() {
+            for j in t_max - smp.completion.len()..t_max {
+                mask[i * t_max + j] = 1.0;
+            }
+        }
+        let zeros = Tensor::<B, 2>::zeros([n, t_max], &dev);
+        let inputs = LossInputs {
+            logps: zeros.clone(),
+            old_logps: Some(zeros),
+            ref_logps: None,
+            advantages: Tensor::from_data(
+                TensorData::new(exp.samples.iter().map(|s| s.advantage).collect(), [n]),
+                &dev,
+            ),
+            mask: Tensor::from_data(TensorData::new(mask, [n, t_max]), &dev),
+        };
+        let lp = LossParams {
+            epsilon_low: 0.2,
+            epsilon_high: 0.2,
+            beta: 0.0,
+            loss_type: LossType::Dapo,
+            max_completion_length: 16,
+        };
+        let (loss, _) = grpo_loss(inputs, &lp, &exp.counts(8));
+        let got = loss.into_scalar();
+        assert!((got - want).abs() < 1e-6, "layer-2 loss {got} vs {want}");
+        assert!(want.abs() > 1e-3, "the example must not be trivially zero");
+    }
+
+    #[test]
+    fn layer2_on_and_the_query_cap() {
+        let tok = test_tokenizer();
+        let (problems, roll) = scenario(&tok);
+        let refs: Vec<&Problem> = problems.iter().collect();
+        let t = PromptTemplate::builtin("plain").unwrap();
+        let run = |p: Layer2Params| {
+            let mut policy = Scripted::new(&tok, Box::new(script));
+            layer2(
+                &mut policy,
+                &t,
+                &tok,
+                &refs,
+                &roll,
+                &p,
+                &RewardConfig::default(),
+                7,
+            )
+            .unwrap()
+        };
+        let wrong = run(Layer2Params {
+            on: Layer2On::Wrong,
+            ..params()
+        });
+        let sources: Vec<usize> = wrong.queries.iter().map(|q| q.source).collect();
+        assert_eq!(sources, vec![1, 2, 4, 5]);
+        let right = run(Layer2Params {
+            on: Layer2On::Right,
+            ..params()
+        });
+        let sources: Vec<usize> = right.queries.iter().map(|q| q.source).collect();
+        assert_eq!(sources, vec![0, 3]);
+        let capped = run(Layer2Params {
+            max_queries: 2,
+            ..params()
+        });
+        assert_eq!(capped.stats.queries, 2);
+        // a context too small for any correction: every query dropped and counted
+        let tight = run(Layer2Params {
+            context: 10,
+            ..params()
+        });
+        assert_eq!((tight.stats.queries, tight.stats.too_long), (6, 6));
+        assert!(tight.experience.samples.is_empty());
+        // nothing corrected: no augmentation call, empty experience
+        let mut policy = Scripted::new(&tok, Box::new(|_, _, _| "no idea".to_string()));
+        let none = layer2(
+            &mut policy,
+            &t,
+            &tok,
+            &refs,
+            &roll,
+            &params(),
+            &RewardConfig::default(),
+            7,
+        )
+        .unwrap();
+        // the two right first answers stay right when the correction adds no answer
+        assert_eq!(none.stats.kept, 2);
+        let mut policy = Scripted::new(&tok, Box::new(|_, _, _| r"\boxed{0}".to_string()));
+        let broken = layer2(
+            &mut policy,
+            &t,
+            &tok,
+            &refs,
+            &roll,
+            &params(),
+            &RewardConfig::default(),
+            7,
+        )
+        .unwrap();
+        assert_eq!((broken.stats.kept, broken.stats.right_to_wrong), (0, 2));
+        assert_eq!(
+            policy.calls.len(),
+            1,
+            "no augmentation when nothing is kept"
+        );
+        assert!(broken.experience.samples.is_empty());
+    }
+}

@@ -1,0 +1,136 @@
+//! Two-turn evaluation during training (`eval_dataset`, `eval_steps`): before the first step,
+//! every `eval_steps` steps and after the last, the policy answers the held-out problems
+//! (`eval/step-N.jsonl`, every problem's two answers) and the Table-2 row is appended to
+//! `eval/metrics.jsonl`.
+
+use std::path::Path;
+
+use burn::prelude::*;
+
+use super::config::TrainConfig;
+use crate::data::{Dataset, Problem};
+use crate::error::{Error, Result};
+use crate::eval::{encode_prompts, evaluate, write_results, EvalSettings, TwoTurnMetrics};
+use crate::generate::{GenerateConfig, SamplingParams, StopStrings};
+use crate::metrics::JsonlLog;
+use crate::model::{Qwen2Config, Qwen2ForCausalLM};
+use crate::rl::rollout::ModelSampler;
+use crate::template::PromptTemplate;
+use crate::tokenizer::Tokenizer;
+
+/// The held-out problems and their prompts.
+pub struct EvalSet {
+    pub problems: Vec<Problem>,
+    pub prompts: Vec<Vec<u32>>,
+}
+
+impl EvalSet {
+    /// `eval_dataset` (its first `eval_limit` problems), or `None` when the key is unset.
+    pub fn load(
+        cfg: &TrainConfig,
+        template: &PromptTemplate,
+        tokenizer: &Tokenizer,
+        context: usize,
+    ) -> Result<Option<Self>> {
+        let Some(path) = &cfg.eval_dataset else {
+            return Ok(None);
+        };
+        let format = cfg
+            .eval_dataset_format
+            .as_deref()
+            .map(str::parse)
+            .transpose()?;
+        let mut problems = Dataset::load(path, format)?.problems;
+        if problems.is_empty() {
+            return Err(Error::Invalid(format!(
+                "{}: no problems (key `eval_dataset`)",
+                path.display()
+            )));
+        }
+        problems.truncate(cfg.eval_limit.unwrap_or(usize::MAX));
+        let room = cfg.eval_turns
+            * cfg
+                .max_completion_length
+                .max(cfg.layer2_max_completion_length())
+            + 32;
+        let prompts = encode_prompts(&problems, template, tokenizer, room, context, path)?;
+        Ok(Some(Self { problems, prompts }))
+    }
+}
+
+/// What [`run_eval`] needs besides the model.
+pub struct EvalContext<'a> {
+    pub cfg: &'a TrainConfig,
+    pub set: &'a EvalSet,
+    pub template: &'a PromptTemplate,
+    pub tokenizer: &'a Tokenizer,
+    pub model_config: &'a Qwen2Config,
+    pub eos_ids: &'a [u32],
+}
+
+/// Evaluate `model` after `step` steps and record the results under `run/eval/`.
+pub fn run_eval<B: Backend>(
+    ctx: &EvalContext<'_>,
+    model: &Qwen2ForCausalLM<B>,
+    step: usize,
+    run: &Path,
+    device: &B::Device,
+) -> Result<TwoTurnMetrics> {
+    let cfg = ctx.cfg;
+    let budget = cfg
+        .max_completion_length
+        .max(cfg.layer2_max_completion_length());
+    let mut sampler = ModelSampler {
+        model,
+        config: ctx.model_config,
+        tokenizer: ctx.tokenizer,
+        gen: GenerateConfig {
+            sampling: SamplingParams {
+                temperature: cfg.eval_temperature,
+                top_p: cfg.top_p,
+                top_k: cfg.top_k,
+                min_p: cfg.min_p,
+            },
+            batch_size: match cfg.generation_batch_size {
+                0 => ctx.set.problems.len().max(1),
+                n => n,
+            },
+            eos_ids: ctx.eos_ids.to_vec(),
+            stop: StopStrings::default(),
+            ..GenerateConfig::default()
+        },
+        device,
+    };
+    let settings = EvalSettings {
+        turns: cfg.eval_turns,
+        guide: cfg.eval_guide(),
+        max_new_tokens: budget,
+        seed: cfg.seed ^ 0xE7A1,
+    };
+    let problems: Vec<&Problem> = ctx.set.problems.iter().collect();
+    let (results, m) = evaluate(
+        &mut sampler,
+        ctx.template,
+        ctx.tokenizer,
+        &problems,
+        ctx.set.prompts.clone(),
+        &settings,
+        &cfg.reward,
+    )?;
+    let dir = run.join("eval");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    write_results(&dir.join(format!("step-{step}.jsonl")), &results)?;
+    let mut row = serde_json::to_value(m)
+        .map_err(|e| Error::Invalid(format!("serialising eval metrics: {e}")))?;
+    row["step"] = step.into();
+    JsonlLog::new(dir.join("metrics.jsonl")).append(&row)?;
+    tracing::info!(
+        step,
+        acc_t1 = m.acc_t1,
+        acc_t2 = m.acc_t2,
+        delta_i_to_c = m.delta_i_to_c,
+        delta_c_to_i = m.delta_c_to_i,
+        "eval"
+    );
+    Ok(m)
+}
