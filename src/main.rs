@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 use cli::bench::BenchArgs;
 use cli::convert::ConvertArgs;
+use cli::eval::EvalArgs;
 use cli::generate::GenerateArgs;
 use cli::score::ScoreArgs;
 use cli::train::TrainArgs;
@@ -45,9 +46,12 @@ enum Command {
     /// predictions against a dataset (--dataset --predictions), or a dataset's own reference
     /// solutions (--dataset --self-check). One JSON verdict per line, a summary on stderr.
     Verify(VerifyArgs),
-    /// Train a model with GRPO from a TOML config (keys follow TRL's GRPOConfig); with no
-    /// flags, runs configs/tiny-mgrpo.toml.
+    /// Train a model with GRPO, MGRPO or iGRPO from a TOML config (keys follow TRL's
+    /// GRPOConfig); with no flags, runs configs/tiny-mgrpo.toml.
     Train(TrainArgs),
+    /// Two-turn self-correction evaluation: Acc@t1, Acc@t2, Δ, Δi→c, Δc→i per benchmark
+    /// (the MGRPO paper's Table 2), and every problem's answers as JSONL.
+    Eval(EvalArgs),
 }
 
 fn main() {
@@ -78,6 +82,7 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Convert(a) => &a.device.device,
         Command::Bench(a) => &a.device.device,
         Command::Train(a) => &a.device.device,
+        Command::Eval(a) => &a.device.device,
         // The verifier needs no model: any backend will do.
         Command::Verify(_) => "cpu",
     }
@@ -120,5 +125,6 @@ fn run<B: Backend>(cmd: Command, device: B::Device) -> Result<()> {
         Command::Bench(a) => cli::bench::bench::<B>(a, &device),
         Command::Verify(a) => cli::verify::verify(a),
         Command::Train(a) => cli::train::train::<burn::backend::Autodiff<B>>(a, &device),
+        Command::Eval(a) => cli::eval::eval::<B>(a, &device),
     }
 }

@@ -1,0 +1,231 @@
+//! `mgrpo eval`: the two-turn self-correction evaluation (the MGRPO paper's Table 2).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use burn::prelude::Backend;
+use clap::{Args, ValueEnum};
+
+use mgrpo::data::Dataset;
+use mgrpo::eval::{
+    encode_prompts, evaluate, table, write_results, EvalSettings, TwoTurnMetrics,
+    INTRINSIC_INSTRUCTION,
+};
+use mgrpo::fsutil::write_atomic;
+use mgrpo::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, StopStrings};
+use mgrpo::model::{load_model, Qwen2Config};
+use mgrpo::reward::RewardConfig;
+use mgrpo::rl::mgrpo::PAPER_GUIDE_PHRASES;
+use mgrpo::rl::rollout::ModelSampler;
+use mgrpo::template::PromptTemplate;
+use mgrpo::tokenizer::Tokenizer;
+
+use super::DeviceArg;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Baseline {
+    /// Intrinsic self-correction: turn 2 follows the paper's instruction to find and correct
+    /// mistakes instead of a guide phrase.
+    Intrinsic,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// HF model directory (config.json, safetensors, tokenizer.json).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Problems (JSONL, any format `mgrpo verify` reads); repeat for one table row per file.
+    #[arg(long, required = true)]
+    pub data: Vec<PathBuf>,
+    /// The files' format when it cannot be detected (gsm8k, math, qa, ...).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// 1: answer once (Acc@t1); 2: then continue after a guide phrase (Table 2).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub turns: u8,
+    /// The turn-2 guide phrase [default: the paper's first, "Where might I have gone wrong
+    /// this time? Let me double-check carefully."].
+    #[arg(long, conflicts_with = "baseline")]
+    pub guide: Option<String>,
+    /// Evaluate a baseline instead of a guide phrase.
+    #[arg(long, value_enum)]
+    pub baseline: Option<Baseline>,
+    /// Prompt template: qwen-math, r1 or plain.
+    #[arg(long, default_value = "qwen-math")]
+    pub template: String,
+    /// Sampling temperature of both turns (the paper: 0.7); 0 = greedy.
+    #[arg(long, default_value_t = 0.7)]
+    pub temperature: f32,
+    /// Nucleus sampling (1 = off).
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    /// Token budget of each turn.
+    #[arg(long, default_value_t = 512)]
+    pub max_new_tokens: usize,
+    /// Evaluate the first N problems of each file.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Sequences decoded together.
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Where to write <data name>.jsonl (every problem's answers and verdicts), table.md and
+    /// summary.json [default: runs/eval/<model directory name>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+/// A table row's name: the file's stem, or its path when two files share a stem.
+fn names(paths: &[PathBuf]) -> Vec<String> {
+    let stem = |p: &PathBuf| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| p.display().to_string())
+    };
+    paths
+        .iter()
+        .map(|p| {
+            let dup = paths.iter().filter(|q| stem(q) == stem(p)).count() > 1;
+            if dup {
+                p.display().to_string()
+            } else {
+                stem(p)
+            }
+        })
+        .collect()
+}
+
+pub fn eval<B: Backend>(a: EvalArgs, device: &B::Device) -> Result<()> {
+    let sampling = SamplingParams {
+        temperature: a.temperature,
+        top_p: a.top_p,
+        ..SamplingParams::default()
+    };
+    sampling
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--{}", e.to_string().replace('_', "-")))?;
+    if a.batch_size == 0 || a.max_new_tokens == 0 || a.limit == Some(0) {
+        bail!("--batch-size, --max-new-tokens and --limit must be at least 1");
+    }
+    let turns = a.turns as usize;
+    let guide = match (a.baseline, &a.guide) {
+        (Some(Baseline::Intrinsic), _) => INTRINSIC_INSTRUCTION.to_string(),
+        (None, Some(g)) => g.clone(),
+        (None, None) => PAPER_GUIDE_PHRASES[0].to_string(),
+    };
+    let template = PromptTemplate::builtin(&a.template)?;
+    let config = Qwen2Config::load(&a.model.join("config.json"))?;
+    let tokenizer = Tokenizer::from_model_dir(&a.model)?.with_context(|| {
+        format!(
+            "{}: no tokenizer.json (evaluation decodes answers)",
+            a.model.display()
+        )
+    })?;
+    let format = a.format.as_deref().map(str::parse).transpose()?;
+    // every file is read and checked before anything is generated or written
+    let guide_tokens = tokenizer.encode(&format!("\n\n{guide}"))?.len();
+    let room = turns * a.max_new_tokens + if turns == 2 { guide_tokens } else { 0 };
+    let mut loaded = Vec::new();
+    for path in &a.data {
+        let mut problems = Dataset::load(path, format)?.problems;
+        if problems.is_empty() {
+            bail!("{}: no problems", path.display());
+        }
+        problems.truncate(a.limit.unwrap_or(usize::MAX));
+        loaded.push((path, problems));
+    }
+    let mut sets = Vec::new();
+    for (path, problems) in loaded {
+        let prompts = encode_prompts(
+            &problems,
+            &template,
+            &tokenizer,
+            room,
+            config.max_position_embeddings,
+            path,
+        )?;
+        sets.push((problems, prompts));
+    }
+    let eos_ids = eos_ids_from_model_dir(&a.model, &config.eos_token_id, Some(&tokenizer))?;
+    let (config, model) = load_model::<B>(&a.model, device)?;
+    let mut sampler = ModelSampler {
+        model: &model,
+        config: &config,
+        tokenizer: &tokenizer,
+        gen: GenerateConfig {
+            sampling,
+            batch_size: a.batch_size,
+            eos_ids,
+            stop: StopStrings::default(),
+            ..GenerateConfig::default()
+        },
+        device,
+    };
+    let settings = EvalSettings {
+        turns,
+        guide: guide.clone(),
+        max_new_tokens: a.max_new_tokens,
+        seed: a.seed,
+    };
+    let names = names(&a.data);
+    let mut rows: Vec<(String, TwoTurnMetrics)> = Vec::new();
+    let mut outputs = Vec::new();
+    for ((problems, prompts), name) in sets.into_iter().zip(&names) {
+        let refs: Vec<_> = problems.iter().collect();
+        let (results, m) = evaluate(
+            &mut sampler,
+            &template,
+            &tokenizer,
+            &refs,
+            prompts,
+            &settings,
+            &RewardConfig::default(),
+        )?;
+        eprintln!(
+            "{name}: {} problems, Acc@t1 {:.1} %, Acc@t2 {:.1} %",
+            m.n,
+            100.0 * m.acc_t1,
+            100.0 * m.acc_t2
+        );
+        rows.push((name.clone(), m));
+        outputs.push(results);
+    }
+    let text = table(&rows, turns);
+    print!("{text}");
+
+    let out = a.out.clone().unwrap_or_else(|| {
+        let model_name = a
+            .model
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "model".into());
+        PathBuf::from("runs").join("eval").join(model_name)
+    });
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    for ((name, _), results) in rows.iter().zip(&outputs) {
+        let file = name.replace(['/', '\\'], "_");
+        write_results(&out.join(format!("{file}.jsonl")), results)?;
+    }
+    write_atomic(&out.join("table.md"), text.as_bytes())?;
+    let summary = serde_json::json!({
+        "model": a.model,
+        "turns": turns,
+        "guide": if turns == 2 { Some(&guide) } else { None },
+        "baseline": a.baseline.map(|_| "intrinsic"),
+        "template": a.template,
+        "temperature": a.temperature,
+        "max_new_tokens": a.max_new_tokens,
+        "seed": a.seed,
+        "rows": rows.iter().map(|(n, m)| serde_json::json!({"benchmark": n, "metrics": m})).collect::<Vec<_>>(),
+    });
+    write_atomic(
+        &out.join("summary.json"),
+        format!("{:#}\n", summary).as_bytes(),
+    )?;
+    eprintln!("answers and verdicts in {}", out.display());
+    Ok(())
+}
