@@ -92,6 +92,7 @@ pub struct RefineParams {
 }
 
 /// Draft N answers per problem, keep the best, and sample G refinements of it.
+#[allow(clippy::too_many_arguments)]
 pub fn refine<S: Sampler>(
     sampler: &mut S,
     template: &PromptTemplate,
