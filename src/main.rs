@@ -13,6 +13,7 @@ use cli::convert::ConvertArgs;
 use cli::eval::EvalArgs;
 use cli::generate::GenerateArgs;
 use cli::score::ScoreArgs;
+use cli::sft::SftArgs;
 use cli::train::TrainArgs;
 use cli::verify::VerifyArgs;
 use mgrpo::device::DeviceSpec;
@@ -52,6 +53,9 @@ enum Command {
     /// Two-turn self-correction evaluation: Acc@t1, Acc@t2, Δ, Δi→c, Δc→i per benchmark
     /// (the MGRPO paper's Table 2), and every problem's answers as JSONL.
     Eval(EvalArgs),
+    /// Supervised fine-tuning on prompt/completion pairs, or the STaR baselines (a [star]
+    /// table: sample, keep the verified solutions or the successful revisions, fine-tune).
+    Sft(SftArgs),
 }
 
 fn main() {
@@ -83,6 +87,7 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Bench(a) => &a.device.device,
         Command::Train(a) => &a.device.device,
         Command::Eval(a) => &a.device.device,
+        Command::Sft(a) => &a.device.device,
         // The verifier needs no model: any backend will do.
         Command::Verify(_) => "cpu",
     }
@@ -126,5 +131,6 @@ fn run<B: Backend>(cmd: Command, device: B::Device) -> Result<()> {
         Command::Verify(a) => cli::verify::verify(a),
         Command::Train(a) => cli::train::train::<burn::backend::Autodiff<B>>(a, &device),
         Command::Eval(a) => cli::eval::eval::<B>(a, &device),
+        Command::Sft(a) => cli::sft::sft::<burn::backend::Autodiff<B>>(a, &device),
     }
 }

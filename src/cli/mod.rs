@@ -6,6 +6,7 @@ pub mod convert;
 pub mod eval;
 pub mod generate;
 pub mod score;
+pub mod sft;
 pub mod train;
 pub mod verify;
 

@@ -19,3 +19,4 @@ pub mod rollout;
 pub mod schedule;
 #[cfg(test)]
 pub mod scripted;
+pub mod sft;

@@ -398,17 +398,17 @@ impl TrainConfig {
 }
 
 /// A finite number above 0 (false for NaN).
-fn positive(x: f64) -> bool {
+pub(crate) fn positive(x: f64) -> bool {
     x.is_finite() && x > 0.0
 }
 
 /// A finite number at or above 0 (false for NaN).
-fn non_negative(x: f64) -> bool {
+pub(crate) fn non_negative(x: f64) -> bool {
     x.is_finite() && x >= 0.0
 }
 
 /// Set `a.b.c = value` in `table`, creating the tables on the way (`reward.format_weight`).
-fn set_dotted(
+pub(crate) fn set_dotted(
     table: &mut toml::Table,
     key: &str,
     value: toml::Value,
@@ -431,7 +431,7 @@ fn set_dotted(
 }
 
 /// `key=value` → the key and its TOML value (a bare word is a string).
-fn parse_override(s: &str) -> Result<(String, toml::Value)> {
+pub(crate) fn parse_override(s: &str) -> Result<(String, toml::Value)> {
     let (key, value) = s
         .split_once('=')
         .ok_or_else(|| Error::Invalid(format!("--set `{s}`: expected KEY=VALUE")))?;

@@ -5,6 +5,8 @@ pub mod checkpoint;
 pub mod config;
 pub mod evaluate;
 pub mod order;
+pub mod sft;
+pub mod star;
 pub mod step;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,388 @@
+//! `mgrpo sft`: supervised fine-tuning on prompt/completion pairs, and the two STaR baselines
+//! (a `[star]` table: the pairs are sampled from the starting model and filtered by the
+//! verifier first, `star.rs`). Keys follow TRL's `SFTConfig` where one exists.
+//!
+//! The run directory gets `config.resolved.toml`, `star.jsonl` (STaR: the kept pairs),
+//! `metrics.jsonl` (step, epoch, loss, grad_norm, learning_rate, num_tokens, step_time) and the
+//! final model in `model/`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::config::{non_negative, parse_override, positive, set_dotted};
+use super::star::{star_pairs, StarConfig, StarPair};
+use crate::error::{Error, Result};
+use crate::eval::encode_prompts;
+use crate::fsutil::write_atomic;
+use crate::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, StopStrings};
+use crate::jsonl::{line_error, read_objects};
+use crate::metrics::JsonlLog;
+use crate::model::{load_model, save_model, Qwen2Config, SaveOptions};
+use crate::rl::optim::{adamw, AdamParams};
+use crate::rl::rollout::ModelSampler;
+use crate::rl::schedule::{Schedule, SchedulerType};
+use crate::rl::sft::{sft_update, SftExample};
+use crate::template::PromptTemplate;
+use crate::tokenizer::Tokenizer;
+
+/// Every key of an SFT config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SftConfig {
+    pub model: PathBuf,
+    /// JSONL of `{"prompt", "completion"}` (texts; the prompt already templated). Not with
+    /// `[star]`, which makes the pairs.
+    pub dataset: Option<PathBuf>,
+    /// Template of the STaR prompts: qwen-math, r1 or plain.
+    pub template: String,
+    pub output_dir: Option<PathBuf>,
+    /// Append the model's end-of-sequence id to every completion (TRL does).
+    pub add_eos: bool,
+    /// Longer prompt + completion pairs are an error (0 = the model's context).
+    pub max_length: usize,
+    pub learning_rate: f64,
+    pub adam_beta1: f32,
+    pub adam_beta2: f32,
+    pub adam_epsilon: f32,
+    pub weight_decay: f32,
+    pub lr_scheduler_type: SchedulerType,
+    pub warmup_ratio: f64,
+    pub warmup_steps: usize,
+    pub max_grad_norm: f32,
+    pub per_device_train_batch_size: usize,
+    pub gradient_accumulation_steps: usize,
+    pub num_train_epochs: f64,
+    pub max_steps: Option<usize>,
+    pub seed: u64,
+    pub star: Option<StarConfig>,
+}
+
+impl Default for SftConfig {
+    fn default() -> Self {
+        Self {
+            model: PathBuf::from("model"),
+            dataset: None,
+            template: "qwen-math".into(),
+            output_dir: None,
+            add_eos: true,
+            max_length: 0,
+            learning_rate: 2e-5,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            adam_epsilon: 1e-8,
+            weight_decay: 0.0,
+            lr_scheduler_type: SchedulerType::Linear,
+            warmup_ratio: 0.0,
+            warmup_steps: 0,
+            max_grad_norm: 1.0,
+            per_device_train_batch_size: 8,
+            gradient_accumulation_steps: 1,
+            num_train_epochs: 3.0,
+            max_steps: None,
+            seed: 42,
+            star: None,
+        }
+    }
+}
+
+impl SftConfig {
+    /// Read `path`, apply `--set` overrides, validate; errors name the file and the key.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| Error::config(path, e.to_string().trim().to_string()))?;
+        for o in overrides {
+            let (key, value) = parse_override(o)?;
+            set_dotted(&mut table, &key, value)
+                .map_err(|msg| Error::Invalid(format!("--set {o}: {msg}")))?;
+        }
+        let c: Self = Self::deserialize(table)
+            .map_err(|e| Error::config(path, e.to_string().trim().replace('\n', " ")))?;
+        c.validate().map_err(|m| Error::config(path, m))?;
+        Ok(c)
+    }
+
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let bad = |k: &str, m: &str| Err(format!("key `{k}`: {m}"));
+        match (&self.dataset, &self.star) {
+            (None, None) => {
+                return bad(
+                    "dataset",
+                    "missing: give prompt/completion JSONL, or a [star] table",
+                )
+            }
+            (Some(_), Some(_)) => {
+                return bad("dataset", "not with [star], which samples its own data")
+            }
+            (None, Some(s)) => s.validate()?,
+            _ => {}
+        }
+        if !positive(self.learning_rate) {
+            return bad("learning_rate", "must be > 0");
+        }
+        if self.per_device_train_batch_size == 0 || self.gradient_accumulation_steps == 0 {
+            return bad(
+                "per_device_train_batch_size",
+                "it and gradient_accumulation_steps must be at least 1",
+            );
+        }
+        if !non_negative(self.max_grad_norm as f64) {
+            return bad("max_grad_norm", "must be ≥ 0 (0 turns clipping off)");
+        }
+        if !non_negative(self.weight_decay as f64) {
+            return bad("weight_decay", "must be ≥ 0");
+        }
+        if !(0.0..=1.0).contains(&self.warmup_ratio) {
+            return bad("warmup_ratio", "must be in [0, 1]");
+        }
+        if self.max_steps == Some(0) {
+            return bad("max_steps", "must be at least 1");
+        }
+        if self.max_steps.is_none() && !positive(self.num_train_epochs) {
+            return bad("num_train_epochs", "must be > 0");
+        }
+        Ok(())
+    }
+
+    fn examples_per_step(&self) -> usize {
+        self.per_device_train_batch_size * self.gradient_accumulation_steps
+    }
+}
+
+/// Read `{"prompt", "completion"}` rows; errors name the file and line.
+pub fn read_pairs(path: &Path) -> Result<Vec<StarPair>> {
+    let mut out = Vec::new();
+    for (line, row) in read_objects(path)? {
+        let field = |k: &str| {
+            row.get(k)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+                .ok_or_else(|| line_error(path, line, format!("no string field `{k}`")))
+        };
+        out.push(StarPair {
+            problem: row
+                .get("id")
+                .and_then(|v| v.as_str())
+                .map_or_else(|| format!("line-{line}"), str::to_string),
+            prompt: field("prompt")?,
+            completion: field("completion")?,
+        });
+    }
+    if out.is_empty() {
+        return Err(Error::Invalid(format!("{}: no examples", path.display())));
+    }
+    Ok(out)
+}
+
+/// What `mgrpo sft` leaves.
+#[derive(Debug, Clone)]
+pub struct SftSummary {
+    pub examples: usize,
+    pub steps: usize,
+    pub last_loss: f32,
+    /// STaR: samples drawn before filtering.
+    pub sampled: Option<usize>,
+    pub final_model: PathBuf,
+}
+
+/// Fine-tune `cfg.model` into `run/model`.
+pub fn sft<B: AutodiffBackend>(
+    cfg: &SftConfig,
+    run: &Path,
+    device: &B::Device,
+) -> Result<SftSummary> {
+    if run.join("metrics.jsonl").exists() {
+        return Err(Error::Invalid(format!(
+            "{} already holds a run; choose another --out",
+            run.display()
+        )));
+    }
+    let model_config = Qwen2Config::load(&cfg.model.join("config.json"))?;
+    let tokenizer = Tokenizer::from_model_dir(&cfg.model)?.ok_or_else(|| {
+        Error::Invalid(format!(
+            "{}: no tokenizer.json (SFT tokenizes text)",
+            cfg.model.display()
+        ))
+    })?;
+    let eos_ids = eos_ids_from_model_dir(&cfg.model, &model_config.eos_token_id, Some(&tokenizer))?;
+    let template = PromptTemplate::builtin(&cfg.template)?;
+    let (_, mut model) = load_model::<B>(&cfg.model, device)?;
+
+    // the pairs: read, or sampled by STaR with the starting model
+    let (pairs, source, sampled) = match (&cfg.dataset, &cfg.star) {
+        (Some(path), _) => (read_pairs(path)?, path.clone(), None),
+        (None, Some(star)) => {
+            let problems = star.load_problems()?;
+            let room = star.max_new_tokens * 2;
+            encode_prompts(
+                &problems,
+                &template,
+                &tokenizer,
+                room,
+                model_config.max_position_embeddings,
+                &star.problems,
+            )?;
+            let policy = model.valid();
+            let mut sampler = ModelSampler {
+                model: &policy,
+                config: &model_config,
+                tokenizer: &tokenizer,
+                gen: GenerateConfig {
+                    sampling: SamplingParams {
+                        temperature: star.temperature,
+                        ..SamplingParams::default()
+                    },
+                    batch_size: 64,
+                    eos_ids: eos_ids.clone(),
+                    stop: StopStrings::default(),
+                    ..GenerateConfig::default()
+                },
+                device,
+            };
+            let (pairs, n) = star_pairs(&mut sampler, star, &template, &tokenizer, &problems)?;
+            if pairs.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "STaR kept none of {n} samples on {} (source = {:?}): nothing to fine-tune on; \
+                     raise star.samples_per_question or star.temperature",
+                    star.problems.display(),
+                    star.source
+                )));
+            }
+            (pairs, star.problems.clone(), Some(n))
+        }
+        (None, None) => {
+            return Err(Error::Invalid(
+                "key `dataset`: missing: give prompt/completion JSONL, or a [star] table".into(),
+            ))
+        }
+    };
+    let context = match cfg.max_length {
+        0 => model_config.max_position_embeddings,
+        n => n.min(model_config.max_position_embeddings),
+    };
+    let eos = eos_ids.first().copied();
+    let mut examples = Vec::with_capacity(pairs.len());
+    for (i, p) in pairs.iter().enumerate() {
+        let prompt = tokenizer.encode(&p.prompt)?;
+        let mut completion = tokenizer.encode(&p.completion)?;
+        if cfg.add_eos {
+            completion.extend(eos);
+        }
+        if prompt.is_empty() || completion.is_empty() || prompt.len() + completion.len() > context {
+            return Err(Error::Invalid(format!(
+                "{}: example {} (`{}`): {} prompt + {} completion tokens; both must be non-empty \
+                 and fit max_length / the model's context ({context})",
+                source.display(),
+                i + 1,
+                p.problem,
+                prompt.len(),
+                completion.len()
+            )));
+        }
+        examples.push(SftExample { prompt, completion });
+    }
+
+    std::fs::create_dir_all(run).map_err(|e| Error::io(run, e))?;
+    write_atomic(
+        &run.join("config.resolved.toml"),
+        toml::to_string(cfg)
+            .map_err(|e| Error::Invalid(e.to_string()))?
+            .as_bytes(),
+    )?;
+    if sampled.is_some() {
+        let mut text = String::new();
+        for p in &pairs {
+            text.push_str(&serde_json::to_string(p).map_err(|e| Error::Invalid(e.to_string()))?);
+            text.push('\n');
+        }
+        write_atomic(&run.join("star.jsonl"), text.as_bytes())?;
+    }
+
+    let per_step = cfg.examples_per_step();
+    let steps_per_epoch = examples.len().div_ceil(per_step);
+    let total = cfg
+        .max_steps
+        .unwrap_or_else(|| (cfg.num_train_epochs * steps_per_epoch as f64).ceil() as usize);
+    let schedule = Schedule::new(
+        cfg.lr_scheduler_type,
+        cfg.learning_rate,
+        total,
+        cfg.warmup_steps,
+        cfg.warmup_ratio,
+    );
+    let mut optim = adamw::<B>(&AdamParams {
+        beta1: cfg.adam_beta1,
+        beta2: cfg.adam_beta2,
+        epsilon: cfg.adam_epsilon,
+        weight_decay: cfg.weight_decay,
+    });
+    let metrics = JsonlLog::new(run.join("metrics.jsonl"));
+    let mut order: Vec<usize> = Vec::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let mut num_tokens = 0usize;
+    let mut last_loss = f32::NAN;
+    for step in 1..=total {
+        let t0 = Instant::now();
+        let epoch = (step - 1) / steps_per_epoch;
+        let at = (step - 1) % steps_per_epoch;
+        if at == 0 {
+            order = (0..examples.len()).collect();
+            order.shuffle(&mut rng);
+        }
+        let batch: Vec<&SftExample> = order[at * per_step..((at + 1) * per_step).min(order.len())]
+            .iter()
+            .map(|&i| &examples[i])
+            .collect();
+        let lr = schedule.lr(step - 1);
+        let (next, s) = sft_update(
+            model,
+            &mut optim,
+            &batch,
+            cfg.per_device_train_batch_size,
+            cfg.max_grad_norm,
+            lr,
+            device,
+        )?;
+        model = next;
+        if !s.applied {
+            return Err(Error::Invalid(format!(
+                "step {step}: non-finite loss or gradient (loss {}, grad_norm {}); lower learning_rate",
+                s.loss, s.grad_norm
+            )));
+        }
+        num_tokens += s.tokens;
+        last_loss = s.loss;
+        metrics.append(&serde_json::json!({
+            "step": step,
+            "epoch": epoch as f64 + (at + 1) as f64 / steps_per_epoch as f64,
+            "loss": s.loss,
+            "grad_norm": s.grad_norm,
+            "learning_rate": lr,
+            "num_tokens": num_tokens,
+            "step_time": t0.elapsed().as_secs_f64(),
+        }))?;
+        tracing::info!(step, loss = s.loss, grad_norm = s.grad_norm, lr, "sft step");
+    }
+    let dest = run.join("model");
+    let opts = SaveOptions {
+        side_files_from: Some(cfg.model.clone()),
+        overwrite: true,
+        ..SaveOptions::default()
+    };
+    save_model(&model.valid(), &model_config, &dest, &opts)?;
+    Ok(SftSummary {
+        examples: examples.len(),
+        steps: total,
+        last_loss,
+        sampled,
+        final_model: dest,
+    })
+}
