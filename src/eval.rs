@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::data::Problem;
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::reward::{verify, RewardConfig};
+use crate::reward::{extract_answer, RewardConfig};
+use crate::rl::mgrpo::build_query;
 use crate::rl::rollout::{rollout, Draw, Sampler};
 use crate::template::PromptTemplate;
 use crate::tokenizer::Tokenizer;
@@ -105,42 +106,37 @@ pub fn evaluate<S: Sampler>(
         draw(settings.seed),
         reward,
     )?;
-    let grade = |p: &Problem, text: &str| {
-        verify(
-            &p.gold_answer,
-            text,
-            &reward.policy,
-            p.format.last_number_fallback(),
-        )
+    // the rollout graded each answer; only the extracted answer is left to record
+    let answer = |p: &Problem, text: &str| {
+        extract_answer(text, p.format.last_number_fallback()).map(|e| e.answer)
     };
     let mut results: Vec<ProblemResult> = problems
         .iter()
         .enumerate()
-        .map(|(i, p)| {
-            let v = grade(p, t1.text(i));
-            ProblemResult {
-                id: p.id.clone(),
-                gold: p.gold_answer.clone(),
-                turn1: t1.text(i).to_string(),
-                turn1_answer: v.pred_answer,
-                turn1_correct: t1.rewards[i].correct,
-                turn2: None,
-                turn2_answer: None,
-                turn2_correct: t1.rewards[i].correct,
-            }
+        .map(|(i, p)| ProblemResult {
+            id: p.id.clone(),
+            gold: p.gold_answer.clone(),
+            turn1: t1.text(i).to_string(),
+            turn1_answer: answer(p, t1.text(i)),
+            turn1_correct: t1.rewards[i].correct,
+            turn2: None,
+            turn2_answer: None,
+            turn2_correct: t1.rewards[i].correct,
         })
         .collect();
     if settings.turns >= 2 {
         let mut ids = Vec::with_capacity(problems.len());
         let mut prefixes = Vec::with_capacity(problems.len());
         for (i, p) in problems.iter().enumerate() {
-            let first = t1.text(i);
-            let text = template.render_layer2(&p.question, first, &settings.guide);
-            let prefix = text
-                .strip_prefix(&template.render(&p.question))
-                .map_or_else(|| format!("{first}\n\n{}", settings.guide), str::to_string);
-            ids.push(tokenizer.encode(&text)?);
-            prefixes.push(prefix);
+            let turn = build_query(
+                template,
+                tokenizer,
+                &p.question,
+                t1.text(i),
+                &settings.guide,
+            )?;
+            ids.push(turn.ids);
+            prefixes.push(turn.graded_prefix);
         }
         let t2 = rollout(
             sampler,
@@ -152,7 +148,7 @@ pub fn evaluate<S: Sampler>(
         )?;
         for (i, r) in results.iter_mut().enumerate() {
             let turn = format!("{}{}", prefixes[i], t2.text(i));
-            r.turn2_answer = grade(problems[i], &turn).pred_answer;
+            r.turn2_answer = answer(problems[i], &turn);
             r.turn2_correct = t2.rewards[i].correct;
             r.turn2 = Some(t2.text(i).to_string());
         }

@@ -60,6 +60,16 @@ impl PromptTemplate {
         fill(&self.layer1, &[("question", question)])
     }
 
+    /// The layer-2 prompt and the assistant turn so far in it (the part after the layer-1
+    /// prompt: the response and the guide), after which a second answer is graded.
+    pub fn render_turn2(&self, question: &str, response: &str, guide: &str) -> (String, String) {
+        let text = self.render_layer2(question, response, guide);
+        let turn = text
+            .strip_prefix(&self.render(question))
+            .map_or_else(|| format!("{response}\n\n{guide}"), str::to_string);
+        (text, turn)
+    }
+
     /// The layer-2 prompt: `question`, the model's own `response`, then `guide`.
     pub fn render_layer2(&self, question: &str, response: &str, guide: &str) -> String {
         fill(

@@ -5,26 +5,11 @@ mod common;
 
 use std::path::Path;
 
-use common::{fails, fixture, mgrpo};
+use common::{fails, fixture, jsonl, mgrpo, run_config, step_values};
 use serde_json::Value;
 
 fn train(config: &str, out: &Path, extra: &[&str]) {
-    let mut args = vec!["train", "--config", config, "--out", out.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let o = mgrpo(&args);
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-fn jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    run_config("train", config, out, extra);
 }
 
 fn sum(rows: &[Value], key: &str) -> f64 {
@@ -118,19 +103,8 @@ fn mgrpo_resume_is_bit_identical() {
     train("configs/tiny-mgrpo.toml", &b, &stop);
     let o = mgrpo(&["train", "--resume", b.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let strip = |run: &Path| -> Vec<Value> {
-        jsonl(&run.join("metrics.jsonl"))
-            .into_iter()
-            .map(|mut m| {
-                for k in mgrpo::metrics::TIMING_KEYS {
-                    m.as_object_mut().unwrap().remove(*k);
-                }
-                m
-            })
-            .collect()
-    };
-    assert_eq!(strip(&a), strip(&b));
-    assert!(strip(&a).iter().all(|m| m["layer2/queries"] == 40));
+    assert_eq!(step_values(&a), step_values(&b));
+    assert!(step_values(&a).iter().all(|m| m["layer2/queries"] == 40));
     for f in [
         "model/model.safetensors",
         "completions.jsonl",

@@ -4,26 +4,11 @@ mod common;
 
 use std::path::Path;
 
-use common::{fails, fixture, mgrpo};
+use common::{fails, fixture, jsonl, mgrpo, run_config};
 use serde_json::Value;
 
 fn sft(config: &str, out: &Path, extra: &[&str]) {
-    let mut args = vec!["sft", "--config", config, "--out", out.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let o = mgrpo(&args);
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-fn jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    run_config("sft", config, out, extra);
 }
 
 /// Greedy one-token answers of `model` to "d\n" for every digit.

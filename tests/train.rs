@@ -6,42 +6,17 @@ mod common;
 
 use std::path::Path;
 
-use common::{fails, mgrpo};
+use common::{fails, jsonl, mgrpo, run_config, step_values as values};
 use serde_json::Value;
 
 const CONFIG: &str = "configs/tiny-grpo.toml";
 
 fn train(out: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["train", "--config", CONFIG, "--out", out.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let o = mgrpo(&args);
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
+    run_config("train", CONFIG, out, extra)
 }
 
 fn metrics(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// The metrics without wall times (those differ between any two runs).
-fn values(run: &Path) -> Vec<Value> {
-    metrics(run)
-        .into_iter()
-        .map(|mut m| {
-            for k in mgrpo::metrics::TIMING_KEYS {
-                m.as_object_mut().unwrap().remove(*k);
-            }
-            m
-        })
-        .collect()
+    jsonl(&run.join("metrics.jsonl"))
 }
 
 fn mean(rows: &[Value], key: &str) -> f64 {

@@ -230,12 +230,7 @@ pub fn update<B: AutodiffBackend>(
             entropy_sum += host[5];
             part_loss += host[6];
             forward_secs += tf.elapsed().as_secs_f64();
-            let loss = if part.weight == 1.0 {
-                loss
-            } else {
-                loss * part.weight
-            };
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let grads = GradientsParams::from_grads((loss * part.weight).backward(), &model);
             accum.accumulate(&model, grads);
             any = true;
         }

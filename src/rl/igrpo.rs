@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::mgrpo::build_query;
 use super::rollout::{rollout, Draw, Rollout, Sampler};
 use crate::data::Problem;
 use crate::error::Result;
@@ -117,12 +118,9 @@ pub fn refine<S: Sampler>(
     let mut prefixes = Vec::with_capacity(problems.len());
     for (q, (&b, p)) in best.iter().zip(problems).enumerate() {
         let draft = drafts.text(q * num_drafts + b);
-        let text = template.render_layer2(&p.question, draft, instruction);
-        let prefix = text
-            .strip_prefix(&template.render(&p.question))
-            .map_or_else(|| format!("{draft}\n\n{instruction}"), str::to_string);
-        ids.push(tokenizer.encode(&text)?);
-        prefixes.push(prefix);
+        let turn = build_query(template, tokenizer, &p.question, draft, instruction)?;
+        ids.push(turn.ids);
+        prefixes.push(turn.graded_prefix);
     }
     let refinements = rollout(
         sampler,

@@ -80,18 +80,33 @@ pub struct Query {
     pub graded_prefix: String,
 }
 
+/// A second-turn prompt: the layer-1 prompt, a first answer and a guide phrase (or an
+/// instruction) in one assistant turn, tokenized.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn2 {
+    pub text: String,
+    pub ids: Vec<u32>,
+    /// The turn so far (answer + guide): a continuation is graded as `graded_prefix + text`.
+    pub graded_prefix: String,
+}
+
 /// The layer-2 query for `question`, the model's `response` and a `guide` phrase: the
-/// template's `layer2` string, tokenized.
+/// template's `layer2` string, tokenized. MGRPO's queries, iGRPO's refinement prompts, the
+/// evaluation's turn 2 and STaR's revisions are all built here.
 pub fn build_query(
     template: &PromptTemplate,
     tokenizer: &Tokenizer,
     question: &str,
     response: &str,
     guide: &str,
-) -> Result<(String, Vec<u32>)> {
-    let text = template.render_layer2(question, response, guide);
+) -> Result<Turn2> {
+    let (text, graded_prefix) = template.render_turn2(question, response, guide);
     let ids = tokenizer.encode(&text)?;
-    Ok((text, ids))
+    Ok(Turn2 {
+        text,
+        ids,
+        graded_prefix,
+    })
 }
 
 /// What layer 2 measured in one step (logged as `layer2/...`).
@@ -176,21 +191,17 @@ pub fn layer2<S: Sampler>(
             .map(String::as_str)
             .unwrap_or("");
         let response = layer1.text(i);
-        let (text, ids) = build_query(template, tokenizer, &problem.question, response, guide)?;
+        let turn = build_query(template, tokenizer, &problem.question, response, guide)?;
         stats.queries += 1;
-        if ids.len() + params.max_new_tokens > params.context {
+        if turn.ids.len() + params.max_new_tokens > params.context {
             stats.too_long += 1;
             continue;
         }
-        // the assistant turn so far: the query after the layer-1 prompt
-        let graded_prefix = text
-            .strip_prefix(&template.render(&problem.question))
-            .map_or_else(|| format!("{response}\n\n{guide}"), str::to_string);
         queries.push(Query {
             source: i,
-            text,
-            ids,
-            graded_prefix,
+            text: turn.text,
+            ids: turn.ids,
+            graded_prefix: turn.graded_prefix,
         });
     }
     let query_problems: Vec<&Problem> = queries
@@ -294,7 +305,7 @@ mod tests {
     fn query_is_question_response_and_guide_in_one_assistant_turn() {
         let tok = test_tokenizer();
         let t = PromptTemplate::builtin("qwen-math").unwrap();
-        let (text, ids) =
+        let Turn2 { text, ids, .. } =
             build_query(&t, &tok, "What is 2+3?", "2+3 = 6, so \\boxed{6}.", GUIDE).unwrap();
         assert_eq!(
             text,

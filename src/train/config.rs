@@ -217,17 +217,7 @@ impl TrainConfig {
 
     /// [`Self::load`] from text (`path` is only used in messages).
     pub fn from_toml(text: &str, path: &Path, overrides: &[String]) -> Result<Self> {
-        let mut table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| Error::config(path, e.to_string().trim().to_string()))?;
-        for o in overrides {
-            let (key, value) = parse_override(o)?;
-            set_dotted(&mut table, &key, value)
-                .map_err(|msg| Error::Invalid(format!("--set {o}: {msg}")))?;
-        }
-        let config: Self = Self::deserialize(table).map_err(|e| {
-            Error::config(path, e.to_string().trim().replace('\n', " ").to_string())
-        })?;
+        let config: Self = parse_config(text, path, overrides)?;
         config.validate().map_err(|msg| Error::config(path, msg))?;
         Ok(config)
     }
@@ -397,6 +387,25 @@ impl TrainConfig {
     }
 }
 
+/// Parse a TOML config (`path` is only used in messages) after applying `--set` overrides
+/// (`key=value`, dotted keys into tables). Errors name the file and the key. Shared by
+/// `mgrpo train` and `mgrpo sft`.
+pub(crate) fn parse_config<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &Path,
+    overrides: &[String],
+) -> Result<T> {
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| Error::config(path, e.to_string().trim().to_string()))?;
+    for o in overrides {
+        let (key, value) = parse_override(o)?;
+        set_dotted(&mut table, &key, value)
+            .map_err(|msg| Error::Invalid(format!("--set {o}: {msg}")))?;
+    }
+    T::deserialize(table).map_err(|e| Error::config(path, e.to_string().trim().replace('\n', " ")))
+}
+
 /// A finite number above 0 (false for NaN).
 pub(crate) fn positive(x: f64) -> bool {
     x.is_finite() && x > 0.0
@@ -408,7 +417,7 @@ pub(crate) fn non_negative(x: f64) -> bool {
 }
 
 /// Set `a.b.c = value` in `table`, creating the tables on the way (`reward.format_weight`).
-pub(crate) fn set_dotted(
+fn set_dotted(
     table: &mut toml::Table,
     key: &str,
     value: toml::Value,
@@ -431,7 +440,7 @@ pub(crate) fn set_dotted(
 }
 
 /// `key=value` → the key and its TOML value (a bare word is a string).
-pub(crate) fn parse_override(s: &str) -> Result<(String, toml::Value)> {
+fn parse_override(s: &str) -> Result<(String, toml::Value)> {
     let (key, value) = s
         .split_once('=')
         .ok_or_else(|| Error::Invalid(format!("--set `{s}`: expected KEY=VALUE")))?;

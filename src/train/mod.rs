@@ -344,9 +344,6 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
             m.time_backward += u.backward_secs;
             m.time_optimizer += u.optimizer_secs;
         }
-        if got.layer2.is_some() && m.layer2_loss.is_none() {
-            m.layer2_loss = Some(0.0);
-        }
 
         let roll = &got.main;
         let adv = &got.adv;

@@ -16,7 +16,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::config::{non_negative, parse_override, positive, set_dotted};
+use super::config::{non_negative, parse_config, positive};
 use super::star::{star_pairs, StarConfig, StarPair};
 use crate::error::{Error, Result};
 use crate::eval::encode_prompts;
@@ -96,16 +96,7 @@ impl SftConfig {
     /// Read `path`, apply `--set` overrides, validate; errors name the file and the key.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let mut table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| Error::config(path, e.to_string().trim().to_string()))?;
-        for o in overrides {
-            let (key, value) = parse_override(o)?;
-            set_dotted(&mut table, &key, value)
-                .map_err(|msg| Error::Invalid(format!("--set {o}: {msg}")))?;
-        }
-        let c: Self = Self::deserialize(table)
-            .map_err(|e| Error::config(path, e.to_string().trim().replace('\n', " ")))?;
+        let c: Self = parse_config(&text, path, overrides)?;
         c.validate().map_err(|m| Error::config(path, m))?;
         Ok(c)
     }
@@ -222,7 +213,7 @@ pub fn sft<B: AutodiffBackend>(
         (None, Some(star)) => {
             let problems = star.load_problems()?;
             let room = star.max_new_tokens * 2;
-            encode_prompts(
+            let prompts = encode_prompts(
                 &problems,
                 &template,
                 &tokenizer,
@@ -247,7 +238,14 @@ pub fn sft<B: AutodiffBackend>(
                 },
                 device,
             };
-            let (pairs, n) = star_pairs(&mut sampler, star, &template, &tokenizer, &problems)?;
+            let (pairs, n) = star_pairs(
+                &mut sampler,
+                star,
+                &template,
+                &tokenizer,
+                &problems,
+                prompts,
+            )?;
             if pairs.is_empty() {
                 return Err(Error::Invalid(format!(
                     "STaR kept none of {n} samples on {} (source = {:?}): nothing to fine-tune on; \

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, Problem};
 use crate::error::{Error, Result};
-use crate::rl::mgrpo::PAPER_GUIDE_PHRASES;
+use crate::rl::mgrpo::{build_query, PAPER_GUIDE_PHRASES};
 use crate::rl::rollout::{rollout, Draw, Sampler};
 use crate::template::PromptTemplate;
 use crate::tokenizer::Tokenizer;
@@ -101,18 +101,16 @@ pub struct StarPair {
 }
 
 /// Sample and filter: the pairs STaR fine-tunes on, and how many samples were drawn.
+/// `prompts` are the problems' layer-1 prompts, tokenized.
 pub fn star_pairs<S: Sampler>(
     sampler: &mut S,
     cfg: &StarConfig,
     template: &PromptTemplate,
     tokenizer: &Tokenizer,
     problems: &[Problem],
+    prompts: Vec<Vec<u32>>,
 ) -> Result<(Vec<StarPair>, usize)> {
     let refs: Vec<&Problem> = problems.iter().collect();
-    let prompts = problems
-        .iter()
-        .map(|p| tokenizer.encode(&template.render(&p.question)))
-        .collect::<Result<Vec<_>>>()?;
     let k = cfg.samples_per_question;
     let draw = |n, seed| Draw {
         n,
@@ -151,14 +149,11 @@ pub fn star_pairs<S: Sampler>(
             let mut owners = Vec::new();
             for (i, c) in first.completions.iter().enumerate() {
                 let p = refs[c.prompt_index];
-                let answer = first.text(i);
-                let text = template.render_layer2(&p.question, answer, &cfg.guide);
-                let prefix = text
-                    .strip_prefix(&template.render(&p.question))
-                    .map_or_else(|| format!("{answer}\n\n{}", cfg.guide), str::to_string);
-                ids.push(tokenizer.encode(&text)?);
-                texts.push(text);
-                prefixes.push(prefix);
+                let turn =
+                    build_query(template, tokenizer, &p.question, first.text(i), &cfg.guide)?;
+                ids.push(turn.ids);
+                texts.push(turn.text);
+                prefixes.push(turn.graded_prefix);
                 owners.push(p);
             }
             let second = rollout(
@@ -195,6 +190,10 @@ mod tests {
         let tok = test_tokenizer();
         let problems = vec![problem("a", "1+1?", "2"), problem("b", "2+2?", "4")];
         let t = PromptTemplate::builtin("plain").unwrap();
+        let prompts: Vec<Vec<u32>> = problems
+            .iter()
+            .map(|p| tok.encode(&t.render(&p.question)).unwrap())
+            .collect();
         let script = |call: usize, prompt: &str, s: usize| -> String {
             match (call, &prompt[..4]) {
                 (0, "1+1?") => [r"\boxed{2}", r"\boxed{3}", r"\boxed{2}"][s].into(),
@@ -213,7 +212,8 @@ mod tests {
             ..StarConfig::default()
         };
         let mut policy = Scripted::new(&tok, Box::new(script));
-        let (pairs, drawn) = star_pairs(&mut policy, &cfg, &t, &tok, &problems).unwrap();
+        let (pairs, drawn) =
+            star_pairs(&mut policy, &cfg, &t, &tok, &problems, prompts.clone()).unwrap();
         assert_eq!(drawn, 6);
         // the duplicate right answer of "a" is kept once
         let got: Vec<(&str, &str)> = pairs
@@ -228,7 +228,8 @@ mod tests {
             ..cfg
         };
         let mut policy = Scripted::new(&tok, Box::new(script));
-        let (pairs, drawn) = star_pairs(&mut policy, &cfg, &t, &tok, &problems).unwrap();
+        let (pairs, drawn) =
+            star_pairs(&mut policy, &cfg, &t, &tok, &problems, prompts.clone()).unwrap();
         assert_eq!(drawn, 12);
         let got: Vec<(&str, &str, &str)> = pairs
             .iter()

@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::metrics::{JsonlLog, StepMetrics};
 use crate::rl::advantage::{group_advantages, Advantages};
 use crate::rl::grpo::{Experience, Part};
-use crate::rl::igrpo::{refine, RefineParams, Refinement};
+use crate::rl::igrpo::{refine, RefineParams};
 use crate::rl::mgrpo::{layer2, Layer2, Layer2Params};
 use crate::rl::rollout::{rollout, Draw, Rollout, Sampler};
 use crate::template::PromptTemplate;
@@ -28,8 +28,18 @@ pub struct Collected {
     pub experience: Experience,
     /// MGRPO's layer 2.
     pub layer2: Option<Layer2>,
-    /// iGRPO's drafts (and the refinements, also in `main`).
-    pub igrpo: Option<Refinement>,
+    /// iGRPO's drafts (the refinements are `main`).
+    pub igrpo: Option<Drafts>,
+}
+
+/// What iGRPO's stage 1 leaves for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Drafts {
+    pub generated_tokens: usize,
+    /// Mean reward of all drafts.
+    pub reward: f32,
+    /// Mean reward of the drafts chosen for refinement.
+    pub best_reward: f32,
 }
 
 impl Collected {
@@ -62,10 +72,7 @@ impl Collected {
     pub fn rollout_tokens(&self) -> (usize, usize) {
         match (&self.layer2, &self.igrpo) {
             (Some(l2), _) => (self.main.generated_tokens(), l2.stats.generated_tokens),
-            (_, Some(r)) => (
-                r.drafts.generated_tokens(),
-                r.refinements.generated_tokens(),
-            ),
+            (_, Some(d)) => (d.generated_tokens, self.main.generated_tokens()),
             _ => (self.main.generated_tokens(), 0),
         }
     }
@@ -78,9 +85,9 @@ impl Collected {
         if let Some(l2) = &self.layer2 {
             m.layer2 = Some(l2.stats);
         }
-        if let Some(r) = &self.igrpo {
-            m.igrpo_draft_reward = Some(mean(&r.drafts.totals()));
-            m.igrpo_best_draft_reward = Some(r.best_draft_reward());
+        if let Some(d) = &self.igrpo {
+            m.igrpo_draft_reward = Some(d.reward);
+            m.igrpo_best_draft_reward = Some(d.best_reward);
         }
     }
 
@@ -156,15 +163,21 @@ pub fn collect<S: Sampler>(
             &cfg.reward,
             seed,
         )?;
-        let adv = group_advantages(&r.refinements.totals(), g, cfg.scale_rewards);
+        let drafts = Drafts {
+            generated_tokens: r.drafts.generated_tokens(),
+            reward: mean(&r.drafts.totals()),
+            best_reward: r.best_draft_reward(),
+        };
+        let main = r.refinements;
+        let adv = group_advantages(&main.totals(), g, cfg.scale_rewards);
         let experience =
-            Experience::from_rollout(&r.refinements, &adv.values, cfg.mask_truncated_completions);
+            Experience::from_rollout(&main, &adv.values, cfg.mask_truncated_completions);
         return Ok(Collected {
-            main: r.refinements.clone(),
+            main,
             adv,
             experience,
             layer2: None,
-            igrpo: Some(r),
+            igrpo: Some(drafts),
         });
     }
     let main = rollout(sampler, problems, prompts, None, draw, &cfg.reward)?;

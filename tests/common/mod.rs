@@ -80,6 +80,41 @@ pub fn mgrpo(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `mgrpo <command> --config <config> --out <out> <extra...>`, which must succeed.
+pub fn run_config(command: &str, config: &str, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![command, "--config", config, "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = mgrpo(&args);
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+/// The rows of a JSONL file.
+pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A run's `metrics.jsonl` without the wall times (those differ between any two runs).
+pub fn step_values(run: &Path) -> Vec<serde_json::Value> {
+    jsonl(&run.join("metrics.jsonl"))
+        .into_iter()
+        .map(|mut m| {
+            for k in mgrpo::metrics::TIMING_KEYS {
+                m.as_object_mut().unwrap().remove(*k);
+            }
+            m
+        })
+        .collect()
+}
+
 /// Run, expect failure, return stderr (checked: one line, no panic, nothing on stdout).
 pub fn fails(args: &[&str]) -> String {
     let out = mgrpo(args);
