@@ -13,7 +13,13 @@ fn bench_backend<B: Backend>(c: &mut Criterion, name: &str) {
     let device = B::Device::default();
     let config = mgrpo::bench::shape("bench-small").expect("known shape");
     let (batch, seq) = (8, 128);
-    let (model, padded) = mgrpo::bench::score_workload::<B>(&config, batch, seq, &device);
+    let (model, padded) = mgrpo::bench::score_workload::<B>(
+        &config,
+        batch,
+        seq,
+        mgrpo::model::Precision::F32,
+        &device,
+    );
     let mut g = c.benchmark_group("score/bench-small/8x128");
     g.throughput(Throughput::Elements((batch * seq) as u64));
     g.sample_size(10);

@@ -7,6 +7,12 @@ random 0/1 rewards, β 0, one update per rollout, 2 threads.
     /work/venv/bin/python scripts/bench_trl_grpo.py [--steps 4]     # trl 1.16, torch 2.9
     target/release/mgrpo bench grpo --batch 8 --generations 8 --prompt 32 --new-tokens 64
 
+On a GPU (bf16 autocast on f32 weights, as `mgrpo bench grpo --dtype bf16`):
+
+    python3 scripts/bench_trl_grpo.py --device cuda --bf16 --shape qwen2.5-0.5b --new-tokens 256
+    mgrpo bench grpo --device cuda --dtype bf16 --shape qwen2.5-0.5b --batch 8 --generations 8 \
+        --prompt 32 --new-tokens 256
+
 Prints one JSON line: median seconds per step (steps after the first), TRL's version.
 """
 
@@ -19,7 +25,6 @@ import time
 
 import torch
 
-torch.set_num_threads(2)
 
 from datasets import Dataset  # noqa: E402
 from tokenizers import Tokenizer, pre_tokenizers  # noqa: E402
@@ -39,9 +44,22 @@ p.add_argument("--prompts", type=int, default=8)
 p.add_argument("--generations", type=int, default=8)
 p.add_argument("--prompt-len", type=int, default=32)
 p.add_argument("--new-tokens", type=int, default=64)
+p.add_argument("--shape", default="bench-small", choices=["bench-small", "qwen2.5-0.5b", "qwen2.5-1.5b"])
+p.add_argument("--device", default="cpu")
+p.add_argument("--bf16", action="store_true")
 a = p.parse_args()
+if a.device == "cpu":
+    torch.set_num_threads(2)
 
-V = 4096
+SHAPES = {
+    "bench-small": dict(vocab_size=4096, hidden_size=256, intermediate_size=704, num_hidden_layers=4,
+                        num_attention_heads=8, num_key_value_heads=2),
+    "qwen2.5-0.5b": dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+                         num_attention_heads=14, num_key_value_heads=2),
+    "qwen2.5-1.5b": dict(vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
+                         num_attention_heads=12, num_key_value_heads=2),
+}
+V = SHAPES[a.shape]["vocab_size"]
 # A word-level tokenizer whose every token is one word "tN": a prompt of 32 words is 32 tokens.
 vocab = {f"t{i}": i for i in range(V)}
 core = Tokenizer(WordLevel(vocab, unk_token="t0"))
@@ -51,8 +69,7 @@ tok.padding_side = "left"
 
 torch.manual_seed(0)
 config = Qwen2Config(
-    vocab_size=V, hidden_size=256, intermediate_size=704, num_hidden_layers=4,
-    num_attention_heads=8, num_key_value_heads=2, tie_word_embeddings=True,
+    **SHAPES[a.shape], tie_word_embeddings=True,
     max_position_embeddings=4096, eos_token_id=None, pad_token_id=0,
 )
 model = Qwen2ForCausalLM(config).float()
@@ -90,8 +107,8 @@ with tempfile.TemporaryDirectory() as out:
         num_iterations=1,
         learning_rate=1e-6,
         max_steps=a.steps,
-        use_cpu=True,
-        bf16=False,
+        use_cpu=a.device == "cpu",
+        bf16=a.bf16,
         report_to="none",
         save_strategy="no",
         logging_steps=1,
@@ -105,6 +122,7 @@ with tempfile.TemporaryDirectory() as out:
 
 print(json.dumps({
     "bench": "grpo", "impl": f"trl {trl.__version__}, torch {torch.__version__}",
+    "shape": a.shape, "device": a.device, "bf16": a.bf16,
     "threads": torch.get_num_threads(), "steps": len(times) - 1,
     "step_s": statistics.median(times[1:]), "first_step_s": times[0],
     "all_steps_s": times,

@@ -12,8 +12,17 @@ use burn::prelude::*;
 
 use crate::batch::PaddedBatch;
 use crate::generate::{generate, GenerateConfig, SamplingParams};
-use crate::model::{Qwen2Config, Qwen2ForCausalLM};
+use crate::model::{Precision, Qwen2Config, Qwen2ForCausalLM};
 use crate::score::batch_logprobs;
+
+/// The names [`shape`] knows.
+pub const SHAPES: [&str; 5] = [
+    "bench-small",
+    "qwen2.5-0.5b",
+    "qwen2.5-1.5b",
+    "qwen2.5-3b",
+    "qwen2.5-7b",
+];
 
 /// Named model shapes for benchmarks.
 pub fn shape(name: &str) -> crate::Result<Qwen2Config> {
@@ -22,10 +31,26 @@ pub fn shape(name: &str) -> crate::Result<Qwen2Config> {
         "bench-small" => Ok(Qwen2Config::new(4096, 256, 704, 4, 8, 2, true)),
         // Qwen2.5-0.5B: vocab 151936, hidden 896, 24 layers, 14 heads, 2 KV heads, 4864, tied
         "qwen2.5-0.5b" => Ok(Qwen2Config::new(151936, 896, 4864, 24, 14, 2, true)),
+        // Qwen2.5-1.5B: hidden 1536, 28 layers, 12 heads, 2 KV heads, 8960, tied
+        "qwen2.5-1.5b" => Ok(Qwen2Config::new(151936, 1536, 8960, 28, 12, 2, true)),
+        // Qwen2.5-3B: hidden 2048, 36 layers, 16 heads, 2 KV heads, 11008, tied
+        "qwen2.5-3b" => Ok(Qwen2Config::new(151936, 2048, 11008, 36, 16, 2, true)),
+        // Qwen2.5-7B (and -Math-7B): vocab 152064, hidden 3584, 28 layers, 28 heads, 4 KV
+        // heads, 18944, untied
+        "qwen2.5-7b" => Ok(Qwen2Config::new(152064, 3584, 18944, 28, 28, 4, false)),
         _ => Err(crate::Error::Invalid(format!(
-            "unknown bench shape `{name}` (known: bench-small, qwen2.5-0.5b)"
+            "unknown bench shape `{name}` (known: {})",
+            SHAPES.join(", ")
         ))),
     }
+}
+
+/// How a benchmark runs: `warmup` untimed iterations, then `iters` timed ones, in `precision`.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub warmup: usize,
+    pub iters: usize,
+    pub precision: Precision,
 }
 
 /// The result of a throughput run.
@@ -46,10 +71,11 @@ pub fn score_workload<B: Backend>(
     config: &Qwen2Config,
     batch: usize,
     seq: usize,
+    precision: Precision,
     device: &B::Device,
 ) -> (Qwen2ForCausalLM<B>, PaddedBatch) {
     B::seed(device, 0);
-    let model = Qwen2ForCausalLM::<B>::random(config, device);
+    let model = Qwen2ForCausalLM::<B>::random(config, device).to_precision(precision);
     let rows: Vec<Vec<u32>> = (0..batch)
         .map(|r| {
             (0..seq)
@@ -65,11 +91,15 @@ pub fn bench_score<B: Backend>(
     config: &Qwen2Config,
     batch: usize,
     seq: usize,
-    warmup: usize,
-    iters: usize,
+    t: Timing,
     device: &B::Device,
 ) -> BenchReport {
-    let (model, padded) = score_workload::<B>(config, batch, seq, device);
+    let Timing {
+        warmup,
+        iters,
+        precision,
+    } = t;
+    let (model, padded) = score_workload::<B>(config, batch, seq, precision, device);
     let run = || {
         let lp = batch_logprobs(&model, &padded, device);
         // Reading the values back synchronises the device.
@@ -110,6 +140,35 @@ pub struct GenerateBenchReport {
     pub decode_tokens_per_s: f64,
     pub median_ms: f64,
     pub min_ms: f64,
+    /// Decode tokens per second if every decode step only read the weights and the KV cache
+    /// once at `hbm_bytes_per_s` (see [`decode_roofline`]).
+    pub roofline_tokens_per_s: f64,
+    /// `decode_tokens_per_s / roofline_tokens_per_s`.
+    pub roofline_fraction: f64,
+}
+
+/// The memory-bandwidth bound of decoding: each decode step reads every weight once
+/// (`n_params · bytes`) and each row's KV cache (`layers · 2 · kv_heads · head_dim · len ·
+/// bytes`, `len` the mean cache length over the `new` steps), so at best
+/// `batch / (bytes_read / hbm_bytes_per_s)` tokens per second.
+pub fn decode_roofline(
+    config: &Qwen2Config,
+    batch: usize,
+    prompt: usize,
+    new: usize,
+    bytes_per_value: usize,
+    hbm_bytes_per_s: f64,
+) -> f64 {
+    let weights = (config.num_params() * bytes_per_value) as f64;
+    let mean_len = prompt as f64 + new as f64 / 2.0;
+    let kv_per_row = (config.num_hidden_layers
+        * 2
+        * config.num_key_value_heads
+        * config.head_dim()
+        * bytes_per_value) as f64
+        * mean_len;
+    let step_s = (weights + batch as f64 * kv_per_row) / hbm_bytes_per_s;
+    batch as f64 / step_s
 }
 
 /// Time greedy generation on a random model of shape `config`: `batch` prompts of `prompt`
@@ -119,13 +178,18 @@ pub fn bench_generate<B: Backend>(
     batch: usize,
     prompt: usize,
     new: usize,
-    warmup: usize,
-    iters: usize,
+    t: Timing,
+    hbm_bytes_per_s: f64,
     device: &B::Device,
 ) -> crate::Result<GenerateBenchReport> {
+    let Timing {
+        warmup,
+        iters,
+        precision,
+    } = t;
     let mut config = config.clone();
     config.max_position_embeddings = config.max_position_embeddings.max(prompt + new + 1);
-    let (model, padded) = score_workload::<B>(&config, batch, prompt, device);
+    let (model, padded) = score_workload::<B>(&config, batch, prompt, precision, device);
     let prompts: Vec<Vec<u32>> = padded
         .ids
         .chunks(prompt)
@@ -152,15 +216,23 @@ pub fn bench_generate<B: Backend>(
     let median = sorted_median(&mut times);
     let decode_median = sorted_median(&mut decode);
     let tokens = (batch * new) as f64;
+    let decode_tokens_per_s = (batch * new.saturating_sub(1)) as f64 / decode_median;
+    let bytes = match precision {
+        Precision::F32 => 4,
+        Precision::Bf16 => 2,
+    };
+    let roofline = decode_roofline(&config, batch, prompt, new, bytes, hbm_bytes_per_s);
     Ok(GenerateBenchReport {
         batch,
         prompt,
         new_tokens: new,
         iters: times.len(),
         tokens_per_s: tokens / median,
-        decode_tokens_per_s: (batch * new.saturating_sub(1)) as f64 / decode_median,
+        decode_tokens_per_s,
         median_ms: median * 1e3,
         min_ms: times[0] * 1e3,
+        roofline_tokens_per_s: roofline,
+        roofline_fraction: decode_tokens_per_s / roofline,
     })
 }
 

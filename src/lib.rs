@@ -14,6 +14,7 @@ pub mod fsutil;
 pub mod generate;
 pub mod grade;
 pub mod jsonl;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod reward;

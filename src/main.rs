@@ -129,7 +129,7 @@ fn run<B: Backend>(cmd: Command, device: B::Device) -> Result<()> {
         Command::Convert(a) => cli::convert::convert::<B>(a, &device),
         Command::Bench(a) => cli::bench::bench::<B>(a, &device),
         Command::Verify(a) => cli::verify::verify(a),
-        Command::Train(a) => cli::train::train::<burn::backend::Autodiff<B>>(a, &device),
+        Command::Train(a) => cli::train::train::<B>(a, &device),
         Command::Eval(a) => cli::eval::eval::<B>(a, &device),
         Command::Sft(a) => cli::sft::sft::<burn::backend::Autodiff<B>>(a, &device),
     }

@@ -295,3 +295,38 @@ fn bench_prints_a_json_line() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["tokens_per_s"].as_f64().unwrap() > 0.0);
 }
+
+/// `--dtype bf16` scores in bf16 (within the bf16 tolerance of tests/parity.rs, and not
+/// identical to f32); an unknown dtype is a one-line error.
+#[test]
+fn score_in_bf16() {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = FIXTURES[0];
+    let rows = id_rows(name);
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|(i, _)| serde_json::json!({ "input_ids": i }).to_string())
+        .collect();
+    let input = write_jsonl(tmp.path(), "rows.jsonl", &lines);
+    let model = fixture(name);
+    let model = model.to_str().unwrap();
+    let out = mgrpo(&[
+        "score", "--model", model, "--input", &input, "--dtype", "bf16",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = parse_logprobs(&out.stdout);
+    let worst = got
+        .iter()
+        .zip(&rows)
+        .map(|(g, (_, want))| max_abs_diff(g, want))
+        .fold(0.0f32, f32::max);
+    assert!(worst > 1e-5 && worst <= 0.25, "bf16 max difference {worst}");
+    let e = fails(&[
+        "score", "--model", model, "--input", &input, "--dtype", "fp8",
+    ]);
+    assert!(e.contains("--dtype") && e.contains("bf16"), "{e}");
+}

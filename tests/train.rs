@@ -139,6 +139,88 @@ fn resume_is_bit_identical() {
     }
 }
 
+/// bf16 (activations in bf16 on f32 master weights, bf16 rollouts, β > 0 so the bf16 reference
+/// runs too) learns the task as f32 does, and the saved model keeps f32 weights.
+#[test]
+fn bf16_training_learns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    train(&run, &["--set", "bf16=true", "--set", "beta=0.01"]);
+    let m = metrics(&run);
+    let (first, last) = (mean(&m[..5], "reward"), mean(&m[m.len() - 5..], "reward"));
+    assert!(
+        first < 0.3 && last > 0.8,
+        "bf16 did not learn: {first} → {last}"
+    );
+    assert!(m.iter().all(|x| x["loss"].as_f64().unwrap().is_finite()));
+    // not silently f32: the bf16 run's numbers differ from the f32 run's
+    let f32_run = tmp.path().join("f32");
+    train(&f32_run, &["--set", "beta=0.01", "--set", "max_steps=3"]);
+    let kl = |rows: &[Value]| rows[1]["kl"].as_f64().unwrap();
+    assert_ne!(kl(&m), kl(&metrics(&f32_run)));
+    let bytes = std::fs::read(run.join("model/model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for (name, t) in st.tensors() {
+        assert_eq!(t.dtype(), safetensors::Dtype::F32, "{name}");
+    }
+}
+
+/// Burn's balanced checkpointing (memory-bound operations recomputed in the backward pass)
+/// changes memory, not the math: the same metrics, step for step.
+#[test]
+fn gradient_checkpointing_changes_nothing_but_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let sets = ["--set", "max_steps=10", "--set", "beta=0.04"];
+    train(&a, &sets);
+    let mut with = sets.to_vec();
+    with.extend(["--set", "gradient_checkpointing=true"]);
+    train(&b, &with);
+    let strip = |rows: Vec<Value>| -> Vec<Value> {
+        rows.into_iter()
+            .map(|mut r| {
+                for k in ["reward", "loss", "grad_norm", "kl", "entropy"] {
+                    assert!(r.get(k).is_some(), "{k}");
+                }
+                r.as_object_mut()
+                    .unwrap()
+                    .retain(|k, _| !k.starts_with("time/") && !k.ends_with("_per_s"));
+                r
+            })
+            .collect()
+    };
+    assert_eq!(strip(values(&a)), strip(values(&b)));
+}
+
+/// The memory estimate is printed at start-up; a run that cannot fit the declared device
+/// memory fails before anything is loaded or written.
+#[test]
+fn memory_estimate_printed_and_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let o = train(&run, &["--set", "max_steps=1"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("memory estimate") && err.contains("GiB"),
+        "{err}"
+    );
+    let tight = tmp.path().join("tight");
+    let msg = fails(&[
+        "train",
+        "--config",
+        CONFIG,
+        "--out",
+        tight.to_str().unwrap(),
+        "--set",
+        "device_memory_gib=0.00001",
+    ]);
+    assert!(
+        msg.contains("needs about") && msg.contains("per_device_train_batch_size"),
+        "{msg}"
+    );
+    assert!(!tight.exists(), "nothing may be written");
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();

@@ -4,15 +4,20 @@ use anyhow::{bail, Result};
 use burn::prelude::Backend;
 use clap::Args;
 
-use super::DeviceArg;
+use mgrpo::bench::Timing;
+use mgrpo::model::Precision;
+
+use super::{DeviceArg, DtypeArg};
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// What to measure: score, generate, or grpo (one whole GRPO step: sampling, log-probs,
+    /// What to measure: score, generate, train (forward + backward + AdamW on --batch rows of
+    /// --seq tokens; tokens/s and MFU), or grpo (one whole GRPO step: sampling, log-probs,
     /// backward, AdamW; --batch prompts × --generations completions of --new-tokens tokens).
     #[arg(default_value = "score")]
     pub what: String,
-    /// Model shape: bench-small (vocab 4096, hidden 256, 4 layers, 8/2 heads) or qwen2.5-0.5b.
+    /// Model shape: bench-small (vocab 4096, hidden 256, 4 layers, 8/2 heads), qwen2.5-0.5b,
+    /// qwen2.5-1.5b, qwen2.5-3b or qwen2.5-7b (random weights).
     #[arg(long, default_value = "bench-small")]
     pub shape: String,
     #[arg(long, default_value_t = 8)]
@@ -33,12 +38,26 @@ pub struct BenchArgs {
     pub warmup: usize,
     #[arg(long, default_value_t = 20)]
     pub iters: usize,
+    /// generate: memory bandwidth for the roofline, TB/s (H100 SXM: ~3.35 nominal, ~3.0 measured).
+    #[arg(long, default_value_t = 3.0)]
+    pub hbm_tbps: f64,
+    /// train: the device's peak FLOP/s for MFU, in TFLOP/s (H100 SXM dense bf16: 989).
+    #[arg(long, default_value_t = 989.0)]
+    pub peak_tflops: f64,
     #[command(flatten)]
     pub device: DeviceArg,
+    #[command(flatten)]
+    pub dtype: DtypeArg,
 }
 
 pub fn bench<B: Backend>(a: BenchArgs, device: &B::Device) -> Result<()> {
     let config = mgrpo::bench::shape(&a.shape)?;
+    let precision: Precision = a.dtype.precision()?;
+    let timing = Timing {
+        warmup: a.warmup,
+        iters: a.iters,
+        precision,
+    };
     if a.what == "generate" {
         if a.batch == 0 || a.prompt == 0 || a.new_tokens == 0 {
             bail!("--batch, --prompt and --new-tokens must be at least 1");
@@ -48,16 +67,35 @@ pub fn bench<B: Backend>(a: BenchArgs, device: &B::Device) -> Result<()> {
             a.batch,
             a.prompt,
             a.new_tokens,
-            a.warmup,
-            a.iters,
+            timing,
+            a.hbm_tbps * 1e12,
             device,
         )?;
-        let line = serde_json::json!({
-            "bench": "generate", "shape": a.shape, "device": a.device.device,
-            "batch": r.batch, "prompt": r.prompt, "new_tokens": r.new_tokens, "iters": r.iters,
-            "tokens_per_s": r.tokens_per_s, "decode_tokens_per_s": r.decode_tokens_per_s,
-            "median_ms": r.median_ms, "min_ms": r.min_ms,
-        });
+        let mut line = serde_json::to_value(&r)?;
+        line["bench"] = "generate".into();
+        line["shape"] = a.shape.clone().into();
+        line["device"] = a.device.device.clone().into();
+        line["dtype"] = precision.to_string().into();
+        println!("{line}");
+        return Ok(());
+    }
+    if a.what == "train" {
+        if a.batch == 0 || a.seq < 2 {
+            bail!("--batch must be ≥ 1 and --seq ≥ 2");
+        }
+        let r = mgrpo::rl::bench::bench_train_step::<burn::backend::Autodiff<B>>(
+            &config,
+            a.batch,
+            a.seq,
+            timing,
+            a.peak_tflops * 1e12,
+            device,
+        )?;
+        let mut line = serde_json::to_value(&r)?;
+        line["bench"] = "train".into();
+        line["shape"] = a.shape.clone().into();
+        line["device"] = a.device.device.clone().into();
+        line["dtype"] = precision.to_string().into();
         println!("{line}");
         return Ok(());
     }
@@ -74,10 +112,11 @@ pub fn bench<B: Backend>(a: BenchArgs, device: &B::Device) -> Result<()> {
             new_tokens: a.new_tokens,
         };
         let r = mgrpo::rl::bench::bench_grpo_step::<burn::backend::Autodiff<B>>(
-            &config, w, a.warmup, a.iters, device,
+            &config, w, timing, device,
         )?;
         let mut line = serde_json::to_value(&r)?;
         line["bench"] = "grpo".into();
+        line["dtype"] = precision.to_string().into();
         line["shape"] = a.shape.clone().into();
         line["device"] = a.device.device.clone().into();
         println!("{line}");
@@ -85,16 +124,16 @@ pub fn bench<B: Backend>(a: BenchArgs, device: &B::Device) -> Result<()> {
     }
     if a.what != "score" {
         bail!(
-            "unknown benchmark `{}` (known: score, generate, grpo)",
+            "unknown benchmark `{}` (known: score, generate, train, grpo)",
             a.what
         );
     }
     if a.batch == 0 || a.seq < 2 {
         bail!("--batch must be ≥ 1 and --seq ≥ 2");
     }
-    let r = mgrpo::bench::bench_score::<B>(&config, a.batch, a.seq, a.warmup, a.iters, device);
+    let r = mgrpo::bench::bench_score::<B>(&config, a.batch, a.seq, timing, device);
     let line = serde_json::json!({
-        "bench": "score", "shape": a.shape, "device": a.device.device,
+        "bench": "score", "shape": a.shape, "device": a.device.device, "dtype": precision.to_string(),
         "batch": r.batch, "seq": r.seq, "iters": r.iters,
         "tokens_per_s": r.tokens_per_s, "median_ms": r.median_ms, "min_ms": r.min_ms,
     });

@@ -20,7 +20,7 @@ use mgrpo::rl::rollout::ModelSampler;
 use mgrpo::template::PromptTemplate;
 use mgrpo::tokenizer::Tokenizer;
 
-use super::DeviceArg;
+use super::{DeviceArg, DtypeArg};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Baseline {
@@ -76,6 +76,8 @@ pub struct EvalArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub device: DeviceArg,
+    #[command(flatten)]
+    pub dtype: DtypeArg,
 }
 
 /// A table row's name: the file's stem, or its path when two files share a stem.
@@ -150,7 +152,9 @@ pub fn eval<B: Backend>(a: EvalArgs, device: &B::Device) -> Result<()> {
         sets.push((problems, prompts));
     }
     let eos_ids = eos_ids_from_model_dir(&a.model, &config.eos_token_id, Some(&tokenizer))?;
+    let precision = a.dtype.precision()?;
     let (config, model) = load_model::<B>(&a.model, device)?;
+    let model = model.to_precision(precision);
     let mut sampler = ModelSampler {
         model: &model,
         config: &config,

@@ -12,7 +12,7 @@ use mgrpo::model::{load_model, Qwen2Config};
 use mgrpo::template::PromptTemplate;
 use mgrpo::tokenizer::Tokenizer;
 
-use super::{emit, DeviceArg};
+use super::{emit, DeviceArg, DtypeArg};
 
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("prompts").required(true).args(["prompt", "input"])))]
@@ -65,6 +65,8 @@ pub struct GenerateArgs {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub device: DeviceArg,
+    #[command(flatten)]
+    pub dtype: DtypeArg,
 }
 
 pub fn generate<B: Backend>(a: GenerateArgs, device: &B::Device) -> Result<()> {
@@ -112,7 +114,9 @@ pub fn generate<B: Backend>(a: GenerateArgs, device: &B::Device) -> Result<()> {
         },
         stop: StopStrings::new(a.stop, tokenizer.as_ref())?,
     };
+    let precision = a.dtype.precision()?;
     let (config, model) = load_model::<B>(&a.model, device)?;
+    let model = model.to_precision(precision);
     let out =
         mgrpo::generate::generate(&model, &config, &prompts, &gen, tokenizer.as_ref(), device)?;
     let mut text = String::new();

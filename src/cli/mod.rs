@@ -22,6 +22,20 @@ pub struct DeviceArg {
     pub device: String,
 }
 
+#[derive(Args)]
+pub struct DtypeArg {
+    /// Numeric precision: f32, or bf16 (weights and activations in bf16; norms, softmax and
+    /// log-probs in f32).
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+}
+
+impl DtypeArg {
+    pub fn precision(&self) -> Result<mgrpo::model::Precision> {
+        Ok(self.dtype.parse()?)
+    }
+}
+
 /// Write `out` to `path` atomically, or to stdout.
 pub fn emit(path: Option<&Path>, out: &str) -> Result<()> {
     match path {

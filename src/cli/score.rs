@@ -11,7 +11,7 @@ use mgrpo::score::{prepare_rows, read_score_input, score_rows};
 use mgrpo::template::PromptTemplate;
 use mgrpo::tokenizer::Tokenizer;
 
-use super::{emit, DeviceArg};
+use super::{emit, DeviceArg, DtypeArg};
 
 #[derive(Args)]
 pub struct ScoreArgs {
@@ -32,6 +32,8 @@ pub struct ScoreArgs {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub device: DeviceArg,
+    #[command(flatten)]
+    pub dtype: DtypeArg,
 }
 
 pub fn score<B: Backend>(a: ScoreArgs, device: &B::Device) -> Result<()> {
@@ -44,7 +46,9 @@ pub fn score<B: Backend>(a: ScoreArgs, device: &B::Device) -> Result<()> {
         .map(PromptTemplate::builtin)
         .transpose()?;
     let rows = read_score_input(&a.input)?;
+    let precision = a.dtype.precision()?;
     let (config, model) = load_model::<B>(&a.model, device)?;
+    let model = model.to_precision(precision);
     let tokenizer = Tokenizer::from_model_dir(&a.model)?;
     let prepared = prepare_rows(
         &rows,

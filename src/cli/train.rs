@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
+use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
+use burn::backend::Autodiff;
+use burn::prelude::Backend;
 use clap::Args;
 
 use super::DeviceArg;
@@ -29,10 +32,10 @@ pub struct TrainArgs {
     pub device: DeviceArg,
 }
 
-pub fn train<B: burn::tensor::backend::AutodiffBackend>(
-    a: TrainArgs,
-    device: &B::Device,
-) -> Result<()> {
+/// The autodiff backend is chosen here, from the config: Burn's balanced checkpointing
+/// (memory-bound operations recomputed in the backward pass, compute-bound ones kept) when
+/// `gradient_checkpointing = true`.
+pub fn train<B: Backend>(a: TrainArgs, device: &B::Device) -> Result<()> {
     use mgrpo::train::{default_run_dir, TrainConfig, TrainOptions};
     let opts = match &a.resume {
         Some(run) => {
@@ -66,7 +69,11 @@ pub fn train<B: burn::tensor::backend::AutodiffBackend>(
             }
         }
     };
-    let s = mgrpo::train::train::<B>(&opts, device)?;
+    let s = if opts.config.gradient_checkpointing {
+        mgrpo::train::train::<Autodiff<B, BalancedCheckpointing>>(&opts, device)?
+    } else {
+        mgrpo::train::train::<Autodiff<B>>(&opts, device)?
+    };
     match &s.final_model {
         Some(model) => eprintln!(
             "trained {} steps{}; model in {}, metrics and plots in {}",

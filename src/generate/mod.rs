@@ -200,7 +200,7 @@ fn generate_batch<B: Backend>(
     if max_budget == 0 {
         return Ok(Vec::new());
     }
-    let dtype = model.model.embed_tokens.weight.val().dtype();
+    let dtype = model.compute_dtype();
     let mut cache = KvCache::new(
         config,
         batch.pad_lens.clone(),

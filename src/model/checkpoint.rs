@@ -363,6 +363,7 @@ fn build<B: Backend>(
         norm: norm(st, "model.norm.weight".into())?,
         rope_theta: c.rope_theta,
         head_dim: hd,
+        compute_dtype: None,
     };
     let lm_head = if c.tie_word_embeddings {
         None

@@ -38,6 +38,34 @@ impl Qwen2Config {
         self.hidden_size / self.num_attention_heads
     }
 
+    /// Parameters of one decoder layer: q/k/v projections with biases, o_proj, the SwiGLU MLP
+    /// and two norms.
+    pub fn layer_params(&self) -> usize {
+        let (d, q, kv) = (
+            self.hidden_size,
+            self.num_attention_heads * self.head_dim(),
+            self.num_key_value_heads * self.head_dim(),
+        );
+        (d * q + q) + 2 * (d * kv + kv) + q * d + 3 * d * self.intermediate_size + 2 * d
+    }
+
+    /// All parameters: embedding, layers, final norm, and the LM head when untied
+    /// (Qwen2.5-0.5B: 494 M).
+    pub fn num_params(&self) -> usize {
+        let embed = self.vocab_size * self.hidden_size;
+        let head = if self.tie_word_embeddings { 0 } else { embed };
+        embed + self.num_hidden_layers * self.layer_params() + self.hidden_size + head
+    }
+
+    /// Model FLOPs of training on one token in a sequence of `seq` tokens (forward + backward),
+    /// PaLM's count: `6 · N + 12 · layers · heads · head_dim · seq`, `N` the parameters that
+    /// take part in a matmul (the layers and the LM head; not the embedding lookup).
+    pub fn train_flops_per_token(&self, seq: usize) -> f64 {
+        let n = self.num_hidden_layers * self.layer_params() + self.vocab_size * self.hidden_size;
+        let attn = 12 * self.num_hidden_layers * self.num_attention_heads * self.head_dim() * seq;
+        (6 * n + attn) as f64
+    }
+
     /// A config built from the shape alone, with Qwen2's defaults for the rest.
     pub fn new(
         vocab_size: usize,
@@ -303,6 +331,17 @@ mod tests {
 
     const BASE: &str = r#""vocab_size": 10, "hidden_size": 8, "intermediate_size": 12,
         "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1"#;
+
+    /// The parameter counts of the released checkpoints (`model.num_parameters()` in
+    /// transformers on Qwen2.5-0.5B, -1.5B, -3B and -7B).
+    #[test]
+    fn parameter_counts_match_the_released_models() {
+        let c = |v, d, i, l, h, kv, tie| Qwen2Config::new(v, d, i, l, h, kv, tie).num_params();
+        assert_eq!(c(151936, 896, 4864, 24, 14, 2, true), 494_032_768);
+        assert_eq!(c(151936, 1536, 8960, 28, 12, 2, true), 1_543_714_304);
+        assert_eq!(c(151936, 2048, 11008, 36, 16, 2, true), 3_085_938_688);
+        assert_eq!(c(152064, 3584, 18944, 28, 28, 4, false), 7_615_616_512);
+    }
 
     #[test]
     fn both_rope_styles() {

@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod mlp;
 pub mod norm;
+pub mod precision;
 pub mod qwen2;
 pub mod rope;
 pub mod save;
@@ -19,13 +20,25 @@ use burn::prelude::*;
 /// `linear.forward` on `[batch, seq, in]` as one `[batch · seq, in] × [in, out]` matmul. Burn's
 /// `Linear` on a 3-d input broadcasts the weight over the batch, which CPU backends run as
 /// `batch` separate matmuls that each re-read (and re-pack) the weight — ruinous at `seq = 1`.
+/// Weights in another dtype than `x` (bf16 compute on f32 master weights) are cast on use.
 pub(crate) fn linear3<B: Backend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
     let [b, s, d] = x.dims();
-    let y = linear.forward(x.reshape([b * s, d]));
+    let x = x.reshape([b * s, d]);
+    let dtype = x.dtype();
+    let y = if linear.weight.val().dtype() == dtype {
+        linear.forward(x)
+    } else {
+        let y = x.matmul(linear.weight.val().cast(dtype));
+        match &linear.bias {
+            Some(bias) => y + bias.val().cast(dtype).unsqueeze(),
+            None => y,
+        }
+    };
     let out = y.dims()[1];
     y.reshape([b, s, out])
 }
 pub use checkpoint::load_model;
 pub use config::Qwen2Config;
+pub use precision::Precision;
 pub use qwen2::{ModelInput, Qwen2ForCausalLM};
 pub use save::{named_tensors, save_model, SaveDtype, SaveOptions};

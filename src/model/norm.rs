@@ -32,7 +32,7 @@ impl<B: Backend> Qwen2RMSNorm<B> {
                                                                            // A true division: ndarray's SIMD `recip` is an approximation (relative error ~5e-5)
                                                                            // that moves log-probs by ~4e-4 on our fixtures.
         let normed = (xf / rms).cast(dtype);
-        normed * self.weight.val().unsqueeze()
+        normed * super::precision::like(self.weight.val(), dtype).unsqueeze()
     }
 }
 

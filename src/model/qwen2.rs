@@ -5,7 +5,9 @@
 use burn::module::Param;
 use burn::nn::{Embedding, Linear};
 use burn::prelude::*;
-use burn::tensor::Distribution;
+use burn::tensor::{DType, Distribution};
+
+use super::precision::like;
 
 use super::attention::Qwen2Attention;
 use super::block::Qwen2DecoderLayer;
@@ -38,6 +40,10 @@ pub struct Qwen2Model<B: Backend> {
     pub norm: Qwen2RMSNorm<B>,
     pub rope_theta: f64,
     pub head_dim: usize,
+    /// The activations' dtype when it differs from the weights' (bf16 training on f32 master
+    /// weights, see [`super::precision`]); `None`: the embedding's dtype.
+    #[module(skip)]
+    pub compute_dtype: Option<DType>,
 }
 
 /// The causal language model (`model.*` and `lm_head.*` keys).
@@ -49,6 +55,15 @@ pub struct Qwen2ForCausalLM<B: Backend> {
 }
 
 impl<B: Backend> Qwen2Model<B> {
+    /// Token embeddings in the compute dtype: `[batch, seq]` → `[batch, seq, hidden]`.
+    fn embed(&self, input_ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        let x = self.embed_tokens.forward(input_ids);
+        match self.compute_dtype {
+            Some(dtype) => like(x, dtype),
+            None => x,
+        }
+    }
+
     /// Final hidden states (after the last norm).
     ///
     /// # Shapes
@@ -56,7 +71,7 @@ impl<B: Backend> Qwen2Model<B> {
     pub fn forward(&self, input: &ModelInput<B>) -> Tensor<B, 3> {
         let [b, s] = input.input_ids.dims();
         let device = input.input_ids.device();
-        let mut x = self.embed_tokens.forward(input.input_ids.clone()); // [b, s, d]
+        let mut x = self.embed(input.input_ids.clone()); // [b, s, d]
         let rope = RopeTables::new(
             input.positions.clone(),
             self.head_dim,
@@ -100,7 +115,7 @@ impl<B: Backend> Qwen2Model<B> {
     ) -> Tensor<B, 3> {
         let s = input_ids.dims()[1];
         let device = input_ids.device();
-        let mut x = self.embed_tokens.forward(input_ids); // [b, s, d]
+        let mut x = self.embed(input_ids); // [b, s, d]
         let rope = RopeTables::new(positions, self.head_dim, self.rope_theta, x.dtype());
         let mask = cache.mask(s, &device); // [b, 1, s, len + s]
         let (kvs, offset) = cache.take_layers();
@@ -131,10 +146,11 @@ impl<B: Backend> Qwen2ForCausalLM<B> {
     ) -> Tensor<B, 2> {
         let hidden = self.model.forward_cached(input_ids, positions, cache); // [b, s, d]
         let [b, s, d] = hidden.dims();
+        let hidden_dtype = hidden.dtype();
         hidden
             .narrow(1, s - 1, 1)
             .reshape([b, d])
-            .matmul(head.clone())
+            .matmul(like(head.clone(), hidden_dtype))
     }
 
     /// The LM head as a `[hidden, vocab]` matrix in row-major order: `lm_head`'s weight, or the
@@ -174,7 +190,7 @@ impl<B: Backend> Qwen2ForCausalLM<B> {
             Some(head) => super::linear3(head, hidden),
             None => {
                 let [b, s, d] = hidden.dims();
-                let w = self.model.embed_tokens.weight.val(); // [vocab, d]
+                let w = like(self.model.embed_tokens.weight.val(), hidden.dtype()); // [vocab, d]
                 let vocab = w.dims()[0];
                 hidden
                     .reshape([b * s, d])
@@ -244,6 +260,7 @@ impl<B: Backend> Qwen2ForCausalLM<B> {
                 norm: norm(d),
                 rope_theta: config.rope_theta,
                 head_dim: hd,
+                compute_dtype: None,
             },
             lm_head: (!config.tie_word_embeddings).then(|| linear(d, config.vocab_size, false)),
         }

@@ -15,7 +15,8 @@ use super::advantage::{group_advantages, ScaleRewards};
 use super::grpo::{update, Experience, Part, Sample, UpdateConfig};
 use super::loss::{LossParams, LossType};
 use super::optim::{adamw, AdamParams};
-use crate::bench::sorted_median;
+use super::sft::{sft_update, SftExample};
+use crate::bench::{sorted_median, Timing};
 use crate::generate::{generate, GenerateConfig, SamplingParams};
 use crate::model::{Qwen2Config, Qwen2ForCausalLM};
 
@@ -45,22 +46,22 @@ pub struct GrpoBenchReport {
 pub fn bench_grpo_step<B: AutodiffBackend>(
     config: &Qwen2Config,
     w: GrpoWorkload,
-    warmup: usize,
-    steps: usize,
+    t: Timing,
     device: &B::Device,
 ) -> crate::Result<GrpoBenchReport> {
+    let Timing {
+        warmup,
+        iters: steps,
+        precision,
+    } = t;
     let mut config = config.clone();
     config.max_position_embeddings = config
         .max_position_embeddings
         .max(w.prompt_len + w.new_tokens + 1);
     B::seed(device, 0);
-    let mut model = Qwen2ForCausalLM::<B>::random(&config, device);
-    let mut optim = adamw::<B>(&AdamParams {
-        beta1: 0.9,
-        beta2: 0.999,
-        epsilon: 1e-8,
-        weight_decay: 0.0,
-    });
+    let mut model =
+        Qwen2ForCausalLM::<B>::random(&config, device).with_compute_dtype(precision.dtype());
+    let mut optim = adamw::<B>(&BENCH_ADAM);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let prompts: Vec<Vec<u32>> = (0..w.prompts)
         .map(|_| {
@@ -92,7 +93,8 @@ pub fn bench_grpo_step<B: AutodiffBackend>(
             batch_size: w.prompts * w.generations,
             ..GenerateConfig::default()
         };
-        let out = generate(&model.valid(), &config, &prompts, &gen, None, device)?;
+        let sampler = model.valid().to_precision(precision);
+        let out = generate(&sampler, &config, &prompts, &gen, None, device)?;
         let t_gen = t0.elapsed().as_secs_f64();
         let rewards: Vec<f32> = out
             .completions
@@ -140,5 +142,87 @@ pub fn bench_grpo_step<B: AutodiffBackend>(
         backward_s: sorted_median(&mut bwd),
         optimizer_s: sorted_median(&mut opt),
         min_step_s,
+    })
+}
+
+const BENCH_ADAM: AdamParams = AdamParams {
+    beta1: 0.9,
+    beta2: 0.999,
+    epsilon: 1e-8,
+    weight_decay: 0.0,
+};
+
+/// What [`bench_train_step`] measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrainBenchReport {
+    pub batch: usize,
+    pub seq: usize,
+    pub steps: usize,
+    /// Median seconds of one step: forward, backward, global-norm clip, AdamW.
+    pub step_s: f64,
+    pub min_step_s: f64,
+    /// Trained tokens per second (batch · (seq − 1) / median step).
+    pub tokens_per_s: f64,
+    /// [`Qwen2Config::train_flops_per_token`] at this length.
+    pub flops_per_token: f64,
+    /// Model FLOPs utilisation: flops_per_token · tokens_per_s / peak.
+    pub mfu: f64,
+}
+
+/// Time `warmup + steps` supervised training steps (next-token NLL on random rows of `seq`
+/// tokens, one micro-batch of `batch` rows) on a random model of shape `config`; time the last
+/// `steps` (`t.iters`). MFU is measured against `peak_flops` (H100 SXM: 989e12 dense bf16).
+pub fn bench_train_step<B: AutodiffBackend>(
+    config: &Qwen2Config,
+    batch: usize,
+    seq: usize,
+    t: Timing,
+    peak_flops: f64,
+    device: &B::Device,
+) -> crate::Result<TrainBenchReport> {
+    let Timing {
+        warmup,
+        iters: steps,
+        precision,
+    } = t;
+    let mut config = config.clone();
+    config.max_position_embeddings = config.max_position_embeddings.max(seq + 1);
+    B::seed(device, 0);
+    let mut model =
+        Qwen2ForCausalLM::<B>::random(&config, device).with_compute_dtype(precision.dtype());
+    let mut optim = adamw::<B>(&BENCH_ADAM);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let rows: Vec<SftExample> = (0..batch)
+        .map(|_| SftExample {
+            prompt: vec![rng.random_range(0..config.vocab_size as u32)],
+            completion: (1..seq)
+                .map(|_| rng.random_range(0..config.vocab_size as u32))
+                .collect(),
+        })
+        .collect();
+    let refs: Vec<&SftExample> = rows.iter().collect();
+    let mut times = Vec::new();
+    for step in 0..warmup + steps.max(1) {
+        let t0 = Instant::now();
+        // The loss is read back inside: the step is synchronised.
+        let (next, _) = sft_update(model, &mut optim, &refs, batch, 1.0, 1e-6, device)?;
+        model = next;
+        if step >= warmup {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    let min_step_s = times.iter().copied().fold(f64::MAX, f64::min);
+    let step_s = sorted_median(&mut times);
+    let tokens_per_s = (batch * (seq - 1)) as f64 / step_s;
+    let flops_per_token = config.train_flops_per_token(seq);
+    Ok(TrainBenchReport {
+        batch,
+        seq,
+        steps: times.len(),
+        step_s,
+        min_step_s,
+        tokens_per_s,
+        flops_per_token,
+        mfu: flops_per_token * tokens_per_s / peak_flops,
     })
 }

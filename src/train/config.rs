@@ -94,6 +94,14 @@ pub struct TrainConfig {
     pub max_steps: Option<usize>,
     pub num_train_epochs: f64,
     pub seed: u64,
+    /// bf16 activations on f32 master weights (and bf16 rollouts); see `model::precision`.
+    pub bf16: bool,
+    /// Recompute each decoder layer's activations in the backward pass instead of keeping
+    /// them (less memory, ~1/3 more compute).
+    pub gradient_checkpointing: bool,
+    /// The device's memory in GiB: a run whose estimate (printed at start-up) exceeds it fails
+    /// before loading anything. 0 = no check.
+    pub device_memory_gib: f64,
 
     // --- MGRPO layer 2 (ours) ---
     /// Guide phrases appended after a layer-1 response; one drawn at random per query.
@@ -183,6 +191,9 @@ impl Default for TrainConfig {
             max_steps: None,
             num_train_epochs: 1.0,
             seed: 42,
+            bf16: false,
+            gradient_checkpointing: false,
+            device_memory_gib: 0.0,
             guide_phrases: PAPER_GUIDE_PHRASES.iter().map(|s| s.to_string()).collect(),
             augment_h: 4,
             layer2_max_queries_per_step: 0,
@@ -361,6 +372,9 @@ impl TrainConfig {
                 "augment_h",
                 "must be at least 2 (a group of one has no advantage, so layer 2 would train nothing)",
             );
+        }
+        if !non_negative(self.device_memory_gib) {
+            return bad("device_memory_gib", "must be ≥ 0 (0 = no check)");
         }
         if !non_negative(self.layer2_weight as f64) {
             return bad("layer2_weight", "must be ≥ 0");

@@ -21,8 +21,9 @@ use crate::data::{Dataset, Problem};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, StopStrings};
+use crate::memory::{check_fits, estimate, MemoryEstimate, RunShape};
 use crate::metrics::{plot, JsonlLog, Progress, StepMetrics};
-use crate::model::{load_model, save_model, Qwen2Config, Qwen2ForCausalLM, SaveOptions};
+use crate::model::{load_model, save_model, Precision, Qwen2Config, Qwen2ForCausalLM, SaveOptions};
 use crate::rl::grpo::{sample_logprobs, update, UpdateConfig};
 use crate::rl::loss::LossParams;
 use crate::rl::optim::{adamw, AdamParams};
@@ -65,6 +66,8 @@ struct Setup {
     model_config: Qwen2Config,
     eos_ids: Vec<u32>,
     eval: Option<EvalSet>,
+    /// Tokens after the prompt: one completion, or both turns for MGRPO/iGRPO.
+    completion_room: usize,
 }
 
 fn setup(cfg: &TrainConfig) -> Result<Setup> {
@@ -160,7 +163,26 @@ fn setup(cfg: &TrainConfig) -> Result<Setup> {
         model_config,
         eos_ids,
         eval,
+        completion_room: second_turn.unwrap_or(cfg.max_completion_length),
     })
+}
+
+/// The memory this run needs at its peak (see [`crate::memory`]).
+fn memory_plan(cfg: &TrainConfig, s: &Setup, precision: Precision) -> MemoryEstimate {
+    let rows = cfg.prompts_per_step() * cfg.num_generations;
+    let rollout_rows = match cfg.generation_batch_size {
+        0 => rows,
+        n => n.min(rows),
+    };
+    let shape = RunShape {
+        precision,
+        reference: cfg.beta > 0.0,
+        gradient_checkpointing: cfg.gradient_checkpointing,
+        rollout_rows,
+        micro_batch_rows: cfg.per_device_train_batch_size,
+        seq_len: s.prompts.iter().map(Vec::len).max().unwrap_or(0) + s.completion_room,
+    };
+    estimate(&s.model_config, &shape)
 }
 
 /// The sampler seed of a step (each completion then has its own stream within it).
@@ -173,6 +195,11 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
     let cfg = &opts.config;
     let run = &opts.run_dir;
     let s = setup(cfg)?;
+    let precision = Precision::from_bf16(cfg.bf16);
+    let plan = memory_plan(cfg, &s, precision);
+    if cfg.device_memory_gib > 0.0 {
+        check_fits(&plan, cfg.device_memory_gib * (1u64 << 30) as f64)?;
+    }
     let total = cfg.total_steps(s.dataset.len());
     let metrics = JsonlLog::new(run.join("metrics.jsonl"));
     let completions_log = JsonlLog::new(run.join("completions.jsonl"));
@@ -183,7 +210,7 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
         weight_decay: cfg.weight_decay,
     };
 
-    let (mut model, mut optim, mut state) = if opts.resume {
+    let (model, mut optim, mut state) = if opts.resume {
         let r = restore_latest::<B>(run, adamw(&adam), device)?;
         tracing::info!(checkpoint = %r.dir.display(), step = r.state.step, "resuming");
         metrics.truncate_after(r.state.step)?;
@@ -217,8 +244,15 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
         };
         (model, adamw::<B>(&adam), state)
     };
+    eprintln!("{plan}");
+    let mut model = model.with_compute_dtype(precision.dtype());
+    // The frozen reference exists only when the KL term does (β > 0), in the compute dtype.
     let reference: Option<Qwen2ForCausalLM<B::InnerBackend>> = if cfg.beta > 0.0 {
-        Some(load_model::<B::InnerBackend>(&cfg.model, device)?.1)
+        Some(
+            load_model::<B::InnerBackend>(&cfg.model, device)?
+                .1
+                .to_precision(precision),
+        )
     } else {
         None
     };
@@ -251,7 +285,7 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
         eos_ids: &s.eos_ids,
     });
     if let (Some(ctx), 0) = (&eval_ctx, state.step) {
-        run_eval(ctx, &model.valid(), 0, run, device)?;
+        run_eval(ctx, &model.valid().to_precision(precision), 0, run, device)?;
     }
     let progress = Progress::new(total, state.step);
     let mut last = None;
@@ -268,7 +302,7 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
         );
         let problems: Vec<&Problem> = picks.iter().map(|&i| &s.dataset.problems[i]).collect();
         let prompts: Vec<Vec<u32>> = picks.iter().map(|&i| s.prompts[i].clone()).collect();
-        let policy = model.valid();
+        let policy = model.valid().to_precision(precision);
         let mut sampler = ModelSampler {
             model: &policy,
             config: &s.model_config,
@@ -419,7 +453,13 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
         if let Some(ctx) = &eval_ctx {
             let periodic = cfg.eval_steps > 0 && step.is_multiple_of(cfg.eval_steps);
             if periodic || step == total {
-                run_eval(ctx, &model.valid(), step, run, device)?;
+                run_eval(
+                    ctx,
+                    &model.valid().to_precision(precision),
+                    step,
+                    run,
+                    device,
+                )?;
             }
         }
         let stop_now = opts.stop_after == Some(step);

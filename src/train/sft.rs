@@ -24,7 +24,7 @@ use crate::fsutil::write_atomic;
 use crate::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, StopStrings};
 use crate::jsonl::{line_error, read_objects};
 use crate::metrics::JsonlLog;
-use crate::model::{load_model, save_model, Qwen2Config, SaveOptions};
+use crate::model::{load_model, save_model, Precision, Qwen2Config, SaveOptions};
 use crate::rl::optim::{adamw, AdamParams};
 use crate::rl::rollout::ModelSampler;
 use crate::rl::schedule::{Schedule, SchedulerType};
@@ -61,6 +61,8 @@ pub struct SftConfig {
     pub num_train_epochs: f64,
     pub max_steps: Option<usize>,
     pub seed: u64,
+    /// bf16 activations on f32 master weights; see `model::precision`.
+    pub bf16: bool,
     pub star: Option<StarConfig>,
 }
 
@@ -87,6 +89,7 @@ impl Default for SftConfig {
             num_train_epochs: 3.0,
             max_steps: None,
             seed: 42,
+            bf16: false,
             star: None,
         }
     }
@@ -205,7 +208,9 @@ pub fn sft<B: AutodiffBackend>(
     })?;
     let eos_ids = eos_ids_from_model_dir(&cfg.model, &model_config.eos_token_id, Some(&tokenizer))?;
     let template = PromptTemplate::builtin(&cfg.template)?;
-    let (_, mut model) = load_model::<B>(&cfg.model, device)?;
+    let precision = Precision::from_bf16(cfg.bf16);
+    let (_, model) = load_model::<B>(&cfg.model, device)?;
+    let mut model = model.with_compute_dtype(precision.dtype());
 
     // the pairs: read, or sampled by STaR with the starting model
     let (pairs, source, sampled) = match (&cfg.dataset, &cfg.star) {
@@ -221,7 +226,7 @@ pub fn sft<B: AutodiffBackend>(
                 model_config.max_position_embeddings,
                 &star.problems,
             )?;
-            let policy = model.valid();
+            let policy = model.valid().to_precision(precision);
             let mut sampler = ModelSampler {
                 model: &policy,
                 config: &model_config,

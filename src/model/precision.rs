@@ -1,0 +1,111 @@
+//! Numeric precision: `f32`, or `bf16` weights and activations with the numerically delicate
+//! parts in f32 — RMSNorm statistics, the attention softmax (inside Burn's fused kernel),
+//! log-probs, the loss and the optimizer.
+//!
+//! Two ways to run in bf16:
+//! - **inference** ([`Qwen2ForCausalLM::to_precision`]): every weight is cast to bf16 once, so
+//!   decoding reads half the bytes;
+//! - **training** ([`Qwen2ForCausalLM::with_compute_dtype`]): the trained weights stay f32
+//!   ("master weights", so AdamW's small updates are not rounded away and its moments are
+//!   f32), and each weight is cast to bf16 where it is used; gradients flow back through the
+//!   cast to f32. This is PyTorch's autocast recipe.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::prelude::*;
+use burn::tensor::DType;
+
+use super::Qwen2ForCausalLM;
+use crate::Error;
+
+/// `--dtype` / the `bf16` config key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    Bf16,
+}
+
+impl Precision {
+    pub fn dtype(self) -> DType {
+        match self {
+            Self::F32 => DType::F32,
+            Self::Bf16 => DType::BF16,
+        }
+    }
+
+    /// The precision of the TRL-style `bf16 = true|false` key.
+    pub fn from_bf16(bf16: bool) -> Self {
+        if bf16 {
+            Self::Bf16
+        } else {
+            Self::F32
+        }
+    }
+}
+
+impl FromStr for Precision {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "f32" | "float32" => Ok(Self::F32),
+            "bf16" | "bfloat16" => Ok(Self::Bf16),
+            _ => Err(Error::Invalid(format!(
+                "unknown --dtype `{s}` (expected f32 or bf16)"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::F32 => "f32",
+            Self::Bf16 => "bf16",
+        })
+    }
+}
+
+/// `t` in `dtype` (no op when it already is).
+pub(crate) fn like<B: Backend, const D: usize>(t: Tensor<B, D>, dtype: DType) -> Tensor<B, D> {
+    if t.dtype() == dtype {
+        t
+    } else {
+        t.cast(dtype)
+    }
+}
+
+/// Casts every float parameter to one dtype, keeping parameter ids.
+struct CastParams(DType);
+
+impl<B: Backend> ModuleMapper<B> for CastParams {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        Param::from_mapped_value(id, like(tensor, self.0), mapper)
+    }
+}
+
+impl<B: Backend> Qwen2ForCausalLM<B> {
+    /// Inference in `precision`: weights cast once, activations in that dtype.
+    pub fn to_precision(self, precision: Precision) -> Self {
+        let dtype = precision.dtype();
+        self.map(&mut CastParams(dtype)).with_compute_dtype(dtype)
+    }
+
+    /// Activations in `dtype`; weights keep their dtype and are cast where they are used.
+    pub fn with_compute_dtype(mut self, dtype: DType) -> Self {
+        self.model.compute_dtype = Some(dtype);
+        self
+    }
+
+    /// The dtype of activations (and of the KV cache).
+    pub fn compute_dtype(&self) -> DType {
+        self.model
+            .compute_dtype
+            .unwrap_or_else(|| self.model.embed_tokens.weight.val().dtype())
+    }
+}
