@@ -217,11 +217,14 @@ pub fn bench_generate<B: Backend>(
     let decode_median = sorted_median(&mut decode);
     let tokens = (batch * new) as f64;
     let decode_tokens_per_s = (batch * new.saturating_sub(1)) as f64 / decode_median;
-    let bytes = match precision {
-        Precision::F32 => 4,
-        Precision::Bf16 => 2,
-    };
-    let roofline = decode_roofline(&config, batch, prompt, new, bytes, hbm_bytes_per_s);
+    let roofline = decode_roofline(
+        &config,
+        batch,
+        prompt,
+        new,
+        precision.bytes(),
+        hbm_bytes_per_s,
+    );
     Ok(GenerateBenchReport {
         batch,
         prompt,

@@ -61,10 +61,7 @@ impl MemoryEstimate {
 /// The estimate for training `config` with `shape` (f32 master weights and AdamW state).
 pub fn estimate(config: &Qwen2Config, shape: &RunShape) -> MemoryEstimate {
     let n = config.num_params();
-    let a = match shape.precision {
-        Precision::F32 => 4.0,
-        Precision::Bf16 => 2.0,
-    };
+    let a = shape.precision.bytes() as f64;
     let (d, hd, inter) = (
         config.hidden_size as f64,
         config.head_dim() as f64,
@@ -83,6 +80,7 @@ pub fn estimate(config: &Qwen2Config, shape: &RunShape) -> MemoryEstimate {
     };
     let logits = config.vocab_size as f64 * (a + 8.0);
     let tokens = (shape.micro_batch_rows * shape.seq_len) as f64;
+    // the rollouts' bf16 copy (in f32 the sampler shares the trained weights)
     let low = if shape.precision == Precision::Bf16 {
         n as f64 * a
     } else {

@@ -58,85 +58,66 @@ pub fn bench<B: Backend>(a: BenchArgs, device: &B::Device) -> Result<()> {
         iters: a.iters,
         precision,
     };
-    if a.what == "generate" {
-        if a.batch == 0 || a.prompt == 0 || a.new_tokens == 0 {
-            bail!("--batch, --prompt and --new-tokens must be at least 1");
+    let mut line = match a.what.as_str() {
+        "score" => {
+            if a.batch == 0 || a.seq < 2 {
+                bail!("--batch must be ≥ 1 and --seq ≥ 2");
+            }
+            let r = mgrpo::bench::bench_score::<B>(&config, a.batch, a.seq, timing, device);
+            serde_json::to_value(&r)?
         }
-        let r = mgrpo::bench::bench_generate::<B>(
-            &config,
-            a.batch,
-            a.prompt,
-            a.new_tokens,
-            timing,
-            a.hbm_tbps * 1e12,
-            device,
-        )?;
-        let mut line = serde_json::to_value(&r)?;
-        line["bench"] = "generate".into();
-        line["shape"] = a.shape.clone().into();
-        line["device"] = a.device.device.clone().into();
-        line["dtype"] = precision.to_string().into();
-        println!("{line}");
-        return Ok(());
-    }
-    if a.what == "train" {
-        if a.batch == 0 || a.seq < 2 {
-            bail!("--batch must be ≥ 1 and --seq ≥ 2");
+        "generate" => {
+            if a.batch == 0 || a.prompt == 0 || a.new_tokens == 0 {
+                bail!("--batch, --prompt and --new-tokens must be at least 1");
+            }
+            let r = mgrpo::bench::bench_generate::<B>(
+                &config,
+                a.batch,
+                a.prompt,
+                a.new_tokens,
+                timing,
+                a.hbm_tbps * 1e12,
+                device,
+            )?;
+            serde_json::to_value(&r)?
         }
-        let r = mgrpo::rl::bench::bench_train_step::<burn::backend::Autodiff<B>>(
-            &config,
-            a.batch,
-            a.seq,
-            timing,
-            a.peak_tflops * 1e12,
-            device,
-        )?;
-        let mut line = serde_json::to_value(&r)?;
-        line["bench"] = "train".into();
-        line["shape"] = a.shape.clone().into();
-        line["device"] = a.device.device.clone().into();
-        line["dtype"] = precision.to_string().into();
-        println!("{line}");
-        return Ok(());
-    }
-    if a.what == "grpo" {
-        if a.batch == 0 || a.prompt == 0 || a.new_tokens == 0 || a.generations < 2 {
-            bail!(
-                "--batch, --prompt and --new-tokens must be at least 1, --generations at least 2"
-            );
+        "train" => {
+            if a.batch == 0 || a.seq < 2 {
+                bail!("--batch must be ≥ 1 and --seq ≥ 2");
+            }
+            let r = mgrpo::rl::bench::bench_train_step::<burn::backend::Autodiff<B>>(
+                &config,
+                a.batch,
+                a.seq,
+                timing,
+                a.peak_tflops * 1e12,
+                device,
+            )?;
+            serde_json::to_value(&r)?
         }
-        let w = mgrpo::rl::bench::GrpoWorkload {
-            prompts: a.batch,
-            generations: a.generations,
-            prompt_len: a.prompt,
-            new_tokens: a.new_tokens,
-        };
-        let r = mgrpo::rl::bench::bench_grpo_step::<burn::backend::Autodiff<B>>(
-            &config, w, timing, device,
-        )?;
-        let mut line = serde_json::to_value(&r)?;
-        line["bench"] = "grpo".into();
-        line["dtype"] = precision.to_string().into();
-        line["shape"] = a.shape.clone().into();
-        line["device"] = a.device.device.clone().into();
-        println!("{line}");
-        return Ok(());
-    }
-    if a.what != "score" {
-        bail!(
-            "unknown benchmark `{}` (known: score, generate, train, grpo)",
-            a.what
-        );
-    }
-    if a.batch == 0 || a.seq < 2 {
-        bail!("--batch must be ≥ 1 and --seq ≥ 2");
-    }
-    let r = mgrpo::bench::bench_score::<B>(&config, a.batch, a.seq, timing, device);
-    let line = serde_json::json!({
-        "bench": "score", "shape": a.shape, "device": a.device.device, "dtype": precision.to_string(),
-        "batch": r.batch, "seq": r.seq, "iters": r.iters,
-        "tokens_per_s": r.tokens_per_s, "median_ms": r.median_ms, "min_ms": r.min_ms,
-    });
+        "grpo" => {
+            if a.batch == 0 || a.prompt == 0 || a.new_tokens == 0 || a.generations < 2 {
+                bail!(
+                    "--batch, --prompt and --new-tokens must be at least 1, --generations at least 2"
+                );
+            }
+            let w = mgrpo::rl::bench::GrpoWorkload {
+                prompts: a.batch,
+                generations: a.generations,
+                prompt_len: a.prompt,
+                new_tokens: a.new_tokens,
+            };
+            let r = mgrpo::rl::bench::bench_grpo_step::<burn::backend::Autodiff<B>>(
+                &config, w, timing, device,
+            )?;
+            serde_json::to_value(&r)?
+        }
+        other => bail!("unknown benchmark `{other}` (known: score, generate, train, grpo)"),
+    };
+    line["bench"] = a.what.clone().into();
+    line["shape"] = a.shape.clone().into();
+    line["device"] = a.device.device.clone().into();
+    line["dtype"] = precision.to_string().into();
     println!("{line}");
     Ok(())
 }

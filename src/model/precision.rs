@@ -37,6 +37,14 @@ impl Precision {
         }
     }
 
+    /// Bytes of one value.
+    pub fn bytes(self) -> usize {
+        match self {
+            Self::F32 => 4,
+            Self::Bf16 => 2,
+        }
+    }
+
     /// The precision of the TRL-style `bf16 = true|false` key.
     pub fn from_bf16(bf16: bool) -> Self {
         if bf16 {

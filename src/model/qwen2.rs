@@ -7,14 +7,13 @@ use burn::nn::{Embedding, Linear};
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution};
 
-use super::precision::like;
-
 use super::attention::Qwen2Attention;
 use super::block::Qwen2DecoderLayer;
 use super::cache::KvCache;
 use super::config::Qwen2Config;
 use super::mlp::Qwen2MLP;
 use super::norm::Qwen2RMSNorm;
+use super::precision::like;
 use super::rope::RopeTables;
 
 /// One batch of token rows, left-padded to a common length.

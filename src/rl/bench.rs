@@ -14,11 +14,11 @@ use rand_chacha::ChaCha8Rng;
 use super::advantage::{group_advantages, ScaleRewards};
 use super::grpo::{update, Experience, Part, Sample, UpdateConfig};
 use super::loss::{LossParams, LossType};
-use super::optim::{adamw, AdamParams};
+use super::optim::{adamw, AdamParams, PolicyOptimizer};
 use super::sft::{sft_update, SftExample};
 use crate::bench::{sorted_median, Timing};
 use crate::generate::{generate, GenerateConfig, SamplingParams};
-use crate::model::{Qwen2Config, Qwen2ForCausalLM};
+use crate::model::{Precision, Qwen2Config, Qwen2ForCausalLM};
 
 /// The workload of [`bench_grpo_step`].
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -42,6 +42,33 @@ pub struct GrpoBenchReport {
     pub min_step_s: f64,
 }
 
+/// The trained model of a benchmark: random weights of shape `config` (its context widened to
+/// `len` tokens), bf16 compute on f32 weights when `precision` says so, AdamW, and a seeded rng.
+fn bench_policy<B: AutodiffBackend>(
+    config: &Qwen2Config,
+    len: usize,
+    precision: Precision,
+    device: &B::Device,
+) -> (
+    Qwen2Config,
+    Qwen2ForCausalLM<B>,
+    PolicyOptimizer<B>,
+    ChaCha8Rng,
+) {
+    let mut config = config.clone();
+    config.max_position_embeddings = config.max_position_embeddings.max(len + 1);
+    B::seed(device, 0);
+    let model =
+        Qwen2ForCausalLM::<B>::random(&config, device).with_compute_dtype(precision.dtype());
+    let optim = adamw::<B>(&AdamParams {
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-8,
+        weight_decay: 0.0,
+    });
+    (config, model, optim, ChaCha8Rng::seed_from_u64(0))
+}
+
 /// Run `warmup + steps` GRPO steps on a random model of shape `config`; time the last `steps`.
 pub fn bench_grpo_step<B: AutodiffBackend>(
     config: &Qwen2Config,
@@ -54,15 +81,8 @@ pub fn bench_grpo_step<B: AutodiffBackend>(
         iters: steps,
         precision,
     } = t;
-    let mut config = config.clone();
-    config.max_position_embeddings = config
-        .max_position_embeddings
-        .max(w.prompt_len + w.new_tokens + 1);
-    B::seed(device, 0);
-    let mut model =
-        Qwen2ForCausalLM::<B>::random(&config, device).with_compute_dtype(precision.dtype());
-    let mut optim = adamw::<B>(&BENCH_ADAM);
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let (config, mut model, mut optim, mut rng) =
+        bench_policy::<B>(config, w.prompt_len + w.new_tokens, precision, device);
     let prompts: Vec<Vec<u32>> = (0..w.prompts)
         .map(|_| {
             (0..w.prompt_len)
@@ -145,13 +165,6 @@ pub fn bench_grpo_step<B: AutodiffBackend>(
     })
 }
 
-const BENCH_ADAM: AdamParams = AdamParams {
-    beta1: 0.9,
-    beta2: 0.999,
-    epsilon: 1e-8,
-    weight_decay: 0.0,
-};
-
 /// What [`bench_train_step`] measured.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TrainBenchReport {
@@ -185,13 +198,7 @@ pub fn bench_train_step<B: AutodiffBackend>(
         iters: steps,
         precision,
     } = t;
-    let mut config = config.clone();
-    config.max_position_embeddings = config.max_position_embeddings.max(seq + 1);
-    B::seed(device, 0);
-    let mut model =
-        Qwen2ForCausalLM::<B>::random(&config, device).with_compute_dtype(precision.dtype());
-    let mut optim = adamw::<B>(&BENCH_ADAM);
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let (config, mut model, mut optim, mut rng) = bench_policy::<B>(config, seq, precision, device);
     let rows: Vec<SftExample> = (0..batch)
         .map(|_| SftExample {
             prompt: vec![rng.random_range(0..config.vocab_size as u32)],

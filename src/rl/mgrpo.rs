@@ -406,6 +406,28 @@ mod tests {
         }
     }
 
+    /// `layer2` with the plain template, the default reward and seed 7.
+    fn run_layer2(
+        policy: &mut Scripted<'_>,
+        tok: &Tokenizer,
+        problems: &[&Problem],
+        roll: &Rollout,
+        p: &Layer2Params,
+    ) -> Layer2 {
+        let t = PromptTemplate::builtin("plain").unwrap();
+        layer2(
+            policy,
+            &t,
+            tok,
+            problems,
+            roll,
+            p,
+            &RewardConfig::default(),
+            7,
+        )
+        .unwrap()
+    }
+
     #[test]
     fn selection_keeps_the_corrected_and_augments_them_h_times() {
         let tok = test_tokenizer();
@@ -413,17 +435,7 @@ mod tests {
         let refs: Vec<&Problem> = problems.iter().collect();
         let t = PromptTemplate::builtin("plain").unwrap();
         let mut policy = Scripted::new(&tok, Box::new(script));
-        let l2 = layer2(
-            &mut policy,
-            &t,
-            &tok,
-            &refs,
-            &roll,
-            &params(),
-            &RewardConfig::default(),
-            7,
-        )
-        .unwrap();
+        let l2 = run_layer2(&mut policy, &tok, &refs, &roll, &params());
         let s = l2.stats;
         assert_eq!(s.queries, 6);
         // kept: 4→5 (corrected), 5→"Yes" (a right answer confirmed), 1→7 (corrected);
@@ -530,20 +542,9 @@ mod tests {
         let tok = test_tokenizer();
         let (problems, roll) = scenario(&tok);
         let refs: Vec<&Problem> = problems.iter().collect();
-        let t = PromptTemplate::builtin("plain").unwrap();
         let run = |p: Layer2Params| {
             let mut policy = Scripted::new(&tok, Box::new(script));
-            layer2(
-                &mut policy,
-                &t,
-                &tok,
-                &refs,
-                &roll,
-                &p,
-                &RewardConfig::default(),
-                7,
-            )
-            .unwrap()
+            run_layer2(&mut policy, &tok, &refs, &roll, &p)
         };
         let wrong = run(Layer2Params {
             on: Layer2On::Wrong,
@@ -571,31 +572,11 @@ mod tests {
         assert!(tight.experience.samples.is_empty());
         // nothing corrected: no augmentation call, empty experience
         let mut policy = Scripted::new(&tok, Box::new(|_, _, _| "no idea".to_string()));
-        let none = layer2(
-            &mut policy,
-            &t,
-            &tok,
-            &refs,
-            &roll,
-            &params(),
-            &RewardConfig::default(),
-            7,
-        )
-        .unwrap();
+        let none = run_layer2(&mut policy, &tok, &refs, &roll, &params());
         // the two right first answers stay right when the correction adds no answer
         assert_eq!(none.stats.kept, 2);
         let mut policy = Scripted::new(&tok, Box::new(|_, _, _| r"\boxed{0}".to_string()));
-        let broken = layer2(
-            &mut policy,
-            &t,
-            &tok,
-            &refs,
-            &roll,
-            &params(),
-            &RewardConfig::default(),
-            7,
-        )
-        .unwrap();
+        let broken = run_layer2(&mut policy, &tok, &refs, &roll, &params());
         assert_eq!((broken.stats.kept, broken.stats.right_to_wrong), (0, 2));
         assert_eq!(
             policy.calls.len(),
