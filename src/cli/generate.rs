@@ -113,6 +113,7 @@ pub fn generate<B: Backend>(a: GenerateArgs, device: &B::Device) -> Result<()> {
             eos_ids_from_model_dir(&a.model, &config.eos_token_id, tokenizer.as_ref())?
         },
         stop: StopStrings::new(a.stop, tokenizer.as_ref())?,
+        first_prompt: 0,
     };
     let precision = a.dtype.precision()?;
     let (config, model) = load_model::<B>(&a.model, device)?;

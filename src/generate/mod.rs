@@ -43,6 +43,10 @@ pub struct GenerateConfig {
     pub eos_ids: Vec<u32>,
     /// A completion ends when its text contains one of these.
     pub stop: StopStrings,
+    /// The index of `prompts[0]` in a larger batch split across devices: sample `s` of prompt
+    /// `p` draws from stream `(first_prompt + p, s)`, so a split batch samples exactly what the
+    /// whole batch would (`prompt_index` stays local).
+    pub first_prompt: usize,
 }
 
 impl Default for GenerateConfig {
@@ -55,6 +59,7 @@ impl Default for GenerateConfig {
             batch_size: 16,
             eos_ids: Vec::new(),
             stop: StopStrings::default(),
+            first_prompt: 0,
         }
     }
 }
@@ -223,7 +228,7 @@ fn generate_batch<B: Backend>(
         .flat_map(|&p| (0..g).map(move |s| (p, s)))
         .map(|(p, s)| {
             let mut rng = ChaCha8Rng::seed_from_u64(gen.seed);
-            rng.set_stream((p * g + s) as u64);
+            rng.set_stream(((gen.first_prompt + p) * g + s) as u64);
             Row {
                 prompt_index: p,
                 sample_index: s,

@@ -162,31 +162,52 @@ pub struct UpdateStats {
     pub optimizer_secs: f64,
 }
 
-/// One optimizer step on `parts` at learning rate `lr`. Returns the updated model (unchanged
-/// when the step is skipped) and what it measured.
-pub fn update<B: AutodiffBackend>(
-    model: Qwen2ForCausalLM<B>,
-    optim: &mut PolicyOptimizer<B>,
+/// Gradients and host-side sums of a share of a step's micro-batches (all of them on one
+/// device; every n-th under data parallelism, see `rl::parallel`).
+pub(crate) struct Accumulated {
+    pub grads: Option<GradientsParams>,
+    /// `[0..5]` the loss metric sums, `[5]` Σ entropy, `[6]` micro-batches run, then each
+    /// part's loss: added up over devices as they are.
+    pub sums: Vec<f32>,
+    pub forward_secs: f64,
+    pub secs: f64,
+}
+
+/// Which micro-batches a device runs: number `j` (counted over all parts) when
+/// `j % of == index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Share {
+    pub index: usize,
+    pub of: usize,
+}
+
+/// Forward and backward over this device's share of the micro-batches of `parts`, each
+/// normalised by the counts of its whole part, so that the shares' gradients add up to the
+/// step's gradient.
+pub(crate) fn accumulate<B: AutodiffBackend>(
+    model: &Qwen2ForCausalLM<B>,
     parts: &[Part<'_>],
     cfg: &UpdateConfig,
-    lr: f64,
+    share: Share,
     device: &B::Device,
-) -> Result<(Qwen2ForCausalLM<B>, UpdateStats)> {
+) -> Result<Accumulated> {
     let t0 = Instant::now();
     let mb = cfg.micro_batch.max(1);
     let mut accum = GradientsAccumulator::<Qwen2ForCausalLM<B>>::new();
-    let mut loss_sum = 0.0f32;
-    let mut part_losses = Vec::with_capacity(parts.len());
-    let mut sums = [0.0f32; 5];
-    let mut entropy_sum = 0.0f32;
+    let mut sums = vec![0.0f32; 7 + parts.len()];
     let mut forward_secs = 0.0;
     let mut any = false;
-    for part in parts {
+    let mut j = 0;
+    for (pi, part) in parts.iter().enumerate() {
         let exp = part.experience;
         let counts = exp.counts(mb);
         let n = exp.samples.len();
-        let mut part_loss = 0.0f32;
         for start in (0..n).step_by(mb) {
+            let mine = j % share.of == share.index;
+            j += 1;
+            if !mine {
+                continue;
+            }
             let tf = Instant::now();
             let range = start..(start + mb).min(n);
             let samples = &exp.samples[range.clone()];
@@ -204,7 +225,7 @@ pub fn update<B: AutodiffBackend>(
                 vs.map(|vs| host(right_aligned(&vs, t)))
             };
             let mask = host(completion_mask(&rows, &keep, t));
-            let (logps, entropy) = completion_logprobs(&model, &rows, true, device);
+            let (logps, entropy) = completion_logprobs(model, &rows, true, device);
             let inputs = LossInputs {
                 logps,
                 old_logps: aligned(|s| s.old_logps.as_ref()),
@@ -224,54 +245,94 @@ pub fn update<B: AutodiffBackend>(
                     .convert::<f32>()
                     .into_vec()
                     .map_err(|e| Error::Invalid(format!("reading loss metrics back: {e:?}")))?;
-            for (acc, v) in sums.iter_mut().zip(&host) {
+            for (acc, v) in sums.iter_mut().zip(&host[..6]) {
                 *acc += v;
             }
-            entropy_sum += host[5];
-            part_loss += host[6];
+            sums[6] += 1.0;
+            sums[7 + pi] += host[6];
             forward_secs += tf.elapsed().as_secs_f64();
-            let grads = GradientsParams::from_grads((loss * part.weight).backward(), &model);
-            accum.accumulate(&model, grads);
+            let grads = GradientsParams::from_grads((loss * part.weight).backward(), model);
+            accum.accumulate(model, grads);
             any = true;
         }
-        loss_sum += part.weight * part_loss;
-        part_losses.push(part_loss);
     }
-    let t1 = Instant::now();
-    let metrics = LossMetrics::from_sums(&sums);
-    if !any {
+    Ok(Accumulated {
+        grads: any.then(|| accum.grads()),
+        sums,
+        forward_secs,
+        secs: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// The step's statistics from the (device-summed) sums of [`Accumulated`], and, when any
+/// micro-batch ran, the clipped optimizer step.
+pub(crate) fn apply<B: AutodiffBackend>(
+    model: Qwen2ForCausalLM<B>,
+    optim: &mut PolicyOptimizer<B>,
+    parts: &[Part<'_>],
+    grads: Option<GradientsParams>,
+    sums: &[f32],
+    cfg: &UpdateConfig,
+    lr: f64,
+) -> (Qwen2ForCausalLM<B>, UpdateStats) {
+    let t0 = Instant::now();
+    let part_losses = sums[7..].to_vec();
+    let Some(mut grads) = grads.filter(|_| sums[6] > 0.0) else {
         // nothing to train on (every part empty): no optimizer step, nothing skipped
-        return Ok((
+        return (
             model,
             UpdateStats {
                 part_losses,
                 applied: true,
                 ..Default::default()
             },
-        ));
-    }
-    let mut grads = accum.grads();
+        );
+    };
+    let metric_sums: [f32; 5] = [sums[0], sums[1], sums[2], sums[3], sums[4]];
+    let metrics = LossMetrics::from_sums(&metric_sums);
+    let loss: f32 = parts
+        .iter()
+        .zip(&part_losses)
+        .map(|(p, l)| p.weight * l)
+        .sum();
     let grad_norm = clip_global_norm(&model, &mut grads, cfg.max_grad_norm);
-    let applied = loss_sum.is_finite() && grad_norm.is_finite();
+    let applied = loss.is_finite() && grad_norm.is_finite();
     let model = if applied {
         optim.step(lr, model, grads)
     } else {
         model
     };
-    Ok((
+    (
         model,
         UpdateStats {
-            loss: loss_sum,
+            loss,
             part_losses,
             grad_norm,
             metrics,
-            entropy: entropy_sum / metrics.tokens.max(1.0),
+            entropy: sums[5] / metrics.tokens.max(1.0),
             applied,
-            forward_secs,
-            backward_secs: (t1 - t0).as_secs_f64() - forward_secs,
-            optimizer_secs: t1.elapsed().as_secs_f64(),
+            optimizer_secs: t0.elapsed().as_secs_f64(),
+            ..Default::default()
         },
-    ))
+    )
+}
+
+/// One optimizer step on `parts` at learning rate `lr`. Returns the updated model (unchanged
+/// when the step is skipped) and what it measured.
+pub fn update<B: AutodiffBackend>(
+    model: Qwen2ForCausalLM<B>,
+    optim: &mut PolicyOptimizer<B>,
+    parts: &[Part<'_>],
+    cfg: &UpdateConfig,
+    lr: f64,
+    device: &B::Device,
+) -> Result<(Qwen2ForCausalLM<B>, UpdateStats)> {
+    let all = Share { index: 0, of: 1 };
+    let acc = accumulate(&model, parts, cfg, all, device)?;
+    let (model, mut stats) = apply(model, optim, parts, acc.grads, &acc.sums, cfg, lr);
+    stats.forward_secs = acc.forward_secs;
+    stats.backward_secs = acc.secs - acc.forward_secs;
+    Ok((model, stats))
 }
 
 #[cfg(test)]

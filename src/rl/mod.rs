@@ -15,6 +15,7 @@ pub mod logprobs;
 pub mod loss;
 pub mod mgrpo;
 pub mod optim;
+pub mod parallel;
 pub mod rollout;
 pub mod schedule;
 #[cfg(test)]

@@ -44,21 +44,25 @@ impl<B: Backend> Sampler for ModelSampler<'_, B> {
                 stats: GenerateStats::default(),
             });
         }
-        let gen = GenerateConfig {
-            num_return_sequences: draw.n,
-            max_new_tokens: draw.max_new_tokens,
-            seed: draw.seed,
-            batch_size: self.gen.batch_size.max(draw.n),
-            ..self.gen.clone()
-        };
         generate(
             self.model,
             self.config,
             prompts,
-            &gen,
+            &draw_config(&self.gen, draw),
             Some(self.tokenizer),
             self.device,
         )
+    }
+}
+
+/// `base` (the sampling settings) with a draw's count, budget and seed.
+pub fn draw_config(base: &GenerateConfig, draw: Draw) -> GenerateConfig {
+    GenerateConfig {
+        num_return_sequences: draw.n,
+        max_new_tokens: draw.max_new_tokens,
+        seed: draw.seed,
+        batch_size: base.batch_size.max(draw.n),
+        ..base.clone()
     }
 }
 

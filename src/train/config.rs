@@ -102,6 +102,13 @@ pub struct TrainConfig {
     /// The device's memory in GiB: a run whose estimate (printed at start-up) exceeds it fails
     /// before loading anything. 0 = no check.
     pub device_memory_gib: f64,
+    /// Data-parallel replicas (TRL/accelerate's `num_processes`): the devices `--device`,
+    /// `--device` + 1, ... (`cuda:0`, `cuda:1`, ...). Each samples its share of the step's
+    /// rollouts and trains on its share of the micro-batches; gradients are summed with Burn's
+    /// collective all-reduce. A step holds `per_device_train_batch_size ×
+    /// gradient_accumulation_steps × num_devices` completions, as in TRL. On a CPU backend the
+    /// replicas share the one CPU (no speed-up: it exercises the code path).
+    pub num_devices: usize,
 
     // --- MGRPO layer 2 (ours) ---
     /// Guide phrases appended after a layer-1 response; one drawn at random per query.
@@ -194,6 +201,7 @@ impl Default for TrainConfig {
             bf16: false,
             gradient_checkpointing: false,
             device_memory_gib: 0.0,
+            num_devices: 1,
             guide_phrases: PAPER_GUIDE_PHRASES.iter().map(|s| s.to_string()).collect(),
             augment_h: 4,
             layer2_max_queries_per_step: 0,
@@ -238,9 +246,14 @@ impl TrainConfig {
         toml::to_string(self).map_err(|e| Error::Invalid(format!("writing the config: {e}")))
     }
 
-    /// Prompts sampled per step.
+    /// Completions trained on per step, over all devices.
+    pub fn completions_per_step(&self) -> usize {
+        self.per_device_train_batch_size * self.gradient_accumulation_steps * self.num_devices
+    }
+
+    /// Prompts sampled per step, over all devices.
     pub fn prompts_per_step(&self) -> usize {
-        self.per_device_train_batch_size * self.gradient_accumulation_steps / self.num_generations
+        self.completions_per_step() / self.num_generations
     }
 
     /// The upper clip bound.
@@ -288,13 +301,16 @@ impl TrainConfig {
                 "it and gradient_accumulation_steps must be at least 1",
             );
         }
-        let completions = self.per_device_train_batch_size * self.gradient_accumulation_steps;
+        if self.num_devices == 0 {
+            return bad("num_devices", "must be at least 1");
+        }
+        let completions = self.completions_per_step();
         if !completions.is_multiple_of(self.num_generations) {
             return bad(
                 "per_device_train_batch_size",
                 &format!(
-                    "per_device_train_batch_size × gradient_accumulation_steps = {completions} \
-                     completions per step is not a multiple of num_generations = {}",
+                    "per_device_train_batch_size × gradient_accumulation_steps × num_devices = \
+                     {completions} completions per step is not a multiple of num_generations = {}",
                     self.num_generations
                 ),
             );

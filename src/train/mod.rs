@@ -24,10 +24,10 @@ use crate::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, St
 use crate::memory::{check_fits, estimate, MemoryEstimate, RunShape};
 use crate::metrics::{plot, JsonlLog, Progress, StepMetrics};
 use crate::model::{load_model, save_model, Precision, Qwen2Config, Qwen2ForCausalLM, SaveOptions};
-use crate::rl::grpo::{sample_logprobs, update, UpdateConfig};
+use crate::rl::grpo::{sample_logprobs, UpdateConfig};
 use crate::rl::loss::LossParams;
 use crate::rl::optim::{adamw, AdamParams};
-use crate::rl::rollout::ModelSampler;
+use crate::rl::parallel::{devices, DataParallel, ParallelSampler};
 use crate::rl::schedule::Schedule;
 use crate::template::PromptTemplate;
 use crate::tokenizer::Tokenizer;
@@ -169,7 +169,8 @@ fn setup(cfg: &TrainConfig) -> Result<Setup> {
 
 /// The memory this run needs at its peak (see [`crate::memory`]).
 fn memory_plan(cfg: &TrainConfig, s: &Setup, precision: Precision) -> MemoryEstimate {
-    let rows = cfg.prompts_per_step() * cfg.num_generations;
+    // per device: each samples its share of the step's prompts
+    let rows = cfg.prompts_per_step().div_ceil(cfg.num_devices) * cfg.num_generations;
     let rollout_rows = match cfg.generation_batch_size {
         0 => rows,
         n => n.min(rows),
@@ -246,6 +247,10 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
     };
     eprintln!("{plan}");
     let mut model = model.with_compute_dtype(precision.dtype());
+    let mut dp = DataParallel::new(&model, &optim, devices(device, cfg.num_devices))?;
+    if cfg.num_devices > 1 {
+        eprintln!("data parallel over {:?}", dp.devices());
+    }
     // The frozen reference exists only when the KL term does (β > 0), in the compute dtype.
     let reference: Option<Qwen2ForCausalLM<B::InnerBackend>> = if cfg.beta > 0.0 {
         Some(
@@ -302,9 +307,8 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
         );
         let problems: Vec<&Problem> = picks.iter().map(|&i| &s.dataset.problems[i]).collect();
         let prompts: Vec<Vec<u32>> = picks.iter().map(|&i| s.prompts[i].clone()).collect();
-        let policy = model.valid().to_precision(precision);
-        let mut sampler = ModelSampler {
-            model: &policy,
+        let mut sampler = ParallelSampler {
+            shards: dp.policies(&model, precision),
             config: &s.model_config,
             tokenizer: &s.tokenizer,
             gen: GenerateConfig {
@@ -322,7 +326,6 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
                 stop: StopStrings::default(),
                 ..GenerateConfig::default()
             },
-            device,
         };
         let mut got = step::collect(
             cfg,
@@ -338,9 +341,10 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
 
         let t1 = Instant::now();
         let mb = cfg.per_device_train_batch_size;
+        let policy = &sampler.shards[0].0;
         for exp in got.experiences_mut() {
             if cfg.num_iterations > 1 {
-                let old = sample_logprobs(&policy, exp, mb, device)?;
+                let old = sample_logprobs(policy, exp, mb, device)?;
                 for (s, lp) in exp.samples.iter_mut().zip(old) {
                     s.old_logps = Some(lp);
                 }
@@ -353,7 +357,6 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
             }
         }
         drop(sampler);
-        drop(policy);
         let t_score = t1.elapsed().as_secs_f64();
 
         let mut m = StepMetrics::default();
@@ -361,7 +364,7 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
         let parts = got.parts(cfg.layer2_weight);
         for _ in 0..cfg.num_iterations {
             let lr = schedule.lr(state.optimizer_steps);
-            let (next, u) = update(model, &mut optim, &parts, &update_cfg, lr, device)?;
+            let (next, u) = dp.update(model, &mut optim, &parts, &update_cfg, lr)?;
             model = next;
             state.optimizer_steps += 1;
             all_applied &= u.applied;

@@ -1,0 +1,444 @@
+//! Data parallelism over several devices of one backend (`num_devices`), with Burn's collective
+//! operations.
+//!
+//! Every device holds a replica of the policy and of AdamW's state, forked from the same
+//! model (so their parameter ids agree, which is how the all-reduce pairs tensors up).
+//! - Rollouts: [`ParallelSampler`] splits each batch of prompts into contiguous shards, one
+//!   per device, generated in parallel; each sample keeps the RNG stream it would have in the
+//!   whole batch (`GenerateConfig::first_prompt`), so the completions do not depend on the
+//!   number of devices.
+//! - Update: device `k` runs micro-batches `k, k + n, ...` of the step, each normalised by the
+//!   counts of the whole step (`rl::loss`), so the **sum** of the devices' gradients is the
+//!   step's gradient; one all-reduce (sum) per parameter, one more for the loss statistics,
+//!   then every replica takes the same clipped AdamW step and they stay identical.
+//!
+//! With one device nothing is spawned or registered: this is `grpo::update` and the plain
+//! sampler. The collective server is per backend type and per process: one data-parallel run
+//! at a time in a process.
+
+use burn::collective::{self, CollectiveConfig, PeerId, ReduceOperation};
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use burn::tensor::backend::{AutodiffBackend, DeviceId, DeviceOps};
+use burn::tensor::TensorPrimitive;
+
+use super::grpo::{accumulate, apply, Accumulated, Part, Share, UpdateConfig, UpdateStats};
+use super::optim::PolicyOptimizer;
+use super::rollout::{draw_config, Draw, Sampler};
+use crate::error::{Error, Result};
+use crate::generate::{generate, GenerateConfig, GenerateStats, Generation};
+use crate::model::{Precision, Qwen2Config, Qwen2ForCausalLM};
+use crate::tokenizer::Tokenizer;
+
+/// `n` devices of `first`'s kind with consecutive indices from `first`'s (`cuda:2` with 3 →
+/// `cuda:2`, `cuda:3`, `cuda:4`). A CPU backend has one device, repeated.
+pub fn devices<D: DeviceOps>(first: &D, n: usize) -> Vec<D> {
+    let id = first.id();
+    (0..n)
+        .map(|k| D::from_id(DeviceId::new(id.type_id, id.index_id + k as u16)))
+        .collect()
+}
+
+fn collective_error(what: &str, e: collective::CollectiveError) -> Error {
+    Error::Invalid(format!("data parallelism: {what}: {e:?}"))
+}
+
+/// The replicas of devices 1..n (device 0's model and optimizer stay with the caller).
+pub struct DataParallel<B: AutodiffBackend> {
+    devices: Vec<B::Device>,
+    replicas: Vec<(Qwen2ForCausalLM<B>, PolicyOptimizer<B>)>,
+}
+
+impl<B: AutodiffBackend> DataParallel<B> {
+    /// Fork `model` and `optim` onto `devices[1..]` and register every device with the
+    /// collective (`devices[0]` is where `model` lives).
+    pub fn new(
+        model: &Qwen2ForCausalLM<B>,
+        optim: &PolicyOptimizer<B>,
+        devices: Vec<B::Device>,
+    ) -> Result<Self> {
+        let n = devices.len();
+        if n > 1 {
+            collective::reset_collective::<B::InnerBackend>();
+            let config = CollectiveConfig::default().with_num_devices(n);
+            // registration returns once every device has registered: one thread each
+            std::thread::scope(|s| {
+                let handles: Vec<_> = devices
+                    .iter()
+                    .enumerate()
+                    .map(|(k, d)| {
+                        let config = config.clone();
+                        s.spawn(move || {
+                            collective::register::<B::InnerBackend>(
+                                PeerId::from(k),
+                                d.clone(),
+                                config,
+                            )
+                        })
+                    })
+                    .collect();
+                handles.into_iter().try_for_each(|h| {
+                    h.join()
+                        .map_err(|_| {
+                            Error::Invalid("data parallelism: registration panicked".into())
+                        })?
+                        .map_err(|e| collective_error("registering the devices", e))
+                })
+            })?;
+        }
+        let replicas = devices[1..]
+            .iter()
+            .map(|d| (model.clone().fork(d), optim.clone()))
+            .collect();
+        Ok(Self { devices, replicas })
+    }
+
+    pub fn devices(&self) -> &[B::Device] {
+        &self.devices
+    }
+
+    /// The sampling copy of every replica (device 0's from `model`), in `precision`.
+    pub fn policies(
+        &self,
+        model: &Qwen2ForCausalLM<B>,
+        precision: Precision,
+    ) -> Vec<(Qwen2ForCausalLM<B::InnerBackend>, B::Device)> {
+        std::iter::once(model)
+            .chain(self.replicas.iter().map(|(m, _)| m))
+            .zip(&self.devices)
+            .map(|(m, d)| (m.valid().to_precision(precision), d.clone()))
+            .collect()
+    }
+
+    /// `grpo::update` over every device: each runs its share of the micro-batches, the
+    /// gradients are summed across devices, every replica takes the same step. Returns device
+    /// 0's model (the others stay here) and the step's statistics.
+    pub fn update(
+        &mut self,
+        model: Qwen2ForCausalLM<B>,
+        optim: &mut PolicyOptimizer<B>,
+        parts: &[Part<'_>],
+        cfg: &UpdateConfig,
+        lr: f64,
+    ) -> Result<(Qwen2ForCausalLM<B>, UpdateStats)> {
+        let n = self.devices.len();
+        if n == 1 {
+            return super::grpo::update(model, optim, parts, cfg, lr, &self.devices[0]);
+        }
+        let others = std::mem::take(&mut self.replicas);
+        let mut jobs = vec![(model, optim)];
+        let mut optims: Vec<PolicyOptimizer<B>> = Vec::with_capacity(n - 1);
+        let mut models = Vec::with_capacity(n - 1);
+        for (m, o) in others {
+            models.push(m);
+            optims.push(o);
+        }
+        jobs.extend(models.into_iter().zip(optims.iter_mut()));
+        let devices = &self.devices;
+        let results: Vec<Result<(Qwen2ForCausalLM<B>, UpdateStats)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = jobs
+                .into_iter()
+                .zip(devices)
+                .enumerate()
+                .map(|(k, ((m, o), d))| s.spawn(move || peer_update(k, n, m, o, parts, cfg, lr, d)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(Error::Invalid(
+                            "data parallelism: a device's update panicked".into(),
+                        ))
+                    })
+                })
+                .collect()
+        });
+        let mut first = None;
+        let mut back = Vec::with_capacity(n - 1);
+        for (k, r) in results.into_iter().enumerate() {
+            let (m, stats) = r?;
+            if k == 0 {
+                first = Some((m, stats));
+            } else {
+                back.push(m);
+            }
+        }
+        self.replicas = back.into_iter().zip(optims).collect();
+        first.ok_or_else(|| Error::Invalid("data parallelism: no device 0".into()))
+    }
+}
+
+impl<B: AutodiffBackend> Drop for DataParallel<B> {
+    fn drop(&mut self) {
+        if self.devices.len() > 1 {
+            collective::reset_collective::<B::InnerBackend>();
+        }
+    }
+}
+
+/// Device `k`'s half of [`DataParallel::update`]. A device whose forward pass fails still
+/// joins both all-reduces (with zeros and a failure count), so the others never wait forever.
+#[allow(clippy::too_many_arguments)]
+fn peer_update<B: AutodiffBackend>(
+    k: usize,
+    n: usize,
+    model: Qwen2ForCausalLM<B>,
+    optim: &mut PolicyOptimizer<B>,
+    parts: &[Part<'_>],
+    cfg: &UpdateConfig,
+    lr: f64,
+    device: &B::Device,
+) -> Result<(Qwen2ForCausalLM<B>, UpdateStats)> {
+    let peer = PeerId::from(k);
+    let share = Share { index: k, of: n };
+    let (acc, failed) = match accumulate(&model, parts, cfg, share, device) {
+        Ok(a) => (a, None),
+        Err(e) => (
+            Accumulated {
+                grads: None,
+                sums: vec![0.0; 7 + parts.len()],
+                forward_secs: 0.0,
+                secs: 0.0,
+            },
+            Some(e),
+        ),
+    };
+    let grads = with_zeros_for_missing(&model, acc.grads.unwrap_or_default(), device)
+        .all_reduce::<B::InnerBackend>(peer, ReduceOperation::Sum)
+        .map_err(|e| collective_error("summing the gradients", e))?;
+    let mut sums = acc.sums.clone();
+    sums.push(failed.is_some() as u8 as f32);
+    let local = Tensor::<B::InnerBackend, 1>::from_data(TensorData::from(&sums[..]), device);
+    let total = collective::all_reduce::<B::InnerBackend>(
+        peer,
+        local.into_primitive().tensor(),
+        ReduceOperation::Sum,
+    )
+    .map_err(|e| collective_error("summing the loss statistics", e))?;
+    let total: Vec<f32> =
+        Tensor::<B::InnerBackend, 1>::from_primitive(TensorPrimitive::Float(total))
+            .into_data()
+            .convert::<f32>()
+            .into_vec()
+            .map_err(|e| Error::Invalid(format!("reading the summed statistics back: {e:?}")))?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let (sums, failures) = total.split_at(total.len() - 1);
+    if failures[0] > 0.0 {
+        return Err(Error::Invalid(
+            "data parallelism: another device's update failed".into(),
+        ));
+    }
+    let (model, mut stats) = apply(model, optim, parts, Some(grads), sums, cfg, lr);
+    stats.forward_secs = acc.forward_secs;
+    stats.backward_secs = acc.secs - acc.forward_secs;
+    Ok((model, stats))
+}
+
+/// `grads` with a zero gradient for every trainable parameter it lacks: every device must
+/// all-reduce the same set of parameters, including one that ran no micro-batch.
+fn with_zeros_for_missing<B: AutodiffBackend>(
+    model: &Qwen2ForCausalLM<B>,
+    grads: GradientsParams,
+    device: &B::Device,
+) -> GradientsParams {
+    struct Fill<'a, B: AutodiffBackend> {
+        grads: GradientsParams,
+        device: &'a B::Device,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Fill<'_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if !param.is_require_grad() {
+                return;
+            }
+            if self.grads.get::<B::InnerBackend, D>(param.id).is_none() {
+                let zeros = Tensor::<B::InnerBackend, D>::zeros(param.shape(), self.device);
+                self.grads.register(param.id, zeros);
+            }
+        }
+    }
+    let mut fill = Fill::<B> { grads, device };
+    model.visit(&mut fill);
+    fill.grads
+}
+
+/// A [`Sampler`] over one policy copy per device: each batch of prompts is split into
+/// contiguous shards generated in parallel, then put back in prompt order.
+pub struct ParallelSampler<'a, B: Backend> {
+    pub shards: Vec<(Qwen2ForCausalLM<B>, B::Device)>,
+    pub config: &'a Qwen2Config,
+    pub tokenizer: &'a Tokenizer,
+    /// Sampling settings (`batch_size` is per device).
+    pub gen: GenerateConfig,
+}
+
+impl<B: Backend> Sampler for ParallelSampler<'_, B> {
+    fn sample(&mut self, prompts: &[Vec<u32>], draw: Draw) -> Result<Generation> {
+        let n = self.shards.len().max(1);
+        let bounds: Vec<usize> = (0..=n).map(|k| k * prompts.len() / n).collect();
+        let (config, tokenizer) = (self.config, self.tokenizer);
+        let run = |(model, device): &mut (Qwen2ForCausalLM<B>, B::Device), k: usize| {
+            let (lo, hi) = (bounds[k], bounds[k + 1]);
+            if lo == hi {
+                return Ok(Generation {
+                    completions: Vec::new(),
+                    stats: GenerateStats::default(),
+                });
+            }
+            let gen = GenerateConfig {
+                first_prompt: lo,
+                ..draw_config(&self.gen, draw)
+            };
+            generate(
+                model,
+                config,
+                &prompts[lo..hi],
+                &gen,
+                Some(tokenizer),
+                device,
+            )
+        };
+        let outs: Vec<Result<Generation>> = if n == 1 {
+            vec![run(&mut self.shards[0], 0)]
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = self
+                    .shards
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(k, shard)| s.spawn(move || run(shard, k)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(Error::Invalid(
+                                "data parallelism: a device's generation panicked".into(),
+                            ))
+                        })
+                    })
+                    .collect()
+            })
+        };
+        let mut all = Generation {
+            completions: Vec::with_capacity(prompts.len() * draw.n),
+            stats: GenerateStats::default(),
+        };
+        for (k, out) in outs.into_iter().enumerate() {
+            let out = out?;
+            all.completions
+                .extend(out.completions.into_iter().map(|mut c| {
+                    c.prompt_index += bounds[k];
+                    c
+                }));
+            let (a, b) = (&mut all.stats, out.stats);
+            a.prompt_tokens += b.prompt_tokens;
+            a.generated_tokens += b.generated_tokens;
+            // the devices run side by side: wall time is the slowest one's
+            a.prefill_secs = a.prefill_secs.max(b.prefill_secs);
+            a.decode_secs = a.decode_secs.max(b.decode_secs);
+        }
+        Ok(all)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{named_tensors, Qwen2Config};
+    use crate::rl::grpo::{update, Experience, Sample};
+    use crate::rl::loss::{LossParams, LossType};
+    use crate::rl::optim::{adamw, AdamParams};
+    use burn::backend::Autodiff;
+
+    type AB = Autodiff<crate::TestBackend>;
+
+    /// Three devices, two micro-batches: device 2 runs none and all-reduces zeros; the step
+    /// equals one device's, and the replicas stay identical. (The only test of this binary
+    /// that registers with the collective server, which is per process.)
+    #[test]
+    fn three_devices_step_like_one() {
+        let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, true);
+        let dev = Default::default();
+        <AB as Backend>::seed(&dev, 3);
+        let model = Qwen2ForCausalLM::<AB>::random(&config, &dev);
+        let exp = Experience {
+            prompts: vec![vec![1, 2, 3], vec![4, 5]],
+            samples: [&[10u32, 11][..], &[12, 13, 14], &[15]]
+                .iter()
+                .enumerate()
+                .map(|(i, c)| Sample {
+                    prompt: i % 2,
+                    completion: c.to_vec(),
+                    advantage: [1.0, -0.5, 0.25][i],
+                    keep: true,
+                    old_logps: None,
+                    ref_logps: None,
+                })
+                .collect(),
+        };
+        let parts = [Part {
+            experience: &exp,
+            weight: 1.0,
+        }];
+        let cfg = UpdateConfig {
+            loss: LossParams {
+                epsilon_low: 0.2,
+                epsilon_high: 0.2,
+                beta: 0.0,
+                loss_type: LossType::Grpo,
+                max_completion_length: 3,
+            },
+            micro_batch: 2,
+            max_grad_norm: 0.5,
+        };
+        let adam = AdamParams {
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-3,
+            weight_decay: 0.0,
+        };
+        let weights = |m: &Qwen2ForCausalLM<AB>| -> Vec<f32> {
+            named_tensors(m)
+                .unwrap()
+                .into_values()
+                .flat_map(|(v, _)| v)
+                .collect()
+        };
+        let mut optim = adamw::<AB>(&adam);
+        let (alone, one) = update(model.clone(), &mut optim, &parts, &cfg, 1e-2, &dev).unwrap();
+
+        let mut optim = adamw::<AB>(&adam);
+        let mut dp = DataParallel::new(&model, &optim, devices(&dev, 3)).unwrap();
+        let (split, three) = dp
+            .update(model.clone(), &mut optim, &parts, &cfg, 1e-2)
+            .unwrap();
+        assert!(one.applied && three.applied && one.grad_norm > 0.0);
+        assert!(
+            (one.loss - three.loss).abs() < 1e-6,
+            "{} vs {}",
+            one.loss,
+            three.loss
+        );
+        assert!((one.grad_norm - three.grad_norm).abs() < 1e-5 * one.grad_norm);
+        assert_eq!(one.metrics.tokens, three.metrics.tokens);
+        let (a, b) = (weights(&alone), weights(&split));
+        let moved = a
+            .iter()
+            .zip(weights(&model))
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(moved > 1e-4, "the step must move the weights ({moved})");
+        let diff = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(diff < 1e-6, "one device vs three: {diff}");
+        for (replica, _) in &dp.replicas {
+            assert_eq!(weights(replica), b, "replicas must stay identical");
+        }
+    }
+}
