@@ -31,12 +31,17 @@ pub struct RunShape {
     /// Rows of one forward/backward micro-batch and their longest length.
     pub micro_batch_rows: usize,
     pub seq_len: usize,
+    /// Trained parameters when only LoRA adapters train (`lora_r > 0`); gradients and AdamW
+    /// state exist for those alone. `None`: full fine-tuning.
+    pub lora_params: Option<usize>,
 }
 
 /// Bytes of each part, see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct MemoryEstimate {
     pub params: usize,
+    /// Parameters with gradients and AdamW state (all of them, or LoRA's adapters).
+    pub trained_params: usize,
     pub weights: f64,
     pub gradients: f64,
     pub optimizer: f64,
@@ -80,17 +85,21 @@ pub fn estimate(config: &Qwen2Config, shape: &RunShape) -> MemoryEstimate {
     };
     let logits = config.vocab_size as f64 * (a + 8.0);
     let tokens = (shape.micro_batch_rows * shape.seq_len) as f64;
-    // the rollouts' bf16 copy (in f32 the sampler shares the trained weights)
-    let low = if shape.precision == Precision::Bf16 {
-        n as f64 * a
-    } else {
-        0.0
+    // the rollouts' copy in the compute dtype (in f32 the sampler shares the trained weights;
+    // under LoRA it shares the frozen base, stored in the compute dtype)
+    let (weights, low) = match shape.lora_params {
+        None if shape.precision == Precision::Bf16 => (n as f64 * 4.0, n as f64 * a),
+        None => (n as f64 * 4.0, 0.0),
+        Some(adapters) => (n as f64 * a + adapters as f64 * 4.0, 0.0),
     };
+    let trained_params = shape.lora_params.unwrap_or(n);
+    let trained = trained_params as f64;
     MemoryEstimate {
         params: n,
-        weights: n as f64 * 4.0,
-        gradients: n as f64 * 4.0,
-        optimizer: n as f64 * 8.0,
+        trained_params,
+        weights,
+        gradients: trained * 4.0,
+        optimizer: trained * 8.0,
         sampler_copy: low,
         reference: if shape.reference { n as f64 * a } else { 0.0 },
         kv_cache: (shape.rollout_rows * shape.seq_len) as f64 * layers * 2.0 * kv * a,
@@ -103,9 +112,11 @@ impl fmt::Display for MemoryEstimate {
         let g = |x: f64| x / GIB;
         write!(
             f,
-            "memory estimate ({:.2} B parameters): weights {:.1} GiB, gradients {:.1}, AdamW {:.1}, \
-             bf16 sampler copy {:.1}, reference {:.1}, KV cache {:.1}, activations {:.1}; total {:.1} GiB",
+            "memory estimate ({:.2} B parameters, {:.2} B trained): weights {:.1} GiB, gradients \
+             {:.1}, AdamW {:.1}, bf16 sampler copy {:.1}, reference {:.1}, KV cache {:.1}, \
+             activations {:.1}; total {:.1} GiB",
             self.params as f64 / 1e9,
+            self.trained_params as f64 / 1e9,
             g(self.weights),
             g(self.gradients),
             g(self.optimizer),
@@ -125,8 +136,8 @@ pub fn check_fits(est: &MemoryEstimate, capacity_bytes: f64) -> crate::Result<()
     }
     Err(crate::Error::Invalid(format!(
         "this run needs about {:.1} GiB but the device has {:.1} GiB ({est}); lower \
-         per_device_train_batch_size or generation_batch_size, set bf16 = true or \
-         gradient_checkpointing = true, or train a smaller model",
+         per_device_train_batch_size or generation_batch_size, set bf16 = true, \
+         gradient_checkpointing = true or lora_r (LoRA), or train a smaller model",
         est.total() / GIB,
         capacity_bytes / GIB
     )))
@@ -144,6 +155,7 @@ mod tests {
             rollout_rows: 0,
             micro_batch_rows: 0,
             seq_len: 0,
+            lora_params: None,
         }
     }
 
@@ -161,6 +173,30 @@ mod tests {
         assert!(check_fits(&e, 80e9).is_err());
         let three = Qwen2Config::new(151936, 2048, 11008, 36, 16, 2, true);
         assert!(check_fits(&estimate(&three, &shape(Precision::F32)), 80e9).is_ok());
+        // LoRA r 16 on every projection: the frozen base in bf16 (shared by the sampler), f32
+        // adapters with gradients and AdamW (40 M parameters): 7B takes 14.7 GiB before the
+        // KV cache and activations
+        let lora = crate::model::lora::LoraConfig {
+            r: 16,
+            alpha: 32.0,
+            targets: crate::model::lora::LORA_TARGETS.map(String::from).to_vec(),
+        };
+        let trained = lora.num_params(&seven);
+        assert_eq!(
+            trained,
+            28 * 16 * (2 * (3584 + 3584) + 2 * (3584 + 512) + 3 * (3584 + 18944))
+        );
+        let e = estimate(
+            &seven,
+            &RunShape {
+                lora_params: Some(trained),
+                ..shape(Precision::Bf16)
+            },
+        );
+        assert_eq!(e.gradients, trained as f64 * 4.0);
+        assert_eq!(e.weights, 7_615_616_512.0 * 2.0 + trained as f64 * 4.0);
+        assert_eq!(e.sampler_copy, 0.0);
+        assert!(e.total() < 15.0 * GIB, "{e}");
     }
 
     /// KV cache and activations by hand on a small shape.
@@ -175,6 +211,7 @@ mod tests {
             rollout_rows: 3,
             micro_batch_rows: 2,
             seq_len: 5,
+            lora_params: None,
         };
         let e = estimate(&c, &s);
         let n = c.num_params() as f64;

@@ -8,7 +8,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
 use super::cache::LayerKv;
-use super::linear3;
+use super::lora::{lora_linear3, LoraAdapter};
 use super::rope::RopeTables;
 
 /// Self-attention of one decoder layer (`self_attn.*` keys).
@@ -22,6 +22,11 @@ pub struct Qwen2Attention<B: Backend> {
     pub v_proj: Linear<B>,
     /// `[heads · head_dim, hidden]`, no bias
     pub o_proj: Linear<B>,
+    /// LoRA adapters of the projections (`lora_r > 0`; see `lora.rs`).
+    pub q_proj_lora: Option<LoraAdapter<B>>,
+    pub k_proj_lora: Option<LoraAdapter<B>>,
+    pub v_proj_lora: Option<LoraAdapter<B>>,
+    pub o_proj_lora: Option<LoraAdapter<B>>,
     pub num_heads: usize,
     pub num_kv_heads: usize,
     pub head_dim: usize,
@@ -76,16 +81,21 @@ impl<B: Backend> Qwen2Attention<B> {
         let [b, s, _] = x.dims();
         let hd = self.head_dim;
         let split = |t: Tensor<B, 3>, n: usize| t.reshape([b, s, n, hd]); // [b, s, n, hd]
-        let q = rope.apply(split(linear3(&self.q_proj, x.clone()), self.num_heads));
-        let k = rope.apply(split(linear3(&self.k_proj, x.clone()), self.num_kv_heads));
-        let v = split(linear3(&self.v_proj, x), self.num_kv_heads);
+        let proj = |l, a: &Option<LoraAdapter<B>>, x| lora_linear3(l, a.as_ref(), x);
+        let q = proj(&self.q_proj, &self.q_proj_lora, x.clone());
+        let k = proj(&self.k_proj, &self.k_proj_lora, x.clone());
+        let v = proj(&self.v_proj, &self.v_proj_lora, x);
+        let q = rope.apply(split(q, self.num_heads));
+        let k = rope.apply(split(k, self.num_kv_heads));
+        let v = split(v, self.num_kv_heads);
         (q.swap_dims(1, 2), k.swap_dims(1, 2), v.swap_dims(1, 2))
     }
 
     /// Merge heads and apply `o_proj`: `[b, heads, s, hd]` → `[b, s, hidden]`.
     fn output(&self, out: Tensor<B, 4>) -> Tensor<B, 3> {
         let [b, h, s, hd] = out.dims();
-        linear3(&self.o_proj, out.swap_dims(1, 2).reshape([b, s, h * hd]))
+        let out = out.swap_dims(1, 2).reshape([b, s, h * hd]);
+        lora_linear3(&self.o_proj, self.o_proj_lora.as_ref(), out)
     }
 }
 

@@ -5,6 +5,7 @@ pub mod block;
 pub mod cache;
 pub mod checkpoint;
 pub mod config;
+pub mod lora;
 pub mod mlp;
 pub mod norm;
 pub mod precision;

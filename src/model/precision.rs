@@ -97,7 +97,28 @@ impl<B: Backend> ModuleMapper<B> for CastParams {
     }
 }
 
+/// Casts the frozen (no-gradient) float parameters to one dtype, keeping parameter ids.
+struct CastFrozen(DType);
+
+impl<B: Backend> ModuleMapper<B> for CastFrozen {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        let tensor = if tensor.is_require_grad() {
+            tensor
+        } else {
+            like(tensor, self.0)
+        };
+        Param::from_mapped_value(id, tensor, mapper)
+    }
+}
+
 impl<B: Backend> Qwen2ForCausalLM<B> {
+    /// Store the frozen weights (LoRA's base) in `dtype`: they are never updated, so they need
+    /// no f32 master copy, and the sampling copy in `dtype` then shares them.
+    pub fn with_frozen_in(self, dtype: DType) -> Self {
+        self.map(&mut CastFrozen(dtype))
+    }
+
     /// Inference in `precision`: weights cast once, activations in that dtype.
     pub fn to_precision(self, precision: Precision) -> Self {
         let dtype = precision.dtype();

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fsutil::{replace_dir, write_atomic};
+use crate::model::lora::{load_adapter, save_adapter, LoraConfig};
 use crate::model::{load_model, save_model, Qwen2Config, Qwen2ForCausalLM, SaveOptions};
 use crate::rl::optim::{load_optimizer, save_optimizer, PolicyOptimizer};
 
@@ -38,6 +39,16 @@ pub struct TrainerState {
 const STATE: &str = "trainer_state.json";
 const MODEL: &str = "model";
 const OPTIMIZER: &str = "optimizer";
+/// With LoRA: the adapter (PEFT layout) instead of the model, whose base is frozen.
+const ADAPTER: &str = "adapter";
+
+/// How a LoRA run's checkpoints hold the model: the adapter, over the frozen base.
+#[derive(Debug, Clone, Copy)]
+pub struct LoraCheckpoint<'a> {
+    pub config: &'a LoraConfig,
+    pub base: &'a Path,
+    pub seed: u64,
+}
 
 fn checkpoints(run: &Path) -> PathBuf {
     run.join("checkpoints")
@@ -53,6 +64,7 @@ pub fn save_checkpoint<B: AutodiffBackend>(
     config: &Qwen2Config,
     side_files_from: &Path,
     limit: Option<usize>,
+    lora: Option<LoraCheckpoint<'_>>,
 ) -> Result<PathBuf> {
     let root = checkpoints(run);
     std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
@@ -66,7 +78,10 @@ pub fn save_checkpoint<B: AutodiffBackend>(
         side_files_from: Some(side_files_from.to_path_buf()),
         ..SaveOptions::default()
     };
-    save_model(&model.valid(), config, &tmp.join(MODEL), &opts)?;
+    match lora {
+        Some(l) => save_adapter(&model.valid(), l.config, l.base, &tmp.join(ADAPTER))?,
+        None => save_model(&model.valid(), config, &tmp.join(MODEL), &opts)?,
+    }
     save_optimizer(optim, model, &tmp.join(OPTIMIZER))?;
     let json = serde_json::to_string_pretty(state)
         .map_err(|e| Error::Invalid(format!("serialising the trainer state: {e}")))?;
@@ -116,6 +131,7 @@ pub struct Restored<B: AutodiffBackend> {
 pub fn restore_latest<B: AutodiffBackend>(
     run: &Path,
     optim: PolicyOptimizer<B>,
+    lora: Option<LoraCheckpoint<'_>>,
     device: &B::Device,
 ) -> Result<Restored<B>> {
     let Some((_, dir)) = list(run)?.pop() else {
@@ -129,7 +145,17 @@ pub fn restore_latest<B: AutodiffBackend>(
     let text = std::fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
     let state: TrainerState =
         serde_json::from_str(&text).map_err(|e| Error::checkpoint(&state_path, e.to_string()))?;
-    let (_, model) = load_model::<B>(&dir.join(MODEL), device)?;
+    let model = match lora {
+        Some(l) => {
+            let (_, base) = load_model::<B>(l.base, device)?;
+            load_adapter(
+                base.with_lora(l.config, l.seed, device),
+                &dir.join(ADAPTER),
+                device,
+            )?
+        }
+        None => load_model::<B>(&dir.join(MODEL), device)?.1,
+    };
     let optim = load_optimizer(optim, &model, &dir.join(OPTIMIZER), device)?;
     Ok(Restored {
         dir,

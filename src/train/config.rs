@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::lora::{LoraConfig, LORA_TARGETS};
 use crate::reward::RewardConfig;
 use crate::rl::advantage::ScaleRewards;
 use crate::rl::igrpo::{DraftTie, DEFAULT_REFINE_INSTRUCTION};
@@ -109,6 +110,14 @@ pub struct TrainConfig {
     /// gradient_accumulation_steps × num_devices` completions, as in TRL. On a CPU backend the
     /// replicas share the one CPU (no speed-up: it exercises the code path).
     pub num_devices: usize,
+    /// LoRA rank (PEFT's `r`): 0 trains every weight; > 0 freezes them and trains adapters on
+    /// `lora_target_modules` (see `model::lora`). The final model is saved merged, the adapter
+    /// in PEFT's layout next to it.
+    pub lora_r: usize,
+    /// LoRA's α: the update is scaled by α / r.
+    pub lora_alpha: f32,
+    /// Projections that get adapters (PEFT's `target_modules`; default: all seven).
+    pub lora_target_modules: Vec<String>,
 
     // --- MGRPO layer 2 (ours) ---
     /// Guide phrases appended after a layer-1 response; one drawn at random per query.
@@ -202,6 +211,9 @@ impl Default for TrainConfig {
             gradient_checkpointing: false,
             device_memory_gib: 0.0,
             num_devices: 1,
+            lora_r: 0,
+            lora_alpha: 16.0,
+            lora_target_modules: LORA_TARGETS.map(String::from).to_vec(),
             guide_phrases: PAPER_GUIDE_PHRASES.iter().map(|s| s.to_string()).collect(),
             augment_h: 4,
             layer2_max_queries_per_step: 0,
@@ -244,6 +256,15 @@ impl TrainConfig {
     /// The config as TOML (what `config.resolved.toml` holds).
     pub fn to_toml(&self) -> Result<String> {
         toml::to_string(self).map_err(|e| Error::Invalid(format!("writing the config: {e}")))
+    }
+
+    /// The LoRA settings, when `lora_r > 0`.
+    pub fn lora(&self) -> Option<LoraConfig> {
+        (self.lora_r > 0).then(|| LoraConfig {
+            r: self.lora_r,
+            alpha: self.lora_alpha,
+            targets: self.lora_target_modules.clone(),
+        })
     }
 
     /// Completions trained on per step, over all devices.
@@ -303,6 +324,27 @@ impl TrainConfig {
         }
         if self.num_devices == 0 {
             return bad("num_devices", "must be at least 1");
+        }
+        if self.lora_r > 0 {
+            if !(self.lora_alpha > 0.0 && self.lora_alpha.is_finite()) {
+                return bad("lora_alpha", "must be > 0");
+            }
+            if self.lora_target_modules.is_empty() {
+                return bad("lora_target_modules", "must name at least one projection");
+            }
+            if let Some(t) = self
+                .lora_target_modules
+                .iter()
+                .find(|t| !LORA_TARGETS.contains(&t.as_str()))
+            {
+                return bad(
+                    "lora_target_modules",
+                    &format!(
+                        "unknown projection `{t}` (one of {})",
+                        LORA_TARGETS.join(", ")
+                    ),
+                );
+            }
         }
         let completions = self.completions_per_step();
         if !completions.is_multiple_of(self.num_generations) {

@@ -23,6 +23,7 @@ use crate::fsutil::write_atomic;
 use crate::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, StopStrings};
 use crate::memory::{check_fits, estimate, MemoryEstimate, RunShape};
 use crate::metrics::{plot, JsonlLog, Progress, StepMetrics};
+use crate::model::lora::{load_adapter, save_adapter};
 use crate::model::{load_model, save_model, Precision, Qwen2Config, Qwen2ForCausalLM, SaveOptions};
 use crate::rl::grpo::{sample_logprobs, UpdateConfig};
 use crate::rl::loss::LossParams;
@@ -31,7 +32,7 @@ use crate::rl::parallel::{devices, DataParallel, ParallelSampler};
 use crate::rl::schedule::Schedule;
 use crate::template::PromptTemplate;
 use crate::tokenizer::Tokenizer;
-use checkpoint::{restore_latest, save_checkpoint, TrainerState};
+use checkpoint::{restore_latest, save_checkpoint, LoraCheckpoint, TrainerState};
 use evaluate::{run_eval, EvalContext, EvalSet};
 
 /// How to run `mgrpo train`.
@@ -182,6 +183,7 @@ fn memory_plan(cfg: &TrainConfig, s: &Setup, precision: Precision) -> MemoryEsti
         rollout_rows,
         micro_batch_rows: cfg.per_device_train_batch_size,
         seq_len: s.prompts.iter().map(Vec::len).max().unwrap_or(0) + s.completion_room,
+        lora_params: cfg.lora().map(|l| l.num_params(&s.model_config)),
     };
     estimate(&s.model_config, &shape)
 }
@@ -211,8 +213,14 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
         weight_decay: cfg.weight_decay,
     };
 
+    let lora = cfg.lora();
+    let lora_ckpt = lora.as_ref().map(|config| LoraCheckpoint {
+        config,
+        base: &cfg.model,
+        seed: cfg.seed,
+    });
     let (model, mut optim, mut state) = if opts.resume {
-        let r = restore_latest::<B>(run, adamw(&adam), device)?;
+        let r = restore_latest::<B>(run, adamw(&adam), lora_ckpt, device)?;
         tracing::info!(checkpoint = %r.dir.display(), step = r.state.step, "resuming");
         metrics.truncate_after(r.state.step)?;
         completions_log.truncate_after(r.state.step)?;
@@ -227,6 +235,11 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
             )));
         }
         let (_, model) = load_model::<B>(&cfg.model, device)?;
+        // LoRA: every weight frozen, adapters attached (B = 0: the base model's outputs)
+        let model = match &lora {
+            Some(l) => model.with_lora(l, cfg.seed, device),
+            None => model,
+        };
         std::fs::create_dir_all(run).map_err(|e| Error::io(run, e))?;
         // absolute paths, so that `--resume` works from any directory
         let mut resolved = cfg.clone();
@@ -247,6 +260,9 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
     };
     eprintln!("{plan}");
     let mut model = model.with_compute_dtype(precision.dtype());
+    if lora.is_some() {
+        model = model.with_frozen_in(precision.dtype());
+    }
     let mut dp = DataParallel::new(&model, &optim, devices(device, cfg.num_devices))?;
     if cfg.num_devices > 1 {
         eprintln!("data parallel over {:?}", dp.devices());
@@ -476,6 +492,7 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
                 &s.model_config,
                 &cfg.model,
                 cfg.save_total_limit,
+                lora_ckpt,
             )?;
         }
         last = Some(m);
@@ -494,7 +511,18 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
             ..SaveOptions::default()
         };
         // written to a temporary directory and renamed by save_model
-        save_model(&model.valid(), &s.model_config, &dest, &opts)?;
+        let out = match &lora {
+            // the adapter, then merged into the base as loaded (f32, whatever the run's
+            // storage of the frozen weights was)
+            Some(l) => {
+                let adapter = run.join("adapter");
+                save_adapter(&model.valid(), l, &cfg.model, &adapter)?;
+                let (_, base) = load_model::<B::InnerBackend>(&cfg.model, device)?;
+                load_adapter(base.with_lora(l, cfg.seed, device), &adapter, device)?.merge_lora()
+            }
+            None => model.valid(),
+        };
+        save_model(&out, &s.model_config, &dest, &opts)?;
         plot::training_plots(&metrics, run)?;
         Some(dest)
     } else {
