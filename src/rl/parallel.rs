@@ -40,6 +40,23 @@ pub fn devices<D: DeviceOps>(first: &D, n: usize) -> Vec<D> {
         .collect()
 }
 
+/// Every device thread's result, in device order; a panic becomes an error naming `what`.
+fn join_all<T>(
+    handles: Vec<std::thread::ScopedJoinHandle<'_, Result<T>>>,
+    what: &str,
+) -> Vec<Result<T>> {
+    handles
+        .into_iter()
+        .map(|h| {
+            h.join().unwrap_or_else(|_| {
+                Err(Error::Invalid(format!(
+                    "data parallelism: a device's {what} panicked"
+                )))
+            })
+        })
+        .collect()
+}
+
 fn collective_error(what: &str, e: collective::CollectiveError) -> Error {
     Error::Invalid(format!("data parallelism: {what}: {e:?}"))
 }
@@ -143,16 +160,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
                 .enumerate()
                 .map(|(k, ((m, o), d))| s.spawn(move || peer_update(k, n, m, o, parts, cfg, lr, d)))
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(Error::Invalid(
-                            "data parallelism: a device's update panicked".into(),
-                        ))
-                    })
-                })
-                .collect()
+            join_all(handles, "update")
         });
         let mut first = None;
         let mut back = Vec::with_capacity(n - 1);
@@ -310,16 +318,7 @@ impl<B: Backend> Sampler for ParallelSampler<'_, B> {
                     .enumerate()
                     .map(|(k, shard)| s.spawn(move || run(shard, k)))
                     .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(Error::Invalid(
-                                "data parallelism: a device's generation panicked".into(),
-                            ))
-                        })
-                    })
-                    .collect()
+                join_all(handles, "generation")
             })
         };
         let mut all = Generation {
