@@ -30,7 +30,7 @@ def main():
                 os.path.join(ROOT, "target/release/mgrpo"),
                 "train",
                 "--config",
-                os.path.join(ROOT, "configs/tiny-grpo.toml"),
+                os.path.join(ROOT, "configs/copy-grpo.toml"),
                 "--out",
                 run,
                 "--set", "max_steps=8",

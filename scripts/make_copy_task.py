@@ -1,6 +1,6 @@
 """Make tests/fixtures/copy-task: a tiny random Qwen2 (transformers), a character-level
 tokenizer (tokenizers) and a digit-copy dataset (GSM8K format: the answer is the question's
-digit). The GRPO tests and configs/tiny-grpo.toml train it: a random model answers right
+digit). The GRPO tests and configs/copy-grpo.toml train it: a random model answers right
 ~12 % of the time (one token of 16), a trained one almost always.
 
     /work/venv/bin/python scripts/make_copy_task.py   # torch 2.9.0, transformers 5.x

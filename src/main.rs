@@ -14,6 +14,7 @@ use cli::eval::EvalArgs;
 use cli::generate::GenerateArgs;
 use cli::score::ScoreArgs;
 use cli::sft::SftArgs;
+use cli::task::{InitArgs, TaskArgs};
 use cli::train::TrainArgs;
 use cli::verify::VerifyArgs;
 use mgrpo::device::DeviceSpec;
@@ -56,9 +57,33 @@ enum Command {
     /// Supervised fine-tuning on prompt/completion pairs, or the STaR baselines (a [star]
     /// table: sample, keep the verified solutions or the successful revisions, fine-tune).
     Sft(SftArgs),
+    /// Write the laptop task: generated arithmetic word problems (train and held-out test
+    /// splits) and the warm-start corpus with its self-correction traces.
+    Task(TaskArgs),
+    /// A new tiny Qwen2: a byte-level BPE tokenizer trained on a corpus, ChatML special tokens,
+    /// weights initialised as transformers does (the shipped model before its warm start).
+    Init(InitArgs),
 }
 
+/// glibc hands freed blocks above 128 KiB back to the kernel (`munmap`, heap trimming) and the
+/// next step faults them in again, zeroed: a quarter of a CPU training step went to the kernel.
+/// Keep them: blocks up to 32 MiB (glibc's largest threshold) come from the heap, and the heap
+/// is trimmed only above 1 GiB of free space.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    // SAFETY: mallopt only changes allocator parameters; it is called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
+
 fn main() {
+    keep_freed_memory();
     let cli = Cli::parse();
     let level = match cli.verbose {
         0 => "warn",
@@ -88,8 +113,9 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Train(a) => &a.device.device,
         Command::Eval(a) => &a.device.device,
         Command::Sft(a) => &a.device.device,
-        // The verifier needs no model: any backend will do.
-        Command::Verify(_) => "cpu",
+        Command::Init(a) => &a.device.device,
+        // The verifier and the task files need no model: any backend will do.
+        Command::Verify(_) | Command::Task(_) => "cpu",
     }
     .parse()?;
     match spec {
@@ -132,5 +158,7 @@ fn run<B: Backend>(cmd: Command, device: B::Device) -> Result<()> {
         Command::Train(a) => cli::train::train::<B>(a, &device),
         Command::Eval(a) => cli::eval::eval::<B>(a, &device),
         Command::Sft(a) => cli::sft::sft::<burn::backend::Autodiff<B>>(a, &device),
+        Command::Task(a) => cli::task::task(a),
+        Command::Init(a) => cli::task::init::<B>(a, &device),
     }
 }

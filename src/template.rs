@@ -18,18 +18,21 @@ pub struct PromptTemplate {
 const QWEN_MATH: &str = "<|im_start|>system\nPlease reason step by step, and put your final answer within \\boxed{}.<|im_end|>\n<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n";
 const R1: &str = "<|begin-of-sentence|><|User|>{question}<|Assistant|>";
 const PLAIN: &str = "{question}\n";
+const CHATML: &str = "<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n";
 
 /// Names of the built-in templates.
-pub const BUILTIN: &[&str] = &["qwen-math", "r1", "plain"];
+pub const BUILTIN: &[&str] = &["qwen-math", "r1", "plain", "chatml"];
 
 impl PromptTemplate {
     /// A built-in template: `qwen-math` (Qwen2.5-Math CoT ChatML), `r1` (base models, the
-    /// paper's style), `plain` (the question and a newline).
+    /// paper's style), `plain` (the question and a newline), `chatml` (ChatML without a system
+    /// turn: the shipped tiny model's).
     pub fn builtin(name: &str) -> Result<Self> {
         let layer1 = match name {
             "qwen-math" => QWEN_MATH,
             "r1" => R1,
             "plain" => PLAIN,
+            "chatml" => CHATML,
             _ => {
                 return Err(Error::Invalid(format!(
                     "unknown template `{name}` (built-in: {})",
@@ -154,8 +157,8 @@ mod tests {
 
     #[test]
     fn unknown_and_bad_templates() {
-        let e = PromptTemplate::builtin("chatml").unwrap_err().to_string();
-        assert!(e.contains("chatml") && e.contains("qwen-math"), "{e}");
+        let e = PromptTemplate::builtin("chatgpt").unwrap_err().to_string();
+        assert!(e.contains("chatgpt") && e.contains("chatml"), "{e}");
         assert!(PromptTemplate::custom("x", "no placeholder", "{question}").is_err());
         assert!(PromptTemplate::custom("x", "{question}{guide}", "{question}").is_err());
         assert!(

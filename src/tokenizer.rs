@@ -69,10 +69,93 @@ impl Tokenizer {
         &self.path
     }
 
+    /// Train a byte-level BPE tokenizer on `texts` (the shipped tiny model's): digits split
+    /// one per token (so arithmetic sees aligned digits), GPT-2's pre-split and byte alphabet
+    /// as in Qwen2 (any text encodes, none is unknown), merges learnt until `vocab_size`, and
+    /// `specials` added as special tokens (recognised in text, skipped when decoding). Returns
+    /// the `tokenizer.json` text.
+    pub fn train_bpe(texts: &[String], vocab_size: usize, specials: &[&str]) -> Result<String> {
+        use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+        use tokenizers::models::TrainerWrapper;
+        use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+        use tokenizers::pre_tokenizers::digits::Digits;
+        use tokenizers::pre_tokenizers::sequence::Sequence;
+        use tokenizers::AddedToken;
+        let err = |msg: String| Error::Invalid(format!("training the tokenizer: {msg}"));
+        let min = ByteLevel::alphabet().len() + specials.len();
+        if vocab_size < min {
+            return Err(err(format!(
+                "vocab_size {vocab_size} is below the byte alphabet and special tokens ({min})"
+            )));
+        }
+        let added: Vec<AddedToken> = specials
+            .iter()
+            .map(|t| AddedToken::from(t.to_string(), true))
+            .collect();
+        let mut trainer = TrainerWrapper::BpeTrainer(
+            BpeTrainerBuilder::new()
+                .vocab_size(vocab_size)
+                .min_frequency(2)
+                .show_progress(false)
+                .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+                .special_tokens(added.clone())
+                .build(),
+        );
+        let mut tok = tokenizers::Tokenizer::new(BPE::default());
+        tok.with_pre_tokenizer(Some(Sequence::new(vec![
+            Digits::new(true).into(),
+            ByteLevel::new(false, true, true).into(),
+        ])));
+        tok.with_decoder(Some(ByteLevel::default()));
+        tok.train(&mut trainer, texts.iter())
+            .map_err(|e| err(e.to_string()))?;
+        tok.add_special_tokens(&added);
+        tok.to_string(true).map_err(|e| err(e.to_string()))
+    }
+
     fn err(&self, msg: String) -> Error {
         Error::Tokenizer {
             path: self.path.clone(),
             msg,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trained_tokenizer_splits_digits_and_round_trips() {
+        let texts: Vec<String> = (0..200)
+            .map(|i| {
+                format!(
+                    "Mia has {} coins. She gets {} more.\n\\boxed{{{}}}",
+                    i,
+                    i * 7,
+                    i * 8
+                )
+            })
+            .collect();
+        let json = Tokenizer::train_bpe(
+            &texts,
+            300,
+            &["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenizer.json");
+        std::fs::write(&path, json).unwrap();
+        let tok = Tokenizer::load(&path).unwrap();
+        assert!(tok.vocab_size() <= 300, "{}", tok.vocab_size());
+        let text = "<|im_start|>user\nMia has 1234 coins. ünï<|im_end|>";
+        let ids = tok.encode(text).unwrap();
+        assert_eq!(tok.decode(&ids, false).unwrap(), text);
+        assert_eq!(ids[0], tok.token_id("<|im_start|>").unwrap());
+        let digits = tok.encode("1234").unwrap();
+        assert_eq!(digits.len(), 4);
+        // learnt merges: a frequent word is one token
+        assert_eq!(tok.encode(" coins").unwrap().len(), 1);
+        assert!(Tokenizer::train_bpe(&texts, 100, &[]).is_err());
     }
 }

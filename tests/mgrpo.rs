@@ -1,5 +1,5 @@
-//! MGRPO and iGRPO end to end on the copy-task fixture (`configs/tiny-mgrpo.toml`,
-//! `configs/tiny-igrpo.toml`), and `mgrpo eval`'s two-turn table.
+//! MGRPO and iGRPO end to end on the copy-task fixture (`configs/copy-mgrpo.toml`,
+//! `configs/copy-igrpo.toml`), and `mgrpo eval`'s two-turn table.
 
 mod common;
 
@@ -24,7 +24,7 @@ fn mgrpo_trains_layer2_groups_with_signal() {
     let run = tmp.path().join("run");
     let t = std::time::Instant::now();
     train(
-        "configs/tiny-mgrpo.toml",
+        "configs/copy-mgrpo.toml",
         &run,
         &["--set", "max_steps=20", "--set", "log_completions=true"],
     );
@@ -97,10 +97,10 @@ fn mgrpo_resume_is_bit_identical() {
         "--set",
         "log_completions=true",
     ];
-    train("configs/tiny-mgrpo.toml", &a, &sets);
+    train("configs/copy-mgrpo.toml", &a, &sets);
     let mut stop = sets.to_vec();
     stop.extend(["--stop-after", "5"]);
-    train("configs/tiny-mgrpo.toml", &b, &stop);
+    train("configs/copy-mgrpo.toml", &b, &stop);
     let o = mgrpo(&["train", "--resume", b.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(step_values(&a), step_values(&b));
@@ -124,7 +124,7 @@ fn igrpo_refines_the_best_draft() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
     train(
-        "configs/tiny-igrpo.toml",
+        "configs/copy-igrpo.toml",
         &run,
         &["--set", "max_steps=30", "--set", "log_completions=true"],
     );
@@ -154,7 +154,7 @@ fn self_correction_configs_fail_clearly() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let out_s = out.to_str().unwrap();
-    let cfg = "configs/tiny-mgrpo.toml";
+    let cfg = "configs/copy-mgrpo.toml";
     for (sets, needle) in [
         (vec!["augment_h=1"], "augment_h"),
         (vec!["layer2_on=sometimes"], "sometimes"),

@@ -41,7 +41,7 @@ fn sft_learns_the_pairs() {
         copies(&fixture("copy-task")) <= 3,
         "the random model already copies"
     );
-    sft("configs/tiny-sft.toml", &run, &[]);
+    sft("configs/copy-sft.toml", &run, &[]);
     let m = jsonl(&run.join("metrics.jsonl"));
     assert_eq!(m.len(), 40);
     let (first, last) = (
@@ -62,7 +62,7 @@ fn sft_learns_the_pairs() {
 fn star_keeps_only_verified_solutions_and_successful_revisions() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("star"), tmp.path().join("external"));
-    sft("configs/tiny-star.toml", &a, &["--set", "max_steps=30"]);
+    sft("configs/copy-star.toml", &a, &["--set", "max_steps=30"]);
     let kept = jsonl(&a.join("star.jsonl"));
     assert!(!kept.is_empty());
     for r in &kept {
@@ -76,7 +76,7 @@ fn star_keeps_only_verified_solutions_and_successful_revisions() {
     );
 
     sft(
-        "configs/tiny-star-external.toml",
+        "configs/copy-star-external.toml",
         &b,
         &["--set", "max_steps=5"],
     );
@@ -106,29 +106,29 @@ fn bad_sft_configs_fail_clearly() {
     let bad_s = format!("dataset={}", bad.display());
     for (cfg, sets, needle) in [
         (
-            "configs/tiny-sft.toml",
+            "configs/copy-sft.toml",
             vec!["lerning_rate=1"],
             "lerning_rate",
         ),
         (
-            "configs/tiny-sft.toml",
+            "configs/copy-sft.toml",
             vec![bad_s.as_str()],
             "pairs.jsonl:2",
         ),
-        ("configs/tiny-sft.toml", vec!["max_length=2"], "example 1"),
+        ("configs/copy-sft.toml", vec!["max_length=2"], "example 1"),
         (
-            "configs/tiny-star.toml",
+            "configs/copy-star.toml",
             vec!["star.samples_per_question=0"],
             "star.samples_per_question",
         ),
-        ("configs/tiny-star.toml", vec!["star.source=magic"], "magic"),
+        ("configs/copy-star.toml", vec!["star.source=magic"], "magic"),
         (
-            "configs/tiny-star.toml",
+            "configs/copy-star.toml",
             vec!["dataset=tests/fixtures/copy-task/sft.jsonl"],
             "not with [star]",
         ),
         (
-            "configs/tiny-star.toml",
+            "configs/copy-star.toml",
             vec!["star.problems=nope.jsonl"],
             "nope.jsonl",
         ),

@@ -9,7 +9,7 @@ use std::path::Path;
 use common::{fails, jsonl, mgrpo, run_config, step_values as values};
 use serde_json::Value;
 
-const CONFIG: &str = "configs/tiny-grpo.toml";
+const CONFIG: &str = "configs/copy-grpo.toml";
 
 fn train(out: &Path, extra: &[&str]) -> std::process::Output {
     run_config("train", CONFIG, out, extra)
@@ -351,7 +351,7 @@ fn two_devices_train_like_one_with_twice_the_accumulation() {
     let tmp = tempfile::tempdir().unwrap();
     for (config, sets) in [
         (CONFIG, vec!["max_steps=6", "beta=0.04"]),
-        ("configs/tiny-mgrpo.toml", vec!["max_steps=3"]),
+        ("configs/copy-mgrpo.toml", vec!["max_steps=3"]),
     ] {
         let name = Path::new(config).file_stem().unwrap().to_str().unwrap();
         let (one, two) = (

@@ -50,7 +50,7 @@ pub struct EvalArgs {
     /// Evaluate a baseline instead of a guide phrase.
     #[arg(long, value_enum)]
     pub baseline: Option<Baseline>,
-    /// Prompt template: qwen-math, r1 or plain.
+    /// Prompt template: qwen-math, r1, plain or chatml.
     #[arg(long, default_value = "qwen-math")]
     pub template: String,
     /// Sampling temperature of both turns (the paper: 0.7); 0 = greedy.

@@ -26,7 +26,7 @@ pub struct GenerateArgs {
     /// JSONL of prompts: {"prompt": "..."} or {"input_ids": [...]} per line.
     #[arg(long)]
     pub input: Option<PathBuf>,
-    /// Apply this prompt template (qwen-math, r1, plain) to text prompts.
+    /// Apply this prompt template (qwen-math, r1, plain, chatml) to text prompts.
     #[arg(long)]
     pub template: Option<String>,
     /// Token budget per completion (also capped by max_position_embeddings).

@@ -7,6 +7,7 @@ pub mod eval;
 pub mod generate;
 pub mod score;
 pub mod sft;
+pub mod task;
 pub mod train;
 pub mod verify;
 

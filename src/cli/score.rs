@@ -24,7 +24,7 @@ pub struct ScoreArgs {
     /// Rows per forward pass (rows are grouped by length; output keeps input order).
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
-    /// Apply this prompt template (qwen-math, r1, plain) to the `prompt` of text rows.
+    /// Apply this prompt template (qwen-math, r1, plain, chatml) to the `prompt` of text rows.
     #[arg(long)]
     pub template: Option<String>,
     /// Write the JSONL here instead of stdout (written whole, then renamed into place).

@@ -74,6 +74,9 @@ pub fn train<B: Backend>(a: TrainArgs, device: &B::Device) -> Result<()> {
     } else {
         mgrpo::train::train::<Autodiff<B>>(&opts, device)?
     };
+    if let Some(table) = &s.report {
+        println!("{table}");
+    }
     match &s.final_model {
         Some(model) => eprintln!(
             "trained {} steps{}; model in {}, metrics and plots in {}",

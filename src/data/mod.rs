@@ -1,8 +1,13 @@
 //! Datasets: JSONL problem sets mapped to `{question, gold_answer, id}` (GSM8K, MATH /
 //! MATH-500, Minerva Math, OlympiadBench, AIME, AMC, or generic question/answer rows), the
-//! format detected from the fields or given, every bad line reported with its file and line.
+//! format detected from the fields or given, every bad line reported with its file and line;
+//! and the laptop task ([`arith`], [`trace`], [`task`]): generated arithmetic word problems, the
+//! self-correction traces of its warm-start corpus, and the files `mgrpo task` writes.
 
+pub mod arith;
 pub mod format;
+pub mod task;
+pub mod trace;
 
 use std::path::{Path, PathBuf};
 

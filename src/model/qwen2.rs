@@ -202,28 +202,39 @@ impl<B: Backend> Qwen2ForCausalLM<B> {
     /// A model with random weights drawn so that logits are far from uniform (for tests and
     /// benchmarks): normal(0, 1/√fan_in) matrices, small random biases, norms near 1.
     pub fn random(config: &Qwen2Config, device: &B::Device) -> Self {
-        let normal = |shape: [usize; 2], std: f64| {
-            Param::from_tensor(Tensor::<B, 2>::random(
-                shape,
-                Distribution::Normal(0.0, std),
-                device,
-            ))
-        };
-        let vector = |n: usize, mean: f64, std: f64| {
-            Param::from_tensor(Tensor::<B, 1>::random(
-                [n],
-                Distribution::Normal(mean, std),
-                device,
-            ))
-        };
-        let linear = |d_in: usize, d_out: usize, bias: bool| Linear {
-            weight: normal([d_in, d_out], (d_in as f64).powf(-0.5)),
-            bias: bias.then(|| vector(d_out, 0.0, 0.1)),
-        };
-        let norm = |n: usize| Qwen2RMSNorm {
-            weight: vector(n, 1.0, 0.1),
-            eps: config.rms_norm_eps,
-        };
+        Self::build(config, &mut |kind, shape| {
+            let (mean, std) = match kind {
+                Init::Matrix => (0.0, (shape[0] as f64).powf(-0.5)),
+                Init::Embedding => (0.0, 1.0),
+                Init::Bias => (0.0, 0.1),
+                Init::Norm => (1.0, 0.1),
+            };
+            Tensor::random(shape, Distribution::Normal(mean, std), device)
+        })
+    }
+
+    /// A model to train from scratch, initialised as transformers does (`initializer_range`
+    /// 0.02: normal(0, 0.02) matrices and embedding, zero biases, unit norms), drawn from a
+    /// host RNG seeded with `seed` so that every backend gets the same weights.
+    pub fn init(config: &Qwen2Config, seed: u64, device: &B::Device) -> Self {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution as _, Normal};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let normal = Normal::new(0.0f32, 0.02).unwrap_or_else(|_| unreachable!());
+        Self::build(config, &mut |kind, shape| {
+            let n = shape[0] * shape[1];
+            let values: Vec<f32> = match kind {
+                Init::Matrix | Init::Embedding => (0..n).map(|_| normal.sample(&mut rng)).collect(),
+                Init::Bias => vec![0.0; n],
+                Init::Norm => vec![1.0; n],
+            };
+            Tensor::from_data(TensorData::new(values, shape), device)
+        })
+    }
+
+    /// The module tree with every tensor drawn by `draw(kind, shape)` (vectors as `[1, n]`),
+    /// in checkpoint order. Linear weights are `[in, out]` (Burn's layout).
+    fn build(config: &Qwen2Config, draw: &mut Draw<'_, B>) -> Self {
         let (d, hd) = (config.hidden_size, config.head_dim());
         let (h, kvh, inter) = (
             config.num_attention_heads,
@@ -233,10 +244,10 @@ impl<B: Backend> Qwen2ForCausalLM<B> {
         let layers = (0..config.num_hidden_layers)
             .map(|_| Qwen2DecoderLayer {
                 self_attn: Qwen2Attention {
-                    q_proj: linear(d, h * hd, true),
-                    k_proj: linear(d, kvh * hd, true),
-                    v_proj: linear(d, kvh * hd, true),
-                    o_proj: linear(h * hd, d, false),
+                    q_proj: linear(draw, d, h * hd, true),
+                    k_proj: linear(draw, d, kvh * hd, true),
+                    v_proj: linear(draw, d, kvh * hd, true),
+                    o_proj: linear(draw, h * hd, d, false),
                     num_heads: h,
                     num_kv_heads: kvh,
                     head_dim: hd,
@@ -246,29 +257,106 @@ impl<B: Backend> Qwen2ForCausalLM<B> {
                     o_proj_lora: None,
                 },
                 mlp: Qwen2MLP {
-                    gate_proj: linear(d, inter, false),
-                    up_proj: linear(d, inter, false),
-                    down_proj: linear(inter, d, false),
+                    gate_proj: linear(draw, d, inter, false),
+                    up_proj: linear(draw, d, inter, false),
+                    down_proj: linear(draw, inter, d, false),
                     gate_proj_lora: None,
                     up_proj_lora: None,
                     down_proj_lora: None,
                 },
-                input_layernorm: norm(d),
-                post_attention_layernorm: norm(d),
+                input_layernorm: norm(draw, d, config.rms_norm_eps),
+                post_attention_layernorm: norm(draw, d, config.rms_norm_eps),
             })
             .collect();
         Self {
             model: Qwen2Model {
                 embed_tokens: Embedding {
-                    weight: normal([config.vocab_size, d], 1.0),
+                    weight: matrix(draw, Init::Embedding, [config.vocab_size, d]),
                 },
                 layers,
-                norm: norm(d),
+                norm: norm(draw, d, config.rms_norm_eps),
                 rope_theta: config.rope_theta,
                 head_dim: hd,
                 compute_dtype: None,
             },
-            lm_head: (!config.tie_word_embeddings).then(|| linear(d, config.vocab_size, false)),
+            lm_head: (!config.tie_word_embeddings)
+                .then(|| linear(draw, d, config.vocab_size, false)),
+        }
+    }
+}
+
+/// What a weight is, for initialisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Init {
+    /// A linear layer's weight (`[in, out]`).
+    Matrix,
+    Embedding,
+    Bias,
+    /// An RMSNorm scale.
+    Norm,
+}
+
+type Draw<'a, B> = dyn FnMut(Init, [usize; 2]) -> Tensor<B, 2> + 'a;
+
+fn matrix<B: Backend>(
+    draw: &mut Draw<'_, B>,
+    kind: Init,
+    shape: [usize; 2],
+) -> Param<Tensor<B, 2>> {
+    Param::from_tensor(draw(kind, shape))
+}
+
+fn vector<B: Backend>(draw: &mut Draw<'_, B>, kind: Init, n: usize) -> Param<Tensor<B, 1>> {
+    Param::from_tensor(draw(kind, [1, n]).reshape([n]))
+}
+
+fn linear<B: Backend>(draw: &mut Draw<'_, B>, d_in: usize, d_out: usize, bias: bool) -> Linear<B> {
+    Linear {
+        weight: matrix(draw, Init::Matrix, [d_in, d_out]),
+        bias: bias.then(|| vector(draw, Init::Bias, d_out)),
+    }
+}
+
+fn norm<B: Backend>(draw: &mut Draw<'_, B>, n: usize, eps: f64) -> Qwen2RMSNorm<B> {
+    Qwen2RMSNorm {
+        weight: vector(draw, Init::Norm, n),
+        eps,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+
+    /// `init` is transformers' initialisation, the same for a seed on every call.
+    #[test]
+    fn init_is_seeded_and_hf_like() {
+        let config = Qwen2Config::new(64, 32, 48, 2, 4, 2, true);
+        let dev = Default::default();
+        let a = Qwen2ForCausalLM::<NdArray>::init(&config, 3, &dev);
+        let b = Qwen2ForCausalLM::<NdArray>::init(&config, 3, &dev);
+        let c = Qwen2ForCausalLM::<NdArray>::init(&config, 4, &dev);
+        let ta = crate::model::save::named_tensors(&a).unwrap();
+        let tb = crate::model::save::named_tensors(&b).unwrap();
+        let tc = crate::model::save::named_tensors(&c).unwrap();
+        assert_eq!(ta.len(), 2 + 2 * 12);
+        for (name, (v, _)) in &ta {
+            assert_eq!(v, &tb[name].0, "{name}");
+            if name.ends_with("norm.weight") {
+                assert!(v.iter().all(|x| *x == 1.0), "{name}");
+            } else if name.ends_with(".bias") {
+                assert!(v.iter().all(|x| *x == 0.0), "{name}");
+            } else {
+                assert_ne!(v, &tc[name].0, "{name}");
+                let n = v.len() as f32;
+                let mean = v.iter().sum::<f32>() / n;
+                let std = (v.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n).sqrt();
+                assert!(
+                    mean.abs() < 0.005 && (std - 0.02).abs() < 0.003,
+                    "{name}: {mean} {std}"
+                );
+            }
         }
     }
 }

@@ -33,6 +33,17 @@ pub enum Algorithm {
     Igrpo,
 }
 
+impl Algorithm {
+    /// The name as printed in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Grpo => "GRPO",
+            Algorithm::Mgrpo => "MGRPO",
+            Algorithm::Igrpo => "iGRPO",
+        }
+    }
+}
+
 /// Every key of a run config, with TRL's defaults unless noted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -44,7 +55,7 @@ pub struct TrainConfig {
     pub dataset: PathBuf,
     /// The dataset's format when it cannot be detected (gsm8k, math, qa, ...).
     pub dataset_format: Option<String>,
-    /// Prompt template: qwen-math, r1 or plain (ours).
+    /// Prompt template: qwen-math, r1, plain or chatml.
     pub template: String,
     pub algorithm: Algorithm,
     /// Run directory (`--out` overrides).

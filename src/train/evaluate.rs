@@ -134,3 +134,60 @@ pub fn run_eval<B: Backend>(
     );
     Ok(m)
 }
+
+/// One line of `eval/metrics.jsonl`.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct EvalRow {
+    step: usize,
+    #[serde(flatten)]
+    m: TwoTurnMetrics,
+}
+
+/// The run's Table 2 from `eval/metrics.jsonl`: one row per evaluation, the first labelled as
+/// the start model and the last as the trained one. Written to `results.md`, with `eval.png`
+/// (Acc@t1 and Acc@t2 against the step); `None` when the run had no evaluation.
+pub fn eval_report(run: &Path, algorithm: &str, turns: usize) -> Result<Option<String>> {
+    let log = JsonlLog::new(run.join("eval").join("metrics.jsonl"));
+    if !log.path().is_file() {
+        return Ok(None);
+    }
+    let rows: Vec<EvalRow> = log.read()?;
+    let Some(last) = rows.last().map(|r| r.step) else {
+        return Ok(None);
+    };
+    let named: Vec<(String, TwoTurnMetrics)> = rows
+        .iter()
+        .map(|r| {
+            let name = match r.step {
+                0 => "start model (step 0)".to_string(),
+                s if s == last => format!("after {algorithm} (step {s})"),
+                s => format!("step {s}"),
+            };
+            (name, r.m)
+        })
+        .collect();
+    let table = crate::eval::table(&named, turns);
+    crate::fsutil::write_atomic(&run.join("results.md"), table.as_bytes())?;
+    let curve = |f: fn(&TwoTurnMetrics) -> f64| -> Vec<(f64, f64)> {
+        rows.iter().map(|r| (r.step as f64, f(&r.m))).collect()
+    };
+    let mut series = vec![crate::metrics::plot::Series {
+        name: "Acc@t1",
+        color: [31, 119, 180],
+        points: curve(|m| m.acc_t1),
+    }];
+    if turns >= 2 {
+        series.push(crate::metrics::plot::Series {
+            name: "Acc@t2",
+            color: [255, 127, 14],
+            points: curve(|m| m.acc_t2),
+        });
+    }
+    crate::metrics::plot::line_chart(
+        &run.join("eval.png"),
+        "Held-out accuracy",
+        "fraction right",
+        &series,
+    )?;
+    Ok(Some(table))
+}

@@ -55,6 +55,9 @@ pub struct TrainSummary {
     /// The final model (HF layout), when the run completed.
     pub final_model: Option<PathBuf>,
     pub last: Option<StepMetrics>,
+    /// The held-out Table 2 (start model, every evaluation, trained model) when the run
+    /// completed with an `eval_dataset`; also in `results.md`.
+    pub report: Option<String>,
 }
 
 /// Everything fixed for the whole run: data, prompts, tokenizer, model config.
@@ -528,12 +531,17 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
     } else {
         None
     };
+    let report = match final_model {
+        Some(_) => evaluate::eval_report(run, cfg.algorithm.name(), cfg.eval_turns)?,
+        None => None,
+    };
     Ok(TrainSummary {
         run_dir: run.clone(),
         steps_done: state.step,
         total_steps: total,
         final_model,
         last,
+        report,
     })
 }
 

@@ -40,7 +40,7 @@ pub struct SftConfig {
     /// JSONL of `{"prompt", "completion"}` (texts; the prompt already templated). Not with
     /// `[star]`, which makes the pairs.
     pub dataset: Option<PathBuf>,
-    /// Template of the STaR prompts: qwen-math, r1 or plain.
+    /// Template of the STaR prompts: qwen-math, r1, plain or chatml.
     pub template: String,
     pub output_dir: Option<PathBuf>,
     /// Append the model's end-of-sequence id to every completion (TRL does).

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The laptop-scale Table 2 of docs/RESULTS.md: every row of the MGRPO paper's Table 2 on the
+# shipped tiny model, for each seed, each row's model evaluated the same way (`mgrpo eval` on
+# the 500 held-out problems, two turns, temperature 0.7, eval seed = run seed), with the wall
+# time of each run. Then scripts/table2_summary.py prints mean ± std over the seeds.
+#
+#   bash scripts/laptop_table2.sh                  # all rows, seeds 0 1 2 (about 2 h on 2 cores)
+#   SEEDS="0" ROWS="start mgrpo" bash scripts/laptop_table2.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release
+mgrpo="${CARGO_TARGET_DIR:-target}/release/mgrpo"
+out="${OUT:-runs/table2}"
+seeds="${SEEDS:-0 1 2}"
+rows="${ROWS:-start intrinsic star star-external grpo mgrpo igrpo}"
+
+evaluate() { # MODEL ROW SEED [EXTRA...]
+  "$mgrpo" eval --model "$1" --data model/task/test.jsonl --template chatml --turns 2 \
+    --temperature 0.7 --max-new-tokens 128 --batch-size 128 --seed "$3" \
+    --out "$out/$2/seed$3/eval" "${@:4}" >/dev/null
+}
+
+for seed in $seeds; do
+  for row in $rows; do
+    dir="$out/$row/seed$seed"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    start=$(date +%s)
+    case "$row" in
+      start) evaluate model "$row" "$seed" ;;
+      intrinsic) evaluate model "$row" "$seed" --baseline intrinsic ;;
+      star | star-external)
+        "$mgrpo" sft --config "configs/tiny-$row.toml" --out "$dir/run" \
+          --set seed="$seed" --set star.seed="$seed" 2>"$dir/log.txt"
+        evaluate "$dir/run/model" "$row" "$seed" ;;
+      grpo | mgrpo | igrpo)
+        "$mgrpo" train --config "configs/tiny-$row.toml" --out "$dir/run" --set seed="$seed" \
+          >"$dir/table.md" 2>"$dir/log.txt"
+        evaluate "$dir/run/model" "$row" "$seed" ;;
+      *) echo "unknown row $row" >&2; exit 1 ;;
+    esac
+    echo $(($(date +%s) - start)) >"$dir/wall_s"
+    echo "$row seed $seed: $(cat "$dir/wall_s") s"
+  done
+done
+python3 scripts/table2_summary.py "$out"

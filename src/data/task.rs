@@ -1,0 +1,278 @@
+//! The files of the laptop task, as `mgrpo task` writes them:
+//! - `train.jsonl` / `test.jsonl`: problem sets for RL and the held-out evaluation
+//!   (`{"id", "question", "answer", "family", "solution"}`, the `qa` dataset format);
+//! - `sft.jsonl`: the warm-start corpus, `{"id", "prompt", "completion"}` pairs for `mgrpo sft`.
+//!   Most pairs are a question and its reference solution; a `trace_share` of them are
+//!   self-correction traces whose prompt already holds an attempt (right or with one slip) and
+//!   a guide phrase, exactly as MGRPO's layer 2 and the turn-2 evaluation build it, and whose
+//!   completion is the check. The loss therefore never trains the wrong attempts themselves.
+//!
+//! The test problems come from their own RNG stream, and no question of the test split occurs
+//! in the train split or the corpus.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use super::arith::{ArithConfig, ArithProblem, ArithTask, Family};
+use super::trace::{check_text, Attempt};
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+use crate::template::PromptTemplate;
+
+/// What to write.
+#[derive(Debug, Clone)]
+pub struct TaskSpec {
+    pub config: ArithConfig,
+    pub seed: u64,
+    pub train: usize,
+    pub test: usize,
+    pub sft: usize,
+    /// Share of self-correction traces in the corpus (half after a right attempt, half after a
+    /// slip).
+    pub trace_share: f64,
+    pub template: PromptTemplate,
+    /// Guide phrases of the traces, one drawn per trace (MGRPO's pool).
+    pub guides: Vec<String>,
+}
+
+/// Counts of what was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSummary {
+    pub train: usize,
+    pub test: usize,
+    pub sft: usize,
+    pub traces: usize,
+    pub traces_after_slip: usize,
+}
+
+/// One warm-start pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SftPair {
+    pub prompt: String,
+    pub completion: String,
+    /// `None` for a plain solution, `Some(slipped)` for a trace.
+    pub trace: Option<bool>,
+}
+
+/// The pair for `problem`: a trace with probability `trace_share`, else its solution.
+pub fn sft_pair(
+    problem: &ArithProblem,
+    template: &PromptTemplate,
+    guides: &[String],
+    trace_share: f64,
+    rng: &mut impl Rng,
+) -> SftPair {
+    if guides.is_empty() || !rng.random_bool(trace_share) {
+        return SftPair {
+            prompt: template.render(&problem.question),
+            completion: problem.solution(),
+            trace: None,
+        };
+    }
+    let slipped = rng.random_bool(0.5);
+    let attempt = if slipped {
+        Attempt::slipped(problem, rng)
+    } else {
+        Attempt::right(problem)
+    };
+    let guide = &guides[rng.random_range(0..guides.len())];
+    SftPair {
+        prompt: template.render_layer2(&problem.question, &attempt.text(), guide),
+        completion: check_text(problem, &attempt),
+        trace: Some(slipped),
+    }
+}
+
+fn family_name(f: Family) -> &'static str {
+    match f {
+        Family::Sum => "sum",
+        Family::Linear => "linear",
+    }
+}
+
+/// Write `train.jsonl`, `test.jsonl` and `sft.jsonl` into `out` (created if needed; each file
+/// written atomically).
+pub fn write_task(spec: &TaskSpec, out: &Path) -> Result<TaskSummary> {
+    if !(0.0..=1.0).contains(&spec.trace_share) {
+        return Err(Error::Invalid("--trace-share must be in [0, 1]".into()));
+    }
+    if spec.test == 0 || spec.train + spec.sft == 0 {
+        return Err(Error::Invalid(
+            "the task needs a test split and a train split or corpus".into(),
+        ));
+    }
+    let task = |stream: u64| {
+        ArithTask::new(
+            spec.config.clone(),
+            spec.seed.wrapping_mul(2).wrapping_add(stream),
+        )
+        .map_err(|m| Error::Invalid(format!("task config: {m}")))
+    };
+    // The held-out split first, from its own stream; its questions are then kept out of the rest.
+    let mut test_task = task(0)?;
+    let mut test = Vec::with_capacity(spec.test);
+    let mut seen = HashSet::new();
+    let mut tries = 0usize;
+    while test.len() < spec.test {
+        let p = test_task.sample();
+        tries += 1;
+        if seen.insert(p.question.clone()) {
+            test.push(p);
+        } else if tries > spec.test * 50 {
+            return Err(Error::Invalid(format!(
+                "only {} distinct test problems after {tries} draws: widen the task (digits, steps)",
+                test.len()
+            )));
+        }
+    }
+    let mut rest = task(1)?;
+    let mut draw = |n: usize, what: &str| -> Result<Vec<ArithProblem>> {
+        let mut v = Vec::with_capacity(n);
+        let mut tries = 0usize;
+        while v.len() < n {
+            let p = rest.sample();
+            tries += 1;
+            if !seen.contains(&p.question) {
+                v.push(p);
+            } else if tries > n * 50 + 1000 {
+                return Err(Error::Invalid(format!(
+                    "cannot draw {n} {what} problems outside the test split: widen the task"
+                )));
+            }
+        }
+        Ok(v)
+    };
+    let train = draw(spec.train, "train")?;
+    let sft = draw(spec.sft, "corpus")?;
+
+    let rows = |split: &str, problems: &[ArithProblem]| -> Result<String> {
+        let mut text = String::new();
+        for (i, p) in problems.iter().enumerate() {
+            let row = json!({
+                "id": format!("{split}-{i}"),
+                "question": p.question,
+                "answer": p.answer.to_string(),
+                "family": family_name(p.family),
+                "solution": p.solution(),
+            });
+            text.push_str(&serde_json::to_string(&row).map_err(|e| Error::Invalid(e.to_string()))?);
+            text.push('\n');
+        }
+        Ok(text)
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x5f7_u64);
+    let (mut traces, mut slips) = (0, 0);
+    let mut corpus = String::new();
+    for (i, p) in sft.iter().enumerate() {
+        let pair = sft_pair(p, &spec.template, &spec.guides, spec.trace_share, &mut rng);
+        if let Some(slipped) = pair.trace {
+            traces += 1;
+            slips += usize::from(slipped);
+        }
+        let kind = match pair.trace {
+            None => "solution",
+            Some(false) => "check-right",
+            Some(true) => "check-slip",
+        };
+        let row = json!({
+            "id": format!("sft-{i}"),
+            "kind": kind,
+            "prompt": pair.prompt,
+            "completion": pair.completion,
+        });
+        corpus.push_str(&serde_json::to_string(&row).map_err(|e| Error::Invalid(e.to_string()))?);
+        corpus.push('\n');
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    write_atomic(&out.join("test.jsonl"), rows("test", &test)?.as_bytes())?;
+    if spec.train > 0 {
+        write_atomic(&out.join("train.jsonl"), rows("train", &train)?.as_bytes())?;
+    }
+    if spec.sft > 0 {
+        write_atomic(&out.join("sft.jsonl"), corpus.as_bytes())?;
+    }
+    Ok(TaskSummary {
+        train: train.len(),
+        test: test.len(),
+        sft: sft.len(),
+        traces,
+        traces_after_slip: slips,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Dataset;
+    use crate::rl::mgrpo::PAPER_GUIDE_PHRASES;
+
+    fn spec() -> TaskSpec {
+        TaskSpec {
+            config: ArithConfig::default(),
+            seed: 5,
+            train: 300,
+            test: 100,
+            sft: 400,
+            trace_share: 0.25,
+            template: PromptTemplate::builtin("chatml").unwrap(),
+            guides: PAPER_GUIDE_PHRASES.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_splits_are_disjoint_loadable_and_reproducible() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = write_task(&spec(), dir.path()).unwrap();
+        assert_eq!((s.train, s.test, s.sft), (300, 100, 400));
+        assert!((60..140).contains(&s.traces), "{} traces", s.traces);
+        assert!(s.traces_after_slip > 0 && s.traces_after_slip < s.traces);
+        let train = Dataset::load(&dir.path().join("train.jsonl"), None).unwrap();
+        let test = Dataset::load(&dir.path().join("test.jsonl"), None).unwrap();
+        let held: HashSet<_> = test.problems.iter().map(|p| &p.question).collect();
+        assert!(train.problems.iter().all(|p| !held.contains(&p.question)));
+        let corpus = std::fs::read_to_string(dir.path().join("sft.jsonl")).unwrap();
+        assert!(held.iter().all(|q| !corpus.contains(q.as_str())));
+        let again = tempfile::tempdir().unwrap();
+        write_task(&spec(), again.path()).unwrap();
+        for f in ["train.jsonl", "test.jsonl", "sft.jsonl"] {
+            assert_eq!(
+                std::fs::read(dir.path().join(f)).unwrap(),
+                std::fs::read(again.path().join(f)).unwrap(),
+                "{f}"
+            );
+        }
+    }
+
+    /// A trace's prompt is exactly the layer-2 query built from its attempt, so the warm start
+    /// teaches the continuation MGRPO's layer 2 and the turn-2 evaluation ask for.
+    #[test]
+    fn a_trace_continues_the_layer2_query() {
+        let t = spec();
+        let mut task = ArithTask::new(t.config.clone(), 1).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let mut n = 0;
+        while n < 20 {
+            let p = task.sample();
+            let pair = sft_pair(&p, &t.template, &t.guides, 1.0, &mut rng);
+            let rendered = t.template.render(&p.question);
+            let rest = pair.prompt.strip_prefix(&rendered).unwrap();
+            let guide = t
+                .guides
+                .iter()
+                .find(|g| rest.ends_with(g.as_str()))
+                .unwrap();
+            let attempt = rest.strip_suffix(guide.as_str()).unwrap();
+            let attempt = attempt.strip_suffix("\n\n").unwrap();
+            assert_eq!(
+                t.template.render_layer2(&p.question, attempt, guide),
+                pair.prompt
+            );
+            assert!(pair.completion.starts_with("\nCheck:"));
+            n += 1;
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The main job and the shipped tiny model: `mgrpo train` with no config (a shortened run of
+//! configs/tiny-mgrpo.toml on model/), and the commands that rebuild model/ (`mgrpo task`,
+//! `mgrpo init`, `mgrpo sft`) end to end on a smaller model.
+
+mod common;
+
+use std::path::Path;
+
+use common::{fails, jsonl, mgrpo};
+
+fn ok(args: &[&str]) -> std::process::Output {
+    let o = mgrpo(args);
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+/// `mgrpo train` with no config: MGRPO on the shipped model, evaluated before and after on the
+/// held-out split; prints the Table-2 rows and leaves an inspectable run directory.
+#[test]
+fn the_main_job_runs_shortened() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let o = ok(&[
+        "train",
+        "--out",
+        run.to_str().unwrap(),
+        "--set",
+        "max_steps=2",
+        "--set",
+        "eval_limit=32",
+        "--set",
+        "save_steps=1",
+    ]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("| Benchmark | N | Acc@t1 | Acc@t2 | Δ(t1,t2) | Δi→c | Δc→i |"),
+        "{table}"
+    );
+    assert!(table.contains("| start model (step 0) | 32 |"), "{table}");
+    assert!(table.contains("| after MGRPO (step 2) | 32 |"), "{table}");
+    assert_eq!(
+        std::fs::read_to_string(run.join("results.md"))
+            .unwrap()
+            .trim(),
+        table.trim()
+    );
+    for f in [
+        "config.resolved.toml",
+        "metrics.jsonl",
+        "reward.png",
+        "accuracy.png",
+        "eval.png",
+        "eval/metrics.jsonl",
+        "model/config.json",
+        "model/model.safetensors",
+        "model/tokenizer.json",
+        "checkpoints/checkpoint-2/trainer_state.json",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    let steps = jsonl(&run.join("metrics.jsonl"));
+    assert_eq!(steps.len(), 2);
+    for s in &steps {
+        assert!(s["rollout_tokens/layer1"].as_f64().unwrap() > 0.0, "{s}");
+        assert!(s.get("layer2/queries").is_some(), "{s}");
+    }
+    let answers = jsonl(&run.join("eval/step-0.jsonl"));
+    assert_eq!(answers.len(), 32);
+    let evals = jsonl(&run.join("eval/metrics.jsonl"));
+    assert_eq!(
+        evals
+            .iter()
+            .map(|e| e["step"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![0, 2]
+    );
+}
+
+/// The shipped model is what model/README.md says: right often, far from always.
+#[test]
+fn the_shipped_model_is_warm_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("eval");
+    ok(&[
+        "eval",
+        "--model",
+        "model",
+        "--data",
+        "model/task/test.jsonl",
+        "--template",
+        "chatml",
+        "--limit",
+        "200",
+        "--max-new-tokens",
+        "128",
+        "--batch-size",
+        "100",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let acc = s["rows"][0]["metrics"]["acc_t1"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{s}"));
+    assert!((0.2..=0.75).contains(&acc), "Acc@t1 {acc}");
+}
+
+/// `mgrpo task` → `mgrpo init` → `mgrpo sft` → `mgrpo eval`, as scripts/make_tiny_model.sh
+/// runs them, on a much smaller model and corpus.
+#[test]
+fn task_init_and_warm_start_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    ok(&[
+        "task",
+        "--out",
+        &d("task"),
+        "--train",
+        "20",
+        "--test",
+        "10",
+        "--sft",
+        "300",
+        "--seed",
+        "3",
+    ]);
+    let rows = jsonl(&dir.path().join("task/sft.jsonl"));
+    assert_eq!(rows.len(), 300);
+    assert!(rows.iter().any(|r| r["kind"] == "check-slip"));
+    ok(&[
+        "init",
+        "--corpus",
+        &d("task/sft.jsonl"),
+        "--out",
+        &d("init"),
+        "--vocab-size",
+        "300",
+        "--hidden-size",
+        "32",
+        "--intermediate-size",
+        "64",
+        "--num-hidden-layers",
+        "1",
+        "--num-attention-heads",
+        "2",
+        "--num-key-value-heads",
+        "1",
+    ]);
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("init/config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["vocab_size"], 300);
+    assert_eq!(config["hidden_size"], 32);
+    assert!(dir.path().join("init/tokenizer.json").is_file());
+    // an existing directory is refused, and nothing is written
+    let err = fails(&[
+        "init",
+        "--corpus",
+        &d("task/sft.jsonl"),
+        "--out",
+        &d("init"),
+    ]);
+    assert!(err.contains("already exists"), "{err}");
+
+    let cfg = dir.path().join("sft.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "model = {:?}\ndataset = {:?}\nlearning_rate = 3e-3\nper_device_train_batch_size = 16\nmax_steps = 6\n",
+            d("init"),
+            d("task/sft.jsonl")
+        ),
+    )
+    .unwrap();
+    ok(&["sft", "--config", cfg.to_str().unwrap(), "--out", &d("ws")]);
+    let losses: Vec<f64> = jsonl(&dir.path().join("ws/metrics.jsonl"))
+        .iter()
+        .map(|m| m["loss"].as_f64().unwrap())
+        .collect();
+    assert!(losses[5] < losses[0], "{losses:?}");
+    ok(&[
+        "eval",
+        "--model",
+        &d("ws/model"),
+        "--data",
+        &d("task/test.jsonl"),
+        "--template",
+        "chatml",
+        "--max-new-tokens",
+        "16",
+        "--out",
+        &d("eval"),
+    ]);
+    assert!(Path::new(&d("eval/summary.json")).is_file());
+}
+
+#[test]
+fn bad_task_knobs_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t");
+    let err = fails(&[
+        "task",
+        "--out",
+        out.to_str().unwrap(),
+        "--min-steps",
+        "4",
+        "--max-steps",
+        "3",
+    ]);
+    assert!(err.contains("min_steps"), "{err}");
+    assert!(!out.exists());
+    let err = fails(&[
+        "init",
+        "--corpus",
+        "nope.jsonl",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(err.contains("nope.jsonl"), "{err}");
+    assert!(!out.exists());
+}
