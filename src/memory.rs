@@ -112,11 +112,11 @@ impl fmt::Display for MemoryEstimate {
         let g = |x: f64| x / GIB;
         write!(
             f,
-            "memory estimate ({:.2} B parameters, {:.2} B trained): weights {:.1} GiB, gradients \
+            "memory estimate ({} parameters, {} trained): weights {:.1} GiB, gradients \
              {:.1}, AdamW {:.1}, bf16 sampler copy {:.1}, reference {:.1}, KV cache {:.1}, \
              activations {:.1}; total {:.1} GiB",
-            self.params as f64 / 1e9,
-            self.trained_params as f64 / 1e9,
+            count(self.params),
+            count(self.trained_params),
             g(self.weights),
             g(self.gradients),
             g(self.optimizer),
@@ -126,6 +126,18 @@ impl fmt::Display for MemoryEstimate {
             g(self.activations),
             g(self.total())
         )
+    }
+}
+
+/// `7.62 B`, `494 M`, `1.05 M`: billions from one billion up, millions below.
+fn count(n: usize) -> String {
+    let n = n as f64;
+    if n >= 1e9 {
+        format!("{:.2} B", n / 1e9)
+    } else if n >= 1e8 {
+        format!("{:.0} M", n / 1e6)
+    } else {
+        format!("{:.2} M", n / 1e6)
     }
 }
 

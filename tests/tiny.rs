@@ -58,7 +58,7 @@ fn the_main_job_runs_shortened() {
         "model/config.json",
         "model/model.safetensors",
         "model/tokenizer.json",
-        "checkpoints/checkpoint-2/trainer_state.json",
+        "checkpoints/step-000002/trainer_state.json",
     ] {
         assert!(run.join(f).is_file(), "{f} missing");
     }

@@ -129,9 +129,9 @@ pub fn init<B: Backend>(a: InitArgs, device: &B::Device) -> Result<()> {
         bail!("--out {}: already exists", a.out.display());
     }
     if a.num_attention_heads == 0
-        || a.hidden_size % a.num_attention_heads != 0
+        || !a.hidden_size.is_multiple_of(a.num_attention_heads)
         || a.num_key_value_heads == 0
-        || a.num_attention_heads % a.num_key_value_heads != 0
+        || !a.num_attention_heads.is_multiple_of(a.num_key_value_heads)
     {
         bail!(
             "--hidden-size must be a multiple of --num-attention-heads, and that a multiple of \
