@@ -189,9 +189,9 @@ fn bad_input_gives_one_line_errors() {
         "--input",
         &text,
         "--template",
-        "chatml",
+        "chatgpt",
     ]);
-    assert!(e.contains("chatml"), "{e}");
+    assert!(e.contains("chatgpt"), "{e}");
     let e = fails(&[
         "score",
         "--model",
