@@ -101,18 +101,25 @@ pub struct InitArgs {
     /// Vocabulary size, the byte alphabet and the three ChatML special tokens included.
     #[arg(long, default_value_t = 512)]
     pub vocab_size: usize,
+    /// Width of the residual stream.
     #[arg(long, default_value_t = 128)]
     pub hidden_size: usize,
+    /// Width of the SwiGLU MLP.
     #[arg(long, default_value_t = 512)]
     pub intermediate_size: usize,
+    /// Decoder layers.
     #[arg(long, default_value_t = 4)]
     pub num_hidden_layers: usize,
+    /// Query heads (head size: hidden size / heads).
     #[arg(long, default_value_t = 4)]
     pub num_attention_heads: usize,
+    /// Key/value heads (grouped-query attention).
     #[arg(long, default_value_t = 2)]
     pub num_key_value_heads: usize,
+    /// Context length in tokens.
     #[arg(long, default_value_t = 512)]
     pub max_position_embeddings: usize,
+    /// RoPE base frequency.
     #[arg(long, default_value_t = 10000.0)]
     pub rope_theta: f64,
     /// Seed of the weights.
