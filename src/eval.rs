@@ -2,7 +2,8 @@
 //!
 //! Turn 1 answers the question. Turn 2 continues the same assistant turn after a fixed guide
 //! phrase (or, for the intrinsic self-correction baseline, the paper's instruction) and is
-//! graded as the whole turn: its final answer is the last one given. Over N problems:
+//! graded on its own final answer (`turn2_graded_on`: the continuation alone by default, no
+//! answer = wrong; or the whole turn, where the last answer given counts). Over N problems:
 //! `Acc@t1`, `Acc@t2`, `Δ = Acc@t2 − Acc@t1`, `Δi→c` (wrong at t1, right at t2) and `Δc→i`
 //! (right at t1, wrong at t2), so that `Δ = Δi→c − Δc→i`.
 
@@ -147,8 +148,7 @@ pub fn evaluate<S: Sampler>(
             reward,
         )?;
         for (i, r) in results.iter_mut().enumerate() {
-            let turn = format!("{}{}", prefixes[i], t2.text(i));
-            r.turn2_answer = answer(problems[i], &turn);
+            r.turn2_answer = answer(problems[i], &reward.turn2_text(&prefixes[i], t2.text(i)));
             r.turn2_correct = t2.rewards[i].correct;
             r.turn2 = Some(t2.text(i).to_string());
         }
@@ -302,6 +302,7 @@ mod tests {
             max_new_tokens: 8,
             seed: 0,
         };
+        // graded on the continuation (the default): "Yes." gives no answer, so it is wrong
         let (results, m) = evaluate(
             &mut policy,
             &t,
@@ -312,16 +313,41 @@ mod tests {
             &RewardConfig::default(),
         )
         .unwrap();
+        let verdicts = |results: &[ProblemResult]| -> Vec<(bool, bool)> {
+            results
+                .iter()
+                .map(|r| (r.turn1_correct, r.turn2_correct))
+                .collect()
+        };
+        assert_eq!(
+            verdicts(&results),
+            [(true, false), (false, true), (true, false), (false, false)]
+        );
+        assert_eq!(results[0].turn2_answer, None);
+        assert_eq!((m.acc_t1, m.acc_t2), (0.5, 0.25));
+        assert_eq!((m.delta_i_to_c, m.delta_c_to_i), (0.25, 0.5));
+        // graded on the whole turn: "Yes." keeps the first answer
+        let mut policy = Scripted::new(&tok, Box::new(script));
+        let whole_turn = RewardConfig {
+            turn2_graded_on: crate::reward::Turn2Grading::Turn,
+            ..RewardConfig::default()
+        };
+        let (results, m) = evaluate(
+            &mut policy,
+            &t,
+            &tok,
+            &refs,
+            prompts.clone(),
+            &settings,
+            &whole_turn,
+        )
+        .unwrap();
         assert_eq!(
             policy.calls[1].0[1],
             format!("2+2?\n\\boxed{{5}}\n\n{INTRINSIC_INSTRUCTION}")
         );
-        let v: Vec<(bool, bool)> = results
-            .iter()
-            .map(|r| (r.turn1_correct, r.turn2_correct))
-            .collect();
         assert_eq!(
-            v,
+            verdicts(&results),
             [(true, true), (false, true), (true, false), (false, false)]
         );
         assert_eq!(results[0].turn2_answer.as_deref(), Some("2"));

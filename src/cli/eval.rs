@@ -14,7 +14,7 @@ use mgrpo::eval::{
 use mgrpo::fsutil::write_atomic;
 use mgrpo::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, StopStrings};
 use mgrpo::model::{load_model, Qwen2Config};
-use mgrpo::reward::RewardConfig;
+use mgrpo::reward::{RewardConfig, Turn2Grading};
 use mgrpo::rl::mgrpo::PAPER_GUIDE_PHRASES;
 use mgrpo::rl::rollout::ModelSampler;
 use mgrpo::template::PromptTemplate;
@@ -27,6 +27,12 @@ pub enum Baseline {
     /// Intrinsic self-correction: turn 2 follows the paper's instruction to find and correct
     /// mistakes instead of a guide phrase.
     Intrinsic,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Turn2GradedOn {
+    Continuation,
+    Turn,
 }
 
 #[derive(Args)]
@@ -50,6 +56,10 @@ pub struct EvalArgs {
     /// Evaluate a baseline instead of a guide phrase.
     #[arg(long, value_enum)]
     pub baseline: Option<Baseline>,
+    /// What turn 2 is graded on: its continuation's own final answer (none = wrong), or the
+    /// whole assistant turn (the last answer given, so saying nothing keeps turn 1's).
+    #[arg(long, value_enum, default_value = "continuation")]
+    pub turn2_graded_on: Turn2GradedOn,
     /// Prompt template: qwen-math, r1, plain or chatml.
     #[arg(long, default_value = "qwen-math")]
     pub template: String,
@@ -101,6 +111,13 @@ fn names(paths: &[PathBuf]) -> Vec<String> {
 }
 
 pub fn eval<B: Backend>(a: EvalArgs, device: &B::Device) -> Result<()> {
+    let reward = RewardConfig {
+        turn2_graded_on: match a.turn2_graded_on {
+            Turn2GradedOn::Continuation => Turn2Grading::Continuation,
+            Turn2GradedOn::Turn => Turn2Grading::Turn,
+        },
+        ..RewardConfig::default()
+    };
     let sampling = SamplingParams {
         temperature: a.temperature,
         top_p: a.top_p,
@@ -186,7 +203,7 @@ pub fn eval<B: Backend>(a: EvalArgs, device: &B::Device) -> Result<()> {
             &refs,
             prompts,
             &settings,
-            &RewardConfig::default(),
+            &reward,
         )?;
         eprintln!(
             "{name}: {} problems, Acc@t1 {:.1} %, Acc@t2 {:.1} %",

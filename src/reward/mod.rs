@@ -17,6 +17,8 @@ pub mod policy;
 pub mod real;
 mod series;
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 pub use extract::{extract_answer, has_boxed, Extracted, Marker};
@@ -84,6 +86,33 @@ pub struct RewardConfig {
     pub policy: Policy,
     /// Added to the reward when the completion puts an answer in `\boxed{}` (0 = off).
     pub format_weight: f32,
+    /// What a second-turn text (an MGRPO correction, an iGRPO refinement, the evaluation's
+    /// turn 2, a STaR revision) is graded on.
+    pub turn2_graded_on: Turn2Grading,
+}
+
+/// What a second-turn text is graded on (`reward.turn2_graded_on`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Turn2Grading {
+    /// The continuation alone: it must state its own final answer, and one without an answer
+    /// is wrong. A model cannot keep a right first answer by saying nothing (the default).
+    #[default]
+    Continuation,
+    /// The whole assistant turn (first answer + guide + continuation): the last answer given
+    /// counts, so a continuation that confirms without restating keeps the first answer.
+    Turn,
+}
+
+impl RewardConfig {
+    /// The text graded for a second-turn `continuation` written after `turn_so_far` (the first
+    /// answer and the guide phrase).
+    pub fn turn2_text<'a>(&self, turn_so_far: &str, continuation: &'a str) -> Cow<'a, str> {
+        match self.turn2_graded_on {
+            Turn2Grading::Continuation => Cow::Borrowed(continuation),
+            Turn2Grading::Turn => Cow::Owned(format!("{turn_so_far}{continuation}")),
+        }
+    }
 }
 
 impl Default for RewardConfig {
@@ -91,6 +120,7 @@ impl Default for RewardConfig {
         Self {
             policy: Policy::default(),
             format_weight: 0.0,
+            turn2_graded_on: Turn2Grading::default(),
         }
     }
 }

@@ -6,7 +6,7 @@
 //! Stage 2: the prompt becomes the question, the best draft and a refinement instruction
 //! (`refine_instruction`), continuing the same assistant turn (the template's `layer2`
 //! string); G refinements are sampled and trained with the GRPO objective, advantages within
-//! each question's group. A refinement is graded as the whole turn, like an MGRPO correction.
+//! each question's group. A refinement is graded like an MGRPO correction (`reward.turn2_graded_on`).
 //! Rollout budget: N + G completions per question, against GRPO's G.
 
 use serde::{Deserialize, Serialize};
@@ -144,6 +144,7 @@ pub fn refine<S: Sampler>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reward::Turn2Grading;
     use crate::rl::scripted::{problem, test_tokenizer, Scripted};
 
     #[test]
@@ -188,7 +189,12 @@ mod tests {
                 _ => panic!("unexpected call {call}"),
             }
         };
-        for (tie, p0_best) in [(DraftTie::First, 1), (DraftTie::Shortest, 2)] {
+        let cases = [
+            (DraftTie::First, 1, Turn2Grading::Turn),
+            (DraftTie::Shortest, 2, Turn2Grading::Turn),
+            (DraftTie::First, 1, Turn2Grading::Continuation),
+        ];
+        for (tie, p0_best, turn2_graded_on) in cases {
             let mut policy = Scripted::new(&tok, Box::new(script));
             let params = RefineParams {
                 num_drafts: 3,
@@ -205,7 +211,10 @@ mod tests {
                 &refs,
                 prompts.clone(),
                 &params,
-                &RewardConfig::default(),
+                &RewardConfig {
+                    turn2_graded_on,
+                    ..RewardConfig::default()
+                },
                 3,
             )
             .unwrap();
@@ -222,8 +231,12 @@ mod tests {
                 policy.calls[1].0[1],
                 format!("3+4?\n\\boxed{{1}}\n\n{DEFAULT_REFINE_INSTRUCTION}")
             );
-            // refinements graded as the whole turn: p0 keeps the draft's right answer
-            assert!(r.refinements.rewards[..4].iter().all(|x| x.correct));
+            // graded as the whole turn, p0's refinements keep the draft's right answer; graded
+            // on their own, "refined s" states no answer
+            let whole_turn = turn2_graded_on == Turn2Grading::Turn;
+            assert!(r.refinements.rewards[..4]
+                .iter()
+                .all(|x| x.correct == whole_turn));
             assert!(r.refinements.rewards[4..].iter().all(|x| !x.correct));
             assert!((r.best_draft_reward() - 0.5).abs() < 1e-6);
         }

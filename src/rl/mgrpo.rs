@@ -11,9 +11,10 @@
 //!    each group of H. A group whose H rewards are all equal carries no signal: it is counted
 //!    and left out of the loss (not trained on, not counted in its normalisation).
 //!
-//! A correction is graded as the whole assistant turn (first answer + guide + correction): the
-//! final answer is the last one given, so a continuation that confirms a right answer without
-//! restating it keeps it, and one that changes it is graded on the change.
+//! A correction is graded on its own final answer (`reward.turn2_graded_on = "continuation"`,
+//! the default): one that gives no answer is wrong, so the model cannot keep a right first
+//! answer by never concluding. `"turn"` grades the whole assistant turn (first answer + guide +
+//! correction) instead: a continuation that confirms without restating keeps the first answer.
 
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::SeedableRng;
@@ -86,7 +87,7 @@ pub struct Query {
 pub struct Turn2 {
     pub text: String,
     pub ids: Vec<u32>,
-    /// The turn so far (answer + guide): a continuation is graded as `graded_prefix + text`.
+    /// The turn so far (answer + guide), graded before a continuation under `turn2_graded_on = "turn"`.
     pub graded_prefix: String,
 }
 
@@ -294,7 +295,7 @@ mod tests {
     use super::*;
     use crate::data::Problem;
     use crate::generate::{Completion, FinishReason, GenerateStats};
-    use crate::reward::reward_parts;
+    use crate::reward::{reward_parts, Turn2Grading};
     use crate::rl::loss::{grpo_loss, LossInputs, LossParams, LossType};
     use crate::rl::scripted::{problem, test_tokenizer, Scripted};
     use burn::prelude::*;
@@ -406,7 +407,7 @@ mod tests {
         }
     }
 
-    /// `layer2` with the plain template, the default reward and seed 7.
+    /// `layer2` with the plain template, corrections graded as the whole turn and seed 7.
     fn run_layer2(
         policy: &mut Scripted<'_>,
         tok: &Tokenizer,
@@ -414,18 +415,23 @@ mod tests {
         roll: &Rollout,
         p: &Layer2Params,
     ) -> Layer2 {
+        let whole_turn = RewardConfig {
+            turn2_graded_on: Turn2Grading::Turn,
+            ..RewardConfig::default()
+        };
+        run_layer2_graded(policy, tok, problems, roll, p, &whole_turn)
+    }
+
+    fn run_layer2_graded(
+        policy: &mut Scripted<'_>,
+        tok: &Tokenizer,
+        problems: &[&Problem],
+        roll: &Rollout,
+        p: &Layer2Params,
+        reward: &RewardConfig,
+    ) -> Layer2 {
         let t = PromptTemplate::builtin("plain").unwrap();
-        layer2(
-            policy,
-            &t,
-            tok,
-            problems,
-            roll,
-            p,
-            &RewardConfig::default(),
-            7,
-        )
-        .unwrap()
+        layer2(policy, &t, tok, problems, roll, p, reward, 7).unwrap()
     }
 
     #[test]
@@ -573,8 +579,30 @@ mod tests {
         // nothing corrected: no augmentation call, empty experience
         let mut policy = Scripted::new(&tok, Box::new(|_, _, _| "no idea".to_string()));
         let none = run_layer2(&mut policy, &tok, &refs, &roll, &params());
-        // the two right first answers stay right when the correction adds no answer
+        // graded as the whole turn, the two right first answers stay right when the correction
+        // adds no answer; graded on the correction alone (the default), none is right
         assert_eq!(none.stats.kept, 2);
+        let mut policy = Scripted::new(&tok, Box::new(|_, _, _| "no idea".to_string()));
+        let strict = run_layer2_graded(
+            &mut policy,
+            &tok,
+            &refs,
+            &roll,
+            &params(),
+            &RewardConfig::default(),
+        );
+        assert_eq!((strict.stats.kept, strict.stats.right_to_wrong), (0, 2));
+        // the scenario's "Yes" confirms without restating: not kept when graded on its own
+        let mut policy = Scripted::new(&tok, Box::new(script));
+        let strict = run_layer2_graded(
+            &mut policy,
+            &tok,
+            &refs,
+            &roll,
+            &params(),
+            &RewardConfig::default(),
+        );
+        assert_eq!(strict.stats.kept, 2);
         let mut policy = Scripted::new(&tok, Box::new(|_, _, _| r"\boxed{0}".to_string()));
         let broken = run_layer2(&mut policy, &tok, &refs, &roll, &params());
         assert_eq!((broken.stats.kept, broken.stats.right_to_wrong), (0, 2));

@@ -113,9 +113,9 @@ impl Rollout {
 }
 
 /// Sample `draw.n` completions for each prompt and score each with the verifier against
-/// `problems[i]`. When `graded_prefix` is given, completion text of prompt i is graded as
-/// `graded_prefix[i] + text`: a layer-2 correction is graded as the whole assistant turn (the
-/// first answer, the guide phrase, the correction), so its final answer is the last one given.
+/// `problems[i]`. `graded_prefix` marks second-turn prompts (a layer-2 correction, a
+/// refinement): `graded_prefix[i]` is the turn so far (first answer + guide), and
+/// `reward.turn2_graded_on` says whether the continuation is graded alone or after it.
 pub fn rollout<S: Sampler>(
     sampler: &mut S,
     problems: &[&Problem],
@@ -144,7 +144,7 @@ pub fn rollout<S: Sampler>(
             Ok(match graded_prefix {
                 Some(prefix) => reward_parts(
                     problem,
-                    &format!("{}{text}", prefix[c.prompt_index]),
+                    &reward.turn2_text(&prefix[c.prompt_index], text),
                     reward,
                 ),
                 None => reward_parts(problem, text, reward),

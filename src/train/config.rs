@@ -604,6 +604,11 @@ mod tests {
                 &[][..],
                 "format_wieght",
             ),
+            (
+                "dataset = \"d\"\n[reward]\nturn2_graded_on = \"whole\"\n",
+                &[][..],
+                "turn2_graded_on",
+            ),
         ] {
             let e = load(text, sets).unwrap_err().to_string();
             assert!(e.contains(needle), "{e:?} should name {needle}");
