@@ -108,6 +108,51 @@ fn the_shipped_model_is_warm_started() {
         .as_f64()
         .unwrap_or_else(|| panic!("{s}"));
     assert!((0.2..=0.75).contains(&acc), "Acc@t1 {acc}");
+
+    // the same samples graded on the whole turn: a continuation without an answer (a check
+    // cut off by the token budget) keeps the first answer; every other verdict is the same
+    let whole = dir.path().join("whole-turn");
+    ok(&[
+        "eval",
+        "--model",
+        "model",
+        "--data",
+        "model/task/test.jsonl",
+        "--template",
+        "chatml",
+        "--limit",
+        "200",
+        "--max-new-tokens",
+        "128",
+        "--batch-size",
+        "100",
+        "--turn2-graded-on",
+        "turn",
+        "--out",
+        whole.to_str().unwrap(),
+    ]);
+    let own = jsonl(&out.join("test.jsonl"));
+    let turn = jsonl(&whole.join("test.jsonl"));
+    assert_eq!(own.len(), 200);
+    let mut answerless = 0;
+    for (a, b) in own.iter().zip(&turn) {
+        assert_eq!((&a["turn1"], &a["turn2"]), (&b["turn1"], &b["turn2"]));
+        if a.get("turn2_answer").is_none() {
+            answerless += 1;
+            assert_eq!(a["turn2_correct"], false, "{a}");
+            assert_eq!(b["turn2_answer"], b["turn1_answer"], "{b}");
+            assert_eq!(b["turn2_correct"], b["turn1_correct"], "{b}");
+        } else {
+            assert_eq!(
+                (&a["turn2_answer"], &a["turn2_correct"]),
+                (&b["turn2_answer"], &b["turn2_correct"])
+            );
+        }
+    }
+    assert!(
+        answerless > 0,
+        "no turn-2 continuation without an answer in 200"
+    );
 }
 
 /// `mgrpo task` → `mgrpo init` → `mgrpo sft` → `mgrpo eval`, as scripts/make_tiny_model.sh
