@@ -166,6 +166,9 @@ pub struct TrainConfig {
     pub eval_temperature: f32,
     /// Guide phrase of turn 2; defaults to the first of `guide_phrases`.
     pub eval_guide: Option<String>,
+    /// Token budget of each evaluation turn; defaults to the larger of `max_completion_length`
+    /// and `layer2_max_completion_length`.
+    pub eval_max_new_tokens: Option<usize>,
 
     // --- bookkeeping ---
     /// Checkpoint every this many steps (0 = only at the end).
@@ -241,6 +244,7 @@ impl Default for TrainConfig {
             eval_turns: 2,
             eval_temperature: 0.7,
             eval_guide: None,
+            eval_max_new_tokens: None,
             save_steps: 500,
             save_total_limit: None,
             max_nonfinite_steps: 3,
@@ -305,6 +309,14 @@ impl TrainConfig {
     pub fn layer2_max_completion_length(&self) -> usize {
         self.layer2_max_completion_length
             .unwrap_or(self.max_completion_length)
+    }
+
+    /// The token budget of each turn of an evaluation during training.
+    pub fn eval_max_new_tokens(&self) -> usize {
+        self.eval_max_new_tokens.unwrap_or(
+            self.max_completion_length
+                .max(self.layer2_max_completion_length()),
+        )
     }
 
     /// The turn-2 guide phrase of evaluations.
@@ -460,6 +472,9 @@ impl TrainConfig {
         if !non_negative(self.eval_temperature as f64) {
             return bad("eval_temperature", "must be ≥ 0 (0 = greedy)");
         }
+        if self.eval_max_new_tokens == Some(0) {
+            return bad("eval_max_new_tokens", "must be at least 1");
+        }
         if self.eval_limit == Some(0) {
             return bad("eval_limit", "must be at least 1");
         }
@@ -562,6 +577,17 @@ mod tests {
         assert_eq!(c.lr_scheduler_type, SchedulerType::Cosine);
         assert_eq!(c.epsilon_high(), 0.2);
         assert_eq!(c.prompts_per_step(), 1);
+        // an evaluation turn gets the larger completion budget unless told otherwise
+        let c = load(
+            "dataset = \"d\"\nmax_completion_length = 64\nlayer2_max_completion_length = 192\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.eval_max_new_tokens(), 192);
+        let c = load("dataset = \"d\"\nmax_completion_length = 64\n", &[]).unwrap();
+        assert_eq!(c.eval_max_new_tokens(), 64);
+        let c = load("dataset = \"d\"\n", &["eval_max_new_tokens=100"]).unwrap();
+        assert_eq!(c.eval_max_new_tokens(), 100);
         let c = load(
             "dataset = \"d\"\n[reward.policy]\npercent = \"ignore\"\n",
             &[
@@ -598,6 +624,11 @@ mod tests {
             ),
             ("dataset = \"d\"\nloss_type = \"ppo\"\n", &[][..], "ppo"),
             ("dataset = \"d\"\nepsilon = 0\n", &[][..], "epsilon"),
+            (
+                "dataset = \"d\"\neval_max_new_tokens = 0\n",
+                &[][..],
+                "eval_max_new_tokens",
+            ),
             ("num_generations = 4\n", &[][..], "dataset"),
             (
                 "dataset = \"d\"\n[reward]\nformat_wieght = 1\n",

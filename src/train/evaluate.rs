@@ -48,11 +48,7 @@ impl EvalSet {
             )));
         }
         problems.truncate(cfg.eval_limit.unwrap_or(usize::MAX));
-        let room = cfg.eval_turns
-            * cfg
-                .max_completion_length
-                .max(cfg.layer2_max_completion_length())
-            + 32;
+        let room = cfg.eval_turns * cfg.eval_max_new_tokens() + 32;
         let prompts = encode_prompts(&problems, template, tokenizer, room, context, path)?;
         Ok(Some(Self { problems, prompts }))
     }
@@ -77,9 +73,7 @@ pub fn run_eval<B: Backend>(
     device: &B::Device,
 ) -> Result<TwoTurnMetrics> {
     let cfg = ctx.cfg;
-    let budget = cfg
-        .max_completion_length
-        .max(cfg.layer2_max_completion_length());
+    let budget = cfg.eval_max_new_tokens();
     let mut sampler = ModelSampler {
         model,
         config: ctx.model_config,
