@@ -8,6 +8,7 @@ pub mod order;
 pub mod sft;
 pub mod star;
 pub mod step;
+pub mod validate;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

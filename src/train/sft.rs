@@ -16,8 +16,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::config::{non_negative, parse_config, positive};
+use super::config::parse_config;
 use super::star::{star_pairs, StarConfig, StarPair};
+use super::validate::{non_negative, positive};
 use crate::error::{Error, Result};
 use crate::eval::encode_prompts;
 use crate::fsutil::write_atomic;

@@ -1,0 +1,173 @@
+//! The run config's checks: why a [`TrainConfig`] is unusable, naming the key at fault.
+
+use super::config::{Algorithm, TrainConfig};
+use crate::model::lora::LORA_TARGETS;
+
+impl TrainConfig {
+    /// Why the config is unusable, naming the key.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let bad = |key: &str, msg: &str| Err(format!("key `{key}`: {msg}"));
+        if self.dataset.as_os_str().is_empty() {
+            return bad("dataset", "missing: give the training JSONL");
+        }
+        if self.num_generations < 2 {
+            return bad(
+                "num_generations",
+                "must be at least 2 (a group of one has no advantage)",
+            );
+        }
+        if self.per_device_train_batch_size == 0 || self.gradient_accumulation_steps == 0 {
+            return bad(
+                "per_device_train_batch_size",
+                "it and gradient_accumulation_steps must be at least 1",
+            );
+        }
+        if self.num_devices == 0 {
+            return bad("num_devices", "must be at least 1");
+        }
+        if self.lora_r > 0 {
+            if !(self.lora_alpha > 0.0 && self.lora_alpha.is_finite()) {
+                return bad("lora_alpha", "must be > 0");
+            }
+            if self.lora_target_modules.is_empty() {
+                return bad("lora_target_modules", "must name at least one projection");
+            }
+            if let Some(t) = self
+                .lora_target_modules
+                .iter()
+                .find(|t| !LORA_TARGETS.contains(&t.as_str()))
+            {
+                return bad(
+                    "lora_target_modules",
+                    &format!(
+                        "unknown projection `{t}` (one of {})",
+                        LORA_TARGETS.join(", ")
+                    ),
+                );
+            }
+        }
+        let completions = self.completions_per_step();
+        if !completions.is_multiple_of(self.num_generations) {
+            return bad(
+                "per_device_train_batch_size",
+                &format!(
+                    "per_device_train_batch_size × gradient_accumulation_steps × num_devices = \
+                     {completions} completions per step is not a multiple of num_generations = {}",
+                    self.num_generations
+                ),
+            );
+        }
+        if self.max_completion_length == 0 {
+            return bad("max_completion_length", "must be at least 1");
+        }
+        if self.max_prompt_length == Some(0) {
+            return bad("max_prompt_length", "must be at least 1");
+        }
+        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
+            return bad(
+                "temperature",
+                "must be > 0 (GRPO needs sampled, distinct completions)",
+            );
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return bad("top_p", "must be in (0, 1]");
+        }
+        if !(0.0..1.0).contains(&self.min_p) {
+            return bad("min_p", "must be in [0, 1)");
+        }
+        if !(self.beta >= 0.0 && self.beta.is_finite()) {
+            return bad("beta", "must be ≥ 0");
+        }
+        if !(self.epsilon > 0.0 && self.epsilon < 1.0) {
+            return bad("epsilon", "must be in (0, 1)");
+        }
+        if !(self.epsilon_high() > 0.0 && self.epsilon_high().is_finite()) {
+            return bad("epsilon_high", "must be > 0");
+        }
+        if self.num_iterations == 0 {
+            return bad("num_iterations", "must be at least 1");
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad("learning_rate", "must be > 0");
+        }
+        for (key, v) in [
+            ("adam_beta1", self.adam_beta1),
+            ("adam_beta2", self.adam_beta2),
+        ] {
+            if !(0.0..1.0).contains(&v) {
+                return bad(key, "must be in [0, 1)");
+            }
+        }
+        if !positive(self.adam_epsilon as f64) {
+            return bad("adam_epsilon", "must be > 0");
+        }
+        if !non_negative(self.weight_decay as f64) {
+            return bad("weight_decay", "must be ≥ 0");
+        }
+        if !(0.0..=1.0).contains(&self.warmup_ratio) {
+            return bad("warmup_ratio", "must be in [0, 1]");
+        }
+        if !non_negative(self.max_grad_norm as f64) {
+            return bad("max_grad_norm", "must be ≥ 0 (0 turns clipping off)");
+        }
+        if self.max_steps == Some(0) {
+            return bad("max_steps", "must be at least 1");
+        }
+        if self.max_steps.is_none() && !positive(self.num_train_epochs) {
+            return bad("num_train_epochs", "must be > 0");
+        }
+        if self.save_total_limit == Some(0) {
+            return bad("save_total_limit", "must be at least 1");
+        }
+        if self.max_nonfinite_steps == 0 {
+            return bad("max_nonfinite_steps", "must be at least 1");
+        }
+        if self.guide_phrases.is_empty() {
+            return bad("guide_phrases", "must hold at least one phrase");
+        }
+        if self.algorithm == Algorithm::Mgrpo && self.augment_h < 2 {
+            return bad(
+                "augment_h",
+                "must be at least 2 (a group of one has no advantage, so layer 2 would train nothing)",
+            );
+        }
+        if !non_negative(self.device_memory_gib) {
+            return bad("device_memory_gib", "must be ≥ 0 (0 = no check)");
+        }
+        if !non_negative(self.layer2_weight as f64) {
+            return bad("layer2_weight", "must be ≥ 0");
+        }
+        if self.layer2_max_completion_length == Some(0) {
+            return bad("layer2_max_completion_length", "must be at least 1");
+        }
+        if self.igrpo_num_drafts == 0 {
+            return bad("igrpo_num_drafts", "must be at least 1");
+        }
+        if !(1..=2).contains(&self.eval_turns) {
+            return bad("eval_turns", "must be 1 or 2");
+        }
+        if !non_negative(self.eval_temperature as f64) {
+            return bad("eval_temperature", "must be ≥ 0 (0 = greedy)");
+        }
+        if self.eval_max_new_tokens == Some(0) {
+            return bad("eval_max_new_tokens", "must be at least 1");
+        }
+        if self.eval_limit == Some(0) {
+            return bad("eval_limit", "must be at least 1");
+        }
+        if !(self.reward.format_weight.is_finite()) {
+            return bad("reward.format_weight", "must be finite");
+        }
+        Ok(())
+    }
+}
+
+/// A finite number above 0 (false for NaN).
+pub(crate) fn positive(x: f64) -> bool {
+    x.is_finite() && x > 0.0
+}
+
+/// A finite number at or above 0 (false for NaN).
+pub(crate) fn non_negative(x: f64) -> bool {
+    x.is_finite() && x >= 0.0
+}
