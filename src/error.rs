@@ -30,6 +30,10 @@ pub enum Error {
         line: usize,
         msg: String,
     },
+    /// A backend operation failed (a tensor read back, a collective operation, a device
+    /// thread that panicked).
+    #[error("backend: {0}")]
+    Backend(String),
     /// Invalid arguments that are not tied to a file (an unknown template name, ...).
     #[error("{0}")]
     Invalid(String),

@@ -1,4 +1,4 @@
-//! Two-turn self-correction evaluation (DESIGN §8, SCoRe's metrics; the MGRPO paper's Table 2).
+//! Two-turn self-correction evaluation (SCoRe's metrics; the MGRPO paper's Table 2).
 //!
 //! Turn 1 answers the question. Turn 2 continues the same assistant turn after a fixed guide
 //! phrase (or, for the intrinsic self-correction baseline, the paper's instruction) and is
@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::data::Problem;
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::reward::{extract_answer, RewardConfig};
-use crate::rl::mgrpo::build_query;
-use crate::rl::rollout::{rollout, Draw, Sampler};
+use crate::reward::extract_answer;
+use crate::rl::policy::Policy;
+use crate::rl::rollout::{Draw, Sampler};
 use crate::template::PromptTemplate;
 use crate::tokenizer::Tokenizer;
 
@@ -86,27 +86,17 @@ pub struct EvalSettings {
 
 /// Evaluate `problems` (their layer-1 prompts already tokenized in `prompts`).
 pub fn evaluate<S: Sampler>(
-    sampler: &mut S,
-    template: &PromptTemplate,
-    tokenizer: &Tokenizer,
+    policy: &mut Policy<'_, S>,
     problems: &[&Problem],
     prompts: Vec<Vec<u32>>,
     settings: &EvalSettings,
-    reward: &RewardConfig,
 ) -> Result<(Vec<ProblemResult>, TwoTurnMetrics)> {
     let draw = |seed| Draw {
         n: 1,
         max_new_tokens: settings.max_new_tokens,
         seed,
     };
-    let t1 = rollout(
-        sampler,
-        problems,
-        prompts,
-        None,
-        draw(settings.seed),
-        reward,
-    )?;
+    let t1 = policy.rollout(problems, prompts, None, draw(settings.seed))?;
     // the rollout graded each answer; only the extracted answer is left to record
     let answer = |p: &Problem, text: &str| {
         extract_answer(text, p.format.last_number_fallback()).map(|e| e.answer)
@@ -129,26 +119,18 @@ pub fn evaluate<S: Sampler>(
         let mut ids = Vec::with_capacity(problems.len());
         let mut prefixes = Vec::with_capacity(problems.len());
         for (i, p) in problems.iter().enumerate() {
-            let turn = build_query(
-                template,
-                tokenizer,
-                &p.question,
-                t1.text(i),
-                &settings.guide,
-            )?;
+            let turn = policy.turn2(&p.question, t1.text(i), &settings.guide)?;
             ids.push(turn.ids);
             prefixes.push(turn.graded_prefix);
         }
-        let t2 = rollout(
-            sampler,
+        let t2 = policy.rollout(
             problems,
             ids,
             Some(&prefixes),
             draw(settings.seed ^ 0x7_0272),
-            reward,
         )?;
         for (i, r) in results.iter_mut().enumerate() {
-            r.turn2_answer = answer(problems[i], &reward.turn2_text(&prefixes[i], t2.text(i)));
+            r.turn2_answer = answer(problems[i], &policy.graded_text(&prefixes[i], t2.text(i)));
             r.turn2_correct = t2.rewards[i].correct;
             r.turn2 = Some(t2.text(i).to_string());
         }
@@ -264,6 +246,7 @@ mod tests {
 
     #[test]
     fn two_turns_on_a_scripted_policy() {
+        use crate::reward::RewardConfig;
         use crate::rl::scripted::{problem, test_tokenizer, Scripted};
         let tok = test_tokenizer();
         let problems = [
@@ -295,7 +278,7 @@ mod tests {
             }
             .to_string()
         };
-        let mut policy = Scripted::new(&tok, Box::new(script));
+        let mut scripted = Scripted::new(&tok, Box::new(script));
         let settings = EvalSettings {
             turns: 2,
             guide: INTRINSIC_INSTRUCTION.into(),
@@ -303,16 +286,9 @@ mod tests {
             seed: 0,
         };
         // graded on the continuation (the default): "Yes." gives no answer, so it is wrong
-        let (results, m) = evaluate(
-            &mut policy,
-            &t,
-            &tok,
-            &refs,
-            prompts.clone(),
-            &settings,
-            &RewardConfig::default(),
-        )
-        .unwrap();
+        let reward = RewardConfig::default();
+        let mut policy = Policy::new(&mut scripted, &t, &tok, &reward);
+        let (results, m) = evaluate(&mut policy, &refs, prompts.clone(), &settings).unwrap();
         let verdicts = |results: &[ProblemResult]| -> Vec<(bool, bool)> {
             results
                 .iter()
@@ -327,23 +303,15 @@ mod tests {
         assert_eq!((m.acc_t1, m.acc_t2), (0.5, 0.25));
         assert_eq!((m.delta_i_to_c, m.delta_c_to_i), (0.25, 0.5));
         // graded on the whole turn: "Yes." keeps the first answer
-        let mut policy = Scripted::new(&tok, Box::new(script));
+        let mut scripted = Scripted::new(&tok, Box::new(script));
         let whole_turn = RewardConfig {
             turn2_graded_on: crate::reward::Turn2Grading::Turn,
             ..RewardConfig::default()
         };
-        let (results, m) = evaluate(
-            &mut policy,
-            &t,
-            &tok,
-            &refs,
-            prompts.clone(),
-            &settings,
-            &whole_turn,
-        )
-        .unwrap();
+        let mut policy = Policy::new(&mut scripted, &t, &tok, &whole_turn);
+        let (results, m) = evaluate(&mut policy, &refs, prompts.clone(), &settings).unwrap();
         assert_eq!(
-            policy.calls[1].0[1],
+            scripted.calls[1].0[1],
             format!("2+2?\n\\boxed{{5}}\n\n{INTRINSIC_INSTRUCTION}")
         );
         assert_eq!(
@@ -357,22 +325,14 @@ mod tests {
         assert_eq!((m.acc_t1, m.acc_t2, m.delta), (0.5, 0.5, 0.0));
         assert_eq!((m.delta_i_to_c, m.delta_c_to_i), (0.25, 0.25));
         // one turn: no second call, t2 = t1
-        let mut policy = Scripted::new(&tok, Box::new(script));
+        let mut scripted = Scripted::new(&tok, Box::new(script));
         let one = EvalSettings {
             turns: 1,
             ..settings
         };
-        let (results, m) = evaluate(
-            &mut policy,
-            &t,
-            &tok,
-            &refs,
-            prompts,
-            &one,
-            &RewardConfig::default(),
-        )
-        .unwrap();
-        assert_eq!(policy.calls.len(), 1);
+        let mut policy = Policy::new(&mut scripted, &t, &tok, &reward);
+        let (results, m) = evaluate(&mut policy, &refs, prompts, &one).unwrap();
+        assert_eq!(scripted.calls.len(), 1);
         assert!(results.iter().all(|r| r.turn2.is_none()));
         assert_eq!((m.acc_t1, m.acc_t2, m.delta), (0.5, 0.5, 0.0));
     }

@@ -21,6 +21,7 @@ pub mod reward;
 pub mod rl;
 pub mod score;
 pub mod template;
+pub mod tensor;
 pub mod tokenizer;
 pub mod train;
 

@@ -4,6 +4,18 @@
 //! followed by a guide phrase and keeps writing (the MGRPO paper, Table 1).
 
 use crate::error::{Error, Result};
+use crate::tokenizer::Tokenizer;
+
+/// A second-turn prompt: the layer-1 prompt, a first answer and a guide phrase (or an
+/// instruction) in one assistant turn, tokenized.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn2 {
+    pub text: String,
+    pub ids: Vec<u32>,
+    /// The turn so far (answer + guide), graded before a continuation under
+    /// `turn2_graded_on = "turn"`.
+    pub graded_prefix: String,
+}
 
 /// A named pair of prompt templates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +83,25 @@ impl PromptTemplate {
             .strip_prefix(&self.render(question))
             .map_or_else(|| format!("{response}\n\n{guide}"), str::to_string);
         (text, turn)
+    }
+
+    /// The second-turn prompt for `question`, the model's `response` and a `guide` phrase:
+    /// the `layer2` string, tokenized. MGRPO's queries, iGRPO's refinement prompts, the
+    /// evaluation's turn 2 and STaR's revisions are all built here.
+    pub fn turn2(
+        &self,
+        tokenizer: &Tokenizer,
+        question: &str,
+        response: &str,
+        guide: &str,
+    ) -> Result<Turn2> {
+        let (text, graded_prefix) = self.render_turn2(question, response, guide);
+        let ids = tokenizer.encode(&text)?;
+        Ok(Turn2 {
+            text,
+            ids,
+            graded_prefix,
+        })
     }
 
     /// The layer-2 prompt: `question`, the model's own `response`, then `guide`.

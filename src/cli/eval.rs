@@ -16,6 +16,7 @@ use mgrpo::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, St
 use mgrpo::model::{load_model, Qwen2Config};
 use mgrpo::reward::{RewardConfig, Turn2Grading};
 use mgrpo::rl::mgrpo::PAPER_GUIDE_PHRASES;
+use mgrpo::rl::policy::Policy;
 use mgrpo::rl::rollout::ModelSampler;
 use mgrpo::template::PromptTemplate;
 use mgrpo::tokenizer::Tokenizer;
@@ -172,7 +173,7 @@ pub fn eval<B: Backend>(a: EvalArgs, device: &B::Device) -> Result<()> {
     let precision = a.dtype.precision()?;
     let (config, model) = load_model::<B>(&a.model, device)?;
     let model = model.to_precision(precision);
-    let mut sampler = ModelSampler {
+    let sampler = ModelSampler {
         model: &model,
         config: &config,
         tokenizer: &tokenizer,
@@ -191,20 +192,13 @@ pub fn eval<B: Backend>(a: EvalArgs, device: &B::Device) -> Result<()> {
         max_new_tokens: a.max_new_tokens,
         seed: a.seed,
     };
+    let mut policy = Policy::new(sampler, &template, &tokenizer, &reward);
     let names = names(&a.data);
     let mut rows: Vec<(String, TwoTurnMetrics)> = Vec::new();
     let mut outputs = Vec::new();
     for ((problems, prompts), name) in sets.into_iter().zip(&names) {
         let refs: Vec<_> = problems.iter().collect();
-        let (results, m) = evaluate(
-            &mut sampler,
-            &template,
-            &tokenizer,
-            &refs,
-            prompts,
-            &settings,
-            &reward,
-        )?;
+        let (results, m) = evaluate(&mut policy, &refs, prompts, &settings)?;
         eprintln!(
             "{name}: {} problems, Acc@t1 {:.1} %, Acc@t2 {:.1} %",
             m.n,

@@ -8,8 +8,11 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
 use super::cache::LayerKv;
+use super::config::Qwen2Config;
 use super::lora::{lora_linear3, LoraAdapter};
 use super::rope::RopeTables;
+use super::weights::WeightSource;
+use crate::error::Result;
 
 /// Self-attention of one decoder layer (`self_attn.*` keys).
 #[derive(Module, Debug)]
@@ -32,7 +35,43 @@ pub struct Qwen2Attention<B: Backend> {
     pub head_dim: usize,
 }
 
+/// A projection, its name (the checkpoint key's last part) and its LoRA slot.
+pub type Projection<'m, B> = (
+    &'static str,
+    &'m mut Linear<B>,
+    &'m mut Option<LoraAdapter<B>>,
+);
+
 impl<B: Backend> Qwen2Attention<B> {
+    /// The attention of `c` with weights `{prefix}.q_proj.weight`, … from `src`, no adapters.
+    pub fn new(prefix: &str, c: &Qwen2Config, src: &mut impl WeightSource<B>) -> Result<Self> {
+        let (d, hd) = (c.hidden_size, c.head_dim());
+        let (h, kvh) = (c.num_attention_heads, c.num_key_value_heads);
+        Ok(Self {
+            q_proj: src.linear(&format!("{prefix}.q_proj"), d, h * hd, true)?,
+            k_proj: src.linear(&format!("{prefix}.k_proj"), d, kvh * hd, true)?,
+            v_proj: src.linear(&format!("{prefix}.v_proj"), d, kvh * hd, true)?,
+            o_proj: src.linear(&format!("{prefix}.o_proj"), h * hd, d, false)?,
+            q_proj_lora: None,
+            k_proj_lora: None,
+            v_proj_lora: None,
+            o_proj_lora: None,
+            num_heads: h,
+            num_kv_heads: kvh,
+            head_dim: hd,
+        })
+    }
+
+    /// The four projections with their LoRA slots, in checkpoint order.
+    pub fn projections_mut(&mut self) -> [Projection<'_, B>; 4] {
+        [
+            ("q_proj", &mut self.q_proj, &mut self.q_proj_lora),
+            ("k_proj", &mut self.k_proj, &mut self.k_proj_lora),
+            ("v_proj", &mut self.v_proj, &mut self.v_proj_lora),
+            ("o_proj", &mut self.o_proj, &mut self.o_proj_lora),
+        ]
+    }
+
     /// # Shapes
     /// - `x`: `[batch, seq, hidden]`
     /// - `rope`: tables of `[batch, seq, 1, head_dim]`

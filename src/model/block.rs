@@ -7,9 +7,12 @@ use burn::prelude::*;
 
 use super::attention::Qwen2Attention;
 use super::cache::LayerKv;
+use super::config::Qwen2Config;
 use super::mlp::Qwen2MLP;
 use super::norm::Qwen2RMSNorm;
 use super::rope::RopeTables;
+use super::weights::WeightSource;
+use crate::error::Result;
 
 /// One decoder layer (`model.layers.N.*` keys).
 #[derive(Module, Debug)]
@@ -21,6 +24,27 @@ pub struct Qwen2DecoderLayer<B: Backend> {
 }
 
 impl<B: Backend> Qwen2DecoderLayer<B> {
+    /// Layer `{prefix}` (`model.layers.N`) of `c`, its weights from `src`.
+    pub fn new(prefix: &str, c: &Qwen2Config, src: &mut impl WeightSource<B>) -> Result<Self> {
+        let (d, eps) = (c.hidden_size, c.rms_norm_eps);
+        Ok(Self {
+            self_attn: Qwen2Attention::new(&format!("{prefix}.self_attn"), c, src)?,
+            mlp: Qwen2MLP::new(&format!("{prefix}.mlp"), c, src)?,
+            input_layernorm: Qwen2RMSNorm::new(
+                &format!("{prefix}.input_layernorm.weight"),
+                d,
+                eps,
+                src,
+            )?,
+            post_attention_layernorm: Qwen2RMSNorm::new(
+                &format!("{prefix}.post_attention_layernorm.weight"),
+                d,
+                eps,
+                src,
+            )?,
+        })
+    }
+
     /// # Shapes
     /// - `x`: `[batch, seq, hidden]` → `[batch, seq, hidden]`
     /// - `mask`: `[batch, 1, seq, seq]`, `true` = masked

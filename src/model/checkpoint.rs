@@ -11,16 +11,12 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use burn::module::Param;
-use burn::nn::{Embedding, Linear};
 use burn::prelude::*;
 use safetensors::{Dtype, SafeTensors};
 
-use super::attention::Qwen2Attention;
-use super::block::Qwen2DecoderLayer;
 use super::config::Qwen2Config;
-use super::mlp::Qwen2MLP;
-use super::norm::Qwen2RMSNorm;
-use super::qwen2::{Qwen2ForCausalLM, Qwen2Model};
+use super::qwen2::Qwen2ForCausalLM;
+use super::weights::{Init, WeightSource};
 use crate::error::{Error, Result};
 
 /// Load `dir` (an HF model directory) onto `device`.
@@ -61,7 +57,7 @@ pub fn load_model<B: Backend>(
         })
         .collect::<Result<Vec<_>>>()?;
     let mut store = TensorStore::new(&files, &parsed, origin, index)?;
-    let model = build(&config, &mut store, device)?;
+    let model = Qwen2ForCausalLM::new(&config, &mut (&mut store, device))?;
     store.finish(dir)?;
     Ok((config, model))
 }
@@ -229,58 +225,6 @@ impl<'a> TensorStore<'a> {
         Ok(values)
     }
 
-    fn param1<B: Backend>(
-        &mut self,
-        key: &str,
-        n: usize,
-        device: &B::Device,
-    ) -> Result<Param<Tensor<B, 1>>> {
-        let v = self.take(key, &[n])?;
-        Ok(Param::from_tensor(Tensor::from_data(
-            TensorData::new(v, [n]),
-            device,
-        )))
-    }
-
-    /// A tensor stored `[rows, cols]` as is (embeddings).
-    fn param2<B: Backend>(
-        &mut self,
-        key: &str,
-        rows: usize,
-        cols: usize,
-        device: &B::Device,
-    ) -> Result<Param<Tensor<B, 2>>> {
-        let v = self.take(key, &[rows, cols])?;
-        Ok(Param::from_tensor(Tensor::from_data(
-            TensorData::new(v, [rows, cols]),
-            device,
-        )))
-    }
-
-    /// An HF `Linear` (`{prefix}.weight` `[out, in]`, optional `{prefix}.bias`) as a Burn one.
-    fn linear<B: Backend>(
-        &mut self,
-        prefix: &str,
-        d_in: usize,
-        d_out: usize,
-        bias: bool,
-        device: &B::Device,
-    ) -> Result<Linear<B>> {
-        let w = self.take(&format!("{prefix}.weight"), &[d_out, d_in])?;
-        let w = transpose(&w, d_out, d_in); // [in, out]
-        Ok(Linear {
-            weight: Param::from_tensor(Tensor::from_data(
-                TensorData::new(w, [d_in, d_out]),
-                device,
-            )),
-            bias: if bias {
-                Some(self.param1(&format!("{prefix}.bias"), d_out, device)?)
-            } else {
-                None
-            },
-        })
-    }
-
     /// Fail on tensors that the config does not account for.
     fn finish(self, dir: &Path) -> Result<()> {
         let mut extra: Vec<(&String, &Path)> = self
@@ -320,62 +264,34 @@ pub(crate) fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-fn build<B: Backend>(
-    c: &Qwen2Config,
-    st: &mut TensorStore,
-    device: &B::Device,
-) -> Result<Qwen2ForCausalLM<B>> {
-    let (d, hd, inter) = (c.hidden_size, c.head_dim(), c.intermediate_size);
-    let (h, kvh) = (c.num_attention_heads, c.num_key_value_heads);
-    let norm = |st: &mut TensorStore, key: String| -> Result<Qwen2RMSNorm<B>> {
-        Ok(Qwen2RMSNorm {
-            weight: st.param1(&key, d, device)?,
-            eps: c.rms_norm_eps,
-        })
-    };
-    let mut layers = Vec::with_capacity(c.num_hidden_layers);
-    for i in 0..c.num_hidden_layers {
-        let p = format!("model.layers.{i}");
-        layers.push(Qwen2DecoderLayer {
-            self_attn: Qwen2Attention {
-                q_proj: st.linear(&format!("{p}.self_attn.q_proj"), d, h * hd, true, device)?,
-                k_proj: st.linear(&format!("{p}.self_attn.k_proj"), d, kvh * hd, true, device)?,
-                v_proj: st.linear(&format!("{p}.self_attn.v_proj"), d, kvh * hd, true, device)?,
-                o_proj: st.linear(&format!("{p}.self_attn.o_proj"), h * hd, d, false, device)?,
-                num_heads: h,
-                num_kv_heads: kvh,
-                head_dim: hd,
-                q_proj_lora: None,
-                k_proj_lora: None,
-                v_proj_lora: None,
-                o_proj_lora: None,
-            },
-            mlp: Qwen2MLP {
-                gate_proj: st.linear(&format!("{p}.mlp.gate_proj"), d, inter, false, device)?,
-                up_proj: st.linear(&format!("{p}.mlp.up_proj"), d, inter, false, device)?,
-                down_proj: st.linear(&format!("{p}.mlp.down_proj"), inter, d, false, device)?,
-                gate_proj_lora: None,
-                up_proj_lora: None,
-                down_proj_lora: None,
-            },
-            input_layernorm: norm(st, format!("{p}.input_layernorm.weight"))?,
-            post_attention_layernorm: norm(st, format!("{p}.post_attention_layernorm.weight"))?,
-        });
+impl<B: Backend> WeightSource<B> for (&mut TensorStore<'_>, &B::Device) {
+    fn matrix(&mut self, key: &str, _: Init, shape: [usize; 2]) -> Result<Param<Tensor<B, 2>>> {
+        let v = self.0.take(key, &shape)?;
+        Ok(Param::from_tensor(Tensor::from_data(
+            TensorData::new(v, shape),
+            self.1,
+        )))
     }
-    let model = Qwen2Model {
-        embed_tokens: Embedding {
-            weight: st.param2("model.embed_tokens.weight", c.vocab_size, d, device)?,
-        },
-        layers,
-        norm: norm(st, "model.norm.weight".into())?,
-        rope_theta: c.rope_theta,
-        head_dim: hd,
-        compute_dtype: None,
-    };
-    let lm_head = if c.tie_word_embeddings {
-        None
-    } else {
-        Some(st.linear("lm_head", d, c.vocab_size, false, device)?)
-    };
-    Ok(Qwen2ForCausalLM { model, lm_head })
+
+    fn vector(&mut self, key: &str, _: Init, n: usize) -> Result<Param<Tensor<B, 1>>> {
+        let v = self.0.take(key, &[n])?;
+        Ok(Param::from_tensor(Tensor::from_data(
+            TensorData::new(v, [n]),
+            self.1,
+        )))
+    }
+
+    fn linear_weight(
+        &mut self,
+        key: &str,
+        d_in: usize,
+        d_out: usize,
+    ) -> Result<Param<Tensor<B, 2>>> {
+        let w = self.0.take(key, &[d_out, d_in])?;
+        let w = transpose(&w, d_out, d_in); // [in, out]
+        Ok(Param::from_tensor(Tensor::from_data(
+            TensorData::new(w, [d_in, d_out]),
+            self.1,
+        )))
+    }
 }

@@ -23,6 +23,7 @@ use super::precision::like;
 use super::{linear3, Qwen2ForCausalLM};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
+use crate::tensor::read_back;
 
 /// The projections PEFT calls `target_modules`, all of them by default.
 pub const LORA_TARGETS: [&str; 7] = [
@@ -115,63 +116,39 @@ pub(crate) fn lora_linear3<B: Backend>(
 }
 
 /// Each adapter slot of `model` with its HF key prefix, its projection name and its linear
-/// layer, in a fixed order.
-macro_rules! slots {
-    ($model:expr) => {
-        $model
-            .model
-            .layers
-            .iter_mut()
-            .enumerate()
-            .flat_map(|(i, l)| {
-                let a = &mut l.self_attn;
-                let m = &mut l.mlp;
-                [
+/// layer, in checkpoint order (the projections are listed by their modules).
+fn slots<B: Backend>(
+    model: &mut Qwen2ForCausalLM<B>,
+) -> impl Iterator<
+    Item = (
+        String,
+        &'static str,
+        &mut Linear<B>,
+        &mut Option<LoraAdapter<B>>,
+    ),
+> {
+    model
+        .model
+        .layers
+        .iter_mut()
+        .enumerate()
+        .flat_map(|(i, l)| {
+            let attn = l
+                .self_attn
+                .projections_mut()
+                .map(move |(name, linear, slot)| {
                     (
-                        format!("model.layers.{i}.self_attn.q_proj"),
-                        "q_proj",
-                        &mut a.q_proj,
-                        &mut a.q_proj_lora,
-                    ),
-                    (
-                        format!("model.layers.{i}.self_attn.k_proj"),
-                        "k_proj",
-                        &mut a.k_proj,
-                        &mut a.k_proj_lora,
-                    ),
-                    (
-                        format!("model.layers.{i}.self_attn.v_proj"),
-                        "v_proj",
-                        &mut a.v_proj,
-                        &mut a.v_proj_lora,
-                    ),
-                    (
-                        format!("model.layers.{i}.self_attn.o_proj"),
-                        "o_proj",
-                        &mut a.o_proj,
-                        &mut a.o_proj_lora,
-                    ),
-                    (
-                        format!("model.layers.{i}.mlp.gate_proj"),
-                        "gate_proj",
-                        &mut m.gate_proj,
-                        &mut m.gate_proj_lora,
-                    ),
-                    (
-                        format!("model.layers.{i}.mlp.up_proj"),
-                        "up_proj",
-                        &mut m.up_proj,
-                        &mut m.up_proj_lora,
-                    ),
-                    (
-                        format!("model.layers.{i}.mlp.down_proj"),
-                        "down_proj",
-                        &mut m.down_proj,
-                        &mut m.down_proj_lora,
-                    ),
-                ]
-            })
-    };
+                        format!("model.layers.{i}.self_attn.{name}"),
+                        name,
+                        linear,
+                        slot,
+                    )
+                });
+            let mlp = l.mlp.projections_mut().map(move |(name, linear, slot)| {
+                (format!("model.layers.{i}.mlp.{name}"), name, linear, slot)
+            });
+            attn.into_iter().chain(mlp)
+        })
 }
 
 impl<B: Backend> Qwen2ForCausalLM<B> {
@@ -180,7 +157,7 @@ impl<B: Backend> Qwen2ForCausalLM<B> {
     pub fn with_lora(self, cfg: &LoraConfig, seed: u64, device: &B::Device) -> Self {
         let mut m = self.no_grad();
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x10_4A);
-        for (_, name, linear, slot) in slots!(m) {
+        for (_, name, linear, slot) in slots(&mut m) {
             if !cfg.targets.iter().any(|t| t == name) {
                 continue;
             }
@@ -203,25 +180,15 @@ impl<B: Backend> Qwen2ForCausalLM<B> {
 
     /// Whether any adapter is attached.
     pub fn has_lora(&self) -> bool {
-        self.model.layers.iter().any(|l| {
-            let (a, m) = (&l.self_attn, &l.mlp);
-            [
-                &a.q_proj_lora,
-                &a.k_proj_lora,
-                &a.v_proj_lora,
-                &a.o_proj_lora,
-                &m.gate_proj_lora,
-                &m.up_proj_lora,
-                &m.down_proj_lora,
-            ]
-            .iter()
-            .any(|s| s.is_some())
-        })
+        // a module clone shares its tensors: nothing is copied
+        let mut m = self.clone();
+        let any = slots(&mut m).any(|(_, _, _, slot)| slot.is_some());
+        any
     }
 
     /// Fold every adapter into its weight (`W + (α/r)·A·B`) and drop it: a plain model.
     pub fn merge_lora(mut self) -> Self {
-        for (_, _, linear, slot) in slots!(self) {
+        for (_, _, linear, slot) in slots(&mut self) {
             if let Some(a) = slot.take() {
                 let delta = a.delta();
                 linear.weight = linear
@@ -247,14 +214,9 @@ pub fn save_adapter<B: Backend>(
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    let read = |t: Tensor<B, 2>, key: &str| -> Result<Vec<f32>> {
-        t.into_data()
-            .convert::<f32>()
-            .into_vec()
-            .map_err(|e| Error::Invalid(format!("reading `{key}` back: {e:?}")))
-    };
+    let read = |t: Tensor<B, 2>, key: &str| read_back(t, &format!("`{key}`"));
     let mut model = model.clone();
-    for (prefix, _, _, slot) in slots!(model) {
+    for (prefix, _, _, slot) in slots(&mut model) {
         if let Some(a) = slot.as_ref() {
             let [d_in, r] = a.lora_a.dims();
             let [_, d_out] = a.lora_b.dims();
@@ -326,7 +288,7 @@ pub fn load_adapter<B: Backend>(
             .collect())
     };
     let mut seen = 0;
-    for (prefix, _, _, slot) in slots!(model) {
+    for (prefix, _, _, slot) in slots(&mut model) {
         let Some(a) = slot.as_mut() else { continue };
         let [d_in, r] = a.lora_a.dims();
         let [_, d_out] = a.lora_b.dims();
@@ -391,7 +353,7 @@ mod tests {
     /// Non-zero `B`s, as after some training.
     fn trained<B: Backend>(m: Qwen2ForCausalLM<B>, dev: &B::Device) -> Qwen2ForCausalLM<B> {
         let mut m = m;
-        for (_, _, _, slot) in slots!(m) {
+        for (_, _, _, slot) in slots(&mut m) {
             if let Some(a) = slot.as_mut() {
                 let [r, out] = a.lora_b.dims();
                 let v: Vec<f32> = (0..r * out)

@@ -4,7 +4,11 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
+use super::attention::Projection;
+use super::config::Qwen2Config;
 use super::lora::{lora_linear3, LoraAdapter};
+use super::weights::WeightSource;
+use crate::error::Result;
 
 /// The feed-forward block of one decoder layer (`mlp.*` keys).
 #[derive(Module, Debug)]
@@ -22,6 +26,28 @@ pub struct Qwen2MLP<B: Backend> {
 }
 
 impl<B: Backend> Qwen2MLP<B> {
+    /// The MLP of `c` with weights `{prefix}.gate_proj.weight`, … from `src`, no adapters.
+    pub fn new(prefix: &str, c: &Qwen2Config, src: &mut impl WeightSource<B>) -> Result<Self> {
+        let (d, inter) = (c.hidden_size, c.intermediate_size);
+        Ok(Self {
+            gate_proj: src.linear(&format!("{prefix}.gate_proj"), d, inter, false)?,
+            up_proj: src.linear(&format!("{prefix}.up_proj"), d, inter, false)?,
+            down_proj: src.linear(&format!("{prefix}.down_proj"), inter, d, false)?,
+            gate_proj_lora: None,
+            up_proj_lora: None,
+            down_proj_lora: None,
+        })
+    }
+
+    /// The three projections with their LoRA slots, in checkpoint order.
+    pub fn projections_mut(&mut self) -> [Projection<'_, B>; 3] {
+        [
+            ("gate_proj", &mut self.gate_proj, &mut self.gate_proj_lora),
+            ("up_proj", &mut self.up_proj, &mut self.up_proj_lora),
+            ("down_proj", &mut self.down_proj, &mut self.down_proj_lora),
+        ]
+    }
+
     /// # Shapes
     /// - `x`: `[batch, seq, hidden]` → `[batch, seq, hidden]`
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {

@@ -5,6 +5,9 @@ use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::DType;
 
+use super::weights::{Init, WeightSource};
+use crate::error::Result;
+
 /// RMS normalisation over the last dimension. Field names follow the checkpoint keys
 /// (`input_layernorm.weight`, `norm.weight`, …).
 #[derive(Module, Debug)]
@@ -15,6 +18,14 @@ pub struct Qwen2RMSNorm<B: Backend> {
 }
 
 impl<B: Backend> Qwen2RMSNorm<B> {
+    /// The norm whose scale is `key` in `src`.
+    pub fn new(key: &str, size: usize, eps: f64, src: &mut impl WeightSource<B>) -> Result<Self> {
+        Ok(Self {
+            weight: src.vector(key, Init::Norm, size)?,
+            eps,
+        })
+    }
+
     /// A norm with weight 1 (the identity scale).
     pub fn ones(size: usize, eps: f64, device: &B::Device) -> Self {
         Self {

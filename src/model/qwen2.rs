@@ -2,19 +2,18 @@
 //! embeddings when `tie_word_embeddings`). Module paths equal the HF checkpoint keys
 //! (`model.embed_tokens.weight`, `model.layers.0.self_attn.q_proj.bias`, `lm_head.weight`, …).
 
-use burn::module::Param;
 use burn::nn::{Embedding, Linear};
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution};
 
-use super::attention::Qwen2Attention;
 use super::block::Qwen2DecoderLayer;
 use super::cache::KvCache;
 use super::config::Qwen2Config;
-use super::mlp::Qwen2MLP;
 use super::norm::Qwen2RMSNorm;
 use super::precision::like;
 use super::rope::RopeTables;
+use super::weights::{Init, Initializer, WeightSource};
+use crate::error::Result;
 
 /// One batch of token rows, left-padded to a common length.
 ///
@@ -199,10 +198,41 @@ impl<B: Backend> Qwen2ForCausalLM<B> {
         }
     }
 
+    /// The model of `config` with every weight from `src`, under its checkpoint key. Layers
+    /// are built first, then the embedding, the final norm and the untied head (the order an
+    /// initialiser draws in).
+    pub fn new(config: &Qwen2Config, src: &mut impl WeightSource<B>) -> Result<Self> {
+        let d = config.hidden_size;
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| Qwen2DecoderLayer::new(&format!("model.layers.{i}"), config, src))
+            .collect::<Result<Vec<_>>>()?;
+        let embed = src.matrix(
+            "model.embed_tokens.weight",
+            Init::Embedding,
+            [config.vocab_size, d],
+        )?;
+        let norm = Qwen2RMSNorm::new("model.norm.weight", d, config.rms_norm_eps, src)?;
+        let lm_head = match config.tie_word_embeddings {
+            true => None,
+            false => Some(src.linear("lm_head", d, config.vocab_size, false)?),
+        };
+        Ok(Self {
+            model: Qwen2Model {
+                embed_tokens: Embedding { weight: embed },
+                layers,
+                norm,
+                rope_theta: config.rope_theta,
+                head_dim: config.head_dim(),
+                compute_dtype: None,
+            },
+            lm_head,
+        })
+    }
+
     /// A model with random weights drawn so that logits are far from uniform (for tests and
     /// benchmarks): normal(0, 1/√fan_in) matrices, small random biases, norms near 1.
     pub fn random(config: &Qwen2Config, device: &B::Device) -> Self {
-        Self::build(config, &mut |kind, shape| {
+        Self::drawn(config, move |kind, shape| {
             let (mean, std) = match kind {
                 Init::Matrix => (0.0, (shape[0] as f64).powf(-0.5)),
                 Init::Embedding => (0.0, 1.0),
@@ -221,7 +251,7 @@ impl<B: Backend> Qwen2ForCausalLM<B> {
         use rand_distr::{Distribution as _, Normal};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let normal = Normal::new(0.0f32, 0.02).unwrap_or_else(|_| unreachable!());
-        Self::build(config, &mut |kind, shape| {
+        Self::drawn(config, move |kind, shape| {
             let n = shape[0] * shape[1];
             let values: Vec<f32> = match kind {
                 Init::Matrix | Init::Embedding => (0..n).map(|_| normal.sample(&mut rng)).collect(),
@@ -232,95 +262,15 @@ impl<B: Backend> Qwen2ForCausalLM<B> {
         })
     }
 
-    /// The module tree with every tensor drawn by `draw(kind, shape)` (vectors as `[1, n]`),
-    /// in checkpoint order. Linear weights are `[in, out]` (Burn's layout).
-    fn build(config: &Qwen2Config, draw: &mut Draw<'_, B>) -> Self {
-        let (d, hd) = (config.hidden_size, config.head_dim());
-        let (h, kvh, inter) = (
-            config.num_attention_heads,
-            config.num_key_value_heads,
-            config.intermediate_size,
-        );
-        let layers = (0..config.num_hidden_layers)
-            .map(|_| Qwen2DecoderLayer {
-                self_attn: Qwen2Attention {
-                    q_proj: linear(draw, d, h * hd, true),
-                    k_proj: linear(draw, d, kvh * hd, true),
-                    v_proj: linear(draw, d, kvh * hd, true),
-                    o_proj: linear(draw, h * hd, d, false),
-                    num_heads: h,
-                    num_kv_heads: kvh,
-                    head_dim: hd,
-                    q_proj_lora: None,
-                    k_proj_lora: None,
-                    v_proj_lora: None,
-                    o_proj_lora: None,
-                },
-                mlp: Qwen2MLP {
-                    gate_proj: linear(draw, d, inter, false),
-                    up_proj: linear(draw, d, inter, false),
-                    down_proj: linear(draw, inter, d, false),
-                    gate_proj_lora: None,
-                    up_proj_lora: None,
-                    down_proj_lora: None,
-                },
-                input_layernorm: norm(draw, d, config.rms_norm_eps),
-                post_attention_layernorm: norm(draw, d, config.rms_norm_eps),
-            })
-            .collect();
-        Self {
-            model: Qwen2Model {
-                embed_tokens: Embedding {
-                    weight: matrix(draw, Init::Embedding, [config.vocab_size, d]),
-                },
-                layers,
-                norm: norm(draw, d, config.rms_norm_eps),
-                rope_theta: config.rope_theta,
-                head_dim: hd,
-                compute_dtype: None,
-            },
-            lm_head: (!config.tie_word_embeddings)
-                .then(|| linear(draw, d, config.vocab_size, false)),
-        }
-    }
-}
-
-/// What a weight is, for initialisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Init {
-    /// A linear layer's weight (`[in, out]`).
-    Matrix,
-    Embedding,
-    Bias,
-    /// An RMSNorm scale.
-    Norm,
-}
-
-type Draw<'a, B> = dyn FnMut(Init, [usize; 2]) -> Tensor<B, 2> + 'a;
-
-fn matrix<B: Backend>(
-    draw: &mut Draw<'_, B>,
-    kind: Init,
-    shape: [usize; 2],
-) -> Param<Tensor<B, 2>> {
-    Param::from_tensor(draw(kind, shape))
-}
-
-fn vector<B: Backend>(draw: &mut Draw<'_, B>, kind: Init, n: usize) -> Param<Tensor<B, 1>> {
-    Param::from_tensor(draw(kind, [1, n]).reshape([n]))
-}
-
-fn linear<B: Backend>(draw: &mut Draw<'_, B>, d_in: usize, d_out: usize, bias: bool) -> Linear<B> {
-    Linear {
-        weight: matrix(draw, Init::Matrix, [d_in, d_out]),
-        bias: bias.then(|| vector(draw, Init::Bias, d_out)),
-    }
-}
-
-fn norm<B: Backend>(draw: &mut Draw<'_, B>, n: usize, eps: f64) -> Qwen2RMSNorm<B> {
-    Qwen2RMSNorm {
-        weight: vector(draw, Init::Norm, n),
-        eps,
+    /// The model with every tensor drawn by `draw` (an initialiser cannot fail).
+    fn drawn<'d>(
+        config: &Qwen2Config,
+        draw: impl FnMut(Init, [usize; 2]) -> Tensor<B, 2> + 'd,
+    ) -> Self {
+        let mut src = Initializer {
+            draw: Box::new(draw),
+        };
+        Self::new(config, &mut src).unwrap_or_else(|_| unreachable!("an initialiser never fails"))
     }
 }
 

@@ -12,6 +12,7 @@ pub mod compare;
 pub mod expr;
 pub mod extract;
 pub mod lexer;
+pub mod math;
 pub mod normalize;
 pub mod policy;
 pub mod real;
@@ -22,6 +23,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 pub use extract::{extract_answer, has_boxed, Extracted, Marker};
+pub use math::MathReward;
 pub use policy::{PercentPolicy, Policy};
 
 use crate::data::Problem;
@@ -104,14 +106,31 @@ pub enum Turn2Grading {
     Turn,
 }
 
-impl RewardConfig {
+impl Turn2Grading {
     /// The text graded for a second-turn `continuation` written after `turn_so_far` (the first
     /// answer and the guide phrase).
-    pub fn turn2_text<'a>(&self, turn_so_far: &str, continuation: &'a str) -> Cow<'a, str> {
-        match self.turn2_graded_on {
+    pub fn text<'a>(self, turn_so_far: &str, continuation: &'a str) -> Cow<'a, str> {
+        match self {
             Turn2Grading::Continuation => Cow::Borrowed(continuation),
             Turn2Grading::Turn => Cow::Owned(format!("{turn_so_far}{continuation}")),
         }
+    }
+}
+
+/// A reward: a pure function of a problem and a completion's text (no model, no tensors).
+/// Adding one is a file that implements this trait and a line in [`RewardConfig::reward`].
+pub trait Reward: Send + Sync {
+    /// The reward of `text` as an answer to `problem`, with its parts.
+    fn grade(&self, problem: &Problem, text: &str) -> RewardParts;
+}
+
+impl RewardConfig {
+    /// The reward these settings describe. Every reward the trainer knows is listed here.
+    pub fn reward(&self) -> Box<dyn Reward> {
+        Box::new(MathReward {
+            policy: self.policy.clone(),
+            format_weight: self.format_weight,
+        })
     }
 }
 
@@ -153,18 +172,5 @@ pub fn reward(problem: &Problem, completion: &str, config: &RewardConfig) -> f32
 
 /// [`reward`] with its parts (the trainer logs accuracy and format separately).
 pub fn reward_parts(problem: &Problem, completion: &str, config: &RewardConfig) -> RewardParts {
-    let v = verify(
-        &problem.gold_answer,
-        completion,
-        &config.policy,
-        problem.format.last_number_fallback(),
-    );
-    let formatted = format_reward(completion) > 0.0;
-    let total =
-        if v.correct { 1.0 } else { 0.0 } + if formatted { config.format_weight } else { 0.0 };
-    RewardParts {
-        correct: v.correct,
-        formatted,
-        total,
-    }
+    config.reward().grade(problem, completion)
 }

@@ -12,7 +12,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::advantage::{group_advantages, ScaleRewards};
-use super::grpo::{update, Experience, Part, Sample, UpdateConfig};
+use super::experience::{Experience, Sample};
+use super::grpo::{update, Part, UpdateConfig};
 use super::loss::{LossParams, LossType};
 use super::optim::{adamw, AdamParams, PolicyOptimizer};
 use super::sft::{sft_update, SftExample};

@@ -3,7 +3,7 @@
 //! global-norm clip → AdamW.
 //!
 //! Gradient accumulation normalises every micro-batch by the counts of the whole step
-//! ([`StepCounts`]), so splitting a batch changes nothing but memory (except for `bnpo`, see
+//! ([`super::loss::StepCounts`]), so splitting a batch changes nothing but memory (except for `bnpo`, see
 //! `loss.rs`). A non-finite loss or gradient norm skips the optimizer step.
 
 use std::time::Instant;
@@ -12,113 +12,13 @@ use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 
-use super::logprobs::{completion_logprobs, completion_mask, right_aligned, window, SeqRow};
-use super::loss::{grpo_loss, LossInputs, LossMetrics, LossParams, StepCounts};
+use super::experience::{Experience, Sample};
+use super::logprobs::{completion_logprobs, completion_mask, right_aligned, window};
+use super::loss::{grpo_loss, LossInputs, LossMetrics, LossParams, TokenSums};
 use super::optim::{clip_global_norm, PolicyOptimizer};
-use super::rollout::Rollout;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::Qwen2ForCausalLM;
-
-/// One sequence of experience.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    /// Index into [`Experience::prompts`].
-    pub prompt: usize,
-    pub completion: Vec<u32>,
-    pub advantage: f32,
-    /// `false` when the completion is masked out (a truncated completion under
-    /// `mask_truncated_completions`).
-    pub keep: bool,
-    /// log π_old per completion token (`num_iterations > 1`).
-    pub old_logps: Option<Vec<f32>>,
-    /// log π_ref per completion token (β > 0).
-    pub ref_logps: Option<Vec<f32>>,
-}
-
-/// What one update trains on.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Experience {
-    pub prompts: Vec<Vec<u32>>,
-    pub samples: Vec<Sample>,
-}
-
-impl Experience {
-    /// One sample per completion of `roll`, with its advantage; truncated completions are
-    /// masked out when `mask_truncated`.
-    pub fn from_rollout(roll: &Rollout, advantages: &[f32], mask_truncated: bool) -> Self {
-        Self {
-            prompts: roll.prompts.clone(),
-            samples: roll
-                .completions
-                .iter()
-                .zip(advantages)
-                .map(|(c, &a)| Sample {
-                    prompt: c.prompt_index,
-                    completion: c.ids.clone(),
-                    advantage: a,
-                    keep: !(mask_truncated && c.truncated()),
-                    old_logps: None,
-                    ref_logps: None,
-                })
-                .collect(),
-        }
-    }
-
-    fn rows(&self, range: std::ops::Range<usize>) -> Vec<SeqRow<'_>> {
-        self.samples[range]
-            .iter()
-            .map(|s| SeqRow {
-                prompt: &self.prompts[s.prompt],
-                completion: &s.completion,
-            })
-            .collect()
-    }
-
-    /// The counts of a step over all samples split into micro-batches of `micro_batch`.
-    pub fn counts(&self, micro_batch: usize) -> StepCounts {
-        StepCounts {
-            sequences: self.samples.len(),
-            tokens: self
-                .samples
-                .iter()
-                .filter(|s| s.keep)
-                .map(|s| s.completion.len())
-                .sum(),
-            micro_batches: self.samples.len().div_ceil(micro_batch.max(1)),
-        }
-    }
-}
-
-/// Log-probs of every sample's completion tokens under `model` (no gradient), `micro_batch`
-/// rows at a time: the old policy's or the reference model's.
-pub fn sample_logprobs<B: Backend>(
-    model: &Qwen2ForCausalLM<B>,
-    exp: &Experience,
-    micro_batch: usize,
-    device: &B::Device,
-) -> Result<Vec<Vec<f32>>> {
-    let mut out = Vec::with_capacity(exp.samples.len());
-    let n = exp.samples.len();
-    for start in (0..n).step_by(micro_batch.max(1)) {
-        let range = start..(start + micro_batch.max(1)).min(n);
-        let rows = exp.rows(range.clone());
-        let t = window(&rows);
-        if t == 0 {
-            out.extend(rows.iter().map(|_| Vec::new()));
-            continue;
-        }
-        let (lp, _) = completion_logprobs(model, &rows, false, device);
-        let lp: Vec<f32> = lp
-            .into_data()
-            .convert::<f32>()
-            .into_vec()
-            .map_err(|e| Error::Invalid(format!("reading log-probs back: {e:?}")))?;
-        for (r, row) in rows.iter().enumerate() {
-            out.push(lp[(r + 1) * t - row.completion.len()..(r + 1) * t].to_vec());
-        }
-    }
-    Ok(out)
-}
+use crate::tensor::read_back;
 
 /// Settings of [`update`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -162,13 +62,53 @@ pub struct UpdateStats {
     pub optimizer_secs: f64,
 }
 
+/// Host-side sums of a share of a step's micro-batches: added up over micro-batches, then
+/// over devices (`rl::parallel` all-reduces them as one vector, [`Self::to_vec`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct UpdateSums {
+    pub tokens: TokenSums,
+    /// Σ entropy over active tokens.
+    pub entropy: f32,
+    /// Micro-batches run.
+    pub micro_batches: f32,
+    /// Each part's loss.
+    pub part_losses: Vec<f32>,
+}
+
+impl UpdateSums {
+    pub fn new(parts: usize) -> Self {
+        Self {
+            part_losses: vec![0.0; parts],
+            ..Default::default()
+        }
+    }
+
+    /// Every field in one vector: the token sums, the entropy, the micro-batches, the part
+    /// losses.
+    pub fn to_vec(&self) -> Vec<f32> {
+        let mut v = self.tokens.to_array().to_vec();
+        v.extend([self.entropy, self.micro_batches]);
+        v.extend(&self.part_losses);
+        v
+    }
+
+    /// The inverse of [`Self::to_vec`].
+    pub fn from_vec(v: &[f32]) -> Self {
+        let n = TokenSums::LEN;
+        Self {
+            tokens: TokenSums::from_slice(&v[..n]),
+            entropy: v[n],
+            micro_batches: v[n + 1],
+            part_losses: v[n + 2..].to_vec(),
+        }
+    }
+}
+
 /// Gradients and host-side sums of a share of a step's micro-batches (all of them on one
 /// device; every n-th under data parallelism, see `rl::parallel`).
 pub(crate) struct Accumulated {
     pub grads: Option<GradientsParams>,
-    /// `[0..5]` the loss metric sums, `[5]` Σ entropy, `[6]` micro-batches run, then each
-    /// part's loss: added up over devices as they are.
-    pub sums: Vec<f32>,
+    pub sums: UpdateSums,
     pub forward_secs: f64,
     pub secs: f64,
 }
@@ -194,7 +134,7 @@ pub(crate) fn accumulate<B: AutodiffBackend>(
     let t0 = Instant::now();
     let mb = cfg.micro_batch.max(1);
     let mut accum = GradientsAccumulator::<Qwen2ForCausalLM<B>>::new();
-    let mut sums = vec![0.0f32; 7 + parts.len()];
+    let mut sums = UpdateSums::new(parts.len());
     let mut forward_secs = 0.0;
     let mut any = false;
     let mut j = 0;
@@ -239,17 +179,15 @@ pub(crate) fn accumulate<B: AutodiffBackend>(
             let (loss, loss_sums) = grpo_loss(inputs, &cfg.loss, &counts);
             let entropy = entropy.map_or_else(|| Tensor::zeros([1], device), |h| (h * mask).sum());
             // one read-back per micro-batch: the metric sums, the entropy sum and the loss
-            let host: Vec<f32> =
-                Tensor::cat(vec![loss_sums.sums, entropy, loss.clone().detach()], 0)
-                    .into_data()
-                    .convert::<f32>()
-                    .into_vec()
-                    .map_err(|e| Error::Invalid(format!("reading loss metrics back: {e:?}")))?;
-            for (acc, v) in sums.iter_mut().zip(&host[..6]) {
-                *acc += v;
-            }
-            sums[6] += 1.0;
-            sums[7 + pi] += host[6];
+            let host = read_back(
+                Tensor::cat(vec![loss_sums.sums, entropy, loss.clone().detach()], 0),
+                "loss metrics",
+            )?;
+            let n = TokenSums::LEN;
+            sums.tokens.add(&TokenSums::from_slice(&host[..n]));
+            sums.entropy += host[n];
+            sums.micro_batches += 1.0;
+            sums.part_losses[pi] += host[n + 1];
             forward_secs += tf.elapsed().as_secs_f64();
             let grads = GradientsParams::from_grads((loss * part.weight).backward(), model);
             accum.accumulate(model, grads);
@@ -271,13 +209,13 @@ pub(crate) fn apply<B: AutodiffBackend>(
     optim: &mut PolicyOptimizer<B>,
     parts: &[Part<'_>],
     grads: Option<GradientsParams>,
-    sums: &[f32],
+    sums: &UpdateSums,
     cfg: &UpdateConfig,
     lr: f64,
 ) -> (Qwen2ForCausalLM<B>, UpdateStats) {
     let t0 = Instant::now();
-    let part_losses = sums[7..].to_vec();
-    let Some(mut grads) = grads.filter(|_| sums[6] > 0.0) else {
+    let part_losses = sums.part_losses.clone();
+    let Some(mut grads) = grads.filter(|_| sums.micro_batches > 0.0) else {
         // nothing to train on (every part empty): no optimizer step, nothing skipped
         return (
             model,
@@ -288,8 +226,7 @@ pub(crate) fn apply<B: AutodiffBackend>(
             },
         );
     };
-    let metric_sums: [f32; 5] = [sums[0], sums[1], sums[2], sums[3], sums[4]];
-    let metrics = LossMetrics::from_sums(&metric_sums);
+    let metrics = LossMetrics::from_totals(sums.tokens);
     let loss: f32 = parts
         .iter()
         .zip(&part_losses)
@@ -309,7 +246,7 @@ pub(crate) fn apply<B: AutodiffBackend>(
             part_losses,
             grad_norm,
             metrics,
-            entropy: sums[5] / metrics.tokens.max(1.0),
+            entropy: sums.entropy / metrics.tokens.max(1.0),
             applied,
             optimizer_secs: t0.elapsed().as_secs_f64(),
             ..Default::default()

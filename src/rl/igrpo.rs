@@ -1,4 +1,4 @@
-//! iGRPO (DESIGN §9): refine the best of several drafts.
+//! iGRPO (docs/ARCHITECTURE.md, "iGRPO"): refine the best of several drafts.
 //!
 //! Stage 1: N drafts per question (`igrpo_num_drafts`), scored by the verifier; the best by
 //! total reward is kept, ties broken by `draft_tie` (`first`: the earliest sampled;
@@ -11,13 +11,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::mgrpo::build_query;
-use super::rollout::{rollout, Draw, Rollout, Sampler};
+use super::policy::Policy;
+use super::rollout::{Draw, Rollout, Sampler};
 use crate::data::Problem;
 use crate::error::Result;
-use crate::reward::RewardConfig;
-use crate::template::PromptTemplate;
-use crate::tokenizer::Tokenizer;
 
 /// The default refinement instruction.
 pub const DEFAULT_REFINE_INSTRUCTION: &str =
@@ -93,15 +90,11 @@ pub struct RefineParams {
 }
 
 /// Draft N answers per problem, keep the best, and sample G refinements of it.
-#[allow(clippy::too_many_arguments)]
 pub fn refine<S: Sampler>(
-    sampler: &mut S,
-    template: &PromptTemplate,
-    tokenizer: &Tokenizer,
+    policy: &mut Policy<'_, S>,
     problems: &[&Problem],
     prompts: Vec<Vec<u32>>,
     params: &RefineParams,
-    reward: &RewardConfig,
     seed: u64,
 ) -> Result<Refinement> {
     let num_drafts = params.num_drafts;
@@ -111,19 +104,18 @@ pub fn refine<S: Sampler>(
         max_new_tokens: params.draft_tokens,
         seed,
     };
-    let drafts = rollout(sampler, problems, prompts, None, draw, reward)?;
+    let drafts = policy.rollout(problems, prompts, None, draw)?;
     let lengths: Vec<usize> = drafts.completions.iter().map(|c| c.ids.len()).collect();
     let best = best_drafts(&drafts.totals(), &lengths, num_drafts, params.tie);
     let mut ids = Vec::with_capacity(problems.len());
     let mut prefixes = Vec::with_capacity(problems.len());
     for (q, (&b, p)) in best.iter().zip(problems).enumerate() {
         let draft = drafts.text(q * num_drafts + b);
-        let turn = build_query(template, tokenizer, &p.question, draft, instruction)?;
+        let turn = policy.turn2(&p.question, draft, instruction)?;
         ids.push(turn.ids);
         prefixes.push(turn.graded_prefix);
     }
-    let refinements = rollout(
-        sampler,
+    let refinements = policy.rollout(
         problems,
         ids,
         Some(&prefixes),
@@ -132,7 +124,6 @@ pub fn refine<S: Sampler>(
             max_new_tokens: params.refine_tokens,
             seed: seed ^ 0x12EF_17E5,
         },
-        reward,
     )?;
     Ok(Refinement {
         drafts,
@@ -144,7 +135,7 @@ pub fn refine<S: Sampler>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reward::Turn2Grading;
+    use crate::reward::{RewardConfig, Turn2Grading};
     use crate::rl::scripted::{problem, test_tokenizer, Scripted};
 
     #[test]
@@ -195,7 +186,11 @@ mod tests {
             (DraftTie::First, 1, Turn2Grading::Continuation),
         ];
         for (tie, p0_best, turn2_graded_on) in cases {
-            let mut policy = Scripted::new(&tok, Box::new(script));
+            let reward = RewardConfig {
+                turn2_graded_on,
+                ..RewardConfig::default()
+            };
+            let mut policy = Policy::new(Scripted::new(&tok, Box::new(script)), &t, &tok, &reward);
             let params = RefineParams {
                 num_drafts: 3,
                 draft_tokens: 8,
@@ -204,31 +199,18 @@ mod tests {
                 instruction: DEFAULT_REFINE_INSTRUCTION.into(),
                 tie,
             };
-            let r = refine(
-                &mut policy,
-                &t,
-                &tok,
-                &refs,
-                prompts.clone(),
-                &params,
-                &RewardConfig {
-                    turn2_graded_on,
-                    ..RewardConfig::default()
-                },
-                3,
-            )
-            .unwrap();
+            let r = refine(&mut policy, &refs, prompts.clone(), &params, 3).unwrap();
             assert_eq!(r.best, vec![p0_best, 0]);
             assert_eq!(r.drafts.completions.len(), 6);
             assert_eq!(r.refinements.completions.len(), 8);
-            assert_eq!(policy.calls[1].1.n, 4);
+            assert_eq!(policy.sampler.calls[1].1.n, 4);
             let draft = r.drafts.text(p0_best);
             assert_eq!(
-                policy.calls[1].0[0],
+                policy.sampler.calls[1].0[0],
                 format!("2+3?\n{draft}\n\n{DEFAULT_REFINE_INSTRUCTION}")
             );
             assert_eq!(
-                policy.calls[1].0[1],
+                policy.sampler.calls[1].0[1],
                 format!("3+4?\n\\boxed{{1}}\n\n{DEFAULT_REFINE_INSTRUCTION}")
             );
             // graded as the whole turn, p0's refinements keep the draft's right answer; graded

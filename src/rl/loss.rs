@@ -1,6 +1,6 @@
 //! The GRPO objective: a pure function of tensors returning the loss and its metrics.
 //!
-//! Per token (DESIGN §7): `ℓ = −min(r·A, clip(r, 1 − ε_low, 1 + ε_high)·A) + β·D` with
+//! Per token: `ℓ = −min(r·A, clip(r, 1 − ε_low, 1 + ε_high)·A) + β·D` with
 //! `r = exp(log π_θ − log π_old)` and the k3 estimator `D = exp(ref − log π_θ) − (ref − log π_θ) − 1`.
 //!
 //! Choices, and the config key that switches each:
@@ -79,6 +79,54 @@ pub struct LossSums<B: Backend> {
     pub sums: Tensor<B, 1>,
 }
 
+/// [`LossSums`] read back: sums over active tokens, added up over micro-batches and devices.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TokenSums {
+    /// Σ D (the k3 KL).
+    pub kl: f32,
+    pub clip_low: f32,
+    pub clip_high: f32,
+    pub clip_region: f32,
+    /// Σ m: the active tokens.
+    pub tokens: f32,
+}
+
+impl TokenSums {
+    /// Values in [`LossSums`]' order.
+    pub const LEN: usize = 5;
+
+    /// From `LEN` values in [`LossSums`]' order.
+    pub fn from_slice(v: &[f32]) -> Self {
+        Self {
+            kl: v[0],
+            clip_low: v[1],
+            clip_high: v[2],
+            clip_region: v[3],
+            tokens: v[4],
+        }
+    }
+
+    /// The values in [`LossSums`]' order.
+    pub fn to_array(self) -> [f32; Self::LEN] {
+        [
+            self.kl,
+            self.clip_low,
+            self.clip_high,
+            self.clip_region,
+            self.tokens,
+        ]
+    }
+
+    /// Add `other` field by field.
+    pub fn add(&mut self, other: &Self) {
+        self.kl += other.kl;
+        self.clip_low += other.clip_low;
+        self.clip_high += other.clip_high;
+        self.clip_region += other.clip_region;
+        self.tokens += other.tokens;
+    }
+}
+
 /// [`LossSums`] read back and divided by the active tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct LossMetrics {
@@ -94,15 +142,20 @@ pub struct LossMetrics {
 }
 
 impl LossMetrics {
-    /// Metrics from the sums of every micro-batch of a step.
-    pub fn from_sums(sums: &[f32; 5]) -> Self {
-        let t = sums[4].max(1.0);
+    /// Metrics from the sums of every micro-batch of a step, in [`LossSums`]' order.
+    pub fn from_sums(sums: &[f32; TokenSums::LEN]) -> Self {
+        Self::from_totals(TokenSums::from_slice(sums))
+    }
+
+    /// Metrics from the step's token sums.
+    pub fn from_totals(s: TokenSums) -> Self {
+        let t = s.tokens.max(1.0);
         Self {
-            kl: sums[0] / t,
-            clip_low: sums[1] / t,
-            clip_high: sums[2] / t,
-            clip_region: sums[3] / t,
-            tokens: sums[4],
+            kl: s.kl / t,
+            clip_low: s.clip_low / t,
+            clip_high: s.clip_high / t,
+            clip_region: s.clip_region / t,
+            tokens: s.tokens,
         }
     }
 }

@@ -3,9 +3,11 @@
 use super::*;
 use crate::data::Problem;
 use crate::generate::{Completion, FinishReason, GenerateStats};
-use crate::reward::{reward_parts, Turn2Grading};
+use crate::reward::{reward_parts, RewardConfig, Turn2Grading};
 use crate::rl::loss::{grpo_loss, LossInputs, LossParams, LossType};
 use crate::rl::scripted::{problem, test_tokenizer, Scripted};
+use crate::template::{PromptTemplate, Turn2};
+use crate::tokenizer::Tokenizer;
 use burn::prelude::*;
 
 const GUIDE: &str = "Wait, let me double-check that.";
@@ -14,8 +16,9 @@ const GUIDE: &str = "Wait, let me double-check that.";
 fn query_is_question_response_and_guide_in_one_assistant_turn() {
     let tok = test_tokenizer();
     let t = PromptTemplate::builtin("qwen-math").unwrap();
-    let Turn2 { text, ids, .. } =
-        build_query(&t, &tok, "What is 2+3?", "2+3 = 6, so \\boxed{6}.", GUIDE).unwrap();
+    let Turn2 { text, ids, .. } = t
+        .turn2(&tok, "What is 2+3?", "2+3 = 6, so \\boxed{6}.", GUIDE)
+        .unwrap();
     assert_eq!(
         text,
         "<|im_start|>system\nPlease reason step by step, and put your final answer within \
@@ -137,7 +140,8 @@ fn run_layer2_graded(
     reward: &RewardConfig,
 ) -> Layer2 {
     let t = PromptTemplate::builtin("plain").unwrap();
-    layer2(policy, &t, tok, problems, roll, p, reward, 7).unwrap()
+    let mut policy = Policy::new(policy, &t, tok, reward);
+    layer2(&mut policy, problems, roll, p, 7).unwrap()
 }
 
 #[test]

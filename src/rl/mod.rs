@@ -9,6 +9,7 @@
 
 pub mod advantage;
 pub mod bench;
+pub mod experience;
 pub mod grpo;
 pub mod igrpo;
 pub mod logprobs;
@@ -16,6 +17,7 @@ pub mod loss;
 pub mod mgrpo;
 pub mod optim;
 pub mod parallel;
+pub mod policy;
 pub mod rollout;
 pub mod schedule;
 #[cfg(test)]

@@ -23,12 +23,15 @@ use burn::prelude::*;
 use burn::tensor::backend::{AutodiffBackend, DeviceId, DeviceOps};
 use burn::tensor::TensorPrimitive;
 
-use super::grpo::{accumulate, apply, Accumulated, Part, Share, UpdateConfig, UpdateStats};
+use super::grpo::{
+    accumulate, apply, Accumulated, Part, Share, UpdateConfig, UpdateStats, UpdateSums,
+};
 use super::optim::PolicyOptimizer;
 use super::rollout::{draw_config, Draw, Sampler};
 use crate::error::{Error, Result};
 use crate::generate::{generate, GenerateConfig, GenerateStats, Generation};
 use crate::model::{Precision, Qwen2Config, Qwen2ForCausalLM};
+use crate::tensor::read_back;
 use crate::tokenizer::Tokenizer;
 
 /// `n` devices of `first`'s kind with consecutive indices from `first`'s (`cuda:2` with 3 →
@@ -49,7 +52,7 @@ fn join_all<T>(
         .into_iter()
         .map(|h| {
             h.join().unwrap_or_else(|_| {
-                Err(Error::Invalid(format!(
+                Err(Error::Backend(format!(
                     "data parallelism: a device's {what} panicked"
                 )))
             })
@@ -58,7 +61,7 @@ fn join_all<T>(
 }
 
 fn collective_error(what: &str, e: collective::CollectiveError) -> Error {
-    Error::Invalid(format!("data parallelism: {what}: {e:?}"))
+    Error::Backend(format!("data parallelism: {what}: {e:?}"))
 }
 
 /// The replicas of devices 1..n (device 0's model and optimizer stay with the caller).
@@ -98,7 +101,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
                 handles.into_iter().try_for_each(|h| {
                     h.join()
                         .map_err(|_| {
-                            Error::Invalid("data parallelism: registration panicked".into())
+                            Error::Backend("data parallelism: registration panicked".into())
                         })?
                         .map_err(|e| collective_error("registering the devices", e))
                 })
@@ -158,7 +161,10 @@ impl<B: AutodiffBackend> DataParallel<B> {
                 .into_iter()
                 .zip(devices)
                 .enumerate()
-                .map(|(k, ((m, o), d))| s.spawn(move || peer_update(k, n, m, o, parts, cfg, lr, d)))
+                .map(|(k, ((m, o), d))| {
+                    let share = Share { index: k, of: n };
+                    s.spawn(move || peer_update(share, m, o, parts, cfg, lr, d))
+                })
                 .collect();
             join_all(handles, "update")
         });
@@ -173,7 +179,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
             }
         }
         self.replicas = back.into_iter().zip(optims).collect();
-        first.ok_or_else(|| Error::Invalid("data parallelism: no device 0".into()))
+        first.ok_or_else(|| Error::Backend("data parallelism: no device 0".into()))
     }
 }
 
@@ -187,10 +193,8 @@ impl<B: AutodiffBackend> Drop for DataParallel<B> {
 
 /// Device `k`'s half of [`DataParallel::update`]. A device whose forward pass fails still
 /// joins both all-reduces (with zeros and a failure count), so the others never wait forever.
-#[allow(clippy::too_many_arguments)]
 fn peer_update<B: AutodiffBackend>(
-    k: usize,
-    n: usize,
+    share: Share,
     model: Qwen2ForCausalLM<B>,
     optim: &mut PolicyOptimizer<B>,
     parts: &[Part<'_>],
@@ -198,14 +202,13 @@ fn peer_update<B: AutodiffBackend>(
     lr: f64,
     device: &B::Device,
 ) -> Result<(Qwen2ForCausalLM<B>, UpdateStats)> {
-    let peer = PeerId::from(k);
-    let share = Share { index: k, of: n };
+    let peer = PeerId::from(share.index);
     let (acc, failed) = match accumulate(&model, parts, cfg, share, device) {
         Ok(a) => (a, None),
         Err(e) => (
             Accumulated {
                 grads: None,
-                sums: vec![0.0; 7 + parts.len()],
+                sums: UpdateSums::new(parts.len()),
                 forward_secs: 0.0,
                 secs: 0.0,
             },
@@ -215,7 +218,8 @@ fn peer_update<B: AutodiffBackend>(
     let grads = with_zeros_for_missing(&model, acc.grads.unwrap_or_default(), device)
         .all_reduce::<B::InnerBackend>(peer, ReduceOperation::Sum)
         .map_err(|e| collective_error("summing the gradients", e))?;
-    let mut sums = acc.sums.clone();
+    // one all-reduce for every statistic, and a count of the devices that failed
+    let mut sums = acc.sums.to_vec();
     sums.push(failed.is_some() as u8 as f32);
     let local = Tensor::<B::InnerBackend, 1>::from_data(TensorData::from(&sums[..]), device);
     let total = collective::all_reduce::<B::InnerBackend>(
@@ -224,22 +228,21 @@ fn peer_update<B: AutodiffBackend>(
         ReduceOperation::Sum,
     )
     .map_err(|e| collective_error("summing the loss statistics", e))?;
-    let total: Vec<f32> =
-        Tensor::<B::InnerBackend, 1>::from_primitive(TensorPrimitive::Float(total))
-            .into_data()
-            .convert::<f32>()
-            .into_vec()
-            .map_err(|e| Error::Invalid(format!("reading the summed statistics back: {e:?}")))?;
+    let total = read_back(
+        Tensor::<B::InnerBackend, 1>::from_primitive(TensorPrimitive::Float(total)),
+        "the summed statistics",
+    )?;
     if let Some(e) = failed {
         return Err(e);
     }
     let (sums, failures) = total.split_at(total.len() - 1);
     if failures[0] > 0.0 {
-        return Err(Error::Invalid(
+        return Err(Error::Backend(
             "data parallelism: another device's update failed".into(),
         ));
     }
-    let (model, mut stats) = apply(model, optim, parts, Some(grads), sums, cfg, lr);
+    let sums = UpdateSums::from_vec(sums);
+    let (model, mut stats) = apply(model, optim, parts, Some(grads), &sums, cfg, lr);
     stats.forward_secs = acc.forward_secs;
     stats.backward_secs = acc.secs - acc.forward_secs;
     Ok((model, stats))
@@ -280,6 +283,13 @@ pub struct ParallelSampler<'a, B: Backend> {
     pub tokenizer: &'a Tokenizer,
     /// Sampling settings (`batch_size` is per device).
     pub gen: GenerateConfig,
+}
+
+impl<B: Backend> ParallelSampler<'_, B> {
+    /// Device 0's policy copy: the policy that sampled (π_old for the step's scoring).
+    pub fn leader(&self) -> &Qwen2ForCausalLM<B> {
+        &self.shards[0].0
+    }
 }
 
 impl<B: Backend> Sampler for ParallelSampler<'_, B> {
@@ -347,7 +357,8 @@ impl<B: Backend> Sampler for ParallelSampler<'_, B> {
 mod tests {
     use super::*;
     use crate::model::{named_tensors, Qwen2Config};
-    use crate::rl::grpo::{update, Experience, Sample};
+    use crate::rl::experience::{Experience, Sample};
+    use crate::rl::grpo::update;
     use crate::rl::loss::{LossParams, LossType};
     use crate::rl::optim::{adamw, AdamParams};
     use burn::backend::Autodiff;

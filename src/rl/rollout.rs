@@ -1,14 +1,13 @@
 //! Rollouts: prompts → completions (from a [`Sampler`]: the KV-cache engine, or a scripted
-//! mock in tests) → verifier rewards. The result is plain host data, so GRPO, MGRPO and iGRPO
-//! build their batches from it without touching the model.
+//! mock in tests) → rewards ([`super::policy::Policy::rollout`]). The result is plain host
+//! data, so GRPO, MGRPO and iGRPO build their batches from it without touching the model.
 
 use burn::prelude::*;
 
-use crate::data::Problem;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::generate::{generate, Completion, GenerateConfig, GenerateStats, Generation};
 use crate::model::{Qwen2Config, Qwen2ForCausalLM};
-use crate::reward::{reward_parts, RewardConfig, RewardParts};
+use crate::reward::RewardParts;
 use crate::tokenizer::Tokenizer;
 
 /// How many completions to draw per prompt, with what budget and seed.
@@ -24,6 +23,12 @@ pub trait Sampler {
     /// `draw.n` decoded completions for each prompt, grouped by prompt (all of prompt 0
     /// first).
     fn sample(&mut self, prompts: &[Vec<u32>], draw: Draw) -> Result<Generation>;
+}
+
+impl<S: Sampler + ?Sized> Sampler for &mut S {
+    fn sample(&mut self, prompts: &[Vec<u32>], draw: Draw) -> Result<Generation> {
+        (**self).sample(prompts, draw)
+    }
 }
 
 /// The model as a [`Sampler`]: [`generate`] with fixed sampling settings.
@@ -110,51 +115,4 @@ impl Rollout {
     pub fn text(&self, i: usize) -> &str {
         self.completions[i].text.as_deref().unwrap_or("")
     }
-}
-
-/// Sample `draw.n` completions for each prompt and score each with the verifier against
-/// `problems[i]`. `graded_prefix` marks second-turn prompts (a layer-2 correction, a
-/// refinement): `graded_prefix[i]` is the turn so far (first answer + guide), and
-/// `reward.turn2_graded_on` says whether the continuation is graded alone or after it.
-pub fn rollout<S: Sampler>(
-    sampler: &mut S,
-    problems: &[&Problem],
-    prompts: Vec<Vec<u32>>,
-    graded_prefix: Option<&[String]>,
-    draw: Draw,
-    reward: &RewardConfig,
-) -> Result<Rollout> {
-    let out = sampler.sample(&prompts, draw)?;
-    if out.completions.len() != prompts.len() * draw.n {
-        return Err(Error::Invalid(format!(
-            "the sampler returned {} completions for {} prompts × {}",
-            out.completions.len(),
-            prompts.len(),
-            draw.n
-        )));
-    }
-    let rewards = out
-        .completions
-        .iter()
-        .map(|c| {
-            let text = c.text.as_deref().ok_or_else(|| {
-                Error::Invalid("rollout completions must be decoded (no tokenizer?)".into())
-            })?;
-            let problem = problems[c.prompt_index];
-            Ok(match graded_prefix {
-                Some(prefix) => reward_parts(
-                    problem,
-                    &reward.turn2_text(&prefix[c.prompt_index], text),
-                    reward,
-                ),
-                None => reward_parts(problem, text, reward),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Rollout {
-        prompts,
-        completions: out.completions,
-        rewards,
-        stats: out.stats,
-    })
 }

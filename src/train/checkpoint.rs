@@ -54,18 +54,33 @@ fn checkpoints(run: &Path) -> PathBuf {
     run.join("checkpoints")
 }
 
-/// Save a checkpoint of step `state.step`; keeps at most `limit` checkpoints.
-#[allow(clippy::too_many_arguments)]
+/// Where and how a run's checkpoints are written.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckpointSpec<'a> {
+    pub run: &'a Path,
+    /// The model's config (written with the weights).
+    pub config: &'a Qwen2Config,
+    /// The model directory whose side files (tokenizer, generation config) are copied.
+    pub side_files_from: &'a Path,
+    /// Keep at most this many checkpoints (`save_total_limit`).
+    pub limit: Option<usize>,
+    pub lora: Option<LoraCheckpoint<'a>>,
+}
+
+/// Save a checkpoint of step `state.step` as `spec` says.
 pub fn save_checkpoint<B: AutodiffBackend>(
-    run: &Path,
+    spec: &CheckpointSpec<'_>,
     state: &TrainerState,
     model: &Qwen2ForCausalLM<B>,
     optim: &PolicyOptimizer<B>,
-    config: &Qwen2Config,
-    side_files_from: &Path,
-    limit: Option<usize>,
-    lora: Option<LoraCheckpoint<'_>>,
 ) -> Result<PathBuf> {
+    let CheckpointSpec {
+        run,
+        config,
+        side_files_from,
+        limit,
+        lora,
+    } = *spec;
     let root = checkpoints(run);
     std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
     let dest = root.join(format!("step-{:06}", state.step));

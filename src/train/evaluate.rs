@@ -14,6 +14,7 @@ use crate::eval::{encode_prompts, evaluate, write_results, EvalSettings, TwoTurn
 use crate::generate::{GenerateConfig, SamplingParams, StopStrings};
 use crate::metrics::JsonlLog;
 use crate::model::{Qwen2Config, Qwen2ForCausalLM};
+use crate::rl::policy::Policy;
 use crate::rl::rollout::ModelSampler;
 use crate::template::PromptTemplate;
 use crate::tokenizer::Tokenizer;
@@ -74,7 +75,7 @@ pub fn run_eval<B: Backend>(
 ) -> Result<TwoTurnMetrics> {
     let cfg = ctx.cfg;
     let budget = cfg.eval_max_new_tokens();
-    let mut sampler = ModelSampler {
+    let sampler = ModelSampler {
         model,
         config: ctx.model_config,
         tokenizer: ctx.tokenizer,
@@ -102,15 +103,8 @@ pub fn run_eval<B: Backend>(
         seed: cfg.seed ^ 0xE7A1,
     };
     let problems: Vec<&Problem> = ctx.set.problems.iter().collect();
-    let (results, m) = evaluate(
-        &mut sampler,
-        ctx.template,
-        ctx.tokenizer,
-        &problems,
-        ctx.set.prompts.clone(),
-        &settings,
-        &cfg.reward,
-    )?;
+    let mut policy = Policy::new(sampler, ctx.template, ctx.tokenizer, &cfg.reward);
+    let (results, m) = evaluate(&mut policy, &problems, ctx.set.prompts.clone(), &settings)?;
     let dir = run.join("eval");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     write_results(&dir.join(format!("step-{step}.jsonl")), &results)?;

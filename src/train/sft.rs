@@ -26,7 +26,9 @@ use crate::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, St
 use crate::jsonl::{line_error, read_objects};
 use crate::metrics::JsonlLog;
 use crate::model::{load_model, save_model, Precision, Qwen2Config, SaveOptions};
+use crate::reward::RewardConfig;
 use crate::rl::optim::{adamw, AdamParams};
+use crate::rl::policy::Policy;
 use crate::rl::rollout::ModelSampler;
 use crate::rl::schedule::{Schedule, SchedulerType};
 use crate::rl::sft::{sft_update, SftExample};
@@ -228,7 +230,7 @@ pub fn sft<B: AutodiffBackend>(
                 &star.problems,
             )?;
             let policy = model.valid().to_precision(precision);
-            let mut sampler = ModelSampler {
+            let sampler = ModelSampler {
                 model: &policy,
                 config: &model_config,
                 tokenizer: &tokenizer,
@@ -244,14 +246,10 @@ pub fn sft<B: AutodiffBackend>(
                 },
                 device,
             };
-            let (pairs, n) = star_pairs(
-                &mut sampler,
-                star,
-                &template,
-                &tokenizer,
-                &problems,
-                prompts,
-            )?;
+            // STaR keeps what the plain verifier accepts (the default reward)
+            let reward = RewardConfig::default();
+            let mut policy = Policy::new(sampler, &template, &tokenizer, &reward);
+            let (pairs, n) = star_pairs(&mut policy, star, &problems, prompts)?;
             if pairs.is_empty() {
                 return Err(Error::Invalid(format!(
                     "STaR kept none of {n} samples on {} (source = {:?}): nothing to fine-tune on; \

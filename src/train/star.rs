@@ -14,10 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, Problem};
 use crate::error::{Error, Result};
-use crate::rl::mgrpo::{build_query, PAPER_GUIDE_PHRASES};
-use crate::rl::rollout::{rollout, Draw, Sampler};
-use crate::template::PromptTemplate;
-use crate::tokenizer::Tokenizer;
+use crate::rl::mgrpo::PAPER_GUIDE_PHRASES;
+use crate::rl::policy::Policy;
+use crate::rl::rollout::{Draw, Sampler};
 
 /// Which samples STaR keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -103,10 +102,8 @@ pub struct StarPair {
 /// Sample and filter: the pairs STaR fine-tunes on, and how many samples were drawn.
 /// `prompts` are the problems' layer-1 prompts, tokenized.
 pub fn star_pairs<S: Sampler>(
-    sampler: &mut S,
+    policy: &mut Policy<'_, S>,
     cfg: &StarConfig,
-    template: &PromptTemplate,
-    tokenizer: &Tokenizer,
     problems: &[Problem],
     prompts: Vec<Vec<u32>>,
 ) -> Result<(Vec<StarPair>, usize)> {
@@ -117,14 +114,7 @@ pub fn star_pairs<S: Sampler>(
         max_new_tokens: cfg.max_new_tokens,
         seed,
     };
-    let first = rollout(
-        sampler,
-        &refs,
-        prompts,
-        None,
-        draw(k, cfg.seed),
-        &Default::default(),
-    )?;
+    let first = policy.rollout(&refs, prompts, None, draw(k, cfg.seed))?;
     let mut seen = HashSet::new();
     let mut pairs = Vec::new();
     match cfg.source {
@@ -135,7 +125,7 @@ pub fn star_pairs<S: Sampler>(
                 if first.rewards[i].correct && seen.insert((c.prompt_index, text.to_string())) {
                     pairs.push(StarPair {
                         problem: p.id.clone(),
-                        prompt: template.render(&p.question),
+                        prompt: policy.template.render(&p.question),
                         completion: text.to_string(),
                     });
                 }
@@ -149,21 +139,14 @@ pub fn star_pairs<S: Sampler>(
             let mut owners = Vec::new();
             for (i, c) in first.completions.iter().enumerate() {
                 let p = refs[c.prompt_index];
-                let turn =
-                    build_query(template, tokenizer, &p.question, first.text(i), &cfg.guide)?;
+                let turn = policy.turn2(&p.question, first.text(i), &cfg.guide)?;
                 ids.push(turn.ids);
                 texts.push(turn.text);
                 prefixes.push(turn.graded_prefix);
                 owners.push(p);
             }
-            let second = rollout(
-                sampler,
-                &owners,
-                ids,
-                Some(&prefixes),
-                draw(1, cfg.seed ^ 0x57A2),
-                &Default::default(),
-            )?;
+            let second =
+                policy.rollout(&owners, ids, Some(&prefixes), draw(1, cfg.seed ^ 0x57A2))?;
             for (i, text) in texts.into_iter().enumerate() {
                 let revised = !first.rewards[i].correct && second.rewards[i].correct;
                 let revision = second.text(i);
@@ -183,7 +166,9 @@ pub fn star_pairs<S: Sampler>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reward::RewardConfig;
     use crate::rl::scripted::{problem, test_tokenizer, Scripted};
+    use crate::template::PromptTemplate;
 
     #[test]
     fn keeps_verified_solutions_and_successful_revisions() {
@@ -211,9 +196,9 @@ mod tests {
             guide: "Check:".into(),
             ..StarConfig::default()
         };
-        let mut policy = Scripted::new(&tok, Box::new(script));
-        let (pairs, drawn) =
-            star_pairs(&mut policy, &cfg, &t, &tok, &problems, prompts.clone()).unwrap();
+        let reward = RewardConfig::default();
+        let mut policy = Policy::new(Scripted::new(&tok, Box::new(script)), &t, &tok, &reward);
+        let (pairs, drawn) = star_pairs(&mut policy, &cfg, &problems, prompts.clone()).unwrap();
         assert_eq!(drawn, 6);
         // the duplicate right answer of "a" is kept once
         let got: Vec<(&str, &str)> = pairs
@@ -227,9 +212,9 @@ mod tests {
             source: StarSource::Revisions,
             ..cfg
         };
-        let mut policy = Scripted::new(&tok, Box::new(script));
-        let (pairs, drawn) =
-            star_pairs(&mut policy, &cfg, &t, &tok, &problems, prompts.clone()).unwrap();
+        let reward = RewardConfig::default();
+        let mut policy = Policy::new(Scripted::new(&tok, Box::new(script)), &t, &tok, &reward);
+        let (pairs, drawn) = star_pairs(&mut policy, &cfg, &problems, prompts.clone()).unwrap();
         assert_eq!(drawn, 12);
         let got: Vec<(&str, &str, &str)> = pairs
             .iter()

@@ -1,0 +1,139 @@
+//! The experience a GRPO update trains on: each completion with its prompt, advantage and
+//! mask, and — when the objective needs them — the old policy's and the reference model's
+//! log-probs of its tokens, filled in by [`score`] before the update.
+
+use burn::prelude::*;
+
+use super::logprobs::{completion_logprobs, window, SeqRow};
+use super::loss::StepCounts;
+use super::rollout::Rollout;
+use crate::error::Result;
+use crate::model::Qwen2ForCausalLM;
+use crate::tensor::read_back;
+
+/// One sequence of experience.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Index into [`Experience::prompts`].
+    pub prompt: usize,
+    pub completion: Vec<u32>,
+    pub advantage: f32,
+    /// `false` when the completion is masked out (a truncated completion under
+    /// `mask_truncated_completions`).
+    pub keep: bool,
+    /// log π_old per completion token (`num_iterations > 1`).
+    pub old_logps: Option<Vec<f32>>,
+    /// log π_ref per completion token (β > 0).
+    pub ref_logps: Option<Vec<f32>>,
+}
+
+/// What one update trains on.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Experience {
+    pub prompts: Vec<Vec<u32>>,
+    pub samples: Vec<Sample>,
+}
+
+impl Experience {
+    /// One sample per completion of `roll`, with its advantage; truncated completions are
+    /// masked out when `mask_truncated`.
+    pub fn from_rollout(roll: &Rollout, advantages: &[f32], mask_truncated: bool) -> Self {
+        Self {
+            prompts: roll.prompts.clone(),
+            samples: roll
+                .completions
+                .iter()
+                .zip(advantages)
+                .map(|(c, &a)| Sample {
+                    prompt: c.prompt_index,
+                    completion: c.ids.clone(),
+                    advantage: a,
+                    keep: !(mask_truncated && c.truncated()),
+                    old_logps: None,
+                    ref_logps: None,
+                })
+                .collect(),
+        }
+    }
+
+    pub(crate) fn rows(&self, range: std::ops::Range<usize>) -> Vec<SeqRow<'_>> {
+        self.samples[range]
+            .iter()
+            .map(|s| SeqRow {
+                prompt: &self.prompts[s.prompt],
+                completion: &s.completion,
+            })
+            .collect()
+    }
+
+    /// The counts of a step over all samples split into micro-batches of `micro_batch`.
+    pub fn counts(&self, micro_batch: usize) -> StepCounts {
+        StepCounts {
+            sequences: self.samples.len(),
+            tokens: self
+                .samples
+                .iter()
+                .filter(|s| s.keep)
+                .map(|s| s.completion.len())
+                .sum(),
+            micro_batches: self.samples.len().div_ceil(micro_batch.max(1)),
+        }
+    }
+}
+
+/// Log-probs of every sample's completion tokens under `model` (no gradient), `micro_batch`
+/// rows at a time: the old policy's or the reference model's.
+pub fn sample_logprobs<B: Backend>(
+    model: &Qwen2ForCausalLM<B>,
+    exp: &Experience,
+    micro_batch: usize,
+    device: &B::Device,
+) -> Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(exp.samples.len());
+    let n = exp.samples.len();
+    for start in (0..n).step_by(micro_batch.max(1)) {
+        let range = start..(start + micro_batch.max(1)).min(n);
+        let rows = exp.rows(range.clone());
+        let t = window(&rows);
+        if t == 0 {
+            out.extend(rows.iter().map(|_| Vec::new()));
+            continue;
+        }
+        let (lp, _) = completion_logprobs(model, &rows, false, device);
+        let lp = read_back(lp, "log-probs")?;
+        for (r, row) in rows.iter().enumerate() {
+            out.push(lp[(r + 1) * t - row.completion.len()..(r + 1) * t].to_vec());
+        }
+    }
+    Ok(out)
+}
+
+/// The models that score an experience before its update; either may be absent.
+pub struct Scorers<'a, B: Backend> {
+    /// π_old: the policy that sampled the rollout (`num_iterations > 1`).
+    pub old: Option<&'a Qwen2ForCausalLM<B>>,
+    /// π_ref: the frozen reference (β > 0).
+    pub reference: Option<&'a Qwen2ForCausalLM<B>>,
+}
+
+/// Fill in each sample's old and reference log-probs, `micro_batch` rows at a time.
+pub fn score<B: Backend>(
+    exp: &mut Experience,
+    scorers: &Scorers<'_, B>,
+    micro_batch: usize,
+    device: &B::Device,
+) -> Result<()> {
+    if let Some(old) = scorers.old {
+        let lps = sample_logprobs(old, exp, micro_batch, device)?;
+        for (s, lp) in exp.samples.iter_mut().zip(lps) {
+            s.old_logps = Some(lp);
+        }
+    }
+    if let Some(reference) = scorers.reference {
+        let lps = sample_logprobs(reference, exp, micro_batch, device)?;
+        for (s, lp) in exp.samples.iter_mut().zip(lps) {
+            s.ref_logps = Some(lp);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! What a run fixes before its first step: the dataset and its tokenized prompts, the
+//! tokenizer and template, the model's config and end-of-sequence ids, the held-out set, and
+//! the memory the run will need. Every prompt is checked against the model's context here, so
+//! a bad row fails before any training.
+
+use super::config::{Algorithm, TrainConfig};
+use super::evaluate::EvalSet;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::generate::eos_ids_from_model_dir;
+use crate::memory::{estimate, MemoryEstimate, RunShape};
+use crate::model::{Precision, Qwen2Config};
+use crate::template::PromptTemplate;
+use crate::tokenizer::Tokenizer;
+
+/// Everything fixed for the whole run: data, prompts, tokenizer, model config.
+pub(crate) struct Setup {
+    pub dataset: Dataset,
+    /// Token ids of each problem's prompt.
+    pub prompts: Vec<Vec<u32>>,
+    pub tokenizer: Tokenizer,
+    pub template: PromptTemplate,
+    pub model_config: Qwen2Config,
+    pub eos_ids: Vec<u32>,
+    pub eval: Option<EvalSet>,
+    /// Tokens after the prompt: one completion, or both turns for MGRPO/iGRPO.
+    pub completion_room: usize,
+}
+
+pub(crate) fn setup(cfg: &TrainConfig) -> Result<Setup> {
+    let format = cfg.dataset_format.as_deref().map(str::parse).transpose()?;
+    let dataset = Dataset::load(&cfg.dataset, format)?;
+    let per_step = cfg.prompts_per_step();
+    if dataset.len() < per_step {
+        return Err(Error::Invalid(format!(
+            "{}: {} problems, fewer than the {per_step} prompts of one step \
+             (per_device_train_batch_size × gradient_accumulation_steps / num_generations)",
+            cfg.dataset.display(),
+            dataset.len()
+        )));
+    }
+    let model_config = Qwen2Config::load(&cfg.model.join("config.json"))?;
+    let context = model_config.max_position_embeddings;
+    if cfg.max_completion_length >= context {
+        return Err(Error::Invalid(format!(
+            "max_completion_length {} does not fit the model's context \
+             (max_position_embeddings {context} in {})",
+            cfg.max_completion_length,
+            cfg.model.join("config.json").display()
+        )));
+    }
+    let tokenizer = Tokenizer::from_model_dir(&cfg.model)?.ok_or_else(|| {
+        Error::Invalid(format!(
+            "{}: no tokenizer.json (training needs one to decode completions)",
+            cfg.model.display()
+        ))
+    })?;
+    let template = PromptTemplate::builtin(&cfg.template)?;
+    // MGRPO and iGRPO continue the first answer in the same turn: room for both turns
+    let second_turn = match cfg.algorithm {
+        Algorithm::Grpo => None,
+        Algorithm::Mgrpo | Algorithm::Igrpo => {
+            let texts: Vec<&String> = match cfg.algorithm {
+                Algorithm::Mgrpo => cfg.guide_phrases.iter().collect(),
+                _ => vec![&cfg.refine_instruction],
+            };
+            let mut longest = 0;
+            for t in texts {
+                longest = longest.max(tokenizer.encode(&format!("\n\n{t}"))?.len());
+            }
+            Some(cfg.max_completion_length + longest + cfg.layer2_max_completion_length())
+        }
+    };
+    let mut prompts = Vec::with_capacity(dataset.len());
+    for p in &dataset.problems {
+        let ids = tokenizer.encode(&template.render(&p.question))?;
+        let too_long = |what: String| {
+            Err(Error::Invalid(format!(
+                "{}: problem `{}`: {} prompt tokens {what}",
+                cfg.dataset.display(),
+                p.id,
+                ids.len()
+            )))
+        };
+        if let Some(max) = cfg.max_prompt_length {
+            if ids.len() > max {
+                return too_long(format!("exceed max_prompt_length {max}"));
+            }
+        }
+        if ids.len() + cfg.max_completion_length > context {
+            return too_long(format!(
+                "+ max_completion_length {} exceed the model's context {context}",
+                cfg.max_completion_length
+            ));
+        }
+        if let Some(extra) = second_turn {
+            if ids.len() + extra > context {
+                return too_long(format!(
+                    "+ a first answer, a guide phrase and a second answer ({extra} tokens: \
+                     max_completion_length + the longest guide_phrases/refine_instruction + \
+                     layer2_max_completion_length) exceed the model's context {context}"
+                ));
+            }
+        }
+        if let Some(bad) = ids.iter().find(|&&t| t as usize >= model_config.vocab_size) {
+            return too_long(format!(
+                "include id {bad}, outside the model's vocabulary ({})",
+                model_config.vocab_size
+            ));
+        }
+        prompts.push(ids);
+    }
+    let eos_ids = eos_ids_from_model_dir(&cfg.model, &model_config.eos_token_id, Some(&tokenizer))?;
+    let eval = EvalSet::load(cfg, &template, &tokenizer, context)?;
+    Ok(Setup {
+        dataset,
+        prompts,
+        tokenizer,
+        template,
+        model_config,
+        eos_ids,
+        eval,
+        completion_room: second_turn.unwrap_or(cfg.max_completion_length),
+    })
+}
+
+/// The memory this run needs at its peak (see [`crate::memory`]).
+pub(crate) fn memory_plan(cfg: &TrainConfig, s: &Setup, precision: Precision) -> MemoryEstimate {
+    // per device: each samples its share of the step's prompts
+    let rows = cfg.prompts_per_step().div_ceil(cfg.num_devices) * cfg.num_generations;
+    let rollout_rows = match cfg.generation_batch_size {
+        0 => rows,
+        n => n.min(rows),
+    };
+    let shape = RunShape {
+        precision,
+        reference: cfg.beta > 0.0,
+        gradient_checkpointing: cfg.gradient_checkpointing,
+        rollout_rows,
+        micro_batch_rows: cfg.per_device_train_batch_size,
+        seq_len: s.prompts.iter().map(Vec::len).max().unwrap_or(0) + s.completion_room,
+        lora_params: cfg.lora().map(|l| l.num_params(&s.model_config)),
+    };
+    estimate(&s.model_config, &shape)
+}
+
+/// The sampler seed of a step (each completion then has its own stream within it).
+pub(crate) fn step_seed(seed: u64, step: usize) -> u64 {
+    seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}

@@ -1,0 +1,326 @@
+//! The [`Trainer`]: everything a run holds from its first step to its last, built once — the
+//! policy and its optimizer state (one replica per device), the frozen reference when β > 0,
+//! the learning-rate schedule, the update and sampling settings, the run directory's logs and
+//! the trainer state that a checkpoint saves. The step itself is in `step.rs`.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+
+use super::checkpoint::{
+    self, restore_latest, save_checkpoint, CheckpointSpec, LoraCheckpoint, TrainerState,
+};
+use super::evaluate::{eval_report, run_eval, EvalContext};
+use super::setup::{memory_plan, setup, Setup};
+use super::{TrainConfig, TrainOptions};
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+use crate::generate::{GenerateConfig, SamplingParams, StopStrings};
+use crate::memory::check_fits;
+use crate::metrics::{plot, JsonlLog};
+use crate::model::lora::{load_adapter, save_adapter, LoraConfig};
+use crate::model::{load_model, save_model, Precision, Qwen2ForCausalLM, SaveOptions};
+use crate::rl::grpo::UpdateConfig;
+use crate::rl::loss::LossParams;
+use crate::rl::optim::{adamw, AdamParams, PolicyOptimizer};
+use crate::rl::parallel::{devices, DataParallel};
+use crate::rl::schedule::Schedule;
+
+/// A training run in progress.
+pub struct Trainer<'a, B: AutodiffBackend> {
+    pub(super) cfg: &'a TrainConfig,
+    pub(super) run: &'a Path,
+    /// Shared with each step's borrows of the problems and prompts.
+    pub(super) setup: Rc<Setup>,
+    /// Device 0's policy (the other devices' replicas are in `dp`). Taken out only while an
+    /// update owns it: see [`Self::model`].
+    pub(super) model: Option<Qwen2ForCausalLM<B>>,
+    pub(super) optim: PolicyOptimizer<B>,
+    pub(super) dp: DataParallel<B>,
+    /// The frozen reference, in the compute dtype; only when the KL term exists (β > 0).
+    pub(super) reference: Option<Qwen2ForCausalLM<B::InnerBackend>>,
+    pub(super) schedule: Schedule,
+    pub(super) update: UpdateConfig,
+    /// The rollouts' sampling settings (count, budget and seed are set per draw).
+    pub(super) gen: GenerateConfig,
+    pub(super) precision: Precision,
+    pub(super) lora: Option<LoraConfig>,
+    pub(super) metrics: JsonlLog,
+    pub(super) completions: JsonlLog,
+    pub(super) device: B::Device,
+    pub state: TrainerState,
+    /// Steps the run is planned for.
+    pub total: usize,
+}
+
+impl<'a, B: AutodiffBackend> Trainer<'a, B> {
+    /// Set the run up: load the data and the model (or the last checkpoint when resuming),
+    /// write `config.resolved.toml` for a new run, fork the replicas, load the reference.
+    pub fn new(opts: &'a TrainOptions, device: &B::Device) -> Result<Self> {
+        let cfg = &opts.config;
+        let run = opts.run_dir.as_path();
+        let setup = setup(cfg)?;
+        let precision = Precision::from_bf16(cfg.bf16);
+        let plan = memory_plan(cfg, &setup, precision);
+        if cfg.device_memory_gib > 0.0 {
+            check_fits(&plan, cfg.device_memory_gib * (1u64 << 30) as f64)?;
+        }
+        let total = cfg.total_steps(setup.dataset.len());
+        let metrics = JsonlLog::new(run.join("metrics.jsonl"));
+        let completions = JsonlLog::new(run.join("completions.jsonl"));
+        let adam = AdamParams {
+            beta1: cfg.adam_beta1,
+            beta2: cfg.adam_beta2,
+            epsilon: cfg.adam_epsilon,
+            weight_decay: cfg.weight_decay,
+        };
+        let lora = cfg.lora();
+        let (model, optim, state) = if opts.resume {
+            let lora_ckpt = lora_checkpoint(cfg, lora.as_ref());
+            let r = restore_latest::<B>(run, adamw(&adam), lora_ckpt, device)?;
+            tracing::info!(checkpoint = %r.dir.display(), step = r.state.step, "resuming");
+            metrics.truncate_after(r.state.step)?;
+            completions.truncate_after(r.state.step)?;
+            JsonlLog::new(run.join("eval").join("metrics.jsonl")).truncate_after(r.state.step)?;
+            (r.model, r.optim, r.state)
+        } else {
+            let model = start_run::<B>(cfg, run, &metrics, lora.as_ref(), device)?;
+            let state = TrainerState {
+                total_steps: total,
+                seed: cfg.seed,
+                ..Default::default()
+            };
+            (model, adamw::<B>(&adam), state)
+        };
+        eprintln!("{plan}");
+        let mut model = model.with_compute_dtype(precision.dtype());
+        if lora.is_some() {
+            model = model.with_frozen_in(precision.dtype());
+        }
+        let dp = DataParallel::new(&model, &optim, devices(device, cfg.num_devices))?;
+        if cfg.num_devices > 1 {
+            eprintln!("data parallel over {:?}", dp.devices());
+        }
+        let reference = match cfg.beta > 0.0 {
+            true => Some(
+                load_model::<B::InnerBackend>(&cfg.model, device)?
+                    .1
+                    .to_precision(precision),
+            ),
+            false => None,
+        };
+        let schedule = Schedule::new(
+            cfg.lr_scheduler_type,
+            cfg.learning_rate,
+            total * cfg.num_iterations,
+            cfg.warmup_steps * cfg.num_iterations,
+            cfg.warmup_ratio,
+        );
+        let update = UpdateConfig {
+            loss: LossParams {
+                epsilon_low: cfg.epsilon,
+                epsilon_high: cfg.epsilon_high(),
+                beta: cfg.beta,
+                loss_type: cfg.loss_type,
+                max_completion_length: cfg.max_completion_length,
+            },
+            micro_batch: cfg.per_device_train_batch_size,
+            max_grad_norm: cfg.max_grad_norm,
+        };
+        let gen = GenerateConfig {
+            sampling: SamplingParams {
+                temperature: cfg.temperature,
+                top_k: cfg.top_k,
+                top_p: cfg.top_p,
+                min_p: cfg.min_p,
+            },
+            batch_size: match cfg.generation_batch_size {
+                0 => cfg.prompts_per_step() * cfg.num_generations,
+                n => n,
+            },
+            eos_ids: setup.eos_ids.clone(),
+            stop: StopStrings::default(),
+            ..GenerateConfig::default()
+        };
+        Ok(Self {
+            cfg,
+            run,
+            setup: Rc::new(setup),
+            model: Some(model),
+            optim,
+            dp,
+            reference,
+            schedule,
+            update,
+            gen,
+            precision,
+            lora,
+            metrics,
+            completions,
+            device: device.clone(),
+            state,
+            total,
+        })
+    }
+
+    /// Device 0's policy.
+    pub fn model(&self) -> &Qwen2ForCausalLM<B> {
+        // `None` only inside `step.rs`'s update, which puts the updated model back before it
+        // returns (or fails the run)
+        self.model
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("the policy is only taken out by the update"))
+    }
+
+    /// Whether every planned step is done.
+    pub fn done(&self) -> bool {
+        self.state.step >= self.total
+    }
+
+    /// Evaluate the current policy on the held-out set (when the run has one) and record it
+    /// under `eval/` as of the current step.
+    pub fn evaluate(&self) -> Result<()> {
+        let Some(set) = &self.setup.eval else {
+            return Ok(());
+        };
+        let ctx = EvalContext {
+            cfg: self.cfg,
+            set,
+            template: &self.setup.template,
+            tokenizer: &self.setup.tokenizer,
+            model_config: &self.setup.model_config,
+            eos_ids: &self.setup.eos_ids,
+        };
+        let policy = self.model().valid().to_precision(self.precision);
+        run_eval(&ctx, &policy, self.state.step, self.run, &self.device)?;
+        Ok(())
+    }
+
+    /// Whether the step just taken is one to evaluate after (`eval_steps`, and the last).
+    pub fn eval_due(&self) -> bool {
+        let step = self.state.step;
+        let periodic = self.cfg.eval_steps > 0 && step.is_multiple_of(self.cfg.eval_steps);
+        periodic || step == self.total
+    }
+
+    /// Whether the step just taken is one to checkpoint (`save_steps`, and the last).
+    pub fn save_due(&self) -> bool {
+        let step = self.state.step;
+        let periodic = self.cfg.save_steps > 0 && step.is_multiple_of(self.cfg.save_steps);
+        periodic || step == self.total
+    }
+
+    /// Checkpoint the current step.
+    pub fn save_checkpoint(&self) -> Result<PathBuf> {
+        let spec = CheckpointSpec {
+            run: self.run,
+            config: &self.setup.model_config,
+            side_files_from: &self.cfg.model,
+            limit: self.cfg.save_total_limit,
+            lora: lora_checkpoint(self.cfg, self.lora.as_ref()),
+        };
+        save_checkpoint(&spec, &self.state, self.model(), &self.optim)
+    }
+
+    /// After a non-finite step: an error once `max_nonfinite_steps` come in a row.
+    pub fn check_nonfinite(&self, loss: f32, grad_norm: f32) -> Result<()> {
+        let (step, in_a_row) = (self.state.step, self.state.nonfinite_in_a_row);
+        tracing::warn!(
+            step,
+            loss,
+            grad_norm,
+            in_a_row,
+            "non-finite loss or gradient: update skipped"
+        );
+        if in_a_row < self.cfg.max_nonfinite_steps {
+            return Ok(());
+        }
+        let last_good = match checkpoint::list(self.run)?.pop() {
+            Some((_, dir)) => format!("the last checkpoint is {}", dir.display()),
+            None => "no checkpoint was written".into(),
+        };
+        Err(Error::Invalid(format!(
+            "step {step}: {in_a_row} non-finite steps in a row (loss {loss}, grad_norm \
+             {grad_norm}); stopping (max_nonfinite_steps = {}). Lower learning_rate or check \
+             the model; {last_good}",
+            self.cfg.max_nonfinite_steps,
+        )))
+    }
+
+    /// The end of a completed run: the final model in HF layout (`model/`; with LoRA also
+    /// `adapter/`, merged into the base for `model/`), the plots, and the held-out Table 2.
+    pub fn finish(&self) -> Result<(PathBuf, Option<String>)> {
+        let cfg = self.cfg;
+        let dest = self.run.join("model");
+        let opts = SaveOptions {
+            side_files_from: Some(cfg.model.clone()),
+            overwrite: true,
+            ..SaveOptions::default()
+        };
+        // written to a temporary directory and renamed by save_model
+        let out = match &self.lora {
+            // the adapter, then merged into the base as loaded (f32, whatever the run's
+            // storage of the frozen weights was)
+            Some(l) => {
+                let adapter = self.run.join("adapter");
+                save_adapter(&self.model().valid(), l, &cfg.model, &adapter)?;
+                let (_, base) = load_model::<B::InnerBackend>(&cfg.model, &self.device)?;
+                let base = base.with_lora(l, cfg.seed, &self.device);
+                load_adapter(base, &adapter, &self.device)?.merge_lora()
+            }
+            None => self.model().valid(),
+        };
+        save_model(&out, &self.setup.model_config, &dest, &opts)?;
+        plot::training_plots(&self.metrics, self.run)?;
+        let report = eval_report(self.run, cfg.algorithm.name(), cfg.eval_turns)?;
+        Ok((dest, report))
+    }
+}
+
+fn lora_checkpoint<'c>(
+    cfg: &'c TrainConfig,
+    lora: Option<&'c LoraConfig>,
+) -> Option<LoraCheckpoint<'c>> {
+    lora.map(|config| LoraCheckpoint {
+        config,
+        base: &cfg.model,
+        seed: cfg.seed,
+    })
+}
+
+/// A new run: refuse a directory that holds one, load the model (LoRA: every weight frozen,
+/// adapters attached with B = 0, so the base model's outputs), write `config.resolved.toml`.
+fn start_run<B: AutodiffBackend>(
+    cfg: &TrainConfig,
+    run: &Path,
+    metrics: &JsonlLog,
+    lora: Option<&LoraConfig>,
+    device: &B::Device,
+) -> Result<Qwen2ForCausalLM<B>> {
+    if metrics.path().exists() {
+        return Err(Error::Invalid(format!(
+            "{} already holds a run; continue it with --resume {}, or choose another --out",
+            run.display(),
+            run.display()
+        )));
+    }
+    let (_, model) = load_model::<B>(&cfg.model, device)?;
+    let model = match lora {
+        Some(l) => model.with_lora(l, cfg.seed, device),
+        None => model,
+    };
+    std::fs::create_dir_all(run).map_err(|e| Error::io(run, e))?;
+    // absolute paths, so that `--resume` works from any directory
+    let mut resolved = cfg.clone();
+    for p in [&mut resolved.model, &mut resolved.dataset] {
+        *p = std::fs::canonicalize(&*p).map_err(|e| Error::io(&*p, e))?;
+    }
+    resolved.output_dir = Some(std::fs::canonicalize(run).map_err(|e| Error::io(run, e))?);
+    write_atomic(
+        &run.join("config.resolved.toml"),
+        resolved.to_toml()?.as_bytes(),
+    )?;
+    Ok(model)
+}
