@@ -41,8 +41,9 @@ enum Command {
     Generate(GenerateArgs),
     /// Load an HF model directory and save it again in HF layout (F32 or BF16, sharded).
     Convert(ConvertArgs),
-    /// Throughput figures on a random model of a named shape: `score` (forward + log-softmax)
-    /// or `generate` (greedy decoding with the KV cache).
+    /// Throughput figures on a random model of a named shape: `score` (forward + log-softmax),
+    /// `generate` (greedy decoding with the KV cache), `train` (forward + backward + AdamW:
+    /// tokens/s and MFU) or `grpo` (whole GRPO steps: rollout, scoring and update).
     Bench(BenchArgs),
     /// Grade answers with the math verifier: `{"gold","pred"}` rows (--input), a model's
     /// predictions against a dataset (--dataset --predictions), or a dataset's own reference

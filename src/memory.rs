@@ -109,12 +109,12 @@ pub fn estimate(config: &Qwen2Config, shape: &RunShape) -> MemoryEstimate {
 
 impl fmt::Display for MemoryEstimate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let g = |x: f64| x / GIB;
+        let g = |x: f64| size(x);
         write!(
             f,
-            "memory estimate ({} parameters, {} trained): weights {:.1} GiB, gradients \
-             {:.1}, AdamW {:.1}, bf16 sampler copy {:.1}, reference {:.1}, KV cache {:.1}, \
-             activations {:.1}; total {:.1} GiB",
+            "memory estimate ({} parameters, {} trained): weights {}, gradients {}, AdamW {}, \
+             bf16 sampler copy {}, reference {}, KV cache {}, activations {}; total {} \
+             ({:.2} GiB, the unit of device_memory_gib)",
             count(self.params),
             count(self.trained_params),
             g(self.weights),
@@ -124,8 +124,18 @@ impl fmt::Display for MemoryEstimate {
             g(self.reference),
             g(self.kv_cache),
             g(self.activations),
-            g(self.total())
+            g(self.total()),
+            self.total() / GIB
         )
+    }
+}
+
+/// `14.7 GiB` from one GiB up, `4.0 MiB` below (a small model's parts are not all "0.0 GiB").
+fn size(bytes: f64) -> String {
+    if bytes >= GIB {
+        format!("{:.1} GiB", bytes / GIB)
+    } else {
+        format!("{:.1} MiB", bytes / (1024.0 * 1024.0))
     }
 }
 

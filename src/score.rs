@@ -60,13 +60,7 @@ pub fn score_rows<B: Backend>(
         if batch.seq < 2 {
             continue;
         }
-        let lp: Vec<f32> = batch_logprobs(model, &batch, device)
-            .into_data()
-            .convert::<f32>()
-            .into_vec()
-            .map_err(|e| {
-                crate::Error::Invalid(format!("reading log-probs back from the device: {e:?}"))
-            })?;
+        let lp = crate::tensor::read_back(batch_logprobs(model, &batch, device), "log-probs")?;
         let width = batch.seq - 1;
         for (r, &i) in chunk.iter().enumerate() {
             let pad = batch.pad_lens[r];

@@ -11,3 +11,14 @@ pub fn read_back<B: Backend, const D: usize>(t: Tensor<B, D>, what: &str) -> Res
         .into_vec()
         .map_err(|e| Error::Backend(format!("reading {what} back: {e:?}")))
 }
+
+/// The values of an integer tensor as i64; `what` names it in the error.
+pub fn read_back_ints<B: Backend, const D: usize>(
+    t: Tensor<B, D, Int>,
+    what: &str,
+) -> Result<Vec<i64>> {
+    t.into_data()
+        .convert::<i64>()
+        .into_vec()
+        .map_err(|e| Error::Backend(format!("reading {what} back: {e:?}")))
+}

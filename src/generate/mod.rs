@@ -100,6 +100,16 @@ pub struct GenerateStats {
     pub decode_secs: f64,
 }
 
+impl GenerateStats {
+    /// Add another batch's counts and times (batches that ran one after the other).
+    pub fn add(&mut self, other: &Self) {
+        self.prompt_tokens += other.prompt_tokens;
+        self.generated_tokens += other.generated_tokens;
+        self.prefill_secs += other.prefill_secs;
+        self.decode_secs += other.decode_secs;
+    }
+}
+
 /// Completions in prompt order (all samples of prompt 0, then prompt 1, ...), with stats.
 #[derive(Debug, Clone)]
 pub struct Generation {
@@ -138,9 +148,10 @@ pub fn generate<B: Backend>(
     let mut slots: Vec<Option<Completion>> = vec![None; prompts.len() * g];
     let mut stats = GenerateStats::default();
     for chunk in order.chunks(per_batch) {
-        for c in generate_batch(
-            model, config, prompts, chunk, gen, tokenizer, &mut stats, device,
-        )? {
+        let (batch, batch_stats) =
+            generate_batch(model, config, prompts, chunk, gen, tokenizer, device)?;
+        stats.add(&batch_stats);
+        for c in batch {
             let at = c.prompt_index * g + c.sample_index;
             slots[at] = Some(c);
         }
@@ -185,8 +196,7 @@ struct Row {
 }
 
 /// Generate for the prompts `chunk` (indices into `prompts`): prefill once, copy each prefill
-/// to its samples, decode until every row is done.
-#[allow(clippy::too_many_arguments)]
+/// to its samples, decode until every row is done. Returns the completions and what it took.
 fn generate_batch<B: Backend>(
     model: &Qwen2ForCausalLM<B>,
     config: &Qwen2Config,
@@ -194,16 +204,16 @@ fn generate_batch<B: Backend>(
     chunk: &[usize],
     gen: &GenerateConfig,
     tokenizer: Option<&Tokenizer>,
-    stats: &mut GenerateStats,
     device: &B::Device,
-) -> Result<Vec<Completion>> {
+) -> Result<(Vec<Completion>, GenerateStats)> {
+    let mut stats = GenerateStats::default();
     let g = gen.num_return_sequences;
     let group: Vec<Vec<u32>> = chunk.iter().map(|&i| prompts[i].clone()).collect();
     let batch = PaddedBatch::left_padded(&group, 0);
     let budget = |len: usize| gen.max_new_tokens.min(config.max_position_embeddings - len);
     let max_budget = group.iter().map(|p| budget(p.len())).max().unwrap_or(0);
     if max_budget == 0 {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), stats));
     }
     let dtype = model.compute_dtype();
     let mut cache = KvCache::new(
@@ -296,7 +306,8 @@ fn generate_batch<B: Backend>(
     stats.decode_secs += t1.elapsed().as_secs_f64();
     stats.generated_tokens += rows.iter().map(|r| r.ids.len()).sum::<usize>();
 
-    rows.into_iter()
+    let completions = rows
+        .into_iter()
         .map(|r| {
             let text = tokenizer.map(|t| t.decode(&r.ids, true)).transpose()?;
             Ok(Completion {
@@ -309,7 +320,8 @@ fn generate_batch<B: Backend>(
                 model_logprobs: r.model_logprobs,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    Ok((completions, stats))
 }
 
 /// The next token of every active row from `logits` (`[n, vocab]`). Greedy decoding reduces on
@@ -351,15 +363,9 @@ fn pick_tokens<B: Backend>(
 }
 
 fn read_floats<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
-    t.into_data()
-        .convert::<f32>()
-        .into_vec()
-        .map_err(|e| Error::Invalid(format!("reading logits back from the device: {e:?}")))
+    crate::tensor::read_back(t, "logits")
 }
 
 fn read_ints<B: Backend, const D: usize>(t: Tensor<B, D, Int>) -> Result<Vec<i64>> {
-    t.into_data()
-        .convert::<i64>()
-        .into_vec()
-        .map_err(|e| Error::Invalid(format!("reading token ids back from the device: {e:?}")))
+    crate::tensor::read_back_ints(t, "token ids")
 }

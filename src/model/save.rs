@@ -109,11 +109,7 @@ struct Collector {
 impl Collector {
     fn tensor<B: Backend, const D: usize>(&mut self, key: String, t: Tensor<B, D>) -> Result<()> {
         let shape = t.dims().to_vec();
-        let v = t
-            .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .map_err(|e| Error::Invalid(format!("reading tensor `{key}` back: {e:?}")))?;
+        let v = crate::tensor::read_back(t, &format!("tensor `{key}`"))?;
         self.out.insert(key, (v, shape));
         Ok(())
     }

@@ -137,6 +137,7 @@ mod tests {
     use super::*;
     use crate::reward::{RewardConfig, Turn2Grading};
     use crate::rl::scripted::{problem, test_tokenizer, Scripted};
+    use crate::template::PromptTemplate;
 
     #[test]
     fn best_draft_and_tie_rules() {
