@@ -4,7 +4,7 @@ intermediate 704, tied head) with random weights, 8 prompts of 32 random tokens 
 completions of 64 new tokens (HF generation, no vLLM; EOS never sampled, as in ours),
 random 0/1 rewards, β 0, one update per rollout, 2 threads.
 
-    /work/venv/bin/python scripts/bench_trl_grpo.py [--steps 4]     # trl 1.16, torch 2.9
+    python scripts/bench_trl_grpo.py [--steps 4]     # trl 1.16, torch 2.9
     target/release/mgrpo bench grpo --batch 8 --generations 8 --prompt 32 --new-tokens 64
 
 On a GPU (bf16 autocast on f32 weights, as `mgrpo bench grpo --dtype bf16`):

@@ -4,7 +4,7 @@ and activations; transformers keeps RMSNorm and softmax in f32, as we do) scores
 rows, compared with the f32 log-probs in expected.json. This is the yardstick for the bf16
 tolerance of tests/parity.rs (README, "GPU").
 
-    /work/venv/bin/python scripts/bf16_reference.py [--device cuda]
+    python scripts/bf16_reference.py [--device cuda]
 """
 import argparse
 import json

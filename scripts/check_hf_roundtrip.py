@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prove that transformers reloads what mgrpo saves, and gets the same numbers.
 
-For every fixture in tests/fixtures: `mgrpo convert` it to F32 and to BF16, load each saved
+For every transformers fixture in tests/fixtures (the directories with an expected.json): `mgrpo convert` it to F32 and to BF16, load each saved
 directory with `AutoModelForCausalLM.from_pretrained`, and compare
   (1) its logits with transformers' logits on the source directory (F32: must be identical;
       BF16: identical to the source weights rounded to bf16 by torch), and
@@ -46,6 +46,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for name in sorted(os.listdir(fixtures_dir)):
             src = os.path.join(fixtures_dir, name)
+            if not os.path.isfile(os.path.join(src, "expected.json")):
+                continue  # not a transformers fixture (copy-task/, data/)
             rows = [r["input_ids"] for r in json.load(open(os.path.join(src, "expected.json")))["rows"]]
             inp = os.path.join(tmp, f"{name}.jsonl")
             with open(inp, "w") as fh:

@@ -7,7 +7,7 @@ and compares its logits on a few prompts with transformers' logits of `<run>/mod
 adapter merged by mgrpo). Exits non-zero when they differ by more than 1e-5, or when the
 adapter changes nothing.
 
-    cargo build --release && /work/venv/bin/python scripts/check_peft_adapter.py
+    cargo build --release && python scripts/check_peft_adapter.py
 """
 import os
 import subprocess

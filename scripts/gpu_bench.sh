@@ -16,8 +16,8 @@ mkdir -p "$OUT"
 BIN=.gpu/mgrpo
 PY="${PYTHON:-python3}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/device.txt"
-# the test binaries look for their fixtures under the path they were built in
-mkdir -p /work && [ -e /work/main ] || ln -s "$PWD" /work/main
+# the test binaries read their fixtures from this checkout, wherever they were built
+export MGRPO_REPO="$PWD"
 
 # `measure NAME CMD...`: run CMD with a timeout, append its last JSON line + peak GPU memory
 measure() {

@@ -3,7 +3,7 @@ tokenizer (tokenizers) and a digit-copy dataset (GSM8K format: the answer is the
 digit). The GRPO tests and configs/copy-grpo.toml train it: a random model answers right
 ~12 % of the time (one token of 16), a trained one almost always.
 
-    /work/venv/bin/python scripts/make_copy_task.py   # torch 2.9.0, transformers 5.x
+    python scripts/make_copy_task.py   # torch 2.9.0, transformers 5.x
 """
 
 import json

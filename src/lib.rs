@@ -27,6 +27,15 @@ pub mod train;
 
 pub use error::{Error, Result};
 
+/// The repository the unit tests read fixtures from: `$MGRPO_REPO` when set (a test binary
+/// copied to another machine), else the one it was built in.
+#[cfg(test)]
+pub(crate) fn test_repo() -> std::path::PathBuf {
+    std::env::var_os("MGRPO_REPO")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// The backend of the library's unit tests (the default CPU backend).
 #[cfg(all(test, feature = "ndarray"))]
 pub(crate) type TestBackend = burn::backend::NdArray<f32>;

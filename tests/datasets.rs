@@ -1,14 +1,16 @@
 //! Dataset loading: every format of `shared/data` detected from its fields and mapped to
 //! {question, gold answer, id}; `--format` overrides; bad files name the file and line.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use mgrpo::data::{Dataset, DatasetFormat};
 use mgrpo::reward::{reward, RewardConfig};
 use mgrpo::template::PromptTemplate;
 
 fn data(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("MGRPO_REPO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .join("tests/fixtures/data")
         .join(file)
 }

@@ -2,14 +2,16 @@
 //! (GSM8K train + test: 100 %; MATH-500: at least 99.6 %, exceptions listed below), with the
 //! per-call time distribution printed (`cargo test --release --test verify_data -- --nocapture`).
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use mgrpo::data::Dataset;
 use mgrpo::grade::{self_check, Graded, Summary};
 use mgrpo::reward::Policy;
 
 fn check(file: &str) -> Vec<Graded> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+    let path = std::env::var_os("MGRPO_REPO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .join("tests/fixtures/data")
         .join(file);
     let dataset = Dataset::load(&path, None).unwrap();

@@ -1,5 +1,5 @@
 //! The verifier's labelled suite: realistic model completions against gold answers, each with
-//! the expected verdict and the reason. Covers every category of DESIGN §6 and the known
+//! the expected verdict and the reason. Covers every category of the verifier's design (docs/ARCHITECTURE.md, "The verifier") and the known
 //! failure modes of HF Math-Verify, the Qwen2.5-Math grader and MATH-style string graders
 //! (category `known-*`), which we must get right.
 

@@ -1,5 +1,5 @@
 //! The laptop task: procedurally generated arithmetic word problems with integer answers, on
-//! which a model of a few million parameters can learn to solve *and* to check (DESIGN §14).
+//! which a model of a few million parameters can learn to solve *and* to check.
 //!
 //! Two families, both chosen so that **checking is easier than solving**:
 //! - `sum`: a running total changed by a few additions and subtractions ("Mia has 47 coins. She

@@ -1,4 +1,4 @@
-//! Self-correction traces for the warm-start corpus (DESIGN §14): an attempt (right, or with
+//! Self-correction traces for the warm-start corpus: an attempt (right, or with
 //! one slip carried through), a guide phrase, then a **check** that either confirms the answer
 //! or finds the slip and finishes the problem again. The check uses the easier procedure of
 //! each family: column arithmetic with written carries for `sum`, substitution for `linear`.

@@ -149,7 +149,7 @@ mod tests {
     #[test]
     fn chatml_end_of_turn_from_the_tokenizer() {
         let fixture =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gqa4-untied-bf16-t5");
+            crate::test_repo().join("tests/fixtures/gqa4-untied-bf16-t5");
         let tok = Tokenizer::from_model_dir(&fixture).unwrap().unwrap();
         let ids = eos_ids_from_model_dir(&fixture, &[2, 299], Some(&tok)).unwrap();
         assert_eq!(ids, vec![2, 299, 297]);

@@ -1,4 +1,4 @@
-//! Group-relative advantages (DESIGN §7): each completion's reward compared with the other
+//! Group-relative advantages: each completion's reward compared with the other
 //! completions of its prompt.
 //!
 //! `A_i = (R_i − mean(R_group)) / (std + 1e-4)`, with `std` chosen by `scale_rewards`:

@@ -59,11 +59,8 @@ impl Sampler for Scripted<'_> {
 
 /// The byte-level BPE tokenizer of a test fixture (round-trips any text).
 pub fn test_tokenizer() -> Tokenizer {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/gqa4-untied-bf16-t5/tokenizer.json"
-    );
-    Tokenizer::load(std::path::Path::new(path)).unwrap()
+    let path = crate::test_repo().join("tests/fixtures/gqa4-untied-bf16-t5/tokenizer.json");
+    Tokenizer::load(&path).unwrap()
 }
 
 /// A MATH-style problem whose answer is `gold`.

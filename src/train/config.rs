@@ -1,5 +1,5 @@
 //! The run config: a TOML file whose keys follow TRL's `GRPOConfig` where one exists
-//! (DESIGN §12), `--set key=value` overrides, validation that names the key at fault, and the
+//!, `--set key=value` overrides, validation that names the key at fault, and the
 //! resolved config written into the run directory.
 //!
 //! Batch semantics are TRL's: `per_device_train_batch_size` counts **completions** per
@@ -24,12 +24,12 @@ use crate::rl::schedule::SchedulerType;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Algorithm {
-    /// One layer of GRPO (DESIGN §7).
+    /// One layer of GRPO.
     #[default]
     Grpo,
-    /// GRPO plus the self-correction layer (DESIGN §8).
+    /// GRPO plus the self-correction layer.
     Mgrpo,
-    /// GRPO on refinements of the best of several drafts (DESIGN §9).
+    /// GRPO on refinements of the best of several drafts.
     Igrpo,
 }
 

@@ -15,10 +15,16 @@ pub const FIXTURES: &[&str] = &[
 /// The fixture that ships a tokenizer and text rows.
 pub const TOKENIZER_FIXTURE: &str = "gqa4-untied-bf16-t5";
 
+/// The repository the fixtures are read from: `$MGRPO_REPO` when set (a test binary copied
+/// to another machine), else the one the test was built in.
+pub fn repo() -> PathBuf {
+    std::env::var_os("MGRPO_REPO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    repo().join("tests/fixtures").join(name)
 }
 
 pub fn expected(name: &str) -> serde_json::Value {
