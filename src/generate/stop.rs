@@ -148,8 +148,7 @@ mod tests {
     /// The fixture tokenizer has `<|endoftext|>` = 297 and `<|im_end|>` = 299.
     #[test]
     fn chatml_end_of_turn_from_the_tokenizer() {
-        let fixture =
-            crate::test_repo().join("tests/fixtures/gqa4-untied-bf16-t5");
+        let fixture = crate::test_repo().join("tests/fixtures/gqa4-untied-bf16-t5");
         let tok = Tokenizer::from_model_dir(&fixture).unwrap().unwrap();
         let ids = eos_ids_from_model_dir(&fixture, &[2, 299], Some(&tok)).unwrap();
         assert_eq!(ids, vec![2, 299, 297]);
