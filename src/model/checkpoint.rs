@@ -264,21 +264,22 @@ pub(crate) fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
+/// A parameter of `shape` from host values.
+fn param<B: Backend, const D: usize>(
+    v: Vec<f32>,
+    shape: [usize; D],
+    device: &B::Device,
+) -> Param<Tensor<B, D>> {
+    Param::from_tensor(Tensor::from_data(TensorData::new(v, shape), device))
+}
+
 impl<B: Backend> WeightSource<B> for (&mut TensorStore<'_>, &B::Device) {
     fn matrix(&mut self, key: &str, _: Init, shape: [usize; 2]) -> Result<Param<Tensor<B, 2>>> {
-        let v = self.0.take(key, &shape)?;
-        Ok(Param::from_tensor(Tensor::from_data(
-            TensorData::new(v, shape),
-            self.1,
-        )))
+        Ok(param(self.0.take(key, &shape)?, shape, self.1))
     }
 
     fn vector(&mut self, key: &str, _: Init, n: usize) -> Result<Param<Tensor<B, 1>>> {
-        let v = self.0.take(key, &[n])?;
-        Ok(Param::from_tensor(Tensor::from_data(
-            TensorData::new(v, [n]),
-            self.1,
-        )))
+        Ok(param(self.0.take(key, &[n])?, [n], self.1))
     }
 
     fn linear_weight(
@@ -288,10 +289,6 @@ impl<B: Backend> WeightSource<B> for (&mut TensorStore<'_>, &B::Device) {
         d_out: usize,
     ) -> Result<Param<Tensor<B, 2>>> {
         let w = self.0.take(key, &[d_out, d_in])?;
-        let w = transpose(&w, d_out, d_in); // [in, out]
-        Ok(Param::from_tensor(Tensor::from_data(
-            TensorData::new(w, [d_in, d_out]),
-            self.1,
-        )))
+        Ok(param(transpose(&w, d_out, d_in), [d_in, d_out], self.1)) // [in, out]
     }
 }

@@ -38,11 +38,6 @@ impl<'a, S: Sampler> Policy<'a, S> {
         }
     }
 
-    /// The tokenized layer-1 prompt of `question`.
-    pub fn prompt(&self, question: &str) -> Result<Vec<u32>> {
-        self.tokenizer.encode(&self.template.render(question))
-    }
-
     /// The second-turn prompt for `question`, a first `response` and a `guide` phrase (or an
     /// instruction), tokenized: MGRPO's queries, iGRPO's refinement prompts, the evaluation's
     /// turn 2 and STaR's revisions.
