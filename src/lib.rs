@@ -25,7 +25,7 @@ pub mod tensor;
 pub mod tokenizer;
 pub mod train;
 
-pub use error::{Error, Result};
+pub use error::{Error, KeyError, Result};
 
 /// The repository the unit tests read fixtures from: `$MGRPO_REPO` when set (a test binary
 /// copied to another machine), else the one it was built in.

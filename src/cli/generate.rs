@@ -11,6 +11,7 @@ use mgrpo::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, St
 use mgrpo::model::{load_model, Qwen2Config};
 use mgrpo::template::PromptTemplate;
 use mgrpo::tokenizer::Tokenizer;
+use mgrpo::Error;
 
 use super::{emit, DeviceArg, DtypeArg};
 
@@ -78,7 +79,7 @@ pub fn generate<B: Backend>(a: GenerateArgs, device: &B::Device) -> Result<()> {
     };
     sampling
         .validate()
-        .map_err(|e| anyhow::anyhow!("--{}", e.to_string().replace('_', "-")))?;
+        .map_err(|e| Error::arg(format!("--{}", e.key.replace('_', "-")), e.msg))?;
     if a.batch_size == 0 || a.num_return_sequences == 0 {
         bail!("--batch-size and --num-return-sequences must be at least 1");
     }

@@ -15,6 +15,7 @@ use mgrpo::model::{save_model, Qwen2Config, Qwen2ForCausalLM, SaveOptions};
 use mgrpo::rl::mgrpo::PAPER_GUIDE_PHRASES;
 use mgrpo::template::PromptTemplate;
 use mgrpo::tokenizer::Tokenizer;
+use mgrpo::Error;
 
 use super::DeviceArg;
 
@@ -135,16 +136,21 @@ pub fn init<B: Backend>(a: InitArgs, device: &B::Device) -> Result<()> {
     if a.out.exists() {
         bail!("--out {}: already exists", a.out.display());
     }
-    if a.num_attention_heads == 0
-        || !a.hidden_size.is_multiple_of(a.num_attention_heads)
-        || a.num_key_value_heads == 0
-        || !a.num_attention_heads.is_multiple_of(a.num_key_value_heads)
-    {
-        bail!(
-            "--hidden-size must be a multiple of --num-attention-heads, and that a multiple of \
-             --num-key-value-heads"
-        );
-    }
+    // The shape, checked before any work (the vocabulary size is the tokenizer's, below).
+    let mut config = Qwen2Config::new(
+        a.vocab_size,
+        a.hidden_size,
+        a.intermediate_size,
+        a.num_hidden_layers,
+        a.num_attention_heads,
+        a.num_key_value_heads,
+        true,
+    );
+    config.max_position_embeddings = a.max_position_embeddings;
+    config.rope_theta = a.rope_theta;
+    config
+        .validate()
+        .map_err(|e| Error::arg(format!("--{}", e.key.replace('_', "-")), e.msg))?;
     let mut texts = Vec::new();
     for path in &a.corpus {
         for (line, row) in mgrpo::jsonl::read_objects(path)? {
@@ -185,17 +191,7 @@ pub fn init<B: Backend>(a: InitArgs, device: &B::Device) -> Result<()> {
             staging.join("tokenizer_config.json"),
             serde_json::to_string_pretty(&tok_config)?,
         )?;
-        let mut config = Qwen2Config::new(
-            tok.vocab_size(),
-            a.hidden_size,
-            a.intermediate_size,
-            a.num_hidden_layers,
-            a.num_attention_heads,
-            a.num_key_value_heads,
-            true,
-        );
-        config.max_position_embeddings = a.max_position_embeddings;
-        config.rope_theta = a.rope_theta;
+        config.vocab_size = tok.vocab_size();
         config.eos_token_id = vec![eos];
         config.extra.insert("pad_token_id".into(), pad.into());
         config.extra.insert("initializer_range".into(), 0.02.into());

@@ -40,8 +40,8 @@ pub struct VerifyArgs {
     pub output: Option<PathBuf>,
 }
 
-pub fn parse_format(s: &str) -> std::result::Result<DatasetFormat, String> {
-    s.parse().map_err(|e: mgrpo::Error| e.to_string())
+pub fn parse_format(s: &str) -> mgrpo::Result<DatasetFormat> {
+    s.parse()
 }
 
 pub fn verify(a: VerifyArgs) -> Result<()> {

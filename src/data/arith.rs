@@ -18,6 +18,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::error::KeyError;
+
 /// The knobs of the task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -53,24 +55,33 @@ impl Default for ArithConfig {
 
 impl ArithConfig {
     /// Check the knobs; the message names the bad one.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), KeyError> {
         if self.min_steps == 0 || self.min_steps > self.max_steps {
-            return Err("`min_steps` must be at least 1 and at most `max_steps`".into());
+            return Err(KeyError::new(
+                "min_steps",
+                "must be at least 1 and at most `max_steps`",
+            ));
         }
         if !(1..=6).contains(&self.digits) {
-            return Err("`digits` must be between 1 and 6".into());
+            return Err(KeyError::new("digits", "must be between 1 and 6"));
         }
         if !(0.0..=1.0).contains(&self.carry_rate) {
-            return Err("`carry_rate` must be in [0, 1]".into());
+            return Err(KeyError::new("carry_rate", "must be in [0, 1]"));
         }
         if !(0.0..=1.0).contains(&self.linear_share) {
-            return Err("`linear_share` must be in [0, 1]".into());
+            return Err(KeyError::new("linear_share", "must be in [0, 1]"));
         }
         if !(2..=99).contains(&self.linear_max_factor) {
-            return Err("`linear_max_factor` must be between 2 and 99".into());
+            return Err(KeyError::new(
+                "linear_max_factor",
+                "must be between 2 and 99",
+            ));
         }
         if !(1..=9999).contains(&self.linear_max_offset) {
-            return Err("`linear_max_offset` must be between 1 and 9999".into());
+            return Err(KeyError::new(
+                "linear_max_offset",
+                "must be between 1 and 9999",
+            ));
         }
         Ok(())
     }
@@ -198,7 +209,7 @@ pub struct ArithTask {
 }
 
 impl ArithTask {
-    pub fn new(config: ArithConfig, seed: u64) -> Result<Self, String> {
+    pub fn new(config: ArithConfig, seed: u64) -> Result<Self, KeyError> {
         config.validate()?;
         Ok(Self {
             config,
@@ -421,7 +432,7 @@ mod tests {
             max_steps: 3,
             ..ArithConfig::default()
         };
-        let err = ArithTask::new(cfg, 0).err().unwrap();
+        let err = ArithTask::new(cfg, 0).err().unwrap().to_string();
         assert!(err.contains("min_steps"), "{err}");
     }
 }

@@ -2,12 +2,14 @@
 //! question, the gold answer, the reference solution and the id live.
 
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
 
 use serde_json::{Map, Value};
 
 use super::Problem;
 use crate::error::{Error, Result};
+use crate::jsonl::line_error;
 use crate::reward::extract::extract_answer;
 
 /// A dataset format.
@@ -118,18 +120,21 @@ impl DatasetFormat {
         })
     }
 
-    /// Map one row to a problem; `Err(message)` names the missing or bad field.
-    pub fn problem(
-        self,
-        row: &Map<String, Value>,
-        line: usize,
-    ) -> std::result::Result<Problem, String> {
-        let question = match self {
-            Self::Gsm8k | Self::Olympiadbench => text(row, &["question"])?,
-            Self::Qa => text(row, &["question", "problem", "prompt"])?,
-            _ => text(row, &["problem", "question"])?,
+    /// Map line `line` of `path` (the row `row`) to a problem; the error names the file, the
+    /// line and the missing or bad field.
+    pub fn problem(self, row: &Map<String, Value>, path: &Path, line: usize) -> Result<Problem> {
+        let row = Row {
+            map: row,
+            path,
+            line,
+            format: self,
         };
-        let question = match row.get("context").and_then(Value::as_str) {
+        let question = match self {
+            Self::Gsm8k | Self::Olympiadbench => row.text(&["question"])?,
+            Self::Qa => row.text(&["question", "problem", "prompt"])?,
+            _ => row.text(&["problem", "question"])?,
+        };
+        let question = match row.map.get("context").and_then(Value::as_str) {
             Some(c) if !c.trim().is_empty() && self == Self::Olympiadbench => {
                 format!("{}\n\n{question}", c.trim())
             }
@@ -137,43 +142,44 @@ impl DatasetFormat {
         };
         let (gold, solution) = match self {
             Self::Gsm8k => {
-                let a = text(row, &["answer"])?;
+                let a = row.text(&["answer"])?;
                 let (_, gold) = a
                     .rsplit_once("####")
-                    .ok_or("field `answer` has no `#### N` final line")?;
+                    .ok_or_else(|| row.err("field `answer` has no `#### N` final line"))?;
                 (gold.trim().replace(',', ""), Some(a))
             }
             Self::Math | Self::Aime | Self::Amc | Self::Qa => {
-                let gold = text(row, &["answer", "gold"])?;
+                let gold = row.text(&["answer", "gold"])?;
                 let gold = if self == Self::Amc {
                     trim_float(&gold)
                 } else {
                     gold
                 };
-                (gold, text(row, &["solution"]).ok())
+                (gold, row.text(&["solution"]).ok())
             }
             Self::Minerva => {
-                let s = text(row, &["solution"])?;
+                let s = row.text(&["solution"])?;
                 let gold = extract_answer(&s, false)
-                    .ok_or("field `solution` has no \\boxed{} answer")?
+                    .ok_or_else(|| row.err("field `solution` has no \\boxed{} answer"))?
                     .answer;
                 (gold, Some(s))
             }
             Self::Olympiadbench => {
-                let answers = strings(row, "final_answer")?;
+                let answers = row.strings("final_answer")?;
                 let gold = answers.join(", ");
-                let solution = strings(row, "solution")
+                let solution = row
+                    .strings("solution")
                     .ok()
                     .and_then(|s| s.into_iter().next());
                 (gold, solution)
             }
         };
         if gold.trim().is_empty() {
-            return Err("the gold answer is empty".into());
+            return Err(row.err("the gold answer is empty"));
         }
         let id = ["id", "unique_id", "idx"]
             .iter()
-            .find_map(|k| row.get(*k).and_then(scalar))
+            .find_map(|k| row.map.get(*k).and_then(scalar))
             .unwrap_or_else(|| format!("line-{line}"));
         Ok(Problem {
             id,
@@ -193,25 +199,48 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
-/// The first of `keys` present, as text (numbers are accepted and printed).
-fn text(row: &Map<String, Value>, keys: &[&str]) -> std::result::Result<String, String> {
-    for k in keys {
-        if let Some(v) = row.get(*k) {
-            return scalar(v).ok_or_else(|| format!("field `{k}` must be a string or a number"));
-        }
-    }
-    Err(format!("missing field `{}`", keys.join("` or `")))
+/// One row of a dataset file, with where it came from for error messages.
+struct Row<'a> {
+    map: &'a Map<String, Value>,
+    path: &'a Path,
+    line: usize,
+    format: DatasetFormat,
 }
 
-fn strings(row: &Map<String, Value>, key: &str) -> std::result::Result<Vec<String>, String> {
-    match row.get(key) {
-        Some(Value::Array(a)) if !a.is_empty() => a
-            .iter()
-            .map(|v| scalar(v).ok_or_else(|| format!("field `{key}` must hold strings")))
-            .collect(),
-        Some(Value::String(s)) => Ok(vec![s.clone()]),
-        Some(_) => Err(format!("field `{key}` must be a non-empty list of strings")),
-        None => Err(format!("missing field `{key}`")),
+impl Row<'_> {
+    /// An error at this row: `path:line: msg (FORMAT format)`.
+    fn err(&self, msg: impl fmt::Display) -> Error {
+        line_error(
+            self.path,
+            self.line,
+            format!("{msg} ({} format)", self.format),
+        )
+    }
+
+    /// The first of `keys` present, as text (numbers are accepted and printed).
+    fn text(&self, keys: &[&str]) -> Result<String> {
+        for k in keys {
+            if let Some(v) = self.map.get(*k) {
+                return scalar(v)
+                    .ok_or_else(|| self.err(format!("field `{k}` must be a string or a number")));
+            }
+        }
+        Err(self.err(format!("missing field `{}`", keys.join("` or `"))))
+    }
+
+    /// A list of strings (or one string) under `key`.
+    fn strings(&self, key: &str) -> Result<Vec<String>> {
+        match self.map.get(key) {
+            Some(Value::Array(a)) if !a.is_empty() => a
+                .iter()
+                .map(|v| {
+                    scalar(v).ok_or_else(|| self.err(format!("field `{key}` must hold strings")))
+                })
+                .collect(),
+            Some(Value::String(s)) => Ok(vec![s.clone()]),
+            Some(_) => Err(self.err(format!("field `{key}` must be a non-empty list of strings"))),
+            None => Err(self.err(format!("missing field `{key}`"))),
+        }
     }
 }
 

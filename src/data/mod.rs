@@ -66,11 +66,7 @@ impl Dataset {
         };
         let problems = rows
             .iter()
-            .map(|(line, row)| {
-                format
-                    .problem(row, *line)
-                    .map_err(|msg| line_error(path, *line, format!("{msg} ({format} format)")))
-            })
+            .map(|(line, row)| format.problem(row, path, *line))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             path: path.to_path_buf(),

@@ -98,7 +98,7 @@ fn family_name(f: Family) -> &'static str {
 /// written atomically).
 pub fn write_task(spec: &TaskSpec, out: &Path) -> Result<TaskSummary> {
     if !(0.0..=1.0).contains(&spec.trace_share) {
-        return Err(Error::Invalid("--trace-share must be in [0, 1]".into()));
+        return Err(Error::arg("--trace-share", "must be in [0, 1]"));
     }
     if spec.test == 0 || spec.train + spec.sft == 0 {
         return Err(Error::Invalid(
@@ -110,7 +110,7 @@ pub fn write_task(spec: &TaskSpec, out: &Path) -> Result<TaskSummary> {
             spec.config.clone(),
             spec.seed.wrapping_mul(2).wrapping_add(stream),
         )
-        .map_err(|m| Error::Invalid(format!("task config: {m}")))
+        .map_err(Error::from)
     };
     // The held-out split first, from its own stream; its questions are then kept out of the rest.
     let mut test_task = task(0)?;

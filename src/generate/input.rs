@@ -28,7 +28,7 @@ pub enum PromptSource {
 impl PromptSource {
     fn err(&self, line: usize, msg: String) -> Error {
         match self {
-            Self::Arg => Error::Invalid(format!("--prompt: {msg}")),
+            Self::Arg => Error::arg("--prompt", msg),
             Self::File(path) => line_error(path, line, msg),
         }
     }
@@ -97,7 +97,7 @@ pub fn prepare_prompts(
                     tok.encode(&rendered)?
                 }
             };
-            super::check_prompt(&ids, config).map_err(|msg| source.err(*line, msg))?;
+            super::check_prompt(&ids, config).map_err(|e| source.err(*line, e.to_string()))?;
             Ok(ids)
         })
         .collect()

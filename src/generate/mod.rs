@@ -139,7 +139,7 @@ pub fn generate<B: Backend>(
         return Err(Error::Invalid("stop strings need a tokenizer".into()));
     }
     for (i, p) in prompts.iter().enumerate() {
-        check_prompt(p, config).map_err(|msg| Error::Invalid(format!("prompt {i}: {msg}")))?;
+        check_prompt(p, config).map_err(|e| Error::arg(format!("prompt {i}"), e.to_string()))?;
     }
     let g = gen.num_return_sequences;
     let per_batch = (gen.batch_size / g).max(1);
@@ -161,23 +161,33 @@ pub fn generate<B: Backend>(
     Ok(Generation { completions, stats })
 }
 
-/// Why a prompt cannot be generated from, if it cannot.
-pub fn check_prompt(prompt: &[u32], config: &Qwen2Config) -> std::result::Result<(), String> {
+/// Why a prompt cannot be generated from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PromptError {
+    #[error("the prompt is empty")]
+    Empty,
+    #[error("token id {id} is out of range (vocab_size {vocab_size})")]
+    OutOfVocab { id: u32, vocab_size: usize },
+    #[error("{len} prompt tokens leave no room below max_position_embeddings {max}")]
+    TooLong { len: usize, max: usize },
+}
+
+/// Check that a prompt can be generated from.
+pub fn check_prompt(prompt: &[u32], config: &Qwen2Config) -> std::result::Result<(), PromptError> {
     if prompt.is_empty() {
-        return Err("the prompt is empty".into());
+        return Err(PromptError::Empty);
     }
-    if let Some(bad) = prompt.iter().find(|&&t| t as usize >= config.vocab_size) {
-        return Err(format!(
-            "token id {bad} is out of range (vocab_size {})",
-            config.vocab_size
-        ));
+    if let Some(&id) = prompt.iter().find(|&&t| t as usize >= config.vocab_size) {
+        return Err(PromptError::OutOfVocab {
+            id,
+            vocab_size: config.vocab_size,
+        });
     }
     if prompt.len() >= config.max_position_embeddings {
-        return Err(format!(
-            "{} prompt tokens leave no room below max_position_embeddings {}",
-            prompt.len(),
-            config.max_position_embeddings
-        ));
+        return Err(PromptError::TooLong {
+            len: prompt.len(),
+            max: config.max_position_embeddings,
+        });
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use std::collections::BinaryHeap;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::KeyError;
 
 /// Sampling knobs (names as in transformers / TRL).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -54,9 +54,9 @@ impl SamplingParams {
     }
 
     /// Check the ranges; the error names the offending knob.
-    pub fn validate(&self) -> Result<()> {
+    pub fn validate(&self) -> std::result::Result<(), KeyError> {
         let bad = |what: &str, v: f32, range: &str| {
-            Err(Error::Invalid(format!("{what} must be {range}, got {v}")))
+            Err(KeyError::new(what, format!("must be {range}, got {v}")))
         };
         if !(self.temperature.is_finite() && self.temperature >= 0.0) {
             return bad("temperature", self.temperature, "≥ 0 (0 = greedy)");

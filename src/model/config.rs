@@ -2,15 +2,19 @@
 //!
 //! Both styles are read: the transformers-4 style with a top-level `rope_theta` (every Qwen2.5
 //! release) and the transformers-5 style with `rope_parameters: {rope_theta, rope_type}`.
-//! Unknown fields are kept (and written back on save) but otherwise ignored; a missing required
-//! field is an error that names it. Sliding-window attention and RoPE scaling are refused
-//! rather than silently ignored.
+//! `config.json` is deserialised into a private `RawConfig` (serde; `serde_path_to_error` names
+//! the key of a value of the wrong type), given HF's defaults, and validated. Unknown fields are
+//! kept (and written back on save) but otherwise ignored; a missing required field is an error
+//! that names it. Sliding-window attention and RoPE scaling are refused rather than silently
+//! ignored.
 
 use std::path::Path;
 
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, KeyError, Result};
 
 /// The architecture hyper-parameters of a Qwen2 model, with HF's field names.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,166 +105,74 @@ impl Qwen2Config {
 
     /// Parse and validate the text of a `config.json`; `path` is only used in messages.
     pub fn from_json_str(text: &str, path: &Path) -> Result<Self> {
-        let err = |msg: String| Error::config(path, msg);
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| err(format!("invalid JSON: {e}")))?;
-        let Value::Object(map) = value else {
-            return Err(err("expected a JSON object".into()));
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| Error::config(path, format!("invalid JSON: {e}")))?;
+        let Value::Object(extra) = value else {
+            return Err(Error::config(path, "expected a JSON object"));
         };
+        let raw: RawConfig = serde_path_to_error::deserialize(Value::Object(extra.clone()))
+            .map_err(|e| KeyError::new(e.path().to_string(), e.inner().to_string()).at(path))?;
+        let config = raw.resolve(extra).map_err(|e| e.at(path))?;
+        config.validate().map_err(|e| e.at(path))?;
+        Ok(config)
+    }
 
-        let uint = |key: &str| -> Result<Option<usize>> {
-            match map.get(key) {
-                None | Some(Value::Null) => Ok(None),
-                Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
-                    err(format!(
-                        "field `{key}` must be a non-negative integer, got {v}"
-                    ))
-                }),
-            }
-        };
-        let required = |key: &str| -> Result<usize> {
-            let n = uint(key)?.ok_or_else(|| err(format!("missing required field `{key}`")))?;
+    /// Why this architecture cannot be built, naming the key at fault.
+    pub fn validate(&self) -> std::result::Result<(), KeyError> {
+        let bad = |key: &str, msg: String| Err(KeyError::new(key, msg));
+        for (key, n) in [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("num_key_value_heads", self.num_key_value_heads),
+            ("max_position_embeddings", self.max_position_embeddings),
+        ] {
             if n == 0 {
-                return Err(err(format!("field `{key}` must be > 0")));
-            }
-            Ok(n)
-        };
-        let float = |key: &str, obj: &Map<String, Value>| -> Result<Option<f64>> {
-            match obj.get(key) {
-                None | Some(Value::Null) => Ok(None),
-                Some(v) => v
-                    .as_f64()
-                    .map(Some)
-                    .ok_or_else(|| err(format!("field `{key}` must be a number, got {v}"))),
-            }
-        };
-        let boolean = |key: &str| -> Result<Option<bool>> {
-            match map.get(key) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::Bool(b)) => Ok(Some(*b)),
-                Some(v) => Err(err(format!("field `{key}` must be true or false, got {v}"))),
-            }
-        };
-
-        if let Some(mt) = map.get("model_type").and_then(Value::as_str) {
-            if mt != "qwen2" {
-                return Err(err(format!(
-                    "model_type `{mt}` is not supported (only `qwen2`, i.e. Qwen2/Qwen2.5)"
-                )));
+                return bad(key, "must be > 0".into());
             }
         }
-        if boolean("use_sliding_window")? == Some(true) {
-            return Err(err(
-                "`use_sliding_window: true` is not supported: sliding-window attention is not \
-                 implemented (every Qwen2.5 release sets it to false)"
-                    .into(),
-            ));
+        let (d, heads, kv) = (
+            self.hidden_size,
+            self.num_attention_heads,
+            self.num_key_value_heads,
+        );
+        if !d.is_multiple_of(heads) {
+            return bad(
+                "hidden_size",
+                format!("{d} is not a multiple of num_attention_heads {heads}"),
+            );
         }
-        if let Some(act) = map.get("hidden_act").and_then(Value::as_str) {
-            if act != "silu" {
-                return Err(err(format!(
-                    "hidden_act `{act}` is not supported (only `silu`)"
-                )));
-            }
+        if !heads.is_multiple_of(kv) {
+            return bad(
+                "num_attention_heads",
+                format!("{heads} is not a multiple of num_key_value_heads {kv}"),
+            );
         }
-
-        // RoPE: transformers-5 `rope_parameters`, else transformers-4 `rope_theta` (+ `rope_scaling`).
-        let mut rope_theta = float("rope_theta", &map)?;
-        for key in ["rope_parameters", "rope_scaling"] {
-            match map.get(key) {
-                None | Some(Value::Null) => {}
-                Some(Value::Object(rope)) => {
-                    let kind = rope
-                        .get("rope_type")
-                        .or_else(|| rope.get("type"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("default");
-                    if kind != "default" {
-                        return Err(err(format!(
-                            "`{key}.rope_type` = `{kind}` is not supported (only `default` RoPE)"
-                        )));
-                    }
-                    if let Some(theta) = float("rope_theta", rope)? {
-                        rope_theta = Some(theta);
-                    }
-                }
-                Some(v) => return Err(err(format!("field `{key}` must be an object, got {v}"))),
-            }
-        }
-
-        const REQUIRED: [&str; 5] = [
-            "vocab_size",
-            "hidden_size",
-            "intermediate_size",
-            "num_hidden_layers",
-            "num_attention_heads",
-        ];
-        let missing: Vec<String> = REQUIRED
-            .iter()
-            .filter(|k| matches!(map.get(**k), None | Some(Value::Null)))
-            .map(|k| format!("`{k}`"))
-            .collect();
-        if !missing.is_empty() {
-            let s = if missing.len() > 1 { "s" } else { "" };
-            return Err(err(format!(
-                "missing required field{s} {}",
-                missing.join(", ")
-            )));
-        }
-        let num_attention_heads = required("num_attention_heads")?;
-        let hidden_size = required("hidden_size")?;
-        let cfg = Self {
-            vocab_size: required("vocab_size")?,
-            hidden_size,
-            intermediate_size: required("intermediate_size")?,
-            num_hidden_layers: required("num_hidden_layers")?,
-            num_attention_heads,
-            num_key_value_heads: uint("num_key_value_heads")?.unwrap_or(num_attention_heads),
-            max_position_embeddings: uint("max_position_embeddings")?.unwrap_or(32768),
-            rms_norm_eps: float("rms_norm_eps", &map)?.unwrap_or(1e-6),
-            rope_theta: rope_theta.unwrap_or(10000.0),
-            tie_word_embeddings: boolean("tie_word_embeddings")?.unwrap_or(false),
-            eos_token_id: token_ids(map.get("eos_token_id"))
-                .map_err(|m| err(format!("field `eos_token_id` {m}")))?,
-            bos_token_id: token_ids(map.get("bos_token_id"))
-                .map_err(|m| err(format!("field `bos_token_id` {m}")))?
-                .first()
-                .copied(),
-            extra: map.clone(),
-        };
-        if hidden_size % num_attention_heads != 0 {
-            return Err(err(format!(
-                "hidden_size {hidden_size} is not a multiple of num_attention_heads {num_attention_heads}"
-            )));
-        }
-        if let Some(hd) = uint("head_dim")? {
-            if hd != cfg.head_dim() {
-                return Err(err(format!(
-                    "field `head_dim` = {hd} differs from hidden_size / num_attention_heads = {} \
-                     (Qwen2 derives it; a different head_dim is not supported)",
-                    cfg.head_dim()
-                )));
-            }
-        }
-        if cfg.num_key_value_heads == 0 || num_attention_heads % cfg.num_key_value_heads != 0 {
-            return Err(err(format!(
-                "num_attention_heads {num_attention_heads} is not a multiple of num_key_value_heads {}",
-                cfg.num_key_value_heads
-            )));
-        }
-        if !cfg.head_dim().is_multiple_of(2) {
-            return Err(err(format!(
-                "head_dim {} must be even for RoPE",
-                cfg.head_dim()
-            )));
+        if !self.head_dim().is_multiple_of(2) {
+            return bad(
+                "hidden_size",
+                format!(
+                    "head_dim = hidden_size / num_attention_heads = {} must be even for RoPE",
+                    self.head_dim()
+                ),
+            );
         }
         let positive = |x: f64| x.is_finite() && x > 0.0;
-        if !positive(cfg.rms_norm_eps) || !positive(cfg.rope_theta) {
-            return Err(err(
-                "`rms_norm_eps` and `rope_theta` must be positive".into()
-            ));
+        if !positive(self.rms_norm_eps) {
+            return bad(
+                "rms_norm_eps",
+                format!("must be > 0, got {}", self.rms_norm_eps),
+            );
         }
-        Ok(cfg)
+        if !positive(self.rope_theta) {
+            return bad(
+                "rope_theta",
+                format!("must be > 0, got {}", self.rope_theta),
+            );
+        }
+        Ok(())
     }
 
     /// The `config.json` to write next to saved weights: the original fields, with ours and
@@ -307,17 +219,153 @@ impl Qwen2Config {
     }
 }
 
-/// A token id field: absent/null, one integer, or a list of integers.
-fn token_ids(v: Option<&Value>) -> std::result::Result<Vec<u32>, String> {
-    let one = |v: &Value| {
-        v.as_u64()
-            .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| format!("must be a token id or a list of them, got {v}"))
-    };
-    match v {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(a)) => a.iter().map(one).collect(),
-        Some(v) => Ok(vec![one(v)?]),
+/// `config.json` as HF writes it: the fields we read, each optional here so that a missing
+/// one is reported with the others, and HF's defaults filled in by [`RawConfig::resolve`].
+#[derive(Deserialize)]
+struct RawConfig {
+    model_type: Option<String>,
+    vocab_size: Option<usize>,
+    hidden_size: Option<usize>,
+    intermediate_size: Option<usize>,
+    num_hidden_layers: Option<usize>,
+    num_attention_heads: Option<usize>,
+    num_key_value_heads: Option<usize>,
+    head_dim: Option<usize>,
+    max_position_embeddings: Option<usize>,
+    rms_norm_eps: Option<f64>,
+    rope_theta: Option<f64>,
+    /// transformers 5
+    rope_parameters: Option<RawRope>,
+    /// transformers 4
+    rope_scaling: Option<RawRope>,
+    tie_word_embeddings: Option<bool>,
+    use_sliding_window: Option<bool>,
+    hidden_act: Option<String>,
+    #[serde(default, deserialize_with = "token_ids")]
+    eos_token_id: Vec<u32>,
+    #[serde(default, deserialize_with = "token_ids")]
+    bos_token_id: Vec<u32>,
+}
+
+#[derive(Deserialize)]
+struct RawRope {
+    rope_type: Option<String>,
+    /// The transformers-4 name of `rope_type`.
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    rope_theta: Option<f64>,
+}
+
+impl RawConfig {
+    /// The config, with HF's defaults for what is absent; refuses what we do not implement.
+    fn resolve(self, extra: Map<String, Value>) -> std::result::Result<Qwen2Config, KeyError> {
+        if let Some(mt) = self.model_type.as_deref().filter(|mt| *mt != "qwen2") {
+            return Err(KeyError::new(
+                "model_type",
+                format!("`{mt}` is not supported (only `qwen2`, i.e. Qwen2/Qwen2.5)"),
+            ));
+        }
+        if self.use_sliding_window == Some(true) {
+            return Err(KeyError::new(
+                "use_sliding_window",
+                "`true` is not supported: sliding-window attention is not implemented \
+                 (every Qwen2.5 release sets it to false)",
+            ));
+        }
+        if let Some(act) = self.hidden_act.as_deref().filter(|a| *a != "silu") {
+            return Err(KeyError::new(
+                "hidden_act",
+                format!("`{act}` is not supported (only `silu`)"),
+            ));
+        }
+        let mut rope_theta = self.rope_theta;
+        for (key, rope) in [
+            ("rope_parameters", &self.rope_parameters),
+            ("rope_scaling", &self.rope_scaling),
+        ] {
+            let Some(rope) = rope else { continue };
+            let kind = rope.rope_type.as_deref().or(rope.kind.as_deref());
+            if let Some(kind) = kind.filter(|k| *k != "default") {
+                return Err(KeyError::new(
+                    format!("{key}.rope_type"),
+                    format!("`{kind}` is not supported (only `default` RoPE)"),
+                ));
+            }
+            rope_theta = rope.rope_theta.or(rope_theta);
+        }
+        let required = [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+        ];
+        let missing: Vec<&str> = required
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        if let Some(first) = missing.first() {
+            let also = match &missing[1..] {
+                [] => String::new(),
+                rest => format!(" (and `{}`)", rest.join("`, `")),
+            };
+            return Err(KeyError::new(
+                *first,
+                format!("missing required field{also}"),
+            ));
+        }
+        let [vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads] =
+            required.map(|(_, v)| v.unwrap_or_default());
+        let config = Qwen2Config {
+            vocab_size,
+            hidden_size,
+            intermediate_size,
+            num_hidden_layers,
+            num_attention_heads,
+            num_key_value_heads: self.num_key_value_heads.unwrap_or(num_attention_heads),
+            max_position_embeddings: self.max_position_embeddings.unwrap_or(32768),
+            rms_norm_eps: self.rms_norm_eps.unwrap_or(1e-6),
+            rope_theta: rope_theta.unwrap_or(10000.0),
+            tie_word_embeddings: self.tie_word_embeddings.unwrap_or(false),
+            eos_token_id: self.eos_token_id,
+            bos_token_id: self.bos_token_id.first().copied(),
+            extra,
+        };
+        if let Some(hd) = self.head_dim {
+            if num_attention_heads > 0 && hd != config.head_dim() {
+                return Err(KeyError::new(
+                    "head_dim",
+                    format!(
+                        "{hd} differs from hidden_size / num_attention_heads = {} (Qwen2 \
+                         derives it; a different head_dim is not supported)",
+                        config.head_dim()
+                    ),
+                ));
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// A token id field: absent/null, one id, or a list of ids.
+fn token_ids<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<u32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Ids {
+        One(u32),
+        Many(Vec<u32>),
+    }
+    let v = Value::deserialize(d)?;
+    if v.is_null() {
+        return Ok(Vec::new());
+    }
+    match Ids::deserialize(&v) {
+        Ok(Ids::One(id)) => Ok(vec![id]),
+        Ok(Ids::Many(ids)) => Ok(ids),
+        Err(_) => Err(D::Error::custom(format!(
+            "must be a token id or a list of them, got {v}"
+        ))),
     }
 }
 
@@ -376,6 +424,95 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("eos_token_id"), "{e}");
+    }
+
+    /// Each bad value is reported as `config.json: key `KEY`: ...`, the key being the one at
+    /// fault, including values of the wrong type found by serde.
+    #[test]
+    fn every_error_names_its_key() {
+        let cases = [
+            (r#"{"vocab_size": 10}"#, "hidden_size", "intermediate_size"),
+            (
+                r#"{"vocab_size": 10, "hidden_size": "8", "intermediate_size": 12, "num_hidden_layers": 1, "num_attention_heads": 2}"#,
+                "hidden_size",
+                "string",
+            ),
+            (
+                &format!("{{{BASE}, \"vocab_size\": -1}}"),
+                "vocab_size",
+                "-1",
+            ),
+            (
+                &format!("{{{BASE}, \"vocab_size\": 0}}"),
+                "vocab_size",
+                "> 0",
+            ),
+            (
+                &format!("{{{BASE}, \"num_key_value_heads\": 0}}"),
+                "num_key_value_heads",
+                "> 0",
+            ),
+            (
+                &format!("{{{BASE}, \"num_key_value_heads\": 3}}"),
+                "num_attention_heads",
+                "3",
+            ),
+            (
+                &format!("{{{BASE}, \"hidden_size\": 9}}"),
+                "hidden_size",
+                "multiple",
+            ),
+            (&format!("{{{BASE}, \"head_dim\": 8}}"), "head_dim", "8"),
+            (
+                &format!("{{{BASE}, \"rms_norm_eps\": -1.0}}"),
+                "rms_norm_eps",
+                "> 0",
+            ),
+            (
+                &format!("{{{BASE}, \"tie_word_embeddings\": 1}}"),
+                "tie_word_embeddings",
+                "bool",
+            ),
+            (
+                &format!("{{{BASE}, \"rope_scaling\": {{\"type\": \"linear\"}}}}"),
+                "rope_scaling.rope_type",
+                "linear",
+            ),
+            (
+                &format!("{{{BASE}, \"rope_parameters\": 5}}"),
+                "rope_parameters",
+                "5",
+            ),
+            (
+                &format!("{{{BASE}, \"model_type\": \"llama\"}}"),
+                "model_type",
+                "llama",
+            ),
+            (
+                &format!("{{{BASE}, \"hidden_act\": \"gelu\"}}"),
+                "hidden_act",
+                "gelu",
+            ),
+            (
+                &format!("{{{BASE}, \"bos_token_id\": [1, -2]}}"),
+                "bos_token_id",
+                "[1,-2]",
+            ),
+        ];
+        for (json, key, detail) in cases {
+            let e = parse(json).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("config.json: key `{key}`: ")) && e.contains(detail),
+                "{json}: {e}"
+            );
+        }
+        let e = parse("[1]").unwrap_err().to_string();
+        assert!(e.contains("config.json") && e.contains("object"), "{e}");
+        let c = parse(&format!(
+            "{{{BASE}, \"rope_scaling\": null, \"bos_token_id\": null}}"
+        ))
+        .unwrap();
+        assert_eq!((c.bos_token_id, c.rope_theta), (None, 10000.0));
     }
 
     #[test]

@@ -264,13 +264,13 @@ impl TrainConfig {
     /// [`Self::load`] from text (`path` is only used in messages).
     pub fn from_toml(text: &str, path: &Path, overrides: &[String]) -> Result<Self> {
         let config: Self = parse_config(text, path, overrides)?;
-        config.validate().map_err(|msg| Error::config(path, msg))?;
+        config.validate().map_err(|e| e.at(path))?;
         Ok(config)
     }
 
     /// The config as TOML (what `config.resolved.toml` holds).
     pub fn to_toml(&self) -> Result<String> {
-        toml::to_string(self).map_err(|e| Error::Invalid(format!("writing the config: {e}")))
+        toml::to_string(self).map_err(|e| Error::serialize("the config", e))
     }
 
     /// The LoRA settings, when `lora_r > 0`.
@@ -341,18 +341,20 @@ pub(crate) fn parse_config<T: serde::de::DeserializeOwned>(
         .map_err(|e: toml::de::Error| Error::config(path, e.to_string().trim().to_string()))?;
     for o in overrides {
         let (key, value) = parse_override(o)?;
-        set_dotted(&mut table, &key, value)
-            .map_err(|msg| Error::Invalid(format!("--set {o}: {msg}")))?;
+        set_dotted(&mut table, &key, value).map_err(|table| {
+            Error::arg(format!("--set {o}"), format!("`{table}` is not a table"))
+        })?;
     }
     T::deserialize(table).map_err(|e| Error::config(path, e.to_string().trim().replace('\n', " ")))
 }
 
 /// Set `a.b.c = value` in `table`, creating the tables on the way (`reward.format_weight`).
-fn set_dotted(
+/// The error is the part of the key that names a value, not a table.
+fn set_dotted<'k>(
     table: &mut toml::Table,
-    key: &str,
+    key: &'k str,
     value: toml::Value,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), &'k str> {
     match key.split_once('.') {
         None => {
             table.insert(key.to_string(), value);
@@ -364,7 +366,7 @@ fn set_dotted(
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             match entry {
                 toml::Value::Table(t) => set_dotted(t, rest, value),
-                _ => Err(format!("`{head}` is not a table")),
+                _ => Err(head),
             }
         }
     }
@@ -374,10 +376,10 @@ fn set_dotted(
 fn parse_override(s: &str) -> Result<(String, toml::Value)> {
     let (key, value) = s
         .split_once('=')
-        .ok_or_else(|| Error::Invalid(format!("--set `{s}`: expected KEY=VALUE")))?;
+        .ok_or_else(|| Error::arg(format!("--set `{s}`"), "expected KEY=VALUE"))?;
     let key = key.trim();
     if key.is_empty() {
-        return Err(Error::Invalid(format!("--set `{s}`: empty key")));
+        return Err(Error::arg(format!("--set `{s}`"), "empty key"));
     }
     let value = value.trim();
     let parsed = format!("v = {value}")

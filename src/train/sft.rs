@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::config::parse_config;
 use super::star::{star_pairs, StarConfig, StarPair};
 use super::validate::{non_negative, positive};
-use crate::error::{Error, Result};
+use crate::error::{Error, KeyError, Result};
 use crate::eval::encode_prompts;
 use crate::fsutil::write_atomic;
 use crate::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, StopStrings};
@@ -103,12 +103,12 @@ impl SftConfig {
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let c: Self = parse_config(&text, path, overrides)?;
-        c.validate().map_err(|m| Error::config(path, m))?;
+        c.validate().map_err(|e| e.at(path))?;
         Ok(c)
     }
 
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        let bad = |k: &str, m: &str| Err(format!("key `{k}`: {m}"));
+    pub fn validate(&self) -> std::result::Result<(), KeyError> {
+        let bad = |k: &str, m: &str| Err(KeyError::new(k, m));
         match (&self.dataset, &self.star) {
             (None, None) => {
                 return bad(

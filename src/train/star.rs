@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, Problem};
-use crate::error::{Error, Result};
+use crate::error::{Error, KeyError, Result};
 use crate::rl::mgrpo::PAPER_GUIDE_PHRASES;
 use crate::rl::policy::Policy;
 use crate::rl::rollout::{Draw, Sampler};
@@ -61,8 +61,8 @@ impl Default for StarConfig {
 }
 
 impl StarConfig {
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        let bad = |k: &str, m: &str| Err(format!("key `star.{k}`: {m}"));
+    pub fn validate(&self) -> std::result::Result<(), KeyError> {
+        let bad = |k: &str, m: &str| Err(KeyError::new(k, m).within("star"));
         if self.problems.as_os_str().is_empty() {
             return bad("problems", "missing: give the problems to sample on");
         }

@@ -1,12 +1,13 @@
 //! The run config's checks: why a [`TrainConfig`] is unusable, naming the key at fault.
 
 use super::config::{Algorithm, TrainConfig};
+use crate::error::KeyError;
 use crate::model::lora::LORA_TARGETS;
 
 impl TrainConfig {
     /// Why the config is unusable, naming the key.
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        let bad = |key: &str, msg: &str| Err(format!("key `{key}`: {msg}"));
+    pub fn validate(&self) -> std::result::Result<(), KeyError> {
+        let bad = |key: &str, msg: &str| Err(KeyError::new(key, msg));
         if self.dataset.as_os_str().is_empty() {
             return bad("dataset", "missing: give the training JSONL");
         }
