@@ -39,12 +39,15 @@ impl DeviceSpec {
 
     /// The error for a backend that this binary was built without.
     pub fn not_compiled(self) -> Error {
-        Error::Invalid(format!(
-            "--device {self}: this binary was built without the `{}` backend; rebuild with \
-             `cargo build --release --features {}`",
-            self.feature(),
-            self.feature()
-        ))
+        Error::arg(
+            format!("--device {self}"),
+            format!(
+                "this binary was built without the `{}` backend; rebuild with \
+                 `cargo build --release --features {}`",
+                self.feature(),
+                self.feature()
+            ),
+        )
     }
 }
 
@@ -53,8 +56,12 @@ impl FromStr for DeviceSpec {
 
     fn from_str(s: &str) -> Result<Self, Error> {
         let index = |n: &str| {
-            n.parse::<usize>()
-                .map_err(|_| Error::Invalid(format!("--device {s}: `{n}` is not a device index")))
+            n.parse::<usize>().map_err(|_| {
+                Error::arg(
+                    format!("--device {s}"),
+                    format!("`{n}` is not a device index"),
+                )
+            })
         };
         match s.split(':').collect::<Vec<_>>().as_slice() {
             ["cpu"] => Ok(Self::Cpu),

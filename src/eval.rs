@@ -203,8 +203,7 @@ pub fn encode_prompts(
 pub fn write_results(path: &Path, results: &[ProblemResult]) -> Result<()> {
     let mut text = String::new();
     for r in results {
-        let line = serde_json::to_string(r)
-            .map_err(|e| Error::Invalid(format!("serialising a result: {e}")))?;
+        let line = serde_json::to_string(r).map_err(|e| Error::serialize("a result", e))?;
         text.push_str(&line);
         text.push('\n');
     }

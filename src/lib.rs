@@ -17,6 +17,7 @@ pub mod jsonl;
 pub mod memory;
 pub mod metrics;
 pub mod model;
+pub mod model_dir;
 pub mod reward;
 pub mod rl;
 pub mod score;

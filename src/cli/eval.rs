@@ -12,14 +12,13 @@ use mgrpo::eval::{
     INTRINSIC_INSTRUCTION,
 };
 use mgrpo::fsutil::write_atomic;
-use mgrpo::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, StopStrings};
-use mgrpo::model::{load_model, Qwen2Config};
+use mgrpo::generate::{GenerateConfig, SamplingParams, StopStrings};
+use mgrpo::model_dir::ModelDir;
 use mgrpo::reward::{RewardConfig, Turn2Grading};
 use mgrpo::rl::mgrpo::PAPER_GUIDE_PHRASES;
 use mgrpo::rl::policy::Policy;
 use mgrpo::rl::rollout::ModelSampler;
 use mgrpo::template::PromptTemplate;
-use mgrpo::tokenizer::Tokenizer;
 use mgrpo::Error;
 
 use super::{DeviceArg, DtypeArg};
@@ -138,13 +137,8 @@ pub fn eval<B: Backend>(a: EvalArgs, device: &B::Device) -> Result<()> {
         (None, None) => PAPER_GUIDE_PHRASES[0].to_string(),
     };
     let template = PromptTemplate::builtin(&a.template)?;
-    let config = Qwen2Config::load(&a.model.join("config.json"))?;
-    let tokenizer = Tokenizer::from_model_dir(&a.model)?.with_context(|| {
-        format!(
-            "{}: no tokenizer.json (evaluation decodes answers)",
-            a.model.display()
-        )
-    })?;
+    let dir = ModelDir::open(&a.model)?;
+    let (config, tokenizer) = (&dir.config, dir.tokenizer("evaluation decodes answers")?);
     let format = a.format.as_deref().map(str::parse).transpose()?;
     // every file is read and checked before anything is generated or written
     let guide_tokens = tokenizer.encode(&format!("\n\n{guide}"))?.len();
@@ -163,25 +157,22 @@ pub fn eval<B: Backend>(a: EvalArgs, device: &B::Device) -> Result<()> {
         let prompts = encode_prompts(
             &problems,
             &template,
-            &tokenizer,
+            tokenizer,
             room,
             config.max_position_embeddings,
             path,
         )?;
         sets.push((problems, prompts));
     }
-    let eos_ids = eos_ids_from_model_dir(&a.model, &config.eos_token_id, Some(&tokenizer))?;
-    let precision = a.dtype.precision()?;
-    let (config, model) = load_model::<B>(&a.model, device)?;
-    let model = model.to_precision(precision);
+    let model = dir.load::<B>(a.dtype.precision()?, device)?;
     let sampler = ModelSampler {
         model: &model,
-        config: &config,
-        tokenizer: &tokenizer,
+        config,
+        tokenizer,
         gen: GenerateConfig {
             sampling,
             batch_size: a.batch_size,
-            eos_ids,
+            eos_ids: dir.eos_ids.clone(),
             stop: StopStrings::default(),
             ..GenerateConfig::default()
         },
@@ -193,7 +184,7 @@ pub fn eval<B: Backend>(a: EvalArgs, device: &B::Device) -> Result<()> {
         max_new_tokens: a.max_new_tokens,
         seed: a.seed,
     };
-    let mut policy = Policy::new(sampler, &template, &tokenizer, &reward);
+    let mut policy = Policy::new(sampler, &template, tokenizer, &reward);
     let names = names(&a.data);
     let mut rows: Vec<(String, TwoTurnMetrics)> = Vec::new();
     let mut outputs = Vec::new();

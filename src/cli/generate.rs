@@ -7,10 +7,9 @@ use burn::prelude::Backend;
 use clap::Args;
 
 use mgrpo::generate::input::{prepare_prompts, read_prompts, PromptRow, PromptSource};
-use mgrpo::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, StopStrings};
-use mgrpo::model::{load_model, Qwen2Config};
+use mgrpo::generate::{GenerateConfig, SamplingParams, StopStrings};
+use mgrpo::model_dir::ModelDir;
 use mgrpo::template::PromptTemplate;
-use mgrpo::tokenizer::Tokenizer;
 use mgrpo::Error;
 
 use super::{emit, DeviceArg, DtypeArg};
@@ -93,15 +92,9 @@ pub fn generate<B: Backend>(a: GenerateArgs, device: &B::Device) -> Result<()> {
         (None, Some(path)) => (read_prompts(path)?, PromptSource::File(path.clone())),
         (None, None) => bail!("give --prompt or --input"),
     };
-    let config = Qwen2Config::load(&a.model.join("config.json"))?;
-    let tokenizer = Tokenizer::from_model_dir(&a.model)?;
-    let prompts = prepare_prompts(
-        &rows,
-        &source,
-        tokenizer.as_ref(),
-        template.as_ref(),
-        &config,
-    )?;
+    let dir = ModelDir::open(&a.model)?;
+    let (config, tokenizer) = (&dir.config, dir.tokenizer.as_ref());
+    let prompts = prepare_prompts(&rows, &source, tokenizer, template.as_ref(), config)?;
     let gen = GenerateConfig {
         max_new_tokens: a.max_new_tokens,
         sampling,
@@ -111,16 +104,13 @@ pub fn generate<B: Backend>(a: GenerateArgs, device: &B::Device) -> Result<()> {
         eos_ids: if a.ignore_eos {
             Vec::new()
         } else {
-            eos_ids_from_model_dir(&a.model, &config.eos_token_id, tokenizer.as_ref())?
+            dir.eos_ids.clone()
         },
-        stop: StopStrings::new(a.stop, tokenizer.as_ref())?,
+        stop: StopStrings::new(a.stop, tokenizer)?,
         first_prompt: 0,
     };
-    let precision = a.dtype.precision()?;
-    let (config, model) = load_model::<B>(&a.model, device)?;
-    let model = model.to_precision(precision);
-    let out =
-        mgrpo::generate::generate(&model, &config, &prompts, &gen, tokenizer.as_ref(), device)?;
+    let model = dir.load::<B>(a.dtype.precision()?, device)?;
+    let out = mgrpo::generate::generate(&model, config, &prompts, &gen, tokenizer, device)?;
     let mut text = String::new();
     for c in &out.completions {
         let line = serde_json::json!({

@@ -6,10 +6,9 @@ use anyhow::{bail, Result};
 use burn::prelude::Backend;
 use clap::Args;
 
-use mgrpo::model::load_model;
+use mgrpo::model_dir::ModelDir;
 use mgrpo::score::{prepare_rows, read_score_input, score_rows};
 use mgrpo::template::PromptTemplate;
-use mgrpo::tokenizer::Tokenizer;
 
 use super::{emit, DeviceArg, DtypeArg};
 
@@ -46,18 +45,16 @@ pub fn score<B: Backend>(a: ScoreArgs, device: &B::Device) -> Result<()> {
         .map(PromptTemplate::builtin)
         .transpose()?;
     let rows = read_score_input(&a.input)?;
-    let precision = a.dtype.precision()?;
-    let (config, model) = load_model::<B>(&a.model, device)?;
-    let model = model.to_precision(precision);
-    let tokenizer = Tokenizer::from_model_dir(&a.model)?;
+    let dir = ModelDir::open(&a.model)?;
     let prepared = prepare_rows(
         &rows,
         &a.input,
-        tokenizer.as_ref(),
+        dir.tokenizer.as_ref(),
         template.as_ref(),
-        config.vocab_size,
-        config.max_position_embeddings,
+        dir.config.vocab_size,
+        dir.config.max_position_embeddings,
     )?;
+    let model = dir.load::<B>(a.dtype.precision()?, device)?;
     let ids: Vec<Vec<u32>> = prepared.iter().map(|p| p.ids.clone()).collect();
     let logprobs = score_rows(&model, &ids, a.batch_size, device)?;
     let mut out = String::new();

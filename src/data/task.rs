@@ -159,7 +159,9 @@ pub fn write_task(spec: &TaskSpec, out: &Path) -> Result<TaskSummary> {
                 "family": family_name(p.family),
                 "solution": p.solution(),
             });
-            text.push_str(&serde_json::to_string(&row).map_err(|e| Error::Invalid(e.to_string()))?);
+            text.push_str(
+                &serde_json::to_string(&row).map_err(|e| Error::serialize("a task row", e))?,
+            );
             text.push('\n');
         }
         Ok(text)
@@ -184,7 +186,9 @@ pub fn write_task(spec: &TaskSpec, out: &Path) -> Result<TaskSummary> {
             "prompt": pair.prompt,
             "completion": pair.completion,
         });
-        corpus.push_str(&serde_json::to_string(&row).map_err(|e| Error::Invalid(e.to_string()))?);
+        corpus.push_str(
+            &serde_json::to_string(&row).map_err(|e| Error::serialize("a corpus row", e))?,
+        );
         corpus.push('\n');
     }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;

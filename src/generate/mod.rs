@@ -20,7 +20,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 pub use sampler::{sample, Sampled, SamplingParams};
-pub use stop::{eos_ids_from_model_dir, FinishReason, StopStrings};
+pub use stop::{FinishReason, StopStrings};
 
 use crate::batch::PaddedBatch;
 use crate::error::{Error, Result};

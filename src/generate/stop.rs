@@ -4,8 +4,6 @@
 //! string), as in transformers' `generate` and TRL's completions: the policy must learn to emit
 //! it, and the ids, log-probs and text stay aligned.
 
-use std::path::Path;
-
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -72,87 +70,9 @@ impl StopStrings {
     }
 }
 
-/// End-of-sequence ids for a model directory: `generation_config.json`'s `eos_token_id` (an id
-/// or a list) if the file has one (transformers' `generate` reads it there), else `config.json`'s
-/// (`config_eos`); plus the ChatML end-of-turn `<|im_end|>` and `<|endoftext|>` when the
-/// tokenizer has them, so that a chat-templated turn ends even where the config names only
-/// `<|endoftext|>` (the Qwen2.5 base and Math checkpoints).
-pub fn eos_ids_from_model_dir(
-    dir: &Path,
-    config_eos: &[u32],
-    tokenizer: Option<&Tokenizer>,
-) -> Result<Vec<u32>> {
-    let gen_path = dir.join("generation_config.json");
-    let mut ids = config_eos.to_vec();
-    if gen_path.is_file() {
-        let text = std::fs::read_to_string(&gen_path).map_err(|e| Error::io(&gen_path, e))?;
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Error::config(&gen_path, format!("invalid JSON: {e}")))?;
-        if let Some(eos) = v.get("eos_token_id").filter(|e| !e.is_null()) {
-            ids = parse_ids(eos).ok_or_else(|| {
-                Error::config(&gen_path, "`eos_token_id` must be an id or a list of ids")
-            })?;
-        }
-    }
-    for special in ["<|im_end|>", "<|endoftext|>"] {
-        if let Some(id) = tokenizer.and_then(|t| t.token_id(special)) {
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
-    }
-    Ok(ids)
-}
-
-fn parse_ids(v: &serde_json::Value) -> Option<Vec<u32>> {
-    match v {
-        serde_json::Value::Array(_) => crate::jsonl::token_ids(v),
-        x => x
-            .as_u64()
-            .and_then(|x| u32::try_from(x).ok())
-            .map(|id| vec![id]),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn eos_from_generation_config_then_config() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = [2];
-        assert_eq!(
-            eos_ids_from_model_dir(dir.path(), &cfg, None).unwrap(),
-            vec![2]
-        );
-        assert!(eos_ids_from_model_dir(dir.path(), &[], None)
-            .unwrap()
-            .is_empty());
-        let gen = dir.path().join("generation_config.json");
-        std::fs::write(&gen, r#"{"eos_token_id": [151645, 151643]}"#).unwrap();
-        assert_eq!(
-            eos_ids_from_model_dir(dir.path(), &cfg, None).unwrap(),
-            vec![151645, 151643]
-        );
-        std::fs::write(&gen, r#"{"eos_token_id": "x"}"#).unwrap();
-        let e = eos_ids_from_model_dir(dir.path(), &cfg, None)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("generation_config.json") && e.contains("eos_token_id"),
-            "{e}"
-        );
-    }
-
-    /// The fixture tokenizer has `<|endoftext|>` = 297 and `<|im_end|>` = 299.
-    #[test]
-    fn chatml_end_of_turn_from_the_tokenizer() {
-        let fixture = crate::test_repo().join("tests/fixtures/gqa4-untied-bf16-t5");
-        let tok = Tokenizer::from_model_dir(&fixture).unwrap().unwrap();
-        let ids = eos_ids_from_model_dir(&fixture, &[2, 299], Some(&tok)).unwrap();
-        assert_eq!(ids, vec![2, 299, 297]);
-    }
 
     #[test]
     fn stop_strings_need_a_tokenizer() {

@@ -32,8 +32,7 @@ impl JsonlLog {
 
     /// Append one line.
     pub fn append<T: Serialize>(&self, row: &T) -> Result<()> {
-        let mut line = serde_json::to_string(row)
-            .map_err(|e| Error::Invalid(format!("serialising a log line: {e}")))?;
+        let mut line = serde_json::to_string(row).map_err(|e| Error::serialize("a log line", e))?;
         line.push('\n');
         let mut f = std::fs::OpenOptions::new()
             .create(true)

@@ -24,6 +24,13 @@ pub fn load_model<B: Backend>(
     dir: &Path,
     device: &B::Device,
 ) -> Result<(Qwen2Config, Qwen2ForCausalLM<B>)> {
+    let config = load_config(dir)?;
+    let model = load_weights(dir, &config, device)?;
+    Ok((config, model))
+}
+
+/// The validated `config.json` of `dir` (an HF model directory).
+pub fn load_config(dir: &Path) -> Result<Qwen2Config> {
     if !dir.is_dir() {
         return Err(Error::checkpoint(
             dir,
@@ -37,7 +44,15 @@ pub fn load_model<B: Backend>(
             "missing (every HF model directory has one)",
         ));
     }
-    let config = Qwen2Config::load(&config_path)?;
+    Qwen2Config::load(&config_path)
+}
+
+/// The weights of `dir` (an HF model directory whose config is `config`) onto `device`.
+pub fn load_weights<B: Backend>(
+    dir: &Path,
+    config: &Qwen2Config,
+    device: &B::Device,
+) -> Result<Qwen2ForCausalLM<B>> {
     let (files, origin, index) = weight_files(dir)?;
     let maps = files
         .iter()
@@ -57,9 +72,9 @@ pub fn load_model<B: Backend>(
         })
         .collect::<Result<Vec<_>>>()?;
     let mut store = TensorStore::new(&files, &parsed, origin, index)?;
-    let model = Qwen2ForCausalLM::new(&config, &mut (&mut store, device))?;
+    let model = Qwen2ForCausalLM::new(config, &mut (&mut store, device))?;
     store.finish(dir)?;
-    Ok((config, model))
+    Ok(model)
 }
 
 /// The safetensors files of `dir`: the shards of the index, or `model.safetensors`; the file
@@ -144,8 +159,9 @@ impl<'a> TensorStore<'a> {
         for (path, st) in files.iter().zip(parsed) {
             for (name, view) in st.iter() {
                 if let Some((other, _)) = tensors.insert(name.to_string(), (path.as_path(), view)) {
-                    return Err(Error::checkpoint(
+                    return Err(Error::tensor(
                         path,
+                        name,
                         format!("tensor `{name}` also appears in {}", other.display()),
                     ));
                 }
@@ -156,8 +172,9 @@ impl<'a> TensorStore<'a> {
                 match tensors.get(key) {
                     Some((p, _)) if *p == file.as_path() => {}
                     Some((p, _)) => {
-                        return Err(Error::checkpoint(
+                        return Err(Error::tensor(
                             &origin,
+                            key,
                             format!(
                                 "lists `{key}` in {} but it is in {}",
                                 file.display(),
@@ -166,8 +183,9 @@ impl<'a> TensorStore<'a> {
                         ))
                     }
                     None => {
-                        return Err(Error::checkpoint(
+                        return Err(Error::tensor(
                             file,
+                            key,
                             format!("missing tensor `{key}` (listed in {})", origin.display()),
                         ))
                     }
@@ -184,14 +202,16 @@ impl<'a> TensorStore<'a> {
     /// The tensor `key` as f32 values in its HF layout, checked against `shape`.
     fn take(&mut self, key: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let Some((path, view)) = self.tensors.get(key) else {
-            return Err(Error::checkpoint(
+            return Err(Error::tensor(
                 &self.origin,
+                key,
                 format!("missing tensor `{key}` (expected shape {shape:?})"),
             ));
         };
         if view.shape() != shape {
-            return Err(Error::checkpoint(
+            return Err(Error::tensor(
                 *path,
+                key,
                 format!(
                     "tensor `{key}` has shape {:?}, expected {shape:?} from config.json",
                     view.shape()
@@ -213,8 +233,9 @@ impl<'a> TensorStore<'a> {
                 .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
                 .collect(),
             other => {
-                return Err(Error::checkpoint(
+                return Err(Error::tensor(
                     *path,
+                    key,
                     format!(
                         "tensor `{key}` has dtype {other:?}; only F32, BF16 and F16 are supported"
                     ),
@@ -236,8 +257,9 @@ impl<'a> TensorStore<'a> {
         extra.sort();
         match extra.first() {
             None => Ok(()),
-            Some((key, path)) => Err(Error::checkpoint(
+            Some((key, path)) => Err(Error::tensor(
                 *path,
+                key.as_str(),
                 format!(
                     "unexpected tensor `{key}` ({} unexpected in all) — does config.json in {} match these weights?",
                     extra.len(),

@@ -233,12 +233,15 @@ pub fn save_adapter<B: Backend>(
         .map(|(k, shape, b)| {
             safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b)
                 .map(|v| (k.clone(), v))
-                .map_err(|e| Error::Invalid(format!("adapter tensor `{k}`: {e}")))
+                .map_err(|e| {
+                    let path = dir.join("adapter_model.safetensors");
+                    Error::tensor(path, k.as_str(), format!("adapter tensor `{k}`: {e}"))
+                })
         })
         .collect::<Result<Vec<_>>>()?;
     let metadata = Some(HashMap::from([("format".to_string(), "pt".to_string())]));
-    let bytes = safetensors::serialize(views, metadata)
-        .map_err(|e| Error::Invalid(format!("serialising the adapter: {e}")))?;
+    let bytes =
+        safetensors::serialize(views, metadata).map_err(|e| Error::serialize("the adapter", e))?;
     write_atomic(&dir.join("adapter_model.safetensors"), &bytes)?;
     let config = serde_json::json!({
         "peft_type": "LORA",
@@ -253,7 +256,7 @@ pub fn save_adapter<B: Backend>(
         "inference_mode": true,
     });
     let text = serde_json::to_string_pretty(&config)
-        .map_err(|e| Error::Invalid(format!("writing adapter_config.json: {e}")))?;
+        .map_err(|e| Error::serialize("adapter_config.json", e))?;
     write_atomic(&dir.join("adapter_config.json"), text.as_bytes())
 }
 
@@ -271,10 +274,11 @@ pub fn load_adapter<B: Backend>(
     let get = |key: &str, rows: usize, cols: usize| -> Result<Vec<f32>> {
         let t = st
             .tensor(key)
-            .map_err(|_| Error::checkpoint(&path, format!("no tensor `{key}`")))?;
+            .map_err(|_| Error::tensor(&path, key, format!("no tensor `{key}`")))?;
         if t.dtype() != safetensors::Dtype::F32 || t.shape() != [rows, cols] {
-            return Err(Error::checkpoint(
+            return Err(Error::tensor(
                 &path,
+                key,
                 format!(
                     "`{key}` is {:?} {:?}, expected F32 [{rows}, {cols}]",
                     t.dtype(),

@@ -39,7 +39,7 @@ pub(crate) fn linear3<B: Backend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor
     let out = y.dims()[1];
     y.reshape([b, s, out])
 }
-pub use checkpoint::load_model;
+pub use checkpoint::{load_config, load_model, load_weights};
 pub use config::Qwen2Config;
 pub use precision::Precision;
 pub use qwen2::{ModelInput, Qwen2ForCausalLM};

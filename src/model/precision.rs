@@ -62,9 +62,10 @@ impl FromStr for Precision {
         match s {
             "f32" | "float32" => Ok(Self::F32),
             "bf16" | "bfloat16" => Ok(Self::Bf16),
-            _ => Err(Error::Invalid(format!(
-                "unknown --dtype `{s}` (expected f32 or bf16)"
-            ))),
+            _ => Err(Error::arg(
+                "--dtype",
+                format!("unknown dtype `{s}` (expected f32 or bf16)"),
+            )),
         }
     }
 }

@@ -249,7 +249,9 @@ fn write_dir<B: Backend>(
                 weight_map.insert(k.clone(), fname.clone().into());
                 safetensors::tensor::TensorView::new(dtype, shape.clone(), b)
                     .map(|v| (k.clone(), v))
-                    .map_err(|e| Error::checkpoint(dir.join(&fname), format!("tensor `{k}`: {e}")))
+                    .map_err(|e| {
+                        Error::tensor(dir.join(&fname), k.as_str(), format!("tensor `{k}`: {e}"))
+                    })
             })
             .collect::<Result<Vec<_>>>()?;
         let path = dir.join(&fname);
@@ -281,6 +283,6 @@ fn write_dir<B: Backend>(
 }
 
 fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
-    let text = serde_json::to_string_pretty(v).map_err(|e| Error::Invalid(e.to_string()))?;
+    let text = serde_json::to_string_pretty(v).map_err(|e| Error::serialize("config.json", e))?;
     std::fs::write(path, text + "\n").map_err(|e| Error::io(path, e))
 }

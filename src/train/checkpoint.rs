@@ -99,7 +99,7 @@ pub fn save_checkpoint<B: AutodiffBackend>(
     }
     save_optimizer(optim, model, &tmp.join(OPTIMIZER))?;
     let json = serde_json::to_string_pretty(state)
-        .map_err(|e| Error::Invalid(format!("serialising the trainer state: {e}")))?;
+        .map_err(|e| Error::serialize("the trainer state", e))?;
     write_atomic(&tmp.join(STATE), json.as_bytes())?;
     replace_dir(&tmp, &dest)?;
     if let Some(limit) = limit {
@@ -150,11 +150,10 @@ pub fn restore_latest<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<Restored<B>> {
     let Some((_, dir)) = list(run)?.pop() else {
-        return Err(Error::Invalid(format!(
-            "--resume {}: no complete checkpoint in {}",
-            run.display(),
-            checkpoints(run).display()
-        )));
+        return Err(Error::arg(
+            format!("--resume {}", run.display()),
+            format!("no complete checkpoint in {}", checkpoints(run).display()),
+        ));
     };
     let state_path = dir.join(STATE);
     let text = std::fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;

@@ -108,8 +108,7 @@ pub fn run_eval<B: Backend>(
     let dir = run.join("eval");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     write_results(&dir.join(format!("step-{step}.jsonl")), &results)?;
-    let mut row = serde_json::to_value(m)
-        .map_err(|e| Error::Invalid(format!("serialising eval metrics: {e}")))?;
+    let mut row = serde_json::to_value(m).map_err(|e| Error::serialize("eval metrics", e))?;
     row["step"] = step.into();
     JsonlLog::new(dir.join("metrics.jsonl")).append(&row)?;
     tracing::info!(

@@ -7,9 +7,9 @@ use super::config::{Algorithm, TrainConfig};
 use super::evaluate::EvalSet;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::generate::eos_ids_from_model_dir;
 use crate::memory::{estimate, MemoryEstimate, RunShape};
 use crate::model::{Precision, Qwen2Config};
+use crate::model_dir::ModelDir;
 use crate::template::PromptTemplate;
 use crate::tokenizer::Tokenizer;
 
@@ -39,7 +39,15 @@ pub(crate) fn setup(cfg: &TrainConfig) -> Result<Setup> {
             dataset.len()
         )));
     }
-    let model_config = Qwen2Config::load(&cfg.model.join("config.json"))?;
+    let ModelDir {
+        config: model_config,
+        tokenizer,
+        eos_ids,
+        ..
+    } = ModelDir::open(&cfg.model)?;
+    let tokenizer = tokenizer.ok_or_else(|| {
+        ModelDir::no_tokenizer(&cfg.model, "training needs one to decode completions")
+    })?;
     let context = model_config.max_position_embeddings;
     if cfg.max_completion_length >= context {
         return Err(Error::Invalid(format!(
@@ -49,12 +57,6 @@ pub(crate) fn setup(cfg: &TrainConfig) -> Result<Setup> {
             cfg.model.join("config.json").display()
         )));
     }
-    let tokenizer = Tokenizer::from_model_dir(&cfg.model)?.ok_or_else(|| {
-        Error::Invalid(format!(
-            "{}: no tokenizer.json (training needs one to decode completions)",
-            cfg.model.display()
-        ))
-    })?;
     let template = PromptTemplate::builtin(&cfg.template)?;
     // MGRPO and iGRPO continue the first answer in the same turn: room for both turns
     let second_turn = match cfg.algorithm {
@@ -110,7 +112,6 @@ pub(crate) fn setup(cfg: &TrainConfig) -> Result<Setup> {
         }
         prompts.push(ids);
     }
-    let eos_ids = eos_ids_from_model_dir(&cfg.model, &model_config.eos_token_id, Some(&tokenizer))?;
     let eval = EvalSet::load(cfg, &template, &tokenizer, context)?;
     Ok(Setup {
         dataset,

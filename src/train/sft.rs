@@ -22,10 +22,11 @@ use super::validate::{non_negative, positive};
 use crate::error::{Error, KeyError, Result};
 use crate::eval::encode_prompts;
 use crate::fsutil::write_atomic;
-use crate::generate::{eos_ids_from_model_dir, GenerateConfig, SamplingParams, StopStrings};
+use crate::generate::{GenerateConfig, SamplingParams, StopStrings};
 use crate::jsonl::{line_error, read_objects};
 use crate::metrics::JsonlLog;
-use crate::model::{load_model, save_model, Precision, Qwen2Config, SaveOptions};
+use crate::model::{load_weights, save_model, Precision, SaveOptions};
+use crate::model_dir::ModelDir;
 use crate::reward::RewardConfig;
 use crate::rl::optim::{adamw, AdamParams};
 use crate::rl::policy::Policy;
@@ -33,7 +34,6 @@ use crate::rl::rollout::ModelSampler;
 use crate::rl::schedule::{Schedule, SchedulerType};
 use crate::rl::sft::{sft_update, SftExample};
 use crate::template::PromptTemplate;
-use crate::tokenizer::Tokenizer;
 
 /// Every key of an SFT config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -202,17 +202,17 @@ pub fn sft<B: AutodiffBackend>(
             run.display()
         )));
     }
-    let model_config = Qwen2Config::load(&cfg.model.join("config.json"))?;
-    let tokenizer = Tokenizer::from_model_dir(&cfg.model)?.ok_or_else(|| {
-        Error::Invalid(format!(
-            "{}: no tokenizer.json (SFT tokenizes text)",
-            cfg.model.display()
-        ))
-    })?;
-    let eos_ids = eos_ids_from_model_dir(&cfg.model, &model_config.eos_token_id, Some(&tokenizer))?;
+    let ModelDir {
+        config: model_config,
+        tokenizer,
+        eos_ids,
+        ..
+    } = ModelDir::open(&cfg.model)?;
+    let tokenizer =
+        tokenizer.ok_or_else(|| ModelDir::no_tokenizer(&cfg.model, "SFT tokenizes text"))?;
     let template = PromptTemplate::builtin(&cfg.template)?;
     let precision = Precision::from_bf16(cfg.bf16);
-    let (_, model) = load_model::<B>(&cfg.model, device)?;
+    let model = load_weights::<B>(&cfg.model, &model_config, device)?;
     let mut model = model.with_compute_dtype(precision.dtype());
 
     // the pairs: read, or sampled by STaR with the starting model
@@ -296,13 +296,15 @@ pub fn sft<B: AutodiffBackend>(
     write_atomic(
         &run.join("config.resolved.toml"),
         toml::to_string(cfg)
-            .map_err(|e| Error::Invalid(e.to_string()))?
+            .map_err(|e| Error::serialize("the config", e))?
             .as_bytes(),
     )?;
     if sampled.is_some() {
         let mut text = String::new();
         for p in &pairs {
-            text.push_str(&serde_json::to_string(p).map_err(|e| Error::Invalid(e.to_string()))?);
+            text.push_str(
+                &serde_json::to_string(p).map_err(|e| Error::serialize("a STaR pair", e))?,
+            );
             text.push('\n');
         }
         write_atomic(&run.join("star.jsonl"), text.as_bytes())?;
