@@ -19,7 +19,6 @@ use mgrpo::rl::mgrpo::PAPER_GUIDE_PHRASES;
 use mgrpo::rl::policy::Policy;
 use mgrpo::rl::rollout::ModelSampler;
 use mgrpo::template::PromptTemplate;
-use mgrpo::Error;
 
 use super::{DeviceArg, DtypeArg};
 
@@ -126,7 +125,7 @@ pub fn eval<B: Backend>(a: EvalArgs, device: &B::Device) -> Result<()> {
     };
     sampling
         .validate()
-        .map_err(|e| Error::arg(format!("--{}", e.key.replace('_', "-")), e.msg))?;
+        .map_err(|e| anyhow::anyhow!("--{} {}", e.key.replace('_', "-"), e.msg))?;
     if a.batch_size == 0 || a.max_new_tokens == 0 || a.limit == Some(0) {
         bail!("--batch-size, --max-new-tokens and --limit must be at least 1");
     }

@@ -10,7 +10,6 @@ use mgrpo::generate::input::{prepare_prompts, read_prompts, PromptRow, PromptSou
 use mgrpo::generate::{GenerateConfig, SamplingParams, StopStrings};
 use mgrpo::model_dir::ModelDir;
 use mgrpo::template::PromptTemplate;
-use mgrpo::Error;
 
 use super::{emit, DeviceArg, DtypeArg};
 
@@ -78,7 +77,7 @@ pub fn generate<B: Backend>(a: GenerateArgs, device: &B::Device) -> Result<()> {
     };
     sampling
         .validate()
-        .map_err(|e| Error::arg(format!("--{}", e.key.replace('_', "-")), e.msg))?;
+        .map_err(|e| anyhow::anyhow!("--{} {}", e.key.replace('_', "-"), e.msg))?;
     if a.batch_size == 0 || a.num_return_sequences == 0 {
         bail!("--batch-size and --num-return-sequences must be at least 1");
     }
