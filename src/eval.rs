@@ -199,6 +199,23 @@ pub fn encode_prompts(
         .collect()
 }
 
+/// Tokens an evaluation needs after the layer-1 prompt: `max_new_tokens` per turn, and for a
+/// second turn the guide phrase as it is appended to the first answer (measured with the
+/// tokenizer, so a long guide never silently shortens turn 2 at the context's end).
+pub fn eval_room(
+    tokenizer: &Tokenizer,
+    turns: usize,
+    max_new_tokens: usize,
+    guide: &str,
+) -> Result<usize> {
+    let guide_tokens = if turns >= 2 {
+        tokenizer.encode(&format!("\n\n{guide}"))?.len()
+    } else {
+        0
+    };
+    Ok(turns * max_new_tokens + guide_tokens)
+}
+
 /// Every problem's answers and verdicts as JSONL, written atomically.
 pub fn write_results(path: &Path, results: &[ProblemResult]) -> Result<()> {
     let mut text = String::new();

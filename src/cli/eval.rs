@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 
 use mgrpo::data::Dataset;
 use mgrpo::eval::{
-    encode_prompts, evaluate, table, write_results, EvalSettings, TwoTurnMetrics,
+    encode_prompts, eval_room, evaluate, table, write_results, EvalSettings, TwoTurnMetrics,
     INTRINSIC_INSTRUCTION,
 };
 use mgrpo::fsutil::write_atomic;
@@ -140,8 +140,7 @@ pub fn eval<B: Backend>(a: EvalArgs, device: &B::Device) -> Result<()> {
     let (config, tokenizer) = (&dir.config, dir.tokenizer("evaluation decodes answers")?);
     let format = a.format.as_deref().map(str::parse).transpose()?;
     // every file is read and checked before anything is generated or written
-    let guide_tokens = tokenizer.encode(&format!("\n\n{guide}"))?.len();
-    let room = turns * a.max_new_tokens + if turns == 2 { guide_tokens } else { 0 };
+    let room = eval_room(tokenizer, turns, a.max_new_tokens, &guide)?;
     let mut loaded = Vec::new();
     for path in &a.data {
         let mut problems = Dataset::load(path, format)?.problems;

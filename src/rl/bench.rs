@@ -97,10 +97,10 @@ pub fn bench_grpo_step<B: AutodiffBackend>(
             epsilon_high: 0.2,
             beta: 0.0,
             loss_type: LossType::Dapo,
-            max_completion_length: w.new_tokens,
         },
         micro_batch: w.prompts * w.generations,
         max_grad_norm: 1.0,
+        temperature: 1.0,
     };
     let (mut total, mut gen_t, mut fwd, mut bwd, mut opt) =
         (vec![], vec![], vec![], vec![], vec![]);
@@ -142,6 +142,7 @@ pub fn bench_grpo_step<B: AutodiffBackend>(
         let parts = [Part {
             experience: &exp,
             weight: 1.0,
+            max_completion_length: w.new_tokens,
         }];
         let (next, u) = update(model, &mut optim, &parts, &update_cfg, 1e-6, device)?;
         model = next;

@@ -66,8 +66,9 @@ impl Experience {
             .collect()
     }
 
-    /// The counts of a step over all samples split into micro-batches of `micro_batch`.
-    pub fn counts(&self, micro_batch: usize) -> StepCounts {
+    /// The counts of a step over all samples split into micro-batches of `micro_batch`, whose
+    /// completions had a budget of `max_completion_length` tokens.
+    pub fn counts(&self, micro_batch: usize, max_completion_length: usize) -> StepCounts {
         StepCounts {
             sequences: self.samples.len(),
             tokens: self
@@ -77,16 +78,18 @@ impl Experience {
                 .map(|s| s.completion.len())
                 .sum(),
             micro_batches: self.samples.len().div_ceil(micro_batch.max(1)),
+            max_completion_length,
         }
     }
 }
 
-/// Log-probs of every sample's completion tokens under `model` (no gradient), `micro_batch`
-/// rows at a time: the old policy's or the reference model's.
+/// Log-probs of every sample's completion tokens under `model` at the sampling `temperature`
+/// (no gradient), `micro_batch` rows at a time: the old policy's or the reference model's.
 pub fn sample_logprobs<B: Backend>(
     model: &Qwen2ForCausalLM<B>,
     exp: &Experience,
     micro_batch: usize,
+    temperature: f32,
     device: &B::Device,
 ) -> Result<Vec<Vec<f32>>> {
     let mut out = Vec::with_capacity(exp.samples.len());
@@ -99,7 +102,7 @@ pub fn sample_logprobs<B: Backend>(
             out.extend(rows.iter().map(|_| Vec::new()));
             continue;
         }
-        let (lp, _) = completion_logprobs(model, &rows, false, device);
+        let (lp, _) = completion_logprobs(model, &rows, temperature, false, device);
         let lp = read_back(lp, "log-probs")?;
         for (r, row) in rows.iter().enumerate() {
             out.push(lp[(r + 1) * t - row.completion.len()..(r + 1) * t].to_vec());
@@ -114,6 +117,8 @@ pub struct Scorers<'a, B: Backend> {
     pub old: Option<&'a Qwen2ForCausalLM<B>>,
     /// π_ref: the frozen reference (β > 0).
     pub reference: Option<&'a Qwen2ForCausalLM<B>>,
+    /// The sampling temperature: both score `log_softmax(logits / T)`.
+    pub temperature: f32,
 }
 
 /// Fill in each sample's old and reference log-probs, `micro_batch` rows at a time.
@@ -124,13 +129,13 @@ pub fn score<B: Backend>(
     device: &B::Device,
 ) -> Result<()> {
     if let Some(old) = scorers.old {
-        let lps = sample_logprobs(old, exp, micro_batch, device)?;
+        let lps = sample_logprobs(old, exp, micro_batch, scorers.temperature, device)?;
         for (s, lp) in exp.samples.iter_mut().zip(lps) {
             s.old_logps = Some(lp);
         }
     }
     if let Some(reference) = scorers.reference {
-        let lps = sample_logprobs(reference, exp, micro_batch, device)?;
+        let lps = sample_logprobs(reference, exp, micro_batch, scorers.temperature, device)?;
         for (s, lp) in exp.samples.iter_mut().zip(lps) {
             s.ref_logps = Some(lp);
         }

@@ -28,6 +28,9 @@ pub struct UpdateConfig {
     pub micro_batch: usize,
     /// Global-norm clip (`max_grad_norm`; 0 = off).
     pub max_grad_norm: f32,
+    /// The sampling temperature: the policy's log-probs are `log_softmax(logits / T)`, the
+    /// distribution the completions were drawn from (TRL does the same).
+    pub temperature: f32,
 }
 
 /// One loss term of an update: a batch of experience and its weight. GRPO has one part; MGRPO
@@ -37,6 +40,8 @@ pub struct UpdateConfig {
 pub struct Part<'a> {
     pub experience: &'a Experience,
     pub weight: f32,
+    /// The token budget its completions were sampled with (`dr_grpo`'s constant).
+    pub max_completion_length: usize,
 }
 
 /// What an update measured.
@@ -140,7 +145,7 @@ pub(crate) fn accumulate<B: AutodiffBackend>(
     let mut j = 0;
     for (pi, part) in parts.iter().enumerate() {
         let exp = part.experience;
-        let counts = exp.counts(mb);
+        let counts = exp.counts(mb, part.max_completion_length);
         let n = exp.samples.len();
         for start in (0..n).step_by(mb) {
             let mine = j % share.of == share.index;
@@ -165,7 +170,7 @@ pub(crate) fn accumulate<B: AutodiffBackend>(
                 vs.map(|vs| host(right_aligned(&vs, t)))
             };
             let mask = host(completion_mask(&rows, &keep, t));
-            let (logps, entropy) = completion_logprobs(model, &rows, true, device);
+            let (logps, entropy) = completion_logprobs(model, &rows, cfg.temperature, true, device);
             let inputs = LossInputs {
                 logps,
                 old_logps: aligned(|s| s.old_logps.as_ref()),
@@ -328,14 +333,15 @@ mod tests {
                 epsilon_high: 0.28,
                 beta: 0.0,
                 loss_type: lt,
-                max_completion_length: 5,
             },
             micro_batch: mb,
             max_grad_norm: 0.5,
+            temperature: 1.0,
         };
         let parts = [Part {
             experience: exp,
             weight: 1.0,
+            max_completion_length: 5,
         }];
         let (model, stats) =
             update(model, &mut optim, &parts, &cfg, 1e-3, &Default::default()).unwrap();
@@ -394,6 +400,50 @@ mod tests {
         }
     }
 
+    /// dr_grpo divides each part by its own sequences × budget. On a first iteration (no old
+    /// log-probs) the ratio is 1, so each token's loss is −A whatever the model: over
+    /// `experience(false)` (lengths 2 4 1 3 5 2 1 3, advantages 1 −½ ¼ −1 repeating, sequence 5
+    /// masked) Σ −A·len = −2 + 2 − ¼ + 3 − 5 − ¼ + 3 = ½. With 8 sequences, budget 5 gives
+    /// ½ / 40 = 0.0125 and budget 20 gives ½ / 160 = 0.003125.
+    #[test]
+    fn dr_grpo_divides_each_part_by_its_own_budget() {
+        let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, true);
+        <AB as Backend>::seed(&Default::default(), 3);
+        let model = Qwen2ForCausalLM::<AB>::random(&config, &Default::default());
+        let exp = experience(false);
+        let cfg = UpdateConfig {
+            loss: LossParams {
+                epsilon_low: 0.2,
+                epsilon_high: 0.28,
+                beta: 0.0,
+                loss_type: LossType::DrGrpo,
+            },
+            micro_batch: 3,
+            max_grad_norm: 0.0,
+            temperature: 1.0,
+        };
+        let part = |weight, max_completion_length| Part {
+            experience: &exp,
+            weight,
+            max_completion_length,
+        };
+        let mut optim = adamw::<AB>(&AdamParams {
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.0,
+        });
+        let parts = [part(1.0, 5), part(0.5, 20)];
+        let (_, stats) =
+            update(model, &mut optim, &parts, &cfg, 1e-3, &Default::default()).unwrap();
+        let [l1, l2] = stats.part_losses[..] else {
+            panic!("{:?}", stats.part_losses)
+        };
+        assert!((l1 - 0.0125).abs() < 1e-7, "layer 1: {l1}");
+        assert!((l2 - 0.003125).abs() < 1e-7, "layer 2: {l2}");
+        assert!((stats.loss - (0.0125 + 0.5 * 0.003125)).abs() < 1e-7);
+    }
+
     /// MGRPO's step: the loss is `L1 + w·L2`, each part normalised by its own counts, so
     /// adding layer 2 never rescales layer 1.
     #[test]
@@ -413,10 +463,10 @@ mod tests {
                 epsilon_high: 0.28,
                 beta: 0.0,
                 loss_type: LossType::Dapo,
-                max_completion_length: 5,
             },
             micro_batch: 3,
             max_grad_norm: 0.0,
+            temperature: 1.0,
         };
         let run = |parts: &[Part<'_>]| {
             let mut optim = adamw::<AB>(&AdamParams {
@@ -439,6 +489,7 @@ mod tests {
         let part = |e, w| Part {
             experience: e,
             weight: w,
+            max_completion_length: 5,
         };
         let a = run(&[part(&l1, 1.0)]);
         let b = run(&[part(&l2, 1.0)]);

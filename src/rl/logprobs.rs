@@ -45,8 +45,9 @@ pub fn right_aligned(values: &[&[f32]], t: usize) -> Vec<f32> {
     out
 }
 
-/// Log-probs of each completion token (and, when `with_entropy`, the entropy of the model's
-/// distribution at that position, detached), in f32.
+/// Log-probs of each completion token under the sampling distribution at `temperature`
+/// (`log_softmax(logits / T)`, as TRL computes the policy, old and reference log-probs), and,
+/// when `with_entropy`, the entropy of that distribution at each position (detached), in f32.
 ///
 /// # Shapes
 /// - returns `([n, t], Option<[n, t]>)` with `t` = [`window`]`(rows)`; entries left of a row's
@@ -54,6 +55,7 @@ pub fn right_aligned(values: &[&[f32]], t: usize) -> Vec<f32> {
 pub fn completion_logprobs<B: Backend>(
     model: &Qwen2ForCausalLM<B>,
     rows: &[SeqRow<'_>],
+    temperature: f32,
     with_entropy: bool,
     device: &B::Device,
 ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
@@ -69,6 +71,11 @@ pub fn completion_logprobs<B: Backend>(
                                               // position j predicts token j + 1: the window predicts tokens s − t .. s
     let hidden = hidden.narrow(1, s - 1 - t, t); // [n, t, d]
     let logits = at_least_f32(model.logits(hidden)); // [n, t, V]
+    let logits = if temperature == 1.0 {
+        logits
+    } else {
+        logits / temperature
+    };
     let targets = input.input_ids.narrow(1, s - t, t).reshape([n, t, 1]); // [n, t, 1]
     let entropy = with_entropy.then(|| entropy(logits.clone().detach()));
     let logps = target_logprobs(logits, targets).reshape([n, t]);
@@ -122,7 +129,7 @@ mod tests {
                 completion: &c2,
             },
         ];
-        let (lp, h) = completion_logprobs(&model, &rows, true, &dev);
+        let (lp, h) = completion_logprobs(&model, &rows, 1.0, true, &dev);
         let lp: Vec<f32> = lp.into_data().to_vec().unwrap();
         let seqs = [[&p1[..], &c1].concat(), [&p2[..], &c2].concat()];
         let full = score_rows(&model, &seqs, 1, &dev).unwrap();

@@ -41,11 +41,10 @@ pub struct LossParams {
     pub epsilon_high: f32,
     pub beta: f32,
     pub loss_type: LossType,
-    /// `dr_grpo`'s constant length.
-    pub max_completion_length: usize,
 }
 
-/// Counts of the whole optimizer step, shared by all of its micro-batches.
+/// Counts of one part of the optimizer step (all of its micro-batches), and its token budget:
+/// what its loss is normalised by.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepCounts {
     /// Sequences in the step.
@@ -54,6 +53,10 @@ pub struct StepCounts {
     pub tokens: usize,
     /// Micro-batches the step is split into.
     pub micro_batches: usize,
+    /// The token budget of these completions, `dr_grpo`'s constant length: layer 1's
+    /// `max_completion_length`, or `layer2_max_completion_length` for MGRPO's layer 2 and
+    /// iGRPO's refinements.
+    pub max_completion_length: usize,
 }
 
 /// The tensors of one micro-batch. Completion tokens of `n` sequences in a `[n, t]` window
@@ -189,7 +192,9 @@ pub fn grpo_loss<B: Backend>(
 
     let kl = match ref_logps {
         Some(reference) if params.beta > 0.0 => {
-            let x = reference - logps; // ref − log π
+            // ref − log π, 0 on masked columns before the exp: there `ref` is a placeholder,
+            // and exp(0 − log π) overflows to inf for log π < −88.7 (inf · 0 = NaN)
+            let x = (reference - logps).mask_fill(mask.clone().equal_elem(0.0), 0.0);
             let d = x.clone().exp() - x - 1.0; // [n, t]
             per_token = per_token + d.clone().mul_scalar(params.beta);
             d.detach()
@@ -209,7 +214,7 @@ pub fn grpo_loss<B: Backend>(
         }
         LossType::DrGrpo => masked
             .sum()
-            .div_scalar((step.sequences.max(1) * params.max_completion_length.max(1)) as f32),
+            .div_scalar((step.sequences.max(1) * step.max_completion_length.max(1)) as f32),
         LossType::Dapo => masked.sum().div_scalar(step.tokens.max(1) as f32),
     };
 
@@ -283,7 +288,6 @@ mod tests {
             epsilon_high: 0.28,
             beta,
             loss_type,
-            max_completion_length: 3,
         }
     }
 
@@ -291,6 +295,7 @@ mod tests {
         sequences: 2,
         tokens: 5,
         micro_batches: 1,
+        max_completion_length: 3,
     };
 
     fn value(t: Tensor<B, 1>) -> f32 {
@@ -350,6 +355,58 @@ mod tests {
         assert_eq!(with, value(without));
         let s: Vec<f32> = sums.sums.into_data().to_vec().unwrap();
         assert_eq!(s[0], 0.0);
+    }
+
+    /// A masked column (seq 2's last token) where log π = −200 and the reference is the
+    /// placeholder 0 that right-aligned padding leaves there: exp(0 − (−200)) overflows, and
+    /// before the fix inf · 0 made the loss NaN for every loss type. The loss, its KL metric
+    /// and its gradient must be finite, and equal to the same batch with a harmless value there.
+    #[test]
+    fn a_masked_column_far_below_the_reference_keeps_the_k3_loss_finite() {
+        let beta = 0.5;
+        let with_logp = |masked_logp: f32| {
+            let mut x = example(beta, true);
+            let ln = |v: f32| v.ln();
+            x.logps = t2([[0.0, ln(1.5), ln(0.5)], [0.0, ln(0.5), masked_logp]]);
+            x.ref_logps = Some(t2([
+                [ln(2.0), ln(1.5), ln(0.5)],
+                [0.0, ln(0.5) + ln(2.0), 0.0],
+            ]));
+            x
+        };
+        for lt in [
+            LossType::Grpo,
+            LossType::Bnpo,
+            LossType::DrGrpo,
+            LossType::Dapo,
+        ] {
+            let (far, sums) = grpo_loss(with_logp(-200.0), &params(lt, beta), &STEP);
+            let (near, _) = grpo_loss(with_logp(-1.0), &params(lt, beta), &STEP);
+            let (far, near) = (value(far), value(near));
+            assert!(far.is_finite(), "{lt:?}: loss {far}");
+            assert!((far - near).abs() < 1e-6, "{lt:?}: {far} vs {near}");
+            let s: Vec<f32> = sums.sums.into_data().to_vec().unwrap();
+            assert!(s.iter().all(|v| v.is_finite()), "{lt:?}: sums {s:?}");
+        }
+        // the gradient through log π is finite too, and zero on the masked column
+        let logps = Tensor::<AB, 2>::from_data(
+            [[0.0, 1.5f32.ln(), 0.5f32.ln()], [0.0, 0.5f32.ln(), -200.0]],
+            &Default::default(),
+        )
+        .require_grad();
+        let ex = with_logp(-200.0);
+        let inputs = LossInputs {
+            logps: logps.clone(),
+            old_logps: Some(Tensor::from_inner(ex.old_logps.unwrap())),
+            ref_logps: Some(Tensor::from_inner(ex.ref_logps.unwrap())),
+            advantages: Tensor::from_inner(ex.advantages),
+            mask: Tensor::from_inner(ex.mask),
+        };
+        let (loss, _) = grpo_loss(inputs, &params(LossType::Dapo, beta), &STEP);
+        let grads = loss.backward();
+        let g: Vec<f32> = logps.grad(&grads).unwrap().into_data().to_vec().unwrap();
+        assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
+        assert_eq!(g[5], 0.0);
     }
 
     /// Trainable log-probs (2 × 3) and the inputs of a first iteration (no old log-probs).

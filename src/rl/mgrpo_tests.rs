@@ -245,9 +245,8 @@ fn selection_keeps_the_corrected_and_augments_them_h_times() {
         epsilon_high: 0.2,
         beta: 0.0,
         loss_type: LossType::Dapo,
-        max_completion_length: 16,
     };
-    let (loss, _) = grpo_loss(inputs, &lp, &exp.counts(8));
+    let (loss, _) = grpo_loss(inputs, &lp, &exp.counts(8, 16));
     let got = loss.into_scalar();
     assert!((got - want).abs() < 1e-6, "layer-2 loss {got} vs {want}");
     assert!(want.abs() > 1e-3, "the example must not be trivially zero");

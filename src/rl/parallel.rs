@@ -392,6 +392,7 @@ mod tests {
         let parts = [Part {
             experience: &exp,
             weight: 1.0,
+            max_completion_length: 3,
         }];
         let cfg = UpdateConfig {
             loss: LossParams {
@@ -399,10 +400,10 @@ mod tests {
                 epsilon_high: 0.2,
                 beta: 0.0,
                 loss_type: LossType::Grpo,
-                max_completion_length: 3,
             },
             micro_batch: 2,
             max_grad_norm: 0.5,
+            temperature: 1.0,
         };
         let adam = AdamParams {
             beta1: 0.9,

@@ -68,7 +68,7 @@ pub fn sft_update<B: AutodiffBackend>(
             TensorData::new(completion_mask(&rows, &keep, t), [rows.len(), t]),
             device,
         );
-        let (logps, _) = completion_logprobs(&model, &rows, false, device);
+        let (logps, _) = completion_logprobs(&model, &rows, 1.0, false, device);
         let loss = sft_loss(logps, mask, tokens);
         loss_sum += loss
             .clone()

@@ -94,16 +94,24 @@ impl Collected {
         }
     }
 
-    /// The update's loss terms: the main experience with weight 1, layer 2 with `layer2_weight`.
-    pub fn parts(&self, layer2_weight: f32) -> Vec<Part<'_>> {
+    /// The update's loss terms: the main experience with weight 1, layer 2 with
+    /// `layer2_weight`; each with the token budget its completions were sampled with (iGRPO's
+    /// trained group is its refinements, sampled with the layer-2 budget).
+    pub fn parts(&self, cfg: &TrainConfig) -> Vec<Part<'_>> {
+        let main_budget = match self {
+            Self::Igrpo { .. } => cfg.layer2_max_completion_length(),
+            _ => cfg.max_completion_length,
+        };
         let mut parts = vec![Part {
             experience: &self.main().experience,
             weight: 1.0,
+            max_completion_length: main_budget,
         }];
         if let Some(l2) = self.layer2() {
             parts.push(Part {
                 experience: &l2.experience,
-                weight: layer2_weight,
+                weight: cfg.layer2_weight,
+                max_completion_length: cfg.layer2_max_completion_length(),
             });
         }
         parts
@@ -276,5 +284,72 @@ impl LogRows<'_> {
             self.log.append(&row)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Layer2Stats;
+
+    fn group() -> Group {
+        Group {
+            rollout: Rollout {
+                prompts: Vec::new(),
+                completions: Vec::new(),
+                rewards: Vec::new(),
+                stats: Default::default(),
+            },
+            adv: Advantages {
+                values: Vec::new(),
+                reward_mean: 0.0,
+                reward_std: 0.0,
+                frac_zero_std: 0.0,
+                zero_std_groups: 0,
+            },
+            experience: Experience::default(),
+        }
+    }
+
+    /// Each part carries the budget its completions were sampled with (dr_grpo's constant):
+    /// layer 1's for GRPO and MGRPO's first layer, the layer-2 budget for MGRPO's corrections
+    /// and iGRPO's refinements.
+    #[test]
+    fn each_part_has_the_budget_of_its_layer() {
+        let cfg = TrainConfig {
+            max_completion_length: 64,
+            layer2_max_completion_length: Some(24),
+            layer2_weight: 0.5,
+            ..TrainConfig::default()
+        };
+        let budgets = |c: &Collected| -> Vec<(f32, usize)> {
+            c.parts(&cfg)
+                .iter()
+                .map(|p| (p.weight, p.max_completion_length))
+                .collect()
+        };
+        assert_eq!(budgets(&Collected::Grpo(group())), vec![(1.0, 64)]);
+        let layer2 = Layer2 {
+            experience: Experience::default(),
+            stats: Layer2Stats::default(),
+            queries: Vec::new(),
+            augmented: None,
+            kept: Vec::new(),
+            advantages: Vec::new(),
+        };
+        let mgrpo = Collected::Mgrpo {
+            layer1: group(),
+            layer2: Box::new(layer2),
+        };
+        assert_eq!(budgets(&mgrpo), vec![(1.0, 64), (0.5, 24)]);
+        let igrpo = Collected::Igrpo {
+            refinements: group(),
+            drafts: Drafts {
+                generated_tokens: 0,
+                reward: 0.0,
+                best_reward: 0.0,
+            },
+        };
+        assert_eq!(budgets(&igrpo), vec![(1.0, 24)]);
     }
 }

@@ -10,7 +10,9 @@ use burn::prelude::*;
 use super::config::TrainConfig;
 use crate::data::{Dataset, Problem};
 use crate::error::{Error, Result};
-use crate::eval::{encode_prompts, evaluate, write_results, EvalSettings, TwoTurnMetrics};
+use crate::eval::{
+    encode_prompts, eval_room, evaluate, write_results, EvalSettings, TwoTurnMetrics,
+};
 use crate::generate::{GenerateConfig, SamplingParams, StopStrings};
 use crate::metrics::JsonlLog;
 use crate::model::{Qwen2Config, Qwen2ForCausalLM};
@@ -49,7 +51,12 @@ impl EvalSet {
             )));
         }
         problems.truncate(cfg.eval_limit.unwrap_or(usize::MAX));
-        let room = cfg.eval_turns * cfg.eval_max_new_tokens() + 32;
+        let room = eval_room(
+            tokenizer,
+            cfg.eval_turns,
+            cfg.eval_max_new_tokens(),
+            &cfg.eval_guide(),
+        )?;
         let prompts = encode_prompts(&problems, template, tokenizer, room, context, path)?;
         Ok(Some(Self { problems, prompts }))
     }
@@ -177,4 +184,50 @@ pub fn eval_report(run: &Path, algorithm: &str, turns: usize) -> Result<Option<S
         &series,
     )?;
     Ok(Some(table))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The in-run evaluation reserves exactly what turn 2 needs: both answers' budgets and the
+    /// guide as the tokenizer counts it. A long guide (far more than 32 tokens) in a context
+    /// one token too small is refused, naming the problem, rather than loaded and then cut
+    /// short at the end of the context.
+    #[test]
+    fn a_long_eval_guide_keeps_the_full_turn2_budget() {
+        let fixture = crate::test_repo().join("tests/fixtures/gqa4-untied-bf16-t5");
+        let tokenizer = Tokenizer::load(&fixture.join("tokenizer.json")).unwrap();
+        let template = PromptTemplate::builtin("plain").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("eval.jsonl");
+        std::fs::write(
+            &data,
+            "{\"id\": \"p1\", \"question\": \"1+1\", \"answer\": \"2\"}\n",
+        )
+        .unwrap();
+        let guide = "Please check every step of the answer above once more, carefully, and \
+                     if you find a mistake, correct it and give the final answer again."
+            .repeat(3);
+        let cfg = TrainConfig {
+            eval_dataset: Some(data.clone()),
+            eval_turns: 2,
+            eval_max_new_tokens: Some(16),
+            eval_guide: Some(guide.clone()),
+            ..TrainConfig::default()
+        };
+        let prompt = tokenizer.encode(&template.render("1+1")).unwrap().len();
+        let guide_tokens = tokenizer.encode(&format!("\n\n{guide}")).unwrap().len();
+        assert!(guide_tokens > 32, "{guide_tokens}");
+        let exact = prompt + 2 * 16 + guide_tokens;
+        let set = EvalSet::load(&cfg, &template, &tokenizer, exact)
+            .unwrap()
+            .unwrap();
+        assert_eq!(set.prompts[0].len(), prompt);
+        let e = EvalSet::load(&cfg, &template, &tokenizer, exact - 1)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("eval.jsonl") && e.contains("`p1`"), "{e}");
+    }
 }

@@ -74,6 +74,7 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
         let scorers = Scorers {
             old: (self.cfg.num_iterations > 1).then(|| policy.sampler.leader()),
             reference: self.reference.as_ref(),
+            temperature: self.cfg.temperature,
         };
         for exp in got.experiences_mut() {
             score(exp, &scorers, self.update.micro_batch, &self.device)?;
@@ -97,7 +98,7 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
 
     /// `num_iterations` optimizer steps on the collected experience.
     fn update(&mut self, got: &Collected) -> Result<Updated> {
-        let parts = got.parts(self.cfg.layer2_weight);
+        let parts = got.parts(self.cfg);
         let mut out = Updated {
             last: UpdateStats::default(),
             lr: 0.0,

@@ -124,10 +124,10 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
                 epsilon_high: cfg.epsilon_high(),
                 beta: cfg.beta,
                 loss_type: cfg.loss_type,
-                max_completion_length: cfg.max_completion_length,
             },
             micro_batch: cfg.per_device_train_batch_size,
             max_grad_norm: cfg.max_grad_norm,
+            temperature: cfg.temperature,
         };
         let gen = GenerateConfig {
             sampling: SamplingParams {
