@@ -19,8 +19,10 @@ use serde_json::Value;
 type B = NdArray<f32>;
 type AB = Autodiff<B>;
 
-/// The fixture rows: (prompt, completion, {temperature: transformers' log-probs}).
-fn rows() -> Vec<(Vec<u32>, Vec<u32>, serde_json::Map<String, Value>)> {
+/// A fixture row: prompt, completion, and transformers' log-probs by temperature.
+type Row = (Vec<u32>, Vec<u32>, serde_json::Map<String, Value>);
+
+fn rows() -> Vec<Row> {
     let path = fixture("gqa2-tied-f32-t4").join("temperature.json");
     let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let ids = |v: &Value| -> Vec<u32> {
