@@ -118,10 +118,12 @@ fn the_update_scores_the_policy_at_the_sampling_temperature() {
             epsilon_high: 0.05,
             beta: 0.0,
             loss_type: LossType::Dapo,
+            ..LossParams::default()
         },
         micro_batch: 2,
         max_grad_norm: 0.0,
         temperature: 0.7,
+        top_entropy_quantile: 1.0,
     };
     let run = |exp: &Experience| {
         let mut optim = adamw::<AB>(&AdamParams {

@@ -97,10 +97,12 @@ pub fn bench_grpo_step<B: AutodiffBackend>(
             epsilon_high: 0.2,
             beta: 0.0,
             loss_type: LossType::Dapo,
+            ..LossParams::default()
         },
         micro_batch: w.prompts * w.generations,
         max_grad_norm: 1.0,
         temperature: 1.0,
+        top_entropy_quantile: 1.0,
     };
     let (mut total, mut gen_t, mut fwd, mut bwd, mut opt) =
         (vec![], vec![], vec![], vec![], vec![]);

@@ -14,7 +14,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::experience::{Experience, Sample};
 use super::logprobs::{completion_logprobs, completion_mask, right_aligned, window};
-use super::loss::{grpo_loss, LossInputs, LossMetrics, LossParams, TokenSums};
+use super::loss::{grpo_loss, high_entropy_mask, LossInputs, LossMetrics, LossParams, TokenSums};
 use super::optim::{clip_global_norm, PolicyOptimizer};
 use crate::error::Result;
 use crate::model::Qwen2ForCausalLM;
@@ -31,6 +31,9 @@ pub struct UpdateConfig {
     /// The sampling temperature: the policy's log-probs are `log_softmax(logits / T)`, the
     /// distribution the completions were drawn from (TRL does the same).
     pub temperature: f32,
+    /// Train only on each micro-batch's highest-entropy tokens, this fraction of them (1.0 =
+    /// every token; see [`super::loss::high_entropy_mask`]).
+    pub top_entropy_quantile: f32,
 }
 
 /// One loss term of an update: a batch of experience and its weight. GRPO has one part; MGRPO
@@ -171,6 +174,14 @@ pub(crate) fn accumulate<B: AutodiffBackend>(
             };
             let mask = host(completion_mask(&rows, &keep, t));
             let (logps, entropy) = completion_logprobs(model, &rows, cfg.temperature, true, device);
+            let entropy_mask = match &entropy {
+                Some(h) if cfg.top_entropy_quantile < 1.0 => {
+                    let h = read_back(h.clone(), "entropies")?;
+                    let m = completion_mask(&rows, &keep, t);
+                    Some(host(high_entropy_mask(&h, &m, cfg.top_entropy_quantile)))
+                }
+                _ => None,
+            };
             let inputs = LossInputs {
                 logps,
                 old_logps: aligned(|s| s.old_logps.as_ref()),
@@ -180,6 +191,7 @@ pub(crate) fn accumulate<B: AutodiffBackend>(
                     device,
                 ),
                 mask: mask.clone(),
+                entropy_mask,
             };
             let (loss, loss_sums) = grpo_loss(inputs, &cfg.loss, &counts);
             let entropy = entropy.map_or_else(|| Tensor::zeros([1], device), |h| (h * mask).sum());
@@ -278,231 +290,5 @@ pub fn update<B: AutodiffBackend>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{named_tensors, Qwen2Config};
-    use crate::rl::loss::LossType;
-    use crate::rl::optim::{adamw, AdamParams};
-    use burn::backend::Autodiff;
-
-    type AB = Autodiff<crate::TestBackend>;
-
-    fn experience(with_old: bool) -> Experience {
-        let prompts = vec![vec![1, 2, 3], vec![4, 5], vec![6, 7, 8, 9]];
-        let completions: [&[u32]; 8] = [
-            &[10, 11],
-            &[12, 13, 14, 15],
-            &[16],
-            &[17, 18, 19],
-            &[20, 21, 22, 23, 24],
-            &[25, 26],
-            &[27],
-            &[28, 29, 30],
-        ];
-        let samples = completions
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Sample {
-                prompt: i % 3,
-                completion: c.to_vec(),
-                advantage: [1.0, -0.5, 0.25, -1.0][i % 4],
-                keep: i != 5,
-                old_logps: with_old.then(|| c.iter().map(|&x| -(x as f32) / 10.0).collect()),
-                ref_logps: None,
-            })
-            .collect();
-        Experience { prompts, samples }
-    }
-
-    /// One step; returns the updated weights and the gradient norm.
-    fn step(
-        model: Qwen2ForCausalLM<AB>,
-        exp: &Experience,
-        mb: usize,
-        lt: LossType,
-    ) -> (Vec<(String, f32)>, f32) {
-        let mut optim = adamw::<AB>(&AdamParams {
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-3,
-            weight_decay: 0.01,
-        });
-        let cfg = UpdateConfig {
-            loss: LossParams {
-                epsilon_low: 0.2,
-                epsilon_high: 0.28,
-                beta: 0.0,
-                loss_type: lt,
-            },
-            micro_batch: mb,
-            max_grad_norm: 0.5,
-            temperature: 1.0,
-        };
-        let parts = [Part {
-            experience: exp,
-            weight: 1.0,
-            max_completion_length: 5,
-        }];
-        let (model, stats) =
-            update(model, &mut optim, &parts, &cfg, 1e-3, &Default::default()).unwrap();
-        assert!(stats.applied && stats.grad_norm > 0.0);
-        let weights = named_tensors(&model)
-            .unwrap()
-            .into_iter()
-            .flat_map(|(k, (v, _))| v.into_iter().map(move |x| (k.clone(), x)))
-            .collect::<Vec<_>>();
-        (weights, stats.grad_norm)
-    }
-
-    /// In f32 two batchings round differently (~1e-7 of each gradient entry). Adam's first step
-    /// is `lr·g/(|g| + ε)`: with ε = 1e-8 an entry that happens to be ~1e-8 turns that rounding
-    /// into an lr-sized difference (seen: one `v_proj` entry off by 0.6·lr). ε = 1e-3 keeps the
-    /// step smooth in g, so the comparison measures accumulation, not Adam's sign-like start.
-    #[test]
-    fn accumulation_equals_one_big_batch() {
-        let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, true);
-        <AB as Backend>::seed(&Default::default(), 11);
-        let model = Qwen2ForCausalLM::<AB>::random(&config, &Default::default());
-        let before: Vec<f32> = named_tensors(&model)
-            .unwrap()
-            .into_values()
-            .flat_map(|(v, _)| v)
-            .collect();
-        for (lt, with_old) in [
-            (LossType::Dapo, false),
-            (LossType::Dapo, true),
-            (LossType::Grpo, false),
-            (LossType::Grpo, true),
-            (LossType::DrGrpo, true),
-        ] {
-            let exp = experience(with_old);
-            let (one, norm_one) = step(model.clone(), &exp, 8, lt);
-            let (four, norm_four) = step(model.clone(), &exp, 2, lt);
-            assert!(
-                (norm_one - norm_four).abs() < 1e-4 * norm_one,
-                "{lt:?}: gradient norms {norm_one} vs {norm_four}"
-            );
-            let moved = one
-                .iter()
-                .zip(&before)
-                .map(|(a, b)| (a.1 - b).abs())
-                .fold(0.0, f32::max);
-            assert!(
-                moved > 1e-4,
-                "{lt:?}: the step must change the weights ({moved})"
-            );
-            let diff = one
-                .iter()
-                .zip(&four)
-                .map(|(a, b)| (a.1 - b.1).abs())
-                .fold(0.0, f32::max);
-            assert!(diff < 1e-5, "{lt:?}: 1×8 vs 4×2 differ by {diff}");
-        }
-    }
-
-    /// dr_grpo divides each part by its own sequences × budget. On a first iteration (no old
-    /// log-probs) the ratio is 1, so each token's loss is −A whatever the model: over
-    /// `experience(false)` (lengths 2 4 1 3 5 2 1 3, advantages 1 −½ ¼ −1 repeating, sequence 5
-    /// masked) Σ −A·len = −2 + 2 − ¼ + 3 − 5 − ¼ + 3 = ½. With 8 sequences, budget 5 gives
-    /// ½ / 40 = 0.0125 and budget 20 gives ½ / 160 = 0.003125.
-    #[test]
-    fn dr_grpo_divides_each_part_by_its_own_budget() {
-        let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, true);
-        <AB as Backend>::seed(&Default::default(), 3);
-        let model = Qwen2ForCausalLM::<AB>::random(&config, &Default::default());
-        let exp = experience(false);
-        let cfg = UpdateConfig {
-            loss: LossParams {
-                epsilon_low: 0.2,
-                epsilon_high: 0.28,
-                beta: 0.0,
-                loss_type: LossType::DrGrpo,
-            },
-            micro_batch: 3,
-            max_grad_norm: 0.0,
-            temperature: 1.0,
-        };
-        let part = |weight, max_completion_length| Part {
-            experience: &exp,
-            weight,
-            max_completion_length,
-        };
-        let mut optim = adamw::<AB>(&AdamParams {
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-8,
-            weight_decay: 0.0,
-        });
-        let parts = [part(1.0, 5), part(0.5, 20)];
-        let (_, stats) =
-            update(model, &mut optim, &parts, &cfg, 1e-3, &Default::default()).unwrap();
-        let [l1, l2] = stats.part_losses[..] else {
-            panic!("{:?}", stats.part_losses)
-        };
-        assert!((l1 - 0.0125).abs() < 1e-7, "layer 1: {l1}");
-        assert!((l2 - 0.003125).abs() < 1e-7, "layer 2: {l2}");
-        assert!((stats.loss - (0.0125 + 0.5 * 0.003125)).abs() < 1e-7);
-    }
-
-    /// MGRPO's step: the loss is `L1 + w·L2`, each part normalised by its own counts, so
-    /// adding layer 2 never rescales layer 1.
-    #[test]
-    fn weighted_parts_add_up() {
-        let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, true);
-        <AB as Backend>::seed(&Default::default(), 5);
-        let model = Qwen2ForCausalLM::<AB>::random(&config, &Default::default());
-        let l1 = experience(true);
-        let mut l2 = experience(true);
-        l2.samples.truncate(5);
-        for s in &mut l2.samples {
-            s.advantage = -2.0 * s.advantage + 0.3;
-        }
-        let cfg = UpdateConfig {
-            loss: LossParams {
-                epsilon_low: 0.2,
-                epsilon_high: 0.28,
-                beta: 0.0,
-                loss_type: LossType::Dapo,
-            },
-            micro_batch: 3,
-            max_grad_norm: 0.0,
-            temperature: 1.0,
-        };
-        let run = |parts: &[Part<'_>]| {
-            let mut optim = adamw::<AB>(&AdamParams {
-                beta1: 0.9,
-                beta2: 0.999,
-                epsilon: 1e-8,
-                weight_decay: 0.0,
-            });
-            update(
-                model.clone(),
-                &mut optim,
-                parts,
-                &cfg,
-                1e-3,
-                &Default::default(),
-            )
-            .unwrap()
-            .1
-        };
-        let part = |e, w| Part {
-            experience: e,
-            weight: w,
-            max_completion_length: 5,
-        };
-        let a = run(&[part(&l1, 1.0)]);
-        let b = run(&[part(&l2, 1.0)]);
-        let both = run(&[part(&l1, 1.0), part(&l2, 0.5)]);
-        assert!(a.loss.abs() > 1e-3 && b.loss.abs() > 1e-3);
-        assert_eq!(both.part_losses.len(), 2);
-        assert!((both.part_losses[0] - a.loss).abs() < 1e-6);
-        assert!((both.part_losses[1] - b.loss).abs() < 1e-6);
-        assert!((both.loss - (a.loss + 0.5 * b.loss)).abs() < 1e-5);
-        // an empty layer 2 changes nothing
-        let empty = Experience::default();
-        let alone = run(&[part(&l1, 1.0), part(&empty, 1.0)]);
-        assert!((alone.loss - a.loss).abs() < 1e-7);
-        assert!((alone.grad_norm - a.grad_norm).abs() < 1e-6 * a.grad_norm);
-    }
-}
+#[path = "grpo_tests.rs"]
+mod tests;

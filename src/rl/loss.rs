@@ -18,6 +18,16 @@
 //!     definition; the one variant that depends on how the step is split);
 //!   - `dr_grpo`: `Σ mℓ / (sequences · max_completion_length)`;
 //!   - `dapo` (default): `Σ mℓ / (active tokens of the step)`.
+//!   - `cispo`: CISPO's objective `ℓ = −sg(min(r, ε_high))·A·log π_θ` (no clip on the
+//!     gradient path: the importance weight is capped at `epsilon_high` itself and detached),
+//!     aggregated as `dapo`.
+//! - Importance sampling (`importance_sampling_level`): `token` (GRPO) or `sequence` (GSPO: one
+//!   ratio per sequence, `r = exp(mean over its tokens of log π_θ − log π_old)`).
+//! - Two-sided clipping (`delta`): the unclipped term uses `min(r, δ)`, so a large ratio on a
+//!   negative advantage is bounded too.
+//! - High-entropy tokens only (`top_entropy_quantile` q < 1): the per-token policy loss is kept on
+//!   the tokens whose entropy is at or above the micro-batch's (1 − q) quantile
+//!   ([`high_entropy_mask`]), as TRL does; the KL term stays on every token.
 //! - Truncated completions (`mask_truncated_completions`) are removed by the caller through `m`.
 
 use burn::prelude::*;
@@ -32,6 +42,18 @@ pub enum LossType {
     DrGrpo,
     #[default]
     Dapo,
+    Cispo,
+}
+
+/// What one importance ratio covers (`importance_sampling_level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportanceSampling {
+    /// One ratio per token (GRPO).
+    #[default]
+    Token,
+    /// One ratio per sequence, the geometric mean of its tokens' (GSPO).
+    Sequence,
 }
 
 /// The objective's hyper-parameters.
@@ -41,6 +63,23 @@ pub struct LossParams {
     pub epsilon_high: f32,
     pub beta: f32,
     pub loss_type: LossType,
+    pub importance_sampling: ImportanceSampling,
+    /// Upper bound of the unclipped ratio (two-sided clipping); `None` = off.
+    pub delta: Option<f32>,
+}
+
+impl Default for LossParams {
+    /// TRL's defaults: ε = 0.2 both ways, β = 0, `dapo`, token-level ratios, no δ.
+    fn default() -> Self {
+        Self {
+            epsilon_low: 0.2,
+            epsilon_high: 0.2,
+            beta: 0.0,
+            loss_type: LossType::Dapo,
+            importance_sampling: ImportanceSampling::Token,
+            delta: None,
+        }
+    }
 }
 
 /// Counts of one part of the optimizer step (all of its micro-batches), and its token budget:
@@ -73,6 +112,9 @@ pub struct LossInputs<B: Backend> {
     pub advantages: Tensor<B, 1>,
     /// `[n, t]`, 1 on counted tokens, 0 elsewhere
     pub mask: Tensor<B, 2>,
+    /// `[n, t]`, 1 on the tokens whose policy loss counts (`top_entropy_quantile` < 1; see
+    /// [`high_entropy_mask`]); `None` = every token.
+    pub entropy_mask: Option<Tensor<B, 2>>,
 }
 
 /// Sums over the micro-batch's active tokens (detached), to be added up over the step.
@@ -178,17 +220,40 @@ pub fn grpo_loss<B: Backend>(
         ref_logps,
         advantages,
         mask,
+        entropy_mask,
     } = inputs;
     let [n, t] = logps.dims();
     let old = old_logps.unwrap_or_else(|| logps.clone().detach());
-    let ratio = (logps.clone() - old).exp(); // [n, t]
+    let ratio = match params.importance_sampling {
+        ImportanceSampling::Token => (logps.clone() - old).exp(), // [n, t]
+        ImportanceSampling::Sequence => {
+            let log_ratio = (logps.clone() - old) * mask.clone();
+            let per_seq = log_ratio.sum_dim(1) / mask.clone().sum_dim(1).clamp_min(1.0); // [n, 1]
+            per_seq.exp().expand([n, t])
+        }
+    };
     let adv = advantages.reshape([n, 1]).expand([n, t]); // [n, t]
-    let clipped = ratio
-        .clone()
-        .clamp(1.0 - params.epsilon_low, 1.0 + params.epsilon_high);
-    let unclipped_obj = ratio.clone() * adv.clone();
-    let clipped_obj = clipped * adv.clone();
-    let mut per_token = unclipped_obj.min_pair(clipped_obj).neg(); // [n, t]
+    let mut per_token = match params.loss_type {
+        LossType::Cispo => {
+            let weight = ratio.clone().clamp_max(params.epsilon_high).detach();
+            (weight * adv.clone() * logps.clone()).neg()
+        }
+        _ => {
+            let clipped = ratio
+                .clone()
+                .clamp(1.0 - params.epsilon_low, 1.0 + params.epsilon_high);
+            let unclipped = match params.delta {
+                Some(delta) => ratio.clone().clamp_max(delta),
+                None => ratio.clone(),
+            };
+            let unclipped_obj = unclipped * adv.clone();
+            let clipped_obj = clipped * adv.clone();
+            unclipped_obj.min_pair(clipped_obj).neg() // [n, t]
+        }
+    };
+    if let Some(keep) = entropy_mask {
+        per_token = per_token * keep;
+    }
 
     let kl = match ref_logps {
         Some(reference) if params.beta > 0.0 => {
@@ -215,20 +280,25 @@ pub fn grpo_loss<B: Backend>(
         LossType::DrGrpo => masked
             .sum()
             .div_scalar((step.sequences.max(1) * step.max_completion_length.max(1)) as f32),
-        LossType::Dapo => masked.sum().div_scalar(step.tokens.max(1) as f32),
+        LossType::Dapo | LossType::Cispo => masked.sum().div_scalar(step.tokens.max(1) as f32),
     };
 
     // TRL's clip metrics: a token is "low-clipped" when the ratio fell below the range on a
-    // negative advantage, "high-clipped" when it rose above it on a positive one.
+    // negative advantage, "high-clipped" when it rose above it on a positive one. For `cispo`
+    // "high-clipped" is TRL's `cispo_clip_ratio`: the weight was capped (r > ε_high, A > 0).
     let ratio = ratio.detach();
     let adv = adv.detach();
+    let (low_bound, high_bound) = match params.loss_type {
+        LossType::Cispo => (f32::NEG_INFINITY, params.epsilon_high),
+        _ => (1.0 - params.epsilon_low, 1.0 + params.epsilon_high),
+    };
     let low = ratio
         .clone()
-        .lower_elem(1.0 - params.epsilon_low)
+        .lower_elem(low_bound)
         .bool_and(adv.clone().lower_elem(0.0))
         .float();
     let high = ratio
-        .greater_elem(1.0 + params.epsilon_high)
+        .greater_elem(high_bound)
         .bool_and(adv.greater_elem(0.0))
         .float();
     let region = (low.clone() + high.clone()).clamp_max(1.0);
@@ -246,220 +316,32 @@ pub fn grpo_loss<B: Backend>(
     (loss, LossSums { sums })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use burn::backend::Autodiff;
-
-    type B = crate::TestBackend;
-    type AB = Autodiff<B>;
-
-    fn t2(rows: [[f32; 3]; 2]) -> Tensor<B, 2> {
-        Tensor::from_data(rows, &Default::default())
+/// `top_entropy_quantile`: 1.0 on the active tokens (`mask` = 1) whose `entropy` is at or
+/// above the `1 − quantile` quantile of the active tokens' entropies (linear interpolation, as
+/// `torch.quantile`), 0 elsewhere. Row-major host values of one micro-batch; TRL computes the
+/// threshold over its per-device batch the same way.
+pub fn high_entropy_mask(entropy: &[f32], mask: &[f32], quantile: f32) -> Vec<f32> {
+    let mut active: Vec<f32> = entropy
+        .iter()
+        .zip(mask)
+        .filter(|(_, m)| **m > 0.0)
+        .map(|(h, _)| *h)
+        .collect();
+    if active.is_empty() {
+        return vec![0.0; entropy.len()];
     }
-
-    /// Two sequences × three tokens, worked out by hand.
-    /// - old log-probs 0, so r = exp(logp): seq 1 r = [1, 1.5, 0.5], seq 2 r = [1, 0.5, 2].
-    /// - A = [+1, −1], ε_low = 0.2, ε_high = 0.28, seq 2's last token masked.
-    ///
-    /// seq 1 (A = +1): min(r, clip r) = [1, 1.28 (high-clipped), 0.5] → ℓ = [−1, −1.28, −0.5]
-    /// seq 2 (A = −1): min(−r, −clip r) = [−1, −0.8 (low-clipped), −2] → ℓ = [1, 0.8, (2 masked)]
-    fn example(beta: f32, with_ref: bool) -> LossInputs<B> {
-        let ln = |x: f32| x.ln();
-        LossInputs {
-            logps: t2([[0.0, ln(1.5), ln(0.5)], [0.0, ln(0.5), ln(2.0)]]),
-            old_logps: Some(t2([[0.0; 3]; 2])),
-            // ref − logp = ln 2 on seq 1 token 1 and seq 2 token 2, 0 elsewhere:
-            // D = 2 − ln 2 − 1 = 0.306853 there, 0 elsewhere
-            ref_logps: (with_ref && beta > 0.0).then(|| {
-                t2([
-                    [ln(2.0), ln(1.5), ln(0.5)],
-                    [0.0, ln(0.5) + ln(2.0), ln(2.0)],
-                ])
-            }),
-            advantages: Tensor::from_data([1.0, -1.0], &Default::default()),
-            mask: t2([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]]),
-        }
-    }
-
-    fn params(loss_type: LossType, beta: f32) -> LossParams {
-        LossParams {
-            epsilon_low: 0.2,
-            epsilon_high: 0.28,
-            beta,
-            loss_type,
-        }
-    }
-
-    const STEP: StepCounts = StepCounts {
-        sequences: 2,
-        tokens: 5,
-        micro_batches: 1,
-        max_completion_length: 3,
-    };
-
-    fn value(t: Tensor<B, 1>) -> f32 {
-        t.into_scalar()
-    }
-
-    #[test]
-    fn each_loss_type_by_hand() {
-        // Σ mℓ = (−1 − 1.28 − 0.5) + (1 + 0.8) = −0.98 over 5 tokens
-        // grpo: ((−2.78 / 3) + (1.8 / 2)) / 2 = (−0.926667 + 0.9) / 2
-        for (lt, want) in [
-            (LossType::Grpo, (-2.78 / 3.0 + 0.9) / 2.0),
-            (LossType::Bnpo, -0.98 / 5.0),
-            (LossType::DrGrpo, -0.98 / 6.0),
-            (LossType::Dapo, -0.98 / 5.0),
-        ] {
-            let (loss, sums) = grpo_loss(example(0.0, false), &params(lt, 0.0), &STEP);
-            let got = value(loss);
-            assert!((got - want).abs() < 1e-6, "{lt:?}: {got} vs {want}");
-            let s: Vec<f32> = sums.sums.into_data().to_vec().unwrap();
-            let m = LossMetrics::from_sums(&s.try_into().unwrap());
-            assert_eq!(m.clip_low, 0.2, "{lt:?}");
-            assert_eq!(m.clip_high, 0.2, "{lt:?}");
-            assert_eq!(m.clip_region, 0.4, "{lt:?}");
-            assert_eq!(m.kl, 0.0);
-            assert_eq!(m.tokens, 5.0);
-        }
-    }
-
-    #[test]
-    fn kl_term_by_hand() {
-        // D = 1 − ln 2 on two active tokens; β = 0.1 adds 0.1·2·(1 − ln 2) to Σ mℓ
-        let d = 1.0 - 2f32.ln();
-        for (lt, want) in [
-            (LossType::Dapo, (-0.98 + 0.2 * d) / 5.0),
-            (
-                LossType::Grpo,
-                ((-2.78 + 0.1 * d) / 3.0 + (1.8 + 0.1 * d) / 2.0) / 2.0,
-            ),
-            (LossType::DrGrpo, (-0.98 + 0.2 * d) / 6.0),
-        ] {
-            let (loss, sums) = grpo_loss(example(0.1, true), &params(lt, 0.1), &STEP);
-            let got = value(loss);
-            assert!((got - want).abs() < 1e-6, "{lt:?}: {got} vs {want}");
-            let s: Vec<f32> = sums.sums.into_data().to_vec().unwrap();
-            let kl = LossMetrics::from_sums(&s.try_into().unwrap()).kl;
-            assert!((kl - 2.0 * d / 5.0).abs() < 1e-6);
-        }
-    }
-
-    #[test]
-    fn kl_is_exactly_zero_when_policy_equals_reference() {
-        let mut x = example(0.5, false);
-        x.ref_logps = Some(x.logps.clone());
-        let with = value(grpo_loss(x.clone(), &params(LossType::Dapo, 0.5), &STEP).0);
-        let (without, sums) = grpo_loss(example(0.0, false), &params(LossType::Dapo, 0.0), &STEP);
-        assert_eq!(with, value(without));
-        let s: Vec<f32> = sums.sums.into_data().to_vec().unwrap();
-        assert_eq!(s[0], 0.0);
-    }
-
-    /// A masked column (seq 2's last token) where log π = −200 and the reference is the
-    /// placeholder 0 that right-aligned padding leaves there: exp(0 − (−200)) overflows, and
-    /// before the fix inf · 0 made the loss NaN for every loss type. The loss, its KL metric
-    /// and its gradient must be finite, and equal to the same batch with a harmless value there.
-    #[test]
-    fn a_masked_column_far_below_the_reference_keeps_the_k3_loss_finite() {
-        let beta = 0.5;
-        let with_logp = |masked_logp: f32| {
-            let mut x = example(beta, true);
-            let ln = |v: f32| v.ln();
-            x.logps = t2([[0.0, ln(1.5), ln(0.5)], [0.0, ln(0.5), masked_logp]]);
-            x.ref_logps = Some(t2([
-                [ln(2.0), ln(1.5), ln(0.5)],
-                [0.0, ln(0.5) + ln(2.0), 0.0],
-            ]));
-            x
-        };
-        for lt in [
-            LossType::Grpo,
-            LossType::Bnpo,
-            LossType::DrGrpo,
-            LossType::Dapo,
-        ] {
-            let (far, sums) = grpo_loss(with_logp(-200.0), &params(lt, beta), &STEP);
-            let (near, _) = grpo_loss(with_logp(-1.0), &params(lt, beta), &STEP);
-            let (far, near) = (value(far), value(near));
-            assert!(far.is_finite(), "{lt:?}: loss {far}");
-            assert!((far - near).abs() < 1e-6, "{lt:?}: {far} vs {near}");
-            let s: Vec<f32> = sums.sums.into_data().to_vec().unwrap();
-            assert!(s.iter().all(|v| v.is_finite()), "{lt:?}: sums {s:?}");
-        }
-        // the gradient through log π is finite too, and zero on the masked column
-        let logps = Tensor::<AB, 2>::from_data(
-            [[0.0, 1.5f32.ln(), 0.5f32.ln()], [0.0, 0.5f32.ln(), -200.0]],
-            &Default::default(),
-        )
-        .require_grad();
-        let ex = with_logp(-200.0);
-        let inputs = LossInputs {
-            logps: logps.clone(),
-            old_logps: Some(Tensor::from_inner(ex.old_logps.unwrap())),
-            ref_logps: Some(Tensor::from_inner(ex.ref_logps.unwrap())),
-            advantages: Tensor::from_inner(ex.advantages),
-            mask: Tensor::from_inner(ex.mask),
-        };
-        let (loss, _) = grpo_loss(inputs, &params(LossType::Dapo, beta), &STEP);
-        let grads = loss.backward();
-        let g: Vec<f32> = logps.grad(&grads).unwrap().into_data().to_vec().unwrap();
-        assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
-        assert_eq!(g[5], 0.0);
-    }
-
-    /// Trainable log-probs (2 × 3) and the inputs of a first iteration (no old log-probs).
-    fn first_iteration(
-        advantages: Tensor<AB, 1>,
-        mask: Tensor<AB, 2>,
-    ) -> (Tensor<AB, 2>, LossInputs<AB>) {
-        let logps = Tensor::<AB, 2>::from_data(
-            [[-1.0, -2.0, -0.5], [-0.3, -1.7, -4.0]],
-            &Default::default(),
-        )
-        .require_grad();
-        let inputs = LossInputs {
-            logps: logps.clone(),
-            old_logps: None,
-            ref_logps: None,
-            advantages,
-            mask,
-        };
-        (logps, inputs)
-    }
-
-    #[test]
-    fn first_iteration_ratio_is_one_and_gradient_is_not_zero() {
-        let dev = Default::default();
-        let (logps, inputs) = first_iteration(
-            Tensor::from_data([1.0, -1.0], &dev),
-            Tensor::from_data([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]], &dev),
-        );
-        let (loss, sums) = grpo_loss(inputs, &params(LossType::Dapo, 0.0), &STEP);
-        // r = 1: ℓ = −A per token; Σ = −3 + 2 = −1 over 5 tokens
-        assert!((loss.clone().into_scalar() + 0.2).abs() < 1e-7);
-        let s: Vec<f32> = sums.sums.into_data().to_vec().unwrap();
-        assert_eq!(&s[1..4], &[0.0, 0.0, 0.0], "nothing is clipped at r = 1");
-        let grads = loss.backward();
-        let g: Vec<f32> = logps.grad(&grads).unwrap().into_data().to_vec().unwrap();
-        // ∂/∂logp = −A·m / 5
-        assert_eq!(g, vec![-0.2, -0.2, -0.2, 0.2, 0.2, 0.0]);
-    }
-
-    #[test]
-    fn all_equal_advantages_give_zero_loss_and_zero_gradient() {
-        let dev = Default::default();
-        let (logps, inputs) = first_iteration(Tensor::zeros([2], &dev), Tensor::ones([2, 3], &dev));
-        let (loss, _) = grpo_loss(inputs, &params(LossType::Grpo, 0.0), &STEP);
-        let v = loss.clone().into_scalar();
-        assert_eq!(v, 0.0);
-        let g: Vec<f32> = logps
-            .grad(&loss.backward())
-            .unwrap()
-            .into_data()
-            .to_vec()
-            .unwrap();
-        assert!(g.iter().all(|x| *x == 0.0 && x.is_finite()));
-    }
+    active.sort_by(f32::total_cmp);
+    let pos = (1.0 - quantile.clamp(0.0, 1.0)) as f64 * (active.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    let frac = (pos - lo as f64) as f32;
+    let threshold = active[lo] + (active[hi] - active[lo]) * frac;
+    entropy
+        .iter()
+        .zip(mask)
+        .map(|(h, m)| f32::from(*m > 0.0 && *h >= threshold))
+        .collect()
 }
+
+#[cfg(test)]
+#[path = "loss_tests.rs"]
+mod tests;

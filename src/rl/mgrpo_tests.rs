@@ -239,12 +239,14 @@ fn selection_keeps_the_corrected_and_augments_them_h_times() {
             &dev,
         ),
         mask: Tensor::from_data(TensorData::new(mask, [n, t_max]), &dev),
+        entropy_mask: None,
     };
     let lp = LossParams {
         epsilon_low: 0.2,
         epsilon_high: 0.2,
         beta: 0.0,
         loss_type: LossType::Dapo,
+        ..LossParams::default()
     };
     let (loss, _) = grpo_loss(inputs, &lp, &exp.counts(8, 16));
     let got = loss.into_scalar();

@@ -400,10 +400,12 @@ mod tests {
                 epsilon_high: 0.2,
                 beta: 0.0,
                 loss_type: LossType::Grpo,
+                ..LossParams::default()
             },
             micro_batch: 2,
             max_grad_norm: 0.5,
             temperature: 1.0,
+            top_entropy_quantile: 1.0,
         };
         let adam = AdamParams {
             beta1: 0.9,

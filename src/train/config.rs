@@ -16,7 +16,7 @@ use crate::model::lora::{LoraConfig, LORA_TARGETS};
 use crate::reward::RewardConfig;
 use crate::rl::advantage::ScaleRewards;
 use crate::rl::igrpo::{DraftTie, DEFAULT_REFINE_INSTRUCTION};
-use crate::rl::loss::LossType;
+use crate::rl::loss::{ImportanceSampling, LossType};
 use crate::rl::mgrpo::{Layer2On, PAPER_GUIDE_PHRASES};
 use crate::rl::schedule::SchedulerType;
 
@@ -84,7 +84,14 @@ pub struct TrainConfig {
     pub epsilon: f32,
     /// Upper clip bound; defaults to `epsilon`.
     pub epsilon_high: Option<f32>,
+    /// `grpo`, `bnpo`, `dr_grpo`, `dapo` or `cispo` (which caps the weight at `epsilon_high`).
     pub loss_type: LossType,
+    /// `token` (GRPO) or `sequence` (GSPO).
+    pub importance_sampling_level: ImportanceSampling,
+    /// Two-sided clipping: the unclipped ratio's upper bound (> 1); unset = off.
+    pub delta: Option<f32>,
+    /// Train on this fraction of each micro-batch's highest-entropy tokens (1.0 = all).
+    pub top_entropy_quantile: f32,
     pub scale_rewards: ScaleRewards,
     pub mask_truncated_completions: bool,
     pub num_iterations: usize,
@@ -204,6 +211,9 @@ impl Default for TrainConfig {
             epsilon: 0.2,
             epsilon_high: None,
             loss_type: LossType::Dapo,
+            importance_sampling_level: ImportanceSampling::Token,
+            delta: None,
+            top_entropy_quantile: 1.0,
             scale_rewards: ScaleRewards::Group,
             mask_truncated_completions: false,
             num_iterations: 1,

@@ -124,10 +124,13 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
                 epsilon_high: cfg.epsilon_high(),
                 beta: cfg.beta,
                 loss_type: cfg.loss_type,
+                importance_sampling: cfg.importance_sampling_level,
+                delta: cfg.delta,
             },
             micro_batch: cfg.per_device_train_batch_size,
             max_grad_norm: cfg.max_grad_norm,
             temperature: cfg.temperature,
+            top_entropy_quantile: cfg.top_entropy_quantile,
         };
         let gen = GenerateConfig {
             sampling: SamplingParams {

@@ -3,6 +3,7 @@
 use super::config::{Algorithm, TrainConfig};
 use crate::error::KeyError;
 use crate::model::lora::LORA_TARGETS;
+use crate::rl::loss::LossType;
 
 impl TrainConfig {
     /// Why the config is unusable, naming the key.
@@ -84,6 +85,21 @@ impl TrainConfig {
         }
         if !(self.epsilon_high() > 0.0 && self.epsilon_high().is_finite()) {
             return bad("epsilon_high", "must be > 0");
+        }
+        if let Some(delta) = self.delta {
+            if !(delta > 1.0 && delta.is_finite()) {
+                return bad("delta", "must be > 1 (it bounds the ratio from above)");
+            }
+        }
+        if !(self.top_entropy_quantile > 0.0 && self.top_entropy_quantile <= 1.0) {
+            return bad("top_entropy_quantile", "must be in (0, 1]");
+        }
+        if self.loss_type == LossType::Cispo && self.epsilon_high() < 1.0 {
+            return bad(
+                "epsilon_high",
+                "with loss_type = \"cispo\" it caps the importance weight itself (not 1 + \
+                 epsilon_high), so it must be ≥ 1; set it explicitly",
+            );
         }
         if self.num_iterations == 0 {
             return bad("num_iterations", "must be at least 1");
@@ -171,4 +187,49 @@ pub(crate) fn positive(x: f64) -> bool {
 /// A finite number at or above 0 (false for NaN).
 pub(crate) fn non_negative(x: f64) -> bool {
     x.is_finite() && x >= 0.0
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::rl::loss::ImportanceSampling;
+
+    fn load(text: &str) -> crate::Result<TrainConfig> {
+        TrainConfig::from_toml(
+            &format!("dataset = \"d\"\n{text}"),
+            Path::new("run.toml"),
+            &[],
+        )
+    }
+
+    /// The loss menu is reachable from the config, and its bad values name their key.
+    #[test]
+    fn the_loss_menu_from_the_config() {
+        let c = load(
+            "loss_type = \"cispo\"\nepsilon_high = 5.0\nimportance_sampling_level = \
+             \"sequence\"\ndelta = 1.5\ntop_entropy_quantile = 0.2\n",
+        )
+        .unwrap();
+        assert_eq!(c.loss_type, LossType::Cispo);
+        assert_eq!(c.importance_sampling_level, ImportanceSampling::Sequence);
+        assert_eq!((c.delta, c.top_entropy_quantile), (Some(1.5), 0.2));
+        let d = load("").unwrap();
+        assert_eq!(d.importance_sampling_level, ImportanceSampling::Token);
+        assert_eq!((d.delta, d.top_entropy_quantile), (None, 1.0));
+        for (text, key) in [
+            ("delta = 1.0", "`delta`"),
+            ("top_entropy_quantile = 0.0", "`top_entropy_quantile`"),
+            ("top_entropy_quantile = 1.5", "`top_entropy_quantile`"),
+            ("loss_type = \"cispo\"", "`epsilon_high`"),
+            (
+                "importance_sampling_level = \"group\"",
+                "importance_sampling_level",
+            ),
+        ] {
+            let e = load(text).unwrap_err().to_string();
+            assert!(e.contains("run.toml") && e.contains(key), "{text}: {e}");
+        }
+    }
 }
