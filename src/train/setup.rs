@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::memory::{estimate, MemoryEstimate, RunShape};
 use crate::model::{Precision, Qwen2Config};
 use crate::model_dir::ModelDir;
+use crate::rl::loss::{ImportanceSampling, LossType};
 use crate::template::PromptTemplate;
 use crate::tokenizer::Tokenizer;
 
@@ -28,6 +29,15 @@ pub(crate) struct Setup {
 }
 
 pub(crate) fn setup(cfg: &TrainConfig) -> Result<Setup> {
+    if cfg.importance_sampling_level == ImportanceSampling::Sequence
+        && cfg.loss_type != LossType::Grpo
+    {
+        tracing::warn!(
+            "importance_sampling_level = \"sequence\" with loss_type = {:?} sums per-token terms, \
+             which weights each sequence by its length; GSPO's objective is loss_type = \"grpo\"",
+            cfg.loss_type
+        );
+    }
     let format = cfg.dataset_format.as_deref().map(str::parse).transpose()?;
     let dataset = Dataset::load(&cfg.dataset, format)?;
     let per_step = cfg.prompts_per_step();
