@@ -92,9 +92,14 @@ fn grpo_learns_the_copy_task() {
 
 #[test]
 fn resume_is_bit_identical() {
-    // β > 0 (reference model) and two updates per rollout (old log-probs), so every piece of
-    // state is exercised; a checkpoint every 5 steps.
+    // β > 0 (reference model, moved towards the policy every 3 steps) and two updates per
+    // rollout (old log-probs), so every piece of state is exercised; a checkpoint every 5
+    // steps, the last one (step 5) after the reference's first sync.
     let sets = [
+        "--set",
+        "sync_ref_model=true",
+        "--set",
+        "ref_model_sync_steps=3",
         "--set",
         "max_steps=12",
         "--set",

@@ -18,6 +18,7 @@ pub mod mgrpo;
 pub mod optim;
 pub mod parallel;
 pub mod policy;
+pub mod reference;
 pub mod rollout;
 pub mod schedule;
 #[cfg(test)]

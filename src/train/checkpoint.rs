@@ -1,5 +1,6 @@
 //! Checkpoints: `RUN/checkpoints/step-NNNNNN/` with the model in HF layout (`model/`), the
-//! optimizer state (`optimizer.bin`) and the trainer state (`trainer_state.json`: step,
+//! optimizer state (`optimizer.bin`), the reference model when `sync_ref_model` has moved it
+//! (`reference/`, HF layout) and the trainer state (`trainer_state.json`: step,
 //! scheduler step, data position, RNG seed, counters). Each is written under a temporary name
 //! and renamed when complete, so a kill at any instant leaves the last complete one intact.
 
@@ -39,6 +40,8 @@ pub struct TrainerState {
 const STATE: &str = "trainer_state.json";
 const MODEL: &str = "model";
 const OPTIMIZER: &str = "optimizer";
+/// With `sync_ref_model`: the reference, which is no longer the start model.
+const REFERENCE: &str = "reference";
 /// With LoRA: the adapter (PEFT layout) instead of the model, whose base is frozen.
 const ADAPTER: &str = "adapter";
 
@@ -67,12 +70,14 @@ pub struct CheckpointSpec<'a> {
     pub lora: Option<LoraCheckpoint<'a>>,
 }
 
-/// Save a checkpoint of step `state.step` as `spec` says.
+/// Save a checkpoint of step `state.step` as `spec` says (with `reference` when it is
+/// synchronised with the policy).
 pub fn save_checkpoint<B: AutodiffBackend>(
     spec: &CheckpointSpec<'_>,
     state: &TrainerState,
     model: &Qwen2ForCausalLM<B>,
     optim: &PolicyOptimizer<B>,
+    reference: Option<&Qwen2ForCausalLM<B::InnerBackend>>,
 ) -> Result<PathBuf> {
     let CheckpointSpec {
         run,
@@ -98,6 +103,9 @@ pub fn save_checkpoint<B: AutodiffBackend>(
         None => save_model(&model.valid(), config, &tmp.join(MODEL), &opts)?,
     }
     save_optimizer(optim, model, &tmp.join(OPTIMIZER))?;
+    if let Some(reference) = reference {
+        save_model(reference, config, &tmp.join(REFERENCE), &opts)?;
+    }
     let json = serde_json::to_string_pretty(state)
         .map_err(|e| Error::serialize("the trainer state", e))?;
     write_atomic(&tmp.join(STATE), json.as_bytes())?;
@@ -140,6 +148,8 @@ pub struct Restored<B: AutodiffBackend> {
     pub state: TrainerState,
     pub model: Qwen2ForCausalLM<B>,
     pub optim: PolicyOptimizer<B>,
+    /// The synchronised reference, when the checkpoint has one.
+    pub reference: Option<Qwen2ForCausalLM<B::InnerBackend>>,
 }
 
 /// Load the latest complete checkpoint of `run`, or say there is none.
@@ -171,10 +181,15 @@ pub fn restore_latest<B: AutodiffBackend>(
         None => load_model::<B>(&dir.join(MODEL), device)?.1,
     };
     let optim = load_optimizer(optim, &model, &dir.join(OPTIMIZER), device)?;
+    let reference = match dir.join(REFERENCE) {
+        r if r.is_dir() => Some(load_model::<B::InnerBackend>(&r, device)?.1),
+        _ => None,
+    };
     Ok(Restored {
         dir,
         state,
         model,
         optim,
+        reference,
     })
 }

@@ -95,6 +95,10 @@ pub struct TrainConfig {
     pub scale_rewards: ScaleRewards,
     pub mask_truncated_completions: bool,
     pub num_iterations: usize,
+    /// Move the reference towards the policy every `ref_model_sync_steps` steps (β > 0).
+    pub sync_ref_model: bool,
+    pub ref_model_sync_steps: usize,
+    pub ref_model_mixup_alpha: f32,
 
     // --- optimisation ---
     pub learning_rate: f64,
@@ -217,6 +221,9 @@ impl Default for TrainConfig {
             scale_rewards: ScaleRewards::Group,
             mask_truncated_completions: false,
             num_iterations: 1,
+            sync_ref_model: false,
+            ref_model_sync_steps: 512,
+            ref_model_mixup_alpha: 0.6,
             learning_rate: 1e-6,
             adam_beta1: 0.9,
             adam_beta2: 0.999,
@@ -401,94 +408,5 @@ fn parse_override(s: &str) -> Result<(String, toml::Value)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn load(text: &str, sets: &[&str]) -> Result<TrainConfig> {
-        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        TrainConfig::from_toml(text, Path::new("run.toml"), &sets)
-    }
-
-    #[test]
-    fn defaults_and_overrides() {
-        let c = load(
-            "dataset = \"d.jsonl\"\nloss_type = \"grpo\"\n",
-            &["beta=0.04", "model=some/dir", "lr_scheduler_type=cosine"],
-        )
-        .unwrap();
-        assert_eq!(c.loss_type, LossType::Grpo);
-        assert_eq!(c.beta, 0.04);
-        assert_eq!(c.model, PathBuf::from("some/dir"));
-        assert_eq!(c.lr_scheduler_type, SchedulerType::Cosine);
-        assert_eq!(c.epsilon_high(), 0.2);
-        assert_eq!(c.prompts_per_step(), 1);
-        // an evaluation turn gets the larger completion budget unless told otherwise
-        let c = load(
-            "dataset = \"d\"\nmax_completion_length = 64\nlayer2_max_completion_length = 192\n",
-            &[],
-        )
-        .unwrap();
-        assert_eq!(c.eval_max_new_tokens(), 192);
-        let c = load("dataset = \"d\"\nmax_completion_length = 64\n", &[]).unwrap();
-        assert_eq!(c.eval_max_new_tokens(), 64);
-        let c = load("dataset = \"d\"\n", &["eval_max_new_tokens=100"]).unwrap();
-        assert_eq!(c.eval_max_new_tokens(), 100);
-        let c = load(
-            "dataset = \"d\"\n[reward.policy]\npercent = \"ignore\"\n",
-            &[
-                "reward.format_weight=0.5",
-                "reward.policy.ordered_lists=true",
-            ],
-        )
-        .unwrap();
-        assert_eq!(c.reward.format_weight, 0.5);
-        assert!(c.reward.policy.ordered_lists);
-        assert_eq!(
-            c.reward.policy.percent,
-            crate::reward::PercentPolicy::Ignore
-        );
-        // the resolved config reads back to the same thing
-        let again = load(&c.to_toml().unwrap(), &[]).unwrap();
-        assert_eq!(again, c);
-    }
-
-    #[test]
-    fn errors_name_the_key() {
-        for (text, sets, needle) in [
-            (
-                "dataset = \"d\"\nnum_generaitons = 4\n",
-                &[][..],
-                "num_generaitons",
-            ),
-            ("dataset = \"d\"\n", &["bogus_key=1"][..], "bogus_key"),
-            ("dataset = \"d\"\nbeta = \"high\"\n", &[][..], "beta"),
-            (
-                "dataset = \"d\"\nnum_generations = 3\n",
-                &[][..],
-                "num_generations",
-            ),
-            ("dataset = \"d\"\nloss_type = \"ppo\"\n", &[][..], "ppo"),
-            ("dataset = \"d\"\nepsilon = 0\n", &[][..], "epsilon"),
-            (
-                "dataset = \"d\"\neval_max_new_tokens = 0\n",
-                &[][..],
-                "eval_max_new_tokens",
-            ),
-            ("num_generations = 4\n", &[][..], "dataset"),
-            (
-                "dataset = \"d\"\n[reward]\nformat_wieght = 1\n",
-                &[][..],
-                "format_wieght",
-            ),
-            (
-                "dataset = \"d\"\n[reward]\nturn2_graded_on = \"whole\"\n",
-                &[][..],
-                "turn2_graded_on",
-            ),
-        ] {
-            let e = load(text, sets).unwrap_err().to_string();
-            assert!(e.contains(needle), "{e:?} should name {needle}");
-            assert!(e.starts_with("run.toml"), "{e:?} should name the file");
-        }
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

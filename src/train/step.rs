@@ -6,6 +6,7 @@
 use std::rc::Rc;
 use std::time::Instant;
 
+use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::collect::{collect, Collected};
@@ -19,6 +20,7 @@ use crate::rl::experience::{score, Scorers};
 use crate::rl::grpo::UpdateStats;
 use crate::rl::parallel::ParallelSampler;
 use crate::rl::policy::Policy;
+use crate::rl::reference::mix_into_reference;
 
 /// What the update stage did over its `num_iterations` optimizer steps.
 struct Updated {
@@ -83,6 +85,7 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
         let scoring = t_score.elapsed().as_secs_f64();
 
         let updated = self.update(&got)?;
+        self.sync_reference(step);
         let timings = Timings {
             generation,
             scoring,
@@ -124,6 +127,23 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
             out.last = u;
         }
         Ok(out)
+    }
+
+    /// `sync_ref_model`: after every `ref_model_sync_steps`-th step (`step` counts from 1),
+    /// move the reference towards the policy.
+    fn sync_reference(&mut self, step: usize) {
+        let cfg = self.cfg;
+        if !cfg.sync_ref_model || !step.is_multiple_of(cfg.ref_model_sync_steps) {
+            return;
+        }
+        if let Some(reference) = self.reference.take() {
+            let policy = self.model().valid();
+            self.reference = Some(mix_into_reference(
+                reference,
+                &policy,
+                cfg.ref_model_mixup_alpha,
+            ));
+        }
     }
 
     /// Move the trainer state past this step and build its metrics line from the stages'

@@ -77,14 +77,14 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             weight_decay: cfg.weight_decay,
         };
         let lora = cfg.lora();
-        let (model, optim, state) = if opts.resume {
+        let (model, optim, state, synced_reference) = if opts.resume {
             let lora_ckpt = lora_checkpoint(cfg, lora.as_ref());
             let r = restore_latest::<B>(run, adamw(&adam), lora_ckpt, device)?;
             tracing::info!(checkpoint = %r.dir.display(), step = r.state.step, "resuming");
             metrics.truncate_after(r.state.step)?;
             completions.truncate_after(r.state.step)?;
             JsonlLog::new(run.join("eval").join("metrics.jsonl")).truncate_after(r.state.step)?;
-            (r.model, r.optim, r.state)
+            (r.model, r.optim, r.state, r.reference)
         } else {
             let model = start_run::<B>(cfg, run, &metrics, lora.as_ref(), device)?;
             let state = TrainerState {
@@ -92,7 +92,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
                 seed: cfg.seed,
                 ..Default::default()
             };
-            (model, adamw::<B>(&adam), state)
+            (model, adamw::<B>(&adam), state, None)
         };
         eprintln!("{plan}");
         let mut model = model.with_compute_dtype(precision.dtype());
@@ -103,13 +103,14 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
         if cfg.num_devices > 1 {
             eprintln!("data parallel over {:?}", dp.devices());
         }
-        let reference = match cfg.beta > 0.0 {
-            true => Some(
+        let reference = match (cfg.beta > 0.0, synced_reference) {
+            (false, _) => None,
+            (true, Some(synced)) => Some(synced.to_precision(precision)),
+            (true, None) => Some(
                 load_model::<B::InnerBackend>(&cfg.model, device)?
                     .1
                     .to_precision(precision),
             ),
-            false => None,
         };
         let schedule = Schedule::new(
             cfg.lr_scheduler_type,
@@ -224,7 +225,14 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             limit: self.cfg.save_total_limit,
             lora: lora_checkpoint(self.cfg, self.lora.as_ref()),
         };
-        save_checkpoint(&spec, &self.state, self.model(), &self.optim)
+        let synced = self.cfg.sync_ref_model.then_some(self.reference.as_ref());
+        save_checkpoint(
+            &spec,
+            &self.state,
+            self.model(),
+            &self.optim,
+            synced.flatten(),
+        )
     }
 
     /// After a non-finite step: an error once `max_nonfinite_steps` come in a row.

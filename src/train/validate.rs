@@ -101,6 +101,26 @@ impl TrainConfig {
                  epsilon_high), so it must be ≥ 1; set it explicitly",
             );
         }
+        if self.sync_ref_model {
+            if self.beta <= 0.0 {
+                return bad(
+                    "sync_ref_model",
+                    "needs beta > 0: without the KL term there is no reference to sync",
+                );
+            }
+            if self.lora_r > 0 {
+                return bad(
+                    "sync_ref_model",
+                    "not with LoRA (lora_r > 0): the reference is the frozen base (as in TRL)",
+                );
+            }
+            if self.ref_model_sync_steps == 0 {
+                return bad("ref_model_sync_steps", "must be at least 1");
+            }
+            if !(0.0..=1.0).contains(&self.ref_model_mixup_alpha) {
+                return bad("ref_model_mixup_alpha", "must be in [0, 1]");
+            }
+        }
         if self.num_iterations == 0 {
             return bad("num_iterations", "must be at least 1");
         }
