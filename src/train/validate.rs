@@ -247,6 +247,19 @@ mod tests {
                 "importance_sampling_level = \"group\"",
                 "importance_sampling_level",
             ),
+            ("sync_ref_model = true", "`sync_ref_model`"),
+            (
+                "sync_ref_model = true\nbeta = 0.1\nlora_r = 4",
+                "`sync_ref_model`",
+            ),
+            (
+                "sync_ref_model = true\nbeta = 0.1\nref_model_sync_steps = 0",
+                "`ref_model_sync_steps`",
+            ),
+            (
+                "sync_ref_model = true\nbeta = 0.1\nref_model_mixup_alpha = 1.5",
+                "`ref_model_mixup_alpha`",
+            ),
         ] {
             let e = load(text).unwrap_err().to_string();
             assert!(e.contains("run.toml") && e.contains(key), "{text}: {e}");
