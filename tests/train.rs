@@ -144,6 +144,47 @@ fn resume_is_bit_identical() {
     }
 }
 
+/// The loss menu end to end: CISPO with GSPO's sequence-level ratios and the high-entropy token
+/// mask, and two-sided clipping, each train a few steps to finite numbers; only a `cispo` run
+/// logs TRL's `cispo_clip_ratio`.
+#[test]
+fn the_loss_menu_trains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let menus: [(&str, &[&str]); 2] = [
+        (
+            "cispo",
+            &[
+                "loss_type=cispo",
+                "epsilon_high=5.0",
+                "importance_sampling_level=sequence",
+                "top_entropy_quantile=0.5",
+                "num_iterations=2",
+            ],
+        ),
+        ("delta", &["delta=1.5", "num_iterations=2", "beta=0.04"]),
+    ];
+    for (name, sets) in menus {
+        let run = tmp.path().join(name);
+        let mut args = vec!["--set", "max_steps=3"];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        let o = train(&run, &args);
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let rows = metrics(&run);
+        assert_eq!(rows.len(), 3, "{name}");
+        for m in &rows {
+            assert!(m["loss"].as_f64().unwrap().is_finite(), "{name}: {m}");
+            assert!(m["grad_norm"].as_f64().unwrap().is_finite(), "{name}: {m}");
+            assert_eq!(m.get("cispo_clip_ratio").is_some(), name == "cispo", "{m}");
+        }
+    }
+}
+
 /// bf16 (activations in bf16 on f32 master weights, bf16 rollouts, β > 0 so the bf16 reference
 /// runs too) learns the task as f32 does, and the saved model keeps f32 weights.
 #[test]

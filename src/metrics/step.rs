@@ -36,6 +36,10 @@ pub struct StepMetrics {
     pub clip_high: f32,
     #[serde(rename = "clip_ratio/region_mean")]
     pub clip_region: f32,
+    /// `loss_type = "cispo"` only: fraction of tokens whose importance weight was capped
+    /// (r > ε_high on A > 0; the same value as `clip_ratio/high_mean`), under TRL's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cispo_clip_ratio: Option<f32>,
     pub loss: f32,
     pub grad_norm: f32,
     pub learning_rate: f64,

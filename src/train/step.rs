@@ -18,6 +18,7 @@ use crate::error::Result;
 use crate::metrics::StepMetrics;
 use crate::rl::experience::{score, Scorers};
 use crate::rl::grpo::UpdateStats;
+use crate::rl::loss::LossType;
 use crate::rl::parallel::ParallelSampler;
 use crate::rl::policy::Policy;
 use crate::rl::reference::mix_into_reference;
@@ -187,6 +188,8 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
             clip_low: l.metrics.clip_low,
             clip_high: l.metrics.clip_high,
             clip_region: l.metrics.clip_region,
+            cispo_clip_ratio: (self.cfg.loss_type == LossType::Cispo)
+                .then_some(l.metrics.clip_high),
             loss: l.loss,
             grad_norm: l.grad_norm,
             learning_rate: u.lr,
