@@ -43,8 +43,17 @@ impl ModelDir {
             .ok_or_else(|| Self::no_tokenizer(&self.path, why))
     }
 
+    /// The config, the tokenizer and the end-of-sequence ids, for a command that cannot work
+    /// without the tokenizer (`why` says what it is for, in the error when it is missing).
+    pub fn with_tokenizer(self, why: &str) -> Result<(Qwen2Config, Tokenizer, Vec<u32>)> {
+        match self.tokenizer {
+            Some(tokenizer) => Ok((self.config, tokenizer, self.eos_ids)),
+            None => Err(Self::no_tokenizer(&self.path, why)),
+        }
+    }
+
     /// The error for a model directory `dir` without the `tokenizer.json` that `why` needs.
-    pub fn no_tokenizer(dir: &Path, why: &str) -> Error {
+    fn no_tokenizer(dir: &Path, why: &str) -> Error {
         Error::checkpoint(dir.join("tokenizer.json"), format!("missing ({why})"))
     }
 
@@ -155,6 +164,13 @@ mod tests {
             e.contains("tokenizer.json") && e.contains("evaluation decodes answers"),
             "{e}"
         );
+        let e = ModelDir::open(dir.path())
+            .unwrap()
+            .with_tokenizer("SFT tokenizes text")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("tokenizer.json") && e.contains("SFT"), "{e}");
         let e = ModelDir::open(&dir.path().join("absent"))
             .err()
             .unwrap()

@@ -107,11 +107,16 @@ impl Qwen2Config {
     pub fn from_json_str(text: &str, path: &Path) -> Result<Self> {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| Error::config(path, format!("invalid JSON: {e}")))?;
-        let Value::Object(extra) = value else {
-            return Err(Error::config(path, "expected a JSON object"));
-        };
-        let raw: RawConfig = serde_path_to_error::deserialize(Value::Object(extra.clone()))
+        let not_an_object = || Error::config(path, "expected a JSON object");
+        if !value.is_object() {
+            return Err(not_an_object());
+        }
+        // deserialised from a reference, so the original fields are kept without a copy
+        let raw: RawConfig = serde_path_to_error::deserialize(&value)
             .map_err(|e| KeyError::new(e.path().to_string(), e.inner().to_string()).at(path))?;
+        let Value::Object(extra) = value else {
+            return Err(not_an_object());
+        };
         let config = raw.resolve(extra).map_err(|e| e.at(path))?;
         config.validate().map_err(|e| e.at(path))?;
         Ok(config)

@@ -172,16 +172,17 @@ pub(crate) fn accumulate<B: AutodiffBackend>(
                     samples.iter().map(|s| f(s).map(|v| &v[..])).collect();
                 vs.map(|vs| host(right_aligned(&vs, t)))
             };
-            let mask = host(completion_mask(&rows, &keep, t));
+            let mask_values = completion_mask(&rows, &keep, t);
             let (logps, entropy) = completion_logprobs(model, &rows, cfg.temperature, true, device);
             let entropy_mask = match &entropy {
                 Some(h) if cfg.top_entropy_quantile < 1.0 => {
                     let h = read_back(h.clone(), "entropies")?;
-                    let m = completion_mask(&rows, &keep, t);
-                    Some(host(high_entropy_mask(&h, &m, cfg.top_entropy_quantile)))
+                    let q = cfg.top_entropy_quantile;
+                    Some(host(high_entropy_mask(&h, &mask_values, q)))
                 }
                 _ => None,
             };
+            let mask = host(mask_values);
             let inputs = LossInputs {
                 logps,
                 old_logps: aligned(|s| s.old_logps.as_ref()),

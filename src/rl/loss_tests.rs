@@ -143,25 +143,26 @@ fn a_masked_column_far_below_the_reference_keeps_the_k3_loss_finite() {
         assert!(s.iter().all(|v| v.is_finite()), "{lt:?}: sums {s:?}");
     }
     // the gradient through log π is finite too, and zero on the masked column
-    let logps = Tensor::<AB, 2>::from_data(
-        [[0.0, 1.5f32.ln(), 0.5f32.ln()], [0.0, 0.5f32.ln(), -200.0]],
-        &Default::default(),
-    )
-    .require_grad();
-    let ex = with_logp(-200.0);
-    let inputs = LossInputs {
-        logps: logps.clone(),
-        old_logps: Some(Tensor::from_inner(ex.old_logps.unwrap())),
-        ref_logps: Some(Tensor::from_inner(ex.ref_logps.unwrap())),
-        advantages: Tensor::from_inner(ex.advantages),
-        mask: Tensor::from_inner(ex.mask),
-        entropy_mask: None,
-    };
+    let (logps, inputs) = trainable(with_logp(-200.0));
     let (loss, _) = grpo_loss(inputs, &params(LossType::Dapo, beta), &STEP);
     let grads = loss.backward();
     let g: Vec<f32> = logps.grad(&grads).unwrap().into_data().to_vec().unwrap();
     assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
     assert_eq!(g[5], 0.0);
+}
+
+/// `x` on the autodiff backend, its log-probs tracked: (those log-probs, the inputs).
+fn trainable(x: LossInputs<B>) -> (Tensor<AB, 2>, LossInputs<AB>) {
+    let logps = Tensor::<AB, 2>::from_inner(x.logps).require_grad();
+    let inputs = LossInputs {
+        logps: logps.clone(),
+        old_logps: x.old_logps.map(Tensor::from_inner),
+        ref_logps: x.ref_logps.map(Tensor::from_inner),
+        advantages: Tensor::from_inner(x.advantages),
+        mask: Tensor::from_inner(x.mask),
+        entropy_mask: x.entropy_mask.map(Tensor::from_inner),
+    };
+    (logps, inputs)
 }
 
 /// Trainable log-probs (2 × 3) and the inputs of a first iteration (no old log-probs).
@@ -280,16 +281,7 @@ fn cispo_by_hand() {
         epsilon_high: 1.2,
         ..params(LossType::Cispo, 0.0)
     };
-    let ex = example(0.0, false);
-    let logps = Tensor::<AB, 2>::from_inner(ex.logps.clone()).require_grad();
-    let inputs = LossInputs {
-        logps: logps.clone(),
-        old_logps: Some(Tensor::from_inner(ex.old_logps.unwrap())),
-        ref_logps: None,
-        advantages: Tensor::from_inner(ex.advantages),
-        mask: Tensor::from_inner(ex.mask),
-        entropy_mask: None,
-    };
+    let (logps, inputs) = trainable(example(0.0, false));
     let (loss, sums) = grpo_loss(inputs, &p, &STEP);
     let want = -1.2 * 1.5f32.ln() / 5.0;
     let got: f32 = loss.clone().into_scalar();

@@ -49,15 +49,8 @@ pub(crate) fn setup(cfg: &TrainConfig) -> Result<Setup> {
             dataset.len()
         )));
     }
-    let ModelDir {
-        config: model_config,
-        tokenizer,
-        eos_ids,
-        ..
-    } = ModelDir::open(&cfg.model)?;
-    let tokenizer = tokenizer.ok_or_else(|| {
-        ModelDir::no_tokenizer(&cfg.model, "training needs one to decode completions")
-    })?;
+    let (model_config, tokenizer, eos_ids) =
+        ModelDir::open(&cfg.model)?.with_tokenizer("training needs one to decode completions")?;
     let context = model_config.max_position_embeddings;
     if cfg.max_completion_length >= context {
         return Err(Error::Invalid(format!(

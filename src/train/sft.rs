@@ -202,14 +202,8 @@ pub fn sft<B: AutodiffBackend>(
             run.display()
         )));
     }
-    let ModelDir {
-        config: model_config,
-        tokenizer,
-        eos_ids,
-        ..
-    } = ModelDir::open(&cfg.model)?;
-    let tokenizer =
-        tokenizer.ok_or_else(|| ModelDir::no_tokenizer(&cfg.model, "SFT tokenizes text"))?;
+    let (model_config, tokenizer, eos_ids) =
+        ModelDir::open(&cfg.model)?.with_tokenizer("SFT tokenizes text")?;
     let template = PromptTemplate::builtin(&cfg.template)?;
     let precision = Precision::from_bf16(cfg.bf16);
     let model = load_weights::<B>(&cfg.model, &model_config, device)?;

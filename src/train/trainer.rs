@@ -21,7 +21,9 @@ use crate::generate::{GenerateConfig, SamplingParams, StopStrings};
 use crate::memory::check_fits;
 use crate::metrics::{plot, JsonlLog};
 use crate::model::lora::{load_adapter, save_adapter, LoraConfig};
-use crate::model::{load_model, save_model, Precision, Qwen2ForCausalLM, SaveOptions};
+use crate::model::{
+    load_weights, save_model, Precision, Qwen2Config, Qwen2ForCausalLM, SaveOptions,
+};
 use crate::rl::grpo::UpdateConfig;
 use crate::rl::loss::LossParams;
 use crate::rl::optim::{adamw, AdamParams, PolicyOptimizer};
@@ -86,7 +88,14 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             JsonlLog::new(run.join("eval").join("metrics.jsonl")).truncate_after(r.state.step)?;
             (r.model, r.optim, r.state, r.reference)
         } else {
-            let model = start_run::<B>(cfg, run, &metrics, lora.as_ref(), device)?;
+            let model = start_run::<B>(
+                cfg,
+                &setup.model_config,
+                run,
+                &metrics,
+                lora.as_ref(),
+                device,
+            )?;
             let state = TrainerState {
                 total_steps: total,
                 seed: cfg.seed,
@@ -107,8 +116,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             (false, _) => None,
             (true, Some(synced)) => Some(synced.to_precision(precision)),
             (true, None) => Some(
-                load_model::<B::InnerBackend>(&cfg.model, device)?
-                    .1
+                load_weights::<B::InnerBackend>(&cfg.model, &setup.model_config, device)?
                     .to_precision(precision),
             ),
         };
@@ -225,14 +233,8 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             limit: self.cfg.save_total_limit,
             lora: lora_checkpoint(self.cfg, self.lora.as_ref()),
         };
-        let synced = self.cfg.sync_ref_model.then_some(self.reference.as_ref());
-        save_checkpoint(
-            &spec,
-            &self.state,
-            self.model(),
-            &self.optim,
-            synced.flatten(),
-        )
+        let synced = self.reference.as_ref().filter(|_| self.cfg.sync_ref_model);
+        save_checkpoint(&spec, &self.state, self.model(), &self.optim, synced)
     }
 
     /// After a non-finite step: an error once `max_nonfinite_steps` come in a row.
@@ -277,7 +279,11 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             Some(l) => {
                 let adapter = self.run.join("adapter");
                 save_adapter(&self.model().valid(), l, &cfg.model, &adapter)?;
-                let (_, base) = load_model::<B::InnerBackend>(&cfg.model, &self.device)?;
+                let base = load_weights::<B::InnerBackend>(
+                    &cfg.model,
+                    &self.setup.model_config,
+                    &self.device,
+                )?;
                 let base = base.with_lora(l, cfg.seed, &self.device);
                 load_adapter(base, &adapter, &self.device)?.merge_lora()
             }
@@ -305,6 +311,7 @@ fn lora_checkpoint<'c>(
 /// adapters attached with B = 0, so the base model's outputs), write `config.resolved.toml`.
 fn start_run<B: AutodiffBackend>(
     cfg: &TrainConfig,
+    model_config: &Qwen2Config,
     run: &Path,
     metrics: &JsonlLog,
     lora: Option<&LoraConfig>,
@@ -317,7 +324,7 @@ fn start_run<B: AutodiffBackend>(
             run.display()
         )));
     }
-    let (_, model) = load_model::<B>(&cfg.model, device)?;
+    let model = load_weights::<B>(&cfg.model, model_config, device)?;
     let model = match lora {
         Some(l) => model.with_lora(l, cfg.seed, device),
         None => model,
