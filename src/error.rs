@@ -54,6 +54,11 @@ pub enum Error {
     /// A command-line argument (`--device`, `--set`, `--prompt`, ...) is invalid.
     #[error("{arg}: {msg}")]
     Arg { arg: String, msg: String },
+    /// A reward function failed: an external reward command could not start, timed out,
+    /// exited with an error or wrote something that is not one number per row (`msg` names
+    /// the row).
+    #[error("reward `{reward}`: {msg}")]
+    Reward { reward: String, msg: String },
     /// Writing a value as JSON or TOML failed: a bug, not bad input.
     #[error("serialising {what}: {msg}")]
     Serialize { what: &'static str, msg: String },

@@ -303,7 +303,7 @@ mod tests {
         };
         // graded on the continuation (the default): "Yes." gives no answer, so it is wrong
         let reward = RewardConfig::default();
-        let mut policy = Policy::new(&mut scripted, &t, &tok, &reward);
+        let mut policy = Policy::new(&mut scripted, &t, &tok, &reward).unwrap();
         let (results, m) = evaluate(&mut policy, &refs, prompts.clone(), &settings).unwrap();
         let verdicts = |results: &[ProblemResult]| -> Vec<(bool, bool)> {
             results
@@ -324,7 +324,7 @@ mod tests {
             turn2_graded_on: crate::reward::Turn2Grading::Turn,
             ..RewardConfig::default()
         };
-        let mut policy = Policy::new(&mut scripted, &t, &tok, &whole_turn);
+        let mut policy = Policy::new(&mut scripted, &t, &tok, &whole_turn).unwrap();
         let (results, m) = evaluate(&mut policy, &refs, prompts.clone(), &settings).unwrap();
         assert_eq!(
             scripted.calls[1].0[1],
@@ -346,7 +346,7 @@ mod tests {
             turns: 1,
             ..settings
         };
-        let mut policy = Policy::new(&mut scripted, &t, &tok, &reward);
+        let mut policy = Policy::new(&mut scripted, &t, &tok, &reward).unwrap();
         let (results, m) = evaluate(&mut policy, &refs, prompts, &one).unwrap();
         assert_eq!(scripted.calls.len(), 1);
         assert!(results.iter().all(|r| r.turn2.is_none()));

@@ -61,6 +61,7 @@ fn prompts_and_rewards_per_dataset() {
     assert!(prompts[0].ends_with("<|im_start|>assistant\n"));
 
     let cfg = RewardConfig::default();
+    let reward = |p, text, cfg| reward(p, text, cfg).unwrap();
     let p = &d.problems[0];
     assert_eq!(
         reward(p, "They meet after 1.5 h, so \\boxed{27} miles.", &cfg),
@@ -73,7 +74,8 @@ fn prompts_and_rewards_per_dataset() {
         "no last-number fallback outside GSM8K"
     );
     let with_format = RewardConfig {
-        format_weight: 0.1,
+        funcs: vec!["accuracy".into(), "format".into()],
+        weights: Some(vec![1.0, 0.1]),
         ..RewardConfig::default()
     };
     assert!((reward(p, "\\boxed{28}", &with_format) - 0.1).abs() < 1e-6);

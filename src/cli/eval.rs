@@ -182,7 +182,7 @@ pub fn eval<B: Backend>(a: EvalArgs, device: &B::Device) -> Result<()> {
         max_new_tokens: a.max_new_tokens,
         seed: a.seed,
     };
-    let mut policy = Policy::new(sampler, &template, tokenizer, &reward);
+    let mut policy = Policy::new(sampler, &template, tokenizer, &reward)?;
     let names = names(&a.data);
     let mut rows: Vec<(String, TwoTurnMetrics)> = Vec::new();
     let mut outputs = Vec::new();

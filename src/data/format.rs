@@ -187,6 +187,7 @@ impl DatasetFormat {
             gold_answer: gold.trim().to_string(),
             solution,
             format: self,
+            fields: row.map.clone(),
         })
     }
 }

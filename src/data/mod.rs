@@ -28,6 +28,9 @@ pub struct Problem {
     /// The reference solution, when the dataset has one.
     pub solution: Option<String>,
     pub format: DatasetFormat,
+    /// The dataset row as read, every field included: rewards see the fields a task adds
+    /// (`reward.commands` get them in each JSONL row they read).
+    pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A loaded dataset.

@@ -1,7 +1,9 @@
 //! One step's line of `metrics.jsonl`, under TRL's names where TRL has one, and the
 //! statistics of MGRPO's second layer that it carries.
 
-use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// One step's line of `metrics.jsonl`. Keys are TRL's where TRL has one.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -19,6 +21,10 @@ pub struct StepMetrics {
     /// Fraction of completions with a `\boxed{}` answer.
     #[serde(rename = "rewards/format")]
     pub format: f32,
+    /// `rewards/<name>/mean` and `rewards/<name>/std` of each of `reward.funcs` (TRL's
+    /// names), unweighted.
+    #[serde(flatten)]
+    pub reward_funcs: RewardFuncStats,
     #[serde(rename = "completions/mean_length")]
     pub mean_length: f32,
     #[serde(rename = "completions/min_length")]
@@ -85,6 +91,36 @@ pub struct StepMetrics {
         skip_serializing_if = "Option::is_none"
     )]
     pub igrpo_best_draft_reward: Option<f32>,
+}
+
+/// The per-function reward statistics of a step, flattened into its line as
+/// `rewards/<name>/mean` and `rewards/<name>/std`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RewardFuncStats(pub BTreeMap<String, f32>);
+
+impl RewardFuncStats {
+    fn owns(key: &str) -> bool {
+        key.starts_with("rewards/") && (key.ends_with("/mean") || key.ends_with("/std"))
+    }
+}
+
+impl Serialize for RewardFuncStats {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_map(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RewardFuncStats {
+    /// Flattened, it sees every key the other fields left: it keeps its own.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let all = BTreeMap::<String, serde_json::Value>::deserialize(d)?;
+        Ok(Self(
+            all.into_iter()
+                .filter(|(k, _)| Self::owns(k))
+                .filter_map(|(k, v)| Some((k, v.as_f64()? as f32)))
+                .collect(),
+        ))
+    }
 }
 
 /// Keys whose values are wall times (they differ between two runs of the same steps).

@@ -1,32 +1,37 @@
-//! The math reward: the verifier's verdict on the final answer, plus an optional bonus for
-//! putting it in `\boxed{}` (`reward.format_weight`).
+//! `accuracy`: the verifier's verdict on the final answer, 1 when right and 0 otherwise.
 
-use super::{format_reward, verify, Policy, Reward, RewardParts};
-use crate::data::Problem;
+use super::{verify, Policy, Reward, RewardInput};
+use crate::error::Result;
 
-/// 1 for a right final answer, 0 otherwise, plus `format_weight` when the completion has a
-/// non-empty `\boxed{}` answer.
+/// 1 for a right final answer, 0 otherwise.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MathReward {
     /// Grader options.
     pub policy: Policy,
-    pub format_weight: f32,
 }
 
 impl Reward for MathReward {
-    fn grade(&self, problem: &Problem, text: &str) -> RewardParts {
-        let v = verify(
-            &problem.gold_answer,
-            text,
-            &self.policy,
-            problem.format.last_number_fallback(),
-        );
-        let formatted = format_reward(text) > 0.0;
-        let bonus = if formatted { self.format_weight } else { 0.0 };
-        RewardParts {
-            correct: v.correct,
-            formatted,
-            total: if v.correct { 1.0 } else { 0.0 } + bonus,
-        }
+    fn name(&self) -> &str {
+        "accuracy"
+    }
+
+    fn score(&self, rows: &[RewardInput<'_>]) -> Result<Vec<f32>> {
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let p = r.problem;
+                let v = verify(
+                    &p.gold_answer,
+                    r.completion,
+                    &self.policy,
+                    p.format.last_number_fallback(),
+                );
+                if v.correct {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect())
     }
 }

@@ -6,8 +6,14 @@
 //! text, choice) over [`expr`] expressions, and [`compare`] decides equivalence with exact
 //! big-rational arithmetic ([`real`]) under a [`Policy`]. Every size is capped, so a call takes
 //! at most a few milliseconds on any input and never panics.
+//!
+//! The trainer's reward is a [`RewardSet`] (`set.rs`): named [`Reward`]s with weights —
+//! `accuracy` (the verifier, `math.rs`), `format` and `soft_overlong_punishment`
+//! (`builtin.rs`), and external programs (`command.rs`).
 
 pub mod answer;
+pub mod builtin;
+pub mod command;
 pub mod compare;
 pub mod expr;
 pub mod extract;
@@ -17,16 +23,20 @@ pub mod normalize;
 pub mod policy;
 pub mod real;
 mod series;
+pub mod set;
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 pub use extract::{extract_answer, has_boxed, Extracted, Marker};
 pub use math::MathReward;
 pub use policy::{PercentPolicy, Policy};
+pub use set::{CommandSpec, RewardSet, BUILTIN_REWARDS};
 
 use crate::data::Problem;
+use crate::error::Result;
 
 /// The verdict on one completion.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -84,10 +94,20 @@ pub fn verify(gold: &str, completion: &str, policy: &Policy, last_number: bool) 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RewardConfig {
-    /// Grader options.
+    /// The rewards, by name (TRL's `reward_funcs`): built-ins (`accuracy`, `format`,
+    /// `soft_overlong_punishment`) and the names of `commands`.
+    pub funcs: Vec<String>,
+    /// One weight per reward (TRL's `reward_weights`); unset = 1 each.
+    pub weights: Option<Vec<f32>>,
+    /// The weighted total reward at which a completion counts as correct. Unset: the
+    /// `accuracy` reward's verdict (required when `funcs` has no `accuracy`).
+    pub correct_threshold: Option<f32>,
+    /// `soft_overlong_punishment`'s L_cache in tokens (TRL's `soft_punish_cache`).
+    pub soft_punish_cache: Option<usize>,
+    /// External rewards: `[reward.commands.NAME]` with `command` and `timeout_s`.
+    pub commands: BTreeMap<String, CommandSpec>,
+    /// Grader options of `accuracy`.
     pub policy: Policy,
-    /// Added to the reward when the completion puts an answer in `\boxed{}` (0 = off).
-    pub format_weight: f32,
     /// What a second-turn text (an MGRPO correction, an iGRPO refinement, the evaluation's
     /// turn 2, a STaR revision) is graded on.
     pub turn2_graded_on: Turn2Grading,
@@ -117,60 +137,84 @@ impl Turn2Grading {
     }
 }
 
-/// A reward: a pure function of a problem and a completion's text (no model, no tensors).
-/// Adding one is a file that implements this trait and a line in [`RewardConfig::reward`].
-pub trait Reward: Send + Sync {
-    /// The reward of `text` as an answer to `problem`, with its parts.
-    fn grade(&self, problem: &Problem, text: &str) -> RewardParts;
+/// One completion as a reward sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct RewardInput<'a> {
+    pub problem: &'a Problem,
+    /// The prompt text the completion follows.
+    pub prompt: &'a str,
+    /// The text graded (for a second turn, what `turn2_graded_on` says).
+    pub completion: &'a str,
+    /// The completion's length in tokens.
+    pub completion_tokens: usize,
+    /// The token budget it was sampled with (its layer's `max_completion_length`).
+    pub max_completion_tokens: usize,
 }
 
-impl RewardConfig {
-    /// The reward these settings describe. Every reward the trainer knows is listed here.
-    pub fn reward(&self) -> Box<dyn Reward> {
-        Box::new(MathReward {
-            policy: self.policy.clone(),
-            format_weight: self.format_weight,
-        })
+impl<'a> RewardInput<'a> {
+    /// A completion known only by its text (no prompt, no token counts).
+    pub fn text(problem: &'a Problem, completion: &'a str) -> Self {
+        Self {
+            problem,
+            prompt: "",
+            completion,
+            completion_tokens: 0,
+            max_completion_tokens: 0,
+        }
     }
+}
+
+/// A reward: a function of completions' texts and their problems (no model, no tensors),
+/// scoring a batch at once (an external program runs once per batch). Adding a built-in is a
+/// file that implements this trait and a line in [`RewardConfig::reward_set`].
+pub trait Reward: Send + Sync {
+    /// The name in `funcs` and in the `rewards/<name>/…` metrics.
+    fn name(&self) -> &str;
+    /// One score per row.
+    fn score(&self, rows: &[RewardInput<'_>]) -> Result<Vec<f32>>;
 }
 
 impl Default for RewardConfig {
     fn default() -> Self {
         Self {
+            funcs: vec!["accuracy".into()],
+            weights: None,
+            correct_threshold: None,
+            soft_punish_cache: None,
+            commands: BTreeMap::new(),
             policy: Policy::default(),
-            format_weight: 0.0,
             turn2_graded_on: Turn2Grading::default(),
         }
     }
 }
 
-/// The format reward: 1 when the completion has a non-empty `\boxed{}` answer.
-pub fn format_reward(completion: &str) -> f32 {
-    if has_boxed(completion) {
-        1.0
-    } else {
-        0.0
-    }
-}
-
 /// A completion's reward and its parts.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RewardParts {
-    /// The verifier's verdict on the final answer.
+    /// Whether it counts as correct: the `accuracy` verdict, or the total at or above
+    /// `reward.correct_threshold`.
     pub correct: bool,
     /// Whether the completion has a non-empty `\boxed{}` answer.
     pub formatted: bool,
-    /// `correct + format_weight · formatted`
+    /// The weighted sum of the scores.
     pub total: f32,
+    /// Each reward's score, in `funcs` order.
+    pub scores: Vec<f32>,
 }
 
-/// The trainer's reward: 1 for a correct final answer, 0 otherwise, plus `format_weight` times
-/// the format reward.
-pub fn reward(problem: &Problem, completion: &str, config: &RewardConfig) -> f32 {
-    reward_parts(problem, completion, config).total
+/// The total reward of one completion known only by its text, under `config`.
+pub fn reward(problem: &Problem, completion: &str, config: &RewardConfig) -> Result<f32> {
+    Ok(reward_parts(problem, completion, config)?.total)
 }
 
-/// [`reward`] with its parts (the trainer logs accuracy and format separately).
-pub fn reward_parts(problem: &Problem, completion: &str, config: &RewardConfig) -> RewardParts {
-    config.reward().grade(problem, completion)
+/// [`reward`] with its parts.
+pub fn reward_parts(
+    problem: &Problem,
+    completion: &str,
+    config: &RewardConfig,
+) -> Result<RewardParts> {
+    let mut parts = config
+        .reward_set()?
+        .grade(&[RewardInput::text(problem, completion)])?;
+    Ok(parts.remove(0))
 }

@@ -191,7 +191,8 @@ mod tests {
                 turn2_graded_on,
                 ..RewardConfig::default()
             };
-            let mut policy = Policy::new(Scripted::new(&tok, Box::new(script)), &t, &tok, &reward);
+            let mut policy =
+                Policy::new(Scripted::new(&tok, Box::new(script)), &t, &tok, &reward).unwrap();
             let params = RefineParams {
                 num_drafts: 3,
                 draft_tokens: 8,

@@ -71,7 +71,7 @@ fn scenario(tok: &Tokenizer) -> (Vec<Problem>, Rollout) {
     for (p, group) in answers.iter().enumerate() {
         for (s, a) in group.iter().enumerate() {
             completions.push(completion(tok, p, s, a));
-            rewards.push(reward_parts(&problems[p], a, &RewardConfig::default()));
+            rewards.push(reward_parts(&problems[p], a, &RewardConfig::default()).unwrap());
         }
     }
     let prompts = problems
@@ -140,7 +140,7 @@ fn run_layer2_graded(
     reward: &RewardConfig,
 ) -> Layer2 {
     let t = PromptTemplate::builtin("plain").unwrap();
-    let mut policy = Policy::new(policy, &t, tok, reward);
+    let mut policy = Policy::new(policy, &t, tok, reward).unwrap();
     layer2(&mut policy, problems, roll, p, 7).unwrap()
 }
 
@@ -323,4 +323,29 @@ fn layer2_on_and_the_query_cap() {
         "no augmentation when nothing is kept"
     );
     assert!(broken.experience.samples.is_empty());
+}
+
+/// Layer 2's selection judges a correction with the run's reward set: by default the
+/// `accuracy` verdict; with `correct_threshold`, the weighted total reaching it (here: a right
+/// answer that is also boxed).
+#[test]
+fn selection_uses_the_reward_sets_notion_of_correct() {
+    let tok = test_tokenizer();
+    let (problems, roll) = scenario(&tok);
+    let refs: Vec<&Problem> = problems.iter().collect();
+    let boxed_and_right = RewardConfig {
+        funcs: vec!["accuracy".into(), "format".into()],
+        correct_threshold: Some(2.0),
+        ..RewardConfig::default()
+    };
+    let kept = |reply: &'static str, reward: &RewardConfig| {
+        let mut policy = Scripted::new(&tok, Box::new(move |_, _, _| reply.to_string()));
+        run_layer2_graded(&mut policy, &tok, &refs, &roll, &params(), reward)
+            .stats
+            .kept
+    };
+    // "the answer is 5" is right for p0's three queries, unboxed
+    assert_eq!(kept("So the answer is 5.", &RewardConfig::default()), 3);
+    assert_eq!(kept("So the answer is 5.", &boxed_and_right), 0);
+    assert_eq!(kept(r"So \boxed{5}.", &boxed_and_right), 3);
 }

@@ -7,7 +7,7 @@
 use super::rollout::{Draw, Rollout, Sampler};
 use crate::data::Problem;
 use crate::error::{Error, Result};
-use crate::reward::{Reward, RewardConfig, RewardParts, Turn2Grading};
+use crate::reward::{RewardConfig, RewardInput, RewardSet, Turn2Grading};
 use crate::template::{PromptTemplate, Turn2};
 use crate::tokenizer::Tokenizer;
 
@@ -16,26 +16,26 @@ pub struct Policy<'a, S> {
     pub sampler: S,
     pub template: &'a PromptTemplate,
     pub tokenizer: &'a Tokenizer,
-    pub reward: Box<dyn Reward>,
+    pub reward: RewardSet,
     /// What a second-turn text is graded on (`reward.turn2_graded_on`).
     pub turn2_graded_on: Turn2Grading,
 }
 
 impl<'a, S: Sampler> Policy<'a, S> {
-    /// `sampler` rolling out with `template`, graded by the reward `reward` describes.
+    /// `sampler` rolling out with `template`, graded by the rewards `reward` describes.
     pub fn new(
         sampler: S,
         template: &'a PromptTemplate,
         tokenizer: &'a Tokenizer,
         reward: &RewardConfig,
-    ) -> Self {
-        Self {
+    ) -> Result<Self> {
+        Ok(Self {
             sampler,
             template,
             tokenizer,
-            reward: reward.reward(),
+            reward: reward.reward_set()?,
             turn2_graded_on: reward.turn2_graded_on,
-        }
+        })
     }
 
     /// The second-turn prompt for `question`, a first `response` and a `guide` phrase (or an
@@ -75,31 +75,41 @@ impl<'a, S: Sampler> Policy<'a, S> {
                 draw.n
             )));
         }
-        let rewards = out
+        let prompt_texts = prompts
+            .iter()
+            .map(|p| self.tokenizer.decode(p, false))
+            .collect::<Result<Vec<_>>>()?;
+        let graded = out
             .completions
             .iter()
             .map(|c| {
                 let text = c.text.as_deref().ok_or_else(|| {
                     Error::Invalid("rollout completions must be decoded (no tokenizer?)".into())
                 })?;
-                let problem = problems[c.prompt_index];
                 Ok(match graded_prefix {
-                    Some(prefix) => {
-                        self.grade(problem, &self.graded_text(&prefix[c.prompt_index], text))
-                    }
-                    None => self.grade(problem, text),
+                    Some(prefix) => self.graded_text(&prefix[c.prompt_index], text),
+                    None => std::borrow::Cow::Borrowed(text),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let rows: Vec<RewardInput<'_>> = out
+            .completions
+            .iter()
+            .zip(&graded)
+            .map(|(c, text)| RewardInput {
+                problem: problems[c.prompt_index],
+                prompt: &prompt_texts[c.prompt_index],
+                completion: text,
+                completion_tokens: c.ids.len(),
+                max_completion_tokens: draw.max_new_tokens,
+            })
+            .collect();
+        let rewards = self.reward.grade(&rows)?;
         Ok(Rollout {
             prompts,
             completions: out.completions,
             rewards,
             stats: out.stats,
         })
-    }
-
-    fn grade(&self, problem: &Problem, text: &str) -> RewardParts {
-        self.reward.grade(problem, text)
     }
 }

@@ -71,5 +71,6 @@ pub fn problem(id: &str, question: &str, gold: &str) -> crate::data::Problem {
         gold_answer: gold.into(),
         solution: None,
         format: crate::data::DatasetFormat::Math,
+        fields: serde_json::Map::new(),
     }
 }

@@ -137,7 +137,14 @@ impl Collected {
     }
 
     /// Every trained completion as a line of `completions.jsonl`.
-    pub fn log(&self, log: &JsonlLog, step: usize, problems: &[&Problem]) -> Result<()> {
+    /// `reward_names` are the reward set's, in order (each row's `rewards` by name).
+    pub fn log(
+        &self,
+        log: &JsonlLog,
+        step: usize,
+        problems: &[&Problem],
+        reward_names: &[String],
+    ) -> Result<()> {
         let main = self.main();
         let layer = if self.drafts().is_some() {
             "refine"
@@ -148,6 +155,7 @@ impl Collected {
             log,
             step,
             problems,
+            reward_names,
         };
         rows.write(layer, &main.rollout, None, &main.adv.values)?;
         if let Some(l2) = self.layer2() {
@@ -244,6 +252,7 @@ struct LogRows<'a> {
     log: &'a JsonlLog,
     step: usize,
     problems: &'a [&'a Problem],
+    reward_names: &'a [String],
 }
 
 impl LogRows<'_> {
@@ -274,6 +283,7 @@ impl LogRows<'_> {
                 "sample": c.sample_index,
                 "completion": c.text,
                 "reward": r.total,
+                "rewards": self.reward_names.iter().zip(&r.scores).collect::<std::collections::BTreeMap<_, _>>(),
                 "correct": r.correct,
                 "advantage": a,
                 "finish_reason": c.finish_reason,

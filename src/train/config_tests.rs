@@ -34,12 +34,13 @@ fn defaults_and_overrides() {
     let c = load(
         "dataset = \"d\"\n[reward.policy]\npercent = \"ignore\"\n",
         &[
-            "reward.format_weight=0.5",
+            "reward.funcs=[\"accuracy\", \"format\"]",
+            "reward.weights=[1.0, 0.5]",
             "reward.policy.ordered_lists=true",
         ],
     )
     .unwrap();
-    assert_eq!(c.reward.format_weight, 0.5);
+    assert_eq!(c.reward.weights, Some(vec![1.0, 0.5]));
     assert!(c.reward.policy.ordered_lists);
     assert_eq!(
         c.reward.policy.percent,

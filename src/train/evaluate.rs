@@ -110,7 +110,7 @@ pub fn run_eval<B: Backend>(
         seed: cfg.seed ^ 0xE7A1,
     };
     let problems: Vec<&Problem> = ctx.set.problems.iter().collect();
-    let mut policy = Policy::new(sampler, ctx.template, ctx.tokenizer, &cfg.reward);
+    let mut policy = Policy::new(sampler, ctx.template, ctx.tokenizer, &cfg.reward)?;
     let (results, m) = evaluate(&mut policy, &problems, ctx.set.prompts.clone(), &settings)?;
     let dir = run.join("eval");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;

@@ -242,7 +242,7 @@ pub fn sft<B: AutodiffBackend>(
             };
             // STaR keeps what the plain verifier accepts (the default reward)
             let reward = RewardConfig::default();
-            let mut policy = Policy::new(sampler, &template, &tokenizer, &reward);
+            let mut policy = Policy::new(sampler, &template, &tokenizer, &reward)?;
             let (pairs, n) = star_pairs(&mut policy, star, &problems, prompts)?;
             if pairs.is_empty() {
                 return Err(Error::Invalid(format!(

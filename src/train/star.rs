@@ -197,7 +197,8 @@ mod tests {
             ..StarConfig::default()
         };
         let reward = RewardConfig::default();
-        let mut policy = Policy::new(Scripted::new(&tok, Box::new(script)), &t, &tok, &reward);
+        let mut policy =
+            Policy::new(Scripted::new(&tok, Box::new(script)), &t, &tok, &reward).unwrap();
         let (pairs, drawn) = star_pairs(&mut policy, &cfg, &problems, prompts.clone()).unwrap();
         assert_eq!(drawn, 6);
         // the duplicate right answer of "a" is kept once
@@ -213,7 +214,8 @@ mod tests {
             ..cfg
         };
         let reward = RewardConfig::default();
-        let mut policy = Policy::new(Scripted::new(&tok, Box::new(script)), &t, &tok, &reward);
+        let mut policy =
+            Policy::new(Scripted::new(&tok, Box::new(script)), &t, &tok, &reward).unwrap();
         let (pairs, drawn) = star_pairs(&mut policy, &cfg, &problems, prompts.clone()).unwrap();
         assert_eq!(drawn, 12);
         let got: Vec<(&str, &str, &str)> = pairs

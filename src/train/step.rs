@@ -15,7 +15,7 @@ use super::setup::step_seed;
 use super::trainer::Trainer;
 use crate::data::Problem;
 use crate::error::Result;
-use crate::metrics::StepMetrics;
+use crate::metrics::{RewardFuncStats, StepMetrics};
 use crate::rl::experience::{score, Scorers};
 use crate::rl::grpo::UpdateStats;
 use crate::rl::loss::LossType;
@@ -66,7 +66,7 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
             tokenizer: &setup.tokenizer,
             gen: self.gen.clone(),
         };
-        let mut policy = Policy::new(sampler, &setup.template, &setup.tokenizer, &self.cfg.reward);
+        let mut policy = Policy::new(sampler, &setup.template, &setup.tokenizer, &self.cfg.reward)?;
         let seed = step_seed(self.cfg.seed, step);
         let context = setup.model_config.max_position_embeddings;
         let mut got = collect(self.cfg, &mut policy, &problems, prompts, seed, context)?;
@@ -82,6 +82,8 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
         for exp in got.experiences_mut() {
             score(exp, &scorers, self.update.micro_batch, &self.device)?;
         }
+        let reward_funcs = RewardFuncStats(policy.reward.stats(&got.main().rollout.rewards));
+        let reward_names = policy.reward.names();
         drop(policy);
         let scoring = t_score.elapsed().as_secs_f64();
 
@@ -92,10 +94,11 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
             scoring,
             start,
         };
-        let m = self.advance(&got, &updated, timings);
+        let mut m = self.advance(&got, &updated, timings);
+        m.reward_funcs = reward_funcs;
         self.metrics.append(&m)?;
         if self.cfg.log_completions {
-            got.log(&self.completions, step, &problems)?;
+            got.log(&self.completions, step, &problems, &reward_names)?;
         }
         Ok(m)
     }
@@ -179,6 +182,7 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
             frac_reward_zero_std: adv.frac_zero_std,
             accuracy: roll.accuracy(),
             format: roll.format_rate(),
+            reward_funcs: RewardFuncStats::default(),
             mean_length: generated as f32 / n,
             min_length: lengths.iter().copied().min().unwrap_or(0),
             max_length: lengths.iter().copied().max().unwrap_or(0),

@@ -192,10 +192,7 @@ impl TrainConfig {
         if self.eval_limit == Some(0) {
             return bad("eval_limit", "must be at least 1");
         }
-        if !(self.reward.format_weight.is_finite()) {
-            return bad("reward.format_weight", "must be finite");
-        }
-        Ok(())
+        self.reward.validate().map_err(|e| e.within("reward"))
     }
 }
 

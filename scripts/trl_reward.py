@@ -1,0 +1,18 @@
+"""Run a TRL-style Python reward function as an mgrpo reward command.
+
+    [reward.commands.NAME]
+    command = ["python3", "scripts/trl_reward.py", "path/to/rewards.py:FUNC"]
+
+FUNC is called as TRL calls it, `FUNC(prompts=[...], completions=[...], **columns)` with one
+list per field of the rows mgrpo writes on stdin (answer, question, id, completion_length and
+every dataset field); it returns one float per completion, printed one per line.
+"""
+import json, runpy, sys
+
+path, name = sys.argv[1].rsplit(":", 1)
+func = runpy.run_path(path)[name]
+rows = [json.loads(line) for line in sys.stdin if line.strip()]
+columns = {key: [row.get(key) for row in rows] for key in (rows[0] if rows else {})}
+prompts, completions = columns.pop("prompt", []), columns.pop("completion", [])
+for score in func(prompts=prompts, completions=completions, **columns):
+    print("nan" if score is None else float(score))

@@ -1,0 +1,207 @@
+//! A user reward as an external command (`[reward.commands.NAME]`): the program gets one JSON
+//! object per completion on stdin (one per line) and writes one number per line on stdout, in
+//! the same order. Each batch of completions is one run of the program, under a time limit.
+//!
+//! A row holds every field of the dataset row, then ours (which win over a dataset field of the
+//! same name): `prompt` (the prompt text the completion follows), `completion`, `question`,
+//! `answer` (the gold final answer), `id`, `completion_length` (tokens) and
+//! `max_completion_length` (the token budget it was sampled with).
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::set::CommandSpec;
+use super::{Reward, RewardInput};
+use crate::error::{Error, Result};
+
+/// An external reward program.
+pub struct CommandReward {
+    name: String,
+    spec: CommandSpec,
+}
+
+/// The JSON object a reward program reads for one completion.
+pub fn row_json(r: &RewardInput<'_>) -> Value {
+    let mut row = r.problem.fields.clone();
+    let ours = json!({
+        "prompt": r.prompt,
+        "completion": r.completion,
+        "question": r.problem.question,
+        "answer": r.problem.gold_answer,
+        "id": r.problem.id,
+        "completion_length": r.completion_tokens,
+        "max_completion_length": r.max_completion_tokens,
+    });
+    if let Value::Object(ours) = ours {
+        row.extend(ours);
+    }
+    Value::Object(row)
+}
+
+/// The last non-empty line of a program's stderr (a Python traceback's exception), cut to
+/// `n` characters, for a one-line error message.
+fn last_line(bytes: &[u8], n: usize) -> String {
+    let s = String::from_utf8_lossy(bytes);
+    let line = s.lines().rev().map(str::trim).find(|l| !l.is_empty());
+    match line {
+        None => "nothing on stderr".into(),
+        Some(l) if l.chars().count() > n => {
+            format!(
+                "{}… (stderr's last line)",
+                l.chars().take(n).collect::<String>()
+            )
+        }
+        Some(l) => format!("{l} (stderr's last line)"),
+    }
+}
+
+fn reader<R: Read + Send + 'static>(mut r: R) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        // a read error ends the output early; the row count check reports it
+        let _ = r.read_to_end(&mut buf);
+        buf
+    })
+}
+
+/// Wait for `child` until `deadline`; `None` when it is still running then (it is killed).
+fn wait_until(
+    child: &mut Child,
+    deadline: Instant,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+impl CommandReward {
+    pub fn new(name: &str, spec: &CommandSpec) -> Self {
+        Self {
+            name: name.to_string(),
+            spec: spec.clone(),
+        }
+    }
+
+    fn err(&self, msg: impl Into<String>) -> Error {
+        Error::Reward {
+            reward: self.name.clone(),
+            msg: msg.into(),
+        }
+    }
+
+    /// The program as written in the config, for messages.
+    fn shown(&self) -> String {
+        self.spec.command.join(" ")
+    }
+
+    /// Parse the program's output: one number per row.
+    fn parse(&self, out: &str, rows: &[RewardInput<'_>]) -> Result<Vec<f32>> {
+        let lines: Vec<&str> = out.lines().collect();
+        if lines.len() != rows.len() {
+            return Err(self.err(format!(
+                "`{}` wrote {} lines for {} rows (one number per row, in order)",
+                self.shown(),
+                lines.len(),
+                rows.len()
+            )));
+        }
+        lines
+            .iter()
+            .zip(rows)
+            .enumerate()
+            .map(|(i, (line, r))| {
+                let v = line.trim();
+                match v.parse::<f32>() {
+                    Ok(x) if x.is_finite() => Ok(x),
+                    _ => Err(self.err(format!(
+                        "`{}`: line {} (row {}, problem `{}`): `{v}` is not a finite number",
+                        self.shown(),
+                        i + 1,
+                        i + 1,
+                        r.problem.id
+                    ))),
+                }
+            })
+            .collect()
+    }
+}
+
+impl Reward for CommandReward {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn score(&self, rows: &[RewardInput<'_>]) -> Result<Vec<f32>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut input = Vec::new();
+        for r in rows {
+            serde_json::to_writer(&mut input, &row_json(r))
+                .map_err(|e| Error::serialize("a reward row", e))?;
+            input.push(b'\n');
+        }
+        let (program, args) = self
+            .spec
+            .command
+            .split_first()
+            .ok_or_else(|| self.err("the command names no program"))?;
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| self.err(format!("cannot start `{}`: {e}", self.shown())))?;
+        let (Some(mut stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            unreachable!("all three pipes were requested")
+        };
+        // a program that exits without reading everything closes the pipe: the row count
+        // check below reports what it did write
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let (out, err) = (reader(stdout), reader(stderr));
+        let deadline = Instant::now() + Duration::from_secs_f64(self.spec.timeout_s);
+        let status = wait_until(&mut child, deadline)
+            .map_err(|e| self.err(format!("waiting for `{}`: {e}", self.shown())))?;
+        let Some(status) = status else {
+            // the readers may be held open by a grandchild: leave them
+            return Err(self.err(format!(
+                "`{}` did not finish {} rows within timeout_s = {} s (killed)",
+                self.shown(),
+                rows.len(),
+                self.spec.timeout_s
+            )));
+        };
+        let _ = writer.join();
+        let out = out.join().unwrap_or_default();
+        let err = err.join().unwrap_or_default();
+        if !status.success() {
+            return Err(self.err(format!(
+                "`{}` failed ({status}) on a batch of {} rows: {}",
+                self.shown(),
+                rows.len(),
+                last_line(&err, 300)
+            )));
+        }
+        let out = String::from_utf8_lossy(&out);
+        self.parse(&out, rows)
+    }
+}
