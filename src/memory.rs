@@ -158,7 +158,7 @@ pub fn check_fits(est: &MemoryEstimate, capacity_bytes: f64) -> crate::Result<()
     }
     Err(crate::Error::Invalid(format!(
         "this run needs about {:.1} GiB but the device has {:.1} GiB ({est}); lower \
-         per_device_train_batch_size or generation_batch_size, set bf16 = true, \
+         per_device_train_batch_size or decode_batch_size, set bf16 = true, \
          gradient_checkpointing = true or lora_r (LoRA), or train a smaller model",
         est.total() / GIB,
         capacity_bytes / GIB

@@ -558,3 +558,52 @@ fn lora_trains_the_adapters_alone_and_resumes() {
     );
     assert!(!bad.exists());
 }
+
+/// `steps_per_generation`: one rollout of twice the completions feeds two optimizer steps on
+/// disjoint slices, the second against the old log-probs of the rollout's policy (TRL's
+/// buffered generation). TRL's `generation_batch_size` says the same; `steps_per_generation` =
+/// `gradient_accumulation_steps` is the default.
+#[test]
+fn one_rollout_feeds_several_optimizer_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, sets: &[&str]| {
+        let dir = tmp.path().join(name);
+        let mut args = vec!["--set", "max_steps=20", "--set", "save_steps=20"];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        train(&dir, &args);
+        dir
+    };
+    // copy-grpo: 64 completions per micro-batch, 2 micro-batches per optimizer step
+    let spg = run("spg", &["steps_per_generation=4"]);
+    let gbs = run("gbs", &["generation_batch_size=256"]);
+    assert_eq!(
+        values(&spg),
+        values(&gbs),
+        "the same setting in TRL's two units"
+    );
+    let state: Value = serde_json::from_slice(
+        &std::fs::read(spg.join("checkpoints/step-000020/trainer_state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["optimizer_steps"], 40, "two updates per rollout");
+    assert_eq!(
+        state["data_position"],
+        20 * 32,
+        "32 prompts × 8 per rollout"
+    );
+    let m = metrics(&spg);
+    // the second update of each rollout sees ratios ≠ 1 (old log-probs of the rollout policy)
+    let clipped: f64 = m
+        .iter()
+        .map(|r| r["clip_ratio/region_mean"].as_f64().unwrap())
+        .sum();
+    assert!(clipped > 0.0, "no ratio ever left the clip range");
+    let (first, last) = (mean(&m[..3], "reward"), mean(&m[m.len() - 3..], "reward"));
+    assert!(last > first + 0.3, "did not learn: {first} → {last}");
+    // the default is one optimizer step per rollout
+    let a = run("default", &["max_steps=3"]);
+    let b = run("explicit", &["max_steps=3", "steps_per_generation=2"]);
+    assert_eq!(values(&a), values(&b));
+}

@@ -21,7 +21,8 @@ pub struct Sample {
     /// `false` when the completion is masked out (a truncated completion under
     /// `mask_truncated_completions`).
     pub keep: bool,
-    /// log π_old per completion token (`num_iterations > 1`).
+    /// log π_old per completion token (when a rollout feeds more than one update:
+    /// `num_iterations > 1` or several updates per generation).
     pub old_logps: Option<Vec<f32>>,
     /// log π_ref per completion token (β > 0).
     pub ref_logps: Option<Vec<f32>>,
@@ -52,6 +53,21 @@ impl Experience {
                     old_logps: None,
                     ref_logps: None,
                 })
+                .collect(),
+        }
+    }
+
+    /// Slice `k` of `n` (`steps_per_generation`): the samples whose index is `k` modulo `n`,
+    /// so each slice mixes every prompt's completions.
+    pub fn slice(&self, k: usize, n: usize) -> Self {
+        Self {
+            prompts: self.prompts.clone(),
+            samples: self
+                .samples
+                .iter()
+                .skip(k)
+                .step_by(n.max(1))
+                .cloned()
                 .collect(),
         }
     }

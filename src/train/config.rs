@@ -3,9 +3,12 @@
 //! resolved config written into the run directory.
 //!
 //! Batch semantics are TRL's: `per_device_train_batch_size` counts **completions** per
-//! micro-batch, `gradient_accumulation_steps` micro-batches make one step, so a step samples
-//! `per_device_train_batch_size × gradient_accumulation_steps / num_generations` prompts.
-//! A step is one rollout followed by `num_iterations` optimizer updates on it.
+//! micro-batch, `gradient_accumulation_steps` micro-batches make one optimizer step, and one
+//! rollout holds `steps_per_generation` micro-batches per device (default: one optimizer step's
+//! worth), so a step samples `per_device_train_batch_size × steps_per_generation × num_devices
+//! / num_generations` prompts. A step is one rollout followed by `num_iterations` passes over
+//! it, each pass `steps_per_generation / gradient_accumulation_steps` optimizer updates on
+//! disjoint slices of it.
 
 use std::path::{Path, PathBuf};
 
@@ -73,8 +76,17 @@ pub struct TrainConfig {
     pub top_k: usize,
     /// 0 = off (TRL: None).
     pub min_p: f32,
-    /// Rows decoded together (ours; 0 = all completions of the step at once).
-    pub generation_batch_size: usize,
+    /// Completions sampled per rollout, over all devices (TRL's meaning:
+    /// `per_device_train_batch_size × num_devices × steps_per_generation`); set this or
+    /// `steps_per_generation`, not both.
+    pub generation_batch_size: Option<usize>,
+    /// Micro-batches per device that one rollout feeds (TRL; default
+    /// `gradient_accumulation_steps`, one optimizer step per rollout). A multiple `k` of
+    /// `gradient_accumulation_steps` reuses each rollout for `k` optimizer steps on disjoint
+    /// slices, with old log-probs.
+    pub steps_per_generation: Option<usize>,
+    /// Rows decoded together (ours; 0 = all completions of the rollout at once).
+    pub decode_batch_size: usize,
     pub shuffle_dataset: bool,
     /// Verifier reward settings (ours).
     pub reward: RewardConfig,
@@ -208,7 +220,9 @@ impl Default for TrainConfig {
             top_p: 1.0,
             top_k: 0,
             min_p: 0.0,
-            generation_batch_size: 0,
+            generation_batch_size: None,
+            steps_per_generation: None,
+            decode_batch_size: 0,
             shuffle_dataset: true,
             reward: RewardConfig::default(),
             beta: 0.0,
@@ -299,9 +313,31 @@ impl TrainConfig {
         })
     }
 
-    /// Completions trained on per step, over all devices.
+    /// Micro-batches per device that one rollout feeds (`steps_per_generation`, or what
+    /// `generation_batch_size` implies, or one optimizer step's).
+    pub fn steps_per_generation(&self) -> usize {
+        let per_micro_step = self.per_device_train_batch_size * self.num_devices;
+        self.steps_per_generation
+            .or(self
+                .generation_batch_size
+                .map(|g| g / per_micro_step.max(1)))
+            .unwrap_or(self.gradient_accumulation_steps)
+    }
+
+    /// Optimizer steps per pass over a rollout.
+    pub fn optimizer_steps_per_generation(&self) -> usize {
+        (self.steps_per_generation() / self.gradient_accumulation_steps.max(1)).max(1)
+    }
+
+    /// Optimizer updates per step: `num_iterations` passes over the rollout, each of
+    /// [`Self::optimizer_steps_per_generation`] updates.
+    pub fn updates_per_step(&self) -> usize {
+        self.num_iterations * self.optimizer_steps_per_generation()
+    }
+
+    /// Completions sampled per step (one rollout), over all devices.
     pub fn completions_per_step(&self) -> usize {
-        self.per_device_train_batch_size * self.gradient_accumulation_steps * self.num_devices
+        self.per_device_train_batch_size * self.steps_per_generation() * self.num_devices
     }
 
     /// Prompts sampled per step, over all devices.

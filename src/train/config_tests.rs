@@ -90,3 +90,42 @@ fn errors_name_the_key() {
         assert!(e.starts_with("run.toml"), "{e:?} should name the file");
     }
 }
+
+/// `steps_per_generation` / `generation_batch_size` (TRL's pair): how many micro-batches one
+/// rollout feeds, and so how many completions it samples and how many updates it makes.
+#[test]
+fn steps_per_generation_and_generation_batch_size() {
+    let base = "dataset = \"d\"\nper_device_train_batch_size = 8\ngradient_accumulation_steps = 2\nnum_generations = 4\n";
+    let c = load(base, &[]).unwrap();
+    assert_eq!(
+        c.steps_per_generation(),
+        2,
+        "default: one optimizer step's worth"
+    );
+    assert_eq!((c.completions_per_step(), c.prompts_per_step()), (16, 4));
+    assert_eq!(c.updates_per_step(), 1);
+    let c = load(base, &["steps_per_generation=6", "num_iterations=2"]).unwrap();
+    assert_eq!((c.completions_per_step(), c.prompts_per_step()), (48, 12));
+    assert_eq!(
+        (c.optimizer_steps_per_generation(), c.updates_per_step()),
+        (3, 6)
+    );
+    // TRL's generation_batch_size = batch × devices × steps_per_generation
+    let g = load(base, &["generation_batch_size=96", "num_devices=2"]).unwrap();
+    assert_eq!(
+        (g.steps_per_generation(), g.completions_per_step()),
+        (6, 96)
+    );
+    let key = |sets: &[&str]| match load(base, sets).unwrap_err() {
+        Error::ConfigKey { key, .. } => key,
+        e => panic!("{e}"),
+    };
+    assert_eq!(
+        key(&["generation_batch_size=32", "steps_per_generation=4"]),
+        "generation_batch_size"
+    );
+    assert_eq!(key(&["generation_batch_size=12"]), "generation_batch_size");
+    assert_eq!(key(&["generation_batch_size=8"]), "generation_batch_size");
+    assert_eq!(key(&["steps_per_generation=3"]), "steps_per_generation");
+    assert_eq!(key(&["steps_per_generation=0"]), "steps_per_generation");
+}

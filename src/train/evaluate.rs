@@ -93,7 +93,7 @@ pub fn run_eval<B: Backend>(
                 top_k: cfg.top_k,
                 min_p: cfg.min_p,
             },
-            batch_size: match cfg.generation_batch_size {
+            batch_size: match cfg.decode_batch_size {
                 0 => ctx.set.problems.len().max(1),
                 n => n,
             },

@@ -1,7 +1,7 @@
 //! One training step as its stages: draw the step's problems → **collect** the rollouts
 //! (`collect.rs`) → **score** the experience (old and reference log-probs,
-//! [`crate::rl::experience::score`]) → **update** the policy (`num_iterations` optimizer steps
-//! over every device) → **metrics** built from the stages' outputs → **log**.
+//! [`crate::rl::experience::score`]) → **update** the policy (`num_iterations` passes, each
+//! `steps_per_generation / gradient_accumulation_steps` optimizer steps over every device) → **metrics** built from the stages' outputs → **log**.
 
 use std::rc::Rc;
 use std::time::Instant;
@@ -16,14 +16,14 @@ use super::trainer::Trainer;
 use crate::data::Problem;
 use crate::error::Result;
 use crate::metrics::{RewardFuncStats, StepMetrics};
-use crate::rl::experience::{score, Scorers};
-use crate::rl::grpo::UpdateStats;
+use crate::rl::experience::{score, Experience, Scorers};
+use crate::rl::grpo::{Part, UpdateStats};
 use crate::rl::loss::LossType;
 use crate::rl::parallel::ParallelSampler;
 use crate::rl::policy::Policy;
 use crate::rl::reference::mix_into_reference;
 
-/// What the update stage did over its `num_iterations` optimizer steps.
+/// What the update stage did over its optimizer steps.
 struct Updated {
     /// The last optimizer step's statistics.
     last: UpdateStats,
@@ -75,7 +75,7 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
         // score: the log-probs the objective compares against, before any update
         let t_score = Instant::now();
         let scorers = Scorers {
-            old: (self.cfg.num_iterations > 1).then(|| policy.sampler.leader()),
+            old: (self.cfg.updates_per_step() > 1).then(|| policy.sampler.leader()),
             reference: self.reference.as_ref(),
             temperature: self.cfg.temperature,
         };
@@ -103,16 +103,43 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
         Ok(m)
     }
 
-    /// `num_iterations` optimizer steps on the collected experience.
+    /// The optimizer steps on the collected experience: `num_iterations` passes, each over
+    /// the `steps_per_generation / gradient_accumulation_steps` slices of the rollout in turn
+    /// (TRL's order). Every slice is normalised by its own counts, as one optimizer step.
     fn update(&mut self, got: &Collected) -> Result<Updated> {
         let parts = got.parts(self.cfg);
+        let n = self.cfg.optimizer_steps_per_generation();
+        let sliced: Vec<Vec<Experience>> = if n > 1 {
+            (0..n)
+                .map(|k| parts.iter().map(|p| p.experience.slice(k, n)).collect())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let batches: Vec<Vec<Part<'_>>> = if n > 1 {
+            sliced
+                .iter()
+                .map(|exps| {
+                    parts
+                        .iter()
+                        .zip(exps)
+                        .map(|(p, e)| Part {
+                            experience: e,
+                            ..*p
+                        })
+                        .collect()
+                })
+                .collect()
+        } else {
+            vec![parts]
+        };
         let mut out = Updated {
             last: UpdateStats::default(),
             lr: 0.0,
             all_applied: true,
             secs: [0.0; 3],
         };
-        for _ in 0..self.cfg.num_iterations {
+        for parts in (0..self.cfg.num_iterations).flat_map(|_| &batches) {
             let lr = self.schedule.lr(self.state.optimizer_steps);
             // the update owns the policy (its optimizer step updates the weights in place)
             let Some(model) = self.model.take() else {
@@ -120,7 +147,7 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
             };
             let (next, u) = self
                 .dp
-                .update(model, &mut self.optim, &parts, &self.update, lr)?;
+                .update(model, &mut self.optim, parts, &self.update, lr)?;
             self.model = Some(next);
             self.state.optimizer_steps += 1;
             out.all_applied &= u.applied;

@@ -123,8 +123,8 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
         let schedule = Schedule::new(
             cfg.lr_scheduler_type,
             cfg.learning_rate,
-            total * cfg.num_iterations,
-            cfg.warmup_steps * cfg.num_iterations,
+            total * cfg.updates_per_step(),
+            cfg.warmup_steps * cfg.updates_per_step(),
             cfg.warmup_ratio,
         );
         let update = UpdateConfig {
@@ -148,7 +148,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
                 top_p: cfg.top_p,
                 min_p: cfg.min_p,
             },
-            batch_size: match cfg.generation_batch_size {
+            batch_size: match cfg.decode_batch_size {
                 0 => cfg.prompts_per_step() * cfg.num_generations,
                 n => n,
             },

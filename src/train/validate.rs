@@ -48,13 +48,48 @@ impl TrainConfig {
                 );
             }
         }
+        let per_micro_step = self.per_device_train_batch_size * self.num_devices;
+        match (self.generation_batch_size, self.steps_per_generation) {
+            (Some(_), Some(_)) => {
+                return bad(
+                    "generation_batch_size",
+                    "set it or steps_per_generation, not both (each implies the other)",
+                )
+            }
+            (Some(g), None) if g == 0 || !g.is_multiple_of(per_micro_step) => {
+                return bad(
+                    "generation_batch_size",
+                    &format!(
+                        "{g} is not a positive multiple of per_device_train_batch_size × \
+                         num_devices = {per_micro_step}"
+                    ),
+                )
+            }
+            _ => {}
+        }
+        let spg = self.steps_per_generation();
+        if spg == 0 || !spg.is_multiple_of(self.gradient_accumulation_steps) {
+            let key = match self.generation_batch_size {
+                Some(_) => "generation_batch_size",
+                None => "steps_per_generation",
+            };
+            return bad(
+                key,
+                &format!(
+                    "{spg} micro-batches per rollout is not a positive multiple of \
+                     gradient_accumulation_steps = {}",
+                    self.gradient_accumulation_steps
+                ),
+            );
+        }
         let completions = self.completions_per_step();
         if !completions.is_multiple_of(self.num_generations) {
             return bad(
                 "per_device_train_batch_size",
                 &format!(
-                    "per_device_train_batch_size × gradient_accumulation_steps × num_devices = \
-                     {completions} completions per step is not a multiple of num_generations = {}",
+                    "per_device_train_batch_size × steps_per_generation × num_devices = \
+                     {completions} completions per rollout is not a multiple of \
+                     num_generations = {}",
                     self.num_generations
                 ),
             );
