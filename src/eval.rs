@@ -82,6 +82,9 @@ pub struct EvalSettings {
     /// Token budget of each turn.
     pub max_new_tokens: usize,
     pub seed: u64,
+    /// Turn 2 as a new user message after the first answer (intrinsic self-correction as
+    /// Huang et al. and SCoRe ask for it) instead of a continuation of the assistant turn.
+    pub new_user_turn: bool,
 }
 
 /// Evaluate `problems` (their layer-1 prompts already tokenized in `prompts`).
@@ -119,7 +122,11 @@ pub fn evaluate<S: Sampler>(
         let mut ids = Vec::with_capacity(problems.len());
         let mut prefixes = Vec::with_capacity(problems.len());
         for (i, p) in problems.iter().enumerate() {
-            let turn = policy.turn2(&p.question, t1.text(i), &settings.guide)?;
+            let turn = if settings.new_user_turn {
+                policy.new_user_turn(&p.question, t1.text(i), &settings.guide)?
+            } else {
+                policy.turn2(&p.question, t1.text(i), &settings.guide)?
+            };
             ids.push(turn.ids);
             prefixes.push(turn.graded_prefix);
         }
@@ -201,17 +208,27 @@ pub fn encode_prompts(
 
 /// Tokens an evaluation needs after the layer-1 prompt: `max_new_tokens` per turn, and for a
 /// second turn the guide phrase as it is appended to the first answer (measured with the
-/// tokenizer, so a long guide never silently shortens turn 2 at the context's end).
+/// tokenizer, so a long guide never silently shortens turn 2 at the context's end). As a new
+/// user turn (`new_user_turn`), what the template adds around the instruction is measured on an
+/// empty question and answer, plus 2 tokens for merges across the joins.
 pub fn eval_room(
     tokenizer: &Tokenizer,
+    template: &PromptTemplate,
     turns: usize,
     max_new_tokens: usize,
     guide: &str,
+    new_user_turn: bool,
 ) -> Result<usize> {
-    let guide_tokens = if turns >= 2 {
-        tokenizer.encode(&format!("\n\n{guide}"))?.len()
-    } else {
-        0
+    let guide_tokens = match (turns >= 2, new_user_turn) {
+        (false, _) => 0,
+        (true, false) => tokenizer.encode(&format!("\n\n{guide}"))?.len(),
+        (true, true) => {
+            let whole = tokenizer
+                .encode(&template.render_new_turn("", "", guide)?)?
+                .len();
+            let first = tokenizer.encode(&template.render(""))?.len();
+            whole.saturating_sub(first) + 2
+        }
     };
     Ok(turns * max_new_tokens + guide_tokens)
 }
@@ -300,6 +317,7 @@ mod tests {
             guide: INTRINSIC_INSTRUCTION.into(),
             max_new_tokens: 8,
             seed: 0,
+            new_user_turn: false,
         };
         // graded on the continuation (the default): "Yes." gives no answer, so it is wrong
         let reward = RewardConfig::default();
@@ -340,6 +358,23 @@ mod tests {
         assert_eq!(results[2].turn2.as_deref(), Some(r"Hmm, \boxed{7}"));
         assert_eq!((m.acc_t1, m.acc_t2, m.delta), (0.5, 0.5, 0.0));
         assert_eq!((m.delta_i_to_c, m.delta_c_to_i), (0.25, 0.25));
+        // as a new user turn: the instruction after the closed first answer, and the second
+        // answer is its own turn (graded alone even under `turn`: "Yes." states nothing)
+        let mut scripted = Scripted::new(&tok, Box::new(script));
+        let new_turn = EvalSettings {
+            new_user_turn: true,
+            ..settings.clone()
+        };
+        let mut policy = Policy::new(&mut scripted, &t, &tok, &whole_turn).unwrap();
+        let (results, _) = evaluate(&mut policy, &refs, prompts.clone(), &new_turn).unwrap();
+        assert_eq!(
+            scripted.calls[1].0[1],
+            format!("2+2?\n\\boxed{{5}}\n\n{INTRINSIC_INSTRUCTION}\n")
+        );
+        assert_eq!(
+            verdicts(&results),
+            [(true, false), (false, true), (true, false), (false, false)]
+        );
         // one turn: no second call, t2 = t1
         let mut scripted = Scripted::new(&tok, Box::new(script));
         let one = EvalSettings {

@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod bench;
+pub mod chat_template;
 pub mod data;
 pub mod device;
 pub mod error;

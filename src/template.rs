@@ -1,8 +1,17 @@
 //! Prompt templates are data, not code: a template is a string with `{question}` (layer 1) and a
 //! second one with `{question}`, `{response}` and `{guide}` (layer 2, the MGRPO correction
 //! turn). The layer-2 text continues the **same assistant turn**: the model sees its own answer
-//! followed by a guide phrase and keeps writing (the MGRPO paper, Table 1).
+//! followed by a guide phrase and keeps writing (the MGRPO paper, Table 1). A third string puts
+//! the second turn in a **new user message** (`{question}`, `{response}`, `{guide}` = the
+//! instruction), as Huang et al. and SCoRe ask for intrinsic self-correction.
+//!
+//! `template = "checkpoint"` takes the strings from the model's own chat template
+//! (`tokenizer_config.json`, rendered as transformers renders it: [`crate::chat_template`]).
 
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::chat_template::{ChatTemplate, Message};
 use crate::error::{Error, Result};
 use crate::tokenizer::Tokenizer;
 
@@ -17,14 +26,21 @@ pub struct Turn2 {
     pub graded_prefix: String,
 }
 
-/// A named pair of prompt templates.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A named set of prompt templates.
+#[derive(Debug, Clone)]
 pub struct PromptTemplate {
     pub name: String,
     /// Layer-1 prompt: placeholders `{question}`.
     pub layer1: String,
     /// Layer-2 prompt: placeholders `{question}`, `{response}`, `{guide}`.
     pub layer2: String,
+    /// The second turn as a new user message after the first answer: placeholders
+    /// `{question}`, `{response}`, `{guide}` (the user's instruction).
+    pub new_turn: String,
+    /// The chat template behind a `checkpoint` template, and its system message: a new user
+    /// turn is rendered by it (a template may rewrite an assistant message, as R1's drops what
+    /// precedes `</think>`).
+    chat: Option<(Arc<ChatTemplate>, Option<String>)>,
 }
 
 const QWEN_MATH: &str = "<|im_start|>system\nPlease reason step by step, and put your final answer within \\boxed{}.<|im_end|>\n<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n";
@@ -34,6 +50,9 @@ const CHATML: &str = "<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assist
 
 /// Names of the built-in templates.
 pub const BUILTIN: &[&str] = &["qwen-math", "r1", "plain", "chatml"];
+
+/// The template name that reads the model's own chat template.
+pub const CHECKPOINT: &str = "checkpoint";
 
 impl PromptTemplate {
     /// A built-in template: `qwen-math` (Qwen2.5-Math CoT ChatML), `r1` (base models, the
@@ -52,14 +71,55 @@ impl PromptTemplate {
                 )))
             }
         };
+        let new_turn = match name {
+            "r1" => format!("{layer1}{{response}}<|end-of-sentence|><|User|>{{guide}}<|Assistant|>"),
+            "plain" => "{question}\n{response}\n\n{guide}\n".to_string(),
+            _ => format!(
+                "{layer1}{{response}}<|im_end|>\n<|im_start|>user\n{{guide}}<|im_end|>\n<|im_start|>assistant\n"
+            ),
+        };
         Ok(Self {
             name: name.to_string(),
             layer1: layer1.to_string(),
             layer2: format!("{layer1}{{response}}\n\n{{guide}}"),
+            new_turn,
+            chat: None,
         })
     }
 
-    /// A user-defined template; checks that the placeholders are the allowed ones.
+    /// The template a run or command names: a built-in, or `checkpoint` — the chat template of
+    /// `model_dir/tokenizer_config.json`, with `system_prompt` as its system message (none: the
+    /// template's default). A system prompt with a built-in is an error (theirs are fixed).
+    pub fn load(name: &str, model_dir: &Path, system_prompt: Option<&str>) -> Result<Self> {
+        if name != CHECKPOINT {
+            if system_prompt.is_some() {
+                return Err(Error::Invalid(format!(
+                    "a system prompt needs template = \"{CHECKPOINT}\" (template `{name}` has its own)"
+                )));
+            }
+            return Self::builtin(name);
+        }
+        Self::from_chat(
+            Arc::new(ChatTemplate::from_model_dir(model_dir)?),
+            system_prompt,
+        )
+    }
+
+    /// The strings of a chat template (see [`ChatTemplate::fill_strings`]); layer 2 continues
+    /// the assistant turn that the generation prompt opens.
+    pub fn from_chat(chat: Arc<ChatTemplate>, system_prompt: Option<&str>) -> Result<Self> {
+        let strings = chat.fill_strings(system_prompt)?;
+        Ok(Self {
+            name: CHECKPOINT.into(),
+            layer2: format!("{}{{response}}\n\n{{guide}}", strings.layer1),
+            layer1: strings.layer1,
+            new_turn: strings.new_turn,
+            chat: Some((chat, system_prompt.map(str::to_string))),
+        })
+    }
+
+    /// A user-defined template; checks that the placeholders are the allowed ones. The new
+    /// user turn is layer 2's text followed by the instruction on a new line.
     pub fn custom(name: &str, layer1: &str, layer2: &str) -> Result<Self> {
         check_placeholders(layer1, &["question"], name, "layer1")?;
         check_placeholders(layer2, &["question", "response", "guide"], name, "layer2")?;
@@ -67,7 +127,36 @@ impl PromptTemplate {
             name: name.into(),
             layer1: layer1.into(),
             layer2: layer2.into(),
+            new_turn: format!("{layer2}\n"),
+            chat: None,
         })
+    }
+
+    /// The second turn as a new user message: `question`, the model's `response`, then the
+    /// user's `instruction`, and the generation prompt.
+    pub fn render_new_turn(
+        &self,
+        question: &str,
+        response: &str,
+        instruction: &str,
+    ) -> Result<String> {
+        if let Some((chat, system)) = &self.chat {
+            let mut m: Vec<Message> = system.iter().map(|s| Message::new("system", s)).collect();
+            m.extend([
+                Message::new("user", question),
+                Message::new("assistant", response),
+                Message::new("user", instruction),
+            ]);
+            return chat.render(&m, true);
+        }
+        Ok(fill(
+            &self.new_turn,
+            &[
+                ("question", question),
+                ("response", response),
+                ("guide", instruction),
+            ],
+        ))
     }
 
     /// The layer-1 prompt for `question`.

@@ -22,7 +22,7 @@ use mgrpo::template::PromptTemplate;
 
 use super::{DeviceArg, DtypeArg};
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Baseline {
     /// Intrinsic self-correction: turn 2 follows the paper's instruction to find and correct
     /// mistakes instead of a guide phrase.
@@ -60,7 +60,7 @@ pub struct EvalArgs {
     /// whole assistant turn (the last answer given, so saying nothing keeps turn 1's).
     #[arg(long, value_enum, default_value = "continuation")]
     pub turn2_graded_on: Turn2GradedOn,
-    /// Prompt template: qwen-math, r1, plain or chatml.
+    /// Prompt template: qwen-math, r1, plain, chatml, or checkpoint (the model's chat template).
     #[arg(long, default_value = "qwen-math")]
     pub template: String,
     /// Sampling temperature of both turns (the paper: 0.7); 0 = greedy.
@@ -135,12 +135,21 @@ pub fn eval<B: Backend>(a: EvalArgs, device: &B::Device) -> Result<()> {
         (None, Some(g)) => g.clone(),
         (None, None) => PAPER_GUIDE_PHRASES[0].to_string(),
     };
-    let template = PromptTemplate::builtin(&a.template)?;
+    let template = PromptTemplate::load(&a.template, &a.model, None)?;
     let dir = ModelDir::open(&a.model)?;
     let (config, tokenizer) = (&dir.config, dir.tokenizer("evaluation decodes answers")?);
     let format = a.format.as_deref().map(str::parse).transpose()?;
     // every file is read and checked before anything is generated or written
-    let room = eval_room(tokenizer, turns, a.max_new_tokens, &guide)?;
+    // intrinsic self-correction asks in a new user turn (Huang et al.; SCoRe)
+    let new_user_turn = a.baseline == Some(Baseline::Intrinsic);
+    let room = eval_room(
+        tokenizer,
+        &template,
+        turns,
+        a.max_new_tokens,
+        &guide,
+        new_user_turn,
+    )?;
     let mut loaded = Vec::new();
     for path in &a.data {
         let mut problems = Dataset::load(path, format)?.problems;
@@ -181,6 +190,7 @@ pub fn eval<B: Backend>(a: EvalArgs, device: &B::Device) -> Result<()> {
         guide: guide.clone(),
         max_new_tokens: a.max_new_tokens,
         seed: a.seed,
+        new_user_turn,
     };
     let mut policy = Policy::new(sampler, &template, tokenizer, &reward)?;
     let names = names(&a.data);

@@ -25,7 +25,8 @@ pub struct GenerateArgs {
     /// JSONL of prompts: {"prompt": "..."} or {"input_ids": [...]} per line.
     #[arg(long)]
     pub input: Option<PathBuf>,
-    /// Apply this prompt template (qwen-math, r1, plain, chatml) to text prompts.
+    /// Apply this prompt template (qwen-math, r1, plain, chatml, or checkpoint: the model's
+    /// chat template) to text prompts.
     #[arg(long)]
     pub template: Option<String>,
     /// Token budget per completion (also capped by max_position_embeddings).
@@ -84,7 +85,7 @@ pub fn generate<B: Backend>(a: GenerateArgs, device: &B::Device) -> Result<()> {
     let template = a
         .template
         .as_deref()
-        .map(PromptTemplate::builtin)
+        .map(|t| PromptTemplate::load(t, &a.model, None))
         .transpose()?;
     let (rows, source) = match (&a.prompt, &a.input) {
         (Some(p), _) => (vec![(1, PromptRow::Text(p.clone()))], PromptSource::Arg),

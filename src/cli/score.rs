@@ -23,7 +23,8 @@ pub struct ScoreArgs {
     /// Rows per forward pass (rows are grouped by length; output keeps input order).
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
-    /// Apply this prompt template (qwen-math, r1, plain, chatml) to the `prompt` of text rows.
+    /// Apply this prompt template (qwen-math, r1, plain, chatml, or checkpoint: the model's
+    /// chat template) to the `prompt` of text rows.
     #[arg(long)]
     pub template: Option<String>,
     /// Write the JSONL here instead of stdout (written whole, then renamed into place).
@@ -42,7 +43,7 @@ pub fn score<B: Backend>(a: ScoreArgs, device: &B::Device) -> Result<()> {
     let template = a
         .template
         .as_deref()
-        .map(PromptTemplate::builtin)
+        .map(|t| PromptTemplate::load(t, &a.model, None))
         .transpose()?;
     let rows = read_score_input(&a.input)?;
     let dir = ModelDir::open(&a.model)?;

@@ -46,6 +46,26 @@ impl<'a, S: Sampler> Policy<'a, S> {
             .turn2(self.tokenizer, question, response, guide)
     }
 
+    /// The second turn as a new user message after the first `response`, asking with
+    /// `instruction` (the intrinsic self-correction baseline), tokenized. The continuation is
+    /// a new assistant turn, graded on its own.
+    pub fn new_user_turn(
+        &self,
+        question: &str,
+        response: &str,
+        instruction: &str,
+    ) -> Result<Turn2> {
+        let text = self
+            .template
+            .render_new_turn(question, response, instruction)?;
+        let ids = self.tokenizer.encode(&text)?;
+        Ok(Turn2 {
+            text,
+            ids,
+            graded_prefix: String::new(),
+        })
+    }
+
     /// The text a second-turn `continuation` is graded on, after `turn_so_far`.
     pub fn graded_text<'t>(
         &self,

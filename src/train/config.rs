@@ -58,8 +58,11 @@ pub struct TrainConfig {
     pub dataset: PathBuf,
     /// The dataset's format when it cannot be detected (gsm8k, math, qa, ...).
     pub dataset_format: Option<String>,
-    /// Prompt template: qwen-math, r1, plain or chatml.
+    /// Prompt template: qwen-math, r1, plain, chatml, or `checkpoint` (the model's own chat
+    /// template from `tokenizer_config.json`).
     pub template: String,
+    /// The system message under `template = "checkpoint"` (none: the chat template's default).
+    pub system_prompt: Option<String>,
     pub algorithm: Algorithm,
     /// Run directory (`--out` overrides).
     pub output_dir: Option<PathBuf>,
@@ -211,6 +214,7 @@ impl Default for TrainConfig {
             dataset: PathBuf::new(),
             dataset_format: None,
             template: "qwen-math".into(),
+            system_prompt: None,
             algorithm: Algorithm::Grpo,
             output_dir: None,
             num_generations: 8,

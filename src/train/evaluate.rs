@@ -53,9 +53,11 @@ impl EvalSet {
         problems.truncate(cfg.eval_limit.unwrap_or(usize::MAX));
         let room = eval_room(
             tokenizer,
+            template,
             cfg.eval_turns,
             cfg.eval_max_new_tokens(),
             &cfg.eval_guide(),
+            false,
         )?;
         let prompts = encode_prompts(&problems, template, tokenizer, room, context, path)?;
         Ok(Some(Self { problems, prompts }))
@@ -108,6 +110,7 @@ pub fn run_eval<B: Backend>(
         guide: cfg.eval_guide(),
         max_new_tokens: budget,
         seed: cfg.seed ^ 0xE7A1,
+        new_user_turn: false,
     };
     let problems: Vec<&Problem> = ctx.set.problems.iter().collect();
     let mut policy = Policy::new(sampler, ctx.template, ctx.tokenizer, &cfg.reward)?;

@@ -60,7 +60,7 @@ pub(crate) fn setup(cfg: &TrainConfig) -> Result<Setup> {
             cfg.model.join("config.json").display()
         )));
     }
-    let template = PromptTemplate::builtin(&cfg.template)?;
+    let template = PromptTemplate::load(&cfg.template, &cfg.model, cfg.system_prompt.as_deref())?;
     // MGRPO and iGRPO continue the first answer in the same turn: room for both turns
     let second_turn = match cfg.algorithm {
         Algorithm::Grpo => None,

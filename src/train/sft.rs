@@ -204,7 +204,7 @@ pub fn sft<B: AutodiffBackend>(
     }
     let (model_config, tokenizer, eos_ids) =
         ModelDir::open(&cfg.model)?.with_tokenizer("SFT tokenizes text")?;
-    let template = PromptTemplate::builtin(&cfg.template)?;
+    let template = PromptTemplate::load(&cfg.template, &cfg.model, None)?;
     let precision = Precision::from_bf16(cfg.bf16);
     let model = load_weights::<B>(&cfg.model, &model_config, device)?;
     let mut model = model.with_compute_dtype(precision.dtype());

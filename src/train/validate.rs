@@ -4,6 +4,7 @@ use super::config::{Algorithm, TrainConfig};
 use crate::error::KeyError;
 use crate::model::lora::LORA_TARGETS;
 use crate::rl::loss::LossType;
+use crate::template::{BUILTIN, CHECKPOINT};
 
 impl TrainConfig {
     /// Why the config is unusable, naming the key.
@@ -11,6 +12,24 @@ impl TrainConfig {
         let bad = |key: &str, msg: &str| Err(KeyError::new(key, msg));
         if self.dataset.as_os_str().is_empty() {
             return bad("dataset", "missing: give the training JSONL");
+        }
+        if self.template != CHECKPOINT && !BUILTIN.contains(&self.template.as_str()) {
+            return bad(
+                "template",
+                &format!(
+                    "unknown template `{}` (built-in: {}; or \"{CHECKPOINT}\", the model's chat template)",
+                    self.template,
+                    BUILTIN.join(", ")
+                ),
+            );
+        }
+        if self.system_prompt.is_some() && self.template != CHECKPOINT {
+            return bad(
+                "system_prompt",
+                &format!(
+                    "needs template = \"{CHECKPOINT}\" (the built-in templates fix their own)"
+                ),
+            );
         }
         if self.num_generations < 2 {
             return bad(

@@ -1,0 +1,239 @@
+//! Chat templates from the checkpoint: `tokenizer_config.json`'s `chat_template` (Jinja),
+//! rendered with minijinja the way transformers' `apply_chat_template(messages,
+//! add_generation_prompt=True)` renders it: blocks trimmed and left-stripped, no trailing
+//! newline kept, `bos_token` / `eos_token` defined, `raise_exception`, and Python's string
+//! methods (`content.split('</think>')`, `.strip()`, ...).
+//!
+//! The trainer does not run Jinja per prompt: [`ChatTemplate::fill_strings`] renders the
+//! conversations it needs once, with placeholder contents, and turns them into the
+//! `{question}` / `{response}` / `{guide}` strings of a [`crate::template::PromptTemplate`].
+//! It checks that the template puts a message's content in verbatim (two different
+//! placeholders must give the same string), so filling gives exactly what Jinja would.
+
+use std::path::{Path, PathBuf};
+
+use minijinja::{Environment, ErrorKind};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// One message of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+impl Message {
+    pub fn new(role: &str, content: &str) -> Self {
+        Self {
+            role: role.into(),
+            content: content.into(),
+        }
+    }
+}
+
+/// A compiled chat template with the special-token strings it may print.
+pub struct ChatTemplate {
+    env: Environment<'static>,
+    /// Where it came from (a `tokenizer_config.json`), for messages.
+    path: PathBuf,
+    bos_token: String,
+    eos_token: String,
+}
+
+/// The strings of a prompt template, with `{question}`, `{response}` and `{guide}` where a
+/// conversation's contents go (see [`ChatTemplate::fill_strings`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FillStrings {
+    /// `[user: {question}]` and the generation prompt.
+    pub layer1: String,
+    /// `[user: {question}, assistant: {response}, user: {guide}]` and the generation prompt:
+    /// a second turn as a new user message.
+    pub new_turn: String,
+}
+
+/// A special token in `tokenizer_config.json`: a string, or an `AddedToken` object with
+/// `content`.
+fn token_string(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Object(o)) => o
+            .get("content")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        _ => String::new(),
+    }
+}
+
+fn jinja_error(path: &Path, e: &minijinja::Error) -> Error {
+    let mut msg = e.to_string();
+    if let Some(line) = e.line() {
+        msg = format!("line {line} of the template: {msg}");
+    }
+    Error::ConfigKey {
+        file: Some(path.to_path_buf()),
+        key: "chat_template".into(),
+        msg,
+    }
+}
+
+impl std::fmt::Debug for ChatTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatTemplate")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChatTemplate {
+    /// The `chat_template` of `dir/tokenizer_config.json` (a string, or transformers' list of
+    /// named templates, of which `default` is used).
+    pub fn from_model_dir(dir: &Path) -> Result<Self> {
+        let path = dir.join("tokenizer_config.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::ConfigKey {
+                file: Some(path.clone()),
+                key: "chat_template".into(),
+                msg: "missing: the file does not exist (template = \"checkpoint\" reads the \
+                      model's chat template from it)"
+                    .into(),
+            },
+            _ => Error::io(&path, e),
+        })?;
+        let config: Value = serde_json::from_str(&text).map_err(|e| Error::Config {
+            path: path.clone(),
+            msg: format!("not JSON: {e}"),
+        })?;
+        let key_error = |msg: &str| Error::ConfigKey {
+            file: Some(path.clone()),
+            key: "chat_template".into(),
+            msg: msg.into(),
+        };
+        let source = match config.get("chat_template") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Array(named)) => named
+                .iter()
+                .find(|t| t.get("name").and_then(Value::as_str) == Some("default"))
+                .and_then(|t| t.get("template").and_then(Value::as_str))
+                .ok_or_else(|| key_error("a list of templates without one named `default`"))?
+                .to_string(),
+            Some(_) => return Err(key_error("must be a string")),
+            None => {
+                return Err(key_error(
+                    "missing: this checkpoint has no chat template (use a built-in `template`)",
+                ))
+            }
+        };
+        Self::new(
+            source,
+            token_string(config.get("bos_token")),
+            token_string(config.get("eos_token")),
+            &path,
+        )
+    }
+
+    /// Compile `source`; `path` names it in errors.
+    pub fn new(source: String, bos_token: String, eos_token: String, path: &Path) -> Result<Self> {
+        let mut env = Environment::new();
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_keep_trailing_newline(false);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> std::result::Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
+            },
+        );
+        env.add_template_owned("chat_template", source)
+            .map_err(|e| jinja_error(path, &e))?;
+        Ok(Self {
+            env,
+            path: path.to_path_buf(),
+            bos_token,
+            eos_token,
+        })
+    }
+
+    /// Render `messages`, with the assistant's generation prompt when asked.
+    pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
+        let t = self
+            .env
+            .get_template("chat_template")
+            .map_err(|e| jinja_error(&self.path, &e))?;
+        t.render(minijinja::context! {
+            messages => messages,
+            add_generation_prompt => add_generation_prompt,
+            bos_token => self.bos_token,
+            eos_token => self.eos_token,
+        })
+        .map_err(|e| jinja_error(&self.path, &e))
+    }
+
+    /// The prompt strings of this template, with `system` as the system message (none: the
+    /// template's own default). Errors when the template changes a message's content (the
+    /// strings could not reproduce it) or its own text holds a placeholder.
+    pub fn fill_strings(&self, system: Option<&str>) -> Result<FillStrings> {
+        let conversation = |q: &str, r: &str, g: &str, turns: usize| {
+            let mut m: Vec<Message> = system
+                .map(|s| Message::new("system", s))
+                .into_iter()
+                .collect();
+            m.push(Message::new("user", q));
+            if turns == 2 {
+                m.push(Message::new("assistant", r));
+                m.push(Message::new("user", g));
+            }
+            m
+        };
+        // two sets of placeholder contents: a template that puts contents in verbatim gives
+        // the same string once each is replaced by its `{name}`
+        let sets = [
+            ["\u{1}Q\u{1}", "\u{1}R\u{1}", "\u{1}G\u{1}"],
+            ["\u{2}qq\u{2}", "\u{2}rr\u{2}", "\u{2}gg\u{2}"],
+        ];
+        let mut out = Vec::new();
+        for turns in [1, 2] {
+            let mut strings = Vec::new();
+            for [q, r, g] in sets {
+                let text = self.render(&conversation(q, r, g, turns), true)?;
+                for name in ["{question}", "{response}", "{guide}"] {
+                    if text.contains(name) {
+                        return Err(self.unusable(&format!("its text contains `{name}`")));
+                    }
+                }
+                strings.push(
+                    text.replace(q, "{question}")
+                        .replace(r, "{response}")
+                        .replace(g, "{guide}"),
+                );
+            }
+            let filled = &strings[0];
+            let wanted = if turns == 1 { 1 } else { 3 };
+            let placed = ["{question}", "{response}", "{guide}"]
+                .iter()
+                .take(wanted)
+                .all(|p| filled.matches(p).count() == 1);
+            if strings[0] != strings[1] || !placed {
+                return Err(
+                    self.unusable("it does not put each message's content in verbatim, once")
+                );
+            }
+            out.push(filled.clone());
+        }
+        let new_turn = out.pop().unwrap_or_default();
+        let layer1 = out.pop().unwrap_or_default();
+        Ok(FillStrings { layer1, new_turn })
+    }
+
+    fn unusable(&self, why: &str) -> Error {
+        Error::ConfigKey {
+            file: Some(self.path.clone()),
+            key: "chat_template".into(),
+            msg: format!("cannot be used as a prompt template: {why}"),
+        }
+    }
+}
