@@ -170,7 +170,8 @@ impl Reward for CommandReward {
         let (Some(mut stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
-            unreachable!("all three pipes were requested")
+            let _ = child.kill();
+            return Err(self.err(format!("`{}`: its pipes could not be opened", self.shown())));
         };
         // a program that exits without reading everything closes the pipe: the row count
         // check below reports what it did write
