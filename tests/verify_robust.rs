@@ -158,3 +158,60 @@ fn hostile_inputs_are_bounded() {
         timed("x^2+1", &pred);
     }
 }
+
+/// Inputs that used to crash or crawl (issue: "no input can crash it"): a gold answer that is a
+/// flat chain of 20,000 terms overflowed the stack (the tree is as tall as the chain); many
+/// boxes, or many unclosed ones, made extraction quadratic (19.5 s and 58 s). Each is now a
+/// verdict within the bound, on a test thread's 2 MiB stack.
+#[test]
+fn huge_chains_boxes_and_nests_are_bounded() {
+    let chain = |op: &str| vec!["1"; 20_000].join(op);
+    let cases: Vec<(String, String)> = vec![
+        (chain("+"), "\\boxed{20000}".into()),
+        (chain("-"), "The answer is 5".into()),
+        (chain("*"), chain("*")),
+        (chain("/"), "\\boxed{1}".into()),
+        ("5".into(), "\\boxed{1}".repeat(100_000)),
+        ("5".into(), "\\boxed{".repeat(100_000)),
+        (
+            "5".into(),
+            "\\fbox{".repeat(50_000) + &"\\boxed ".repeat(50_000),
+        ),
+        (
+            "5".into(),
+            format!("\\boxed{{{}{}}}", "(".repeat(100_000), ")".repeat(100_000)),
+        ),
+        (
+            "5".into(),
+            format!("\\boxed{{{}{}}}", "{".repeat(100_000), "}".repeat(100_000)),
+        ),
+        (
+            "(".repeat(100_000) + "1" + &")".repeat(100_000),
+            "\\boxed{1}".into(),
+        ),
+        (
+            "\\frac{".repeat(50_000) + "1" + &"}{2}".repeat(50_000),
+            "\\boxed{1}".into(),
+        ),
+    ];
+    for (gold, pred) in &cases {
+        let t = Instant::now();
+        let v = verify(gold, pred, &Policy::default(), true);
+        assert!(!v.correct, "{}…", &pred[..20.min(pred.len())]);
+        assert!(
+            t.elapsed() < BOUND,
+            "{:?} for gold {}… pred {}…",
+            t.elapsed(),
+            &gold[..20.min(gold.len())],
+            &pred[..20.min(pred.len())]
+        );
+    }
+    // a chain of ordinary length still works (the cap is far above real answers)
+    let v = verify(
+        &vec!["1"; 100].join("+"),
+        "\\boxed{100}",
+        &Policy::default(),
+        false,
+    );
+    assert!(v.correct);
+}

@@ -5,7 +5,9 @@
 //! unary := ± unary | power ; power := postfix (^ unary)? ; postfix := primary (! | %)* ;
 //! primary := number | variable | constant | ( sum ) | { sum } | |sum| | \frac | \sqrt |
 //! \binom | function argument. Implicit multiplication covers `2x`, `3\sqrt{2}`, `2\pi r`.
-//! Nesting is capped at [`MAX_DEPTH`], so adversarial input fails cleanly.
+//! Nesting is capped at [`MAX_DEPTH`] and length at [`MAX_TOKENS`] (which bounds the tree's
+//! height, so evaluating or dropping it never recurses deeper than that), so adversarial input
+//! fails cleanly.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,6 +18,10 @@ use super::real::{Num, Trig};
 
 /// Deepest nesting the parser accepts.
 pub const MAX_DEPTH: usize = 64;
+
+/// Longest token sequence the parser accepts: a flat chain `1+1+…+1` builds a tree as tall as
+/// it is long.
+pub const MAX_TOKENS: usize = 512;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Expr {
@@ -77,7 +83,7 @@ fn b(e: Expr) -> Box<Expr> {
 
 /// Parse a whole token sequence as one expression.
 pub fn parse(toks: &[Tok]) -> Option<Expr> {
-    if toks.is_empty() {
+    if toks.is_empty() || toks.len() > MAX_TOKENS {
         return None;
     }
     let mut p = Parser {

@@ -10,8 +10,6 @@
 
 use serde::Serialize;
 
-use super::normalize::matching_brace;
-
 /// Longest answer we accept (a longer one is not an answer, and bounds the grader's work).
 pub const MAX_ANSWER_CHARS: usize = 1_000;
 
@@ -76,21 +74,44 @@ fn extract_marked(text: &str) -> Option<Extracted> {
         .then_some(Extracted { answer, marker })
 }
 
-/// All `\boxed`/`\fbox` contents with their start positions, in order.
+/// For every `{` of `text` (by byte offset), the byte index just past its matching `}`, in one
+/// pass (a brace-matching scan from each box would make many boxes quadratic).
+fn closing_braces(text: &str) -> std::collections::HashMap<usize, usize> {
+    let mut open = Vec::new();
+    let mut out = std::collections::HashMap::new();
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            b'{' => open.push(i),
+            b'}' => {
+                if let Some(o) = open.pop() {
+                    out.insert(o, i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// All `\boxed`/`\fbox` contents with their start positions, in order. Linear in the text.
 fn all_boxes(text: &str) -> Vec<(usize, usize, String)> {
+    let mut starts: Vec<(usize, usize)> = ["\\boxed", "\\fbox"]
+        .iter()
+        .flat_map(|p| text.match_indices(p).map(|(i, m)| (i, m.len())))
+        .collect();
+    starts.sort_unstable();
+    let closing = closing_braces(text);
     let mut out = Vec::new();
     let mut from = 0;
-    loop {
-        let next = ["\\boxed", "\\fbox"]
-            .iter()
-            .filter_map(|p| text[from..].find(p).map(|i| (from + i, p.len())))
-            .min();
-        let Some((start, len)) = next else { break };
+    for (start, len) in starts {
+        if start < from {
+            continue;
+        }
         let after = start + len;
         let rest = &text[after..];
         if rest.starts_with('{') {
-            match matching_brace(text, after) {
-                Some(end) => {
+            match closing.get(&after) {
+                Some(&end) => {
                     out.push((start, end, text[after + 1..end - 1].to_string()));
                     from = end;
                 }
