@@ -21,6 +21,7 @@ pub mod model;
 pub mod model_dir;
 pub mod reward;
 pub mod rl;
+pub mod run_lock;
 pub mod score;
 pub mod template;
 pub mod tensor;

@@ -607,3 +607,132 @@ fn one_rollout_feeds_several_optimizer_steps() {
     let b = run("explicit", &["max_steps=3", "steps_per_generation=2"]);
     assert_eq!(values(&a), values(&b));
 }
+
+/// One writer per run directory: while a run is live, `--resume` on it and a second run into
+/// it fail at once, naming the live process; once it is gone (killed: no clean exit), the lock
+/// is free again and the run resumes.
+#[test]
+fn a_live_run_directory_has_one_writer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let mut live = std::process::Command::new(env!("CARGO_BIN_EXE_mgrpo"))
+        .args(["train", "--config", CONFIG, "--out", run_s])
+        .args(["--set", "max_steps=1000000", "--set", "save_steps=2"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !run
+        .join("checkpoints/step-000002/trainer_state.json")
+        .is_file()
+    {
+        assert!(
+            t.elapsed().as_secs() < 60,
+            "the live run never checkpointed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let holder = format!("in use by process {}", live.id());
+    let e = fails(&["train", "--resume", run_s]);
+    assert!(e.contains(&holder), "{e}");
+    let o = mgrpo(&[
+        "train",
+        "--config",
+        CONFIG,
+        "--out",
+        run_s,
+        "--set",
+        "max_steps=2",
+    ]);
+    assert!(!o.status.success());
+    let lines_before = metrics(&run).len();
+    live.kill().unwrap();
+    live.wait().unwrap();
+    assert!(
+        metrics(&run).len() >= lines_before,
+        "the refused runs wrote nothing"
+    );
+    // free again: a `--stop-after` behind the checkpoint is refused for what it is
+    let e = fails(&["train", "--resume", run_s, "--stop-after", "1"]);
+    assert!(
+        e.contains("--stop-after 1: must be after the run's current step"),
+        "{e}"
+    );
+    let e = fails(&[
+        "train",
+        "--config",
+        CONFIG,
+        "--out",
+        tmp.path().join("x").to_str().unwrap(),
+        "--stop-after",
+        "0",
+    ]);
+    assert!(e.contains("--stop-after 0"), "{e}");
+    assert!(!tmp.path().join("x").exists(), "nothing written");
+}
+
+/// Checkpoints prove themselves: flipped bytes in `optimizer.bin`, an edited
+/// `trainer_state.json` or a missing weight file are refused on resume, naming the file and
+/// offering the previous checkpoint; with the bad one deleted, the run resumes from that one.
+#[test]
+fn corrupt_checkpoints_are_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let run_s = run.to_str().unwrap();
+    train(
+        &run,
+        &[
+            "--set",
+            "max_steps=8",
+            "--set",
+            "save_steps=2",
+            "--stop-after",
+            "6",
+        ],
+    );
+    let ckpt = run.join("checkpoints/step-000006");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(ckpt.join("manifest.json")).unwrap()).unwrap();
+    for f in [
+        "trainer_state.json",
+        "optimizer.bin",
+        "model/model.safetensors",
+    ] {
+        assert!(manifest["sha256"][f].is_string(), "{f} not in the manifest");
+    }
+    let pristine = |f: &str| std::fs::read(ckpt.join(f)).unwrap();
+    let (opt, state) = (pristine("optimizer.bin"), pristine("trainer_state.json"));
+
+    let mut flipped = opt.clone();
+    let mid = flipped.len() / 2;
+    for b in &mut flipped[mid..mid + 64] {
+        *b ^= 0xA5;
+    }
+    std::fs::write(ckpt.join("optimizer.bin"), &flipped).unwrap();
+    let e = fails(&["train", "--resume", run_s]);
+    assert!(e.contains("optimizer.bin: corrupt"), "{e}");
+    assert!(
+        e.contains("step-000004"),
+        "offers the previous checkpoint: {e}"
+    );
+    std::fs::write(ckpt.join("optimizer.bin"), &opt).unwrap();
+
+    let edited = String::from_utf8(state.clone())
+        .unwrap()
+        .replace("\"step\": 6", "\"step\": 999");
+    std::fs::write(ckpt.join("trainer_state.json"), edited).unwrap();
+    let e = fails(&["train", "--resume", run_s]);
+    assert!(e.contains("trainer_state.json: corrupt"), "{e}");
+    std::fs::write(ckpt.join("trainer_state.json"), &state).unwrap();
+
+    std::fs::remove_file(ckpt.join("model/model.safetensors")).unwrap();
+    let e = fails(&["train", "--resume", run_s]);
+    assert!(e.contains("model.safetensors: missing"), "{e}");
+
+    // the offered fallback: delete the bad checkpoint, resume from step 4
+    std::fs::remove_dir_all(&ckpt).unwrap();
+    let o = mgrpo(&["train", "--resume", run_s]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(metrics(&run).len(), 8);
+}

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use burn::prelude::Backend;
 use clap::{Args, ValueEnum};
 
@@ -220,7 +220,8 @@ pub fn eval<B: Backend>(a: EvalArgs, device: &B::Device) -> Result<()> {
             .unwrap_or_else(|| "model".into());
         PathBuf::from("runs").join("eval").join(model_name)
     });
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    // one writer per directory (created here)
+    let _lock = mgrpo::run_lock::RunLock::acquire(&out)?;
     for ((name, _), results) in rows.iter().zip(&outputs) {
         let file = name.replace(['/', '\\'], "_");
         write_results(&out.join(format!("{file}.jsonl")), results)?;

@@ -1,8 +1,11 @@
 //! Checkpoints: `RUN/checkpoints/step-NNNNNN/` with the model in HF layout (`model/`), the
 //! optimizer state (`optimizer.bin`), the reference model when `sync_ref_model` has moved it
 //! (`reference/`, HF layout) and the trainer state (`trainer_state.json`: step,
-//! scheduler step, data position, RNG seed, counters). Each is written under a temporary name
-//! and renamed when complete, so a kill at any instant leaves the last complete one intact.
+//! scheduler step, data position, RNG seed, counters), and last `manifest.json` with every
+//! file's sha256 (`manifest.rs`). Each is written under a temporary name and renamed when
+//! complete, so a kill at any instant leaves the last complete one intact; on resume the
+//! manifest is checked, and the trainer state against the directory's name, before anything is
+//! loaded.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +13,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
+use super::manifest::{verify_manifest, write_manifest};
 use crate::error::{Error, Result};
 use crate::fsutil::{replace_dir, write_atomic};
 use crate::model::lora::{load_adapter, save_adapter, LoraConfig};
@@ -109,6 +113,7 @@ pub fn save_checkpoint<B: AutodiffBackend>(
     let json = serde_json::to_string_pretty(state)
         .map_err(|e| Error::serialize("the trainer state", e))?;
     write_atomic(&tmp.join(STATE), json.as_bytes())?;
+    write_manifest(&tmp)?;
     replace_dir(&tmp, &dest)?;
     if let Some(limit) = limit {
         let all = list(run)?;
@@ -159,16 +164,37 @@ pub fn restore_latest<B: AutodiffBackend>(
     lora: Option<LoraCheckpoint<'_>>,
     device: &B::Device,
 ) -> Result<Restored<B>> {
-    let Some((_, dir)) = list(run)?.pop() else {
+    let mut all = list(run)?;
+    let Some((step, dir)) = all.pop() else {
         return Err(Error::arg(
             format!("--resume {}", run.display()),
             format!("no complete checkpoint in {}", checkpoints(run).display()),
         ));
     };
+    // a corrupt checkpoint is refused, naming the file and the one to fall back on
+    let offer = |e: Error| match all.last() {
+        Some((_, previous)) => Error::Invalid(format!(
+            "{e}; to resume from the previous checkpoint instead, delete {} (then --resume {} \
+             takes {})",
+            dir.display(),
+            run.display(),
+            previous.display()
+        )),
+        None => e,
+    };
+    if !verify_manifest(&dir).map_err(offer)? {
+        tracing::warn!(checkpoint = %dir.display(), "no manifest (an older checkpoint): not verified");
+    }
     let state_path = dir.join(STATE);
     let text = std::fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
     let state: TrainerState =
         serde_json::from_str(&text).map_err(|e| Error::checkpoint(&state_path, e.to_string()))?;
+    if state.step != step {
+        return Err(offer(Error::checkpoint(
+            &state_path,
+            format!("says step {} in the directory of step {step}", state.step),
+        )));
+    }
     let model = match lora {
         Some(l) => {
             let (_, base) = load_model::<B>(l.base, device)?;

@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod collect;
 pub mod config;
 pub mod evaluate;
+pub mod manifest;
 pub mod order;
 mod setup;
 pub mod sft;

@@ -33,6 +33,7 @@ use crate::rl::policy::Policy;
 use crate::rl::rollout::ModelSampler;
 use crate::rl::schedule::{Schedule, SchedulerType};
 use crate::rl::sft::{sft_update, SftExample};
+use crate::run_lock::RunLock;
 use crate::template::PromptTemplate;
 
 /// Every key of an SFT config.
@@ -286,7 +287,13 @@ pub fn sft<B: AutodiffBackend>(
         examples.push(SftExample { prompt, completion });
     }
 
-    std::fs::create_dir_all(run).map_err(|e| Error::io(run, e))?;
+    let _lock = RunLock::acquire(run)?;
+    if run.join("metrics.jsonl").exists() {
+        return Err(Error::Invalid(format!(
+            "{} already holds a run; choose another --out",
+            run.display()
+        )));
+    }
     write_atomic(
         &run.join("config.resolved.toml"),
         toml::to_string(cfg)

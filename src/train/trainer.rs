@@ -29,6 +29,7 @@ use crate::rl::loss::LossParams;
 use crate::rl::optim::{adamw, AdamParams, PolicyOptimizer};
 use crate::rl::parallel::{devices, DataParallel};
 use crate::rl::schedule::Schedule;
+use crate::run_lock::RunLock;
 
 /// A training run in progress.
 pub struct Trainer<'a, B: AutodiffBackend> {
@@ -55,6 +56,8 @@ pub struct Trainer<'a, B: AutodiffBackend> {
     pub state: TrainerState,
     /// Steps the run is planned for.
     pub total: usize,
+    /// This process is the run directory's one writer.
+    _lock: RunLock,
 }
 
 impl<'a, B: AutodiffBackend> Trainer<'a, B> {
@@ -70,6 +73,16 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             check_fits(&plan, cfg.device_memory_gib * (1u64 << 30) as f64)?;
         }
         let total = cfg.total_steps(setup.dataset.len());
+        // `--stop-after` must name a step the run will reach (checked again against a resumed
+        // checkpoint's step)
+        let check_stop = |at: usize| match opts.stop_after {
+            Some(stop) if stop <= at || stop > total => Err(Error::arg(
+                format!("--stop-after {stop}"),
+                format!("must be after the run's current step {at} and at most its last, {total}"),
+            )),
+            _ => Ok(()),
+        };
+        check_stop(0)?;
         let metrics = JsonlLog::new(run.join("metrics.jsonl"));
         let completions = JsonlLog::new(run.join("completions.jsonl"));
         let adam = AdamParams {
@@ -79,16 +92,31 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             weight_decay: cfg.weight_decay,
         };
         let lora = cfg.lora();
-        let (model, optim, state, synced_reference) = if opts.resume {
+        let (model, optim, state, synced_reference, lock) = if opts.resume {
+            // before anything in the run directory is read or truncated
+            let lock = RunLock::acquire(run)?;
             let lora_ckpt = lora_checkpoint(cfg, lora.as_ref());
             let r = restore_latest::<B>(run, adamw(&adam), lora_ckpt, device)?;
+            check_stop(r.state.step)?;
+            let drawn = r.state.step * cfg.prompts_per_step();
+            if r.state.data_position != drawn {
+                return Err(Error::checkpoint(
+                    r.dir.join("trainer_state.json"),
+                    format!(
+                        "data_position {} does not match step {} × {} prompts per step",
+                        r.state.data_position,
+                        r.state.step,
+                        cfg.prompts_per_step()
+                    ),
+                ));
+            }
             tracing::info!(checkpoint = %r.dir.display(), step = r.state.step, "resuming");
             metrics.truncate_after(r.state.step)?;
             completions.truncate_after(r.state.step)?;
             JsonlLog::new(run.join("eval").join("metrics.jsonl")).truncate_after(r.state.step)?;
-            (r.model, r.optim, r.state, r.reference)
+            (r.model, r.optim, r.state, r.reference, lock)
         } else {
-            let model = start_run::<B>(
+            let (model, lock) = start_run::<B>(
                 cfg,
                 &setup.model_config,
                 run,
@@ -101,7 +129,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
                 seed: cfg.seed,
                 ..Default::default()
             };
-            (model, adamw::<B>(&adam), state, None)
+            (model, adamw::<B>(&adam), state, None, lock)
         };
         eprintln!("{plan}");
         let mut model = model.with_compute_dtype(precision.dtype());
@@ -174,6 +202,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             device: device.clone(),
             state,
             total,
+            _lock: lock,
         })
     }
 
@@ -308,7 +337,8 @@ fn lora_checkpoint<'c>(
 }
 
 /// A new run: refuse a directory that holds one, load the model (LoRA: every weight frozen,
-/// adapters attached with B = 0, so the base model's outputs), write `config.resolved.toml`.
+/// adapters attached with B = 0, so the base model's outputs), lock the directory, write
+/// `config.resolved.toml`.
 fn start_run<B: AutodiffBackend>(
     cfg: &TrainConfig,
     model_config: &Qwen2Config,
@@ -316,20 +346,26 @@ fn start_run<B: AutodiffBackend>(
     metrics: &JsonlLog,
     lora: Option<&LoraConfig>,
     device: &B::Device,
-) -> Result<Qwen2ForCausalLM<B>> {
-    if metrics.path().exists() {
-        return Err(Error::Invalid(format!(
+) -> Result<(Qwen2ForCausalLM<B>, RunLock)> {
+    let taken = || {
+        Error::Invalid(format!(
             "{} already holds a run; continue it with --resume {}, or choose another --out",
             run.display(),
             run.display()
-        )));
+        ))
+    };
+    if metrics.path().exists() {
+        return Err(taken());
     }
     let model = load_weights::<B>(&cfg.model, model_config, device)?;
     let model = match lora {
         Some(l) => model.with_lora(l, cfg.seed, device),
         None => model,
     };
-    std::fs::create_dir_all(run).map_err(|e| Error::io(run, e))?;
+    let lock = RunLock::acquire(run)?;
+    if metrics.path().exists() {
+        return Err(taken()); // a run that started meanwhile
+    }
     // absolute paths, so that `--resume` works from any directory
     let mut resolved = cfg.clone();
     for p in [&mut resolved.model, &mut resolved.dataset] {
@@ -340,5 +376,5 @@ fn start_run<B: AutodiffBackend>(
         &run.join("config.resolved.toml"),
         resolved.to_toml()?.as_bytes(),
     )?;
-    Ok(model)
+    Ok((model, lock))
 }
