@@ -170,6 +170,7 @@ fn bad_input_gives_one_line_errors() {
         (vec!["--model", tok, "--prompt", "x", "--temperature=-1"], "--temperature must be"),
         (vec!["--model", tok, "--prompt", "x", "--min-p", "1"], "--min-p must be"),
         (vec!["--model", tok, "--prompt", "x", "--batch-size", "0"], "--batch-size"),
+        (vec!["--model", tok, "--prompt", "x", "--max-new-tokens", "0"], "--max-new-tokens must be at least 1"),
         (vec!["--model", tok, "--prompt", "x", "--stop", ""], "stop string is empty"),
         (vec!["--model", plain, "--prompt", "x"], "needs tokenizer.json"),
         (vec!["--model", plain, "--input", &long], "long.jsonl:2: 128 prompt tokens leave no room below max_position_embeddings 128"),

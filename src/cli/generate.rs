@@ -79,8 +79,8 @@ pub fn generate<B: Backend>(a: GenerateArgs, device: &B::Device) -> Result<()> {
     sampling
         .validate()
         .map_err(|e| anyhow::anyhow!("--{} {}", e.key.replace('_', "-"), e.msg))?;
-    if a.batch_size == 0 || a.num_return_sequences == 0 {
-        bail!("--batch-size and --num-return-sequences must be at least 1");
+    if a.batch_size == 0 || a.num_return_sequences == 0 || a.max_new_tokens == 0 {
+        bail!("--batch-size, --num-return-sequences and --max-new-tokens must be at least 1");
     }
     let template = a
         .template

@@ -164,6 +164,19 @@ impl Qwen2Config {
                 ),
             );
         }
+        let vocab = self.vocab_size;
+        if let Some(id) = self.eos_token_id.iter().find(|&&id| id as usize >= vocab) {
+            return bad(
+                "eos_token_id",
+                format!("{id} is not a token id (vocab_size {vocab}): generation would never stop on it"),
+            );
+        }
+        if let Some(id) = self.bos_token_id.filter(|&id| id as usize >= vocab) {
+            return bad(
+                "bos_token_id",
+                format!("{id} is not a token id (vocab_size {vocab})"),
+            );
+        }
         let positive = |x: f64| x.is_finite() && x > 0.0;
         if !positive(self.rms_norm_eps) {
             return bad(

@@ -93,6 +93,21 @@ fn every_error_names_its_key() {
         ),
         (&format!("{{{BASE}, \"head_dim\": 8}}"), "head_dim", "8"),
         (
+            &format!("{{{BASE}, \"eos_token_id\": 99999}}"),
+            "eos_token_id",
+            "vocab_size 10",
+        ),
+        (
+            &format!("{{{BASE}, \"eos_token_id\": [2, 10]}}"),
+            "eos_token_id",
+            "10 is not a token id",
+        ),
+        (
+            &format!("{{{BASE}, \"bos_token_id\": 10}}"),
+            "bos_token_id",
+            "10",
+        ),
+        (
             &format!("{{{BASE}, \"rms_norm_eps\": -1.0}}"),
             "rms_norm_eps",
             "> 0",
