@@ -736,3 +736,76 @@ fn corrupt_checkpoints_are_refused_by_name() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(metrics(&run).len(), 8);
 }
+
+/// The history must be whole to continue it: a deleted or cut `metrics.jsonl` is refused on
+/// resume (it used to restart the curves at the checkpoint silently). A run killed before its
+/// first step leaves a step-0 evaluation behind; the next run into the directory redoes it
+/// instead of appending a second step-0 line.
+#[test]
+fn resume_needs_the_whole_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let run_s = run.to_str().unwrap();
+    train(
+        &run,
+        &[
+            "--set",
+            "max_steps=6",
+            "--set",
+            "save_steps=2",
+            "--stop-after",
+            "4",
+        ],
+    );
+    let path = run.join("metrics.jsonl");
+    let whole = std::fs::read_to_string(&path).unwrap();
+    let cut: String = whole.lines().take(2).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, cut).unwrap();
+    let e = fails(&["train", "--resume", run_s]);
+    assert!(
+        e.contains("metrics.jsonl") && e.contains("holds 2 step lines") && e.contains("1..=4"),
+        "{e}"
+    );
+    std::fs::remove_file(&path).unwrap();
+    let e = fails(&["train", "--resume", run_s]);
+    assert!(e.contains("holds 0 step lines"), "{e}");
+    std::fs::write(&path, &whole).unwrap();
+    let o = mgrpo(&["train", "--resume", run_s]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(metrics(&run).len(), 6);
+
+    // killed before step 1: only config.resolved.toml and a step-0 evaluation are left
+    let early = tmp.path().join("early");
+    let data = "tests/fixtures/copy-task/train.jsonl";
+    let eval_data = format!("eval_dataset={data}");
+    let with_eval = [
+        "--set",
+        &eval_data,
+        "--set",
+        "eval_limit=4",
+        "--set",
+        "eval_turns=1",
+        "--set",
+        "eval_max_new_tokens=2",
+    ];
+    let mut args = vec!["--set", "max_steps=1"];
+    args.extend(with_eval);
+    train(&early, &args);
+    let eval = early.join("eval/metrics.jsonl");
+    let step0: String = std::fs::read_to_string(&eval)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::remove_dir_all(early.join("checkpoints")).unwrap();
+    std::fs::remove_dir_all(early.join("model")).unwrap();
+    std::fs::remove_file(early.join("metrics.jsonl")).unwrap();
+    std::fs::write(&eval, format!("{step0}\n")).unwrap();
+    train(&early, &args);
+    let steps: Vec<u64> = jsonl(&eval)
+        .iter()
+        .map(|m| m["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, vec![0, 1], "one step-0 line");
+}

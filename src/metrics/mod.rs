@@ -61,6 +61,18 @@ impl JsonlLog {
         crate::fsutil::write_atomic(&self.path, kept.as_bytes())
     }
 
+    /// The `step` of every line (none when the file is missing; unreadable lines skipped).
+    pub fn steps(&self) -> Vec<usize> {
+        let Ok(text) = std::fs::read_to_string(&self.path) else {
+            return Vec::new();
+        };
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v.get("step").and_then(|s| s.as_u64()))
+            .map(|s| s as usize)
+            .collect()
+    }
+
     /// Every line parsed as `T` (a bad line names the file and line).
     pub fn read<T: for<'de> Deserialize<'de>>(&self) -> Result<Vec<T>> {
         read_objects(&self.path)?

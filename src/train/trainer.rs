@@ -112,6 +112,20 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             }
             tracing::info!(checkpoint = %r.dir.display(), step = r.state.step, "resuming");
             metrics.truncate_after(r.state.step)?;
+            // the history up to the checkpoint must be whole: a deleted or cut metrics.jsonl
+            // would silently restart the curves at the checkpoint
+            if metrics.steps() != (1..=r.state.step).collect::<Vec<_>>() {
+                return Err(Error::checkpoint(
+                    metrics.path(),
+                    format!(
+                        "holds {} step lines where the checkpoint at step {} needs steps 1..={} \
+                         (deleted or truncated?); restore it from a copy, or start a new run",
+                        metrics.steps().len(),
+                        r.state.step,
+                        r.state.step
+                    ),
+                ));
+            }
             completions.truncate_after(r.state.step)?;
             JsonlLog::new(run.join("eval").join("metrics.jsonl")).truncate_after(r.state.step)?;
             (r.model, r.optim, r.state, r.reference, lock)
@@ -365,6 +379,11 @@ fn start_run<B: AutodiffBackend>(
     let lock = RunLock::acquire(run)?;
     if metrics.path().exists() {
         return Err(taken()); // a run that started meanwhile
+    }
+    // a run killed before its first step left only its step-0 evaluation: this run redoes it
+    let stale = run.join("eval").join("metrics.jsonl");
+    if stale.exists() {
+        std::fs::remove_file(&stale).map_err(|e| Error::io(&stale, e))?;
     }
     // absolute paths, so that `--resume` works from any directory
     let mut resolved = cfg.clone();
