@@ -809,3 +809,30 @@ fn resume_needs_the_whole_history() {
         .collect();
     assert_eq!(steps, vec![0, 1], "one step-0 line");
 }
+
+/// A run that cannot learn says so: answers the verifier cannot find (here: a task whose gold
+/// answers no completion states) give reward 0 step after step, and after 10 such steps a
+/// warning names the likely causes (it used to train at 0.000 in silence). A run that learns
+/// gets no such warning.
+#[test]
+fn a_reward_stuck_at_zero_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stuck = train(
+        &tmp.path().join("stuck"),
+        &[
+            "--set",
+            "dataset=tests/fixtures/copy-task/palindrome.jsonl",
+            "--set",
+            "dataset_format=qa",
+            "--set",
+            "max_steps=12",
+        ],
+    );
+    let err = String::from_utf8_lossy(&stuck.stderr);
+    assert!(
+        err.contains("reward 0 for 10 steps in a row (through step 10)") && err.contains("format"),
+        "{err}"
+    );
+    let fine = train(&tmp.path().join("fine"), &["--set", "max_steps=12"]);
+    assert!(!String::from_utf8_lossy(&fine.stderr).contains("reward 0 for"));
+}

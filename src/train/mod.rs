@@ -59,10 +59,12 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
     }
     let progress = Progress::new(trainer.total, trainer.state.step);
     let mut last = None;
+    let mut silent = SilentReward::new(&opts.config);
     while !trainer.done() {
         let m = trainer.step()?;
         progress.step(&m);
         log_step(&m);
+        silent.observe(&m);
         if m.skipped {
             if let Err(e) = trainer.check_nonfinite(m.loss, m.grad_norm) {
                 progress.finish();
@@ -97,6 +99,48 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
         last,
         report,
     })
+}
+
+/// Steps in a row with reward 0 and no `\boxed{}` answer before [`SilentReward`] warns.
+pub const SILENT_STEPS: usize = 10;
+
+/// A loud warning for a run that cannot learn: the verifier finds no answer in any completion,
+/// step after step (a prompt that does not ask for `\boxed{}`, or a task the `accuracy` reward
+/// does not fit), so the reward is exactly 0 and GRPO has no signal.
+struct SilentReward {
+    watching: bool,
+    in_a_row: usize,
+}
+
+impl SilentReward {
+    fn new(cfg: &TrainConfig) -> Self {
+        Self {
+            watching: cfg.reward.funcs.iter().any(|f| f == "accuracy"),
+            in_a_row: 0,
+        }
+    }
+
+    fn observe(&mut self, m: &StepMetrics) {
+        if !self.watching {
+            return;
+        }
+        self.in_a_row = if m.reward == 0.0 && m.format == 0.0 {
+            self.in_a_row + 1
+        } else {
+            0
+        };
+        if self.in_a_row == SILENT_STEPS {
+            tracing::warn!(
+                "reward 0 for {SILENT_STEPS} steps in a row (through step {}) and no completion \
+                 has a \\boxed{{}} answer: the `accuracy` reward reads only marked answers \
+                 (\\boxed{{}}, \"the answer is\", \"####\"), so there is nothing to learn from. \
+                 Use a template that asks for \\boxed{{}} (qwen-math, or a chat template whose \
+                 system prompt does), add the `format` reward, or grade this task with a reward \
+                 of its own ([reward] funcs)",
+                m.step
+            );
+        }
+    }
 }
 
 /// The step's structured log line (`-v`).
