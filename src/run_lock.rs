@@ -61,6 +61,50 @@ impl RunLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Remove what killed writers left in the locked directory: temporary files
+    /// (`.NAME.tmp-PID`, see [`crate::fsutil::temp_sibling`]) and half-written checkpoints
+    /// (`checkpoints/.tmp-step-N`). Holding the lock proves no live process owns them.
+    pub fn clean_stale(&self) -> Result<Vec<PathBuf>> {
+        let Some(dir) = self.path.parent() else {
+            return Ok(Vec::new());
+        };
+        let mut removed = Vec::new();
+        for (sub, is_stale) in [
+            (dir.to_path_buf(), stale_temp_file as fn(&str) -> bool),
+            (dir.join("eval"), stale_temp_file),
+            (dir.join("checkpoints"), |n: &str| {
+                n.starts_with(".tmp-step-")
+            }),
+        ] {
+            let Ok(entries) = std::fs::read_dir(&sub) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !is_stale(&name) {
+                    continue;
+                }
+                let p = e.path();
+                let r = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+                r.map_err(|err| Error::io(&p, err))?;
+                removed.push(p);
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// `.NAME.tmp-PID`: a temporary sibling that was never renamed into place.
+fn stale_temp_file(name: &str) -> bool {
+    name.starts_with('.')
+        && name
+            .rsplit_once(".tmp-")
+            .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -82,5 +126,19 @@ mod tests {
         drop(first);
         let again = RunLock::acquire(&run).unwrap();
         assert!(again.path().is_file());
+        // what killed writers leave behind goes; everything else stays
+        std::fs::create_dir_all(run.join("checkpoints/.tmp-step-000003/model")).unwrap();
+        std::fs::create_dir_all(run.join("checkpoints/step-000002")).unwrap();
+        std::fs::write(run.join(".metrics.jsonl.tmp-4242"), "x").unwrap();
+        std::fs::create_dir_all(run.join("eval")).unwrap();
+        std::fs::write(run.join("eval/.step-0.jsonl.tmp-77"), "x").unwrap();
+        std::fs::write(run.join("metrics.jsonl"), "x").unwrap();
+        std::fs::write(run.join(".hidden.tmp-notapid"), "x").unwrap();
+        let mut removed = again.clean_stale().unwrap();
+        removed.sort();
+        assert_eq!(removed.len(), 3, "{removed:?}");
+        assert!(run.join("checkpoints/step-000002").is_dir());
+        assert!(run.join("metrics.jsonl").is_file() && run.join(".hidden.tmp-notapid").is_file());
+        assert!(!run.join("checkpoints/.tmp-step-000003").exists());
     }
 }

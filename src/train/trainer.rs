@@ -95,6 +95,9 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
         let (model, optim, state, synced_reference, lock) = if opts.resume {
             // before anything in the run directory is read or truncated
             let lock = RunLock::acquire(run)?;
+            for p in lock.clean_stale()? {
+                tracing::info!(removed = %p.display(), "left by a killed run");
+            }
             let lora_ckpt = lora_checkpoint(cfg, lora.as_ref());
             let r = restore_latest::<B>(run, adamw(&adam), lora_ckpt, device)?;
             check_stop(r.state.step)?;
