@@ -1,0 +1,249 @@
+//! Run integrity on the copy-task fixture: one writer per run directory, checkpoints that
+//! prove themselves, a history that must be whole to continue, and a run that cannot learn
+//! saying so.
+
+mod common;
+
+use std::path::Path;
+
+use common::{fails, jsonl, mgrpo, run_config};
+use serde_json::Value;
+
+const CONFIG: &str = "configs/copy-grpo.toml";
+
+fn train(out: &Path, extra: &[&str]) -> std::process::Output {
+    run_config("train", CONFIG, out, extra)
+}
+
+fn metrics(run: &Path) -> Vec<Value> {
+    jsonl(&run.join("metrics.jsonl"))
+}
+
+/// One writer per run directory: while a run is live, `--resume` on it and a second run into
+/// it fail at once, naming the live process; once it is gone (killed: no clean exit), the lock
+/// is free again and the run resumes.
+#[test]
+fn a_live_run_directory_has_one_writer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let mut live = std::process::Command::new(env!("CARGO_BIN_EXE_mgrpo"))
+        .args(["train", "--config", CONFIG, "--out", run_s])
+        .args(["--set", "max_steps=1000000", "--set", "save_steps=2"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !run
+        .join("checkpoints/step-000002/trainer_state.json")
+        .is_file()
+    {
+        assert!(
+            t.elapsed().as_secs() < 60,
+            "the live run never checkpointed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let holder = format!("in use by process {}", live.id());
+    let e = fails(&["train", "--resume", run_s]);
+    assert!(e.contains(&holder), "{e}");
+    let o = mgrpo(&[
+        "train",
+        "--config",
+        CONFIG,
+        "--out",
+        run_s,
+        "--set",
+        "max_steps=2",
+    ]);
+    assert!(!o.status.success());
+    let lines_before = metrics(&run).len();
+    live.kill().unwrap();
+    live.wait().unwrap();
+    assert!(
+        metrics(&run).len() >= lines_before,
+        "the refused runs wrote nothing"
+    );
+    // free again: a `--stop-after` behind the checkpoint is refused for what it is
+    let e = fails(&["train", "--resume", run_s, "--stop-after", "1"]);
+    assert!(
+        e.contains("--stop-after 1: must be after the run's current step"),
+        "{e}"
+    );
+    let e = fails(&[
+        "train",
+        "--config",
+        CONFIG,
+        "--out",
+        tmp.path().join("x").to_str().unwrap(),
+        "--stop-after",
+        "0",
+    ]);
+    assert!(e.contains("--stop-after 0"), "{e}");
+    assert!(!tmp.path().join("x").exists(), "nothing written");
+}
+
+/// Checkpoints prove themselves: flipped bytes in `optimizer.bin`, an edited
+/// `trainer_state.json` or a missing weight file are refused on resume, naming the file and
+/// offering the previous checkpoint; with the bad one deleted, the run resumes from that one.
+#[test]
+fn corrupt_checkpoints_are_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let run_s = run.to_str().unwrap();
+    train(
+        &run,
+        &[
+            "--set",
+            "max_steps=8",
+            "--set",
+            "save_steps=2",
+            "--stop-after",
+            "6",
+        ],
+    );
+    let ckpt = run.join("checkpoints/step-000006");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(ckpt.join("manifest.json")).unwrap()).unwrap();
+    for f in [
+        "trainer_state.json",
+        "optimizer.bin",
+        "model/model.safetensors",
+    ] {
+        assert!(manifest["sha256"][f].is_string(), "{f} not in the manifest");
+    }
+    let pristine = |f: &str| std::fs::read(ckpt.join(f)).unwrap();
+    let (opt, state) = (pristine("optimizer.bin"), pristine("trainer_state.json"));
+
+    let mut flipped = opt.clone();
+    let mid = flipped.len() / 2;
+    for b in &mut flipped[mid..mid + 64] {
+        *b ^= 0xA5;
+    }
+    std::fs::write(ckpt.join("optimizer.bin"), &flipped).unwrap();
+    let e = fails(&["train", "--resume", run_s]);
+    assert!(e.contains("optimizer.bin: corrupt"), "{e}");
+    assert!(
+        e.contains("step-000004"),
+        "offers the previous checkpoint: {e}"
+    );
+    std::fs::write(ckpt.join("optimizer.bin"), &opt).unwrap();
+
+    let edited = String::from_utf8(state.clone())
+        .unwrap()
+        .replace("\"step\": 6", "\"step\": 999");
+    std::fs::write(ckpt.join("trainer_state.json"), edited).unwrap();
+    let e = fails(&["train", "--resume", run_s]);
+    assert!(e.contains("trainer_state.json: corrupt"), "{e}");
+    std::fs::write(ckpt.join("trainer_state.json"), &state).unwrap();
+
+    std::fs::remove_file(ckpt.join("model/model.safetensors")).unwrap();
+    let e = fails(&["train", "--resume", run_s]);
+    assert!(e.contains("model.safetensors: missing"), "{e}");
+
+    // the offered fallback: delete the bad checkpoint, resume from step 4
+    std::fs::remove_dir_all(&ckpt).unwrap();
+    let o = mgrpo(&["train", "--resume", run_s]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(metrics(&run).len(), 8);
+}
+
+/// The history must be whole to continue it: a deleted or cut `metrics.jsonl` is refused on
+/// resume (it used to restart the curves at the checkpoint silently). A run killed before its
+/// first step leaves a step-0 evaluation behind; the next run into the directory redoes it
+/// instead of appending a second step-0 line.
+#[test]
+fn resume_needs_the_whole_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let run_s = run.to_str().unwrap();
+    train(
+        &run,
+        &[
+            "--set",
+            "max_steps=6",
+            "--set",
+            "save_steps=2",
+            "--stop-after",
+            "4",
+        ],
+    );
+    let path = run.join("metrics.jsonl");
+    let whole = std::fs::read_to_string(&path).unwrap();
+    let cut: String = whole.lines().take(2).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, cut).unwrap();
+    let e = fails(&["train", "--resume", run_s]);
+    assert!(
+        e.contains("metrics.jsonl") && e.contains("holds 2 step lines") && e.contains("1..=4"),
+        "{e}"
+    );
+    std::fs::remove_file(&path).unwrap();
+    let e = fails(&["train", "--resume", run_s]);
+    assert!(e.contains("holds 0 step lines"), "{e}");
+    std::fs::write(&path, &whole).unwrap();
+    let o = mgrpo(&["train", "--resume", run_s]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(metrics(&run).len(), 6);
+
+    // killed before step 1: only config.resolved.toml and a step-0 evaluation are left
+    let early = tmp.path().join("early");
+    let data = "tests/fixtures/copy-task/train.jsonl";
+    let eval_data = format!("eval_dataset={data}");
+    let with_eval = [
+        "--set",
+        &eval_data,
+        "--set",
+        "eval_limit=4",
+        "--set",
+        "eval_turns=1",
+        "--set",
+        "eval_max_new_tokens=2",
+    ];
+    let mut args = vec!["--set", "max_steps=1"];
+    args.extend(with_eval);
+    train(&early, &args);
+    let eval = early.join("eval/metrics.jsonl");
+    let step0: String = std::fs::read_to_string(&eval)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::remove_dir_all(early.join("checkpoints")).unwrap();
+    std::fs::remove_dir_all(early.join("model")).unwrap();
+    std::fs::remove_file(early.join("metrics.jsonl")).unwrap();
+    std::fs::write(&eval, format!("{step0}\n")).unwrap();
+    train(&early, &args);
+    let steps: Vec<u64> = jsonl(&eval)
+        .iter()
+        .map(|m| m["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, vec![0, 1], "one step-0 line");
+}
+
+/// A run that cannot learn says so: answers the verifier cannot find (here: a task whose gold
+/// answers no completion states) give reward 0 step after step, and after 10 such steps a
+/// warning names the likely causes (it used to train at 0.000 in silence). A run that learns
+/// gets no such warning.
+#[test]
+fn a_reward_stuck_at_zero_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stuck = train(
+        &tmp.path().join("stuck"),
+        &[
+            "--set",
+            "dataset=tests/fixtures/copy-task/palindrome.jsonl",
+            "--set",
+            "dataset_format=qa",
+            "--set",
+            "max_steps=12",
+        ],
+    );
+    let err = String::from_utf8_lossy(&stuck.stderr);
+    assert!(
+        err.contains("reward 0 for 10 steps in a row (through step 10)") && err.contains("format"),
+        "{err}"
+    );
+    let fine = train(&tmp.path().join("fine"), &["--set", "max_steps=12"]);
+    assert!(!String::from_utf8_lossy(&fine.stderr).contains("reward 0 for"));
+}
