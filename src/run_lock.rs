@@ -8,6 +8,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::fsutil::is_temp_sibling;
 
 /// The lock file's name inside a run directory.
 pub const LOCK_FILE: &str = ".lock";
@@ -63,7 +64,7 @@ impl RunLock {
     }
 
     /// Remove what killed writers left in the locked directory: temporary files
-    /// (`.NAME.tmp-PID`, see [`crate::fsutil::temp_sibling`]) and half-written checkpoints
+    /// ([`is_temp_sibling`]: `.NAME.tmp-PID`, never renamed into place) and half-written checkpoints
     /// (`checkpoints/.tmp-step-N`). Holding the lock proves no live process owns them.
     pub fn clean_stale(&self) -> Result<Vec<PathBuf>> {
         let Some(dir) = self.path.parent() else {
@@ -71,8 +72,8 @@ impl RunLock {
         };
         let mut removed = Vec::new();
         for (sub, is_stale) in [
-            (dir.to_path_buf(), stale_temp_file as fn(&str) -> bool),
-            (dir.join("eval"), stale_temp_file),
+            (dir.to_path_buf(), is_temp_sibling as fn(&str) -> bool),
+            (dir.join("eval"), is_temp_sibling),
             (dir.join("checkpoints"), |n: &str| {
                 n.starts_with(".tmp-step-")
             }),
@@ -97,14 +98,6 @@ impl RunLock {
         }
         Ok(removed)
     }
-}
-
-/// `.NAME.tmp-PID`: a temporary sibling that was never renamed into place.
-fn stale_temp_file(name: &str) -> bool {
-    name.starts_with('.')
-        && name
-            .rsplit_once(".tmp-")
-            .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]

@@ -44,33 +44,27 @@ impl JsonlLog {
     }
 
     /// Drop the lines whose `step` is above `step` (a resumed run rewrites them), atomically.
-    pub fn truncate_after(&self, step: usize) -> Result<()> {
+    /// Returns the steps of the lines kept (none when the file is missing; unreadable lines
+    /// are dropped).
+    pub fn truncate_after(&self, step: usize) -> Result<Vec<usize>> {
         let Ok(text) = std::fs::read_to_string(&self.path) else {
-            return Ok(());
+            return Ok(Vec::new());
         };
-        let kept: String = text
-            .lines()
-            .filter(|l| {
-                serde_json::from_str::<serde_json::Value>(l)
-                    .ok()
-                    .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
-                    .is_some_and(|s| s as usize <= step)
-            })
-            .map(|l| format!("{l}\n"))
-            .collect();
-        crate::fsutil::write_atomic(&self.path, kept.as_bytes())
-    }
-
-    /// The `step` of every line (none when the file is missing; unreadable lines skipped).
-    pub fn steps(&self) -> Vec<usize> {
-        let Ok(text) = std::fs::read_to_string(&self.path) else {
-            return Vec::new();
-        };
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter_map(|v| v.get("step").and_then(|s| s.as_u64()))
-            .map(|s| s as usize)
-            .collect()
+        let mut steps = Vec::new();
+        let mut kept = String::new();
+        for line in text.lines() {
+            let s = serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
+                .map(|s| s as usize);
+            if let Some(s) = s.filter(|&s| s <= step) {
+                steps.push(s);
+                kept.push_str(line);
+                kept.push('\n');
+            }
+        }
+        crate::fsutil::write_atomic(&self.path, kept.as_bytes())?;
+        Ok(steps)
     }
 
     /// Every line parsed as `T` (a bad line names the file and line).

@@ -10,7 +10,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::checkpoint::{
-    self, restore_latest, save_checkpoint, CheckpointSpec, LoraCheckpoint, TrainerState,
+    self, restore_latest, save_checkpoint, CheckpointSpec, LoraCheckpoint, Restored, TrainerState,
 };
 use super::evaluate::{eval_report, run_eval, EvalContext};
 use super::setup::{memory_plan, setup, Setup};
@@ -73,16 +73,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             check_fits(&plan, cfg.device_memory_gib * (1u64 << 30) as f64)?;
         }
         let total = cfg.total_steps(setup.dataset.len());
-        // `--stop-after` must name a step the run will reach (checked again against a resumed
-        // checkpoint's step)
-        let check_stop = |at: usize| match opts.stop_after {
-            Some(stop) if stop <= at || stop > total => Err(Error::arg(
-                format!("--stop-after {stop}"),
-                format!("must be after the run's current step {at} and at most its last, {total}"),
-            )),
-            _ => Ok(()),
-        };
-        check_stop(0)?;
+        check_stop(opts.stop_after, 0, total)?;
         let metrics = JsonlLog::new(run.join("metrics.jsonl"));
         let completions = JsonlLog::new(run.join("completions.jsonl"));
         let adam = AdamParams {
@@ -93,44 +84,8 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
         };
         let lora = cfg.lora();
         let (model, optim, state, synced_reference, lock) = if opts.resume {
-            // before anything in the run directory is read or truncated
-            let lock = RunLock::acquire(run)?;
-            for p in lock.clean_stale()? {
-                tracing::info!(removed = %p.display(), "left by a killed run");
-            }
             let lora_ckpt = lora_checkpoint(cfg, lora.as_ref());
-            let r = restore_latest::<B>(run, adamw(&adam), lora_ckpt, device)?;
-            check_stop(r.state.step)?;
-            let drawn = r.state.step * cfg.prompts_per_step();
-            if r.state.data_position != drawn {
-                return Err(Error::checkpoint(
-                    r.dir.join("trainer_state.json"),
-                    format!(
-                        "data_position {} does not match step {} × {} prompts per step",
-                        r.state.data_position,
-                        r.state.step,
-                        cfg.prompts_per_step()
-                    ),
-                ));
-            }
-            tracing::info!(checkpoint = %r.dir.display(), step = r.state.step, "resuming");
-            metrics.truncate_after(r.state.step)?;
-            // the history up to the checkpoint must be whole: a deleted or cut metrics.jsonl
-            // would silently restart the curves at the checkpoint
-            if metrics.steps() != (1..=r.state.step).collect::<Vec<_>>() {
-                return Err(Error::checkpoint(
-                    metrics.path(),
-                    format!(
-                        "holds {} step lines where the checkpoint at step {} needs steps 1..={} \
-                         (deleted or truncated?); restore it from a copy, or start a new run",
-                        metrics.steps().len(),
-                        r.state.step,
-                        r.state.step
-                    ),
-                ));
-            }
-            completions.truncate_after(r.state.step)?;
-            JsonlLog::new(run.join("eval").join("metrics.jsonl")).truncate_after(r.state.step)?;
+            let (r, lock) = resume_run::<B>(opts, total, adamw(&adam), lora_ckpt, device)?;
             (r.model, r.optim, r.state, r.reference, lock)
         } else {
             let (model, lock) = start_run::<B>(
@@ -351,6 +306,65 @@ fn lora_checkpoint<'c>(
         base: &cfg.model,
         seed: cfg.seed,
     })
+}
+
+/// `--stop-after`, if given, must name a step after `at` (the run's current step) that the run
+/// reaches (at most `total`).
+fn check_stop(stop_after: Option<usize>, at: usize, total: usize) -> Result<()> {
+    match stop_after {
+        Some(stop) if stop <= at || stop > total => Err(Error::arg(
+            format!("--stop-after {stop}"),
+            format!("must be after the run's current step {at} and at most its last, {total}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A resumed run: lock the directory (before anything in it is read or truncated), remove what
+/// killed writers left, load the latest verified checkpoint, check its state against the config
+/// and `--stop-after`, and cut the logs back to its step — refusing a history with lines
+/// missing, which would restart the curves at the checkpoint.
+fn resume_run<B: AutodiffBackend>(
+    opts: &TrainOptions,
+    total: usize,
+    optim: PolicyOptimizer<B>,
+    lora: Option<LoraCheckpoint<'_>>,
+    device: &B::Device,
+) -> Result<(Restored<B>, RunLock)> {
+    let (cfg, run) = (&opts.config, opts.run_dir.as_path());
+    let lock = RunLock::acquire(run)?;
+    for p in lock.clean_stale()? {
+        tracing::info!(removed = %p.display(), "left by a killed run");
+    }
+    let r = restore_latest::<B>(run, optim, lora, device)?;
+    let step = r.state.step;
+    check_stop(opts.stop_after, step, total)?;
+    if r.state.data_position != step * cfg.prompts_per_step() {
+        return Err(Error::checkpoint(
+            r.dir.join("trainer_state.json"),
+            format!(
+                "data_position {} does not match step {step} × {} prompts per step",
+                r.state.data_position,
+                cfg.prompts_per_step()
+            ),
+        ));
+    }
+    tracing::info!(checkpoint = %r.dir.display(), step, "resuming");
+    let metrics = JsonlLog::new(run.join("metrics.jsonl"));
+    let kept = metrics.truncate_after(step)?;
+    if kept != (1..=step).collect::<Vec<_>>() {
+        return Err(Error::checkpoint(
+            metrics.path(),
+            format!(
+                "holds {} step lines where the checkpoint at step {step} needs steps 1..={step} \
+                 (deleted or truncated?); restore it from a copy, or start a new run",
+                kept.len()
+            ),
+        ));
+    }
+    JsonlLog::new(run.join("completions.jsonl")).truncate_after(step)?;
+    JsonlLog::new(run.join("eval").join("metrics.jsonl")).truncate_after(step)?;
+    Ok((r, lock))
 }
 
 /// A new run: refuse a directory that holds one, load the model (LoRA: every weight frozen,
