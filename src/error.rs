@@ -62,6 +62,10 @@ pub enum Error {
     /// Writing a value as JSON or TOML failed: a bug, not bad input.
     #[error("serialising {what}: {msg}")]
     Serialize { what: &'static str, msg: String },
+    /// A run stopped at SIGINT or SIGTERM after checkpointing its last step; `msg` says how
+    /// to resume. The CLI exits with 128 + `signal`.
+    #[error("{msg}")]
+    Interrupted { signal: i32, msg: String },
     /// Invalid arguments that are not tied to a file or a key (an unknown template name, an
     /// empty dataset, ...).
     #[error("{0}")]

@@ -14,6 +14,7 @@ pub mod eval;
 pub mod fsutil;
 pub mod generate;
 pub mod grade;
+pub mod interrupt;
 pub mod jsonl;
 pub mod memory;
 pub mod metrics;

@@ -100,7 +100,12 @@ fn main() {
         .init();
     if let Err(e) = dispatch(cli.command) {
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        // a run stopped by a signal exits as the signal would have (130 for Ctrl-C)
+        let code = match e.downcast_ref::<mgrpo::Error>() {
+            Some(mgrpo::Error::Interrupted { signal, .. }) => 128 + signal,
+            _ => 1,
+        };
+        std::process::exit(code);
     }
 }
 

@@ -25,7 +25,8 @@ pub struct TrainArgs {
     /// The run directory (default: the config's output_dir, else runs/<config name>).
     #[arg(long, conflicts_with = "resume")]
     pub out: Option<PathBuf>,
-    /// Stop after this step, checkpointing it (continue later with --resume).
+    /// Stop after this step, checkpointing it (continue later with --resume). Ctrl-C or
+    /// SIGTERM does the same after the step in progress (exit status 130 / 143).
     #[arg(long, value_name = "STEP")]
     pub stop_after: Option<usize>,
     #[command(flatten)]
@@ -69,6 +70,8 @@ pub fn train<B: Backend>(a: TrainArgs, device: &B::Device) -> Result<()> {
             }
         }
     };
+    // Ctrl-C / SIGTERM: checkpoint the current step and exit 130 / 143 (train::train)
+    mgrpo::interrupt::install()?;
     let s = if opts.config.gradient_checkpointing {
         mgrpo::train::train::<Autodiff<B, BalancedCheckpointing>>(&opts, device)?
     } else {

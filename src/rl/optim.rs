@@ -16,7 +16,7 @@ use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder, RecorderError};
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::error::{Error, Result};
@@ -163,7 +163,7 @@ pub fn load_optimizer<B: AutodiffBackend>(
     let ids = param_ids(model);
     let record: OptimizerRecord<B> = BinFileRecorder::<FullPrecisionSettings>::new()
         .load(path.to_path_buf(), device)
-        .map_err(|e| Error::checkpoint(path, format!("reading the optimizer state: {e}")))?;
+        .map_err(|e| unreadable(path, &e))?;
     let mut remapped: OptimizerRecord<B> = Default::default();
     for (key, r) in record {
         let id = usize::try_from(key.val())
@@ -182,6 +182,22 @@ pub fn load_optimizer<B: AutodiffBackend>(
         remapped.insert(*id, r);
     }
     Ok(optim.load_record(remapped))
+}
+
+/// Burn's recorder errors print as nested `Debug` strings; name the file (the recorder adds
+/// `.bin`) and the cause in a sentence, keeping the raw error for `-vv`.
+fn unreadable(path: &Path, e: &RecorderError) -> Error {
+    let file = path.with_extension("bin");
+    tracing::debug!(file = %file.display(), error = ?e, "optimizer state unreadable");
+    let raw = format!("{e:?}");
+    let cause = match e {
+        RecorderError::FileNotFound(_) => "the file is missing",
+        _ if raw.contains("UnexpectedEof") || raw.contains("fill whole buffer") => {
+            "the file ends early (truncated)"
+        }
+        _ => "it is not an optimizer state this version of mgrpo can read (corrupt, or written by another version)",
+    };
+    Error::checkpoint(&file, format!("cannot read the optimizer state: {cause}"))
 }
 
 #[cfg(test)]

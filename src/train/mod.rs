@@ -23,7 +23,8 @@ use burn::tensor::backend::AutodiffBackend;
 pub use config::{Algorithm, TrainConfig};
 pub use trainer::Trainer;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::interrupt::{self, Interrupt};
 use crate::metrics::{Progress, StepMetrics};
 
 /// How to run `mgrpo train`.
@@ -74,11 +75,18 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
         if trainer.eval_due() {
             trainer.evaluate()?;
         }
-        let stop_now = opts.stop_after == Some(m.step);
-        if trainer.save_due() || stop_now {
-            trainer.save_checkpoint()?;
-        }
+        // a signal stops the run here, at a step boundary, as `--stop-after` would
+        let interrupted = interrupt::requested().filter(|_| !trainer.done());
+        let stop_now = opts.stop_after == Some(m.step) || interrupted.is_some();
+        let saved = match trainer.save_due() || stop_now {
+            true => Some(trainer.save_checkpoint()?),
+            false => None,
+        };
         last = Some(m);
+        if let (Some(i), Some(saved)) = (interrupted, saved) {
+            progress.finish();
+            return Err(interrupted_error(i, &trainer, &saved, &opts.run_dir));
+        }
         if stop_now {
             break;
         }
@@ -99,6 +107,27 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
         last,
         report,
     })
+}
+
+/// What an interrupted run tells the user: where it stopped and how to go on.
+fn interrupted_error<B: AutodiffBackend>(
+    i: Interrupt,
+    trainer: &Trainer<'_, B>,
+    checkpoint: &Path,
+    run: &Path,
+) -> Error {
+    Error::Interrupted {
+        signal: i.signal,
+        msg: format!(
+            "interrupted by {} after step {} of {}; checkpoint {}; continue with: mgrpo train \
+             --resume {}",
+            i.name(),
+            trainer.state.step,
+            trainer.total,
+            checkpoint.display(),
+            run.display()
+        ),
+    }
 }
 
 /// Steps in a row with reward 0 and no `\boxed{}` answer before [`SilentReward`] warns.

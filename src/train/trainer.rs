@@ -83,7 +83,15 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             weight_decay: cfg.weight_decay,
         };
         let lora = cfg.lora();
-        let (model, optim, state, synced_reference, lock) = if opts.resume {
+        // `--resume` on a run killed before its first checkpoint starts it again from step 0
+        let restart = opts.resume && checkpoint::list(run)?.is_empty();
+        if restart {
+            eprintln!(
+                "{}: no checkpoint yet; starting the run again from step 0",
+                run.display()
+            );
+        }
+        let (model, optim, state, synced_reference, lock) = if opts.resume && !restart {
             let lora_ckpt = lora_checkpoint(cfg, lora.as_ref());
             let (r, lock) = resume_run::<B>(opts, total, adamw(&adam), lora_ckpt, device)?;
             (r.model, r.optim, r.state, r.reference, lock)
@@ -92,7 +100,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
                 cfg,
                 &setup.model_config,
                 run,
-                &metrics,
+                restart,
                 lora.as_ref(),
                 device,
             )?;
@@ -367,17 +375,19 @@ fn resume_run<B: AutodiffBackend>(
     Ok((r, lock))
 }
 
-/// A new run: refuse a directory that holds one, load the model (LoRA: every weight frozen,
-/// adapters attached with B = 0, so the base model's outputs), lock the directory, write
-/// `config.resolved.toml`.
+/// A new run (or, with `restart`, one killed before its first checkpoint, begun again):
+/// refuse a directory that holds a run, load the model (LoRA: every weight frozen, adapters
+/// attached with B = 0, so the base model's outputs), lock the directory, remove what an
+/// earlier start left, write `config.resolved.toml`.
 fn start_run<B: AutodiffBackend>(
     cfg: &TrainConfig,
     model_config: &Qwen2Config,
     run: &Path,
-    metrics: &JsonlLog,
+    restart: bool,
     lora: Option<&LoraConfig>,
     device: &B::Device,
 ) -> Result<(Qwen2ForCausalLM<B>, RunLock)> {
+    let metrics = run.join("metrics.jsonl");
     let taken = || {
         Error::Invalid(format!(
             "{} already holds a run; continue it with --resume {}, or choose another --out",
@@ -385,7 +395,7 @@ fn start_run<B: AutodiffBackend>(
             run.display()
         ))
     };
-    if metrics.path().exists() {
+    if metrics.exists() && !restart {
         return Err(taken());
     }
     let model = load_weights::<B>(&cfg.model, model_config, device)?;
@@ -394,13 +404,26 @@ fn start_run<B: AutodiffBackend>(
         None => model,
     };
     let lock = RunLock::acquire(run)?;
-    if metrics.path().exists() {
+    if restart {
+        for p in lock.clean_stale()? {
+            tracing::info!(removed = %p.display(), "left by a killed run");
+        }
+        if !checkpoint::list(run)?.is_empty() {
+            return Err(taken()); // a checkpoint written meanwhile
+        }
+    } else if metrics.exists() {
         return Err(taken()); // a run that started meanwhile
     }
-    // a run killed before its first step left only its step-0 evaluation: this run redoes it
-    let stale = run.join("eval").join("metrics.jsonl");
-    if stale.exists() {
-        std::fs::remove_file(&stale).map_err(|e| Error::io(&stale, e))?;
+    // what an earlier start killed before its first checkpoint logged (its step-0 evaluation
+    // at least) is redone by this run
+    for stale in [
+        metrics,
+        run.join("completions.jsonl"),
+        run.join("eval").join("metrics.jsonl"),
+    ] {
+        if stale.exists() {
+            std::fs::remove_file(&stale).map_err(|e| Error::io(&stale, e))?;
+        }
     }
     // absolute paths, so that `--resume` works from any directory
     let mut resolved = cfg.clone();
