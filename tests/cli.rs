@@ -330,3 +330,70 @@ fn score_in_bf16() {
     ]);
     assert!(e.contains("--dtype") && e.contains("bf16"), "{e}");
 }
+
+/// A negative number is a value to check, not an unknown flag: every error names the flag
+/// (`--temperature -1` used to get clap's "unexpected argument '-1' found"). Bench figures
+/// that would be silently meaningless (0 iterations, a zero roofline) or abort the process
+/// (a row longer than the shape's context) are refused, as are out-of-range task rates.
+#[test]
+fn negative_and_out_of_range_values_name_their_flag() {
+    let model = "tests/fixtures/copy-task";
+    let gen = |flag: &'static str, v: &'static str| {
+        vec!["generate", "--model", model, "--prompt", "1", flag, v]
+    };
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (gen("--temperature", "-1"), "--temperature must be ≥ 0"),
+        (gen("--top-p", "-0.5"), "--top-p must be in (0, 1]"),
+        (gen("--min-p", "-1"), "--min-p must be in [0, 1)"),
+        (
+            vec![
+                "eval",
+                "--model",
+                model,
+                "--data",
+                "x",
+                "--temperature",
+                "-2",
+            ],
+            "--temperature must be ≥ 0",
+        ),
+        (
+            vec!["bench", "score", "--iters", "0"],
+            "--iters: must be ≥ 1",
+        ),
+        (
+            vec!["bench", "generate", "--hbm-tbps", "-1"],
+            "--hbm-tbps: must be > 0, got -1",
+        ),
+        (
+            vec!["bench", "train", "--peak-tflops", "0"],
+            "--peak-tflops: must be > 0",
+        ),
+        (
+            vec!["bench", "score", "--seq", "100000"],
+            "--seq: 100000 tokens per row exceed the bench-small shape's context of 32768",
+        ),
+        (
+            vec!["task", "--out", "never-written", "--carry-rate", "-0.5"],
+            "--carry-rate: must be in [0, 1]",
+        ),
+    ];
+    for (args, want) in cases {
+        let e = fails(&args);
+        assert!(e.contains(want), "{args:?}: {e}");
+    }
+    assert!(!Path::new("never-written").exists());
+    // what clap itself refuses still names the flag
+    for (args, flag) in [
+        (
+            gen("--max-new-tokens", "-3"),
+            "'--max-new-tokens <MAX_NEW_TOKENS>'",
+        ),
+        (vec!["train", "--stop-after", "-1"], "'--stop-after <STEP>'"),
+    ] {
+        let o = mgrpo(&args);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(e.contains("invalid value '-") && e.contains(flag), "{e}");
+    }
+}

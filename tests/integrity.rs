@@ -127,6 +127,23 @@ fn corrupt_checkpoints_are_refused_by_name() {
         e.contains("step-000004"),
         "offers the previous checkpoint: {e}"
     );
+    // an older checkpoint (no manifest) with a truncated optimizer.bin: Burn's recorder
+    // error used to come out Debug-escaped, three levels deep
+    let manifest_text = pristine("manifest.json");
+    std::fs::remove_file(ckpt.join("manifest.json")).unwrap();
+    std::fs::write(ckpt.join("optimizer.bin"), &opt[..opt.len() / 3]).unwrap();
+    let o = mgrpo(&["train", "--resume", run_s]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let e = err.lines().last().unwrap_or_default();
+    assert!(!o.status.success() && err.contains("no manifest"), "{err}");
+    assert!(
+        e.contains(
+            "step-000006/optimizer.bin: cannot read the optimizer state: the file ends \
+             early (truncated)"
+        ) && !e.contains('\\'),
+        "{e}"
+    );
+    std::fs::write(ckpt.join("manifest.json"), manifest_text).unwrap();
     std::fs::write(ckpt.join("optimizer.bin"), &opt).unwrap();
 
     let edited = String::from_utf8(state.clone())
@@ -246,4 +263,223 @@ fn a_reward_stuck_at_zero_is_reported() {
     );
     let fine = train(&tmp.path().join("fine"), &["--set", "max_steps=12"]);
     assert!(!String::from_utf8_lossy(&fine.stderr).contains("reward 0 for"));
+}
+
+/// `mgrpo` under a file-size limit: writes past it fail as on a full disk (EFBIG instead of
+/// ENOSPC; the SIGXFSZ that would kill the process is ignored, as a shell's `ulimit -f` user
+/// would find it).
+#[cfg(target_os = "linux")]
+fn with_size_limit(args: &[&str], bytes: u64) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mgrpo"));
+    cmd.args(args);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().unwrap()
+}
+
+/// Every file in `dir`, recursively, relative to it.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(
+                files_in(&p)
+                    .into_iter()
+                    .map(|f| format!("{}/{f}", e.file_name().to_string_lossy())),
+            );
+        } else {
+            out.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Writes that fail (a full disk) leave no temporary file behind and name the file they were
+/// writing: `verify --output` (it used to leave `.NAME.tmp-PID`) and a checkpoint mid-save
+/// (the half-written `checkpoints/.tmp-step-N` goes; the run's last complete checkpoint stays).
+/// What a killed `convert` left (`.NAME.tmp-PID` of a process that is gone) is removed by the
+/// next write of that name; a live writer's is not touched.
+#[cfg(target_os = "linux")]
+#[test]
+fn failed_and_killed_writes_leave_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rows: String = (0..200)
+        .map(|i| format!("{{\"gold\": \"{i}\", \"pred\": \"\\\\boxed{{{i}}}\"}}\n"))
+        .collect();
+    let input = tmp.path().join("rows.jsonl");
+    std::fs::write(&input, rows).unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let verdicts = out.join("verdicts.jsonl");
+    let args = [
+        "verify",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        verdicts.to_str().unwrap(),
+    ];
+    let o = with_size_limit(&args, 4096);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("{}: File too large", verdicts.display())),
+        "{err}"
+    );
+    assert_eq!(files_in(&out), Vec::<String>::new());
+
+    // a checkpoint that does not fit: optimizer.bin is ~150 KB
+    let run = tmp.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let args = [
+        "train",
+        "--config",
+        CONFIG,
+        "--out",
+        run_s,
+        "--set",
+        "max_steps=4",
+        "--set",
+        "save_steps=2",
+    ];
+    let o = with_size_limit(&args, 100_000);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.contains("optimizer.bin") && !last.contains('\\'),
+        "{last}"
+    );
+    let left: Vec<String> = files_in(&run)
+        .into_iter()
+        .filter(|f| f.contains("tmp"))
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
+
+    // a killed convert's temporary directory, and a live one's
+    let dead = {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        c.wait().unwrap();
+        c.id()
+    };
+    let dest = tmp.path().join("converted");
+    let orphan = tmp.path().join(format!(".converted.tmp-{dead}"));
+    let live = tmp
+        .path()
+        .join(format!(".converted.tmp-{}", std::process::id()));
+    for d in [&orphan, &live] {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::write(d.join("model.safetensors"), "partial").unwrap();
+    }
+    let o = mgrpo(&[
+        "convert",
+        "--model",
+        "tests/fixtures/copy-task",
+        "--out",
+        dest.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!orphan.exists(), "the killed convert's directory stays");
+    assert!(live.exists(), "a live writer's directory was removed");
+}
+
+/// A copy of the copy-task model with every value of tensor `key` set to `value`.
+fn patched_model(dir: &Path, key: &str, value: f32) -> String {
+    let src = Path::new("tests/fixtures/copy-task");
+    std::fs::create_dir_all(dir).unwrap();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let mut bytes = std::fs::read(src.join("model.safetensors")).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let offsets = &header[key]["data_offsets"];
+    let (a, b) = (
+        8 + n + offsets[0].as_u64().unwrap() as usize,
+        8 + n + offsets[1].as_u64().unwrap() as usize,
+    );
+    for c in bytes[a..b].chunks_exact_mut(4) {
+        c.copy_from_slice(&value.to_le_bytes());
+    }
+    std::fs::write(dir.join("model.safetensors"), bytes).unwrap();
+    dir.to_str().unwrap().to_string()
+}
+
+/// Weights that are not finite are refused when loaded, naming the tensor (they used to
+/// generate text with `null` log-probs and exit 0); finite weights whose forward pass
+/// overflows stop decoding with an error instead of sampling from NaN logits.
+#[test]
+fn non_finite_weights_and_logits_are_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nan = patched_model(&tmp.path().join("nan"), "model.norm.weight", f32::NAN);
+    for cmd in [
+        vec!["generate", "--model", &nan, "--prompt", "1"],
+        vec![
+            "score",
+            "--model",
+            &nan,
+            "--input",
+            "tests/fixtures/copy-task/sft.jsonl",
+        ],
+        vec![
+            "train",
+            "--config",
+            CONFIG,
+            "--set",
+            &format!("model={nan}"),
+        ],
+    ] {
+        let mut cmd = cmd.clone();
+        let out = tmp.path().join("out");
+        let out = out.to_str().unwrap();
+        if cmd[0] == "train" {
+            cmd.extend(["--out", out]);
+        }
+        let e = fails(&cmd);
+        assert!(
+            e.contains("model.safetensors")
+                && e.contains("tensor `model.norm.weight` holds 32 non-finite value(s)"),
+            "{cmd:?}: {e}"
+        );
+        assert!(!Path::new(out).exists(), "{cmd:?} wrote its run");
+    }
+    let huge = patched_model(
+        &tmp.path().join("huge"),
+        "model.layers.0.mlp.up_proj.weight",
+        3e38,
+    );
+    for temperature in ["0", "1"] {
+        let e = fails(&[
+            "generate",
+            "--model",
+            &huge,
+            "--prompt",
+            "1",
+            "--temperature",
+            temperature,
+        ]);
+        assert!(e.contains("non-finite logits"), "{e}");
+    }
+    let e = fails(&[
+        "score",
+        "--model",
+        &huge,
+        "--input",
+        "tests/fixtures/copy-task/sft.jsonl",
+    ]);
+    assert!(e.contains("sft.jsonl:1: the log-probs are NaN"), "{e}");
 }

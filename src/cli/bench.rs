@@ -10,6 +10,8 @@ use mgrpo::model::Precision;
 use super::{DeviceArg, DtypeArg};
 
 #[derive(Args)]
+// "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")
+#[command(allow_negative_numbers = true)]
 pub struct BenchArgs {
     /// What to measure: score, generate, train (forward + backward + AdamW on --batch rows of
     /// --seq tokens; tokens/s and MFU), or grpo (one whole GRPO step: sampling, log-probs,
@@ -58,6 +60,29 @@ pub fn bench<B: Backend>(a: BenchArgs, device: &B::Device) -> Result<()> {
         iters: a.iters,
         precision,
     };
+    if a.iters == 0 {
+        bail!("--iters: must be ≥ 1");
+    }
+    for (flag, v) in [("--hbm-tbps", a.hbm_tbps), ("--peak-tflops", a.peak_tflops)] {
+        if !(v.is_finite() && v > 0.0) {
+            bail!("{flag}: must be > 0, got {v}");
+        }
+    }
+    let context = config.max_position_embeddings;
+    let tokens = match a.what.as_str() {
+        "score" | "train" => a.seq,
+        _ => a.prompt + a.new_tokens,
+    };
+    if tokens > context {
+        bail!(
+            "{}: {tokens} tokens per row exceed the {} shape's context of {context}",
+            match a.what.as_str() {
+                "score" | "train" => "--seq",
+                _ => "--prompt + --new-tokens",
+            },
+            a.shape
+        );
+    }
     let mut line = match a.what.as_str() {
         "score" => {
             if a.batch == 0 || a.seq < 2 {

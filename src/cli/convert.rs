@@ -11,6 +11,8 @@ use mgrpo::model::{load_model, save_model, SaveDtype, SaveOptions};
 use super::DeviceArg;
 
 #[derive(Args)]
+// "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")
+#[command(allow_negative_numbers = true)]
 pub struct ConvertArgs {
     /// Source HF model directory.
     #[arg(long)]

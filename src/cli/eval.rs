@@ -36,6 +36,8 @@ pub enum Turn2GradedOn {
 }
 
 #[derive(Args)]
+// "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")
+#[command(allow_negative_numbers = true)]
 pub struct EvalArgs {
     /// HF model directory (config.json, safetensors, tokenizer.json).
     #[arg(long)]

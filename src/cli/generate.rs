@@ -15,6 +15,8 @@ use super::{emit, DeviceArg, DtypeArg};
 
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("prompts").required(true).args(["prompt", "input"])))]
+// "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")
+#[command(allow_negative_numbers = true)]
 pub struct GenerateArgs {
     /// HF model directory (config.json, safetensors, tokenizer.json for text prompts).
     #[arg(long)]

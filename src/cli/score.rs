@@ -13,6 +13,8 @@ use mgrpo::template::PromptTemplate;
 use super::{emit, DeviceArg, DtypeArg};
 
 #[derive(Args)]
+// "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")
+#[command(allow_negative_numbers = true)]
 pub struct ScoreArgs {
     /// HF model directory (config.json, safetensors, optional tokenizer.json).
     #[arg(long)]
@@ -59,8 +61,16 @@ pub fn score<B: Backend>(a: ScoreArgs, device: &B::Device) -> Result<()> {
     let ids: Vec<Vec<u32>> = prepared.iter().map(|p| p.ids.clone()).collect();
     let logprobs = score_rows(&model, &ids, a.batch_size, device)?;
     let mut out = String::new();
-    for (lp, p) in logprobs.iter().zip(&prepared) {
+    for ((lp, p), (line, _)) in logprobs.iter().zip(&prepared).zip(&rows) {
         let tail = &lp[lp.len() - p.n_report.min(lp.len())..];
+        if tail.iter().any(|x| x.is_nan()) {
+            bail!(
+                "{}:{}: the log-probs are NaN: the forward pass overflowed (in bf16, try f32) or \
+                 the weights are not finite",
+                a.input.display(),
+                line
+            );
+        }
         out.push_str(&serde_json::json!({ "logprobs": tail }).to_string());
         out.push('\n');
     }

@@ -8,6 +8,8 @@ use clap::Args;
 use super::DeviceArg;
 
 #[derive(Args)]
+// "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")
+#[command(allow_negative_numbers = true)]
 pub struct SftArgs {
     /// The SFT config (TOML; keys follow TRL's SFTConfig, plus an optional [star] table).
     #[arg(long)]

@@ -20,6 +20,8 @@ use mgrpo::Error;
 use super::DeviceArg;
 
 #[derive(Args)]
+// "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")
+#[command(allow_negative_numbers = true)]
 pub struct TaskArgs {
     /// Directory for train.jsonl, test.jsonl and sft.jsonl (created if needed).
     #[arg(long)]
@@ -77,7 +79,15 @@ pub fn task(a: TaskArgs) -> Result<()> {
         template: PromptTemplate::builtin(&a.template)?,
         guides: PAPER_GUIDE_PHRASES.iter().map(|s| s.to_string()).collect(),
     };
-    let s = write_task(&spec, &a.out)?;
+    // the generator's checks name config keys; here they came from flags
+    let s = write_task(&spec, &a.out).map_err(|e| match e {
+        mgrpo::Error::ConfigKey {
+            file: None,
+            key,
+            msg,
+        } => mgrpo::Error::arg(format!("--{}", key.replace('_', "-")), msg),
+        e => e,
+    })?;
     eprintln!(
         "wrote {} train, {} test problems and {} corpus pairs ({} traces, {} after a slip) to {}",
         s.train,
@@ -91,6 +101,8 @@ pub fn task(a: TaskArgs) -> Result<()> {
 }
 
 #[derive(Args)]
+// "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")
+#[command(allow_negative_numbers = true)]
 pub struct InitArgs {
     /// JSONL corpus to train the tokenizer on (`prompt`+`completion`, or `question`+`solution`
     /// rows; repeatable).

@@ -11,6 +11,8 @@ use clap::Args;
 use super::DeviceArg;
 
 #[derive(Args)]
+// "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")
+#[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
     /// The run config (TOML). Default: configs/tiny-mgrpo.toml.
     #[arg(long, conflicts_with = "resume")]

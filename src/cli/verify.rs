@@ -12,6 +12,8 @@ use mgrpo::reward::Policy;
 use super::emit;
 
 #[derive(Args)]
+// "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")
+#[command(allow_negative_numbers = true)]
 pub struct VerifyArgs {
     /// JSONL of {"gold": "...", "pred": "..."} rows (pred: a full completion).
     #[arg(long, conflicts_with_all = ["dataset", "predictions", "self_check"])]

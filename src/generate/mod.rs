@@ -350,6 +350,9 @@ fn pick_tokens<B: Backend>(
         let lp = (logits.clone() - max).exp().sum_dim(1).log().neg(); // log p(argmax)
         let tokens = read_ints(logits.argmax(1))?;
         let lps = read_floats(lp)?;
+        if let Some(i) = lps.iter().position(|lp| lp.is_nan()) {
+            return Err(nonfinite_logits(active[i]));
+        }
         return Ok(tokens
             .into_iter()
             .zip(lps)
@@ -361,6 +364,10 @@ fn pick_tokens<B: Backend>(
             .collect());
     }
     let host = read_floats(logits)?;
+    // -inf is an impossible token; NaN or +inf is a broken forward pass
+    if let Some(at) = host.iter().position(|x| x.is_nan() || *x == f32::INFINITY) {
+        return Err(nonfinite_logits(active[at / vocab]));
+    }
     Ok((0..n)
         .map(|i| {
             sample(
@@ -370,6 +377,14 @@ fn pick_tokens<B: Backend>(
             )
         })
         .collect())
+}
+
+/// Logits with NaN or +inf: text sampled from them would be noise with null log-probs.
+fn nonfinite_logits(row: usize) -> Error {
+    Error::Invalid(format!(
+        "non-finite logits (NaN or +inf) while decoding row {row}: the forward pass overflowed \
+         (in bf16, try f32) or the weights are not finite"
+    ))
 }
 
 fn read_floats<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {

@@ -219,7 +219,7 @@ impl<'a> TensorStore<'a> {
             ));
         }
         let bytes = view.data();
-        let values = match view.dtype() {
+        let values: Vec<f32> = match view.dtype() {
             Dtype::F32 => bytes
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -242,6 +242,19 @@ impl<'a> TensorStore<'a> {
                 ))
             }
         };
+        // NaN or ±inf weights would decode to text with null log-probs and train to NaN
+        let bad = values.iter().filter(|x| !x.is_finite()).count();
+        if let Some(i) = values.iter().position(|x| !x.is_finite()) {
+            return Err(Error::tensor(
+                *path,
+                key,
+                format!(
+                    "tensor `{key}` holds {bad} non-finite value(s) (the first, at flat index \
+                     {i}, is {}): the checkpoint is corrupt or comes from a diverged run",
+                    values[i]
+                ),
+            ));
+        }
         self.used.insert(key.to_string());
         Ok(values)
     }

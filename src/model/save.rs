@@ -175,6 +175,7 @@ pub fn save_model<B: Backend>(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    crate::fsutil::remove_dead_siblings(out)?;
     let tmp = crate::fsutil::temp_sibling(out);
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;

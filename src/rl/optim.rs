@@ -150,7 +150,13 @@ pub fn save_optimizer<B: AutodiffBackend>(
         .collect();
     BinFileRecorder::<FullPrecisionSettings>::new()
         .record(record, path.to_path_buf())
-        .map_err(|e| Error::checkpoint(path, format!("writing the optimizer state: {e}")))
+        .map_err(|e| {
+            let file = path.with_extension("bin");
+            tracing::debug!(file = %file.display(), error = ?e, "optimizer state not written");
+            let raw = format!("{e:?}");
+            let cause = io_message(&raw).unwrap_or("the recorder failed");
+            Error::checkpoint(&file, format!("writing the optimizer state: {cause}"))
+        })
 }
 
 /// Load a state written by [`save_optimizer`] for `model` (same shape) into `optim`.
@@ -200,6 +206,15 @@ fn unreadable(path: &Path, e: &RecorderError) -> Error {
     Error::checkpoint(&file, format!("cannot read the optimizer state: {cause}"))
 }
 
+/// The OS's words in a recorder error's `Debug` text (`message: "File too large"`), escaped
+/// once per level of nesting.
+fn io_message(raw: &str) -> Option<&str> {
+    let start = raw.find("message: ")? + "message: ".len();
+    let rest = raw[start..].trim_start_matches(['\\', '"']);
+    let end = rest.find(['\\', '"'])?;
+    Some(&rest[..end]).filter(|m| !m.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +222,17 @@ mod tests {
     use burn::backend::Autodiff;
 
     type AB = Autodiff<crate::TestBackend>;
+
+    /// The OS's message is found at any depth of Debug escaping, and nothing else is taken
+    /// for one.
+    #[test]
+    fn io_messages_are_unescaped() {
+        let once = r#"Unknown("Io { inner: Os { code: 27, kind: FileTooLarge, message: \"File too large\" }, index: 9 }")"#;
+        assert_eq!(io_message(once), Some("File too large"));
+        let twice = r#"Unknown("OtherString(\"Io { inner: Error { kind: UnexpectedEof, message: \\\"failed to fill whole buffer\\\" } }\")")"#;
+        assert_eq!(io_message(twice), Some("failed to fill whole buffer"));
+        assert_eq!(io_message("Unknown(\"no message here\")"), None);
+    }
 
     #[test]
     fn clip_coefficient_like_pytorch() {

@@ -97,24 +97,31 @@ pub fn save_checkpoint<B: AutodiffBackend>(
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }
-    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let opts = SaveOptions {
         side_files_from: Some(side_files_from.to_path_buf()),
         ..SaveOptions::default()
     };
-    match lora {
-        Some(l) => save_adapter(&model.valid(), l.config, l.base, &tmp.join(ADAPTER))?,
-        None => save_model(&model.valid(), config, &tmp.join(MODEL), &opts)?,
+    let written = (|| {
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        match lora {
+            Some(l) => save_adapter(&model.valid(), l.config, l.base, &tmp.join(ADAPTER))?,
+            None => save_model(&model.valid(), config, &tmp.join(MODEL), &opts)?,
+        }
+        save_optimizer(optim, model, &tmp.join(OPTIMIZER))?;
+        if let Some(reference) = reference {
+            save_model(reference, config, &tmp.join(REFERENCE), &opts)?;
+        }
+        let json = serde_json::to_string_pretty(state)
+            .map_err(|e| Error::serialize("the trainer state", e))?;
+        write_atomic(&tmp.join(STATE), json.as_bytes())?;
+        write_manifest(&tmp)?;
+        replace_dir(&tmp, &dest)
+    })();
+    if written.is_err() {
+        // a full disk: nothing half-written stays behind (the last complete checkpoint does)
+        let _ = std::fs::remove_dir_all(&tmp);
     }
-    save_optimizer(optim, model, &tmp.join(OPTIMIZER))?;
-    if let Some(reference) = reference {
-        save_model(reference, config, &tmp.join(REFERENCE), &opts)?;
-    }
-    let json = serde_json::to_string_pretty(state)
-        .map_err(|e| Error::serialize("the trainer state", e))?;
-    write_atomic(&tmp.join(STATE), json.as_bytes())?;
-    write_manifest(&tmp)?;
-    replace_dir(&tmp, &dest)?;
+    written?;
     if let Some(limit) = limit {
         let all = list(run)?;
         for (_, old) in all.iter().take(all.len().saturating_sub(limit)) {
