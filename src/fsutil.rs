@@ -63,7 +63,7 @@ pub fn remove_dead_siblings(path: &Path) -> Result<Vec<PathBuf>> {
             .strip_prefix(".tmp-")
             .or_else(|| rest.strip_prefix(".old-"))
             .and_then(|p| p.parse::<u32>().ok());
-        if !pid.is_some_and(|pid| !process_alive(pid)) {
+        if pid.is_none_or(process_alive) {
             continue;
         }
         let p = e.path();
