@@ -69,6 +69,12 @@ impl Tokenizer {
         &self.path
     }
 
+    /// The smallest vocabulary [`Tokenizer::train_bpe`] accepts: the 256-byte alphabet and the
+    /// special tokens.
+    pub fn min_bpe_vocab(specials: usize) -> usize {
+        tokenizers::pre_tokenizers::byte_level::ByteLevel::alphabet().len() + specials
+    }
+
     /// Train a byte-level BPE tokenizer on `texts` (the shipped tiny model's): digits split
     /// one per token (so arithmetic sees aligned digits), GPT-2's pre-split and byte alphabet
     /// as in Qwen2 (any text encodes, none is unknown), merges learnt until `vocab_size`, and
@@ -82,7 +88,7 @@ impl Tokenizer {
         use tokenizers::pre_tokenizers::sequence::Sequence;
         use tokenizers::AddedToken;
         let err = |msg: String| Error::Invalid(format!("training the tokenizer: {msg}"));
-        let min = ByteLevel::alphabet().len() + specials.len();
+        let min = Self::min_bpe_vocab(specials.len());
         if vocab_size < min {
             return Err(err(format!(
                 "vocab_size {vocab_size} is below the byte alphabet and special tokens ({min})"

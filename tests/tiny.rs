@@ -258,7 +258,7 @@ fn bad_task_knobs_are_named() {
         "--max-steps",
         "3",
     ]);
-    assert!(err.contains("min_steps"), "{err}");
+    assert!(err.contains("--min-steps"), "{err}");
     assert!(!out.exists());
     let err = fails(&[
         "init",

@@ -34,7 +34,11 @@ pub struct ConvertArgs {
 }
 
 pub fn convert<B: Backend>(a: ConvertArgs, device: &B::Device) -> Result<()> {
-    let dtype = SaveDtype::parse(&a.dtype)?;
+    let dtype =
+        SaveDtype::parse(&a.dtype).map_err(|e| mgrpo::Error::arg("--dtype", e.to_string()))?;
+    if a.max_shard_bytes == 0 {
+        anyhow::bail!("--max-shard-bytes: must be > 0");
+    }
     let (config, model) = load_model::<B>(&a.model, device)?;
     let opts = SaveOptions {
         dtype,

@@ -108,7 +108,8 @@ pub fn generate<B: Backend>(a: GenerateArgs, device: &B::Device) -> Result<()> {
         } else {
             dir.eos_ids.clone()
         },
-        stop: StopStrings::new(a.stop, tokenizer)?,
+        stop: StopStrings::new(a.stop, tokenizer)
+            .map_err(|e| mgrpo::Error::arg("--stop", e.to_string()))?,
         first_prompt: 0,
     };
     let model = dir.load::<B>(a.dtype.precision()?, device)?;

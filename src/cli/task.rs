@@ -148,6 +148,13 @@ pub fn init<B: Backend>(a: InitArgs, device: &B::Device) -> Result<()> {
     if a.out.exists() {
         bail!("--out {}: already exists", a.out.display());
     }
+    let min_vocab = Tokenizer::min_bpe_vocab(SPECIALS.len());
+    if a.vocab_size < min_vocab {
+        bail!(
+            "--vocab-size: {} is below the byte alphabet and the special tokens ({min_vocab})",
+            a.vocab_size
+        );
+    }
     // The shape, checked before any work (the vocabulary size is the tokenizer's, below).
     let mut config = Qwen2Config::new(
         a.vocab_size,
