@@ -102,7 +102,7 @@ pub fn evaluate<S: Sampler>(
     let t1 = policy.rollout(problems, prompts, None, draw(settings.seed))?;
     // the rollout graded each answer; only the extracted answer is left to record
     let answer = |p: &Problem, text: &str| {
-        extract_answer(text, p.format.last_number_fallback()).map(|e| e.answer)
+        extract_answer(text, p.format.default_extraction()).map(|e| e.answer)
     };
     let mut results: Vec<ProblemResult> = problems
         .iter()

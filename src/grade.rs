@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::jsonl::{line_error, read_objects};
-use crate::reward::{verify, Policy, Verdict};
+use crate::reward::{verify, Extraction, Policy, Verdict};
 
 /// One graded row.
 #[derive(Clone, Debug, Serialize)]
@@ -84,9 +84,9 @@ impl Summary {
     }
 }
 
-fn timed(gold: &str, pred: &str, policy: &Policy, last_number: bool) -> (Verdict, f64) {
+fn timed(gold: &str, pred: &str, policy: &Policy, extraction: Extraction) -> (Verdict, f64) {
     let t = Instant::now();
-    let v = verify(gold, pred, policy, last_number);
+    let v = verify(gold, pred, policy, extraction);
     (v, t.elapsed().as_secs_f64())
 }
 
@@ -128,7 +128,9 @@ pub fn grade_pairs(path: &Path, policy: &Policy) -> Result<Vec<Graded>> {
         .map(|(line, row)| {
             let gold = field(path, *line, row, &["gold"])?;
             let pred = field(path, *line, row, &["pred"])?;
-            let (v, secs) = timed(gold, pred, policy, false);
+            // free-form pairs: the lenient default, unless the policy names one
+            let extraction = policy.extraction.unwrap_or(Extraction::LastMath);
+            let (v, secs) = timed(gold, pred, policy, extraction);
             Ok(graded(v, secs, None, None))
         })
         .collect()
@@ -192,7 +194,7 @@ pub fn grade_predictions(dataset: &Dataset, path: &Path, policy: &Policy) -> Res
                 &p.gold_answer,
                 text,
                 policy,
-                p.format.last_number_fallback(),
+                policy.extraction_for(p.format),
             );
             let sample = row.get("sample").and_then(Value::as_u64);
             Ok(graded(v, secs, Some(p.id.clone()), sample))
@@ -208,7 +210,7 @@ pub fn self_check(dataset: &Dataset, policy: &Policy) -> Vec<Graded> {
         .iter()
         .filter_map(|p| {
             let s = p.solution.as_deref()?;
-            let (v, secs) = timed(&p.gold_answer, s, policy, p.format.last_number_fallback());
+            let (v, secs) = timed(&p.gold_answer, s, policy, policy.extraction_for(p.format));
             Some(graded(v, secs, Some(p.id.clone()), None))
         })
         .collect()

@@ -263,6 +263,15 @@ fn a_reward_stuck_at_zero_is_reported() {
     );
     let fine = train(&tmp.path().join("fine"), &["--set", "max_steps=12"]);
     assert!(!String::from_utf8_lossy(&fine.stderr).contains("reward 0 for"));
+    // each run states the answer extraction its reward used: the format's default
+    for (run, extraction) in [("stuck", "anchored"), ("fine", "last_number")] {
+        let resolved =
+            std::fs::read_to_string(tmp.path().join(run).join("config.resolved.toml")).unwrap();
+        assert!(
+            resolved.contains(&format!("extraction = \"{extraction}\"")),
+            "{run}: {resolved}"
+        );
+    }
 }
 
 /// `mgrpo` under a file-size limit: writes past it fail as on a full disk (EFBIG instead of

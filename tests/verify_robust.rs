@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use mgrpo::reward::{verify, Policy};
+use mgrpo::reward::{verify, Extraction, Policy};
 use proptest::prelude::*;
 
 /// A call must finish well within this even on a slow CI core.
@@ -10,8 +10,8 @@ const BOUND: Duration = Duration::from_millis(250);
 
 fn timed(gold: &str, pred: &str) {
     let t = Instant::now();
-    let _ = verify(gold, pred, &Policy::default(), true);
-    let _ = verify(pred, gold, &Policy::default(), false);
+    let _ = verify(gold, pred, &Policy::default(), Extraction::LastNumber);
+    let _ = verify(pred, gold, &Policy::default(), Extraction::Anchored);
     assert!(
         t.elapsed() < BOUND,
         "{:?} for gold {gold:?} pred {pred:?}",
@@ -196,7 +196,7 @@ fn huge_chains_boxes_and_nests_are_bounded() {
     ];
     for (gold, pred) in &cases {
         let t = Instant::now();
-        let v = verify(gold, pred, &Policy::default(), true);
+        let v = verify(gold, pred, &Policy::default(), Extraction::LastNumber);
         assert!(!v.correct, "{}…", &pred[..20.min(pred.len())]);
         assert!(
             t.elapsed() < BOUND,
@@ -211,7 +211,7 @@ fn huge_chains_boxes_and_nests_are_bounded() {
         &vec!["1"; 100].join("+"),
         "\\boxed{100}",
         &Policy::default(),
-        false,
+        Extraction::Anchored,
     );
     assert!(v.correct);
 }

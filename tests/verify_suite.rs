@@ -3,7 +3,7 @@
 //! failure modes of HF Math-Verify, the Qwen2.5-Math grader and MATH-style string graders
 //! (category `known-*`), which we must get right.
 
-use mgrpo::reward::{verify, Policy};
+use mgrpo::reward::{verify, Extraction, Policy};
 
 struct Case {
     cat: &'static str,
@@ -284,8 +284,11 @@ fn labelled_suite() {
     let policy = Policy::default();
     let mut failures = Vec::new();
     for (i, case) in CASES.iter().enumerate() {
-        let last_number = case.cat == "gsm8k";
-        let v = verify(case.gold, case.pred, &policy, last_number);
+        let extraction = match case.cat {
+            "gsm8k" => Extraction::LastNumber,
+            _ => Extraction::Anchored,
+        };
+        let v = verify(case.gold, case.pred, &policy, extraction);
         if v.correct != case.ok {
             failures.push(format!(
                 "#{i} [{}] gold {:?} pred answer {:?}: got {}, want {} ({})",
@@ -328,37 +331,69 @@ fn labelled_suite() {
 #[test]
 fn policies_change_the_disputed_cases() {
     let mut p = Policy::default();
-    assert!(!verify(r"\frac{\pi}{2}", r"\boxed{1.5708}", &p, false).correct);
-    p.set("decimal_approximations", "true").unwrap();
-    assert!(verify(r"\frac{\pi}{2}", r"\boxed{1.5708}", &p, false).correct);
-    assert!(verify(r"\frac{1}{3}", r"\boxed{0.333}", &p, false).correct);
     assert!(
-        !verify(r"\frac{1}{3}", r"\boxed{0.334}", &p, false).correct,
+        !verify(
+            r"\frac{\pi}{2}",
+            r"\boxed{1.5708}",
+            &p,
+            Extraction::Anchored
+        )
+        .correct
+    );
+    p.set("decimal_approximations", "true").unwrap();
+    assert!(
+        verify(
+            r"\frac{\pi}{2}",
+            r"\boxed{1.5708}",
+            &p,
+            Extraction::Anchored
+        )
+        .correct
+    );
+    assert!(verify(r"\frac{1}{3}", r"\boxed{0.333}", &p, Extraction::Anchored).correct);
+    assert!(
+        !verify(r"\frac{1}{3}", r"\boxed{0.334}", &p, Extraction::Anchored).correct,
         "0.334 is not 1/3 rounded"
     );
     assert!(
-        !verify("1000000", r"\boxed{1000001}", &p, false).correct,
+        !verify("1000000", r"\boxed{1000001}", &p, Extraction::Anchored).correct,
         "integers stay exact"
     );
 
     let mut p = Policy::default();
     p.set("require_reduced_fractions", "true").unwrap();
-    assert!(!verify(r"\frac{2}{3}", r"\boxed{\frac{4}{6}}", &p, false).correct);
-    assert!(verify(r"\frac{2}{3}", r"\boxed{\frac{2}{3}}", &p, false).correct);
+    assert!(
+        !verify(
+            r"\frac{2}{3}",
+            r"\boxed{\frac{4}{6}}",
+            &p,
+            Extraction::Anchored
+        )
+        .correct
+    );
+    assert!(
+        verify(
+            r"\frac{2}{3}",
+            r"\boxed{\frac{2}{3}}",
+            &p,
+            Extraction::Anchored
+        )
+        .correct
+    );
 
     let mut p = Policy::default();
     p.set("percent", "fraction").unwrap();
-    assert!(!verify("75", r"\boxed{75\%}", &p, false).correct);
-    assert!(verify("0.75", r"\boxed{75\%}", &p, false).correct);
+    assert!(!verify("75", r"\boxed{75\%}", &p, Extraction::Anchored).correct);
+    assert!(verify("0.75", r"\boxed{75\%}", &p, Extraction::Anchored).correct);
     p.set("percent", "ignore").unwrap();
-    assert!(verify("75", r"\boxed{75\%}", &p, false).correct);
-    assert!(!verify("0.75", r"\boxed{75\%}", &p, false).correct);
+    assert!(verify("75", r"\boxed{75\%}", &p, Extraction::Anchored).correct);
+    assert!(!verify("0.75", r"\boxed{75\%}", &p, Extraction::Anchored).correct);
 
     let mut p = Policy::default();
     p.set("ordered_lists", "true").unwrap();
-    assert!(!verify("1, 2", r"\boxed{2, 1}", &p, false).correct);
+    assert!(!verify("1, 2", r"\boxed{2, 1}", &p, Extraction::Anchored).correct);
     p.set("strip_assignment", "false").unwrap();
-    assert!(!verify("5", r"\boxed{x = 5}", &p, false).correct);
+    assert!(!verify("5", r"\boxed{x = 5}", &p, Extraction::Anchored).correct);
 
     let e = Policy::default()
         .set("percents", "either")

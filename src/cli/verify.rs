@@ -31,7 +31,9 @@ pub struct VerifyArgs {
     #[arg(long, requires = "dataset", conflicts_with = "predictions")]
     pub self_check: bool,
     /// Grader policy KEY=VALUE (repeatable): percent=either|ignore|fraction,
-    /// decimal_approximations, require_reduced_fractions, strip_assignment, ordered_lists.
+    /// decimal_approximations, require_reduced_fractions, strip_assignment, ordered_lists,
+    /// extraction=anchored|last_math|last_number (default: the dataset's; last_math for
+    /// --input).
     #[arg(long = "policy", value_name = "KEY=VALUE")]
     pub policy: Vec<String>,
     /// Print only the rows graded incorrect.

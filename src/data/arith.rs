@@ -371,7 +371,7 @@ mod tests {
                 &p.answer.to_string(),
                 &p.solution(),
                 &Policy::default(),
-                false,
+                crate::reward::Extraction::Anchored,
             );
             assert!(v.correct, "{}", p.solution());
         }

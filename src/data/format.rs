@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::Problem;
 use crate::error::{Error, Result};
 use crate::jsonl::line_error;
-use crate::reward::extract::extract_answer;
+use crate::reward::extract::{extract_answer, Extraction};
 
 /// A dataset format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -80,10 +80,14 @@ impl fmt::Display for DatasetFormat {
 }
 
 impl DatasetFormat {
-    /// Whether the last number of a completion counts as its answer when no marker is found
-    /// (GSM8K-type problems, whose answers are plain numbers).
-    pub fn last_number_fallback(self) -> bool {
-        self == Self::Gsm8k
+    /// Where the verifier looks for an answer without a marker, unless the grader's policy
+    /// says otherwise: the last number for GSM8K-type problems (plain-number answers), markers
+    /// only for the rest.
+    pub fn default_extraction(self) -> Extraction {
+        match self {
+            Self::Gsm8k => Extraction::LastNumber,
+            _ => Extraction::Anchored,
+        }
     }
 
     /// Detect the format from a row's fields.
@@ -159,7 +163,7 @@ impl DatasetFormat {
             }
             Self::Minerva => {
                 let s = row.text(&["solution"])?;
-                let gold = extract_answer(&s, false)
+                let gold = extract_answer(&s, Extraction::Anchored)
                     .ok_or_else(|| row.err("field `solution` has no \\boxed{} answer"))?
                     .answer;
                 (gold, Some(s))

@@ -182,7 +182,7 @@ pub fn columns(step: &Step) -> String {
 mod tests {
     use super::super::arith::{ArithConfig, ArithTask};
     use super::*;
-    use crate::reward::{verify, Policy};
+    use crate::reward::{verify, Extraction, Policy};
 
     #[test]
     fn columns_write_carries_and_borrows() {
@@ -253,7 +253,7 @@ mod tests {
             let right = Attempt::right(&p);
             let check = check_text(&p, &right);
             assert!(!check.contains("wrong"), "{check}");
-            assert!(verify(&gold, &check, &Policy::default(), false).correct);
+            assert!(verify(&gold, &check, &Policy::default(), Extraction::Anchored).correct);
 
             let slipped = Attempt::slipped(&p, task.rng());
             assert_ne!(
@@ -263,11 +263,19 @@ mod tests {
                 p.question,
                 slipped.text()
             );
-            assert!(!verify(&gold, &slipped.text(), &Policy::default(), false).correct);
+            assert!(
+                !verify(
+                    &gold,
+                    &slipped.text(),
+                    &Policy::default(),
+                    Extraction::Anchored
+                )
+                .correct
+            );
             let check = check_text(&p, &slipped);
             assert_eq!(check.matches("wrong.").count(), 1, "{check}");
             assert!(
-                verify(&gold, &check, &Policy::default(), false).correct,
+                verify(&gold, &check, &Policy::default(), Extraction::Anchored).correct,
                 "{check}"
             );
             wrong_seen += 1;

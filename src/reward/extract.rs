@@ -8,7 +8,9 @@
 //! With `<think>…</think>` the text after the thinking is searched first. The last number is
 //! the answer only when the caller asks for it (GSM8K-type problems).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use super::spans::{bold_spans, math_spans, trailing_number, written_number};
 
 /// Longest answer we accept (a longer one is not an answer, and bounds the grader's work).
 pub const MAX_ANSWER_CHARS: usize = 1_000;
@@ -21,7 +23,47 @@ pub enum Marker {
     Hashes,
     FinalAnswer,
     AnswerIs,
+    /// The last `$…$` / `\(…\)` / `\[…\]` / `$$…$$` span (`last_math`).
+    LastMath,
+    /// The last markdown bold `**…**` (`last_math`).
+    Bold,
     LastNumber,
+}
+
+/// Where the verifier looks for a completion's answer when no marker (`\boxed{}`, `####`,
+/// "the answer is", "Final Answer:") is found. Markers always come first.
+///
+/// The disputed case: "The total is $12$ apples, or $\frac{12}{1}$ per box. But I'm not
+/// sure." — `anchored` finds no answer (wrong), `last_math` grades `\frac{12}{1}`,
+/// `last_number` grades `1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Extraction {
+    /// Markers only: the default for RL rewards on boxed-answer datasets (MATH, AIME, …),
+    /// where a fallback would reward answers the model never committed to.
+    Anchored,
+    /// Then the last math span (`$…$`, `\(…\)` on one line; `$$…$$`, `\[…\]`), then the last
+    /// markdown bold, then a number ending the last line: lenient grading of free-form text
+    /// (`mgrpo verify --input`'s default).
+    LastMath,
+    /// Then the last number in the text (thousands separators and decimal commas read as
+    /// written): GSM8K's default, whose answers are plain numbers.
+    LastNumber,
+}
+
+impl std::str::FromStr for Extraction {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "anchored" => Ok(Self::Anchored),
+            "last_math" => Ok(Self::LastMath),
+            "last_number" => Ok(Self::LastNumber),
+            _ => Err(format!(
+                "expected anchored, last_math or last_number, got `{s}`"
+            )),
+        }
+    }
 }
 
 /// An extracted answer.
@@ -31,23 +73,41 @@ pub struct Extracted {
     pub marker: Marker,
 }
 
-/// The final answer of `text`; `last_number` enables the last-number fallback.
-pub fn extract_answer(text: &str, last_number: bool) -> Option<Extracted> {
+/// The final answer of `text`: its last marker, else what `extraction` allows.
+pub fn extract_answer(text: &str, extraction: Extraction) -> Option<Extracted> {
     if let Some(i) = text.rfind("</think>") {
         if let Some(a) = extract_marked(&text[i + "</think>".len()..]) {
             return Some(a);
         }
     }
-    extract_marked(text).or_else(|| {
-        if last_number {
-            last_number_in(text).map(|answer| Extracted {
-                answer,
-                marker: Marker::LastNumber,
-            })
-        } else {
-            None
+    if let Some(a) = extract_marked(text) {
+        return Some(a);
+    }
+    let found = |answer: String, marker| {
+        let answer = answer.trim().to_string();
+        (!answer.is_empty() && answer.chars().count() <= MAX_ANSWER_CHARS)
+            .then_some(Extracted { answer, marker })
+    };
+    // after the thinking, if there is any
+    let tail = text.rfind("</think>").map_or(text, |i| &text[i + 8..]);
+    match extraction {
+        Extraction::Anchored => None,
+        Extraction::LastNumber => {
+            last_number_in(tail).and_then(|a| found(written_number(&a), Marker::LastNumber))
         }
-    })
+        Extraction::LastMath => {
+            let math = math_spans(tail)
+                .pop()
+                .map(|(end, m)| (end, m, Marker::LastMath));
+            let bold = bold_spans(tail)
+                .pop()
+                .map(|(end, b)| (end, b, Marker::Bold));
+            match [math, bold].into_iter().flatten().max_by_key(|c| c.0) {
+                Some((_, answer, marker)) => found(answer, marker),
+                None => trailing_number(tail).and_then(|n| found(n, Marker::LastNumber)),
+            }
+        }
+    }
 }
 
 /// Whether `text` has a non-empty `\boxed{…}` answer (the format reward).
@@ -253,8 +313,8 @@ fn sentence(s: &str) -> String {
     out
 }
 
-/// The last number in the text (`-1,234.5` style), commas removed.
-fn last_number_in(text: &str) -> Option<String> {
+/// The last number in the text as written (`-1,234.5`, `1 000`, `1000,99`, `.4`).
+pub(super) fn last_number_in(text: &str) -> Option<String> {
     let chars: Vec<char> = text.chars().collect();
     let mut i = chars.len();
     while i > 0 {
@@ -265,17 +325,31 @@ fn last_number_in(text: &str) -> Option<String> {
             while start > 0 {
                 let c = chars[start - 1];
                 let digit_before = start >= 2 && chars[start - 2].is_ascii_digit();
-                if c.is_ascii_digit() || ((c == ',' || c == '.') && digit_before) {
+                // a space separates thousands only before a group of exactly three digits
+                let space_group = c == ' '
+                    && digit_before
+                    && chars[start..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_digit())
+                        .count()
+                        == 3;
+                if c.is_ascii_digit() || ((c == ',' || c == '.') && digit_before) || space_group {
                     start -= 1;
                 } else {
                     break;
                 }
             }
+            if start > 0 && chars[start - 1] == '.' {
+                start -= 1; // `.4`
+            }
+            if start > 0 && chars[start - 1].is_ascii_alphabetic() {
+                i = start; // part of a name (`K2`, `x1`), not a number
+                continue;
+            }
             if start > 0 && chars[start - 1] == '-' {
                 start -= 1;
             }
-            let n: String = chars[start..end].iter().filter(|c| **c != ',').collect();
-            return Some(n);
+            return Some(chars[start..end].iter().collect());
         }
     }
     None
@@ -286,7 +360,7 @@ mod tests {
     use super::*;
 
     fn ans(s: &str) -> String {
-        extract_answer(s, false)
+        extract_answer(s, Extraction::Anchored)
             .map(|e| e.answer)
             .unwrap_or_default()
     }
@@ -315,11 +389,37 @@ mod tests {
         );
         assert_eq!(ans("unbalanced \\boxed{3"), "");
         assert_eq!(
-            extract_answer("I got 12 apples and 7 pears, -1,234.5", true)
-                .unwrap()
-                .answer,
+            extract_answer(
+                "I got 12 apples and 7 pears, -1,234.5",
+                Extraction::LastNumber
+            )
+            .unwrap()
+            .answer,
             "-1234.5"
         );
-        assert_eq!(extract_answer("no numbers", true), None);
+        assert_eq!(extract_answer("no numbers", Extraction::LastNumber), None);
+    }
+
+    /// The documented disputed example, under each policy; markers win under all of them.
+    #[test]
+    fn extraction_policies() {
+        let t = "The total is $12$ apples, or $\\frac{12}{1}$ per box. But I'm not sure.";
+        let got = |e: Extraction| extract_answer(t, e).map(|x| (x.answer, x.marker));
+        assert_eq!(got(Extraction::Anchored), None);
+        assert_eq!(
+            got(Extraction::LastMath),
+            Some(("\\frac{12}{1}".into(), Marker::LastMath))
+        );
+        assert_eq!(
+            got(Extraction::LastNumber),
+            Some(("1".into(), Marker::LastNumber))
+        );
+        let last = |s: &str| extract_answer(s, Extraction::LastMath).map(|x| x.answer);
+        assert_eq!(last("So it is **73**."), Some("73".into()));
+        assert_eq!(last("we need\n7,425,000"), Some("7425000".into()));
+        assert_eq!(last("Answer $ \n 9 \n $"), None);
+        assert_eq!(last("$1$ then \\boxed{2} and $3$"), Some("2".into()));
+        assert_eq!("last_math".parse(), Ok(Extraction::LastMath));
+        assert!("lenient".parse::<Extraction>().is_err());
     }
 }

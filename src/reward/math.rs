@@ -24,7 +24,7 @@ impl Reward for MathReward {
                     &p.gold_answer,
                     r.completion,
                     &self.policy,
-                    p.format.last_number_fallback(),
+                    self.policy.extraction_for(p.format),
                 );
                 if v.correct {
                     1.0

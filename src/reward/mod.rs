@@ -24,13 +24,14 @@ pub mod policy;
 pub mod real;
 mod series;
 pub mod set;
+mod spans;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use extract::{extract_answer, has_boxed, Extracted, Marker};
+pub use extract::{extract_answer, has_boxed, Extracted, Extraction, Marker};
 pub use math::MathReward;
 pub use policy::{PercentPolicy, Policy};
 pub use set::{CommandSpec, RewardSet, BUILTIN_REWARDS};
@@ -52,14 +53,67 @@ pub struct Verdict {
 /// Whether two extracted answers are equivalent.
 pub fn answers_match(gold: &str, pred: &str, policy: &Policy) -> bool {
     let (g, p) = (normalize::normalize(gold), normalize::normalize(pred));
+    if normalized_match(&g, &p, policy) {
+        return true;
+    }
+    // `(p,q)=(3,2)` for `(3,2)`, `|AB|=1` for `1`, `k = \frac13` for `\frac13`: when only one
+    // side is a named value, the value after its last `=` is the answer
+    if !policy.strip_assignment {
+        return false;
+    }
+    match (assigned_value(&g), assigned_value(&p)) {
+        (Some(gv), None) => normalized_match(gv, &p, policy),
+        (None, Some(pv)) => normalized_match(&g, pv, policy),
+        _ => false,
+    }
+}
+
+/// The text after the last top-level `=` of `s` (outside braces and brackets, not part of
+/// `<=`, `>=`, `!=`, `==`), when there is one and something on both sides.
+fn assigned_value(s: &str) -> Option<&str> {
+    let b = s.as_bytes();
+    let mut depth = 0i32;
+    let mut at = None;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'{' | b'(' | b'[' => depth += 1,
+            b'}' | b')' | b']' => depth -= 1,
+            b'=' if depth == 0 => {
+                let before = i.checked_sub(1).map(|j| b[j]);
+                let after = b.get(i + 1).copied();
+                if !matches!(before, Some(b'<' | b'>' | b'!' | b'=')) && after != Some(b'=') {
+                    at = Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    let i = at?;
+    let (lhs, rhs) = (s[..i].trim(), s[i + 1..].trim());
+    // a name (`x`, `(p,q)`, `|AB|`, `f(x)`, `V_1:V_2`), not an equation to solve (`a + 3z = 0`
+    // does not answer `0`)
+    let mut depth = 0i32;
+    let operator = lhs.bytes().any(|c| {
+        match c {
+            b'{' | b'(' | b'[' => depth += 1,
+            b'}' | b')' | b']' => depth -= 1,
+            _ => {}
+        }
+        depth == 0 && matches!(c, b'+' | b'-')
+    });
+    let named = lhs.chars().any(char::is_alphabetic) && !operator;
+    (named && !rhs.is_empty()).then_some(rhs)
+}
+
+fn normalized_match(g: &str, p: &str, policy: &Policy) -> bool {
     if g.is_empty() || p.is_empty() {
         return false;
     }
     let squash = |s: &str| s.split_whitespace().collect::<String>();
-    if squash(&g) == squash(&p) && !(policy.require_reduced_fractions && p.contains("\\frac")) {
+    if squash(g) == squash(p) && !(policy.require_reduced_fractions && p.contains("\\frac")) {
         return true;
     }
-    match (answer::parse_answer(&g), answer::parse_answer(&p)) {
+    match (answer::parse_answer(g), answer::parse_answer(p)) {
         (Some(ga), Some(pa)) => compare::same(&ga, &pa, policy),
         _ => false,
     }
@@ -68,17 +122,17 @@ pub fn answers_match(gold: &str, pred: &str, policy: &Policy) -> bool {
 /// The gold answer of a reference: its extracted final answer when it is a full solution
 /// (`\boxed{}`, `#### N`), otherwise the text itself.
 pub fn gold_answer(gold: &str) -> String {
-    match extract::extract_answer(gold, false) {
+    match extract::extract_answer(gold, Extraction::Anchored) {
         Some(e) if matches!(e.marker, Marker::Boxed | Marker::Hashes) => e.answer,
         _ => gold.trim().to_string(),
     }
 }
 
-/// Grade a full `completion` against a gold answer. `last_number` turns on the last-number
-/// fallback (GSM8K-type problems).
-pub fn verify(gold: &str, completion: &str, policy: &Policy, last_number: bool) -> Verdict {
+/// Grade a full `completion` against a gold answer, finding its answer as `extraction` says
+/// when it has no marker.
+pub fn verify(gold: &str, completion: &str, policy: &Policy, extraction: Extraction) -> Verdict {
     let gold_answer = gold_answer(gold);
-    let extracted = extract::extract_answer(completion, last_number);
+    let extracted = extract::extract_answer(completion, extraction);
     let correct = extracted
         .as_ref()
         .is_some_and(|e| answers_match(&gold_answer, &e.answer, policy));

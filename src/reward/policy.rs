@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::extract::Extraction;
+use crate::data::DatasetFormat;
 use crate::error::{Error, Result};
 
 /// How `%` relates to a number.
@@ -34,6 +36,11 @@ pub struct Policy {
     /// `ordered_lists`: a bare comma list must be in the gold order. Default `false` (lists
     /// of solutions are sets; tuples in parentheses are always ordered).
     pub ordered_lists: bool,
+    /// `extraction`: where to look for an answer without a marker ([`Extraction`]). Unset: the
+    /// dataset format's default (`last_number` for GSM8K, else `anchored`); `mgrpo verify
+    /// --input` uses `last_math`. A training run writes the one it uses into
+    /// `config.resolved.toml`.
+    pub extraction: Option<Extraction>,
 }
 
 impl Default for Policy {
@@ -44,6 +51,7 @@ impl Default for Policy {
             require_reduced_fractions: false,
             strip_assignment: true,
             ordered_lists: false,
+            extraction: None,
         }
     }
 }
@@ -55,6 +63,7 @@ pub const KEYS: &[&str] = &[
     "require_reduced_fractions",
     "strip_assignment",
     "ordered_lists",
+    "extraction",
 ];
 
 fn boolean(key: &str, v: &str) -> Result<bool> {
@@ -87,6 +96,13 @@ impl Policy {
             "require_reduced_fractions" => self.require_reduced_fractions = boolean(key, value)?,
             "strip_assignment" => self.strip_assignment = boolean(key, value)?,
             "ordered_lists" => self.ordered_lists = boolean(key, value)?,
+            "extraction" => {
+                self.extraction = Some(
+                    value
+                        .parse()
+                        .map_err(|e| Error::Invalid(format!("policy `extraction`: {e}")))?,
+                )
+            }
             _ => {
                 return Err(Error::Invalid(format!(
                     "unknown policy `{key}` (known: {})",
@@ -95,6 +111,11 @@ impl Policy {
             }
         }
         Ok(())
+    }
+
+    /// The extraction for problems of `format`: the policy's, else the format's default.
+    pub fn extraction_for(&self, format: DatasetFormat) -> Extraction {
+        self.extraction.unwrap_or(format.default_extraction())
     }
 
     /// Apply `KEY=VALUE` settings in order.

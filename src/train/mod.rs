@@ -164,8 +164,9 @@ impl SilentReward {
                  has a \\boxed{{}} answer: the `accuracy` reward reads only marked answers \
                  (\\boxed{{}}, \"the answer is\", \"####\"), so there is nothing to learn from. \
                  Use a template that asks for \\boxed{{}} (qwen-math, or a chat template whose \
-                 system prompt does), add the `format` reward, or grade this task with a reward \
-                 of its own ([reward] funcs)",
+                 system prompt does), add the `format` reward, let the verifier read unmarked \
+                 answers ([reward.policy] extraction = \"last_math\" or \"last_number\"), or \
+                 grade this task with a reward of its own ([reward] funcs)",
                 m.step
             );
         }

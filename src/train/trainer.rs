@@ -96,8 +96,12 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             let (r, lock) = resume_run::<B>(opts, total, adamw(&adam), lora_ckpt, device)?;
             (r.model, r.optim, r.state, r.reference, lock)
         } else {
+            // the resolved config states the answer extraction the reward uses
+            let mut resolved = cfg.clone();
+            let extraction = cfg.reward.policy.extraction_for(setup.dataset.format);
+            resolved.reward.policy.extraction = Some(extraction);
             let (model, lock) = start_run::<B>(
-                cfg,
+                &resolved,
                 &setup.model_config,
                 run,
                 restart,

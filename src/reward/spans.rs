@@ -1,0 +1,209 @@
+//! Answers written without a marker (the `last_math` and `last_number` extraction policies):
+//! math spans and markdown bold in running text, a number ending the text, and numbers as
+//! people write them (`7,425,000`, `1 000`, `1000,99`, `.4`). Every scan is linear in the
+//! text, with each span's search bounded.
+
+use super::extract::{last_number_in, MAX_ANSWER_CHARS};
+
+/// How far a closing delimiter is looked for (a longer span is not an answer).
+const MAX_SPAN_BYTES: usize = 8 * MAX_ANSWER_CHARS;
+
+/// Every math span of `text` in order, as (byte offset of its end, content): `$$…$$` and
+/// `\[…\]` (may span lines), `$…$` and `\(…\)` (one line). An escaped `\$` is a dollar sign,
+/// not a delimiter.
+pub fn math_spans(text: &str) -> Vec<(usize, String)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    // per closing delimiter, how far a failed search has already looked
+    let mut searched = [Searched::default(); 4];
+    let mut i = 0;
+    while i < b.len() {
+        let (open, close, one_line): (usize, &str, bool) = match b[i] {
+            b'\\' if b.get(i + 1) == Some(&b'[') => (2, "\\]", false),
+            b'\\' if b.get(i + 1) == Some(&b'(') => (2, "\\)", true),
+            b'\\' => {
+                i += 2; // an escaped character (`\$`) or a command's backslash
+                continue;
+            }
+            b'$' if b.get(i + 1) == Some(&b'$') => (2, "$$", false),
+            b'$' => (1, "$", true),
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let from = i + open;
+        let kind = ["\\]", "\\)", "$$", "$"]
+            .iter()
+            .position(|c| *c == close)
+            .unwrap_or(0);
+        match find_close(text, from, close, one_line, &mut searched[kind]) {
+            Some(end) => {
+                out.push((end + close.len(), text[from..end].to_string()));
+                i = end + close.len();
+            }
+            // an unclosed inline `$` is a dollar sign; skip past the opener
+            None => i = from,
+        }
+    }
+    out
+}
+
+/// What a failed search for one closing delimiter established: no closer before `to`, and
+/// whether it stopped at a line break there.
+#[derive(Clone, Copy, Default)]
+struct Searched {
+    to: usize,
+    at_newline: bool,
+}
+
+/// The byte offset of `close` after `from` (skipping escaped characters; not past a newline
+/// when `one_line`), within [`MAX_SPAN_BYTES`]. `seen` carries a failed search forward, so that
+/// many unclosed openers cost one pass, not one pass each.
+fn find_close(
+    text: &str,
+    from: usize,
+    close: &str,
+    one_line: bool,
+    seen: &mut Searched,
+) -> Option<usize> {
+    let b = text.as_bytes();
+    let limit = (from + MAX_SPAN_BYTES).min(b.len());
+    if from < seen.to && seen.at_newline {
+        return None; // the same line break stops this search too
+    }
+    let mut j = from.max(seen.to);
+    let fail = |seen: &mut Searched, to: usize, at_newline: bool| {
+        *seen = Searched { to, at_newline };
+        None
+    };
+    while j < limit {
+        if text[j..].starts_with(close) && (close != "$" || b.get(j + 1) != Some(&b'$')) {
+            return Some(j);
+        }
+        match b[j] {
+            b'\n' if one_line => return fail(seen, j, true),
+            b'\\' if !close.starts_with('\\') || b.get(j + 1) != close.as_bytes().get(1) => j += 2,
+            _ => j += 1,
+        }
+    }
+    fail(seen, limit, false)
+}
+
+/// Every markdown bold `**…**` on one line, as (byte offset of its end, content).
+pub fn bold_spans(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let mut rest = line;
+        let mut at = offset;
+        while let Some(s) = rest.find("**") {
+            let after = &rest[s + 2..];
+            let Some(e) = after.find("**") else { break };
+            let inner = after[..e].trim();
+            if !inner.is_empty() {
+                out.push((at + s + 2 + e + 2, inner.to_string()));
+            }
+            let used = s + 2 + e + 2;
+            at += used;
+            rest = &rest[used..];
+        }
+        offset += line.len();
+    }
+    out
+}
+
+/// A number that ends the text's last non-empty line (after closing punctuation), as
+/// [`written_number`] reads it: "… so we need 7,425,000" → `7425000`.
+pub fn trailing_number(text: &str) -> Option<String> {
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    let line = line.trim_end().trim_end_matches(['.', '!', ')', ' ']);
+    let n = last_number_in(line)?;
+    line.ends_with(n.as_str()).then(|| written_number(&n))
+}
+
+/// A number as written → the plain form the answer parser reads. Both `,` and `.`: the later
+/// one is the decimal point. Only `,`: thousands separators when every group after the first
+/// has three digits and the first is not `0` (`7,425,000`), else a decimal comma (`1000,99`,
+/// `0,111`, `1,22`). Spaces between digit groups go (`1 000`); a leading `.` gets its `0`.
+pub fn written_number(s: &str) -> String {
+    let s: String = s.chars().filter(|c| *c != ' ').collect();
+    let (sign, digits) = match s.strip_prefix('-') {
+        Some(d) => ("-", d),
+        None => ("", s.as_str()),
+    };
+    let (comma, dot) = (digits.rfind(','), digits.rfind('.'));
+    let plain = match (comma, dot) {
+        (Some(c), Some(d)) if c > d => digits.replace('.', "").replacen(',', ".", 1),
+        (Some(_), Some(_)) => digits.replace(',', ""),
+        (Some(_), None) => {
+            let groups: Vec<&str> = digits.split(',').collect();
+            let thousands = groups[0] != "0" && groups[1..].iter().all(|g| g.len() == 3);
+            match (thousands, groups.len()) {
+                (true, _) => digits.replace(',', ""),
+                (false, 2) => digits.replacen(',', ".", 1),
+                _ => digits.to_string(), // `1,2,3`: a list, not a number
+            }
+        }
+        _ => digits.to_string(),
+    };
+    let plain = match plain.strip_prefix('.') {
+        Some(frac) => format!("0.{frac}"),
+        None => plain,
+    };
+    format!("{sign}{plain}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_of_each_kind() {
+        let t = "Answer $ 9 $, or \\( x \\) and \\[\n 10 \n\\] then $$ 11 $$.";
+        let got: Vec<String> = math_spans(t).into_iter().map(|(_, m)| m).collect();
+        assert_eq!(got, [" 9 ", " x ", "\n 10 \n", " 11 "]);
+        // a line break ends no display span but every inline one; `\$` is a dollar
+        assert!(math_spans("Answer $ \n 9 \n $").is_empty());
+        assert_eq!(
+            math_spans("$ \\frac{1}{2} \\$ = \\frac{10}{9} $")[0].1,
+            " \\frac{1}{2} \\$ = \\frac{10}{9} "
+        );
+        assert_eq!(math_spans("costs $5 and more").len(), 0);
+        assert_eq!(
+            bold_spans("so **73** is it, **Final: 12**")[1].1,
+            "Final: 12"
+        );
+    }
+
+    #[test]
+    fn numbers_as_written() {
+        for (w, n) in [
+            ("7,425,000", "7425000"),
+            ("1 000", "1000"),
+            ("1000,99", "1000.99"),
+            ("1,22", "1.22"),
+            ("0,111", "0.111"),
+            ("1,000.99", "1000.99"),
+            ("1.000,5", "1000.5"),
+            (".4", "0.4"),
+            ("-1,234.5", "-1234.5"),
+        ] {
+            assert_eq!(written_number(w), n, "{w}");
+        }
+        assert_eq!(
+            trailing_number("we need\n 7,425,000.").as_deref(),
+            Some("7425000")
+        );
+        assert_eq!(trailing_number("it is 5 or more"), None);
+    }
+
+    /// Many unclosed openers stay linear: each search is bounded.
+    #[test]
+    fn unclosed_openers_are_bounded() {
+        let t = "\\(".repeat(200_000);
+        let start = std::time::Instant::now();
+        assert!(math_spans(&t).is_empty());
+        assert!(start.elapsed().as_millis() < 2_000);
+    }
+}

@@ -1,0 +1,57 @@
+//! Math-Verify's own public regression cases (tests/fixtures/math-verify, Apache-2.0), graded
+//! by our verifier: how often we agree with their expected verdict. Their `match_types`
+//! decide our extraction policy: `["expr"]` (numbers in text) → `last_number`, anything with
+//! `"latex"` → `last_math`. The test holds the agreement at or above what it is now (a ratchet:
+//! raise `AGREED` when it improves), never grades one of their "wrong" cases as right, and
+//! prints every disagreement.
+
+use mgrpo::reward::{verify, Extraction, Policy};
+use serde_json::Value;
+
+/// Cases we agree on today (of 249).
+const AGREED: usize = 189;
+
+#[test]
+fn agreement_with_math_verify_cases() {
+    let text = std::fs::read_to_string("tests/fixtures/math-verify/cases.jsonl").unwrap();
+    let policy = Policy::default();
+    let (mut agreed, mut total) = (0, 0);
+    let mut false_positives = Vec::new();
+    for line in text.lines() {
+        let c: Value = serde_json::from_str(line).unwrap();
+        let types: Vec<&str> = c["match_types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        let extraction = match types.as_slice() {
+            ["expr"] => Extraction::LastNumber,
+            _ => Extraction::LastMath,
+        };
+        let (gold, pred) = (c["gold"].as_str().unwrap(), c["pred"].as_str().unwrap());
+        let expected = c["expected"].as_i64().unwrap() == 1;
+        let v = verify(gold, pred, &policy, extraction);
+        total += 1;
+        if v.correct == expected {
+            agreed += 1;
+        } else {
+            println!(
+                "disagree ({}; expected {expected}): gold {:?} → {:?}, pred answer {:?}",
+                c["group"], gold, v.gold_answer, v.pred_answer
+            );
+            if v.correct {
+                false_positives.push(gold.to_string());
+            }
+        }
+    }
+    println!("agreement {agreed} / {total}");
+    assert!(
+        false_positives.is_empty(),
+        "graded right where Math-Verify says wrong: {false_positives:?}"
+    );
+    assert!(
+        agreed >= AGREED,
+        "agreement fell to {agreed} / {total} (was {AGREED})"
+    );
+}
