@@ -2,14 +2,22 @@
 //! by our verifier: how often we agree with their expected verdict. Their `match_types`
 //! decide our extraction policy: `["expr"]` (numbers in text) → `last_number`, anything with
 //! `"latex"` → `last_math`. The test holds the agreement at or above what it is now (a ratchet:
-//! raise `AGREED` when it improves), never grades one of their "wrong" cases as right, and
-//! prints every disagreement.
+//! raise `AGREED` when it improves), never grades one of their "wrong" cases as right (but for
+//! the listed deliberate disagreements), and prints every disagreement.
 
 use mgrpo::reward::{verify, Extraction, Policy};
 use serde_json::Value;
 
 /// Cases we agree on today (of 249).
-const AGREED: usize = 189;
+const AGREED: usize = 205;
+
+/// Their "wrong" verdicts we deliberately do not share (counted as misses above), and why.
+const DELIBERATE: &[(&str, &str, &str)] = &[(
+    "$x \\in [-2,7]$",
+    "$-2 \\\\le x \\\\le 7$",
+    "the relation and the interval are the same set; Math-Verify refuses only in this \
+     direction, and only with allow_set_relation_comp = false",
+)];
 
 #[test]
 fn agreement_with_math_verify_cases() {
@@ -40,7 +48,8 @@ fn agreement_with_math_verify_cases() {
                 "disagree ({}; expected {expected}): gold {:?} → {:?}, pred answer {:?}",
                 c["group"], gold, v.gold_answer, v.pred_answer
             );
-            if v.correct {
+            let deliberate = DELIBERATE.iter().any(|(g, p, _)| *g == gold && *p == pred);
+            if v.correct && !deliberate {
                 false_positives.push(gold.to_string());
             }
         }

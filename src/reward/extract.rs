@@ -104,10 +104,23 @@ pub fn extract_answer(text: &str, extraction: Extraction) -> Option<Extracted> {
                 .map(|(end, b)| (end, b, Marker::Bold));
             match [math, bold].into_iter().flatten().max_by_key(|c| c.0) {
                 Some((_, answer, marker)) => found(answer, marker),
+                // a bare answer (`\frac{10}{9}`, `28 %`): a short text of one line is all answer
+                None if bare(tail) => found(tail.to_string(), Marker::LastMath),
                 None => trailing_number(tail).and_then(|n| found(n, Marker::LastNumber)),
             }
         }
     }
+}
+
+/// Whether `text` is a bare answer: one line of at most 40 characters that is math (a digit
+/// or a command) or a single word — "no idea" is not an answer.
+fn bare(text: &str) -> bool {
+    let t = text.trim();
+    let math = t.contains(|c: char| c.is_ascii_digit() || c == '\\');
+    !t.is_empty()
+        && !t.contains('\n')
+        && t.chars().count() <= 40
+        && (math || t.split_whitespace().count() == 1)
 }
 
 /// Whether `text` has a non-empty `\boxed{…}` answer (the format reward).
@@ -221,7 +234,7 @@ fn is_separator(between: &str) -> bool {
     t.split_whitespace().all(|w| {
         matches!(
             w.trim_matches('}'),
-            "" | "and" | "or" | "\\text" | "\\\\" | "\\]" | "\\["
+            "" | "and" | "or" | "\\text" | "\\\\" | "\\]" | "\\[" | "\\(" | "\\)"
         )
     })
 }

@@ -5,8 +5,11 @@
 
 /// Normalise an answer string.
 pub fn normalize(answer: &str) -> String {
+    // Commands written with a doubled backslash (`\\\\frac`: text that was escaped twice) are
+    // commands; a row break is never followed by a letter in a well-formed answer.
+    let s = undouble_commands(&unicode(answer.trim()));
     // Protect matrix row breaks `\\\\` from the `\\ ` spacing rule below.
-    let mut s = unicode(answer.trim()).replace("\\\\", ROW_BREAK);
+    let mut s = s.replace("\\\\", ROW_BREAK);
     s = unwrap_command(&s, &["boxed", "fbox"], |c| c.to_string());
     s = s.replace("\\$", "").replace('$', "");
     for (from, to) in [
@@ -25,6 +28,18 @@ pub fn normalize(answer: &str) -> String {
         ("\\mathbb{R}", "(-\\infty,\\infty)"),
         ("\\emptyset", "\\{\\}"),
         ("\\varnothing", "\\{\\}"),
+        // relations as typed: one spelling each
+        ("!=", "\\ne "),
+        ("<=", "\\le "),
+        (">=", "\\ge "),
+        ("\\neq", "\\ne "),
+        ("\\leq", "\\le "),
+        ("\\geq", "\\ge "),
+        ("\\lt ", "<"),
+        ("\\gt ", ">"),
+        // `11,\\! 111`: a thousands separator with a negative thin space
+        (",\\! ", ","),
+        (",\\!", ","),
     ] {
         s = s.replace(from, to);
     }
@@ -70,6 +85,26 @@ pub fn normalize(answer: &str) -> String {
 }
 
 const ROW_BREAK: &str = "\u{1}";
+
+/// `\\\\frac` → `\\frac`: a doubled backslash before a command name (not `\\\\end`, which
+/// may close a matrix right after a row break).
+fn undouble_commands(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("\\\\") {
+        let after = &rest[i + 2..];
+        let letter = after.starts_with(|c: char| c.is_ascii_alphabetic());
+        out.push_str(&rest[..i]);
+        if letter && !after.starts_with("end") && !after.starts_with("hline") {
+            out.push('\\');
+        } else {
+            out.push_str("\\\\");
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
 
 fn unicode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -363,6 +398,12 @@ mod tests {
             ("−3√2", "-3\\sqrt{2}"),
             ("\\$18.00", "18.00"),
             ("5\\mathrm{~cm}", "5"),
+            ("x != 3", "x \\ne  3"),
+            ("x <= 1", "x \\le  1"),
+            ("x \\neq 3", "x \\ne  3"),
+            ("11,\\! 111,\\! 100", "11111100"),
+            ("\\\\frac{1}{5}", "\\frac{1}{5}"),
+            ("1 \\\\ 2", "1 \\\\ 2"),
             ("\\mathrm{e}^2", "e^2"),
             ("11+6=\\mathbf{1 7}", "11+6=17"),
             (
