@@ -78,7 +78,7 @@ fn find_close(
         None
     };
     while j < limit {
-        if text[j..].starts_with(close) && (close != "$" || b.get(j + 1) != Some(&b'$')) {
+        if b[j..].starts_with(close.as_bytes()) && (close != "$" || b.get(j + 1) != Some(&b'$')) {
             return Some(j);
         }
         match b[j] {
@@ -170,6 +170,9 @@ mod tests {
             " \\frac{1}{2} \\$ = \\frac{10}{9} "
         );
         assert_eq!(math_spans("costs $5 and more").len(), 0);
+        // an escaped multi-byte character inside a span (the search steps over it by bytes)
+        assert_eq!(math_spans("$\\é = 1$ and \\(\\π\\)")[1].1, "\\π");
+        assert!(math_spans("\\[ \\é \\ü").is_empty());
         assert_eq!(
             bold_spans("so **73** is it, **Final: 12**")[1].1,
             "Final: 12"
