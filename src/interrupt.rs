@@ -31,11 +31,6 @@ impl Interrupt {
             _ => "a signal",
         }
     }
-
-    /// The conventional exit status of a process stopped by this signal.
-    pub fn exit_code(&self) -> i32 {
-        128 + self.signal
-    }
 }
 
 /// Catch SIGINT and SIGTERM from now on: the first one is recorded for [`requested`] (and a

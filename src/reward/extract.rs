@@ -75,25 +75,22 @@ pub struct Extracted {
 
 /// The final answer of `text`: its last marker, else what `extraction` allows.
 pub fn extract_answer(text: &str, extraction: Extraction) -> Option<Extracted> {
-    if let Some(i) = text.rfind("</think>") {
-        if let Some(a) = extract_marked(&text[i + "</think>".len()..]) {
-            return Some(a);
-        }
-    }
-    if let Some(a) = extract_marked(text) {
+    // after the thinking, if there is any
+    let tail = text
+        .rfind("</think>")
+        .map_or(text, |i| &text[i + "</think>".len()..]);
+    let whole = || {
+        (tail.len() < text.len())
+            .then(|| extract_marked(text))
+            .flatten()
+    };
+    if let Some(a) = extract_marked(tail).or_else(whole) {
         return Some(a);
     }
-    let found = |answer: String, marker| {
-        let answer = answer.trim().to_string();
-        (!answer.is_empty() && answer.chars().count() <= MAX_ANSWER_CHARS)
-            .then_some(Extracted { answer, marker })
-    };
-    // after the thinking, if there is any
-    let tail = text.rfind("</think>").map_or(text, |i| &text[i + 8..]);
     match extraction {
         Extraction::Anchored => None,
         Extraction::LastNumber => {
-            last_number_in(tail).and_then(|a| found(written_number(&a), Marker::LastNumber))
+            last_number_in(tail).and_then(|a| accepted(written_number(&a), Marker::LastNumber))
         }
         Extraction::LastMath => {
             let math = math_spans(tail)
@@ -103,10 +100,10 @@ pub fn extract_answer(text: &str, extraction: Extraction) -> Option<Extracted> {
                 .pop()
                 .map(|(end, b)| (end, b, Marker::Bold));
             match [math, bold].into_iter().flatten().max_by_key(|c| c.0) {
-                Some((_, answer, marker)) => found(answer, marker),
+                Some((_, answer, marker)) => accepted(answer, marker),
                 // a bare answer (`\frac{10}{9}`, `28 %`): a short text of one line is all answer
-                None if bare(tail) => found(tail.to_string(), Marker::LastMath),
-                None => trailing_number(tail).and_then(|n| found(n, Marker::LastNumber)),
+                None if bare(tail) => accepted(tail.to_string(), Marker::LastMath),
+                None => trailing_number(tail).and_then(|n| accepted(n, Marker::LastNumber)),
             }
         }
     }
@@ -142,6 +139,11 @@ fn extract_marked(text: &str) -> Option<Extracted> {
         ),
     ];
     let (_, answer, marker) = candidates.into_iter().flatten().max_by_key(|c| c.0)?;
+    accepted(answer, marker)
+}
+
+/// `answer`, trimmed, when it is one: non-empty and at most [`MAX_ANSWER_CHARS`].
+fn accepted(answer: String, marker: Marker) -> Option<Extracted> {
     let answer = answer.trim().to_string();
     (!answer.is_empty() && answer.chars().count() <= MAX_ANSWER_CHARS)
         .then_some(Extracted { answer, marker })
