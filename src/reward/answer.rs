@@ -3,7 +3,7 @@
 //! matrix. Parsed from a normalised string; every level is capped in size and depth.
 
 use super::expr::{self, Expr};
-use super::lexer::{tokenize, Tok};
+use super::lexer::tokenize;
 
 /// Most elements in a list, tuple, set or matrix.
 pub const MAX_ITEMS: usize = 64;
@@ -41,19 +41,47 @@ fn parse_at(s: &str, depth: usize) -> Option<Answer> {
     if s.is_empty() || depth > MAX_NESTING {
         return None;
     }
+    // `{1,3}`: braces without a backslash only group
+    if s.starts_with('{') && super::normalize::matching_brace(s, 0) == Some(s.len()) {
+        return parse_at(&s[1..s.len() - 1], depth + 1);
+    }
     if let Some(c) = choice(s) {
         return Some(Answer::Choice(c));
     }
-    if let Some(m) = matrix(s, depth) {
+    if let Some(m) = super::matrix::matrix(s, depth) {
         return Some(m);
     }
     let union = split_top(s, "\\cup");
     if union.len() > 1 {
         return items(&union, depth).map(Answer::Union);
     }
+    // `1 and 2`, `(11,7) or (7,11)`, `21, 16 or 11`: answers joined by words are a list
+    let joined = split_words(s, &["and", "or"]);
+    if joined.len() > 1 && !joined.iter().any(|w| has_word(w)) {
+        let mut out = Vec::new();
+        for a in items(&joined, depth)? {
+            match a {
+                Answer::List(v) => out.extend(v),
+                a => out.push(a),
+            }
+        }
+        return Some(Answer::List(out));
+    }
+    if let Some(groups) = semicolons(s, depth) {
+        return Some(groups);
+    }
     let parts = split_top(s, ",");
     if parts.len() > 1 {
         return items(&parts, depth).map(Answer::List);
+    }
+    // `x = \frac13 \approx 0.33`: the exact value; `x \approx 11`: the approximation
+    let approx = split_top(s, "\\approx");
+    if approx.len() > 1 {
+        return match parse_at(approx[0], depth + 1) {
+            Some(Answer::Expr(e)) if !super::relation::is_name(&e) => Some(Answer::Expr(e)),
+            Some(eq @ Answer::Equation(..)) => Some(eq),
+            _ => parse_at(approx[1], depth + 1),
+        };
     }
     if let Some(pm) = plus_minus(s, depth) {
         return Some(pm);
@@ -66,7 +94,7 @@ fn parse_at(s: &str, depth: usize) -> Option<Answer> {
     }
     let toks = tokenize(s);
     if let Some(toks) = &toks {
-        if let Some(rel) = relation(toks) {
+        if let Some(rel) = super::relation::relation(toks) {
             return Some(rel);
         }
     }
@@ -80,7 +108,66 @@ fn parse_at(s: &str, depth: usize) -> Option<Answer> {
     }
 }
 
-fn items(parts: &[&str], depth: usize) -> Option<Vec<Answer>> {
+/// `-12;-11;-10` is the list `-12, -11, -10`; `p=5,q=2;p=7,q=2` lists solutions of named
+/// values, each the tuple of its values: `(5,2), (7,2)`.
+fn semicolons(s: &str, depth: usize) -> Option<Answer> {
+    let groups = split_top(s, ";");
+    if groups.len() < 2 {
+        return None;
+    }
+    if !groups.iter().any(|g| split_top(g, ",").len() > 1) {
+        return items(&groups, depth).map(Answer::List);
+    }
+    let tuples = groups
+        .iter()
+        .map(|g| {
+            let values: Vec<&str> = split_top(g, ",")
+                .into_iter()
+                .map(|v| v.rsplit_once('=').map_or(v, |(_, value)| value))
+                .collect();
+            Some(Answer::Seq {
+                open: '(',
+                close: ')',
+                items: items(&values, depth)?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Answer::List(tuples))
+}
+
+/// Split `s` at top-level occurrences of the words `words` (not inside brackets, not part of
+/// a longer word or a command).
+fn split_words<'a>(s: &'a str, words: &[&str]) -> Vec<&'a str> {
+    let b = s.as_bytes();
+    let mut parts = Vec::new();
+    let (mut depth, mut start, mut i) = (0i32, 0, 0);
+    let letter = |j: Option<&u8>| j.is_some_and(|c| c.is_ascii_alphabetic() || *c == b'\\');
+    while i < b.len() {
+        match b[i] {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth -= 1,
+            _ => {}
+        }
+        let at_word = if depth == 0 && !letter(i.checked_sub(1).and_then(|j| b.get(j))) {
+            words
+                .iter()
+                .find(|w| b[i..].starts_with(w.as_bytes()) && !letter(b.get(i + w.len())))
+        } else {
+            None
+        };
+        if let Some(w) = at_word {
+            parts.push(&s[start..i]);
+            i += w.len();
+            start = i;
+            continue;
+        }
+        i += 1;
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+pub(super) fn items(parts: &[&str], depth: usize) -> Option<Vec<Answer>> {
     if parts.len() > MAX_ITEMS {
         return None;
     }
@@ -225,7 +312,10 @@ fn bracketed(s: &str, depth: usize) -> Option<Answer> {
     if unbalanced(inner) {
         return None;
     }
-    let parts = split_top(inner, ",");
+    let mut parts = split_top(inner, ",");
+    if parts.len() == 1 {
+        parts = split_top(inner, ";"); // `(0;-2;6)`
+    }
     if open == '{' {
         if inner.trim().is_empty() {
             return Some(Answer::Seq {
@@ -269,113 +359,6 @@ fn strip_membership(s: &str) -> Option<&str> {
     (!after.starts_with(|c: char| c.is_ascii_alphabetic())
         && lhs.chars().all(|c| c.is_alphanumeric() || c == '_'))
     .then_some(after)
-}
-
-/// `\begin{pmatrix} a & b \\ c & d \end{pmatrix}` (also bmatrix, matrix, vmatrix, array).
-fn matrix(s: &str, depth: usize) -> Option<Answer> {
-    let rest = s.strip_prefix("\\begin{")?;
-    let (env, body) = rest.split_once('}')?;
-    let body = body.strip_suffix(&format!("\\end{{{env}}}"))?;
-    // `array` has a column spec first: {cc}.
-    let body = if env == "array" {
-        let b = body.trim_start();
-        let end = super::normalize::matching_brace(b, 0)?;
-        &b[end..]
-    } else {
-        body
-    };
-    let mut rows = Vec::new();
-    for row in body.split("\\\\") {
-        if row.trim().is_empty() {
-            continue;
-        }
-        let cells: Vec<&str> = row.split('&').collect();
-        rows.push(items(&cells, depth)?);
-    }
-    (!rows.is_empty() && rows.len() <= MAX_ITEMS).then_some(Answer::Matrix(rows))
-}
-
-/// An equation or an inequality on one variable (as an interval).
-fn relation(toks: &[Tok]) -> Option<Answer> {
-    let mut depth = 0i32;
-    let mut rels = Vec::new();
-    for (i, t) in toks.iter().enumerate() {
-        match t {
-            Tok::Sym('(') | Tok::Sym('[') | Tok::Sym('{') => depth += 1,
-            Tok::Sym(')') | Tok::Sym(']') | Tok::Sym('}') => depth -= 1,
-            Tok::Sym('=') | Tok::Sym('<') | Tok::Sym('>') | Tok::Le | Tok::Ge if depth == 0 => {
-                rels.push(i)
-            }
-            _ => {}
-        }
-    }
-    if rels.is_empty() {
-        return None;
-    }
-    let parts: Vec<Expr> = std::iter::once(0)
-        .chain(rels.iter().map(|i| i + 1))
-        .zip(rels.iter().copied().chain(std::iter::once(toks.len())))
-        .map(|(a, b)| expr::parse(&toks[a..b]))
-        .collect::<Option<_>>()?;
-    let ops: Vec<&Tok> = rels.iter().map(|&i| &toks[i]).collect();
-    if ops.iter().all(|t| **t == Tok::Sym('=')) {
-        return Some(Answer::Equation(
-            parts[0].clone(),
-            parts[parts.len() - 1].clone(),
-        ));
-    }
-    inequality(&parts, &ops)
-}
-
-/// `x > a`, `a \le x`, `a < x \le b` as intervals.
-fn inequality(parts: &[Expr], ops: &[&Tok]) -> Option<Answer> {
-    let is_var = |e: &Expr| matches!(e, Expr::Var(_));
-    let inf = |neg: bool| {
-        if neg {
-            Expr::Neg(Box::new(Expr::Inf))
-        } else {
-            Expr::Inf
-        }
-    };
-    // Normalise each comparison to "less than" direction: (strict, a, b) meaning a < b.
-    let less = |t: &Tok| match t {
-        Tok::Sym('<') => Some((true, false)),
-        Tok::Le => Some((false, false)),
-        Tok::Sym('>') => Some((true, true)),
-        Tok::Ge => Some((false, true)),
-        _ => None,
-    };
-    let interval = |lo: Expr, lo_open: bool, hi: Expr, hi_open: bool| Answer::Seq {
-        open: if lo_open { '(' } else { '[' },
-        close: if hi_open { ')' } else { ']' },
-        items: vec![Answer::Expr(lo), Answer::Expr(hi)],
-    };
-    match (parts, ops) {
-        ([a, b], [op]) => {
-            let (strict, flipped) = less(op)?;
-            // var < b ; a < var ; var > b ; a > var
-            match (is_var(a), is_var(b), flipped) {
-                (true, false, false) => Some(interval(inf(true), true, b.clone(), strict)),
-                (true, false, true) => Some(interval(b.clone(), strict, inf(false), true)),
-                (false, true, false) => Some(interval(a.clone(), strict, inf(false), true)),
-                (false, true, true) => Some(interval(inf(true), true, a.clone(), strict)),
-                _ => None,
-            }
-        }
-        ([a, x, c], [op1, op2]) if is_var(x) => {
-            let (s1, f1) = less(op1)?;
-            let (s2, f2) = less(op2)?;
-            if f1 != f2 {
-                return None;
-            }
-            if f1 {
-                Some(interval(c.clone(), s2, a.clone(), s1))
-            } else {
-                Some(interval(a.clone(), s1, c.clone(), s2))
-            }
-        }
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -119,10 +119,10 @@ fn is_var(e: &Expr) -> bool {
     matches!(e, Expr::Var(_))
 }
 
-/// `x = 5` (a lone variable on the left), or a chain whose ends are equal numbers
+/// `x = 5` (a name on the left: `x`, `AB`, `f(x)`), or a chain whose ends are equal numbers
 /// (`\frac{6}{8} = \frac{3}{4}`): the right-hand side is the answer.
 fn assignment(l: &Expr, r: &Expr) -> bool {
-    if is_var(l) {
+    if super::relation::is_name(l) {
         return true;
     }
     let env = BTreeMap::new();
@@ -143,21 +143,12 @@ fn ordered(a: &[Answer], b: &[Answer], policy: &Policy) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y, policy))
 }
 
-/// A perfect matching between `a` and `b` (greedy: answer equality is transitive).
+/// The same set: every item of each side is an item of the other (a repeated solution is one
+/// solution).
 fn unordered(a: &[Answer], b: &[Answer], policy: &Policy) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut used = vec![false; b.len()];
-    a.iter().all(
-        |x| match (0..b.len()).find(|&j| !used[j] && same(x, &b[j], policy)) {
-            Some(j) => {
-                used[j] = true;
-                true
-            }
-            None => false,
-        },
-    )
+    a.is_empty() == b.is_empty()
+        && a.iter().all(|x| b.iter().any(|y| same(x, y, policy)))
+        && b.iter().all(|y| a.iter().any(|x| same(x, y, policy)))
 }
 
 /// The value of variable `j` at point `k`: distinct small positive rationals, so that square

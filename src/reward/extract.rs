@@ -75,6 +75,12 @@ pub struct Extracted {
 
 /// The final answer of `text`: its last marker, else what `extraction` allows.
 pub fn extract_answer(text: &str, extraction: Extraction) -> Option<Extracted> {
+    // a chat template's turn marker ends the answer (a model that writes the next turn itself)
+    let text = STOP_TOKENS
+        .iter()
+        .filter_map(|t| text.find(t))
+        .min()
+        .map_or(text, |i| &text[..i]);
     // after the thinking, if there is any
     let tail = text
         .rfind("</think>")
@@ -93,9 +99,13 @@ pub fn extract_answer(text: &str, extraction: Extraction) -> Option<Extracted> {
             last_number_in(tail).and_then(|a| accepted(written_number(&a), Marker::LastNumber))
         }
         Extraction::LastMath => {
+            let tail = without_sign_off(tail);
+            if let Some(a) = final_sentence_answer(tail) {
+                return accepted(a, Marker::LastMath);
+            }
             let math = math_spans(tail)
                 .pop()
-                .map(|(end, m)| (end, m, Marker::LastMath));
+                .map(|(_, end, m)| (end, m, Marker::LastMath));
             let bold = bold_spans(tail)
                 .pop()
                 .map(|(end, b)| (end, b, Marker::Bold));
@@ -107,6 +117,86 @@ pub fn extract_answer(text: &str, extraction: Extraction) -> Option<Extracted> {
             }
         }
     }
+}
+
+/// Chat-template markers of a new turn or the end of text.
+const STOP_TOKENS: &[&str] = &[
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "<|start_header_id|>",
+];
+
+/// `text` without Minerva's closing "I hope it is correct." (and what follows it).
+fn without_sign_off(text: &str) -> &str {
+    let lower = text.to_ascii_lowercase();
+    lower
+        .rfind("i hope it is correct")
+        .map_or(text, |i| text[..i].trim_end())
+}
+
+/// In the final sentence of `text`: the last math span, or a number written after it ("There
+/// are 12 sequences.", "The largest $n$ is 34.", "the probability is 2/3."). `None` when the
+/// final sentence has neither.
+fn final_sentence_answer(text: &str) -> Option<String> {
+    let text = text.trim_end();
+    let spans = math_spans(text);
+    let start = sentence_start(text, &spans);
+    let last_span = spans.iter().rev().find(|s| s.0 >= start);
+    let after = last_span.map_or(start, |s| s.1);
+    // plain text, not LaTeX outside delimiters (`\frac{10}{9}` is not the number 9)
+    let plain = &text[after..];
+    if !plain.contains(['\\', '{', '^']) {
+        if let Some(n) = plain_number(plain) {
+            return Some(n);
+        }
+    }
+    last_span.map(|s| s.2.clone())
+}
+
+/// Where the final sentence of `text` starts: after the last line break or `. ` (`! `, `? `)
+/// outside math spans and before the text's own closing punctuation.
+fn sentence_start(text: &str, spans: &[(usize, usize, String)]) -> usize {
+    let b = text
+        .trim_end_matches(['.', '!', '?', ' ', '"', ')'])
+        .as_bytes();
+    let (mut i, mut k) = (b.len(), spans.len());
+    while i > 0 {
+        i -= 1;
+        while k > 0 && spans[k - 1].0 > i {
+            k -= 1;
+        }
+        if k > 0 && spans[k - 1].1 > i {
+            i = spans[k - 1].0; // a period inside `$…$` ends no sentence
+            continue;
+        }
+        let ends = match b[i] {
+            b'\n' => true,
+            b'.' | b'!' | b'?' => b.get(i + 1).is_some_and(|c| c.is_ascii_whitespace()),
+            _ => false,
+        };
+        if ends {
+            return i + 1;
+        }
+    }
+    0
+}
+
+/// The last number of plain text `s` (`12`, `7,425,000`, `2/3`, `-0.5`) as
+/// [`written_number`] reads it; a fraction keeps its numerator.
+fn plain_number(s: &str) -> Option<String> {
+    let n = last_number_in(s)?;
+    let at = s.rfind(&n)?;
+    let before = s[..at].trim_end();
+    let numerator = before
+        .strip_suffix('/')
+        .and_then(|b| last_number_in(b).filter(|m| b.trim_end().ends_with(m.as_str())));
+    Some(match numerator {
+        Some(m) => format!("{}/{}", written_number(&m), written_number(&n)),
+        None => written_number(&n),
+    })
 }
 
 /// Whether `text` is a bare answer: one line of at most 40 characters that is math (a digit
@@ -228,17 +318,62 @@ fn boxed(text: &str) -> Option<(usize, String)> {
     Some((start, parts.join(", ")))
 }
 
+/// Whether the text between two answers joins them into one list: commas, "and", "or",
+/// delimiters, names being assigned (`$x = \boxed{1}$ and $y = \boxed{2}$`), part labels,
+/// and with "and"/"or" plain words too ("\boxed{1} papers and \boxed{2} bins"). Anything
+/// else ("\boxed{40} is wrong, so \boxed{45}") separates a revision from its answer.
 fn is_separator(between: &str) -> bool {
     let t = between
-        .replace(['$', ',', ';', '&'], " ")
+        .replace(['$', ',', ';', '&', '"'], " ")
         .replace("\\quad", " ")
         .replace("\\text{", " ");
-    t.split_whitespace().all(|w| {
-        matches!(
-            w.trim_matches('}'),
-            "" | "and" | "or" | "\\text" | "\\\\" | "\\]" | "\\[" | "\\(" | "\\)"
-        )
-    })
+    let words: Vec<&str> = t
+        .split_whitespace()
+        .map(|w| w.trim_matches('}'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let joined = words.iter().any(|w| matches!(*w, "and" | "or"));
+    let name = |w: &str| {
+        let head = w.split('_').next().unwrap_or(w);
+        head.chars().count() == 1 && head.chars().all(char::is_alphabetic)
+    };
+    let label = |w: &str| {
+        w.len() <= 5
+            && w.starts_with('(')
+            && w.ends_with(')')
+            && w[1..w.len() - 1].chars().all(|c| c.is_ascii_alphanumeric())
+    };
+    let plain = |w: &str| {
+        w.chars().all(|c| c.is_ascii_lowercase())
+            && !matches!(
+                w,
+                "but"
+                    | "not"
+                    | "no"
+                    | "is"
+                    | "so"
+                    | "wrong"
+                    | "instead"
+                    | "actually"
+                    | "answer"
+                    | "correct"
+                    | "incorrect"
+                    | "final"
+                    | "rather"
+                    | "wait"
+                    | "hence"
+                    | "thus"
+            )
+    };
+    words.len() <= 8
+        && words.iter().all(|w| {
+            matches!(
+                *w,
+                "and" | "or" | "\\text" | "\\\\" | "\\]" | "\\[" | "\\(" | "\\)" | "="
+            ) || name(w)
+                || label(w)
+                || (joined && plain(w))
+        })
 }
 
 /// `#### X` (GSM8K): the rest of that line.
@@ -276,18 +411,38 @@ fn after_phrase(
     Some((pos, answer, marker))
 }
 
-/// In prose with inline math ("thus $12+8=20$ apples"), the last `$…$` is the answer.
+/// In prose with inline math ("thus $12+8=20$ apples"), the last `$…$` is the answer, or a
+/// number written after it ("The largest $n$ is 34"); spans joined only by "and", "or" and
+/// commas are one list (`$12$ and $13$`). Prose without math ("Jane started 3 hours ago"):
+/// its last number.
 fn last_math(s: &str) -> String {
     let pieces: Vec<&str> = s.split('$').collect();
-    let prose = pieces
-        .iter()
-        .step_by(2)
-        .any(|p| p.chars().any(char::is_alphabetic));
-    if pieces.len() >= 3 && pieces.len() % 2 == 1 && prose {
-        pieces[pieces.len() - 2].to_string()
-    } else {
-        s.to_string()
+    let words = |p: &str| {
+        p.split(|c: char| !c.is_ascii_alphabetic())
+            .filter(|w| w.len() >= 3)
+            .count()
+    };
+    let prose: usize = pieces.iter().step_by(2).map(|p| words(p)).sum();
+    if pieces.len() >= 3 && pieces.len() % 2 == 1 && prose > 0 {
+        let last = pieces[pieces.len() - 1];
+        if !last.contains('\\') {
+            if let Some(n) = plain_number(last) {
+                return n;
+            }
+        }
+        let inner = &pieces[1..pieces.len() - 1];
+        if inner.iter().skip(1).step_by(2).all(|p| is_separator(p)) {
+            let spans: Vec<&str> = inner.iter().step_by(2).copied().collect();
+            return spans.join(", ");
+        }
+        return pieces[pieces.len() - 2].to_string();
     }
+    if pieces.len() == 1 && prose >= 2 && !s.contains('\\') {
+        if let Some(n) = plain_number(s) {
+            return n;
+        }
+    }
+    s.to_string()
 }
 
 /// `Answer:` counts only as a heading: at the start of a line (after markdown `*`, `#`, `>`),

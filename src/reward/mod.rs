@@ -19,9 +19,11 @@ pub mod expr;
 pub mod extract;
 pub mod lexer;
 pub mod math;
+mod matrix;
 pub mod normalize;
 pub mod policy;
 pub mod real;
+mod relation;
 mod series;
 pub mod set;
 mod spans;
@@ -120,18 +122,43 @@ fn normalized_match(g: &str, p: &str, policy: &Policy) -> bool {
 }
 
 /// The gold answer of a reference: its extracted final answer when it is a full solution
-/// (`\boxed{}`, `#### N`), otherwise the text itself.
+/// (`\boxed{}`, `#### N`, "Final Answer: The final answer is …"), otherwise the text itself.
 pub fn gold_answer(gold: &str) -> String {
     match extract::extract_answer(gold, Extraction::Anchored) {
-        Some(e) if matches!(e.marker, Marker::Boxed | Marker::Hashes) => e.answer,
+        Some(e)
+            if matches!(
+                e.marker,
+                Marker::Boxed | Marker::Hashes | Marker::FinalAnswer
+            ) =>
+        {
+            e.answer
+        }
         _ => gold.trim().to_string(),
+    }
+}
+
+/// A gold answer under `last_number` (GSM8K) read as the completion's number is: `1,22` with
+/// a decimal comma is `1.22`, `7,425,000` is `7425000`.
+fn gold_number(gold: String) -> String {
+    let number = gold.bytes().any(|c| c.is_ascii_digit())
+        && gold
+            .trim_start_matches('-')
+            .bytes()
+            .all(|c| c.is_ascii_digit() || c == b',' || c == b'.');
+    if number {
+        spans::written_number(&gold)
+    } else {
+        gold
     }
 }
 
 /// Grade a full `completion` against a gold answer, finding its answer as `extraction` says
 /// when it has no marker.
 pub fn verify(gold: &str, completion: &str, policy: &Policy, extraction: Extraction) -> Verdict {
-    let gold_answer = gold_answer(gold);
+    let mut gold_answer = gold_answer(gold);
+    if extraction == Extraction::LastNumber {
+        gold_answer = gold_number(gold_answer);
+    }
     let extracted = extract::extract_answer(completion, extraction);
     let correct = extracted
         .as_ref()

@@ -8,6 +8,7 @@ pub fn normalize(answer: &str) -> String {
     // Commands written with a doubled backslash (`\\\\frac`: text that was escaped twice) are
     // commands; a row break is never followed by a letter in a well-formed answer.
     let s = undouble_commands(&unicode(answer.trim()));
+    let s = delimited(&s);
     // Protect matrix row breaks `\\\\` from the `\\ ` spacing rule below.
     let mut s = s.replace("\\\\", ROW_BREAK);
     s = unwrap_command(&s, &["boxed", "fbox"], |c| c.to_string());
@@ -37,6 +38,9 @@ pub fn normalize(answer: &str) -> String {
         ("\\geq", "\\ge "),
         ("\\lt ", "<"),
         ("\\gt ", ">"),
+        // `14 {, }916`: a braced thousands separator with spaces
+        (" {, }", "{,}"),
+        ("{, }", "{,}"),
         // `11,\\! 111`: a thousands separator with a negative thin space
         (",\\! ", ","),
         (",\\!", ","),
@@ -85,6 +89,16 @@ pub fn normalize(answer: &str) -> String {
 }
 
 const ROW_BREAK: &str = "\u{1}";
+
+/// The inside of a whole answer written between `\(`…`\)` or `\[`…`\]`.
+fn delimited(s: &str) -> String {
+    for (open, close) in [("\\(", "\\)"), ("\\[", "\\]")] {
+        if let Some(inner) = s.strip_prefix(open).and_then(|r| r.strip_suffix(close)) {
+            return inner.trim().to_string();
+        }
+    }
+    s.to_string()
+}
 
 /// `\\\\frac` → `\\frac`: a doubled backslash before a command name (not `\\\\end`, which
 /// may close a matrix right after a row break).

@@ -8,10 +8,10 @@ use super::extract::{last_number_in, MAX_ANSWER_CHARS};
 /// How far a closing delimiter is looked for (a longer span is not an answer).
 const MAX_SPAN_BYTES: usize = 8 * MAX_ANSWER_CHARS;
 
-/// Every math span of `text` in order, as (byte offset of its end, content): `$$…$$` and
+/// Every math span of `text` in order, as (byte offsets of its start and end, content): `$$…$$` and
 /// `\[…\]` (may span lines), `$…$` and `\(…\)` (one line). An escaped `\$` is a dollar sign,
 /// not a delimiter.
-pub fn math_spans(text: &str) -> Vec<(usize, String)> {
+pub fn math_spans(text: &str) -> Vec<(usize, usize, String)> {
     let b = text.as_bytes();
     let mut out = Vec::new();
     // per closing delimiter, how far a failed search has already looked
@@ -39,7 +39,7 @@ pub fn math_spans(text: &str) -> Vec<(usize, String)> {
             .unwrap_or(0);
         match find_close(text, from, close, one_line, &mut searched[kind]) {
             Some(end) => {
-                out.push((end + close.len(), text[from..end].to_string()));
+                out.push((i, end + close.len(), text[from..end].to_string()));
                 i = end + close.len();
             }
             // an unclosed inline `$` is a dollar sign; skip past the opener
@@ -161,17 +161,17 @@ mod tests {
     #[test]
     fn spans_of_each_kind() {
         let t = "Answer $ 9 $, or \\( x \\) and \\[\n 10 \n\\] then $$ 11 $$.";
-        let got: Vec<String> = math_spans(t).into_iter().map(|(_, m)| m).collect();
+        let got: Vec<String> = math_spans(t).into_iter().map(|(_, _, m)| m).collect();
         assert_eq!(got, [" 9 ", " x ", "\n 10 \n", " 11 "]);
         // a line break ends no display span but every inline one; `\$` is a dollar
         assert!(math_spans("Answer $ \n 9 \n $").is_empty());
         assert_eq!(
-            math_spans("$ \\frac{1}{2} \\$ = \\frac{10}{9} $")[0].1,
+            math_spans("$ \\frac{1}{2} \\$ = \\frac{10}{9} $")[0].2,
             " \\frac{1}{2} \\$ = \\frac{10}{9} "
         );
         assert_eq!(math_spans("costs $5 and more").len(), 0);
         // an escaped multi-byte character inside a span (the search steps over it by bytes)
-        assert_eq!(math_spans("$\\é = 1$ and \\(\\π\\)")[1].1, "\\π");
+        assert_eq!(math_spans("$\\é = 1$ and \\(\\π\\)")[1].2, "\\π");
         assert!(math_spans("\\[ \\é \\ü").is_empty());
         assert_eq!(
             bold_spans("so **73** is it, **Final: 12**")[1].1,
