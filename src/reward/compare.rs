@@ -197,25 +197,53 @@ pub fn exprs_equal(gold: &Expr, pred: &Expr, policy: &Policy) -> bool {
     policy.decimal_approximations && decimal_rounds(gold, pred)
 }
 
+/// Equal at the rational sample points; when neither side is defined at any of them
+/// (factorials and binomials of a variable: `\frac{(2n)!}{(n!)^2}` and `\binom{2n}{n}`), at
+/// integer points instead.
 fn values_equal(a: &Expr, b: &Expr, mode: PercentMode) -> bool {
     let vars = all_vars(a, b);
+    match agree_at(a, b, mode, &vars, point) {
+        Some(equal) => equal,
+        None => !vars.is_empty() && agree_at(a, b, mode, &vars, integer_point) == Some(true),
+    }
+}
+
+/// `Some(false)` when `a` and `b` differ at a sample point (or only one is defined there),
+/// `Some(true)` when they agree at every point and at least two (one without variables) are
+/// defined, `None` when too few are.
+fn agree_at(
+    a: &Expr,
+    b: &Expr,
+    mode: PercentMode,
+    vars: &BTreeSet<String>,
+    at: fn(usize, usize) -> Num,
+) -> Option<bool> {
     let points = if vars.is_empty() { 1 } else { POINTS };
     let mut agreed = 0;
     for k in 0..points {
-        let env = env_at(&vars, k);
+        let env = vars
+            .iter()
+            .enumerate()
+            .map(|(j, v)| (v.clone(), at(k, j)))
+            .collect();
         match (a.eval(&env, mode), b.eval(&env, mode)) {
             (Some(x), Some(y)) => {
                 if !x.equals(&y) {
-                    return false;
+                    return Some(false);
                 }
                 agreed += 1;
             }
             (None, None) => {}
             // Defined on one side only: different functions.
-            _ => return false,
+            _ => return Some(false),
         }
     }
-    agreed >= points.min(2)
+    (agreed >= points.min(2)).then_some(true)
+}
+
+/// The value of variable `j` at integer point `k`: distinct small positive integers.
+fn integer_point(k: usize, j: usize) -> Num {
+    Num::int((2 + k + 3 * j) as i64)
 }
 
 /// One side is a decimal literal with `d` places and the other rounds to it:

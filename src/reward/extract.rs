@@ -184,18 +184,25 @@ fn sentence_start(text: &str, spans: &[(usize, usize, String)]) -> usize {
     0
 }
 
-/// The last number of plain text `s` (`12`, `7,425,000`, `2/3`, `-0.5`) as
-/// [`written_number`] reads it; a fraction keeps its numerator.
+/// The last number of plain text `s` (`12`, `7,425,000`, `-0.5`) as [`written_number`] reads
+/// it, or the word it is part of when that word is math (`2/3`, `√2`, `2π`, `100%`).
 fn plain_number(s: &str) -> Option<String> {
     let n = last_number_in(s)?;
     let at = s.rfind(&n)?;
-    let before = s[..at].trim_end();
-    let numerator = before
-        .strip_suffix('/')
-        .and_then(|b| last_number_in(b).filter(|m| b.trim_end().ends_with(m.as_str())));
-    Some(match numerator {
-        Some(m) => format!("{}/{}", written_number(&m), written_number(&n)),
-        None => written_number(&n),
+    let start = s[..at]
+        .rfind(char::is_whitespace)
+        .map_or(0, |i| i + s[i..].chars().next().map_or(1, char::len_utf8));
+    let end = s[at..]
+        .find(char::is_whitespace)
+        .map_or(s.len(), |i| at + i);
+    let word = s[start..end]
+        .trim_start_matches(['(', '*'])
+        .trim_end_matches(['.', ',', ';', ':', '!', '?', ')', '*']);
+    let math = |c: char| c.is_ascii_digit() || "+-/^.,%√∛πθ°²³⁄×·−".contains(c);
+    Some(if word != n && !word.is_empty() && word.chars().all(math) {
+        word.to_string()
+    } else {
+        written_number(&n)
     })
 }
 
@@ -402,8 +409,8 @@ fn after_phrase(
         })
         .max()?;
     let rest = &text[pos + len..];
-    let rest = rest.trim_start_matches([':', ' ', '*']);
-    let mut answer = sentence(rest);
+    let rest = rest.trim_start_matches([':', ' ', '*']).replacen("**", "", 1);
+    let mut answer = sentence(&rest);
     if let Some(i) = answer.to_ascii_lowercase().find("i hope it is correct") {
         answer.truncate(i);
     }

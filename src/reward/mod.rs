@@ -115,6 +115,12 @@ fn normalized_match(g: &str, p: &str, policy: &Policy) -> bool {
     if squash(g) == squash(p) && !(policy.require_reduced_fractions && p.contains("\\frac")) {
         return true;
     }
+    // words differ only in case (`\text{no}` for `\text{No}`); a single letter is a variable
+    let word = |s: &str| s.chars().filter(|c| c.is_alphabetic()).count() >= 2
+        && s.chars().all(|c| c.is_alphabetic() || c == ' ');
+    if word(g) && word(p) && squash(g).eq_ignore_ascii_case(&squash(p)) {
+        return true;
+    }
     match (answer::parse_answer(g), answer::parse_answer(p)) {
         (Some(ga), Some(pa)) => compare::same(&ga, &pa, policy),
         _ => false,

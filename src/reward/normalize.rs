@@ -80,6 +80,7 @@ pub fn normalize(answer: &str) -> String {
     ] {
         s = s.replace(from, to);
     }
+    s = strip_trailing_units(&s);
     s = text_groups(&s);
     s = brace_digit_args(&s, "\\frac", 2);
     s = brace_digit_args(&s, "\\sqrt", 1);
@@ -302,6 +303,57 @@ fn text_groups(s: &str) -> String {
         }
     });
     unwrap_command(&s, FONT_COMMANDS, font_or_unit)
+}
+
+/// Commands whose content after a value is a unit (`\mathbf` is a vector, not a unit).
+const UNIT_COMMANDS: &[&str] = &["\\mathrm", "\\text", "\\textrm", "\\textnormal", "\\mbox", "\\rm"];
+
+/// `1.2 \times 10^{3} \mathrm{km} / \mathrm{s}` → `1.2 \times 10^{3}`: units after a value,
+/// with their quotients, products and exponents (`\text{m}/\text{s}^2`, `\mathrm{cm}^{3}`).
+fn strip_trailing_units(s: &str) -> String {
+    let mut end = s.len();
+    let mut groups = 0;
+    loop {
+        let t = s[..end].trim_end();
+        end = t.len();
+        if let Some(r) = t.strip_suffix('/').or_else(|| t.strip_suffix("\\cdot")) {
+            end = r.len();
+            continue;
+        }
+        // an exponent counts only on a unit (`10^{3}` is the value's)
+        let base = exponent_base(t).unwrap_or(t);
+        let Some(start) = unit_group(base) else { break };
+        end = start;
+        groups += 1;
+    }
+    let head = s[..end].trim_end();
+    let value_end = head.ends_with(|c: char| c.is_ascii_digit() || c == '}' || c == ')');
+    if groups > 0 && value_end {
+        head.to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// `t` without a trailing `^2` / `^{-1}` exponent.
+fn exponent_base(t: &str) -> Option<&str> {
+    let i = t.rfind('^')?;
+    let e = t[i + 1..].trim_start_matches('{').trim_end_matches('}');
+    let digits = e.trim_start_matches('-');
+    (!digits.is_empty() && digits.len() <= 2 && digits.bytes().all(|c| c.is_ascii_digit()))
+        .then(|| t[..i].trim_end())
+}
+
+/// Where a trailing `\mathrm{km}` (a unit command around letters) starts in `t`.
+fn unit_group(t: &str) -> Option<usize> {
+    let body = t.strip_suffix('}')?;
+    let open = body.rfind('{')?;
+    let content = &body[open + 1..];
+    let letters = content.chars().any(char::is_alphabetic)
+        && content.chars().all(|c| c.is_alphabetic() || c == ' ' || c == '.');
+    let head = &t[..open];
+    let cmd = UNIT_COMMANDS.iter().find(|c| head.ends_with(*c))?;
+    letters.then(|| open - cmd.len())
 }
 
 /// A font command next to other content: a word is a unit (dropped), anything else stays.
