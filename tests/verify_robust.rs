@@ -215,3 +215,21 @@ fn huge_chains_boxes_and_nests_are_bounded() {
     );
     assert!(v.correct);
 }
+
+/// The per-call time budget fails closed: a spent budget grades the answer wrong and says why;
+/// an ordinary budget grades the same pair right.
+#[test]
+fn time_budget_fails_closed() {
+    let gold = "\\begin{pmatrix} x^2 & 2x \\\\ \\frac{(2n)!}{(n!)^2} & 1 \\end{pmatrix}";
+    let pred =
+        "\\boxed{\\begin{pmatrix} x \\cdot x & x + x \\\\ \\binom{2n}{n} & 1 \\end{pmatrix}}";
+    let v = verify(gold, pred, &Policy::default(), Extraction::Anchored);
+    assert!(v.correct && v.reason.is_none(), "{v:?}");
+    let mut spent = Policy::default();
+    spent.set("time_budget_ms", "0").unwrap();
+    let v = verify(gold, pred, &spent, Extraction::Anchored);
+    assert!(!v.correct, "{v:?}");
+    assert_eq!(v.reason, Some("time budget exceeded"));
+    assert!(v.pred_answer.is_some());
+    assert!(spent.set("time_budget_ms", "soon").is_err());
+}

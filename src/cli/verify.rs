@@ -33,7 +33,7 @@ pub struct VerifyArgs {
     /// Grader policy KEY=VALUE (repeatable): percent=either|ignore|fraction,
     /// decimal_approximations, require_reduced_fractions, strip_assignment, ordered_lists,
     /// extraction=anchored|last_math|last_number (default: the dataset's; last_math for
-    /// --input).
+    /// --input), time_budget_ms (default 1000; past it a verdict is wrong, with a reason).
     #[arg(long = "policy", value_name = "KEY=VALUE")]
     pub policy: Vec<String>,
     /// Print only the rows graded incorrect.

@@ -19,6 +19,9 @@ const POINTS: usize = 6;
 
 /// Whether `pred` is the same answer as `gold`.
 pub fn same(gold: &Answer, pred: &Answer, policy: &Policy) -> bool {
+    if super::budget::exhausted() {
+        return false;
+    }
     match (gold, pred) {
         (A::Choice(a), A::Choice(b)) => a == b,
         (A::Choice(a), A::Expr(Expr::Var(v))) | (A::Expr(Expr::Var(v)), A::Choice(a)) => {
@@ -221,6 +224,9 @@ fn agree_at(
     let points = if vars.is_empty() { 1 } else { POINTS };
     let mut agreed = 0;
     for k in 0..points {
+        if super::budget::exhausted() {
+            return Some(false);
+        }
         let env = vars
             .iter()
             .enumerate()
@@ -278,6 +284,9 @@ fn equations_equal(l1: &Expr, r1: &Expr, l2: &Expr, r2: &Expr) -> bool {
     let mut ratio: Option<Num> = None;
     let mut agreed = 0;
     for k in 0..points {
+        if super::budget::exhausted() {
+            return false;
+        }
         let env = env_at(&vars, k);
         let (Some(a), Some(b)) = (
             f1.eval(&env, PercentMode::Ignore),

@@ -409,7 +409,9 @@ fn after_phrase(
         })
         .max()?;
     let rest = &text[pos + len..];
-    let rest = rest.trim_start_matches([':', ' ', '*']).replacen("**", "", 1);
+    let rest = rest
+        .trim_start_matches([':', ' ', '*'])
+        .replacen("**", "", 1);
     let mut answer = sentence(&rest);
     if let Some(i) = answer.to_ascii_lowercase().find("i hope it is correct") {
         answer.truncate(i);

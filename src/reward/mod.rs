@@ -12,6 +12,7 @@
 //! (`builtin.rs`), and external programs (`command.rs`).
 
 pub mod answer;
+mod budget;
 pub mod builtin;
 pub mod command;
 pub mod compare;
@@ -30,6 +31,7 @@ mod spans;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +52,10 @@ pub struct Verdict {
     pub gold_answer: String,
     /// How the answer was found.
     pub marker: Option<Marker>,
+    /// Why a found answer was graded wrong without a full comparison (`time budget
+    /// exceeded`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 /// Whether two extracted answers are equivalent.
@@ -116,8 +122,10 @@ fn normalized_match(g: &str, p: &str, policy: &Policy) -> bool {
         return true;
     }
     // words differ only in case (`\text{no}` for `\text{No}`); a single letter is a variable
-    let word = |s: &str| s.chars().filter(|c| c.is_alphabetic()).count() >= 2
-        && s.chars().all(|c| c.is_alphabetic() || c == ' ');
+    let word = |s: &str| {
+        s.chars().filter(|c| c.is_alphabetic()).count() >= 2
+            && s.chars().all(|c| c.is_alphabetic() || c == ' ')
+    };
     if word(g) && word(p) && squash(g).eq_ignore_ascii_case(&squash(p)) {
         return true;
     }
@@ -166,14 +174,18 @@ pub fn verify(gold: &str, completion: &str, policy: &Policy, extraction: Extract
         gold_answer = gold_number(gold_answer);
     }
     let extracted = extract::extract_answer(completion, extraction);
-    let correct = extracted
+    let budget = budget::Budget::start(Duration::from_millis(policy.time_budget_ms));
+    let mut correct = extracted
         .as_ref()
         .is_some_and(|e| answers_match(&gold_answer, &e.answer, policy));
+    let reason = budget.spent().then_some("time budget exceeded");
+    correct &= reason.is_none();
     Verdict {
         correct,
         pred_answer: extracted.as_ref().map(|e| e.answer.clone()),
         gold_answer,
         marker: extracted.map(|e| e.marker),
+        reason,
     }
 }
 

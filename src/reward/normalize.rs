@@ -306,7 +306,14 @@ fn text_groups(s: &str) -> String {
 }
 
 /// Commands whose content after a value is a unit (`\mathbf` is a vector, not a unit).
-const UNIT_COMMANDS: &[&str] = &["\\mathrm", "\\text", "\\textrm", "\\textnormal", "\\mbox", "\\rm"];
+const UNIT_COMMANDS: &[&str] = &[
+    "\\mathrm",
+    "\\text",
+    "\\textrm",
+    "\\textnormal",
+    "\\mbox",
+    "\\rm",
+];
 
 /// `1.2 \times 10^{3} \mathrm{km} / \mathrm{s}` → `1.2 \times 10^{3}`: units after a value,
 /// with their quotients, products and exponents (`\text{m}/\text{s}^2`, `\mathrm{cm}^{3}`).
@@ -350,7 +357,9 @@ fn unit_group(t: &str) -> Option<usize> {
     let open = body.rfind('{')?;
     let content = &body[open + 1..];
     let letters = content.chars().any(char::is_alphabetic)
-        && content.chars().all(|c| c.is_alphabetic() || c == ' ' || c == '.');
+        && content
+            .chars()
+            .all(|c| c.is_alphabetic() || c == ' ' || c == '.');
     let head = &t[..open];
     let cmd = UNIT_COMMANDS.iter().find(|c| head.ends_with(*c))?;
     letters.then(|| open - cmd.len())

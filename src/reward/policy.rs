@@ -41,6 +41,10 @@ pub struct Policy {
     /// --input` uses `last_math`. A training run writes the one it uses into
     /// `config.resolved.toml`.
     pub extraction: Option<Extraction>,
+    /// `time_budget_ms`: the most one verdict may take; past it the answer is graded wrong
+    /// with the reason `time budget exceeded` (fails closed). Default 1000 — real answers
+    /// take microseconds, every input is capped in size, so only a pathological one meets it.
+    pub time_budget_ms: u64,
 }
 
 impl Default for Policy {
@@ -52,6 +56,7 @@ impl Default for Policy {
             strip_assignment: true,
             ordered_lists: false,
             extraction: None,
+            time_budget_ms: 1000,
         }
     }
 }
@@ -64,6 +69,7 @@ pub const KEYS: &[&str] = &[
     "strip_assignment",
     "ordered_lists",
     "extraction",
+    "time_budget_ms",
 ];
 
 fn boolean(key: &str, v: &str) -> Result<bool> {
@@ -102,6 +108,13 @@ impl Policy {
                         .parse()
                         .map_err(|e| Error::Invalid(format!("policy `extraction`: {e}")))?,
                 )
+            }
+            "time_budget_ms" => {
+                self.time_budget_ms = value.parse().map_err(|_| {
+                    Error::Invalid(format!(
+                        "policy `time_budget_ms`: expected a whole number of milliseconds, got `{value}`"
+                    ))
+                })?
             }
             _ => {
                 return Err(Error::Invalid(format!(
