@@ -200,15 +200,16 @@ pub fn exprs_equal(gold: &Expr, pred: &Expr, policy: &Policy) -> bool {
     policy.decimal_approximations && decimal_rounds(gold, pred)
 }
 
-/// Equal at the rational sample points; when neither side is defined at any of them
-/// (factorials and binomials of a variable: `\frac{(2n)!}{(n!)^2}` and `\binom{2n}{n}`), at
-/// integer points instead.
+/// Equal at the rational sample points; with factorials or binomials of a variable
+/// (`\frac{(2n)!}{(n!)^2}` and `\binom{2n}{n}`, defined at integers only), at integer points.
 fn values_equal(a: &Expr, b: &Expr, mode: PercentMode) -> bool {
     let vars = all_vars(a, b);
-    match agree_at(a, b, mode, &vars, point) {
-        Some(equal) => equal,
-        None => !vars.is_empty() && agree_at(a, b, mode, &vars, integer_point) == Some(true),
-    }
+    let at = if !vars.is_empty() && (a.has_integer_function() || b.has_integer_function()) {
+        integer_point
+    } else {
+        point
+    };
+    agree_at(a, b, mode, &vars, at) == Some(true)
 }
 
 /// `Some(false)` when `a` and `b` differ at a sample point (or only one is defined there),

@@ -400,6 +400,11 @@ impl Expr {
         }
     }
 
+    /// Whether a factorial or a binomial appears (defined at integers only).
+    pub fn has_integer_function(&self) -> bool {
+        self.any(&|e| matches!(e, Expr::Factorial(_) | Expr::Binom(..)))
+    }
+
     /// Whether a `%` appears.
     pub fn has_percent(&self) -> bool {
         self.any(&|e| matches!(e, Expr::Percent(_)))
