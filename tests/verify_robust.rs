@@ -12,6 +12,7 @@ fn timed(gold: &str, pred: &str) {
     let t = Instant::now();
     let _ = verify(gold, pred, &Policy::default(), Extraction::LastNumber);
     let _ = verify(pred, gold, &Policy::default(), Extraction::Anchored);
+    let _ = verify(gold, pred, &Policy::default(), Extraction::LastMath);
     assert!(
         t.elapsed() < BOUND,
         "{:?} for gold {gold:?} pred {pred:?}",
@@ -98,6 +99,27 @@ const FRAGMENTS: &[&str] = &[
     "10^{10^{10}}",
     "1000!",
     "(C)",
+    "\\approx",
+    " and ",
+    " or ",
+    ";",
+    "<|im_start|>",
+    "**",
+    "\\mathrm{km}",
+    "^{2}",
+    "\\begin{array}{cc}",
+    "\\end{array}",
+    "\\(",
+    "\\)",
+    "\\[",
+    "\\]",
+    "é",
+    "Final Answer: ",
+    "I hope it is correct.",
+    "{, }",
+    "f(x)",
+    "\\ge",
+    "n!",
 ];
 
 proptest! {

@@ -13,8 +13,13 @@ pub(super) fn matrix(s: &str, depth: usize) -> Option<Answer> {
     }
     // `(\begin{pmatrix}…\end{pmatrix})`, `[\begin{array}…\end{array}]`
     if let (Some(o), Some(c)) = (s.chars().next(), s.chars().last()) {
-        let inner = s[1..s.len() - c.len_utf8()].trim();
-        if matches!((o, c), ('(', ')') | ('[', ']')) && inner.starts_with("\\begin{") {
+        let bracketed = matches!((o, c), ('(', ')') | ('[', ']')) && s.len() >= 2;
+        let inner = if bracketed {
+            s[1..s.len() - 1].trim()
+        } else {
+            ""
+        };
+        if bracketed && inner.starts_with("\\begin{") {
             if let Some(m) = matrix(inner, depth) {
                 return Some(m);
             }
