@@ -100,9 +100,12 @@ pub fn evaluate<S: Sampler>(
         seed,
     };
     let t1 = policy.rollout(problems, prompts, None, draw(settings.seed))?;
-    // the rollout graded each answer; only the extracted answer is left to record
+    // the rollout graded each answer; only the extracted answer is left to record (found as
+    // the grader found it)
+    let extraction = policy.extraction;
     let answer = |p: &Problem, text: &str| {
-        extract_answer(text, p.format.default_extraction()).map(|e| e.answer)
+        let how = extraction.unwrap_or_else(|| p.format.default_extraction());
+        extract_answer(text, how).map(|e| e.answer)
     };
     let mut results: Vec<ProblemResult> = problems
         .iter()
@@ -386,5 +389,33 @@ mod tests {
         assert_eq!(scripted.calls.len(), 1);
         assert!(results.iter().all(|r| r.turn2.is_none()));
         assert_eq!((m.acc_t1, m.acc_t2, m.delta), (0.5, 0.5, 0.0));
+    }
+
+    /// The recorded answer is found the way the grader found it: under `extraction =
+    /// last_math`, an unmarked `$2$` is both graded right and recorded.
+    #[test]
+    fn recorded_answers_follow_the_extraction_policy() {
+        use crate::reward::{Extraction, RewardConfig};
+        use crate::rl::scripted::{problem, test_tokenizer, Scripted};
+        let tok = test_tokenizer();
+        let problems = [problem("a", "1+1?", "2")];
+        let refs: Vec<&Problem> = problems.iter().collect();
+        let t = PromptTemplate::builtin("plain").unwrap();
+        let prompts = vec![tok.encode(&t.render("1+1?")).unwrap()];
+        let settings = EvalSettings {
+            turns: 1,
+            guide: String::new(),
+            max_new_tokens: 8,
+            seed: 0,
+            new_user_turn: false,
+        };
+        let mut reward = RewardConfig::default();
+        reward.policy.extraction = Some(Extraction::LastMath);
+        let script = |_: usize, _: &str, _: usize| "So it is $2$.".to_string();
+        let mut scripted = Scripted::new(&tok, Box::new(script));
+        let mut policy = Policy::new(&mut scripted, &t, &tok, &reward).unwrap();
+        let (results, _) = evaluate(&mut policy, &refs, prompts, &settings).unwrap();
+        assert!(results[0].turn1_correct);
+        assert_eq!(results[0].turn1_answer.as_deref(), Some("2"));
     }
 }

@@ -7,7 +7,7 @@
 use super::rollout::{Draw, Rollout, Sampler};
 use crate::data::Problem;
 use crate::error::{Error, Result};
-use crate::reward::{RewardConfig, RewardInput, RewardSet, Turn2Grading};
+use crate::reward::{Extraction, RewardConfig, RewardInput, RewardSet, Turn2Grading};
 use crate::template::{PromptTemplate, Turn2};
 use crate::tokenizer::Tokenizer;
 
@@ -19,6 +19,8 @@ pub struct Policy<'a, S> {
     pub reward: RewardSet,
     /// What a second-turn text is graded on (`reward.turn2_graded_on`).
     pub turn2_graded_on: Turn2Grading,
+    /// The verifier's extraction policy (`reward.policy.extraction`; unset: each dataset's).
+    pub extraction: Option<Extraction>,
 }
 
 impl<'a, S: Sampler> Policy<'a, S> {
@@ -35,6 +37,7 @@ impl<'a, S: Sampler> Policy<'a, S> {
             tokenizer,
             reward: reward.reward_set()?,
             turn2_graded_on: reward.turn2_graded_on,
+            extraction: reward.policy.extraction,
         })
     }
 
