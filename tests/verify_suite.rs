@@ -395,6 +395,25 @@ fn policies_change_the_disputed_cases() {
     p.set("strip_assignment", "false").unwrap();
     assert!(!verify("5", r"\boxed{x = 5}", &p, Extraction::Anchored).correct);
 
+    // decimal commas in numbers written in text: `1,22` is 1.22 by default, the list 1, 22
+    // without them; thousands group either way
+    let mut p = Policy::default();
+    let text = "Le résultat est donc 1,22";
+    assert!(verify("1.22", text, &p, Extraction::LastNumber).correct);
+    assert!(verify("1,22", text, &p, Extraction::LastNumber).correct);
+    p.set("decimal_comma", "false").unwrap();
+    assert!(!verify("1.22", text, &p, Extraction::LastNumber).correct);
+    assert!(
+        verify(
+            "1, 22",
+            "so the two values are 1,22",
+            &p,
+            Extraction::LastMath
+        )
+        .correct
+    );
+    assert!(verify("7425000", "it costs 7,425,000", &p, Extraction::LastNumber).correct);
+
     let e = Policy::default()
         .set("percents", "either")
         .unwrap_err()

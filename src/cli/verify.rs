@@ -32,6 +32,7 @@ pub struct VerifyArgs {
     pub self_check: bool,
     /// Grader policy KEY=VALUE (repeatable): percent=either|ignore|fraction,
     /// decimal_approximations, require_reduced_fractions, strip_assignment, ordered_lists,
+    /// decimal_comma,
     /// extraction=anchored|last_math|last_number (default: the dataset's; last_math for
     /// --input), time_budget_ms (default 1000; past it a verdict is wrong, with a reason).
     #[arg(long = "policy", value_name = "KEY=VALUE")]

@@ -75,6 +75,16 @@ pub struct Extracted {
 
 /// The final answer of `text`: its last marker, else what `extraction` allows.
 pub fn extract_answer(text: &str, extraction: Extraction) -> Option<Extracted> {
+    extract_answer_with(text, extraction, true)
+}
+
+/// [`extract_answer`], reading a comma before a group of other than three digits (`1,22`,
+/// `0,111`) as a decimal comma or not (`decimal_comma`, the policy of that name).
+pub fn extract_answer_with(
+    text: &str,
+    extraction: Extraction,
+    decimal_comma: bool,
+) -> Option<Extracted> {
     // a chat template's turn marker ends the answer (a model that writes the next turn itself)
     let text = STOP_TOKENS
         .iter()
@@ -87,20 +97,19 @@ pub fn extract_answer(text: &str, extraction: Extraction) -> Option<Extracted> {
         .map_or(text, |i| &text[i + "</think>".len()..]);
     let whole = || {
         (tail.len() < text.len())
-            .then(|| extract_marked(text))
+            .then(|| extract_marked(text, decimal_comma))
             .flatten()
     };
-    if let Some(a) = extract_marked(tail).or_else(whole) {
+    if let Some(a) = extract_marked(tail, decimal_comma).or_else(whole) {
         return Some(a);
     }
     match extraction {
         Extraction::Anchored => None,
-        Extraction::LastNumber => {
-            last_number_in(tail).and_then(|a| accepted(written_number(&a), Marker::LastNumber))
-        }
+        Extraction::LastNumber => last_number_in(tail)
+            .and_then(|a| accepted(written_number(&a, decimal_comma), Marker::LastNumber)),
         Extraction::LastMath => {
             let tail = without_sign_off(tail);
-            if let Some(a) = final_sentence_answer(tail) {
+            if let Some(a) = final_sentence_answer(tail, decimal_comma) {
                 return accepted(a, Marker::LastMath);
             }
             let math = math_spans(tail)
@@ -113,7 +122,8 @@ pub fn extract_answer(text: &str, extraction: Extraction) -> Option<Extracted> {
                 Some((_, answer, marker)) => accepted(answer, marker),
                 // a bare answer (`\frac{10}{9}`, `28 %`): a short text of one line is all answer
                 None if bare(tail) => accepted(tail.to_string(), Marker::LastMath),
-                None => trailing_number(tail).and_then(|n| accepted(n, Marker::LastNumber)),
+                None => trailing_number(tail, decimal_comma)
+                    .and_then(|n| accepted(n, Marker::LastNumber)),
             }
         }
     }
@@ -140,7 +150,7 @@ fn without_sign_off(text: &str) -> &str {
 /// In the final sentence of `text`: the last math span, or a number written after it ("There
 /// are 12 sequences.", "The largest $n$ is 34.", "the probability is 2/3."). `None` when the
 /// final sentence has neither.
-fn final_sentence_answer(text: &str) -> Option<String> {
+fn final_sentence_answer(text: &str, decimal_comma: bool) -> Option<String> {
     let text = text.trim_end();
     let spans = math_spans(text);
     let start = sentence_start(text, &spans);
@@ -149,7 +159,7 @@ fn final_sentence_answer(text: &str) -> Option<String> {
     // plain text, not LaTeX outside delimiters (`\frac{10}{9}` is not the number 9)
     let plain = &text[after..];
     if !plain.contains(['\\', '{', '^']) {
-        if let Some(n) = plain_number(plain) {
+        if let Some(n) = plain_number(plain, decimal_comma) {
             return Some(n);
         }
     }
@@ -186,7 +196,7 @@ fn sentence_start(text: &str, spans: &[(usize, usize, String)]) -> usize {
 
 /// The last number of plain text `s` (`12`, `7,425,000`, `-0.5`) as [`written_number`] reads
 /// it, or the word it is part of when that word is math (`2/3`, `√2`, `2π`, `100%`).
-fn plain_number(s: &str) -> Option<String> {
+fn plain_number(s: &str, decimal_comma: bool) -> Option<String> {
     let n = last_number_in(s)?;
     let at = s.rfind(&n)?;
     let start = s[..at]
@@ -202,7 +212,7 @@ fn plain_number(s: &str) -> Option<String> {
     Some(if word != n && !word.is_empty() && word.chars().all(math) {
         word.to_string()
     } else {
-        written_number(&n)
+        written_number(&n, decimal_comma)
     })
 }
 
@@ -222,17 +232,24 @@ pub fn has_boxed(text: &str) -> bool {
     boxed(text).is_some_and(|(_, a)| !a.trim().is_empty())
 }
 
-fn extract_marked(text: &str) -> Option<Extracted> {
+fn extract_marked(text: &str, decimal_comma: bool) -> Option<Extracted> {
     let lower = text.to_ascii_lowercase();
     let candidates = [
         boxed(text).map(|(p, a)| (p, a, Marker::Boxed)),
         hashes(text).map(|(p, a)| (p, a, Marker::Hashes)),
-        after_phrase(text, &lower, &["final answer is"], Marker::FinalAnswer),
+        after_phrase(
+            text,
+            &lower,
+            &["final answer is"],
+            Marker::FinalAnswer,
+            decimal_comma,
+        ),
         after_phrase(
             text,
             &lower,
             &["the answer is", "answer:", "answer is:"],
             Marker::AnswerIs,
+            decimal_comma,
         ),
     ];
     let (_, answer, marker) = candidates.into_iter().flatten().max_by_key(|c| c.0)?;
@@ -398,6 +415,7 @@ fn after_phrase(
     lower: &str,
     phrases: &[&str],
     marker: Marker,
+    decimal_comma: bool,
 ) -> Option<(usize, String, Marker)> {
     let (pos, len) = phrases
         .iter()
@@ -416,7 +434,10 @@ fn after_phrase(
     if let Some(i) = answer.to_ascii_lowercase().find("i hope it is correct") {
         answer.truncate(i);
     }
-    let answer = last_math(answer.trim().trim_end_matches(['.', ',']).trim());
+    let answer = last_math(
+        answer.trim().trim_end_matches(['.', ',']).trim(),
+        decimal_comma,
+    );
     Some((pos, answer, marker))
 }
 
@@ -424,7 +445,7 @@ fn after_phrase(
 /// number written after it ("The largest $n$ is 34"); spans joined only by "and", "or" and
 /// commas are one list (`$12$ and $13$`). Prose without math ("Jane started 3 hours ago"):
 /// its last number.
-fn last_math(s: &str) -> String {
+fn last_math(s: &str, decimal_comma: bool) -> String {
     let pieces: Vec<&str> = s.split('$').collect();
     let words = |p: &str| {
         p.split(|c: char| !c.is_ascii_alphabetic())
@@ -435,7 +456,7 @@ fn last_math(s: &str) -> String {
     if pieces.len() >= 3 && pieces.len() % 2 == 1 && prose > 0 {
         let last = pieces[pieces.len() - 1];
         if !last.contains('\\') {
-            if let Some(n) = plain_number(last) {
+            if let Some(n) = plain_number(last, decimal_comma) {
                 return n;
             }
         }
@@ -447,7 +468,7 @@ fn last_math(s: &str) -> String {
         return pieces[pieces.len() - 2].to_string();
     }
     if pieces.len() == 1 && prose >= 2 && !s.contains('\\') {
-        if let Some(n) = plain_number(s) {
+        if let Some(n) = plain_number(s, decimal_comma) {
             return n;
         }
     }

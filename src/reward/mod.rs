@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use extract::{extract_answer, has_boxed, Extracted, Extraction, Marker};
+pub use extract::{extract_answer, extract_answer_with, has_boxed, Extracted, Extraction, Marker};
 pub use math::MathReward;
 pub use policy::{PercentPolicy, Policy};
 pub use set::{CommandSpec, RewardSet, BUILTIN_REWARDS};
@@ -153,14 +153,14 @@ pub fn gold_answer(gold: &str) -> String {
 
 /// A gold answer under `last_number` (GSM8K) read as the completion's number is: `1,22` with
 /// a decimal comma is `1.22`, `7,425,000` is `7425000`.
-fn gold_number(gold: String) -> String {
+fn gold_number(gold: String, decimal_comma: bool) -> String {
     let number = gold.bytes().any(|c| c.is_ascii_digit())
         && gold
             .trim_start_matches('-')
             .bytes()
             .all(|c| c.is_ascii_digit() || c == b',' || c == b'.');
     if number {
-        spans::written_number(&gold)
+        spans::written_number(&gold, decimal_comma)
     } else {
         gold
     }
@@ -171,9 +171,9 @@ fn gold_number(gold: String) -> String {
 pub fn verify(gold: &str, completion: &str, policy: &Policy, extraction: Extraction) -> Verdict {
     let mut gold_answer = gold_answer(gold);
     if extraction == Extraction::LastNumber {
-        gold_answer = gold_number(gold_answer);
+        gold_answer = gold_number(gold_answer, policy.decimal_comma);
     }
-    let extracted = extract::extract_answer(completion, extraction);
+    let extracted = extract::extract_answer_with(completion, extraction, policy.decimal_comma);
     let budget = budget::Budget::start(Duration::from_millis(policy.time_budget_ms));
     let mut correct = extracted
         .as_ref()

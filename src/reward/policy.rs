@@ -41,6 +41,12 @@ pub struct Policy {
     /// --input` uses `last_math`. A training run writes the one it uses into
     /// `config.resolved.toml`.
     pub extraction: Option<Extraction>,
+    /// `decimal_comma`: in numbers written in text (`last_number`, `last_math`, prose after a
+    /// marker, a GSM8K gold), a comma before a group of other than three digits is a decimal
+    /// comma (`1,22` = 1.22, `0,111` = 0.111, `1000,99` = 1000.99). Default `true`; `false`:
+    /// such a comma separates list items (`1,22` = the list 1, 22). A comma before groups of
+    /// three digits always separates thousands (`7,425,000`), and `1.000,5` is 1000.5 either way.
+    pub decimal_comma: bool,
     /// `time_budget_ms`: the most one verdict may take; past it the answer is graded wrong
     /// with the reason `time budget exceeded` (fails closed). Default 1000 — real answers
     /// take microseconds, every input is capped in size, so only a pathological one meets it.
@@ -56,6 +62,7 @@ impl Default for Policy {
             strip_assignment: true,
             ordered_lists: false,
             extraction: None,
+            decimal_comma: true,
             time_budget_ms: 1000,
         }
     }
@@ -69,6 +76,7 @@ pub const KEYS: &[&str] = &[
     "strip_assignment",
     "ordered_lists",
     "extraction",
+    "decimal_comma",
     "time_budget_ms",
 ];
 
@@ -102,6 +110,7 @@ impl Policy {
             "require_reduced_fractions" => self.require_reduced_fractions = boolean(key, value)?,
             "strip_assignment" => self.strip_assignment = boolean(key, value)?,
             "ordered_lists" => self.ordered_lists = boolean(key, value)?,
+            "decimal_comma" => self.decimal_comma = boolean(key, value)?,
             "extraction" => {
                 self.extraction = Some(
                     value

@@ -115,18 +115,20 @@ pub fn bold_spans(text: &str) -> Vec<(usize, String)> {
 
 /// A number that ends the text's last non-empty line (after closing punctuation), as
 /// [`written_number`] reads it: "… so we need 7,425,000" → `7425000`.
-pub fn trailing_number(text: &str) -> Option<String> {
+pub fn trailing_number(text: &str, decimal_comma: bool) -> Option<String> {
     let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
     let line = line.trim_end().trim_end_matches(['.', '!', ')', ' ']);
     let n = last_number_in(line)?;
-    line.ends_with(n.as_str()).then(|| written_number(&n))
+    line.ends_with(n.as_str())
+        .then(|| written_number(&n, decimal_comma))
 }
 
 /// A number as written → the plain form the answer parser reads. Both `,` and `.`: the later
 /// one is the decimal point. Only `,`: thousands separators when every group after the first
-/// has three digits and the first is not `0` (`7,425,000`), else a decimal comma (`1000,99`,
-/// `0,111`, `1,22`). Spaces between digit groups go (`1 000`); a leading `.` gets its `0`.
-pub fn written_number(s: &str) -> String {
+/// has three digits and the first is not `0` (`7,425,000`), else, with `decimal_comma`, a
+/// decimal comma (`1000,99`, `0,111`, `1,22`; without it, left as written: a list). Spaces
+/// between digit groups go (`1 000`); a leading `.` gets its `0`.
+pub fn written_number(s: &str, decimal_comma: bool) -> String {
     let s: String = s.chars().filter(|c| *c != ' ').collect();
     let (sign, digits) = match s.strip_prefix('-') {
         Some(d) => ("-", d),
@@ -141,7 +143,7 @@ pub fn written_number(s: &str) -> String {
             let thousands = groups[0] != "0" && groups[1..].iter().all(|g| g.len() == 3);
             match (thousands, groups.len()) {
                 (true, _) => digits.replace(',', ""),
-                (false, 2) => digits.replacen(',', ".", 1),
+                (false, 2) if decimal_comma => digits.replacen(',', ".", 1),
                 _ => digits.to_string(), // `1,2,3`: a list, not a number
             }
         }
@@ -192,13 +194,17 @@ mod tests {
             (".4", "0.4"),
             ("-1,234.5", "-1234.5"),
         ] {
-            assert_eq!(written_number(w), n, "{w}");
+            assert_eq!(written_number(w, true), n, "{w}");
         }
         assert_eq!(
-            trailing_number("we need\n 7,425,000.").as_deref(),
+            trailing_number("we need\n 7,425,000.", true).as_deref(),
             Some("7425000")
         );
-        assert_eq!(trailing_number("it is 5 or more"), None);
+        assert_eq!(trailing_number("it is 5 or more", true), None);
+        // without decimal commas, `1,22` is left as written (a list) and thousands still group
+        assert_eq!(written_number("1,22", false), "1,22");
+        assert_eq!(written_number("7,425,000", false), "7425000");
+        assert_eq!(written_number("1.000,5", false), "1000.5");
     }
 
     /// Many unclosed openers stay linear: each search is bounded.
