@@ -107,9 +107,11 @@ fn sampling_rows_and_seeds() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("p.jsonl");
     std::fs::write(&input, "{\"input_ids\": [5, 6, 7]}\n{\"input_ids\": [9]}\n").unwrap();
-    let run = |seed: &str| {
+    let run_on = |seed: &str, sample_on: &str| {
         succeeds(&[
             "generate",
+            "--sample-on",
+            sample_on,
             "--model",
             dir.to_str().unwrap(),
             "--input",
@@ -128,6 +130,7 @@ fn sampling_rows_and_seeds() {
             seed,
         ])
     };
+    let run = |seed: &str| run_on(seed, "auto");
     let a = run("4");
     let idx: Vec<(u64, u64)> = a
         .iter()
@@ -136,6 +139,23 @@ fn sampling_rows_and_seeds() {
     assert_eq!(idx, vec![(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]);
     assert_eq!(a, run("4"));
     assert_ne!(a, run("5"));
+    // on the CPU `auto` samples on the host; drawing on the device reproduces itself too
+    assert_eq!(a, run_on("4", "host"));
+    let d = run_on("4", "device");
+    assert_eq!(d.len(), 6);
+    assert_eq!(d, run_on("4", "device"));
+    let out = mgrpo(&[
+        "generate",
+        "--sample-on",
+        "gpu",
+        "--model",
+        dir.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--sample-on"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -8,12 +8,15 @@ use burn::prelude::*;
 use common::*;
 use mgrpo::batch::PaddedBatch;
 use mgrpo::generate::sampler::argmax;
+use mgrpo::generate::sampler::filtered_distribution;
 use mgrpo::generate::{
-    generate, Completion, FinishReason, GenerateConfig, SamplingParams, StopStrings,
+    generate, sample_on_device, Completion, DeviceDraw, FinishReason, GenerateConfig, SampleOn,
+    SamplingParams, StopStrings,
 };
 use mgrpo::model::{load_model, Qwen2ForCausalLM};
 use mgrpo::score::score_rows;
 use mgrpo::tokenizer::Tokenizer;
+use rand::{Rng, SeedableRng};
 
 /// Greedy continuation by a full forward pass over the whole sequence for every new token.
 fn greedy_uncached<B: Backend>(
@@ -196,6 +199,7 @@ fn batch_equals_rows_alone() {
         top_k: 50,
         top_p: 0.95,
         min_p: 0.01,
+        ..SamplingParams::default()
     };
     let by_size: Vec<Vec<Completion>> = [3, 7, 21]
         .iter()
@@ -325,4 +329,129 @@ fn position_limit_truncates() {
         e.contains("prompt 1") && e.contains("max_position_embeddings 128"),
         "{e}"
     );
+}
+
+/// χ² critical values at α = 0.001 by degrees of freedom (1..=9).
+const CHI2_999: [f64; 9] = [
+    10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32, 26.12, 27.88,
+];
+
+/// Sampling on the device draws from the host sampler's distribution under every filter (χ²
+/// at α = 0.001 over 20,000 draws, never a filtered-out token), reports the filtered and the
+/// model log-probs of what it drew, and in a whole generation is reproducible, independent of
+/// the batch a row is decoded in, and equal to the host under greedy decoding.
+fn device_sampling<B: Backend>(device: B::Device) {
+    let row: Vec<f32> = vec![2.0, 1.5, 1.5, 0.7, 0.2, -0.3, -1.0, -1.0, -2.5, -4.0];
+    let v = row.len();
+    let lse = row.iter().map(|&x| (x as f64).exp()).sum::<f64>().ln();
+    let n = 2000;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    for params in [
+        SamplingParams::default(),
+        SamplingParams {
+            temperature: 0.7,
+            ..SamplingParams::default()
+        },
+        SamplingParams {
+            top_k: 3,
+            ..SamplingParams::default()
+        },
+        SamplingParams {
+            top_p: 0.8,
+            ..SamplingParams::default()
+        },
+        SamplingParams {
+            min_p: 0.2,
+            ..SamplingParams::default()
+        },
+        SamplingParams {
+            temperature: 1.3,
+            top_k: 6,
+            top_p: 0.9,
+            min_p: 0.05,
+            ..SamplingParams::default()
+        },
+    ] {
+        let dist = filtered_distribution(&row, &params);
+        let mut counts = vec![0usize; v];
+        for _ in 0..10 {
+            let logits: Vec<f32> = row.iter().copied().cycle().take(n * v).collect();
+            let logits = Tensor::<B, 2>::from_data(TensorData::new(logits, [n, v]), &device);
+            let uniforms = || (0..n).map(|_| rng.random::<f64>()).collect();
+            let DeviceDraw::Picks(picks) = sample_on_device(logits, &params, uniforms).unwrap()
+            else {
+                panic!("no picks");
+            };
+            for p in picks {
+                let t = p.token as usize;
+                counts[t] += 1;
+                let want = dist.iter().find(|d| d.0 == p.token).map(|d| d.1.ln());
+                let want = want.unwrap_or_else(|| panic!("{params:?}: drew filtered-out {t}"));
+                assert!((p.logprob as f64 - want).abs() < 1e-4, "{params:?}");
+                assert!((p.model_logprob as f64 - (row[t] as f64 - lse)).abs() < 1e-4);
+            }
+        }
+        let total = (10 * n) as f64;
+        let chi2: f64 = dist
+            .iter()
+            .map(|&(t, p)| (counts[t as usize] as f64 - total * p).powi(2) / (total * p))
+            .sum();
+        let df = dist.len() - 1;
+        if df > 0 {
+            assert!(
+                chi2 < CHI2_999[df - 1],
+                "{params:?}: χ² {chi2:.1} at df {df}, {counts:?}"
+            );
+        }
+    }
+    // a whole generation
+    let dir = fixture("gqa2-tied-f32-t4");
+    let ps = mixed_prompts();
+    let gen = |sampling, batch_size| GenerateConfig {
+        max_new_tokens: 16,
+        sampling,
+        num_return_sequences: 2,
+        seed: 5,
+        batch_size,
+        eos_ids: vec![2],
+        ..GenerateConfig::default()
+    };
+    let on_device = SamplingParams {
+        temperature: 0.9,
+        top_k: 50,
+        top_p: 0.95,
+        sample_on: SampleOn::Device,
+        ..SamplingParams::default()
+    };
+    let whole = run::<B>(&dir, &ps, &gen(on_device, 14), &device);
+    assert_eq!(whole, run::<B>(&dir, &ps, &gen(on_device, 14), &device));
+    let small = run::<B>(&dir, &ps, &gen(on_device, 2), &device);
+    for (a, b) in whole.iter().zip(&small) {
+        assert_eq!(
+            a.ids, b.ids,
+            "prompt {} sample {}",
+            a.prompt_index, a.sample_index
+        );
+    }
+    let greedy = |sample_on| SamplingParams {
+        sample_on,
+        ..SamplingParams::greedy()
+    };
+    let host = run::<B>(&dir, &ps, &gen(greedy(SampleOn::Host), 14), &device);
+    let dev = run::<B>(&dir, &ps, &gen(greedy(SampleOn::Device), 14), &device);
+    for (a, b) in host.iter().zip(&dev) {
+        assert_eq!(a.ids, b.ids);
+    }
+}
+
+#[cfg(feature = "flex")]
+#[test]
+fn device_sampling_flex() {
+    device_sampling::<burn::backend::Flex<f32>>(Default::default());
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn device_sampling_wgpu() {
+    device_sampling::<burn::backend::Wgpu<f32, i32>>(Default::default());
 }

@@ -7,7 +7,7 @@ use burn::prelude::Backend;
 use clap::Args;
 
 use mgrpo::generate::input::{prepare_prompts, read_prompts, PromptRow, PromptSource};
-use mgrpo::generate::{GenerateConfig, SamplingParams, StopStrings};
+use mgrpo::generate::{GenerateConfig, SampleOn, SamplingParams, StopStrings};
 use mgrpo::model_dir::ModelDir;
 use mgrpo::template::PromptTemplate;
 
@@ -58,6 +58,10 @@ pub struct GenerateArgs {
     /// Stop a completion when its text contains this string (repeatable; the string is kept).
     #[arg(long = "stop")]
     pub stop: Vec<String>,
+    /// Where tokens are drawn: auto (on the device for GPUs, on the host for CPU backends),
+    /// host (logits read back) or device (only the chosen ids and log-probs read back).
+    #[arg(long, default_value = "auto", value_parser = parse_sample_on)]
+    pub sample_on: SampleOn,
     /// Do not stop at end-of-sequence ids (generation_config.json / config.json, and the
     /// tokenizer's <|im_end|> / <|endoftext|>).
     #[arg(long)]
@@ -71,12 +75,17 @@ pub struct GenerateArgs {
     pub dtype: DtypeArg,
 }
 
+fn parse_sample_on(s: &str) -> std::result::Result<SampleOn, String> {
+    s.parse()
+}
+
 pub fn generate<B: Backend>(a: GenerateArgs, device: &B::Device) -> Result<()> {
     let sampling = SamplingParams {
         temperature: a.temperature,
         top_k: a.top_k,
         top_p: a.top_p,
         min_p: a.min_p,
+        sample_on: a.sample_on,
     };
     sampling
         .validate()

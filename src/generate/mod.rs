@@ -8,6 +8,7 @@
 //! Each sample draws from its own RNG stream (seed, prompt index, sample index), so a completion
 //! does not depend on `batch_size` or on which prompts share its batch.
 
+pub mod device_sampler;
 pub mod input;
 pub mod sampler;
 pub mod stop;
@@ -16,9 +17,10 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use burn::tensor::DType;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+pub use device_sampler::{sample_on_device, DeviceDraw, SampleOn};
 pub use sampler::{sample, Sampled, SamplingParams};
 pub use stop::{FinishReason, StopStrings};
 
@@ -335,8 +337,9 @@ fn generate_batch<B: Backend>(
 }
 
 /// The next token of every active row from `logits` (`[n, vocab]`). Greedy decoding reduces on
-/// the device and reads back two numbers per row; sampling reads the logits back and draws on
-/// the host with each row's RNG.
+/// the device and reads back two numbers per row; sampling draws on the device with a uniform
+/// from each row's RNG (`device_sampler`), or on a host-memory backend reads the logits back
+/// and draws on the host.
 fn pick_tokens<B: Backend>(
     logits: Tensor<B, 2>,
     params: &SamplingParams,
@@ -362,6 +365,19 @@ fn pick_tokens<B: Backend>(
                 model_logprob: lp,
             })
             .collect());
+    }
+    if params.sample_on.on_device::<B>(&logits.device()) {
+        let uniforms = || {
+            active
+                .iter()
+                .map(|&r| rows[r].rng.random::<f64>())
+                .collect()
+        };
+        match sample_on_device(logits.clone(), params, uniforms)? {
+            DeviceDraw::Picks(picks) => return Ok(picks),
+            DeviceDraw::Broken(i) => return Err(nonfinite_logits(active[i])),
+            DeviceDraw::AllMasked => {} // the host's rule for a row with no finite logit
+        }
     }
     let host = read_floats(logits)?;
     // -inf is an impossible token; NaN or +inf is a broken forward pass

@@ -26,6 +26,10 @@ pub struct SamplingParams {
     pub top_p: f32,
     /// Drop tokens less likely than `min_p` × the most likely one; 0 = off.
     pub min_p: f32,
+    /// Where the token is drawn: on the device for accelerators, on the host for host-memory
+    /// backends (`auto`), or forced (`host`, `device`).
+    #[serde(default)]
+    pub sample_on: super::device_sampler::SampleOn,
 }
 
 impl Default for SamplingParams {
@@ -35,6 +39,7 @@ impl Default for SamplingParams {
             top_k: 0,
             top_p: 1.0,
             min_p: 0.0,
+            sample_on: Default::default(),
         }
     }
 }
@@ -295,6 +300,7 @@ mod tests {
             top_k,
             top_p,
             min_p,
+            ..SamplingParams::default()
         }
     }
 

@@ -94,6 +94,7 @@ pub fn run_eval<B: Backend>(
                 top_p: cfg.top_p,
                 top_k: cfg.top_k,
                 min_p: cfg.min_p,
+                ..SamplingParams::default()
             },
             batch_size: match cfg.decode_batch_size {
                 0 => ctx.set.problems.len().max(1),

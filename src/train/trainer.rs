@@ -159,6 +159,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
                 top_k: cfg.top_k,
                 top_p: cfg.top_p,
                 min_p: cfg.min_p,
+                ..SamplingParams::default()
             },
             batch_size: match cfg.decode_batch_size {
                 0 => cfg.prompts_per_step() * cfg.num_generations,
