@@ -145,6 +145,16 @@ pub struct GenerateBenchReport {
     pub roofline_tokens_per_s: f64,
     /// `decode_tokens_per_s / roofline_tokens_per_s`.
     pub roofline_fraction: f64,
+    /// The first (untimed) run's wall time: with a GPU backend it includes compiling and
+    /// autotuning kernels, which the timed runs reuse.
+    pub first_run_ms: f64,
+    /// Median decode-step time over the first and the last eighth of the steps of the median
+    /// timed run: equal when a step's cost does not grow with the cache length or with new
+    /// kernel shapes.
+    pub step_ms_early: f64,
+    pub step_ms_late: f64,
+    /// Whether attention read the cache in length buckets (`--kv-buckets`).
+    pub kv_buckets: bool,
 }
 
 /// The memory-bandwidth bound of decoding: each decode step reads every weight once
@@ -172,7 +182,9 @@ pub fn decode_roofline(
 }
 
 /// Time greedy generation on a random model of shape `config`: `batch` prompts of `prompt`
-/// tokens, `new` tokens each, `warmup` untimed runs then `iters` timed ones.
+/// tokens, `new` tokens each, `warmup` untimed runs (at least one, timed apart as the first
+/// run) then `iters` timed ones; `kv_buckets` as in [`GenerateConfig::kv_buckets`].
+#[allow(clippy::too_many_arguments)]
 pub fn bench_generate<B: Backend>(
     config: &Qwen2Config,
     batch: usize,
@@ -180,6 +192,7 @@ pub fn bench_generate<B: Backend>(
     new: usize,
     t: Timing,
     hbm_bytes_per_s: f64,
+    kv_buckets: Option<bool>,
     device: &B::Device,
 ) -> crate::Result<GenerateBenchReport> {
     let Timing {
@@ -199,20 +212,32 @@ pub fn bench_generate<B: Backend>(
         max_new_tokens: new,
         sampling: SamplingParams::greedy(),
         batch_size: batch,
+        kv_buckets,
         ..GenerateConfig::default()
     };
     let run = || generate(&model, &config, &prompts, &gen, None, device);
-    for _ in 0..warmup {
+    let first = Instant::now();
+    run()?;
+    let first_run_ms = first.elapsed().as_secs_f64() * 1e3;
+    for _ in 1..warmup {
         run()?;
     }
     let mut times = Vec::new();
     let mut decode = Vec::new();
+    let mut steps = Vec::new();
     for _ in 0..iters.max(1) {
         let t = Instant::now();
         let out = run()?;
         times.push(t.elapsed().as_secs_f64());
         decode.push(out.stats.decode_secs);
+        steps.push((out.stats.decode_secs, out.stats.decode_step_secs));
     }
+    steps.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut step_secs = steps.swap_remove(steps.len() / 2).1;
+    let eighth = (step_secs.len() / 8).max(1);
+    let n_steps = step_secs.len();
+    let late = sorted_median(&mut step_secs[n_steps.saturating_sub(eighth)..]) * 1e3;
+    let early = sorted_median(&mut step_secs[..eighth.min(n_steps)]) * 1e3;
     let median = sorted_median(&mut times);
     let decode_median = sorted_median(&mut decode);
     let tokens = (batch * new) as f64;
@@ -236,6 +261,10 @@ pub fn bench_generate<B: Backend>(
         min_ms: times[0] * 1e3,
         roofline_tokens_per_s: roofline,
         roofline_fraction: decode_tokens_per_s / roofline,
+        first_run_ms,
+        step_ms_early: early,
+        step_ms_late: late,
+        kv_buckets: kv_buckets.unwrap_or_else(|| !crate::tensor::host_memory::<B>(device)),
     })
 }
 

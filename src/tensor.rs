@@ -22,3 +22,13 @@ pub fn read_back_ints<B: Backend, const D: usize>(
         .into_vec()
         .map_err(|e| Error::Backend(format!("reading {what} back: {e:?}")))
 }
+
+/// Whether backend `B` keeps its tensors in host memory (flex, ndarray, libtorch on the CPU,
+/// also under autodiff), where reading one back costs a copy at most and there are no kernels
+/// to compile: the edge's choice between host-side and device-side variants of a step.
+pub fn host_memory<B: Backend>(device: &B::Device) -> bool {
+    let name = B::name(device);
+    ["flex", "ndarray", "libtorch<cpu>"]
+        .iter()
+        .any(|host| name.contains(host))
+}

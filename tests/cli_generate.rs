@@ -239,4 +239,7 @@ fn bench_generate_prints_a_json_line() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["new_tokens"], 3);
     assert!(v["tokens_per_s"].as_f64().unwrap() > 0.0);
+    assert!(v["first_run_ms"].as_f64().unwrap() > 0.0);
+    assert!(v["step_ms_late"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["kv_buckets"], false); // auto: off on the CPU
 }

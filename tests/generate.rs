@@ -455,3 +455,49 @@ fn device_sampling_flex() {
 fn device_sampling_wgpu() {
     device_sampling::<burn::backend::Wgpu<f32, i32>>(Default::default());
 }
+
+/// Attention over the cache in length buckets (the unfilled slots masked) decodes what exact
+/// lengths decode: the same greedy and sampled tokens, log-probs equal to float rounding.
+fn bucketed_decode<B: Backend>(device: B::Device) {
+    let dir = fixture("gqa2-tied-f32-t4");
+    let ps = mixed_prompts();
+    let gen = |sampling, kv_buckets| GenerateConfig {
+        max_new_tokens: 40,
+        sampling,
+        num_return_sequences: 2,
+        seed: 3,
+        batch_size: 14,
+        eos_ids: vec![2],
+        kv_buckets: Some(kv_buckets),
+        ..GenerateConfig::default()
+    };
+    let sampled = SamplingParams {
+        temperature: 0.8,
+        sample_on: SampleOn::Host,
+        ..SamplingParams::default()
+    };
+    for sampling in [SamplingParams::greedy(), sampled] {
+        let exact = run::<B>(&dir, &ps, &gen(sampling, false), &device);
+        let bucketed = run::<B>(&dir, &ps, &gen(sampling, true), &device);
+        for (a, b) in exact.iter().zip(&bucketed) {
+            assert_eq!(
+                a.ids, b.ids,
+                "prompt {} sample {}",
+                a.prompt_index, a.sample_index
+            );
+            assert!(max_abs_diff(&a.model_logprobs, &b.model_logprobs) < 1e-4);
+        }
+    }
+}
+
+#[cfg(feature = "flex")]
+#[test]
+fn bucketed_decode_flex() {
+    bucketed_decode::<burn::backend::Flex<f32>>(Default::default());
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn bucketed_decode_wgpu() {
+    bucketed_decode::<burn::backend::Wgpu<f32, i32>>(Default::default());
+}

@@ -43,6 +43,9 @@ pub struct BenchArgs {
     /// generate: memory bandwidth for the roofline, TB/s (H100 SXM: ~3.35 nominal, ~3.0 measured).
     #[arg(long, default_value_t = 3.0)]
     pub hbm_tbps: f64,
+    /// generate: attention over the KV cache in length buckets (auto: on for GPU backends).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub kv_buckets: super::generate::Switch,
     /// train: the device's peak FLOP/s for MFU, in TFLOP/s (H100 SXM dense bf16: 989).
     #[arg(long, default_value_t = 989.0)]
     pub peak_tflops: f64,
@@ -102,6 +105,7 @@ pub fn bench<B: Backend>(a: BenchArgs, device: &B::Device) -> Result<()> {
                 a.new_tokens,
                 timing,
                 a.hbm_tbps * 1e12,
+                a.kv_buckets.on(),
                 device,
             )?;
             serde_json::to_value(&r)?

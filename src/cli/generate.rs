@@ -62,6 +62,10 @@ pub struct GenerateArgs {
     /// host (logits read back) or device (only the chosen ids and log-probs read back).
     #[arg(long, default_value = "auto", value_parser = parse_sample_on)]
     pub sample_on: SampleOn,
+    /// Attention over the KV cache in length buckets, a bounded set of shapes for GPU kernel
+    /// caches: auto (on for GPU backends), on, off.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub kv_buckets: Switch,
     /// Do not stop at end-of-sequence ids (generation_config.json / config.json, and the
     /// tokenizer's <|im_end|> / <|endoftext|>).
     #[arg(long)]
@@ -73,6 +77,25 @@ pub struct GenerateArgs {
     pub device: DeviceArg,
     #[command(flatten)]
     pub dtype: DtypeArg,
+}
+
+/// `auto`, `on` or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    Auto,
+    On,
+    Off,
+}
+
+impl Switch {
+    /// `None` for auto.
+    pub fn on(self) -> Option<bool> {
+        match self {
+            Switch::Auto => None,
+            Switch::On => Some(true),
+            Switch::Off => Some(false),
+        }
+    }
 }
 
 fn parse_sample_on(s: &str) -> std::result::Result<SampleOn, String> {
@@ -120,6 +143,7 @@ pub fn generate<B: Backend>(a: GenerateArgs, device: &B::Device) -> Result<()> {
         stop: StopStrings::new(a.stop, tokenizer)
             .map_err(|e| mgrpo::Error::arg("--stop", e.to_string()))?,
         first_prompt: 0,
+        kv_buckets: a.kv_buckets.on(),
     };
     let model = dir.load::<B>(a.dtype.precision()?, device)?;
     let out = mgrpo::generate::generate(&model, config, &prompts, &gen, tokenizer, device)?;

@@ -34,12 +34,7 @@ impl SampleOn {
         match self {
             SampleOn::Host => false,
             SampleOn::Device => true,
-            SampleOn::Auto => {
-                let name = B::name(device);
-                !["flex", "ndarray", "libtorch<cpu>"]
-                    .iter()
-                    .any(|host| name.contains(host))
-            }
+            SampleOn::Auto => !crate::tensor::host_memory::<B>(device),
         }
     }
 }

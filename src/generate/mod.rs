@@ -49,6 +49,9 @@ pub struct GenerateConfig {
     /// `p` draws from stream `(first_prompt + p, s)`, so a split batch samples exactly what the
     /// whole batch would (`prompt_index` stays local).
     pub first_prompt: usize,
+    /// Attention over the KV cache in length buckets (a bounded set of shapes: see
+    /// [`KvCache::bucketed`]). Unset: on for GPU backends, off for host-memory ones.
+    pub kv_buckets: Option<bool>,
 }
 
 impl Default for GenerateConfig {
@@ -62,6 +65,7 @@ impl Default for GenerateConfig {
             eos_ids: Vec::new(),
             stop: StopStrings::default(),
             first_prompt: 0,
+            kv_buckets: None,
         }
     }
 }
@@ -100,6 +104,9 @@ pub struct GenerateStats {
     pub generated_tokens: usize,
     pub prefill_secs: f64,
     pub decode_secs: f64,
+    /// Wall time of each decode step (choose a token for every active row, then one forward
+    /// pass; the choice reads the tokens back, so each step ends synchronised).
+    pub decode_step_secs: Vec<f64>,
 }
 
 impl GenerateStats {
@@ -109,6 +116,8 @@ impl GenerateStats {
         self.generated_tokens += other.generated_tokens;
         self.prefill_secs += other.prefill_secs;
         self.decode_secs += other.decode_secs;
+        self.decode_step_secs
+            .extend_from_slice(&other.decode_step_secs);
     }
 }
 
@@ -228,7 +237,15 @@ fn generate_batch<B: Backend>(
         return Ok((Vec::new(), stats));
     }
     let dtype = model.compute_dtype();
-    let mut cache = KvCache::new(
+    let bucketed = gen
+        .kv_buckets
+        .unwrap_or_else(|| !crate::tensor::host_memory::<B>(device));
+    let new_cache = if bucketed {
+        KvCache::bucketed
+    } else {
+        KvCache::new
+    };
+    let mut cache = new_cache(
         config,
         batch.pad_lens.clone(),
         batch.seq + max_budget,
@@ -270,6 +287,7 @@ fn generate_batch<B: Backend>(
 
     // `active[i]` is the row whose cache is at batch position i.
     let mut active: Vec<usize> = (0..rows.len()).collect();
+    let mut step_start = t1;
     loop {
         let picks = pick_tokens(logits, &gen.sampling, &mut rows, &active)?;
         let mut still = Vec::with_capacity(active.len());
@@ -296,6 +314,9 @@ fn generate_batch<B: Backend>(
             }
         }
         if still.is_empty() {
+            stats
+                .decode_step_secs
+                .push(step_start.elapsed().as_secs_f64());
             break;
         }
         if still.len() < active.len() {
@@ -314,6 +335,11 @@ fn generate_batch<B: Backend>(
         let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(last, [n, 1]), device);
         let pos = Tensor::<B, 2, Int>::from_data(TensorData::new(pos, [n, 1]), device);
         logits = model.forward_cached(ids, pos, &mut cache, &head);
+        let now = Instant::now();
+        stats
+            .decode_step_secs
+            .push((now - step_start).as_secs_f64());
+        step_start = now;
     }
     stats.decode_secs += t1.elapsed().as_secs_f64();
     stats.generated_tokens += rows.iter().map(|r| r.ids.len()).sum::<usize>();

@@ -92,7 +92,7 @@ impl<B: Backend> Qwen2Attention<B> {
     ///
     /// # Shapes
     /// - `x`: `[batch, s, hidden]`, `rope`: `[batch, s, 1, head_dim]`
-    /// - `mask`: `[batch, 1, s, offset + s]`, `true` = masked
+    /// - `mask`: `[batch, 1, s, keys]` (`keys` = `offset + s` or its bucket), `true` = masked
     /// - returns `[batch, s, hidden]` and the updated cache
     pub fn forward_cached(
         &self,
@@ -103,7 +103,8 @@ impl<B: Backend> Qwen2Attention<B> {
         offset: usize,
     ) -> (Tensor<B, 3>, LayerKv<B>) {
         let (q, k, v) = self.qkv(x, rope);
-        let (kv, k, v) = kv.append(offset, k, v); // [b, kvh, offset + s, hd]
+        let keys = mask.dims()[3]; // offset + s, or its bucket
+        let (kv, k, v) = kv.append(offset, k, v, keys); // [b, kvh, keys, hd]
         let out = attend(q, k, v, mask, self.num_heads / self.num_kv_heads);
         (self.output(out), kv)
     }

@@ -22,13 +22,16 @@ pub struct LayerKv<B: Backend> {
 
 impl<B: Backend> LayerKv<B> {
     /// Write `k_new`/`v_new` (`[batch, kv_heads, s, head_dim]`) at slots `offset..offset + s`
-    /// and return the updated cache with the keys and values of slots `0..offset + s`. Taking
-    /// `self` by value leaves the buffers uniquely owned, so CPU backends write in place.
+    /// and return the updated cache with the keys and values of slots `0..keys` (`keys` ≥
+    /// `offset + s`: the slots after the written ones are masked; see
+    /// [`KvCache::bucketed`]). Taking `self` by value leaves the buffers uniquely owned, so CPU
+    /// backends write in place.
     pub fn append(
         self,
         offset: usize,
         k_new: Tensor<B, 4>,
         v_new: Tensor<B, 4>,
+        keys: usize,
     ) -> (Self, Tensor<B, 4>, Tensor<B, 4>) {
         let [b, kvh, s, hd] = k_new.dims();
         let end = offset + s;
@@ -38,8 +41,9 @@ impl<B: Backend> LayerKv<B> {
         let v = self
             .v
             .slice_assign([0..b, 0..kvh, offset..end, 0..hd], v_new);
-        let k_all = k.clone().slice([0..b, 0..kvh, 0..end, 0..hd]);
-        let v_all = v.clone().slice([0..b, 0..kvh, 0..end, 0..hd]);
+        let keys = keys.max(end);
+        let k_all = k.clone().slice([0..b, 0..kvh, 0..keys, 0..hd]);
+        let v_all = v.clone().slice([0..b, 0..kvh, 0..keys, 0..hd]);
         (Self { k, v }, k_all, v_all)
     }
 }
@@ -53,6 +57,17 @@ pub struct KvCache<B: Backend> {
     /// Filled slots (the same for every row).
     len: usize,
     capacity: usize,
+    /// Attention reads the cache in length buckets ([`bucket_len`]).
+    bucketed: bool,
+}
+
+/// The bucket a key length `n` falls in: `n` rounded up to a multiple of
+/// `max(64, next_power_of_two(n) / 16)` — at most 63 masked slots up to 1024 keys, at most
+/// 12.5 % beyond, with eight lengths per doubling: a decode of any length runs a bounded set of
+/// attention shapes (32 up to 4096 keys).
+pub fn bucket_len(n: usize) -> usize {
+    let g = (n.next_power_of_two() / 16).max(64);
+    n.div_ceil(g) * g
 }
 
 impl<B: Backend> KvCache<B> {
@@ -82,6 +97,32 @@ impl<B: Backend> KvCache<B> {
             pad_lens,
             len: 0,
             capacity,
+            bucketed: false,
+        }
+    }
+
+    /// [`Self::new`], but attention reads the cache in length buckets: keys `0..bucket_len(len)`
+    /// with the unfilled ones masked, and the capacity rounded up to a bucket. A decode then
+    /// runs a bounded set of shapes, so a GPU backend compiles and autotunes a bounded set of
+    /// kernels instead of new ones for every length; the extra keys cost a little compute.
+    pub fn bucketed(
+        config: &Qwen2Config,
+        pad_lens: Vec<usize>,
+        capacity: usize,
+        dtype: DType,
+        device: &B::Device,
+    ) -> Self {
+        let mut cache = Self::new(config, pad_lens, bucket_len(capacity), dtype, device);
+        cache.bucketed = true;
+        cache
+    }
+
+    /// How many key slots attention reads when `total` are filled.
+    fn keys(&self, total: usize) -> usize {
+        if self.bucketed {
+            bucket_len(total).min(self.capacity).max(total)
+        } else {
+            total
         }
     }
 
@@ -145,13 +186,14 @@ impl<B: Backend> KvCache<B> {
     }
 
     /// The attention mask for `s` new queries at slots `len..len + s` against keys
-    /// `0..len + s`: a key is masked (`true`) when it lies after the query (causal) or is
-    /// padding — except that a padding query sees itself, so that no row is fully masked.
+    /// `0..keys` (`len + s`, or its bucket): a key is masked (`true`) when it lies after the
+    /// query (causal, which covers the unfilled slots of a bucket) or is padding — except that
+    /// a padding query sees itself, so that no row is fully masked.
     ///
     /// # Shapes
-    /// - returns `[batch, 1, s, len + s]`
+    /// - returns `[batch, 1, s, keys]`
     pub fn mask(&self, s: usize, device: &B::Device) -> Tensor<B, 4, Bool> {
-        let total = self.len + s;
+        let total = self.keys(self.len + s);
         let b = self.batch();
         let mut data = Vec::with_capacity(b * s * total);
         for &pad in &self.pad_lens {
@@ -190,17 +232,53 @@ mod tests {
         let (mut layers, offset) = cache.take_layers();
         assert_eq!(offset, 0);
         let l0 = layers.remove(0);
-        let (l0, k, v) = l0.append(offset, ones.clone(), ones.clone() * 2.0);
+        let (l0, k, v) = l0.append(offset, ones.clone(), ones.clone() * 2.0, 0);
         assert_eq!(k.dims(), [2, 1, 2, 4]);
         assert_eq!(v.into_data().to_vec::<f32>().unwrap(), vec![2.0; 16]);
         layers.insert(0, l0);
         cache.put_layers(layers, 2);
         let (mut layers, offset) = cache.take_layers();
         assert_eq!(offset, 2);
-        let (_, k, _) = layers.remove(0).append(offset, ones.clone() * 3.0, ones);
+        let (_, k, _) = layers.remove(0).append(offset, ones.clone() * 3.0, ones, 0);
         let k: Vec<f32> = k.into_data().to_vec().unwrap();
         assert_eq!(k.len(), 2 * 4 * 4);
         assert_eq!(&k[..16], [[1.0; 8], [3.0; 8]].concat());
+    }
+
+    /// Buckets: multiples of 64 up to 1024, then of a sixteenth of the next power of two; a
+    /// bucketed cache reads keys up to the bucket, the unfilled ones masked by causality.
+    #[test]
+    fn buckets_bound_the_key_lengths() {
+        let want = [
+            (1, 64),
+            (64, 64),
+            (65, 128),
+            (513, 576),
+            (1000, 1024),
+            (1025, 1152),
+        ];
+        for (n, b) in want {
+            assert_eq!(bucket_len(n), b, "{n}");
+        }
+        let shapes: std::collections::BTreeSet<usize> = (1..=4096).map(bucket_len).collect();
+        assert_eq!(shapes.len(), 16 + 8 + 8);
+        let dev = Default::default();
+        let mut cache =
+            KvCache::<TestBackend>::bucketed(&config(), vec![0, 1], 70, DType::F32, &dev);
+        assert_eq!(cache.capacity(), 128);
+        let (layers, _) = cache.take_layers();
+        cache.put_layers(layers, 3);
+        let mask = cache.mask(1, &dev);
+        assert_eq!(mask.dims(), [2, 1, 1, 64]);
+        let m: Vec<bool> = mask.into_data().to_vec().unwrap();
+        // row 0 sees slots 0..=3; row 1 skips its padding slot 0
+        assert_eq!(&m[..5], [false, false, false, false, true]);
+        assert_eq!(&m[64..69], [true, false, false, false, true]);
+        assert!(m[4..64].iter().all(|&x| x) && m[68..].iter().all(|&x| x));
+        let ones = Tensor::<TestBackend, 4>::ones([2, 1, 1, 4], &dev);
+        let (mut layers, offset) = cache.take_layers();
+        let (_, k, _) = layers.remove(0).append(offset, ones.clone(), ones, 64);
+        assert_eq!(k.dims(), [2, 1, 64, 4]);
     }
 
     /// Row 0 unpadded, row 1 with one padding slot; 2 slots filled, 1 new query at slot 2.
@@ -230,14 +308,14 @@ mod tests {
             .reshape([2, 1, 1, 1])
             .expand([2, 1, 1, 4]);
         let (mut layers, offset) = cache.take_layers();
-        let (l1, _, _) = layers.remove(1).append(offset, k.clone(), k);
+        let (l1, _, _) = layers.remove(1).append(offset, k.clone(), k, 0);
         layers.push(l1);
         cache.put_layers(layers, 1);
         cache.select_rows(&[1, 1, 0]);
         assert_eq!(cache.pad_lens(), &[3, 3, 0]);
         let (mut layers, offset) = cache.take_layers();
         let z = Tensor::<TestBackend, 4>::zeros([3, 1, 1, 4], &dev);
-        let (_, k, _) = layers.remove(1).append(offset, z.clone(), z);
+        let (_, k, _) = layers.remove(1).append(offset, z.clone(), z, 0);
         let k: Vec<f32> = k.into_data().to_vec().unwrap();
         assert_eq!(
             k.iter().step_by(8).copied().collect::<Vec<_>>(),
