@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Everything issue 8 measures on an NVIDIA GPU, in one go: the parity and generation tests on
+# Everything the GPU issues measure on an NVIDIA GPU, in one go (`scripts/gpu_check.sh` builds
+# and runs it in one command where Rust is installed): the parity and generation tests on
 # CUDA, then ours and PyTorch/transformers (and TRL) side by side on the same shapes. Built on a
 # machine with Rust, run on the GPU machine (CUDA 13, PyTorch, no Rust):
 #
@@ -45,15 +46,24 @@ for t in ${TESTS-parity generate}; do
   echo "$t: exit $?"; grep -E "^test |bf16|panicked|max" "$OUT/test-$t.txt" | head -20
 done
 
+# Our backends side by side: CubeCL's CUDA kernels (`cuda`) and libtorch's (`tch:cuda`, in a
+# binary built with `--features cuda,tch`; without it that line is recorded as failed). Every
+# report carries its first run apart (`first_run_ms` / `first_step_s`: kernel compilation and
+# autotuning) from the steady state.
+DEVICES="${DEVICES:-cuda tch:cuda}"
 for shape in ${SHAPES:-qwen2.5-0.5b qwen2.5-1.5b}; do
   for batch in ${BATCHES:-1 16 64}; do
-    measure "ours-generate-$shape-b$batch" $BIN bench generate --device cuda --dtype bf16 --shape "$shape" \
-      --batch "$batch" --prompt 256 --new-tokens 256 --warmup 1 --iters 3
+    for dev in $DEVICES; do
+      measure "ours-$dev-generate-$shape-b$batch" $BIN bench generate --device "$dev" --dtype bf16 \
+        --shape "$shape" --batch "$batch" --prompt 256 --new-tokens 256 --warmup 1 --iters 3
+    done
     measure "torch-generate-$shape-b$batch" "$PY" scripts/bench_torch.py generate --device cuda --dtype bf16 \
       --shape "$shape" --batch "$batch" --prompt 256 --new-tokens 256 --warmup 1 --iters 3
   done
-  measure "ours-train-$shape" $BIN bench train --device cuda --dtype bf16 --shape "$shape" --batch 8 --seq 1024 \
-    --warmup 2 --iters 5
+  for dev in $DEVICES; do
+    measure "ours-$dev-train-$shape" $BIN bench train --device "$dev" --dtype bf16 --shape "$shape" --batch 8 \
+      --seq 1024 --warmup 2 --iters 5
+  done
   measure "torch-train-$shape" "$PY" scripts/bench_torch.py train --device cuda --dtype bf16 --shape "$shape" \
     --batch 8 --seq 1024 --warmup 2 --iters 5
 done

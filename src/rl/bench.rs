@@ -41,6 +41,8 @@ pub struct GrpoBenchReport {
     pub backward_s: f64,
     pub optimizer_s: f64,
     pub min_step_s: f64,
+    /// The first step's seconds: with a GPU backend it includes compiling and autotuning.
+    pub first_step_s: f64,
 }
 
 /// The trained model of a benchmark: random weights of shape `config` (its context widened to
@@ -106,6 +108,7 @@ pub fn bench_grpo_step<B: AutodiffBackend>(
     };
     let (mut total, mut gen_t, mut fwd, mut bwd, mut opt) =
         (vec![], vec![], vec![], vec![], vec![]);
+    let mut first_step_s = 0.0;
     for step in 0..warmup + steps.max(1) {
         let t0 = Instant::now();
         let gen = GenerateConfig {
@@ -148,6 +151,9 @@ pub fn bench_grpo_step<B: AutodiffBackend>(
         }];
         let (next, u) = update(model, &mut optim, &parts, &update_cfg, 1e-6, device)?;
         model = next;
+        if step == 0 {
+            first_step_s = t0.elapsed().as_secs_f64();
+        }
         if step >= warmup {
             total.push(t0.elapsed().as_secs_f64());
             gen_t.push(t_gen);
@@ -166,6 +172,7 @@ pub fn bench_grpo_step<B: AutodiffBackend>(
         backward_s: sorted_median(&mut bwd),
         optimizer_s: sorted_median(&mut opt),
         min_step_s,
+        first_step_s,
     })
 }
 
@@ -184,6 +191,9 @@ pub struct TrainBenchReport {
     pub flops_per_token: f64,
     /// Model FLOPs utilisation: flops_per_token · tokens_per_s / peak.
     pub mfu: f64,
+    /// The first step (a warm-up step when `warmup` > 0): with a GPU backend it includes
+    /// compiling and autotuning kernels.
+    pub first_step_s: f64,
 }
 
 /// Time `warmup + steps` supervised training steps (next-token NLL on random rows of `seq`
@@ -213,11 +223,15 @@ pub fn bench_train_step<B: AutodiffBackend>(
         .collect();
     let refs: Vec<&SftExample> = rows.iter().collect();
     let mut times = Vec::new();
+    let mut first_step_s = 0.0;
     for step in 0..warmup + steps.max(1) {
         let t0 = Instant::now();
         // The loss is read back inside: the step is synchronised.
         let (next, _) = sft_update(model, &mut optim, &refs, batch, 1.0, 1e-6, device)?;
         model = next;
+        if step == 0 {
+            first_step_s = t0.elapsed().as_secs_f64();
+        }
         if step >= warmup {
             times.push(t0.elapsed().as_secs_f64());
         }
@@ -235,5 +249,6 @@ pub fn bench_train_step<B: AutodiffBackend>(
         tokens_per_s,
         flops_per_token,
         mfu: flops_per_token * tokens_per_s / peak_flops,
+        first_step_s,
     })
 }
