@@ -10,7 +10,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::spans::{bold_spans, math_spans, trailing_number, written_number};
+use super::boxes::{boxed, is_separator};
+use super::spans::{
+    bold_spans, final_sentence_answer, math_spans, plain_number, trailing_number, without_sign_off,
+    written_number,
+};
 
 /// Longest answer we accept (a longer one is not an answer, and bounds the grader's work).
 pub const MAX_ANSWER_CHARS: usize = 1_000;
@@ -139,83 +143,6 @@ const STOP_TOKENS: &[&str] = &[
     "<|start_header_id|>",
 ];
 
-/// `text` without Minerva's closing "I hope it is correct." (and what follows it).
-fn without_sign_off(text: &str) -> &str {
-    let lower = text.to_ascii_lowercase();
-    lower
-        .rfind("i hope it is correct")
-        .map_or(text, |i| text[..i].trim_end())
-}
-
-/// In the final sentence of `text`: the last math span, or a number written after it ("There
-/// are 12 sequences.", "The largest $n$ is 34.", "the probability is 2/3."). `None` when the
-/// final sentence has neither.
-fn final_sentence_answer(text: &str, decimal_comma: bool) -> Option<String> {
-    let text = text.trim_end();
-    let spans = math_spans(text);
-    let start = sentence_start(text, &spans);
-    let last_span = spans.iter().rev().find(|s| s.0 >= start);
-    let after = last_span.map_or(start, |s| s.1);
-    // plain text, not LaTeX outside delimiters (`\frac{10}{9}` is not the number 9)
-    let plain = &text[after..];
-    if !plain.contains(['\\', '{', '^']) {
-        if let Some(n) = plain_number(plain, decimal_comma) {
-            return Some(n);
-        }
-    }
-    last_span.map(|s| s.2.clone())
-}
-
-/// Where the final sentence of `text` starts: after the last line break or `. ` (`! `, `? `)
-/// outside math spans and before the text's own closing punctuation.
-fn sentence_start(text: &str, spans: &[(usize, usize, String)]) -> usize {
-    let b = text
-        .trim_end_matches(['.', '!', '?', ' ', '"', ')'])
-        .as_bytes();
-    let (mut i, mut k) = (b.len(), spans.len());
-    while i > 0 {
-        i -= 1;
-        while k > 0 && spans[k - 1].0 > i {
-            k -= 1;
-        }
-        if k > 0 && spans[k - 1].1 > i {
-            i = spans[k - 1].0; // a period inside `$…$` ends no sentence
-            continue;
-        }
-        let ends = match b[i] {
-            b'\n' => true,
-            b'.' | b'!' | b'?' => b.get(i + 1).is_some_and(|c| c.is_ascii_whitespace()),
-            _ => false,
-        };
-        if ends {
-            return i + 1;
-        }
-    }
-    0
-}
-
-/// The last number of plain text `s` (`12`, `7,425,000`, `-0.5`) as [`written_number`] reads
-/// it, or the word it is part of when that word is math (`2/3`, `√2`, `2π`, `100%`).
-fn plain_number(s: &str, decimal_comma: bool) -> Option<String> {
-    let n = last_number_in(s)?;
-    let at = s.rfind(&n)?;
-    let start = s[..at]
-        .rfind(char::is_whitespace)
-        .map_or(0, |i| i + s[i..].chars().next().map_or(1, char::len_utf8));
-    let end = s[at..]
-        .find(char::is_whitespace)
-        .map_or(s.len(), |i| at + i);
-    let word = s[start..end]
-        .trim_start_matches(['(', '*'])
-        .trim_end_matches(['.', ',', ';', ':', '!', '?', ')', '*']);
-    let math = |c: char| c.is_ascii_digit() || "+-/^.,%√∛πθ°²³⁄×·−".contains(c);
-    Some(if word != n && !word.is_empty() && word.chars().all(math) {
-        word.to_string()
-    } else {
-        written_number(&n, decimal_comma)
-    })
-}
-
 /// Whether `text` is a bare answer: one line of at most 40 characters that is math (a digit
 /// or a command) or a single word — "no idea" is not an answer.
 fn bare(text: &str) -> bool {
@@ -261,143 +188,6 @@ fn accepted(answer: String, marker: Marker) -> Option<Extracted> {
     let answer = answer.trim().to_string();
     (!answer.is_empty() && answer.chars().count() <= MAX_ANSWER_CHARS)
         .then_some(Extracted { answer, marker })
-}
-
-/// For every `{` of `text` (by byte offset), the byte index just past its matching `}`, in one
-/// pass (a brace-matching scan from each box would make many boxes quadratic).
-fn closing_braces(text: &str) -> std::collections::HashMap<usize, usize> {
-    let mut open = Vec::new();
-    let mut out = std::collections::HashMap::new();
-    for (i, b) in text.bytes().enumerate() {
-        match b {
-            b'{' => open.push(i),
-            b'}' => {
-                if let Some(o) = open.pop() {
-                    out.insert(o, i + 1);
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// All `\boxed`/`\fbox` contents with their start positions, in order. Linear in the text.
-fn all_boxes(text: &str) -> Vec<(usize, usize, String)> {
-    let mut starts: Vec<(usize, usize)> = ["\\boxed", "\\fbox"]
-        .iter()
-        .flat_map(|p| text.match_indices(p).map(|(i, m)| (i, m.len())))
-        .collect();
-    starts.sort_unstable();
-    let closing = closing_braces(text);
-    let mut out = Vec::new();
-    let mut from = 0;
-    for (start, len) in starts {
-        if start < from {
-            continue;
-        }
-        let after = start + len;
-        let rest = &text[after..];
-        if rest.starts_with('{') {
-            match closing.get(&after) {
-                Some(&end) => {
-                    out.push((start, end, text[after + 1..end - 1].to_string()));
-                    from = end;
-                }
-                None => from = after, // unbalanced: not an answer
-            }
-        } else if rest.starts_with(' ') {
-            // `\boxed 5`: the next space-delimited token.
-            let tok: String = rest
-                .trim_start()
-                .chars()
-                .take_while(|c| !c.is_whitespace() && *c != '$')
-                .collect();
-            let end = after + (rest.len() - rest.trim_start().len()) + tok.len();
-            if !tok.is_empty() {
-                out.push((start, end, tok));
-            }
-            from = end.max(after);
-        } else {
-            from = after;
-        }
-    }
-    out
-}
-
-/// The last box, joined with the boxes right before it when only separators lie between.
-fn boxed(text: &str) -> Option<(usize, String)> {
-    let boxes = all_boxes(text);
-    let (mut start, _, last) = boxes.last()?.clone();
-    let mut parts = vec![last];
-    for w in boxes.windows(2).rev() {
-        let ((s0, e0, a0), (s1, _, _)) = (&w[0], &w[1]);
-        if *s1 != start || !is_separator(&text[*e0..*s1]) {
-            break;
-        }
-        parts.push(a0.clone());
-        start = *s0;
-    }
-    parts.reverse();
-    Some((start, parts.join(", ")))
-}
-
-/// Whether the text between two answers joins them into one list: commas, "and", "or",
-/// delimiters, names being assigned (`$x = \boxed{1}$ and $y = \boxed{2}$`), part labels,
-/// and with "and"/"or" plain words too ("\boxed{1} papers and \boxed{2} bins"). Anything
-/// else ("\boxed{40} is wrong, so \boxed{45}") separates a revision from its answer.
-fn is_separator(between: &str) -> bool {
-    let t = between
-        .replace(['$', ',', ';', '&', '"'], " ")
-        .replace("\\quad", " ")
-        .replace("\\text{", " ");
-    let words: Vec<&str> = t
-        .split_whitespace()
-        .map(|w| w.trim_matches('}'))
-        .filter(|w| !w.is_empty())
-        .collect();
-    let joined = words.iter().any(|w| matches!(*w, "and" | "or"));
-    let name = |w: &str| {
-        let head = w.split('_').next().unwrap_or(w);
-        head.chars().count() == 1 && head.chars().all(char::is_alphabetic)
-    };
-    let label = |w: &str| {
-        w.len() <= 5
-            && w.starts_with('(')
-            && w.ends_with(')')
-            && w[1..w.len() - 1].chars().all(|c| c.is_ascii_alphanumeric())
-    };
-    let plain = |w: &str| {
-        w.chars().all(|c| c.is_ascii_lowercase())
-            && !matches!(
-                w,
-                "but"
-                    | "not"
-                    | "no"
-                    | "is"
-                    | "so"
-                    | "wrong"
-                    | "instead"
-                    | "actually"
-                    | "answer"
-                    | "correct"
-                    | "incorrect"
-                    | "final"
-                    | "rather"
-                    | "wait"
-                    | "hence"
-                    | "thus"
-            )
-    };
-    words.len() <= 8
-        && words.iter().all(|w| {
-            matches!(
-                *w,
-                "and" | "or" | "\\text" | "\\\\" | "\\]" | "\\[" | "\\(" | "\\)" | "="
-            ) || name(w)
-                || label(w)
-                || (joined && plain(w))
-        })
 }
 
 /// `#### X` (GSM8K): the rest of that line.

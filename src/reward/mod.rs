@@ -12,6 +12,7 @@
 //! (`builtin.rs`), and external programs (`command.rs`).
 
 pub mod answer;
+mod boxes;
 mod budget;
 pub mod builtin;
 pub mod command;

@@ -1,7 +1,7 @@
 //! Answers written without a marker (the `last_math` and `last_number` extraction policies):
-//! math spans and markdown bold in running text, a number ending the text, and numbers as
-//! people write them (`7,425,000`, `1 000`, `1000,99`, `.4`). Every scan is linear in the
-//! text, with each span's search bounded.
+//! math spans and markdown bold in running text, the final sentence's answer, a number ending
+//! the text, and numbers as people write them (`7,425,000`, `1 000`, `1000,99`, `.4`, `2/3`,
+//! `√2`). Every scan is linear in the text, with each span's search bounded.
 
 use super::extract::{last_number_in, MAX_ANSWER_CHARS};
 
@@ -111,6 +111,83 @@ pub fn bold_spans(text: &str) -> Vec<(usize, String)> {
         offset += line.len();
     }
     out
+}
+
+/// `text` without Minerva's closing "I hope it is correct." (and what follows it).
+pub fn without_sign_off(text: &str) -> &str {
+    let lower = text.to_ascii_lowercase();
+    lower
+        .rfind("i hope it is correct")
+        .map_or(text, |i| text[..i].trim_end())
+}
+
+/// In the final sentence of `text`: the last math span, or a number written after it ("There
+/// are 12 sequences.", "The largest $n$ is 34.", "the probability is 2/3."). `None` when the
+/// final sentence has neither.
+pub fn final_sentence_answer(text: &str, decimal_comma: bool) -> Option<String> {
+    let text = text.trim_end();
+    let spans = math_spans(text);
+    let start = sentence_start(text, &spans);
+    let last_span = spans.iter().rev().find(|s| s.0 >= start);
+    let after = last_span.map_or(start, |s| s.1);
+    // plain text, not LaTeX outside delimiters (`\frac{10}{9}` is not the number 9)
+    let plain = &text[after..];
+    if !plain.contains(['\\', '{', '^']) {
+        if let Some(n) = plain_number(plain, decimal_comma) {
+            return Some(n);
+        }
+    }
+    last_span.map(|s| s.2.clone())
+}
+
+/// Where the final sentence of `text` starts: after the last line break or `. ` (`! `, `? `)
+/// outside math spans and before the text's own closing punctuation.
+fn sentence_start(text: &str, spans: &[(usize, usize, String)]) -> usize {
+    let b = text
+        .trim_end_matches(['.', '!', '?', ' ', '"', ')'])
+        .as_bytes();
+    let (mut i, mut k) = (b.len(), spans.len());
+    while i > 0 {
+        i -= 1;
+        while k > 0 && spans[k - 1].0 > i {
+            k -= 1;
+        }
+        if k > 0 && spans[k - 1].1 > i {
+            i = spans[k - 1].0; // a period inside `$…$` ends no sentence
+            continue;
+        }
+        let ends = match b[i] {
+            b'\n' => true,
+            b'.' | b'!' | b'?' => b.get(i + 1).is_some_and(|c| c.is_ascii_whitespace()),
+            _ => false,
+        };
+        if ends {
+            return i + 1;
+        }
+    }
+    0
+}
+
+/// The last number of plain text `s` (`12`, `7,425,000`, `-0.5`) as [`written_number`] reads
+/// it, or the word it is part of when that word is math (`2/3`, `√2`, `2π`, `100%`).
+pub fn plain_number(s: &str, decimal_comma: bool) -> Option<String> {
+    let n = last_number_in(s)?;
+    let at = s.rfind(&n)?;
+    let start = s[..at]
+        .rfind(char::is_whitespace)
+        .map_or(0, |i| i + s[i..].chars().next().map_or(1, char::len_utf8));
+    let end = s[at..]
+        .find(char::is_whitespace)
+        .map_or(s.len(), |i| at + i);
+    let word = s[start..end]
+        .trim_start_matches(['(', '*'])
+        .trim_end_matches(['.', ',', ';', ':', '!', '?', ')', '*']);
+    let math = |c: char| c.is_ascii_digit() || "+-/^.,%√∛πθ°²³⁄×·−".contains(c);
+    Some(if word != n && !word.is_empty() && word.chars().all(math) {
+        word.to_string()
+    } else {
+        written_number(&n, decimal_comma)
+    })
 }
 
 /// A number that ends the text's last non-empty line (after closing punctuation), as
