@@ -188,20 +188,31 @@ pub fn decode_roofline(
     batch as f64 / step_s
 }
 
-/// Time greedy generation on a random model of shape `config`: `batch` prompts of `prompt`
-/// tokens, `new` tokens each, `warmup` untimed runs (at least one, timed apart as the first
-/// run) then `iters` timed ones; `kv_buckets` as in [`GenerateConfig::kv_buckets`].
-#[allow(clippy::too_many_arguments)]
+/// The `generate` workload: `batch` prompts of `prompt` tokens, `new` tokens each, attention
+/// in length buckets as `kv_buckets` says ([`GenerateConfig::kv_buckets`]).
+#[derive(Debug, Clone, Copy)]
+pub struct GenerateWorkload {
+    pub batch: usize,
+    pub prompt: usize,
+    pub new: usize,
+    pub kv_buckets: Option<bool>,
+}
+
+/// Time greedy generation of `w` on a random model of shape `config`: `warmup` untimed runs
+/// (at least one, timed apart as the first run) then `iters` timed ones.
 pub fn bench_generate<B: Backend>(
     config: &Qwen2Config,
-    batch: usize,
-    prompt: usize,
-    new: usize,
+    w: GenerateWorkload,
     t: Timing,
     hbm_bytes_per_s: f64,
-    kv_buckets: Option<bool>,
     device: &B::Device,
 ) -> crate::Result<GenerateBenchReport> {
+    let GenerateWorkload {
+        batch,
+        prompt,
+        new,
+        kv_buckets,
+    } = w;
     let Timing {
         warmup,
         iters,

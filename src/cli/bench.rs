@@ -98,14 +98,17 @@ pub fn bench<B: Backend>(a: BenchArgs, device: &B::Device) -> Result<()> {
             if a.batch == 0 || a.prompt == 0 || a.new_tokens == 0 {
                 bail!("--batch, --prompt and --new-tokens must be at least 1");
             }
+            let workload = mgrpo::bench::GenerateWorkload {
+                batch: a.batch,
+                prompt: a.prompt,
+                new: a.new_tokens,
+                kv_buckets: a.kv_buckets.on(),
+            };
             let r = mgrpo::bench::bench_generate::<B>(
                 &config,
-                a.batch,
-                a.prompt,
-                a.new_tokens,
+                workload,
                 timing,
                 a.hbm_tbps * 1e12,
-                a.kv_buckets.on(),
                 device,
             )?;
             serde_json::to_value(&r)?

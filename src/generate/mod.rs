@@ -240,6 +240,8 @@ fn generate_batch<B: Backend>(
     let bucketed = gen
         .kv_buckets
         .unwrap_or_else(|| !crate::tensor::host_memory::<B>(device));
+    // decided once per batch: the backend does not change between decode steps
+    let on_device = !gen.sampling.is_greedy() && gen.sampling.sample_on.on_device::<B>(device);
     let new_cache = if bucketed {
         KvCache::bucketed
     } else {
@@ -289,7 +291,7 @@ fn generate_batch<B: Backend>(
     let mut active: Vec<usize> = (0..rows.len()).collect();
     let mut step_start = t1;
     loop {
-        let picks = pick_tokens(logits, &gen.sampling, &mut rows, &active)?;
+        let picks = pick_tokens(logits, &gen.sampling, on_device, &mut rows, &active)?;
         let mut still = Vec::with_capacity(active.len());
         for (slot, (&r, pick)) in active.iter().zip(picks).enumerate() {
             let row = &mut rows[r];
@@ -364,11 +366,12 @@ fn generate_batch<B: Backend>(
 
 /// The next token of every active row from `logits` (`[n, vocab]`). Greedy decoding reduces on
 /// the device and reads back two numbers per row; sampling draws on the device with a uniform
-/// from each row's RNG (`device_sampler`), or on a host-memory backend reads the logits back
-/// and draws on the host.
+/// from each row's RNG (`device_sampler`) when `on_device`, else reads the logits back and
+/// draws on the host.
 fn pick_tokens<B: Backend>(
     logits: Tensor<B, 2>,
     params: &SamplingParams,
+    on_device: bool,
     rows: &mut [Row],
     active: &[usize],
 ) -> Result<Vec<Sampled>> {
@@ -392,7 +395,7 @@ fn pick_tokens<B: Backend>(
             })
             .collect());
     }
-    if params.sample_on.on_device::<B>(&logits.device()) {
+    if on_device {
         let uniforms = || {
             active
                 .iter()

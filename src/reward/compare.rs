@@ -164,10 +164,11 @@ fn point(k: usize, j: usize) -> Num {
     Num::Exact(BigRational::new(BigInt::from(n), BigInt::from(d)))
 }
 
-fn env_at(vars: &BTreeSet<String>, k: usize) -> BTreeMap<String, Num> {
+/// The variables' values at sample point `k`, with `at` ([`point`] or [`integer_point`]).
+fn env_at(vars: &BTreeSet<String>, k: usize, at: fn(usize, usize) -> Num) -> BTreeMap<String, Num> {
     vars.iter()
         .enumerate()
-        .map(|(j, v)| (v.clone(), point(k, j)))
+        .map(|(j, v)| (v.clone(), at(k, j)))
         .collect()
 }
 
@@ -228,11 +229,7 @@ fn agree_at(
         if super::budget::exhausted() {
             return Some(false);
         }
-        let env = vars
-            .iter()
-            .enumerate()
-            .map(|(j, v)| (v.clone(), at(k, j)))
-            .collect();
+        let env = env_at(vars, k, at);
         match (a.eval(&env, mode), b.eval(&env, mode)) {
             (Some(x), Some(y)) => {
                 if !x.equals(&y) {
@@ -288,7 +285,7 @@ fn equations_equal(l1: &Expr, r1: &Expr, l2: &Expr, r2: &Expr) -> bool {
         if super::budget::exhausted() {
             return false;
         }
-        let env = env_at(&vars, k);
+        let env = env_at(&vars, k, point);
         let (Some(a), Some(b)) = (
             f1.eval(&env, PercentMode::Ignore),
             f2.eval(&env, PercentMode::Ignore),
