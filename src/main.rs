@@ -138,6 +138,9 @@ fn dispatch(cmd: Command) -> Result<()> {
         DeviceSpec::Wgpu => run::<burn::backend::Wgpu<f32, i32>>(cmd, Default::default()),
         #[cfg(feature = "cuda")]
         DeviceSpec::Cuda(index) => {
+            mgrpo::rl::reduce::register_native_all_reduce::<burn::backend::Cuda<f32, i32>>(
+                nccl_all_reduce,
+            );
             run::<burn::backend::Cuda<f32, i32>>(cmd, burn::backend::cuda::CudaDevice { index })
         }
         #[cfg(feature = "tch")]
@@ -152,6 +155,18 @@ fn dispatch(cmd: Command) -> Result<()> {
         #[allow(unreachable_patterns)]
         other => Err(other.not_compiled().into()),
     }
+}
+
+/// Data parallelism on several GPUs of one machine sums with NCCL (Burn's `distributed`
+/// feature, NCCL through cudarc), not the collective's tree of copies.
+#[cfg(feature = "cuda")]
+fn nccl_all_reduce(
+    t: burn::tensor::ops::FloatTensor<burn::backend::Cuda<f32, i32>>,
+    ids: Vec<burn::tensor::backend::DeviceId>,
+) -> burn::tensor::ops::FloatTensor<burn::backend::Cuda<f32, i32>> {
+    use burn::tensor::backend::distributed::{DistributedBackend, ReduceOperation};
+    <burn::backend::Cuda<f32, i32> as DistributedBackend>::all_reduce(t, ReduceOperation::Sum, ids)
+        .resolve()
 }
 
 fn run<B: Backend>(cmd: Command, device: B::Device) -> Result<()> {

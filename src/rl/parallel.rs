@@ -9,24 +9,27 @@
 //!   number of devices.
 //! - Update: device `k` runs micro-batches `k, k + n, ...` of the step, each normalised by the
 //!   counts of the whole step (`rl::loss`), so the **sum** of the devices' gradients is the
-//!   step's gradient; one all-reduce (sum) per parameter, one more for the loss statistics,
-//!   then every replica takes the same clipped AdamW step and they stay identical.
+//!   step's gradient: summed in buckets in module order (`rl::reduce`: Burn's collective, or
+//!   NCCL on CUDA), one more sum for the loss statistics, then every replica takes the same
+//!   clipped AdamW step and they stay identical.
+//! - Several nodes (`rl::nodes`): the devices of every node are ranks of one run; each node
+//!   samples its ranks' shards and the nodes exchange them, so every node holds the rollout.
 //!
-//! With one device nothing is spawned or registered: this is `grpo::update` and the plain
-//! sampler. The collective server is per backend type and per process: one data-parallel run
-//! at a time in a process.
+//! With one device on one node nothing is spawned or registered: this is `grpo::update` and
+//! the plain sampler. The collective server is per backend type and per process: one
+//! data-parallel run at a time in a process.
 
-use burn::collective::{self, CollectiveConfig, PeerId, ReduceOperation};
-use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
-use burn::optim::GradientsParams;
+use burn::collective::{self, CollectiveConfig, PeerId};
+use burn::module::{AutodiffModule, Module};
 use burn::prelude::*;
 use burn::tensor::backend::{AutodiffBackend, DeviceId, DeviceOps};
-use burn::tensor::TensorPrimitive;
 
 use super::grpo::{
     accumulate, apply, Accumulated, Part, Share, UpdateConfig, UpdateStats, UpdateSums,
 };
+use super::nodes::{gather_generation, Layout, Nodes};
 use super::optim::PolicyOptimizer;
+use super::reduce::{device_ids, native_all_reduce, sum_gradients, NativeAllReduce, Reducer};
 use super::rollout::{draw_config, Draw, Sampler};
 use crate::error::{Error, Result};
 use crate::generate::{generate, GenerateConfig, GenerateStats, Generation};
@@ -64,24 +67,43 @@ fn collective_error(what: &str, e: collective::CollectiveError) -> Error {
     Error::Backend(format!("data parallelism: {what}: {e:?}"))
 }
 
-/// The replicas of devices 1..n (device 0's model and optimizer stay with the caller).
+/// The replicas of devices 1..n (device 0's model and optimizer stay with the caller), and
+/// how the devices sum their gradients.
 pub struct DataParallel<B: AutodiffBackend> {
     devices: Vec<B::Device>,
     replicas: Vec<(Qwen2ForCausalLM<B>, PolicyOptimizer<B>)>,
+    /// The other nodes of a multi-node run.
+    nodes: Option<Nodes>,
+    /// The device library's all-reduce (NCCL), when the backend registered one and every
+    /// device is in this process.
+    native: Option<NativeAllReduce<B::InnerBackend>>,
+    /// Registered with the collective (to reset on drop).
+    registered: bool,
 }
 
 impl<B: AutodiffBackend> DataParallel<B> {
-    /// Fork `model` and `optim` onto `devices[1..]` and register every device with the
-    /// collective (`devices[0]` is where `model` lives).
+    /// Fork `model` and `optim` onto `devices[1..]` (`devices[0]` is where `model` lives) and
+    /// set up the sums: the backend's native all-reduce on one node when it has one, else
+    /// every device registers with the collective (with the other nodes when `nodes` is set:
+    /// this returns once every node has registered).
     pub fn new(
         model: &Qwen2ForCausalLM<B>,
         optim: &PolicyOptimizer<B>,
         devices: Vec<B::Device>,
+        nodes: Option<Nodes>,
     ) -> Result<Self> {
         let n = devices.len();
-        if n > 1 {
+        let native = match nodes {
+            None => native_all_reduce::<B::InnerBackend>(),
+            Some(_) => None,
+        };
+        let registered = (n > 1 || nodes.is_some()) && native.is_none();
+        if registered {
             collective::reset_collective::<B::InnerBackend>();
-            let config = CollectiveConfig::default().with_num_devices(n);
+            let config = match &nodes {
+                Some(nodes) => nodes.collective_config(n)?,
+                None => CollectiveConfig::default().with_num_devices(n),
+            };
             // registration returns once every device has registered: one thread each
             std::thread::scope(|s| {
                 let handles: Vec<_> = devices
@@ -111,7 +133,40 @@ impl<B: AutodiffBackend> DataParallel<B> {
             .iter()
             .map(|d| (model.clone().fork(d), optim.clone()))
             .collect();
-        Ok(Self { devices, replicas })
+        Ok(Self {
+            devices,
+            replicas,
+            nodes,
+            native,
+            registered,
+        })
+    }
+
+    /// Local device `k`'s end of the sums.
+    fn reducer(&self, k: usize) -> Reducer<B::InnerBackend> {
+        Reducer {
+            peer: PeerId::from(k),
+            native: self.native.map(|f| (f, device_ids(&self.devices))),
+        }
+    }
+
+    /// Every device's end of the sums, in device order.
+    pub fn reducers(&self) -> Vec<Reducer<B::InnerBackend>> {
+        (0..self.devices.len()).map(|k| self.reducer(k)).collect()
+    }
+
+    /// The other nodes of a multi-node run.
+    pub fn nodes(&self) -> Option<&Nodes> {
+        self.nodes.as_ref()
+    }
+
+    /// Devices over all nodes, and this node's first one's rank among them.
+    fn world(&self) -> (usize, usize) {
+        let n = self.devices.len();
+        match &self.nodes {
+            Some(nodes) => (n * nodes.count, n * nodes.rank),
+            None => (n, 0),
+        }
     }
 
     pub fn devices(&self) -> &[B::Device] {
@@ -143,9 +198,11 @@ impl<B: AutodiffBackend> DataParallel<B> {
         lr: f64,
     ) -> Result<(Qwen2ForCausalLM<B>, UpdateStats)> {
         let n = self.devices.len();
-        if n == 1 {
+        if n == 1 && self.nodes.is_none() {
             return super::grpo::update(model, optim, parts, cfg, lr, &self.devices[0]);
         }
+        let (world, first) = self.world();
+        let reducers = self.reducers();
         let others = std::mem::take(&mut self.replicas);
         let mut jobs = vec![(model, optim)];
         let mut optims: Vec<PolicyOptimizer<B>> = Vec::with_capacity(n - 1);
@@ -159,11 +216,19 @@ impl<B: AutodiffBackend> DataParallel<B> {
         let results: Vec<Result<(Qwen2ForCausalLM<B>, UpdateStats)>> = std::thread::scope(|s| {
             let handles: Vec<_> = jobs
                 .into_iter()
-                .zip(devices)
+                .zip(devices.iter().zip(reducers))
                 .enumerate()
-                .map(|(k, ((m, o), d))| {
-                    let share = Share { index: k, of: n };
-                    s.spawn(move || peer_update(share, m, o, parts, cfg, lr, d))
+                .map(|(k, ((m, o), (d, r)))| {
+                    let share = Share {
+                        index: first + k,
+                        of: world,
+                    };
+                    let peer = Peer {
+                        share,
+                        reducer: r,
+                        device: d,
+                    };
+                    s.spawn(move || peer_update(peer, m, o, parts, cfg, lr))
                 })
                 .collect();
             join_all(handles, "update")
@@ -185,24 +250,34 @@ impl<B: AutodiffBackend> DataParallel<B> {
 
 impl<B: AutodiffBackend> Drop for DataParallel<B> {
     fn drop(&mut self) {
-        if self.devices.len() > 1 {
+        if self.registered {
             collective::reset_collective::<B::InnerBackend>();
         }
     }
 }
 
-/// Device `k`'s half of [`DataParallel::update`]. A device whose forward pass fails still
-/// joins both all-reduces (with zeros and a failure count), so the others never wait forever.
-fn peer_update<B: AutodiffBackend>(
+/// One device's place in an update: its share of the micro-batches, its end of the sums.
+struct Peer<'a, B: AutodiffBackend> {
     share: Share,
+    reducer: Reducer<B::InnerBackend>,
+    device: &'a B::Device,
+}
+
+/// One device's part of [`DataParallel::update`]. A device whose forward pass fails still
+/// joins both sums (with zeros and a failure count), so the others never wait forever.
+fn peer_update<B: AutodiffBackend>(
+    peer: Peer<'_, B>,
     model: Qwen2ForCausalLM<B>,
     optim: &mut PolicyOptimizer<B>,
     parts: &[Part<'_>],
     cfg: &UpdateConfig,
     lr: f64,
-    device: &B::Device,
 ) -> Result<(Qwen2ForCausalLM<B>, UpdateStats)> {
-    let peer = PeerId::from(share.index);
+    let Peer {
+        share,
+        reducer,
+        device,
+    } = peer;
     let (acc, failed) = match accumulate(&model, parts, cfg, share, device) {
         Ok(a) => (a, None),
         Err(e) => (
@@ -215,23 +290,13 @@ fn peer_update<B: AutodiffBackend>(
             Some(e),
         ),
     };
-    let grads = with_zeros_for_missing(&model, acc.grads.unwrap_or_default(), device)
-        .all_reduce::<B::InnerBackend>(peer, ReduceOperation::Sum)
-        .map_err(|e| collective_error("summing the gradients", e))?;
-    // one all-reduce for every statistic, and a count of the devices that failed
+    let grads = sum_gradients(&model, acc.grads.unwrap_or_default(), &reducer, device)?;
+    // one sum for every statistic, and a count of the devices that failed
     let mut sums = acc.sums.to_vec();
     sums.push(failed.is_some() as u8 as f32);
     let local = Tensor::<B::InnerBackend, 1>::from_data(TensorData::from(&sums[..]), device);
-    let total = collective::all_reduce::<B::InnerBackend>(
-        peer,
-        local.into_primitive().tensor(),
-        ReduceOperation::Sum,
-    )
-    .map_err(|e| collective_error("summing the loss statistics", e))?;
-    let total = read_back(
-        Tensor::<B::InnerBackend, 1>::from_primitive(TensorPrimitive::Float(total)),
-        "the summed statistics",
-    )?;
+    let total = reducer.sum(local, "summing the loss statistics")?;
+    let total = read_back(total, "the summed statistics")?;
     if let Some(e) = failed {
         return Err(e);
     }
@@ -248,41 +313,35 @@ fn peer_update<B: AutodiffBackend>(
     Ok((model, stats))
 }
 
-/// `grads` with a zero gradient for every trainable parameter it lacks: every device must
-/// all-reduce the same set of parameters, including one that ran no micro-batch.
-fn with_zeros_for_missing<B: AutodiffBackend>(
-    model: &Qwen2ForCausalLM<B>,
-    grads: GradientsParams,
-    device: &B::Device,
-) -> GradientsParams {
-    struct Fill<'a, B: AutodiffBackend> {
-        grads: GradientsParams,
-        device: &'a B::Device,
+/// A multi-node rollout's exchange: this node's place, every local device's end of the sum.
+pub struct Gather<B: Backend> {
+    pub nodes: Nodes,
+    pub reducers: Vec<Reducer<B>>,
+}
+
+impl<B: AutodiffBackend> DataParallel<B> {
+    /// The exchange of rollouts between nodes, in a multi-node run.
+    pub fn gather(&self) -> Option<Gather<B::InnerBackend>> {
+        let nodes = self.nodes.clone()?;
+        Some(Gather {
+            nodes,
+            reducers: self.reducers(),
+        })
     }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Fill<'_, B> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            if !param.is_require_grad() {
-                return;
-            }
-            if self.grads.get::<B::InnerBackend, D>(param.id).is_none() {
-                let zeros = Tensor::<B::InnerBackend, D>::zeros(param.shape(), self.device);
-                self.grads.register(param.id, zeros);
-            }
-        }
-    }
-    let mut fill = Fill::<B> { grads, device };
-    model.visit(&mut fill);
-    fill.grads
 }
 
 /// A [`Sampler`] over one policy copy per device: each batch of prompts is split into
-/// contiguous shards generated in parallel, then put back in prompt order.
+/// contiguous shards generated in parallel, then put back in prompt order. In a multi-node
+/// run the shards are the whole run's (ranks over every node's devices), and the nodes
+/// exchange theirs ([`super::nodes::gather_generation`]).
 pub struct ParallelSampler<'a, B: Backend> {
     pub shards: Vec<(Qwen2ForCausalLM<B>, B::Device)>,
     pub config: &'a Qwen2Config,
     pub tokenizer: &'a Tokenizer,
     /// Sampling settings (`batch_size` is per device).
     pub gen: GenerateConfig,
+    /// The other nodes, in a multi-node run.
+    pub gather: Option<Gather<B>>,
 }
 
 impl<B: Backend> ParallelSampler<'_, B> {
@@ -295,30 +354,53 @@ impl<B: Backend> ParallelSampler<'_, B> {
 impl<B: Backend> Sampler for ParallelSampler<'_, B> {
     fn sample(&mut self, prompts: &[Vec<u32>], draw: Draw) -> Result<Generation> {
         let n = self.shards.len().max(1);
-        let bounds: Vec<usize> = (0..=n).map(|k| k * prompts.len() / n).collect();
+        let (world, first) = match &self.gather {
+            Some(g) => (n * g.nodes.count, n * g.nodes.rank),
+            None => (n, 0),
+        };
+        let bounds: Vec<usize> = (0..=world).map(|k| k * prompts.len() / world).collect();
         let (config, tokenizer) = (self.config, self.tokenizer);
+        let layout = Layout {
+            prompts: prompts.len(),
+            n: draw.n,
+            max_new_tokens: draw.max_new_tokens,
+        };
+        let gather = self.gather.as_ref();
         let run = |(model, device): &mut (Qwen2ForCausalLM<B>, B::Device), k: usize| {
-            let (lo, hi) = (bounds[k], bounds[k + 1]);
-            if lo == hi {
-                return Ok(Generation {
+            let (lo, hi) = (bounds[first + k], bounds[first + k + 1]);
+            let shard = if lo == hi {
+                Ok(Generation {
                     completions: Vec::new(),
                     stats: GenerateStats::default(),
-                });
-            }
-            let gen = GenerateConfig {
-                first_prompt: lo,
-                ..draw_config(&self.gen, draw)
+                })
+            } else {
+                let gen = GenerateConfig {
+                    first_prompt: lo,
+                    ..draw_config(&self.gen, draw)
+                };
+                generate(
+                    model,
+                    config,
+                    &prompts[lo..hi],
+                    &gen,
+                    Some(tokenizer),
+                    device,
+                )
+                .map(|mut g| {
+                    for c in &mut g.completions {
+                        c.prompt_index += lo;
+                    }
+                    g
+                })
             };
-            generate(
-                model,
-                config,
-                &prompts[lo..hi],
-                &gen,
-                Some(tokenizer),
-                device,
-            )
+            match gather {
+                None => shard.map(Some),
+                Some(g) => {
+                    gather_generation(shard, layout, &g.reducers[k], Some(tokenizer), device)
+                }
+            }
         };
-        let outs: Vec<Result<Generation>> = if n == 1 {
+        let outs: Vec<Result<Option<Generation>>> = if n == 1 {
             vec![run(&mut self.shards[0], 0)]
         } else {
             std::thread::scope(|s| {
@@ -331,17 +413,23 @@ impl<B: Backend> Sampler for ParallelSampler<'_, B> {
                 join_all(handles, "generation")
             })
         };
+        if gather.is_some() {
+            // device 0 holds the whole rollout; the others' results are their errors
+            let mut whole = None;
+            for out in outs {
+                if let Some(g) = out? {
+                    whole = Some(g);
+                }
+            }
+            return whole.ok_or_else(|| Error::Backend("multi-node: no rollout gathered".into()));
+        }
         let mut all = Generation {
             completions: Vec::with_capacity(prompts.len() * draw.n),
             stats: GenerateStats::default(),
         };
-        for (k, out) in outs.into_iter().enumerate() {
-            let out = out?;
-            all.completions
-                .extend(out.completions.into_iter().map(|mut c| {
-                    c.prompt_index += bounds[k];
-                    c
-                }));
+        for out in outs {
+            let Some(out) = out? else { continue };
+            all.completions.extend(out.completions);
             let (a, b) = (&mut all.stats, out.stats);
             a.prompt_tokens += b.prompt_tokens;
             a.generated_tokens += b.generated_tokens;
@@ -424,7 +512,7 @@ mod tests {
         let (alone, one) = update(model.clone(), &mut optim, &parts, &cfg, 1e-2, &dev).unwrap();
 
         let mut optim = adamw::<AB>(&adam);
-        let mut dp = DataParallel::new(&model, &optim, devices(&dev, 3)).unwrap();
+        let mut dp = DataParallel::new(&model, &optim, devices(&dev, 3), None).unwrap();
         let (split, three) = dp
             .update(model.clone(), &mut optim, &parts, &cfg, 1e-2)
             .unwrap();

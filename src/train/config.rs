@@ -21,6 +21,7 @@ use crate::rl::advantage::ScaleRewards;
 use crate::rl::igrpo::{DraftTie, DEFAULT_REFINE_INSTRUCTION};
 use crate::rl::loss::{ImportanceSampling, LossType};
 use crate::rl::mgrpo::{Layer2On, PAPER_GUIDE_PHRASES};
+use crate::rl::nodes::Nodes;
 use crate::rl::schedule::SchedulerType;
 
 /// Which algorithm a run trains with.
@@ -80,7 +81,7 @@ pub struct TrainConfig {
     /// 0 = off (TRL: None).
     pub min_p: f32,
     /// Completions sampled per rollout, over all devices (TRL's meaning:
-    /// `per_device_train_batch_size × num_devices × steps_per_generation`); set this or
+    /// `per_device_train_batch_size × num_nodes × num_devices × steps_per_generation`); set this or
     /// `steps_per_generation`, not both.
     pub generation_batch_size: Option<usize>,
     /// Micro-batches per device that one rollout feeds (TRL; default
@@ -147,6 +148,19 @@ pub struct TrainConfig {
     /// gradient_accumulation_steps × num_devices` completions, as in TRL. On a CPU backend the
     /// replicas share the one CPU (no speed-up: it exercises the code path).
     pub num_devices: usize,
+    /// Processes (machines) training together (torchrun's `--nnodes`): each runs
+    /// `num_devices` devices, the run has `num_nodes × num_devices` ranks, and a step holds
+    /// `per_device_train_batch_size × steps_per_generation × num_nodes × num_devices`
+    /// completions. Every node is started with the same config and its own `node_rank`.
+    pub num_nodes: usize,
+    /// This node's rank, `0..num_nodes`; node 0 also serves the orchestrator.
+    pub node_rank: usize,
+    /// `host:port` where node 0 serves burn-collective's orchestrator (every node gives the
+    /// same). Needed when `num_nodes > 1`.
+    pub orchestrator: String,
+    /// `host:port` where this node serves its tensors to the others (reachable from them).
+    /// Needed when `num_nodes > 1`.
+    pub node_address: String,
     /// LoRA rank (PEFT's `r`): 0 trains every weight; > 0 freezes them and trains adapters on
     /// `lora_target_modules` (see `model::lora`). The final model is saved merged, the adapter
     /// in PEFT's layout next to it.
@@ -260,6 +274,10 @@ impl Default for TrainConfig {
             gradient_checkpointing: false,
             device_memory_gib: 0.0,
             num_devices: 1,
+            num_nodes: 1,
+            node_rank: 0,
+            orchestrator: String::new(),
+            node_address: String::new(),
             lora_r: 0,
             lora_alpha: 16.0,
             lora_target_modules: LORA_TARGETS.map(String::from).to_vec(),
@@ -320,7 +338,7 @@ impl TrainConfig {
     /// Micro-batches per device that one rollout feeds (`steps_per_generation`, or what
     /// `generation_batch_size` implies, or one optimizer step's).
     pub fn steps_per_generation(&self) -> usize {
-        let per_micro_step = self.per_device_train_batch_size * self.num_devices;
+        let per_micro_step = self.per_device_train_batch_size * self.world_size();
         self.steps_per_generation
             .or(self
                 .generation_batch_size
@@ -341,7 +359,22 @@ impl TrainConfig {
 
     /// Completions sampled per step (one rollout), over all devices.
     pub fn completions_per_step(&self) -> usize {
-        self.per_device_train_batch_size * self.steps_per_generation() * self.num_devices
+        self.per_device_train_batch_size * self.steps_per_generation() * self.world_size()
+    }
+
+    /// Data-parallel ranks: the devices of every node.
+    pub fn world_size(&self) -> usize {
+        self.num_devices * self.num_nodes
+    }
+
+    /// This node's place among the others, in a multi-node run.
+    pub fn nodes(&self) -> Option<Nodes> {
+        (self.num_nodes > 1).then(|| Nodes {
+            count: self.num_nodes,
+            rank: self.node_rank,
+            orchestrator: self.orchestrator.clone(),
+            address: self.node_address.clone(),
+        })
     }
 
     /// Prompts sampled per step, over all devices.

@@ -131,7 +131,7 @@ pub(crate) fn setup(cfg: &TrainConfig) -> Result<Setup> {
 /// The memory this run needs at its peak (see [`crate::memory`]).
 pub(crate) fn memory_plan(cfg: &TrainConfig, s: &Setup, precision: Precision) -> MemoryEstimate {
     // per device: each samples its share of the step's prompts
-    let rows = cfg.prompts_per_step().div_ceil(cfg.num_devices) * cfg.num_generations;
+    let rows = cfg.prompts_per_step().div_ceil(cfg.world_size()) * cfg.num_generations;
     let rollout_rows = match cfg.decode_batch_size {
         0 => rows,
         n => n.min(rows),

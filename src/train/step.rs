@@ -65,6 +65,7 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
             config: &setup.model_config,
             tokenizer: &setup.tokenizer,
             gen: self.gen.clone(),
+            gather: self.dp.gather(),
         };
         let mut policy = Policy::new(sampler, &setup.template, &setup.tokenizer, &self.cfg.reward)?;
         let seed = step_seed(self.cfg.seed, step);

@@ -120,8 +120,16 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
         if lora.is_some() {
             model = model.with_frozen_in(precision.dtype());
         }
-        let dp = DataParallel::new(&model, &optim, devices(device, cfg.num_devices))?;
-        if cfg.num_devices > 1 {
+        let nodes = cfg.nodes();
+        if let Some(nodes) = &nodes {
+            nodes.start_orchestrator()?;
+            eprintln!(
+                "node {} of {}: waiting for every node at {}",
+                nodes.rank, nodes.count, nodes.orchestrator
+            );
+        }
+        let dp = DataParallel::new(&model, &optim, devices(device, cfg.num_devices), nodes)?;
+        if cfg.world_size() > 1 {
             eprintln!("data parallel over {:?}", dp.devices());
         }
         let reference = match (cfg.beta > 0.0, synced_reference) {

@@ -4,6 +4,7 @@ use super::config::{Algorithm, TrainConfig};
 use crate::error::KeyError;
 use crate::model::lora::LORA_TARGETS;
 use crate::rl::loss::LossType;
+use crate::rl::nodes::parse_port;
 use crate::template::{BUILTIN, CHECKPOINT};
 
 impl TrainConfig {
@@ -46,6 +47,31 @@ impl TrainConfig {
         if self.num_devices == 0 {
             return bad("num_devices", "must be at least 1");
         }
+        if self.num_nodes == 0 {
+            return bad("num_nodes", "must be at least 1");
+        }
+        if self.node_rank >= self.num_nodes {
+            return bad(
+                "node_rank",
+                &format!(
+                    "{} is not below num_nodes = {}",
+                    self.node_rank, self.num_nodes
+                ),
+            );
+        }
+        if self.num_nodes > 1 {
+            for (key, address) in [
+                ("orchestrator", &self.orchestrator),
+                ("node_address", &self.node_address),
+            ] {
+                if address.is_empty() {
+                    return bad(key, "missing: a multi-node run needs it (host:port)");
+                }
+                if let Err(e) = parse_port(address) {
+                    return bad(key, &e);
+                }
+            }
+        }
         if self.lora_r > 0 {
             if !(self.lora_alpha > 0.0 && self.lora_alpha.is_finite()) {
                 return bad("lora_alpha", "must be > 0");
@@ -67,7 +93,7 @@ impl TrainConfig {
                 );
             }
         }
-        let per_micro_step = self.per_device_train_batch_size * self.num_devices;
+        let per_micro_step = self.per_device_train_batch_size * self.world_size();
         match (self.generation_batch_size, self.steps_per_generation) {
             (Some(_), Some(_)) => {
                 return bad(
@@ -80,7 +106,7 @@ impl TrainConfig {
                     "generation_batch_size",
                     &format!(
                         "{g} is not a positive multiple of per_device_train_batch_size × \
-                         num_devices = {per_micro_step}"
+                         num_nodes × num_devices = {per_micro_step}"
                     ),
                 )
             }
@@ -106,7 +132,7 @@ impl TrainConfig {
             return bad(
                 "per_device_train_batch_size",
                 &format!(
-                    "per_device_train_batch_size × steps_per_generation × num_devices = \
+                    "per_device_train_batch_size × steps_per_generation × num_nodes × num_devices = \
                      {completions} completions per rollout is not a multiple of \
                      num_generations = {}",
                     self.num_generations
