@@ -39,6 +39,13 @@ impl DeviceSpec {
 
     /// The error for a backend that this binary was built without.
     pub fn not_compiled(self) -> Error {
+        if cfg!(feature = "nccl") && !matches!(self, Self::Wgpu | Self::Cuda(_)) {
+            return Error::arg(
+                format!("--device {self}"),
+                "this binary was built with `nccl`, which leaves out every backend but cuda and \
+                 wgpu (Burn 0.21's distributed autodiff); use a build without `nccl`",
+            );
+        }
         Error::arg(
             format!("--device {self}"),
             format!(

@@ -5,7 +5,6 @@
 mod cli;
 
 use anyhow::Result;
-use burn::prelude::Backend;
 use clap::{Parser, Subcommand};
 
 use cli::bench::BenchArgs;
@@ -111,6 +110,12 @@ fn main() {
 
 /// Parse `--device` and run `cmd` on the chosen backend.
 fn dispatch(cmd: Command) -> Result<()> {
+    // The verifier and the task files need no model, hence no backend.
+    let cmd = match cmd {
+        Command::Verify(a) => return cli::verify::verify(a),
+        Command::Task(a) => return cli::task::task(a),
+        cmd => cmd,
+    };
     let spec: DeviceSpec = match &cmd {
         Command::Score(a) => &a.device.device,
         Command::Generate(a) => &a.device.device,
@@ -120,34 +125,34 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Eval(a) => &a.device.device,
         Command::Sft(a) => &a.device.device,
         Command::Init(a) => &a.device.device,
-        // The verifier and the task files need no model: any backend will do.
         Command::Verify(_) | Command::Task(_) => "cpu",
     }
     .parse()?;
     match spec {
         // `cpu` is flex: several times faster than ndarray at decoding (README, "Benchmarks").
-        #[cfg(feature = "flex")]
+        #[cfg(all(feature = "flex", not(feature = "nccl")))]
         DeviceSpec::Cpu | DeviceSpec::Flex => {
             run::<burn::backend::Flex<f32>>(cmd, Default::default())
         }
-        #[cfg(all(not(feature = "flex"), feature = "ndarray"))]
+        #[cfg(all(not(feature = "flex"), feature = "ndarray", not(feature = "nccl")))]
         DeviceSpec::Cpu => run::<burn::backend::NdArray<f32>>(cmd, Default::default()),
-        #[cfg(feature = "ndarray")]
+        #[cfg(all(feature = "ndarray", not(feature = "nccl")))]
         DeviceSpec::NdArray => run::<burn::backend::NdArray<f32>>(cmd, Default::default()),
         #[cfg(feature = "wgpu")]
         DeviceSpec::Wgpu => run::<burn::backend::Wgpu<f32, i32>>(cmd, Default::default()),
         #[cfg(feature = "cuda")]
         DeviceSpec::Cuda(index) => {
+            #[cfg(feature = "nccl")]
             mgrpo::rl::reduce::register_native_all_reduce::<burn::backend::Cuda<f32, i32>>(
                 nccl_all_reduce,
             );
             run::<burn::backend::Cuda<f32, i32>>(cmd, burn::backend::cuda::CudaDevice { index })
         }
-        #[cfg(feature = "tch")]
+        #[cfg(all(feature = "tch", not(feature = "nccl")))]
         DeviceSpec::TchCpu => {
             run::<burn::backend::LibTorch<f32>>(cmd, burn::backend::libtorch::LibTorchDevice::Cpu)
         }
-        #[cfg(feature = "tch")]
+        #[cfg(all(feature = "tch", not(feature = "nccl")))]
         DeviceSpec::TchCuda(n) => run::<burn::backend::LibTorch<f32>>(
             cmd,
             burn::backend::libtorch::LibTorchDevice::Cuda(n),
@@ -159,7 +164,7 @@ fn dispatch(cmd: Command) -> Result<()> {
 
 /// Data parallelism on several GPUs of one machine sums with NCCL (Burn's `distributed`
 /// feature, NCCL through cudarc), not the collective's tree of copies.
-#[cfg(feature = "cuda")]
+#[cfg(feature = "nccl")]
 fn nccl_all_reduce(
     t: burn::tensor::ops::FloatTensor<burn::backend::Cuda<f32, i32>>,
     ids: Vec<burn::tensor::backend::DeviceId>,
@@ -169,7 +174,7 @@ fn nccl_all_reduce(
         .resolve()
 }
 
-fn run<B: Backend>(cmd: Command, device: B::Device) -> Result<()> {
+fn run<B: cli::Trainable>(cmd: Command, device: B::Device) -> Result<()> {
     match cmd {
         Command::Score(a) => cli::score::score::<B>(a, &device),
         Command::Generate(a) => cli::generate::generate::<B>(a, &device),

@@ -1,7 +1,6 @@
 //! `mgrpo bench`: throughput figures on random models of named shapes.
 
 use anyhow::{bail, Result};
-use burn::prelude::Backend;
 use clap::Args;
 
 use mgrpo::bench::Timing;
@@ -55,7 +54,7 @@ pub struct BenchArgs {
     pub dtype: DtypeArg,
 }
 
-pub fn bench<B: Backend>(a: BenchArgs, device: &B::Device) -> Result<()> {
+pub fn bench<B: super::Trainable>(a: BenchArgs, device: &B::Device) -> Result<()> {
     let config = mgrpo::bench::shape(&a.shape)?;
     let precision: Precision = a.dtype.precision()?;
     let timing = Timing {

@@ -16,6 +16,24 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use clap::Args;
 
+/// A backend the binary trains on (`Autodiff<B>`). With the `nccl` feature, Burn 0.21's
+/// `distributed` makes its autodiff backend require the inner backend's distributed operations,
+/// which only the CubeCL backends (cuda, wgpu) have; that build leaves the others out.
+#[cfg(feature = "nccl")]
+pub trait Trainable:
+    burn::prelude::Backend + burn::tensor::backend::distributed::DistributedBackend
+{
+}
+#[cfg(feature = "nccl")]
+impl<B: burn::prelude::Backend + burn::tensor::backend::distributed::DistributedBackend> Trainable
+    for B
+{
+}
+#[cfg(not(feature = "nccl"))]
+pub trait Trainable: burn::prelude::Backend {}
+#[cfg(not(feature = "nccl"))]
+impl<B: burn::prelude::Backend> Trainable for B {}
+
 #[derive(Args)]
 pub struct DeviceArg {
     /// Backend and device: cpu, ndarray, flex, wgpu, cuda[:N], tch[:cpu|:cuda:N].

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
 use burn::backend::Autodiff;
-use burn::prelude::Backend;
 use clap::Args;
 
 use super::DeviceArg;
@@ -38,7 +37,7 @@ pub struct TrainArgs {
 /// The autodiff backend is chosen here, from the config: Burn's balanced checkpointing
 /// (memory-bound operations recomputed in the backward pass, compute-bound ones kept) when
 /// `gradient_checkpointing = true`.
-pub fn train<B: Backend>(a: TrainArgs, device: &B::Device) -> Result<()> {
+pub fn train<B: super::Trainable>(a: TrainArgs, device: &B::Device) -> Result<()> {
     use mgrpo::train::{default_run_dir, TrainConfig, TrainOptions};
     let opts = match &a.resume {
         Some(run) => {
