@@ -154,3 +154,29 @@ fn bad_node_keys_fail_clearly() {
         assert!(!Path::new(out).exists(), "{sets:?} wrote {out}");
     }
 }
+
+/// On a GPU backend the replicas need distinct devices (two threads sharing one device's tensors
+/// break Burn 0.21's fusion streams): lavapipe has one, so `num_devices = 2` is refused before
+/// anything is written. (CI's wgpu step.)
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_refuses_two_replicas_on_one_device() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let err = fails(&[
+        "train",
+        "--device",
+        "wgpu",
+        "--config",
+        "configs/copy-grpo.toml",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "num_devices=2",
+    ]);
+    assert!(
+        err.contains("num_devices") && err.contains("distinct devices"),
+        "{err}"
+    );
+    assert!(!out.exists(), "wrote {}", out.display());
+}

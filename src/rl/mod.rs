@@ -26,3 +26,4 @@ pub mod schedule;
 #[cfg(test)]
 pub mod scripted;
 pub mod sft;
+pub mod shards;

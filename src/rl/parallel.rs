@@ -1,9 +1,10 @@
-//! Data parallelism over several devices of one backend (`num_devices`), with Burn's collective
-//! operations.
+//! Data parallelism over several devices of one backend (`num_devices`), and over several
+//! processes (`num_nodes`).
 //!
 //! Every device holds a replica of the policy and of AdamW's state, forked from the same
-//! model (so their parameter ids agree, which is how the all-reduce pairs tensors up).
-//! - Rollouts: [`ParallelSampler`] splits each batch of prompts into contiguous shards, one
+//! model (so their parameter ids agree, which is how each replica's optimizer state finds its
+//! parameters).
+//! - Rollouts: `rl::shards::ParallelSampler` splits each batch of prompts into contiguous shards, one
 //!   per device, generated in parallel; each sample keeps the RNG stream it would have in the
 //!   whole batch (`GenerateConfig::first_prompt`), so the completions do not depend on the
 //!   number of devices.
@@ -27,15 +28,13 @@ use burn::tensor::backend::{AutodiffBackend, DeviceId, DeviceOps};
 use super::grpo::{
     accumulate, apply, Accumulated, Part, Share, UpdateConfig, UpdateStats, UpdateSums,
 };
-use super::nodes::{gather_generation, Layout, Nodes};
+use super::nodes::Nodes;
 use super::optim::PolicyOptimizer;
 use super::reduce::{device_ids, native_all_reduce, sum_gradients, NativeAllReduce, Reducer};
-use super::rollout::{draw_config, Draw, Sampler};
+use super::shards::Gather;
 use crate::error::{Error, Result};
-use crate::generate::{generate, GenerateConfig, GenerateStats, Generation};
-use crate::model::{Precision, Qwen2Config, Qwen2ForCausalLM};
-use crate::tensor::read_back;
-use crate::tokenizer::Tokenizer;
+use crate::model::{Precision, Qwen2ForCausalLM};
+use crate::tensor::{host_memory, read_back};
 
 /// `n` devices of `first`'s kind with consecutive indices from `first`'s (`cuda:2` with 3 →
 /// `cuda:2`, `cuda:3`, `cuda:4`). A CPU backend has one device, repeated.
@@ -46,8 +45,29 @@ pub fn devices<D: DeviceOps>(first: &D, n: usize) -> Vec<D> {
         .collect()
 }
 
+/// Data parallelism on a GPU backend needs distinct devices: replicas on one device would share
+/// its tensors between two threads, which Burn 0.21's fusion streams do not survive ("Should
+/// have handle for tensor", now and then, on wgpu). A CPU backend repeats its one device safely.
+pub fn check_devices<B: Backend>(devices: &[B::Device]) -> Result<()> {
+    let n = devices.len();
+    let repeated = devices.iter().skip(1).any(|d| *d == devices[0]);
+    if repeated && !host_memory::<B>(&devices[0]) {
+        return Err(Error::ConfigKey {
+            file: None,
+            key: "num_devices".into(),
+            msg: format!(
+                "{n} devices asked for, but {} has the one device {:?} here: data parallelism \
+                 on a GPU backend needs {n} distinct devices",
+                B::name(&devices[0]),
+                devices[0]
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Every device thread's result, in device order; a panic becomes an error naming `what`.
-fn join_all<T>(
+pub(crate) fn join_all<T>(
     handles: Vec<std::thread::ScopedJoinHandle<'_, Result<T>>>,
     what: &str,
 ) -> Vec<Result<T>> {
@@ -93,6 +113,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
         nodes: Option<Nodes>,
     ) -> Result<Self> {
         let n = devices.len();
+        check_devices::<B::InnerBackend>(&devices)?;
         let native = match nodes {
             None => native_all_reduce::<B::InnerBackend>(),
             Some(_) => None,
@@ -248,6 +269,17 @@ impl<B: AutodiffBackend> DataParallel<B> {
     }
 }
 
+impl<B: AutodiffBackend> DataParallel<B> {
+    /// The exchange of rollouts between nodes, in a multi-node run.
+    pub fn gather(&self) -> Option<Gather<B::InnerBackend>> {
+        let nodes = self.nodes.clone()?;
+        Some(Gather {
+            nodes,
+            reducers: self.reducers(),
+        })
+    }
+}
+
 impl<B: AutodiffBackend> Drop for DataParallel<B> {
     fn drop(&mut self) {
         if self.registered {
@@ -311,134 +343,6 @@ fn peer_update<B: AutodiffBackend>(
     stats.forward_secs = acc.forward_secs;
     stats.backward_secs = acc.secs - acc.forward_secs;
     Ok((model, stats))
-}
-
-/// A multi-node rollout's exchange: this node's place, every local device's end of the sum.
-pub struct Gather<B: Backend> {
-    pub nodes: Nodes,
-    pub reducers: Vec<Reducer<B>>,
-}
-
-impl<B: AutodiffBackend> DataParallel<B> {
-    /// The exchange of rollouts between nodes, in a multi-node run.
-    pub fn gather(&self) -> Option<Gather<B::InnerBackend>> {
-        let nodes = self.nodes.clone()?;
-        Some(Gather {
-            nodes,
-            reducers: self.reducers(),
-        })
-    }
-}
-
-/// A [`Sampler`] over one policy copy per device: each batch of prompts is split into
-/// contiguous shards generated in parallel, then put back in prompt order. In a multi-node
-/// run the shards are the whole run's (ranks over every node's devices), and the nodes
-/// exchange theirs ([`super::nodes::gather_generation`]).
-pub struct ParallelSampler<'a, B: Backend> {
-    pub shards: Vec<(Qwen2ForCausalLM<B>, B::Device)>,
-    pub config: &'a Qwen2Config,
-    pub tokenizer: &'a Tokenizer,
-    /// Sampling settings (`batch_size` is per device).
-    pub gen: GenerateConfig,
-    /// The other nodes, in a multi-node run.
-    pub gather: Option<Gather<B>>,
-}
-
-impl<B: Backend> ParallelSampler<'_, B> {
-    /// Device 0's policy copy: the policy that sampled (π_old for the step's scoring).
-    pub fn leader(&self) -> &Qwen2ForCausalLM<B> {
-        &self.shards[0].0
-    }
-}
-
-impl<B: Backend> Sampler for ParallelSampler<'_, B> {
-    fn sample(&mut self, prompts: &[Vec<u32>], draw: Draw) -> Result<Generation> {
-        let n = self.shards.len().max(1);
-        let (world, first) = match &self.gather {
-            Some(g) => (n * g.nodes.count, n * g.nodes.rank),
-            None => (n, 0),
-        };
-        let bounds: Vec<usize> = (0..=world).map(|k| k * prompts.len() / world).collect();
-        let (config, tokenizer) = (self.config, self.tokenizer);
-        let layout = Layout {
-            prompts: prompts.len(),
-            n: draw.n,
-            max_new_tokens: draw.max_new_tokens,
-        };
-        let gather = self.gather.as_ref();
-        let run = |(model, device): &mut (Qwen2ForCausalLM<B>, B::Device), k: usize| {
-            let (lo, hi) = (bounds[first + k], bounds[first + k + 1]);
-            let shard = if lo == hi {
-                Ok(Generation {
-                    completions: Vec::new(),
-                    stats: GenerateStats::default(),
-                })
-            } else {
-                let gen = GenerateConfig {
-                    first_prompt: lo,
-                    ..draw_config(&self.gen, draw)
-                };
-                generate(
-                    model,
-                    config,
-                    &prompts[lo..hi],
-                    &gen,
-                    Some(tokenizer),
-                    device,
-                )
-                .map(|mut g| {
-                    for c in &mut g.completions {
-                        c.prompt_index += lo;
-                    }
-                    g
-                })
-            };
-            match gather {
-                None => shard.map(Some),
-                Some(g) => {
-                    gather_generation(shard, layout, &g.reducers[k], Some(tokenizer), device)
-                }
-            }
-        };
-        let outs: Vec<Result<Option<Generation>>> = if n == 1 {
-            vec![run(&mut self.shards[0], 0)]
-        } else {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = self
-                    .shards
-                    .iter_mut()
-                    .enumerate()
-                    .map(|(k, shard)| s.spawn(move || run(shard, k)))
-                    .collect();
-                join_all(handles, "generation")
-            })
-        };
-        if gather.is_some() {
-            // device 0 holds the whole rollout; the others' results are their errors
-            let mut whole = None;
-            for out in outs {
-                if let Some(g) = out? {
-                    whole = Some(g);
-                }
-            }
-            return whole.ok_or_else(|| Error::Backend("multi-node: no rollout gathered".into()));
-        }
-        let mut all = Generation {
-            completions: Vec::with_capacity(prompts.len() * draw.n),
-            stats: GenerateStats::default(),
-        };
-        for out in outs {
-            let Some(out) = out? else { continue };
-            all.completions.extend(out.completions);
-            let (a, b) = (&mut all.stats, out.stats);
-            a.prompt_tokens += b.prompt_tokens;
-            a.generated_tokens += b.generated_tokens;
-            // the devices run side by side: wall time is the slowest one's
-            a.prefill_secs = a.prefill_secs.max(b.prefill_secs);
-            a.decode_secs = a.decode_secs.max(b.decode_secs);
-        }
-        Ok(all)
-    }
 }
 
 #[cfg(test)]

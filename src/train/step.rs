@@ -19,9 +19,9 @@ use crate::metrics::{RewardFuncStats, StepMetrics};
 use crate::rl::experience::{score, Experience, Scorers};
 use crate::rl::grpo::{Part, UpdateStats};
 use crate::rl::loss::LossType;
-use crate::rl::parallel::ParallelSampler;
 use crate::rl::policy::Policy;
 use crate::rl::reference::mix_into_reference;
+use crate::rl::shards::ParallelSampler;
 
 /// What the update stage did over its optimizer steps.
 struct Updated {

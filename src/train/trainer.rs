@@ -27,7 +27,7 @@ use crate::model::{
 use crate::rl::grpo::UpdateConfig;
 use crate::rl::loss::LossParams;
 use crate::rl::optim::{adamw, AdamParams, PolicyOptimizer};
-use crate::rl::parallel::{devices, DataParallel};
+use crate::rl::parallel::{check_devices, devices, DataParallel};
 use crate::rl::schedule::Schedule;
 use crate::run_lock::RunLock;
 
@@ -72,6 +72,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
         if cfg.device_memory_gib > 0.0 {
             check_fits(&plan, cfg.device_memory_gib * (1u64 << 30) as f64)?;
         }
+        check_devices::<B::InnerBackend>(&devices(device, cfg.num_devices))?;
         let total = cfg.total_steps(setup.dataset.len());
         check_stop(opts.stop_after, 0, total)?;
         let metrics = JsonlLog::new(run.join("metrics.jsonl"));
