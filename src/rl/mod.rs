@@ -5,11 +5,15 @@
 //! clipped objective, a pure tensor function) → `optim` (AdamW, global-norm clipping) under a
 //! `schedule`. `grpo` strings them into one step; `mgrpo` adds the self-correction layer
 //! (layer-2 queries, selection, augmentation) and `igrpo` the refinement of the best draft,
-//! both as rollouts whose experience `grpo::update` trains on.
+//! both as rollouts whose experience `grpo::update` trains on. `parallel`, `shards`, `reduce`
+//! and `nodes` spread a step over devices and machines. `gae` and `value_loss` are PPO's own
+//! pieces (per-token KL-penalised rewards, GAE, whitening; the clipped value loss), the first of
+//! the one-round PPO baseline, whose critic and loop are not built yet.
 
 pub mod advantage;
 pub mod bench;
 pub mod experience;
+pub mod gae;
 pub mod grpo;
 pub mod igrpo;
 pub mod logprobs;
@@ -27,3 +31,4 @@ pub mod schedule;
 pub mod scripted;
 pub mod sft;
 pub mod shards;
+pub mod value_loss;
