@@ -12,6 +12,7 @@ pub mod precision;
 pub mod qwen2;
 pub mod rope;
 pub mod save;
+pub mod value;
 pub mod weights;
 
 pub use cache::KvCache;

@@ -7,8 +7,9 @@
 //! (layer-2 queries, selection, augmentation) and `igrpo` the refinement of the best draft,
 //! both as rollouts whose experience `grpo::update` trains on. `parallel`, `shards`, `reduce`
 //! and `nodes` spread a step over devices and machines. `gae` and `value_loss` are PPO's own
-//! pieces (per-token KL-penalised rewards, GAE, whitening; the clipped value loss), the first of
-//! the one-round PPO baseline, whose critic and loop are not built yet.
+//! pieces (per-token KL-penalised rewards, GAE, whitening; the clipped value loss), with
+//! `model::value` (the critic), the first of the one-round PPO baseline, whose loop is not built
+//! yet.
 
 pub mod advantage;
 pub mod bench;

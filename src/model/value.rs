@@ -1,0 +1,139 @@
+//! The critic of PPO: a Qwen2 decoder stack with a scalar head on every position, laid out as
+//! transformers' `Qwen2ForTokenClassification` with one label (`model.*` and `score.weight`,
+//! no bias) — the value model TRL's `PPOTrainer` and OpenRLHF build from a causal LM.
+
+use burn::module::{Module, ModuleMapper, Param, ParamId};
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::prelude::*;
+
+use super::qwen2::{ModelInput, Qwen2ForCausalLM, Qwen2Model};
+
+/// Standard deviation of the fresh value head (transformers' `initializer_range` default).
+pub const SCORE_INIT_STD: f64 = 0.02;
+
+/// A value model: the backbone's final hidden states through `score` (`[hidden] → 1`).
+#[derive(Module, Debug)]
+pub struct Qwen2ForValue<B: Backend> {
+    pub model: Qwen2Model<B>,
+    /// `[hidden, 1]` in Burn layout.
+    pub score: Linear<B>,
+}
+
+impl<B: Backend> Qwen2ForValue<B> {
+    /// The critic initialised from a policy: its decoder stack's weights (its LM head dropped)
+    /// as parameters of their own — new ids, new autodiff leaves, so the critic trains apart
+    /// from the policy — and a fresh value head, normal(0, 0.02), from the backend's seeded RNG.
+    pub fn from_policy(policy: Qwen2ForCausalLM<B>, device: &B::Device) -> Self {
+        struct Own;
+        impl<B: Backend> ModuleMapper<B> for Own {
+            fn map_float<const D: usize>(
+                &mut self,
+                param: Param<Tensor<B, D>>,
+            ) -> Param<Tensor<B, D>> {
+                let (_, tensor, mapper) = param.consume();
+                let trained = tensor.is_require_grad();
+                let mut tensor = tensor.detach();
+                if trained {
+                    tensor = tensor.require_grad();
+                }
+                Param::from_mapped_value(ParamId::new(), tensor, mapper)
+            }
+        }
+        let hidden = policy.model.embed_tokens.weight.dims()[1];
+        let score = LinearConfig::new(hidden, 1)
+            .with_bias(false)
+            .with_initializer(Initializer::Normal {
+                mean: 0.0,
+                std: SCORE_INIT_STD,
+            })
+            .init(device);
+        Self {
+            model: policy.model.map(&mut Own),
+            score,
+        }
+    }
+
+    /// The value of every position.
+    ///
+    /// # Shapes
+    /// - returns `[batch, seq]`
+    pub fn forward(&self, input: &ModelInput<B>) -> Tensor<B, 2> {
+        let hidden = self.model.forward(input);
+        let [b, s, _] = hidden.dims();
+        super::linear3(&self.score, hidden).reshape([b, s])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::PaddedBatch;
+    use crate::model::Qwen2Config;
+    use burn::backend::Autodiff;
+
+    type AB = Autodiff<crate::TestBackend>;
+
+    fn input(dev: &burn::tensor::Device<AB>) -> ModelInput<AB> {
+        PaddedBatch::left_padded(&[vec![3, 5, 7, 2], vec![9, 4]], 0).to_input(dev)
+    }
+
+    /// At initialisation the critic's backbone is the policy's, hidden state for hidden state,
+    /// and the head reads them out as `h · w` at every position.
+    #[test]
+    fn critic_is_the_backbone_at_initialisation() {
+        let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, true);
+        let dev = Default::default();
+        <AB as Backend>::seed(&dev, 5);
+        let policy = Qwen2ForCausalLM::<AB>::random(&config, &dev);
+        let want = policy.model.forward(&input(&dev));
+        let critic = Qwen2ForValue::from_policy(policy.clone(), &dev);
+        let got = critic.model.forward(&input(&dev));
+        assert_eq!(
+            want.clone().into_data().to_vec::<f32>().unwrap(),
+            got.into_data().to_vec::<f32>().unwrap()
+        );
+        let w: Vec<f32> = critic.score.weight.val().into_data().to_vec().unwrap();
+        assert_eq!(w.len(), 16);
+        let std = (w.iter().map(|x| x * x).sum::<f32>() / 16.0).sqrt();
+        assert!(std > 0.002 && std < 0.06, "head std {std}");
+        let values: Vec<f32> = critic.forward(&input(&dev)).into_data().to_vec().unwrap();
+        let h: Vec<f32> = want.into_data().to_vec().unwrap();
+        for (pos, v) in values.iter().enumerate() {
+            let dot: f32 = h[pos * 16..(pos + 1) * 16]
+                .iter()
+                .zip(&w)
+                .map(|(a, b)| a * b)
+                .sum();
+            assert!((v - dot).abs() < 1e-5, "position {pos}: {v} vs {dot}");
+        }
+    }
+
+    /// The head's gradient comes from a loss on the values alone: a loss on the policy's
+    /// logits leaves the critic without gradients, and a loss on the values reaches the head
+    /// and the critic's backbone but not the policy's (separate parameters, separate ids).
+    #[test]
+    fn the_head_learns_only_from_the_values() {
+        let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, true);
+        let dev = Default::default();
+        <AB as Backend>::seed(&dev, 6);
+        let policy = Qwen2ForCausalLM::<AB>::random(&config, &dev);
+        let critic = Qwen2ForValue::from_policy(policy.clone(), &dev);
+        let policy_loss = policy.forward(&input(&dev)).mean();
+        let grads = policy_loss.backward();
+        assert!(critic.score.weight.grad(&grads).is_none());
+        let value_loss = critic.forward(&input(&dev)).powi_scalar(2).mean();
+        let grads = value_loss.backward();
+        let g = critic
+            .score
+            .weight
+            .grad(&grads)
+            .expect("the head's gradient");
+        assert!(g.abs().max().into_scalar() > 0.0);
+        assert!(critic.model.norm.weight.grad(&grads).is_some());
+        assert!(
+            policy.model.norm.weight.grad(&grads).is_none(),
+            "the critic's backbone is its own"
+        );
+        assert_ne!(critic.model.norm.weight.id, policy.model.norm.weight.id);
+    }
+}
