@@ -6,8 +6,8 @@
 //! `schedule`. `grpo` strings them into one step; `mgrpo` adds the self-correction layer
 //! (layer-2 queries, selection, augmentation) and `igrpo` the refinement of the best draft,
 //! both as rollouts whose experience `grpo::update` trains on. `parallel`, `shards`, `reduce`
-//! and `nodes` spread a step over devices and machines. `gae` and `value_loss` are PPO's own
-//! pieces (per-token KL-penalised rewards, GAE, whitening; the clipped value loss), with
+//! and `nodes` spread a step over devices and machines. `gae` and `ppo_loss` are PPO's own
+//! pieces (per-token KL-penalised rewards, GAE, whitening; the clipped policy and value losses), with
 //! `model::value` (the critic), the first of the one-round PPO baseline, whose loop is not built
 //! yet.
 
@@ -24,6 +24,7 @@ pub mod nodes;
 pub mod optim;
 pub mod parallel;
 pub mod policy;
+pub mod ppo_loss;
 pub mod reduce;
 pub mod reference;
 pub mod rollout;
@@ -32,4 +33,3 @@ pub mod schedule;
 pub mod scripted;
 pub mod sft;
 pub mod shards;
-pub mod value_loss;

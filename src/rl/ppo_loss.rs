@@ -1,10 +1,37 @@
-//! PPO's clipped value loss (TRL's `PPOTrainer`), a pure function of tensors:
-//! `½ · masked mean of max((V − R)², (clip(V, V_old − c, V_old + c) − R)²)` with `V` the critic's
-//! predictions, `V_old` its values at rollout time, `R` the GAE returns (`rl::gae`) and `c` =
-//! `cliprange_value`; with the fraction of tokens where the clipped term is the larger
-//! (`val/clipfrac_avg`).
+//! PPO's two losses (TRL's `PPOTrainer`), pure functions of `[batch, tokens]` tensors and the
+//! completion mask, averaged over the unmasked tokens:
+//! - policy: `masked mean of max(−A·r, −A·clip(r, 1 − c, 1 + c))`, `r = exp(log π − log π_old)`,
+//!   `A` the whitened per-token GAE advantages (`rl::gae`), `c` = `cliprange`; with the clip
+//!   fraction (`policy/clipfrac_avg`) and `½·mean((log π − log π_old)²)` (`policy/approxkl_avg`);
+//! - value: `½ · masked mean of max((V − R)², (clip(V, V_old − c, V_old + c) − R)²)`, `V` the
+//!   critic's predictions, `V_old` its values at rollout time, `R` the GAE returns, `c` =
+//!   `cliprange_value`; with the fraction of tokens where the clipped term is the larger
+//!   (`val/clipfrac_avg`).
 
 use burn::prelude::*;
+
+/// The policy loss (scalar), its clip fraction and the approximate KL to π_old (scalars).
+pub fn policy_loss<B: Backend>(
+    logps: Tensor<B, 2>,
+    old_logps: Tensor<B, 2>,
+    advantages: Tensor<B, 2>,
+    mask: Tensor<B, 2>,
+    cliprange: f32,
+) -> (Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>) {
+    let log_ratio = logps - old_logps;
+    let ratio = log_ratio.clone().exp();
+    let unclipped = -(advantages.clone() * ratio.clone());
+    let clipped = -(advantages * ratio.clamp(1.0 - cliprange, 1.0 + cliprange));
+    let tokens = mask.clone().sum().clamp_min(1.0);
+    let clip_frac =
+        (clipped.clone().greater(unclipped.clone()).float() * mask.clone()).sum() / tokens.clone();
+    let approx_kl = (log_ratio.powi_scalar(2) * mask.clone())
+        .sum()
+        .div(tokens.clone())
+        .mul_scalar(0.5);
+    let loss = (unclipped.max_pair(clipped) * mask).sum().div(tokens);
+    (loss, clip_frac, approx_kl)
+}
 
 /// The value loss (scalar) and its clip fraction (scalar), over the tokens where `mask` is 1.
 pub fn value_loss<B: Backend>(
@@ -38,6 +65,30 @@ mod tests {
 
     fn t(dev: &burn::tensor::Device<B>, v: [f32; 3]) -> Tensor<B, 2> {
         Tensor::<B, 1>::from_floats(v, dev).reshape([1, 3])
+    }
+
+    /// c = 0.2. Token 0: r = 1.5, A = 2 → −3 vs −2·1.2 = −2.4: −2.4 (clipped). Token 1: r = 0.5,
+    /// A = −1 → 0.5 vs 0.8: 0.8 (clipped). Token 2: r = 1, A = 0.5 → −0.5 (not). Token 3 masked.
+    /// Loss (−2.4 + 0.8 − 0.5)/3 = −0.7; clip fraction 2/3; approx KL
+    /// ½·(ln²1.5 + ln²0.5 + 0)/3 = ½·(0.1644019 + 0.4804530)/3 = 0.1074758.
+    #[test]
+    fn clipped_policy_loss_by_hand() {
+        let dev = Default::default();
+        let row = |v: [f32; 4]| Tensor::<B, 1>::from_floats(v, &dev).reshape([1, 4]);
+        let old = row([-1.0, -1.0, -2.0, -1.0]);
+        let logps = old.clone() + row([1.5f32.ln(), 0.5f32.ln(), 0.0, 3.0]);
+        let (loss, frac, kl) = policy_loss(
+            logps,
+            old,
+            row([2.0, -1.0, 0.5, 100.0]),
+            row([1.0, 1.0, 1.0, 0.0]),
+            0.2,
+        );
+        let (loss, frac, kl): (f32, f32, f32) =
+            (loss.into_scalar(), frac.into_scalar(), kl.into_scalar());
+        assert!((loss + 0.7).abs() < 1e-6, "{loss}");
+        assert!((frac - 2.0 / 3.0).abs() < 1e-6, "{frac}");
+        assert!((kl - 0.1074758).abs() < 1e-6, "{kl}");
     }
 
     /// c = 0.2. Token 0: V 1.5, V_old 1.0, R 2.0 → clip(V) = 1.2; (1.5 − 2)² = 0.25,
