@@ -65,6 +65,15 @@ fn ws(address: &str) -> Result<Address> {
         .map_err(|e: String| Error::Invalid(format!("address `{address}`: {e}")))
 }
 
+/// With `local` devices per node: the ranks of the whole run and this process's first one
+/// (`local`, 0 without other nodes).
+pub fn ranks(nodes: Option<&Nodes>, local: usize) -> (usize, usize) {
+    match nodes {
+        Some(nodes) => (local * nodes.count, local * nodes.rank),
+        None => (local, 0),
+    }
+}
+
 impl Nodes {
     /// The collective's config for `devices` local devices, with the global parameters.
     pub fn collective_config(&self, devices: usize) -> Result<CollectiveConfig> {
@@ -124,18 +133,15 @@ impl Layout {
         FIELDS + 3 * self.max_new_tokens
     }
 
-    pub fn len(&self) -> usize {
+    /// Values in the gathered tensor.
+    pub fn size(&self) -> usize {
         HEADER + self.prompts * self.n * self.slot()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
     }
 
     /// `generation` (a shard's, with prompt indices of the whole rollout) in its slots,
     /// zeros elsewhere; `failed` when this device's generation failed.
     pub fn encode(&self, generation: Option<&Generation>) -> Result<Vec<f32>> {
-        let mut v = vec![0.0f32; self.len()];
+        let mut v = vec![0.0f32; self.size()];
         let Some(g) = generation else {
             v[2] = 1.0;
             return Ok(v);
@@ -183,7 +189,7 @@ impl Layout {
 
     /// The whole rollout from the summed tensor (texts decoded again with `tokenizer`).
     pub fn decode(&self, v: &[f32], tokenizer: Option<&Tokenizer>) -> Result<Generation> {
-        if v.len() != self.len() {
+        if v.len() != self.size() {
             return Err(Error::Backend("multi-node gather: wrong length".into()));
         }
         if v[2] > 0.0 {
@@ -243,7 +249,7 @@ pub fn gather_generation<B: Backend>(
     device: &B::Device,
 ) -> Result<Option<Generation>> {
     let local = layout.encode(shard.as_ref().ok())?;
-    let t = Tensor::<B, 1>::from_data(TensorData::new(local, [layout.len()]), device);
+    let t = Tensor::<B, 1>::from_data(TensorData::new(local, [layout.size()]), device);
     let total = reducer.sum(t, "gathering the rollout")?;
     let stats = match shard {
         Err(e) => return Err(e),

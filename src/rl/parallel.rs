@@ -28,7 +28,7 @@ use burn::tensor::backend::{AutodiffBackend, DeviceId, DeviceOps};
 use super::grpo::{
     accumulate, apply, Accumulated, Part, Share, UpdateConfig, UpdateStats, UpdateSums,
 };
-use super::nodes::Nodes;
+use super::nodes::{ranks, Nodes};
 use super::optim::PolicyOptimizer;
 use super::reduce::{device_ids, native_all_reduce, sum_gradients, NativeAllReduce, Reducer};
 use super::shards::Gather;
@@ -105,7 +105,8 @@ impl<B: AutodiffBackend> DataParallel<B> {
     /// Fork `model` and `optim` onto `devices[1..]` (`devices[0]` is where `model` lives) and
     /// set up the sums: the backend's native all-reduce on one node when it has one, else
     /// every device registers with the collective (with the other nodes when `nodes` is set:
-    /// this returns once every node has registered).
+    /// this returns once every node has registered). The caller has checked `devices` with
+    /// [`check_devices`] before writing anything.
     pub fn new(
         model: &Qwen2ForCausalLM<B>,
         optim: &PolicyOptimizer<B>,
@@ -113,7 +114,6 @@ impl<B: AutodiffBackend> DataParallel<B> {
         nodes: Option<Nodes>,
     ) -> Result<Self> {
         let n = devices.len();
-        check_devices::<B::InnerBackend>(&devices)?;
         let native = match nodes {
             None => native_all_reduce::<B::InnerBackend>(),
             Some(_) => None,
@@ -181,15 +181,6 @@ impl<B: AutodiffBackend> DataParallel<B> {
         self.nodes.as_ref()
     }
 
-    /// Devices over all nodes, and this node's first one's rank among them.
-    fn world(&self) -> (usize, usize) {
-        let n = self.devices.len();
-        match &self.nodes {
-            Some(nodes) => (n * nodes.count, n * nodes.rank),
-            None => (n, 0),
-        }
-    }
-
     pub fn devices(&self) -> &[B::Device] {
         &self.devices
     }
@@ -222,7 +213,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
         if n == 1 && self.nodes.is_none() {
             return super::grpo::update(model, optim, parts, cfg, lr, &self.devices[0]);
         }
-        let (world, first) = self.world();
+        let (world, first) = ranks(self.nodes.as_ref(), n);
         let reducers = self.reducers();
         let others = std::mem::take(&mut self.replicas);
         let mut jobs = vec![(model, optim)];

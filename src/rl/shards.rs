@@ -5,7 +5,7 @@
 
 use burn::prelude::*;
 
-use super::nodes::{gather_generation, Layout, Nodes};
+use super::nodes::{gather_generation, ranks, Layout, Nodes};
 use super::parallel::join_all;
 use super::reduce::Reducer;
 use super::rollout::{draw_config, Draw, Sampler};
@@ -44,10 +44,7 @@ impl<B: Backend> ParallelSampler<'_, B> {
 impl<B: Backend> Sampler for ParallelSampler<'_, B> {
     fn sample(&mut self, prompts: &[Vec<u32>], draw: Draw) -> Result<Generation> {
         let n = self.shards.len().max(1);
-        let (world, first) = match &self.gather {
-            Some(g) => (n * g.nodes.count, n * g.nodes.rank),
-            None => (n, 0),
-        };
+        let (world, first) = ranks(self.gather.as_ref().map(|g| &g.nodes), n);
         let bounds: Vec<usize> = (0..=world).map(|k| k * prompts.len() / world).collect();
         let (config, tokenizer) = (self.config, self.tokenizer);
         let layout = Layout {
