@@ -126,7 +126,7 @@ fn the_update_scores_the_policy_at_the_sampling_temperature() {
         top_entropy_quantile: 1.0,
     };
     let run = |exp: &Experience| {
-        let mut optim = adamw::<AB>(&AdamParams {
+        let mut optim = adamw::<AB, _>(&AdamParams {
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-8,

@@ -15,7 +15,8 @@ use burn::prelude::*;
 use safetensors::{Dtype, SafeTensors};
 
 use super::config::Qwen2Config;
-use super::qwen2::Qwen2ForCausalLM;
+use super::qwen2::{Qwen2ForCausalLM, Qwen2Model};
+use super::value::Qwen2ForValue;
 use super::weights::{Init, WeightSource};
 use crate::error::{Error, Result};
 
@@ -53,6 +54,14 @@ pub fn load_weights<B: Backend>(
     config: &Qwen2Config,
     device: &B::Device,
 ) -> Result<Qwen2ForCausalLM<B>> {
+    with_store(dir, |store| {
+        Qwen2ForCausalLM::new(config, &mut (store, device))
+    })
+}
+
+/// Open the weights of `dir`, build something from them with `build`, and check that it used
+/// every tensor (but the ignorable ones).
+fn with_store<T>(dir: &Path, build: impl FnOnce(&mut TensorStore<'_>) -> Result<T>) -> Result<T> {
     let (files, origin, index) = weight_files(dir)?;
     let maps = files
         .iter()
@@ -72,9 +81,43 @@ pub fn load_weights<B: Backend>(
         })
         .collect::<Result<Vec<_>>>()?;
     let mut store = TensorStore::new(&files, &parsed, origin, index)?;
-    let model = Qwen2ForCausalLM::new(config, &mut (&mut store, device))?;
+    let built = build(&mut store)?;
     store.finish(dir)?;
-    Ok(model)
+    Ok(built)
+}
+
+/// PPO's critic from `dir`: an HF directory holding a value or reward model (`model.*` and
+/// `score.weight` `[1, hidden]`, transformers' `Qwen2ForSequenceClassification` with one label)
+/// or a causal LM, whose `lm_head` is dropped and which gets a fresh head (see
+/// [`Qwen2ForValue::with_fresh_head`]). Its own `config.json` sizes it; its vocabulary must
+/// cover the policy's (`vocab_size`).
+pub fn load_value_model<B: Backend>(
+    dir: &Path,
+    vocab_size: usize,
+    device: &B::Device,
+) -> Result<(Qwen2Config, Qwen2ForValue<B>)> {
+    let config = load_config(dir)?;
+    if config.vocab_size < vocab_size {
+        return Err(Error::checkpoint(
+            dir.join("config.json"),
+            format!(
+                "vocab_size {} is smaller than the policy's {vocab_size}: the critic must read \
+                 the policy's tokens",
+                config.vocab_size
+            ),
+        ));
+    }
+    let critic = with_store(dir, |store| {
+        let model = Qwen2Model::new(&config, &mut (&mut *store, device))?;
+        Ok(if store.tensors.contains_key("score.weight") {
+            let d = config.hidden_size;
+            let score = WeightSource::<B>::linear(&mut (store, device), "score", d, 1, false)?;
+            Qwen2ForValue { model, score }
+        } else {
+            Qwen2ForValue::with_fresh_head(model, device)
+        })
+    })?;
+    Ok((config, critic))
 }
 
 /// The safetensors files of `dir`: the shards of the index, or `model.safetensors`; the file

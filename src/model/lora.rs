@@ -465,7 +465,7 @@ mod tests {
             let logp = burn::tensor::activation::log_softmax(m.forward(&x), 2); // [2, 4, V]
             logp.gather(2, target.clone().unsqueeze_dim(2)).mean().neg()
         };
-        let mut optim = crate::rl::optim::adamw::<AB>(&crate::rl::optim::AdamParams {
+        let mut optim = crate::rl::optim::adamw::<AB, _>(&crate::rl::optim::AdamParams {
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-8,

@@ -40,8 +40,8 @@ pub(crate) fn linear3<B: Backend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor
     let out = y.dims()[1];
     y.reshape([b, s, out])
 }
-pub use checkpoint::{load_config, load_model, load_weights};
+pub use checkpoint::{load_config, load_model, load_value_model, load_weights};
 pub use config::Qwen2Config;
 pub use precision::Precision;
 pub use qwen2::{ModelInput, Qwen2ForCausalLM};
-pub use save::{named_tensors, save_model, SaveDtype, SaveOptions};
+pub use save::{named_tensors, save_model, save_value_model, SaveDtype, SaveOptions};

@@ -99,7 +99,7 @@ impl<B: Backend> ModuleMapper<B> for CastParams {
 }
 
 /// Casts the frozen (no-gradient) float parameters to one dtype, keeping parameter ids.
-struct CastFrozen(DType);
+pub(crate) struct CastFrozen(pub DType);
 
 impl<B: Backend> ModuleMapper<B> for CastFrozen {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {

@@ -53,6 +53,29 @@ pub struct Qwen2ForCausalLM<B: Backend> {
 }
 
 impl<B: Backend> Qwen2Model<B> {
+    /// The decoder stack of `config` (`model.*` keys) from `src`: layers first, then the
+    /// embedding and the final norm.
+    pub fn new(config: &Qwen2Config, src: &mut impl WeightSource<B>) -> Result<Self> {
+        let d = config.hidden_size;
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| Qwen2DecoderLayer::new(&format!("model.layers.{i}"), config, src))
+            .collect::<Result<Vec<_>>>()?;
+        let embed = src.matrix(
+            "model.embed_tokens.weight",
+            Init::Embedding,
+            [config.vocab_size, d],
+        )?;
+        let norm = Qwen2RMSNorm::new("model.norm.weight", d, config.rms_norm_eps, src)?;
+        Ok(Self {
+            embed_tokens: Embedding { weight: embed },
+            layers,
+            norm,
+            rope_theta: config.rope_theta,
+            head_dim: config.head_dim(),
+            compute_dtype: None,
+        })
+    }
+
     /// Token embeddings in the compute dtype: `[batch, seq]` → `[batch, seq, hidden]`.
     fn embed(&self, input_ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         let x = self.embed_tokens.forward(input_ids);
@@ -198,35 +221,16 @@ impl<B: Backend> Qwen2ForCausalLM<B> {
         }
     }
 
-    /// The model of `config` with every weight from `src`, under its checkpoint key. Layers
-    /// are built first, then the embedding, the final norm and the untied head (the order an
-    /// initialiser draws in).
+    /// The model of `config` with every weight from `src`, under its checkpoint key: the
+    /// decoder stack ([`Qwen2Model::new`]), then the untied head (the order an initialiser
+    /// draws in).
     pub fn new(config: &Qwen2Config, src: &mut impl WeightSource<B>) -> Result<Self> {
-        let d = config.hidden_size;
-        let layers = (0..config.num_hidden_layers)
-            .map(|i| Qwen2DecoderLayer::new(&format!("model.layers.{i}"), config, src))
-            .collect::<Result<Vec<_>>>()?;
-        let embed = src.matrix(
-            "model.embed_tokens.weight",
-            Init::Embedding,
-            [config.vocab_size, d],
-        )?;
-        let norm = Qwen2RMSNorm::new("model.norm.weight", d, config.rms_norm_eps, src)?;
+        let model = Qwen2Model::new(config, src)?;
         let lm_head = match config.tie_word_embeddings {
             true => None,
-            false => Some(src.linear("lm_head", d, config.vocab_size, false)?),
+            false => Some(src.linear("lm_head", config.hidden_size, config.vocab_size, false)?),
         };
-        Ok(Self {
-            model: Qwen2Model {
-                embed_tokens: Embedding { weight: embed },
-                layers,
-                norm,
-                rope_theta: config.rope_theta,
-                head_dim: config.head_dim(),
-                compute_dtype: None,
-            },
-            lm_head,
-        })
+        Ok(Self { model, lm_head })
     }
 
     /// A model with random weights drawn so that logits are far from uniform (for tests and

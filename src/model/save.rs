@@ -15,7 +15,8 @@ use safetensors::Dtype;
 
 use super::checkpoint::transpose;
 use super::config::Qwen2Config;
-use super::qwen2::Qwen2ForCausalLM;
+use super::qwen2::{Qwen2ForCausalLM, Qwen2Model};
+use super::value::Qwen2ForValue;
 use crate::error::{Error, Result};
 
 /// Files copied from the source model directory when saving, if present.
@@ -61,14 +62,31 @@ pub type NamedTensors = BTreeMap<String, (Vec<f32>, Vec<usize>)>;
 /// Every tensor of `model` under its HF key, in HF layout (`Linear` weights `[out, in]`), as
 /// f32 values and a shape.
 pub fn named_tensors<B: Backend>(model: &Qwen2ForCausalLM<B>) -> Result<NamedTensors> {
+    let mut c = backbone_tensors(&model.model)?;
+    if let Some(head) = &model.lm_head {
+        c.linear("lm_head".into(), head)?;
+    }
+    Ok(c.out)
+}
+
+/// Every tensor of PPO's critic under its key in transformers'
+/// `Qwen2ForSequenceClassification` with one label: `model.*` and `score.weight` `[1, hidden]`.
+pub fn value_tensors<B: Backend>(critic: &Qwen2ForValue<B>) -> Result<NamedTensors> {
+    let mut c = backbone_tensors(&critic.model)?;
+    c.linear("score".into(), &critic.score)?;
+    Ok(c.out)
+}
+
+/// The decoder stack's tensors (`model.*`).
+fn backbone_tensors<B: Backend>(model: &Qwen2Model<B>) -> Result<Collector> {
     let mut c = Collector {
         out: BTreeMap::new(),
     };
     c.tensor(
         "model.embed_tokens.weight".into(),
-        model.model.embed_tokens.weight.val(),
+        model.embed_tokens.weight.val(),
     )?;
-    for (i, l) in model.model.layers.iter().enumerate() {
+    for (i, l) in model.layers.iter().enumerate() {
         let p = format!("model.layers.{i}");
         let a = &l.self_attn;
         for (name, lin) in [
@@ -95,11 +113,8 @@ pub fn named_tensors<B: Backend>(model: &Qwen2ForCausalLM<B>) -> Result<NamedTen
             l.post_attention_layernorm.weight.val(),
         )?;
     }
-    c.tensor("model.norm.weight".into(), model.model.norm.weight.val())?;
-    if let Some(head) = &model.lm_head {
-        c.linear("lm_head".into(), head)?;
-    }
-    Ok(c.out)
+    c.tensor("model.norm.weight".into(), model.norm.weight.val())?;
+    Ok(c)
 }
 
 struct Collector {
@@ -160,6 +175,38 @@ pub fn save_model<B: Backend>(
     out: &Path,
     opts: &SaveOptions,
 ) -> Result<()> {
+    let tensors = named_tensors(model)?;
+    save_tensors(tensors, config.to_json(opts.dtype.torch_name()), out, opts)
+}
+
+/// Write PPO's critic to `out` in HF layout, as transformers' `Qwen2ForSequenceClassification`
+/// with one label (what TRL's `PPOTrainer` loads a value model as); `config` is the critic's.
+pub fn save_value_model<B: Backend>(
+    critic: &Qwen2ForValue<B>,
+    config: &Qwen2Config,
+    out: &Path,
+    opts: &SaveOptions,
+) -> Result<()> {
+    let tensors = value_tensors(critic)?;
+    let mut json = config.to_json(opts.dtype.torch_name());
+    if let Some(m) = json.as_object_mut() {
+        m.insert(
+            "architectures".into(),
+            serde_json::json!(["Qwen2ForSequenceClassification"]),
+        );
+        m.insert("id2label".into(), serde_json::json!({"0": "LABEL_0"}));
+        m.insert("label2id".into(), serde_json::json!({"LABEL_0": 0}));
+    }
+    save_tensors(tensors, json, out, opts)
+}
+
+/// Write `tensors` and `config_json` to `out`, atomically (see the module docs).
+fn save_tensors(
+    tensors: NamedTensors,
+    config_json: serde_json::Value,
+    out: &Path,
+    opts: &SaveOptions,
+) -> Result<()> {
     if out.exists() && !opts.overwrite {
         return Err(Error::checkpoint(
             out,
@@ -180,7 +227,7 @@ pub fn save_model<B: Backend>(
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }
-    let result = write_dir(model, config, &tmp, opts).and_then(|()| {
+    let result = write_dir(tensors, &config_json, &tmp, opts).and_then(|()| {
         if out.exists() {
             let old = parent.join(format!(".{name}.old-{}", std::process::id()));
             std::fs::rename(out, &old).map_err(|e| Error::io(out, e))?;
@@ -196,14 +243,13 @@ pub fn save_model<B: Backend>(
     result
 }
 
-fn write_dir<B: Backend>(
-    model: &Qwen2ForCausalLM<B>,
-    config: &Qwen2Config,
+fn write_dir(
+    tensors: NamedTensors,
+    config_json: &serde_json::Value,
     dir: &Path,
     opts: &SaveOptions,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let tensors = named_tensors(model)?;
     let (dtype, width) = match opts.dtype {
         SaveDtype::F32 => (Dtype::F32, 4),
         SaveDtype::Bf16 => (Dtype::BF16, 2),
@@ -268,10 +314,7 @@ fn write_dir<B: Backend>(
             serde_json::json!({"metadata": {"total_size": total}, "weight_map": weight_map});
         write_json(&dir.join("model.safetensors.index.json"), &index)?;
     }
-    write_json(
-        &dir.join("config.json"),
-        &config.to_json(opts.dtype.torch_name()),
-    )?;
+    write_json(&dir.join("config.json"), config_json)?;
     if let Some(src) = &opts.side_files_from {
         for f in SIDE_FILES {
             let from = src.join(f);

@@ -1,11 +1,17 @@
 //! The critic of PPO: a Qwen2 decoder stack with a scalar head on every position, laid out as
-//! transformers' `Qwen2ForTokenClassification` with one label (`model.*` and `score.weight`,
-//! no bias) — the value model TRL's `PPOTrainer` and OpenRLHF build from a causal LM.
+//! transformers' `Qwen2ForSequenceClassification` with one label (`model.*` and `score.weight`,
+//! no bias) — the value model TRL's `PPOTrainer` loads (`AutoModelForSequenceClassification`,
+//! `num_labels = 1`) and reads at every position. Loading and saving it in that layout:
+//! `checkpoint::load_value_model`, `save::save_value_model`.
 
 use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 
+use burn::tensor::DType;
+
+use super::lora::LoraConfig;
+use super::precision::CastFrozen;
 use super::qwen2::{ModelInput, Qwen2ForCausalLM, Qwen2Model};
 
 /// Standard deviation of the fresh value head (transformers' `initializer_range` default).
@@ -22,7 +28,8 @@ pub struct Qwen2ForValue<B: Backend> {
 impl<B: Backend> Qwen2ForValue<B> {
     /// The critic initialised from a policy: its decoder stack's weights (its LM head dropped)
     /// as parameters of their own — new ids, new autodiff leaves, so the critic trains apart
-    /// from the policy — and a fresh value head, normal(0, 0.02), from the backend's seeded RNG.
+    /// from the policy; frozen ones (LoRA's base) stay frozen and its adapters are copied — and
+    /// a fresh value head, normal(0, 0.02), from the backend's seeded RNG.
     pub fn from_policy(policy: Qwen2ForCausalLM<B>, device: &B::Device) -> Self {
         struct Own;
         impl<B: Backend> ModuleMapper<B> for Own {
@@ -39,7 +46,12 @@ impl<B: Backend> Qwen2ForValue<B> {
                 Param::from_mapped_value(ParamId::new(), tensor, mapper)
             }
         }
-        let hidden = policy.model.embed_tokens.weight.dims()[1];
+        Self::with_fresh_head(policy.model.map(&mut Own), device)
+    }
+
+    /// `model` with a fresh value head, normal(0, 0.02), from the backend's seeded RNG.
+    pub fn with_fresh_head(model: Qwen2Model<B>, device: &B::Device) -> Self {
+        let hidden = model.embed_tokens.weight.dims()[1];
         let score = LinearConfig::new(hidden, 1)
             .with_bias(false)
             .with_initializer(Initializer::Normal {
@@ -47,10 +59,55 @@ impl<B: Backend> Qwen2ForValue<B> {
                 std: SCORE_INIT_STD,
             })
             .init(device);
+        Self { model, score }
+    }
+
+    /// The backbone seen as a causal LM without a head, for what is defined on one (LoRA).
+    fn through_lm(self, f: impl FnOnce(Qwen2ForCausalLM<B>) -> Qwen2ForCausalLM<B>) -> Self {
+        let lm = f(Qwen2ForCausalLM {
+            model: self.model,
+            lm_head: None,
+        });
         Self {
-            model: policy.model.map(&mut Own),
-            score,
+            model: lm.model,
+            score: self.score,
         }
+    }
+
+    /// LoRA on the backbone (every backbone weight frozen, adapters from `seed`); the head
+    /// stays trained.
+    pub fn with_lora(self, cfg: &LoraConfig, seed: u64, device: &B::Device) -> Self {
+        self.through_lm(|lm| lm.with_lora(cfg, seed, device))
+    }
+
+    /// The adapters folded into their weights.
+    pub fn merge_lora(self) -> Self {
+        self.through_lm(Qwen2ForCausalLM::merge_lora)
+    }
+
+    /// Frozen weights stored in `dtype` (as [`Qwen2ForCausalLM::with_frozen_in`]).
+    pub fn with_frozen_in(self, dtype: DType) -> Self {
+        self.map(&mut CastFrozen(dtype))
+    }
+
+    /// Activations in `dtype` (as [`Qwen2ForCausalLM::with_compute_dtype`]).
+    pub fn with_compute_dtype(mut self, dtype: DType) -> Self {
+        self.model.compute_dtype = Some(dtype);
+        self
+    }
+
+    /// The values of the states that predict the last `t` tokens of each row (positions
+    /// `s − 1 − t .. s − 1`): for a completion right-aligned in a `[n, t]` window, column `k`
+    /// holds the value of the state before its token `k` (TRL reads
+    /// `value[:, context_length − 1 : −1]`). The prompt costs no head projection.
+    ///
+    /// # Shapes
+    /// - returns `[batch, t]`
+    pub fn forward_window(&self, input: &ModelInput<B>, t: usize) -> Tensor<B, 2> {
+        let hidden = self.model.forward(input);
+        let [b, s, _] = hidden.dims();
+        let hidden = hidden.narrow(1, s - 1 - t, t);
+        super::linear3(&self.score, hidden).reshape([b, t])
     }
 
     /// The value of every position.

@@ -63,7 +63,7 @@ fn bench_policy<B: AutodiffBackend>(
     B::seed(device, 0);
     let model =
         Qwen2ForCausalLM::<B>::random(&config, device).with_compute_dtype(precision.dtype());
-    let optim = adamw::<B>(&AdamParams {
+    let optim = adamw::<B, _>(&AdamParams {
         beta1: 0.9,
         beta2: 0.999,
         epsilon: 1e-8,

@@ -94,8 +94,10 @@ pub fn gae(
 }
 
 /// `x` whitened over its unmasked entries (unbiased variance, ε = 1e-8); masked entries 0.
-/// With fewer than two unmasked entries there is no variance: they are only centred.
-pub fn whiten(x: &[f32], mask: &[f32]) -> Vec<f32> {
+/// With fewer than two unmasked entries there is no variance: they are only centred. With
+/// `shift_mean = false` the mean is added back (only the scale changes: TRL's
+/// `whiten_rewards`).
+pub fn whiten(x: &[f32], mask: &[f32], shift_mean: bool) -> Vec<f32> {
     let live: Vec<f64> = x
         .iter()
         .zip(mask)
@@ -117,7 +119,8 @@ pub fn whiten(x: &[f32], mask: &[f32]) -> Vec<f32> {
         .zip(mask)
         .map(|(&v, &m)| {
             if m > 0.0 {
-                ((v as f64 - mean) * scale) as f32
+                let w = (v as f64 - mean) * scale;
+                (if shift_mean { w } else { w + mean }) as f32
             } else {
                 0.0
             }
@@ -173,10 +176,14 @@ mod tests {
     /// unbiased variance 14/3; std 2.1602469; whitened −0.9258201, −0.4629100, 0, 1.3887301.
     #[test]
     fn whitening_by_hand() {
-        let w = whiten(&[1.0, 2.0, 100.0, 3.0, 6.0], &[1.0, 1.0, 0.0, 1.0, 1.0]);
+        let mask = [1.0, 1.0, 0.0, 1.0, 1.0];
+        let w = whiten(&[1.0, 2.0, 100.0, 3.0, 6.0], &mask, true);
         close(&w, &[-0.9258201, -0.46291, 0.0, 0.0, 1.38873]);
-        close(&whiten(&[4.0, 8.0], &[0.0, 1.0]), &[0.0, 0.0]);
-        close(&whiten(&[4.0], &[0.0]), &[0.0]);
+        close(&whiten(&[4.0, 8.0], &[0.0, 1.0], true), &[0.0, 0.0]);
+        close(&whiten(&[4.0], &[0.0], true), &[0.0]);
+        // the mean (3) added back: only the scale changes
+        let kept = whiten(&[1.0, 2.0, 100.0, 3.0, 6.0], &mask, false);
+        close(&kept, &[2.0741799, 2.5370900, 0.0, 3.0, 4.3887301]);
     }
 
     /// kl_coef 0.5; row 0: log π − ref = 0.2, −0.4 (k1) → rewards −0.1, 0.2 + score 1;

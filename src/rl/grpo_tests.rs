@@ -42,7 +42,7 @@ fn step(
     mb: usize,
     lt: LossType,
 ) -> (Vec<(String, f32)>, f32) {
-    let mut optim = adamw::<AB>(&AdamParams {
+    let mut optim = adamw::<AB, _>(&AdamParams {
         beta1: 0.9,
         beta2: 0.999,
         epsilon: 1e-3,
@@ -152,7 +152,7 @@ fn dr_grpo_divides_each_part_by_its_own_budget() {
         weight,
         max_completion_length,
     };
-    let mut optim = adamw::<AB>(&AdamParams {
+    let mut optim = adamw::<AB, _>(&AdamParams {
         beta1: 0.9,
         beta2: 0.999,
         epsilon: 1e-8,
@@ -195,7 +195,7 @@ fn weighted_parts_add_up() {
         top_entropy_quantile: 1.0,
     };
     let run = |parts: &[Part<'_>]| {
-        let mut optim = adamw::<AB>(&AdamParams {
+        let mut optim = adamw::<AB, _>(&AdamParams {
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-8,
@@ -248,7 +248,7 @@ fn top_entropy_quantile_masks_tokens_in_the_update() {
             temperature: 1.0,
             top_entropy_quantile: q,
         };
-        let mut optim = adamw::<AB>(&AdamParams {
+        let mut optim = adamw::<AB, _>(&AdamParams {
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-8,

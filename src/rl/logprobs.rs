@@ -83,7 +83,7 @@ pub fn completion_logprobs<B: Backend>(
 }
 
 /// Half-precision logits in f32 (the loss is computed in f32 or wider; f64 stays f64).
-fn at_least_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
+pub(crate) fn at_least_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
     match t.dtype() {
         DType::F16 | DType::BF16 => t.cast(DType::F32),
         _ => t,

@@ -24,6 +24,7 @@ pub mod nodes;
 pub mod optim;
 pub mod parallel;
 pub mod policy;
+pub mod ppo;
 pub mod ppo_loss;
 pub mod reduce;
 pub mod reference;

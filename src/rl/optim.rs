@@ -20,12 +20,19 @@ use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder, RecorderErr
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::error::{Error, Result};
+use crate::model::value::Qwen2ForValue;
 use crate::model::Qwen2ForCausalLM;
 
-/// The policy's optimizer.
-pub type PolicyOptimizer<B> = OptimizerAdaptor<AdamW, Qwen2ForCausalLM<B>, B>;
+/// AdamW over the parameters of a module `M`.
+pub type AdamWOf<M, B> = OptimizerAdaptor<AdamW, M, B>;
 
-type OptimizerRecord<B> = <PolicyOptimizer<B> as Optimizer<Qwen2ForCausalLM<B>, B>>::Record;
+/// The policy's optimizer.
+pub type PolicyOptimizer<B> = AdamWOf<Qwen2ForCausalLM<B>, B>;
+
+/// PPO's critic's optimizer.
+pub type ValueOptimizer<B> = AdamWOf<Qwen2ForValue<B>, B>;
+
+type OptimizerRecord<M, B> = <AdamWOf<M, B> as Optimizer<M, B>>::Record;
 
 /// AdamW's hyper-parameters (TRL's `adam_beta1`, `adam_beta2`, `adam_epsilon`,
 /// `weight_decay`).
@@ -38,7 +45,7 @@ pub struct AdamParams {
 }
 
 /// A fresh AdamW (no per-tensor clipping: see [`clip_global_norm`]).
-pub fn adamw<B: AutodiffBackend>(p: &AdamParams) -> PolicyOptimizer<B> {
+pub fn adamw<B: AutodiffBackend, M: AutodiffModule<B>>(p: &AdamParams) -> AdamWOf<M, B> {
     AdamWConfig::new()
         .with_beta_1(p.beta1)
         .with_beta_2(p.beta2)
@@ -133,9 +140,9 @@ pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
 
 /// Save the optimizer's state, keyed by parameter position, to `path` (Burn's binary record
 /// format; the recorder appends `.bin`).
-pub fn save_optimizer<B: AutodiffBackend>(
-    optim: &PolicyOptimizer<B>,
-    model: &Qwen2ForCausalLM<B>,
+pub fn save_optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(
+    optim: &AdamWOf<M, B>,
+    model: &M,
     path: &Path,
 ) -> Result<()> {
     let position: HashMap<ParamId, usize> = param_ids(model)
@@ -143,7 +150,7 @@ pub fn save_optimizer<B: AutodiffBackend>(
         .enumerate()
         .map(|(i, id)| (id, i))
         .collect();
-    let record: OptimizerRecord<B> = optim
+    let record: OptimizerRecord<M, B> = optim
         .to_record()
         .into_iter()
         .filter_map(|(id, r)| position.get(&id).map(|&i| (ParamId::from(i as u64), r)))
@@ -160,17 +167,17 @@ pub fn save_optimizer<B: AutodiffBackend>(
 }
 
 /// Load a state written by [`save_optimizer`] for `model` (same shape) into `optim`.
-pub fn load_optimizer<B: AutodiffBackend>(
-    optim: PolicyOptimizer<B>,
-    model: &Qwen2ForCausalLM<B>,
+pub fn load_optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(
+    optim: AdamWOf<M, B>,
+    model: &M,
     path: &Path,
     device: &B::Device,
-) -> Result<PolicyOptimizer<B>> {
+) -> Result<AdamWOf<M, B>> {
     let ids = param_ids(model);
-    let record: OptimizerRecord<B> = BinFileRecorder::<FullPrecisionSettings>::new()
+    let record: OptimizerRecord<M, B> = BinFileRecorder::<FullPrecisionSettings>::new()
         .load(path.to_path_buf(), device)
         .map_err(|e| unreadable(path, &e))?;
-    let mut remapped: OptimizerRecord<B> = Default::default();
+    let mut remapped: OptimizerRecord<M, B> = Default::default();
     for (key, r) in record {
         let id = usize::try_from(key.val())
             .ok()

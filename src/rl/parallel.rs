@@ -403,10 +403,10 @@ mod tests {
                 .flat_map(|(v, _)| v)
                 .collect()
         };
-        let mut optim = adamw::<AB>(&adam);
+        let mut optim = adamw::<AB, _>(&adam);
         let (alone, one) = update(model.clone(), &mut optim, &parts, &cfg, 1e-2, &dev).unwrap();
 
-        let mut optim = adamw::<AB>(&adam);
+        let mut optim = adamw::<AB, _>(&adam);
         let mut dp = DataParallel::new(&model, &optim, devices(&dev, 3), None).unwrap();
         let (split, three) = dp
             .update(model.clone(), &mut optim, &parts, &cfg, 1e-2)

@@ -1,59 +1,84 @@
 //! PPO's two losses (TRL's `PPOTrainer`), pure functions of `[batch, tokens]` tensors and the
-//! completion mask, averaged over the unmasked tokens:
-//! - policy: `masked mean of max(−A·r, −A·clip(r, 1 − c, 1 + c))`, `r = exp(log π − log π_old)`,
-//!   `A` the whitened per-token GAE advantages (`rl::gae`), `c` = `cliprange`; with the clip
-//!   fraction (`policy/clipfrac_avg`) and `½·mean((log π − log π_old)²)` (`policy/approxkl_avg`);
-//! - value: `½ · masked mean of max((V − R)², (clip(V, V_old − c, V_old + c) − R)²)`, `V` the
+//! completion mask, summed over the unmasked tokens and divided by `tokens` — the active tokens
+//! of the whole mini-batch, so that its micro-batches add up to one optimizer step's loss (TRL
+//! averages per micro-batch; the two agree when micro-batch = mini-batch):
+//! - policy: `Σ max(−A·r, −A·clip(r, 1 − c, 1 + c)) / tokens`, `r = exp(log π − log π_old)`,
+//!   `A` the whitened per-token GAE advantages (`rl::gae`), `c` = `cliprange`;
+//! - value: `½ · Σ max((V − R)², (clip(V, V_old − c, V_old + c) − R)²) / tokens`, `V` the
 //!   critic's predictions, `V_old` its values at rollout time, `R` the GAE returns, `c` =
-//!   `cliprange_value`; with the fraction of tokens where the clipped term is the larger
-//!   (`val/clipfrac_avg`).
+//!   `cliprange_value`.
+//!
+//! Each also returns detached sums over the unmasked tokens for the metrics (divided by the
+//! step's tokens later): the policy's clipped tokens (`policy/clipfrac_avg`),
+//! `½·(log π − log π_old)²` (`policy/approxkl_avg`) and `r` (`val/ratio`); the value's clipped
+//! tokens (`val/clipfrac_avg`), `V` (`val/vpred`) and `(V − R)²` (`val/error`).
 
 use burn::prelude::*;
 
-/// The policy loss (scalar), its clip fraction and the approximate KL to π_old (scalars).
+/// Entries of [`policy_loss`]'s sums.
+pub const POLICY_SUMS: usize = 3;
+/// Entries of [`value_loss`]'s sums.
+pub const VALUE_SUMS: usize = 3;
+
+/// The policy loss `[1]` and its sums `[3]`: clipped tokens, approximate KL, ratio.
 pub fn policy_loss<B: Backend>(
     logps: Tensor<B, 2>,
     old_logps: Tensor<B, 2>,
     advantages: Tensor<B, 2>,
     mask: Tensor<B, 2>,
     cliprange: f32,
-) -> (Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>) {
+    tokens: f32,
+) -> (Tensor<B, 1>, Tensor<B, 1>) {
     let log_ratio = logps - old_logps;
     let ratio = log_ratio.clone().exp();
     let unclipped = -(advantages.clone() * ratio.clone());
-    let clipped = -(advantages * ratio.clamp(1.0 - cliprange, 1.0 + cliprange));
-    let tokens = mask.clone().sum().clamp_min(1.0);
-    let clip_frac =
-        (clipped.clone().greater(unclipped.clone()).float() * mask.clone()).sum() / tokens.clone();
-    let approx_kl = (log_ratio.powi_scalar(2) * mask.clone())
+    let clipped = -(advantages * ratio.clone().clamp(1.0 - cliprange, 1.0 + cliprange));
+    let clip = clipped.clone().greater(unclipped.clone()).float();
+    let approx_kl = log_ratio.detach().powi_scalar(2).mul_scalar(0.5);
+    let sums = Tensor::cat(
+        vec![
+            (clip * mask.clone()).sum(),
+            (approx_kl * mask.clone()).sum(),
+            (ratio.detach() * mask.clone()).sum(),
+        ],
+        0,
+    );
+    let loss = (unclipped.max_pair(clipped) * mask)
         .sum()
-        .div(tokens.clone())
-        .mul_scalar(0.5);
-    let loss = (unclipped.max_pair(clipped) * mask).sum().div(tokens);
-    (loss, clip_frac, approx_kl)
+        .div_scalar(tokens.max(1.0));
+    (loss, sums)
 }
 
-/// The value loss (scalar) and its clip fraction (scalar), over the tokens where `mask` is 1.
+/// The value loss `[1]` and its sums `[3]`: clipped tokens, predictions, squared errors.
 pub fn value_loss<B: Backend>(
     vpred: Tensor<B, 2>,
     old_values: Tensor<B, 2>,
     returns: Tensor<B, 2>,
     mask: Tensor<B, 2>,
     cliprange_value: f32,
+    tokens: f32,
 ) -> (Tensor<B, 1>, Tensor<B, 1>) {
     let clipped = vpred
         .clone()
         .max_pair(old_values.clone().sub_scalar(cliprange_value))
         .min_pair(old_values.add_scalar(cliprange_value));
-    let unclipped_loss = (vpred - returns.clone()).powi_scalar(2);
+    let unclipped_loss = (vpred.clone() - returns.clone()).powi_scalar(2);
     let clipped_loss = (clipped - returns).powi_scalar(2);
-    let tokens = mask.clone().sum().clamp_min(1.0);
-    let clip_frac = (clipped_loss.clone().greater(unclipped_loss.clone()).float() * mask.clone())
-        .sum()
-        / tokens.clone();
+    let clip = clipped_loss.clone().greater(unclipped_loss.clone()).float();
+    let sums = Tensor::cat(
+        vec![
+            (clip * mask.clone()).sum(),
+            (vpred.detach() * mask.clone()).sum(),
+            (unclipped_loss.clone().detach() * mask.clone()).sum(),
+        ],
+        0,
+    );
     let worst = unclipped_loss.max_pair(clipped_loss);
-    let loss = (worst * mask).sum().div(tokens).mul_scalar(0.5);
-    (loss, clip_frac)
+    let loss = (worst * mask)
+        .sum()
+        .div_scalar(tokens.max(1.0))
+        .mul_scalar(0.5);
+    (loss, sums)
 }
 
 #[cfg(test)]
@@ -77,38 +102,52 @@ mod tests {
         let row = |v: [f32; 4]| Tensor::<B, 1>::from_floats(v, &dev).reshape([1, 4]);
         let old = row([-1.0, -1.0, -2.0, -1.0]);
         let logps = old.clone() + row([1.5f32.ln(), 0.5f32.ln(), 0.0, 3.0]);
-        let (loss, frac, kl) = policy_loss(
+        let (loss, sums) = policy_loss(
             logps,
             old,
             row([2.0, -1.0, 0.5, 100.0]),
             row([1.0, 1.0, 1.0, 0.0]),
             0.2,
+            3.0,
         );
-        let (loss, frac, kl): (f32, f32, f32) =
-            (loss.into_scalar(), frac.into_scalar(), kl.into_scalar());
+        let loss: f32 = loss.into_scalar();
+        let sums: Vec<f32> = sums.into_data().to_vec().unwrap();
         assert!((loss + 0.7).abs() < 1e-6, "{loss}");
-        assert!((frac - 2.0 / 3.0).abs() < 1e-6, "{frac}");
-        assert!((kl - 0.1074758).abs() < 1e-6, "{kl}");
+        assert!((sums[0] / 3.0 - 2.0 / 3.0).abs() < 1e-6, "{sums:?}");
+        assert!((sums[1] / 3.0 - 0.1074758).abs() < 1e-6, "{sums:?}");
+        assert!(
+            (sums[2] - 3.0).abs() < 1e-6,
+            "ratios 1.5 + 0.5 + 1: {sums:?}"
+        );
+        // the same tokens normalised by a mini-batch of 6 tokens: half the loss
+        let old = row([-1.0, -1.0, -2.0, -1.0]);
+        let logps = old.clone() + row([1.5f32.ln(), 0.5f32.ln(), 0.0, 3.0]);
+        let adv = row([2.0, -1.0, 0.5, 100.0]);
+        let (half, _) = policy_loss(logps, old, adv, row([1.0, 1.0, 1.0, 0.0]), 0.2, 6.0);
+        assert!((half.into_scalar() + 0.35).abs() < 1e-6);
     }
 
     /// c = 0.2. Token 0: V 1.5, V_old 1.0, R 2.0 → clip(V) = 1.2; (1.5 − 2)² = 0.25,
     /// (1.2 − 2)² = 0.64: the clipped term wins (clipped). Token 1: V 0.9 within 1.0 ± 0.2, R
     /// 0.95 → both 0.0025. Token 2 masked (any values). Loss ½·(0.64 + 0.0025)/2 = 0.160625,
-    /// clip fraction 1/2.
+    /// clip fraction 1/2; Σ V = 2.4, Σ (V − R)² = 0.25 + 0.0025.
     #[test]
     fn clipped_value_loss_by_hand() {
         let dev = Default::default();
-        let (loss, frac) = value_loss(
+        let (loss, sums) = value_loss(
             t(&dev, [1.5, 0.9, 40.0]),
             t(&dev, [1.0, 1.0, 0.0]),
             t(&dev, [2.0, 0.95, -3.0]),
             t(&dev, [1.0, 1.0, 0.0]),
             0.2,
+            2.0,
         );
         let loss: f32 = loss.into_scalar();
-        let frac: f32 = frac.into_scalar();
+        let sums: Vec<f32> = sums.into_data().to_vec().unwrap();
         assert!((loss - 0.160625).abs() < 1e-6, "{loss}");
-        assert!((frac - 0.5).abs() < 1e-6, "{frac}");
+        assert!((sums[0] / 2.0 - 0.5).abs() < 1e-6, "{sums:?}");
+        assert!((sums[1] - 2.4).abs() < 1e-6, "{sums:?}");
+        assert!((sums[2] - 0.2525).abs() < 1e-6, "{sums:?}");
     }
 
     /// The gradient reaches V only through the larger term: on token 0 the clipped value is
@@ -127,6 +166,7 @@ mod tests {
             lift([2.0, 0.95, -3.0]),
             lift([1.0, 1.0, 0.0]),
             0.2,
+            2.0,
         );
         let grads = loss.backward();
         let g: Vec<f32> = v.grad(&grads).unwrap().into_data().to_vec().unwrap();

@@ -207,7 +207,7 @@ pub fn collect<S: Sampler>(
                 drafts,
             })
         }
-        Algorithm::Grpo | Algorithm::Mgrpo => {
+        Algorithm::Grpo | Algorithm::Mgrpo | Algorithm::Ppo => {
             let draw = Draw {
                 n: g,
                 max_new_tokens: cfg.max_completion_length,
@@ -219,7 +219,7 @@ pub fn collect<S: Sampler>(
                 scale,
                 mask,
             );
-            if cfg.algorithm == Algorithm::Grpo {
+            if cfg.algorithm != Algorithm::Mgrpo {
                 return Ok(Collected::Grpo(layer1));
             }
             let params = Layer2Params {

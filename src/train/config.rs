@@ -14,10 +14,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use super::overrides::parse_config;
 use crate::error::{Error, Result};
 use crate::model::lora::{LoraConfig, LORA_TARGETS};
 use crate::reward::RewardConfig;
 use crate::rl::advantage::ScaleRewards;
+use crate::rl::gae::KlEstimator;
 use crate::rl::igrpo::{DraftTie, DEFAULT_REFINE_INSTRUCTION};
 use crate::rl::loss::{ImportanceSampling, LossType};
 use crate::rl::mgrpo::{Layer2On, PAPER_GUIDE_PHRASES};
@@ -35,6 +37,9 @@ pub enum Algorithm {
     Mgrpo,
     /// GRPO on refinements of the best of several drafts.
     Igrpo,
+    /// One-round PPO with a value model (TRL's `PPOTrainer`): the baseline of the paper's
+    /// Table 2 that GRPO is defined against.
+    Ppo,
 }
 
 impl Algorithm {
@@ -44,6 +49,7 @@ impl Algorithm {
             Algorithm::Grpo => "GRPO",
             Algorithm::Mgrpo => "MGRPO",
             Algorithm::Igrpo => "iGRPO",
+            Algorithm::Ppo => "PPO",
         }
     }
 }
@@ -192,6 +198,35 @@ pub struct TrainConfig {
     /// Tie rule between equally rewarded drafts: first or shortest.
     pub draft_tie: DraftTie,
 
+    // --- PPO (TRL's PPOConfig names) ---
+    /// The per-token KL penalty's coefficient in the reward (0: no reference model).
+    pub kl_coef: f32,
+    /// `k1` (`log π − log π_ref`, TRL's default) or `k3`.
+    pub kl_estimator: KlEstimator,
+    /// The policy ratio's clip range.
+    pub cliprange: f32,
+    /// The value prediction's clip range around the value at rollout time.
+    pub cliprange_value: f32,
+    /// The value loss's weight (it only scales the critic's gradient, which has its own
+    /// optimizer; it shows in the logged `loss`).
+    pub vf_coef: f32,
+    /// GAE's discount.
+    pub gamma: f32,
+    /// GAE's λ.
+    pub lam: f32,
+    /// Passes over each rollout.
+    pub num_ppo_epochs: usize,
+    /// Optimizer steps per pass: the rollout, shuffled, in this many mini-batches.
+    pub num_mini_batches: usize,
+    /// Whiten the per-token rewards over the batch before GAE.
+    pub whiten_rewards: bool,
+    /// The critic's starting point: an HF directory holding a value or reward model
+    /// (`model.*` and `score.weight`, transformers' `Qwen2ForSequenceClassification`) or a causal
+    /// LM (a fresh head then). Default: the policy's start, with a fresh head.
+    pub value_model_path: Option<PathBuf>,
+    /// The critic's learning rate (ours; default `learning_rate`), on the same schedule.
+    pub value_learning_rate: Option<f64>,
+
     // --- evaluation during training (ours) ---
     /// Problems for the two-turn evaluation (none = no evaluation).
     pub eval_dataset: Option<PathBuf>,
@@ -298,6 +333,18 @@ impl Default for TrainConfig {
             eval_temperature: 0.7,
             eval_guide: None,
             eval_max_new_tokens: None,
+            kl_coef: 0.05,
+            kl_estimator: KlEstimator::K1,
+            cliprange: 0.2,
+            cliprange_value: 0.2,
+            vf_coef: 0.1,
+            gamma: 1.0,
+            lam: 0.95,
+            num_ppo_epochs: 4,
+            num_mini_batches: 1,
+            whiten_rewards: false,
+            value_model_path: None,
+            value_learning_rate: None,
             save_steps: 500,
             save_total_limit: None,
             max_nonfinite_steps: 3,
@@ -348,13 +395,21 @@ impl TrainConfig {
 
     /// Optimizer steps per pass over a rollout.
     pub fn optimizer_steps_per_generation(&self) -> usize {
+        if self.algorithm == Algorithm::Ppo {
+            return self.num_mini_batches;
+        }
         (self.steps_per_generation() / self.gradient_accumulation_steps.max(1)).max(1)
     }
 
-    /// Optimizer updates per step: `num_iterations` passes over the rollout, each of
-    /// [`Self::optimizer_steps_per_generation`] updates.
+    /// Optimizer updates per step: `num_iterations` passes over the rollout (PPO:
+    /// `num_ppo_epochs`), each of [`Self::optimizer_steps_per_generation`] updates (PPO:
+    /// `num_mini_batches`).
     pub fn updates_per_step(&self) -> usize {
-        self.num_iterations * self.optimizer_steps_per_generation()
+        let passes = match self.algorithm {
+            Algorithm::Ppo => self.num_ppo_epochs,
+            _ => self.num_iterations,
+        };
+        passes * self.optimizer_steps_per_generation()
     }
 
     /// Completions sampled per step (one rollout), over all devices.
@@ -380,6 +435,20 @@ impl TrainConfig {
     /// Prompts sampled per step, over all devices.
     pub fn prompts_per_step(&self) -> usize {
         self.completions_per_step() / self.num_generations
+    }
+
+    /// Whether a frozen reference model is needed: GRPO's KL term (β > 0), PPO's KL penalty
+    /// (`kl_coef > 0`).
+    pub fn needs_reference(&self) -> bool {
+        match self.algorithm {
+            Algorithm::Ppo => self.kl_coef > 0.0,
+            _ => self.beta > 0.0,
+        }
+    }
+
+    /// The critic's learning rate.
+    pub fn value_learning_rate(&self) -> f64 {
+        self.value_learning_rate.unwrap_or(self.learning_rate)
     }
 
     /// The upper clip bound.
@@ -416,68 +485,6 @@ impl TrainConfig {
             .or_else(|| self.guide_phrases.first().cloned())
             .unwrap_or_else(|| PAPER_GUIDE_PHRASES[0].to_string())
     }
-}
-
-/// Parse a TOML config (`path` is only used in messages) after applying `--set` overrides
-/// (`key=value`, dotted keys into tables). Errors name the file and the key. Shared by
-/// `mgrpo train` and `mgrpo sft`.
-pub(crate) fn parse_config<T: serde::de::DeserializeOwned>(
-    text: &str,
-    path: &Path,
-    overrides: &[String],
-) -> Result<T> {
-    let mut table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| Error::config(path, e.to_string().trim().to_string()))?;
-    for o in overrides {
-        let (key, value) = parse_override(o)?;
-        set_dotted(&mut table, &key, value).map_err(|table| {
-            Error::arg(format!("--set {o}"), format!("`{table}` is not a table"))
-        })?;
-    }
-    T::deserialize(table).map_err(|e| Error::config(path, e.to_string().trim().replace('\n', " ")))
-}
-
-/// Set `a.b.c = value` in `table`, creating the tables on the way (`reward.format_weight`).
-/// The error is the part of the key that names a value, not a table.
-fn set_dotted<'k>(
-    table: &mut toml::Table,
-    key: &'k str,
-    value: toml::Value,
-) -> std::result::Result<(), &'k str> {
-    match key.split_once('.') {
-        None => {
-            table.insert(key.to_string(), value);
-            Ok(())
-        }
-        Some((head, rest)) => {
-            let entry = table
-                .entry(head.to_string())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            match entry {
-                toml::Value::Table(t) => set_dotted(t, rest, value),
-                _ => Err(head),
-            }
-        }
-    }
-}
-
-/// `key=value` → the key and its TOML value (a bare word is a string).
-fn parse_override(s: &str) -> Result<(String, toml::Value)> {
-    let (key, value) = s
-        .split_once('=')
-        .ok_or_else(|| Error::arg(format!("--set `{s}`"), "expected KEY=VALUE"))?;
-    let key = key.trim();
-    if key.is_empty() {
-        return Err(Error::arg(format!("--set `{s}`"), "empty key"));
-    }
-    let value = value.trim();
-    let parsed = format!("v = {value}")
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(value.to_string()));
-    Ok((key.to_string(), parsed))
 }
 
 #[cfg(test)]

@@ -6,9 +6,12 @@
 pub mod checkpoint;
 pub mod collect;
 pub mod config;
+mod critic;
 pub mod evaluate;
 pub mod manifest;
 pub mod order;
+mod overrides;
+mod ppo_step;
 mod setup;
 pub mod sft;
 pub mod star;

@@ -63,7 +63,7 @@ pub(crate) fn setup(cfg: &TrainConfig) -> Result<Setup> {
     let template = PromptTemplate::load(&cfg.template, &cfg.model, cfg.system_prompt.as_deref())?;
     // MGRPO and iGRPO continue the first answer in the same turn: room for both turns
     let second_turn = match cfg.algorithm {
-        Algorithm::Grpo => None,
+        Algorithm::Grpo | Algorithm::Ppo => None,
         Algorithm::Mgrpo | Algorithm::Igrpo => {
             let texts: Vec<&String> = match cfg.algorithm {
                 Algorithm::Mgrpo => cfg.guide_phrases.iter().collect(),
@@ -138,7 +138,7 @@ pub(crate) fn memory_plan(cfg: &TrainConfig, s: &Setup, precision: Precision) ->
     };
     let shape = RunShape {
         precision,
-        reference: cfg.beta > 0.0,
+        reference: cfg.needs_reference(),
         gradient_checkpointing: cfg.gradient_checkpointing,
         rollout_rows,
         micro_batch_rows: cfg.per_device_train_batch_size,

@@ -323,7 +323,7 @@ pub fn sft<B: AutodiffBackend>(
         cfg.warmup_steps,
         cfg.warmup_ratio,
     );
-    let mut optim = adamw::<B>(&AdamParams {
+    let mut optim = adamw::<B, _>(&AdamParams {
         beta1: cfg.adam_beta1,
         beta2: cfg.adam_beta2,
         epsilon: cfg.adam_epsilon,

@@ -114,7 +114,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
                 seed: cfg.seed,
                 ..Default::default()
             };
-            (model, adamw::<B>(&adam), state, None, lock)
+            (model, adamw::<B, _>(&adam), state, None, lock)
         };
         eprintln!("{plan}");
         let mut model = model.with_compute_dtype(precision.dtype());

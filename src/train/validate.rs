@@ -182,10 +182,11 @@ impl TrainConfig {
             );
         }
         if self.sync_ref_model {
-            if self.beta <= 0.0 {
+            if !self.needs_reference() {
                 return bad(
                     "sync_ref_model",
-                    "needs beta > 0: without the KL term there is no reference to sync",
+                    "needs beta > 0 (kl_coef > 0 for PPO): without the KL term there is no \
+                     reference to sync",
                 );
             }
             if self.lora_r > 0 {
@@ -272,7 +273,75 @@ impl TrainConfig {
         if self.eval_limit == Some(0) {
             return bad("eval_limit", "must be at least 1");
         }
+        if self.algorithm == Algorithm::Ppo {
+            self.validate_ppo()?;
+        }
         self.reward.validate().map_err(|e| e.within("reward"))
+    }
+
+    /// PPO's keys, and the GRPO keys that PPO replaces.
+    fn validate_ppo(&self) -> std::result::Result<(), KeyError> {
+        let bad = |key: &str, msg: &str| Err(KeyError::new(key, msg));
+        if self.num_devices > 1 || self.num_nodes > 1 {
+            let key = if self.num_nodes > 1 {
+                "num_nodes"
+            } else {
+                "num_devices"
+            };
+            return bad(
+                key,
+                "algorithm = \"ppo\" trains on one device (its critic is not data-parallel yet); \
+                 set num_devices = 1 and num_nodes = 1",
+            );
+        }
+        if self.beta != 0.0 {
+            return bad(
+                "beta",
+                "is GRPO's KL term; PPO's KL penalty is in the reward (kl_coef): set beta = 0",
+            );
+        }
+        if self.num_iterations != 1 {
+            return bad(
+                "num_iterations",
+                "is GRPO's; PPO's passes over a rollout are num_ppo_epochs: set num_iterations = 1",
+            );
+        }
+        if !non_negative(self.kl_coef as f64) {
+            return bad(
+                "kl_coef",
+                "must be ≥ 0 (0 = no KL penalty, no reference model)",
+            );
+        }
+        for (key, v) in [
+            ("cliprange", self.cliprange),
+            ("cliprange_value", self.cliprange_value),
+            ("vf_coef", self.vf_coef),
+        ] {
+            if !positive(v as f64) {
+                return bad(key, "must be > 0");
+            }
+        }
+        for (key, v) in [("gamma", self.gamma), ("lam", self.lam)] {
+            if !(0.0..=1.0).contains(&v) {
+                return bad(key, "must be in [0, 1]");
+            }
+        }
+        if self.num_ppo_epochs == 0 {
+            return bad("num_ppo_epochs", "must be at least 1");
+        }
+        let rollout = self.completions_per_step();
+        if self.num_mini_batches == 0 || self.num_mini_batches > rollout {
+            return bad(
+                "num_mini_batches",
+                &format!("must be in 1..={rollout} (the completions of one rollout)"),
+            );
+        }
+        if let Some(lr) = self.value_learning_rate {
+            if !positive(lr) {
+                return bad("value_learning_rate", "must be > 0");
+            }
+        }
+        Ok(())
     }
 }
 

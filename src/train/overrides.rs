@@ -1,0 +1,68 @@
+//! `--set key=value` overrides applied to a TOML config before it is deserialised (shared by
+//! `mgrpo train` and `mgrpo sft`).
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Parse a TOML config (`path` is only used in messages) after applying `--set` overrides
+/// (`key=value`, dotted keys into tables). Errors name the file and the key. Shared by
+/// `mgrpo train` and `mgrpo sft`.
+pub(crate) fn parse_config<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &Path,
+    overrides: &[String],
+) -> Result<T> {
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| Error::config(path, e.to_string().trim().to_string()))?;
+    for o in overrides {
+        let (key, value) = parse_override(o)?;
+        set_dotted(&mut table, &key, value).map_err(|table| {
+            Error::arg(format!("--set {o}"), format!("`{table}` is not a table"))
+        })?;
+    }
+    T::deserialize(table).map_err(|e| Error::config(path, e.to_string().trim().replace('\n', " ")))
+}
+
+/// Set `a.b.c = value` in `table`, creating the tables on the way (`reward.format_weight`).
+/// The error is the part of the key that names a value, not a table.
+fn set_dotted<'k>(
+    table: &mut toml::Table,
+    key: &'k str,
+    value: toml::Value,
+) -> std::result::Result<(), &'k str> {
+    match key.split_once('.') {
+        None => {
+            table.insert(key.to_string(), value);
+            Ok(())
+        }
+        Some((head, rest)) => {
+            let entry = table
+                .entry(head.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => set_dotted(t, rest, value),
+                _ => Err(head),
+            }
+        }
+    }
+}
+
+/// `key=value` → the key and its TOML value (a bare word is a string).
+fn parse_override(s: &str) -> Result<(String, toml::Value)> {
+    let (key, value) = s
+        .split_once('=')
+        .ok_or_else(|| Error::arg(format!("--set `{s}`"), "expected KEY=VALUE"))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(Error::arg(format!("--set `{s}`"), "empty key"));
+    }
+    let value = value.trim();
+    let parsed = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    Ok((key.to_string(), parsed))
+}
