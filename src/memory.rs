@@ -34,6 +34,9 @@ pub struct RunShape {
     /// Trained parameters when only LoRA adapters train (`lora_r > 0`); gradients and AdamW
     /// state exist for those alone. `None`: full fine-tuning.
     pub lora_params: Option<usize>,
+    /// PPO's critic exists, trained like the policy (counted with the policy's shape: its
+    /// backbone and a one-output head).
+    pub critic: bool,
 }
 
 /// Bytes of each part, see the module docs.
@@ -47,6 +50,8 @@ pub struct MemoryEstimate {
     pub optimizer: f64,
     pub sampler_copy: f64,
     pub reference: f64,
+    /// PPO's critic: its weights, gradients, AdamW state and activations.
+    pub critic: f64,
     pub kv_cache: f64,
     pub activations: f64,
 }
@@ -58,6 +63,7 @@ impl MemoryEstimate {
             + self.optimizer
             + self.sampler_copy
             + self.reference
+            + self.critic
             + self.kv_cache
             + self.activations
     }
@@ -94,6 +100,18 @@ pub fn estimate(config: &Qwen2Config, shape: &RunShape) -> MemoryEstimate {
     };
     let trained_params = shape.lora_params.unwrap_or(n);
     let trained = trained_params as f64;
+    let layer_activations = tokens * layers * per_token_layer * checkpoint;
+    let critic = if shape.critic {
+        let head = if config.tie_word_embeddings { 0.0 } else { config.vocab_size as f64 * d };
+        let critic_n = n as f64 - head + d;
+        let (weights, trained) = match shape.lora_params {
+            None => (critic_n * 4.0, critic_n),
+            Some(adapters) => (critic_n * a + (adapters as f64 + d) * 4.0, adapters as f64 + d),
+        };
+        weights + trained * 12.0 + layer_activations
+    } else {
+        0.0
+    };
     MemoryEstimate {
         params: n,
         trained_params,
@@ -102,8 +120,9 @@ pub fn estimate(config: &Qwen2Config, shape: &RunShape) -> MemoryEstimate {
         optimizer: trained * 8.0,
         sampler_copy: low,
         reference: if shape.reference { n as f64 * a } else { 0.0 },
+        critic,
         kv_cache: (shape.rollout_rows * shape.seq_len) as f64 * layers * 2.0 * kv * a,
-        activations: tokens * (layers * per_token_layer * checkpoint + logits),
+        activations: layer_activations + tokens * logits,
     }
 }
 
@@ -113,7 +132,7 @@ impl fmt::Display for MemoryEstimate {
         write!(
             f,
             "memory estimate ({} parameters, {} trained): weights {}, gradients {}, AdamW {}, \
-             bf16 sampler copy {}, reference {}, KV cache {}, activations {}; total {} \
+             bf16 sampler copy {}, reference {},{} KV cache {}, activations {}; total {} \
              ({:.2} GiB, the unit of device_memory_gib)",
             count(self.params),
             count(self.trained_params),
@@ -122,6 +141,10 @@ impl fmt::Display for MemoryEstimate {
             g(self.optimizer),
             g(self.sampler_copy),
             g(self.reference),
+            match self.critic {
+                c if c > 0.0 => format!(" critic {},", g(c)),
+                _ => String::new(),
+            },
             g(self.kv_cache),
             g(self.activations),
             g(self.total()),
@@ -178,6 +201,7 @@ mod tests {
             micro_batch_rows: 0,
             seq_len: 0,
             lora_params: None,
+            critic: false,
         }
     }
 
@@ -234,6 +258,7 @@ mod tests {
             micro_batch_rows: 2,
             seq_len: 5,
             lora_params: None,
+            critic: false,
         };
         let e = estimate(&c, &s);
         let n = c.num_params() as f64;
@@ -243,6 +268,12 @@ mod tests {
         assert_eq!(e.kv_cache, 240.0);
         // per token: 8·8 + 2·(24 + 24 + 16 + 48) = 288, logits 10·10 = 100; 10 tokens
         assert_eq!(e.activations, 3880.0);
+        assert_eq!(e.critic, 0.0);
+        // PPO's critic: the backbone and a head of 8 (tied: no LM head to drop), 16 bytes per
+        // parameter (f32 weights, gradients, AdamW), and its layers' activations (no logits)
+        let ppo = estimate(&c, &RunShape { critic: true, ..s });
+        assert_eq!(ppo.critic, (n + 8.0) * 16.0 + 2880.0);
+        assert_eq!(ppo.total(), e.total() + ppo.critic);
         let half = estimate(
             &c,
             &RunShape {

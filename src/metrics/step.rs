@@ -82,6 +82,9 @@ pub struct StepMetrics {
     /// MGRPO: the layer-2 loss (unweighted).
     #[serde(rename = "layer2/loss", skip_serializing_if = "Option::is_none")]
     pub layer2_loss: Option<f32>,
+    /// PPO's statistics under TRL's `PPOTrainer` names.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub ppo: Option<PpoStats>,
     /// iGRPO: mean reward of all drafts.
     #[serde(rename = "igrpo/draft_reward", skip_serializing_if = "Option::is_none")]
     pub igrpo_draft_reward: Option<f32>,
@@ -133,6 +136,46 @@ pub const TIMING_KEYS: &[&str] = &[
     "time/backward",
     "time/optimizer",
 ];
+
+/// What PPO measured in one step, under TRL's `PPOTrainer` names: `objective/*` over the
+/// rollout (per-sequence sums averaged over sequences), the rest averaged over every
+/// optimizer step of the step (`*_avg` over their tokens; the losses over the steps).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PpoStats {
+    #[serde(rename = "objective/kl")]
+    pub kl: f32,
+    #[serde(rename = "objective/entropy")]
+    pub entropy: f32,
+    #[serde(rename = "objective/non_score_reward")]
+    pub non_score_reward: f32,
+    #[serde(rename = "objective/rlhf_reward")]
+    pub rlhf_reward: f32,
+    #[serde(rename = "objective/scores")]
+    pub scores: f32,
+    #[serde(rename = "policy/approxkl_avg")]
+    pub approxkl: f32,
+    #[serde(rename = "policy/clipfrac_avg")]
+    pub clipfrac: f32,
+    #[serde(rename = "policy/entropy_avg")]
+    pub policy_entropy: f32,
+    #[serde(rename = "loss/policy_avg")]
+    pub policy_loss: f32,
+    #[serde(rename = "loss/value_avg")]
+    pub value_loss: f32,
+    #[serde(rename = "val/clipfrac_avg")]
+    pub value_clipfrac: f32,
+    /// Mean prediction of the critic over the trained tokens.
+    #[serde(rename = "val/vpred")]
+    pub vpred: f32,
+    /// Mean squared error of the predictions against the returns.
+    #[serde(rename = "val/error")]
+    pub value_error: f32,
+    /// Mean ratio π / π_old over the trained tokens.
+    #[serde(rename = "val/ratio")]
+    pub ratio: f32,
+    /// The critic's learning rate (ours).
+    pub value_learning_rate: f64,
+}
 
 /// What layer 2 measured in one step (logged as `layer2/...`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]

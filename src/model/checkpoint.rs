@@ -88,12 +88,13 @@ fn with_store<T>(dir: &Path, build: impl FnOnce(&mut TensorStore<'_>) -> Result<
 
 /// PPO's critic from `dir`: an HF directory holding a value or reward model (`model.*` and
 /// `score.weight` `[1, hidden]`, transformers' `Qwen2ForSequenceClassification` with one label)
-/// or a causal LM, whose `lm_head` is dropped and which gets a fresh head (see
-/// [`Qwen2ForValue::with_fresh_head`]). Its own `config.json` sizes it; its vocabulary must
+/// or a causal LM, whose `lm_head` is dropped and which gets a fresh head drawn from `seed`
+/// (see [`Qwen2ForValue::with_fresh_head`]). Its own `config.json` sizes it; its vocabulary must
 /// cover the policy's (`vocab_size`).
 pub fn load_value_model<B: Backend>(
     dir: &Path,
     vocab_size: usize,
+    seed: u64,
     device: &B::Device,
 ) -> Result<(Qwen2Config, Qwen2ForValue<B>)> {
     let config = load_config(dir)?;
@@ -114,7 +115,7 @@ pub fn load_value_model<B: Backend>(
             let score = WeightSource::<B>::linear(&mut (store, device), "score", d, 1, false)?;
             Qwen2ForValue { model, score }
         } else {
-            Qwen2ForValue::with_fresh_head(model, device)
+            Qwen2ForValue::with_fresh_head(model, seed, device)
         })
     })?;
     Ok((config, critic))

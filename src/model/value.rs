@@ -5,7 +5,7 @@
 //! `checkpoint::load_value_model`, `save::save_value_model`.
 
 use burn::module::{Module, ModuleMapper, Param, ParamId};
-use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::nn::Linear;
 use burn::prelude::*;
 
 use burn::tensor::DType;
@@ -15,7 +15,7 @@ use super::precision::CastFrozen;
 use super::qwen2::{ModelInput, Qwen2ForCausalLM, Qwen2Model};
 
 /// Standard deviation of the fresh value head (transformers' `initializer_range` default).
-pub const SCORE_INIT_STD: f64 = 0.02;
+pub const SCORE_INIT_STD: f32 = 0.02;
 
 /// A value model: the backbone's final hidden states through `score` (`[hidden] → 1`).
 #[derive(Module, Debug)]
@@ -30,7 +30,7 @@ impl<B: Backend> Qwen2ForValue<B> {
     /// as parameters of their own — new ids, new autodiff leaves, so the critic trains apart
     /// from the policy; frozen ones (LoRA's base) stay frozen and its adapters are copied — and
     /// a fresh value head, normal(0, 0.02), from the backend's seeded RNG.
-    pub fn from_policy(policy: Qwen2ForCausalLM<B>, device: &B::Device) -> Self {
+    pub fn from_policy(policy: Qwen2ForCausalLM<B>, seed: u64, device: &B::Device) -> Self {
         struct Own;
         impl<B: Backend> ModuleMapper<B> for Own {
             fn map_float<const D: usize>(
@@ -46,19 +46,23 @@ impl<B: Backend> Qwen2ForValue<B> {
                 Param::from_mapped_value(ParamId::new(), tensor, mapper)
             }
         }
-        Self::with_fresh_head(policy.model.map(&mut Own), device)
+        Self::with_fresh_head(policy.model.map(&mut Own), seed, device)
     }
 
-    /// `model` with a fresh value head, normal(0, 0.02), from the backend's seeded RNG.
-    pub fn with_fresh_head(model: Qwen2Model<B>, device: &B::Device) -> Self {
+    /// `model` with a fresh value head, normal(0, 0.02), drawn on the host from `seed` (the
+    /// same head on every backend and in every run with that seed).
+    pub fn with_fresh_head(model: Qwen2Model<B>, seed: u64, device: &B::Device) -> Self {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution as _, Normal};
         let hidden = model.embed_tokens.weight.dims()[1];
-        let score = LinearConfig::new(hidden, 1)
-            .with_bias(false)
-            .with_initializer(Initializer::Normal {
-                mean: 0.0,
-                std: SCORE_INIT_STD,
-            })
-            .init(device);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5C0E);
+        let normal = Normal::new(0.0f32, SCORE_INIT_STD).unwrap_or_else(|_| unreachable!());
+        let w: Vec<f32> = (0..hidden).map(|_| normal.sample(&mut rng)).collect();
+        let weight = Tensor::from_data(TensorData::new(w, [hidden, 1]), device);
+        let score = Linear {
+            weight: Param::from_tensor(weight),
+            bias: None,
+        };
         Self { model, score }
     }
 
@@ -143,7 +147,7 @@ mod tests {
         <AB as Backend>::seed(&dev, 5);
         let policy = Qwen2ForCausalLM::<AB>::random(&config, &dev);
         let want = policy.model.forward(&input(&dev));
-        let critic = Qwen2ForValue::from_policy(policy.clone(), &dev);
+        let critic = Qwen2ForValue::from_policy(policy.clone(), 1, &dev);
         let got = critic.model.forward(&input(&dev));
         assert_eq!(
             want.clone().into_data().to_vec::<f32>().unwrap(),
@@ -174,7 +178,7 @@ mod tests {
         let dev = Default::default();
         <AB as Backend>::seed(&dev, 6);
         let policy = Qwen2ForCausalLM::<AB>::random(&config, &dev);
-        let critic = Qwen2ForValue::from_policy(policy.clone(), &dev);
+        let critic = Qwen2ForValue::from_policy(policy.clone(), 1, &dev);
         let policy_loss = policy.forward(&input(&dev)).mean();
         let grads = policy_loss.backward();
         assert!(critic.score.weight.grad(&grads).is_none());
@@ -192,5 +196,37 @@ mod tests {
             "the critic's backbone is its own"
         );
         assert_ne!(critic.model.norm.weight.id, policy.model.norm.weight.id);
+    }
+
+    /// Saved in transformers' layout and loaded back (`value_model_path`), the critic predicts
+    /// the same values; a causal LM's directory gives the same backbone with a fresh head.
+    #[test]
+    fn saved_and_loaded_in_hf_layout() {
+        let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, false);
+        let dev = Default::default();
+        let policy = Qwen2ForCausalLM::<AB>::random(&config, &dev);
+        let critic = Qwen2ForValue::from_policy(policy.clone(), 9, &dev);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("value");
+        let opts = crate::model::SaveOptions::default();
+        crate::model::save_value_model(&critic, &config, &dir, &opts).unwrap();
+        let (got_config, loaded) =
+            crate::model::load_value_model::<AB>(&dir, 32, 1, &dev).unwrap();
+        assert_eq!(got_config.hidden_size, 16);
+        let flat = |c: &Qwen2ForValue<AB>| -> Vec<f32> {
+            c.forward(&input(&dev)).into_data().to_vec().unwrap()
+        };
+        assert_eq!(flat(&critic), flat(&loaded));
+        // a causal LM: its backbone, its head dropped, a fresh head from the seed
+        let lm = tmp.path().join("lm");
+        crate::model::save_model(&policy, &config, &lm, &opts).unwrap();
+        let (_, fresh) = crate::model::load_value_model::<AB>(&lm, 32, 9, &dev).unwrap();
+        assert_eq!(flat(&critic), flat(&fresh), "the same seed draws the same head");
+        // a critic must read the policy's tokens
+        let e = crate::model::load_value_model::<AB>(&dir, 33, 1, &dev)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("vocab_size 32") && e.contains("config.json"), "{e}");
     }
 }

@@ -176,7 +176,7 @@ pub fn load_optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(
     let ids = param_ids(model);
     let record: OptimizerRecord<M, B> = BinFileRecorder::<FullPrecisionSettings>::new()
         .load(path.to_path_buf(), device)
-        .map_err(|e| unreadable(path, &e))?;
+        .map_err(|e| unreadable(path, &e, "the optimizer state"))?;
     let mut remapped: OptimizerRecord<M, B> = Default::default();
     for (key, r) in record {
         let id = usize::try_from(key.val())
@@ -199,18 +199,18 @@ pub fn load_optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(
 
 /// Burn's recorder errors print as nested `Debug` strings; name the file (the recorder adds
 /// `.bin`) and the cause in a sentence, keeping the raw error for `-vv`.
-fn unreadable(path: &Path, e: &RecorderError) -> Error {
+pub(crate) fn unreadable(path: &Path, e: &RecorderError, what: &str) -> Error {
     let file = path.with_extension("bin");
-    tracing::debug!(file = %file.display(), error = ?e, "optimizer state unreadable");
+    tracing::debug!(file = %file.display(), error = ?e, "{what} unreadable");
     let raw = format!("{e:?}");
     let cause = match e {
         RecorderError::FileNotFound(_) => "the file is missing",
         _ if raw.contains("UnexpectedEof") || raw.contains("fill whole buffer") => {
             "the file ends early (truncated)"
         }
-        _ => "it is not an optimizer state this version of mgrpo can read (corrupt, or written by another version)",
+        _ => "it is not a record this version of mgrpo can read (corrupt, or written by another version)",
     };
-    Error::checkpoint(&file, format!("cannot read the optimizer state: {cause}"))
+    Error::checkpoint(&file, format!("cannot read {what}: {cause}"))
 }
 
 /// The OS's words in a recorder error's `Debug` text (`message: "File too large"`), escaped

@@ -59,7 +59,7 @@ fn values_are_read_before_each_completion_token() {
     <crate::TestBackend as Backend>::seed(&dev, 3);
     let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, true);
     let policy = Qwen2ForCausalLM::<crate::TestBackend>::random(&config, &dev);
-    let critic = Qwen2ForValue::from_policy(policy, &dev);
+    let critic = Qwen2ForValue::from_policy(policy, 1, &dev);
     let exp = experience();
     for mb in [1, 3] {
         let values = sample_values(&critic, &exp, mb, &dev).unwrap();
@@ -142,7 +142,7 @@ fn one_step_in_micro_batches_equals_one_pass() {
     let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, true);
     <AB as Backend>::seed(&dev, 4);
     let policy = Qwen2ForCausalLM::<AB>::random(&config, &dev);
-    let critic = Qwen2ForValue::from_policy(policy.clone(), &dev);
+    let critic = Qwen2ForValue::from_policy(policy.clone(), 1, &dev);
     let exp = experience();
     let values = sample_values(&critic, &exp, 4, &dev).unwrap();
     let batch = prepare(&exp, &[1.0, 0.0, 1.0, 0.0], values, &ppo()).unwrap();

@@ -74,14 +74,19 @@ pub struct CheckpointSpec<'a> {
     pub lora: Option<LoraCheckpoint<'a>>,
 }
 
+/// What else a checkpoint holds, written into its directory before the manifest (PPO's
+/// critic).
+pub type ExtraFiles<'a> = &'a dyn Fn(&Path) -> Result<()>;
+
 /// Save a checkpoint of step `state.step` as `spec` says (with `reference` when it is
-/// synchronised with the policy).
+/// synchronised with the policy, and the files `extra` writes).
 pub fn save_checkpoint<B: AutodiffBackend>(
     spec: &CheckpointSpec<'_>,
     state: &TrainerState,
     model: &Qwen2ForCausalLM<B>,
     optim: &PolicyOptimizer<B>,
     reference: Option<&Qwen2ForCausalLM<B::InnerBackend>>,
+    extra: Option<ExtraFiles<'_>>,
 ) -> Result<PathBuf> {
     let CheckpointSpec {
         run,
@@ -110,6 +115,9 @@ pub fn save_checkpoint<B: AutodiffBackend>(
         save_optimizer(optim, model, &tmp.join(OPTIMIZER))?;
         if let Some(reference) = reference {
             save_model(reference, config, &tmp.join(REFERENCE), &opts)?;
+        }
+        if let Some(extra) = extra {
+            extra(&tmp)?;
         }
         let json = serde_json::to_string_pretty(state)
             .map_err(|e| Error::serialize("the trainer state", e))?;

@@ -144,6 +144,7 @@ pub(crate) fn memory_plan(cfg: &TrainConfig, s: &Setup, precision: Precision) ->
         micro_batch_rows: cfg.per_device_train_batch_size,
         seq_len: s.prompts.iter().map(Vec::len).max().unwrap_or(0) + s.completion_room,
         lora_params: cfg.lora().map(|l| l.num_params(&s.model_config)),
+        critic: cfg.algorithm == Algorithm::Ppo,
     };
     estimate(&s.model_config, &shape)
 }

@@ -1,7 +1,8 @@
 //! One training step as its stages: draw the step's problems → **collect** the rollouts
 //! (`collect.rs`) → **score** the experience (old and reference log-probs,
 //! [`crate::rl::experience::score`]) → **update** the policy (`num_iterations` passes, each
-//! `steps_per_generation / gradient_accumulation_steps` optimizer steps over every device) → **metrics** built from the stages' outputs → **log**.
+//! `steps_per_generation / gradient_accumulation_steps` optimizer steps over every device;
+//! PPO: `ppo_step.rs`) → **metrics** built from the stages' outputs → **log**.
 
 use std::rc::Rc;
 use std::time::Instant;
@@ -15,7 +16,7 @@ use super::setup::step_seed;
 use super::trainer::Trainer;
 use crate::data::Problem;
 use crate::error::Result;
-use crate::metrics::{RewardFuncStats, StepMetrics};
+use crate::metrics::{PpoStats, RewardFuncStats, StepMetrics};
 use crate::rl::experience::{score, Experience, Scorers};
 use crate::rl::grpo::{Part, UpdateStats};
 use crate::rl::loss::LossType;
@@ -24,15 +25,17 @@ use crate::rl::reference::mix_into_reference;
 use crate::rl::shards::ParallelSampler;
 
 /// What the update stage did over its optimizer steps.
-struct Updated {
+pub(super) struct Updated {
     /// The last optimizer step's statistics.
-    last: UpdateStats,
+    pub last: UpdateStats,
     /// Its learning rate.
-    lr: f64,
+    pub lr: f64,
     /// Every optimizer step was applied (none skipped as non-finite).
-    all_applied: bool,
+    pub all_applied: bool,
     /// Forward, backward and optimizer seconds over all of them.
-    secs: [f64; 3],
+    pub secs: [f64; 3],
+    /// PPO's statistics.
+    pub ppo: Option<PpoStats>,
 }
 
 /// Wall-clock seconds of the stages.
@@ -75,8 +78,10 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
 
         // score: the log-probs the objective compares against, before any update
         let t_score = Instant::now();
+        let ppo = self.critic.is_some();
         let scorers = Scorers {
-            old: (self.cfg.updates_per_step() > 1).then(|| policy.sampler.leader()),
+            // PPO's rewards and ratios need π_old even with one update per rollout
+            old: (self.cfg.updates_per_step() > 1 || ppo).then(|| policy.sampler.leader()),
             reference: self.reference.as_ref(),
             temperature: self.cfg.temperature,
         };
@@ -88,7 +93,10 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
         drop(policy);
         let scoring = t_score.elapsed().as_secs_f64();
 
-        let updated = self.update(&got)?;
+        let updated = match ppo {
+            true => self.ppo_update(&got)?,
+            false => self.update(&got)?,
+        };
         self.sync_reference(step);
         let timings = Timings {
             generation,
@@ -139,6 +147,7 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
             lr: 0.0,
             all_applied: true,
             secs: [0.0; 3],
+            ppo: None,
         };
         for parts in (0..self.cfg.num_iterations).flat_map(|_| &batches) {
             let lr = self.schedule.lr(self.state.optimizer_steps);
@@ -240,6 +249,7 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
             layer2_loss: got.layer2().and(l.part_losses.get(1).copied()),
             igrpo_draft_reward: got.drafts().map(|d| d.reward),
             igrpo_best_draft_reward: got.drafts().map(|d| d.best_reward),
+            ppo: u.ppo,
         }
     }
 }

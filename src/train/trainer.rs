@@ -10,8 +10,11 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::checkpoint::{
-    self, restore_latest, save_checkpoint, CheckpointSpec, LoraCheckpoint, Restored, TrainerState,
+    self, restore_latest, save_checkpoint, CheckpointSpec, ExtraFiles, LoraCheckpoint, Restored,
+    TrainerState,
 };
+use super::config::Algorithm;
+use super::critic::{load_start, Critic};
 use super::evaluate::{eval_report, run_eval, EvalContext};
 use super::setup::{memory_plan, setup, Setup};
 use super::{TrainConfig, TrainOptions};
@@ -44,6 +47,8 @@ pub struct Trainer<'a, B: AutodiffBackend> {
     pub(super) dp: DataParallel<B>,
     /// The frozen reference, in the compute dtype; only when the KL term exists (β > 0).
     pub(super) reference: Option<Qwen2ForCausalLM<B::InnerBackend>>,
+    /// PPO's critic (`algorithm = "ppo"` only).
+    pub(super) critic: Option<Critic<B>>,
     pub(super) schedule: Schedule,
     pub(super) update: UpdateConfig,
     /// The rollouts' sampling settings (count, budget and seed are set per draw).
@@ -84,6 +89,10 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             weight_decay: cfg.weight_decay,
         };
         let lora = cfg.lora();
+        let value_model = match cfg.algorithm {
+            Algorithm::Ppo => load_start::<B>(cfg, &setup.model_config, device)?,
+            _ => None,
+        };
         // `--resume` on a run killed before its first checkpoint starts it again from step 0
         let restart = opts.resume && checkpoint::list(run)?.is_empty();
         if restart {
@@ -92,10 +101,10 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
                 run.display()
             );
         }
-        let (model, optim, state, synced_reference, lock) = if opts.resume && !restart {
+        let (model, optim, state, synced_reference, lock, ckpt) = if opts.resume && !restart {
             let lora_ckpt = lora_checkpoint(cfg, lora.as_ref());
             let (r, lock) = resume_run::<B>(opts, total, adamw(&adam), lora_ckpt, device)?;
-            (r.model, r.optim, r.state, r.reference, lock)
+            (r.model, r.optim, r.state, r.reference, lock, Some(r.dir))
         } else {
             // the resolved config states the answer extraction the reward uses
             let mut resolved = cfg.clone();
@@ -114,9 +123,20 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
                 seed: cfg.seed,
                 ..Default::default()
             };
-            (model, adamw::<B, _>(&adam), state, None, lock)
+            (model, adamw::<B, _>(&adam), state, None, lock, None)
         };
         eprintln!("{plan}");
+        let critic = match cfg.algorithm {
+            Algorithm::Ppo => Some(Critic::new(
+                cfg,
+                value_model,
+                (&model, &setup.model_config),
+                &adam,
+                ckpt.as_deref(),
+                device,
+            )?),
+            _ => None,
+        };
         let mut model = model.with_compute_dtype(precision.dtype());
         if lora.is_some() {
             model = model.with_frozen_in(precision.dtype());
@@ -133,7 +153,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
         if cfg.world_size() > 1 {
             eprintln!("data parallel over {:?}", dp.devices());
         }
-        let reference = match (cfg.beta > 0.0, synced_reference) {
+        let reference = match (cfg.needs_reference(), synced_reference) {
             (false, _) => None,
             (true, Some(synced)) => Some(synced.to_precision(precision)),
             (true, None) => Some(
@@ -186,6 +206,7 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             optim,
             dp,
             reference,
+            critic,
             schedule,
             update,
             gen,
@@ -257,7 +278,9 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             lora: lora_checkpoint(self.cfg, self.lora.as_ref()),
         };
         let synced = self.reference.as_ref().filter(|_| self.cfg.sync_ref_model);
-        save_checkpoint(&spec, &self.state, self.model(), &self.optim, synced)
+        let critic = self.critic.as_ref().map(|c| move |dir: &Path| c.save(dir));
+        let extra = critic.as_ref().map(|f| f as ExtraFiles<'_>);
+        save_checkpoint(&spec, &self.state, self.model(), &self.optim, synced, extra)
     }
 
     /// After a non-finite step: an error once `max_nonfinite_steps` come in a row.
@@ -286,7 +309,8 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
     }
 
     /// The end of a completed run: the final model in HF layout (`model/`; with LoRA also
-    /// `adapter/`, merged into the base for `model/`), the plots, and the held-out Table 2.
+    /// `adapter/`, merged into the base for `model/`; PPO's critic in `value/`), the plots, and
+    /// the held-out Table 2.
     pub fn finish(&self) -> Result<(PathBuf, Option<String>)> {
         let cfg = self.cfg;
         let dest = self.run.join("model");
@@ -313,6 +337,9 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             None => self.model().valid(),
         };
         save_model(&out, &self.setup.model_config, &dest, &opts)?;
+        if let Some(critic) = &self.critic {
+            critic.export(&self.run.join("value"), &cfg.model)?;
+        }
         plot::training_plots(&self.metrics, self.run)?;
         let report = eval_report(self.run, cfg.algorithm.name(), cfg.eval_turns)?;
         Ok((dest, report))
