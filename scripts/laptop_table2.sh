@@ -13,7 +13,7 @@ cargo build --release
 mgrpo="${CARGO_TARGET_DIR:-target}/release/mgrpo"
 out="${OUT:-runs/table2}"
 seeds="${SEEDS:-0 1 2}"
-rows="${ROWS:-start intrinsic star star-external grpo mgrpo igrpo}"
+rows="${ROWS:-start intrinsic star star-external ppo grpo mgrpo igrpo}"
 
 # Each turn gets 192 new tokens (a three-step check is ~130); the intrinsic row's instruction is
 # 117 tokens long, so there both turns get 160 to fit the model's 512-token context.
@@ -36,7 +36,7 @@ for seed in $seeds; do
         "$mgrpo" sft --config "configs/tiny-$row.toml" --out "$dir/run" \
           --set seed="$seed" --set star.seed="$seed" 2>"$dir/log.txt"
         evaluate "$dir/run/model" "$row" "$seed" ;;
-      grpo | mgrpo | igrpo)
+      ppo | grpo | mgrpo | igrpo)
         "$mgrpo" train --config "configs/tiny-$row.toml" --out "$dir/run" --set seed="$seed" \
           --set eval_steps=0 --set save_steps=0 \
           >"$dir/table.md" 2>"$dir/log.txt"

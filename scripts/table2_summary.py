@@ -16,6 +16,7 @@ ROWS = [
     ("intrinsic", "Intrinsic self-correction (prompt only)"),
     ("star", "STaR"),
     ("star-external", "STaR with external prompts"),
+    ("ppo", "PPO (one round)"),
     ("grpo", "GRPO (one round)"),
     ("mgrpo", "MGRPO"),
     ("igrpo", "iGRPO"),
