@@ -102,11 +102,18 @@ pub fn estimate(config: &Qwen2Config, shape: &RunShape) -> MemoryEstimate {
     let trained = trained_params as f64;
     let layer_activations = tokens * layers * per_token_layer * checkpoint;
     let critic = if shape.critic {
-        let head = if config.tie_word_embeddings { 0.0 } else { config.vocab_size as f64 * d };
+        let head = if config.tie_word_embeddings {
+            0.0
+        } else {
+            config.vocab_size as f64 * d
+        };
         let critic_n = n as f64 - head + d;
         let (weights, trained) = match shape.lora_params {
             None => (critic_n * 4.0, critic_n),
-            Some(adapters) => (critic_n * a + (adapters as f64 + d) * 4.0, adapters as f64 + d),
+            Some(adapters) => (
+                critic_n * a + (adapters as f64 + d) * 4.0,
+                adapters as f64 + d,
+            ),
         };
         weights + trained * 12.0 + layer_activations
     } else {

@@ -69,11 +69,14 @@ fn ppo_learns_the_copy_task() {
         assert!((s + p - r).abs() < 1e-5, "{row}");
     }
     // the critic learns the success rate: its predictions follow the reward up
-    let (v0, v1) = (mean(&m[..3], "val/vpred"), mean(&m[m.len() - 5..], "val/vpred"));
+    let (v0, v1) = (
+        mean(&m[..3], "val/vpred"),
+        mean(&m[m.len() - 5..], "val/vpred"),
+    );
     assert!(v0 < 0.3 && v1 > 0.6, "val/vpred {v0} → {v1}");
     // 4 epochs × 2 mini-batches: 8 optimizer steps per step
-    let state = std::fs::read_to_string(run.join("checkpoints/step-000030/trainer_state.json"))
-        .unwrap();
+    let state =
+        std::fs::read_to_string(run.join("checkpoints/step-000030/trainer_state.json")).unwrap();
     let state: Value = serde_json::from_str(&state).unwrap();
     assert_eq!(state["optimizer_steps"], 240);
     for f in [
@@ -121,10 +124,17 @@ fn ppo_learns_the_copy_task() {
         let again = tmp.path().join(if high { "from-value" } else { "from-lm" });
         let set = format!("value_model_path={}", path.display());
         let still = "value_learning_rate=1e-12";
-        train(&again, &["--set", &set, "--set", "max_steps=1", "--set", still]);
+        train(
+            &again,
+            &["--set", &set, "--set", "max_steps=1", "--set", still],
+        );
         let vpred = metrics(&again)[0]["val/vpred"].as_f64().unwrap();
         let trained = vpred.abs() > 0.2;
-        assert!(trained == high && (high || vpred.abs() < 0.1), "{}: val/vpred {vpred}", path.display());
+        assert!(
+            trained == high && (high || vpred.abs() < 0.1),
+            "{}: val/vpred {vpred}",
+            path.display()
+        );
     }
 }
 
@@ -146,7 +156,14 @@ fn ppo_resume_is_bit_identical() {
         "--set",
         "log_completions=true",
     ];
-    let lora = ["--set", "lora_r=4", "--set", "lora_alpha=8", "--set", "learning_rate=5e-2"];
+    let lora = [
+        "--set",
+        "lora_r=4",
+        "--set",
+        "lora_alpha=8",
+        "--set",
+        "learning_rate=5e-2",
+    ];
     for with_lora in [false, true] {
         let mut sets = base.to_vec();
         if with_lora {
@@ -158,7 +175,10 @@ fn ppo_resume_is_bit_identical() {
         let mut args = sets.clone();
         args.extend(["--stop-after", "5"]);
         train(&b, &args);
-        assert!(!b.join("value").exists(), "an interrupted run has no final critic");
+        assert!(
+            !b.join("value").exists(),
+            "an interrupted run has no final critic"
+        );
         let o = mgrpo(&["train", "--resume", b.to_str().unwrap()]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         assert_eq!(
@@ -212,7 +232,10 @@ fn bad_ppo_keys_fail_clearly_and_write_nothing() {
         (&not_a_model, "config.json"),
     ] {
         let err = fails(&["train", "--config", CONFIG, "--out", out_s, "--set", set]);
-        assert!(err.contains(needle), "{set}: {err:?} should mention {needle:?}");
+        assert!(
+            err.contains(needle),
+            "{set}: {err:?} should mention {needle:?}"
+        );
         assert!(!out.exists(), "{set} wrote {out_s}");
     }
 }

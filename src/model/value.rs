@@ -210,8 +210,7 @@ mod tests {
         let dir = tmp.path().join("value");
         let opts = crate::model::SaveOptions::default();
         crate::model::save_value_model(&critic, &config, &dir, &opts).unwrap();
-        let (got_config, loaded) =
-            crate::model::load_value_model::<AB>(&dir, 32, 1, &dev).unwrap();
+        let (got_config, loaded) = crate::model::load_value_model::<AB>(&dir, 32, 1, &dev).unwrap();
         assert_eq!(got_config.hidden_size, 16);
         let flat = |c: &Qwen2ForValue<AB>| -> Vec<f32> {
             c.forward(&input(&dev)).into_data().to_vec().unwrap()
@@ -221,12 +220,19 @@ mod tests {
         let lm = tmp.path().join("lm");
         crate::model::save_model(&policy, &config, &lm, &opts).unwrap();
         let (_, fresh) = crate::model::load_value_model::<AB>(&lm, 32, 9, &dev).unwrap();
-        assert_eq!(flat(&critic), flat(&fresh), "the same seed draws the same head");
+        assert_eq!(
+            flat(&critic),
+            flat(&fresh),
+            "the same seed draws the same head"
+        );
         // a critic must read the policy's tokens
         let e = crate::model::load_value_model::<AB>(&dir, 33, 1, &dev)
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("vocab_size 32") && e.contains("config.json"), "{e}");
+        assert!(
+            e.contains("vocab_size 32") && e.contains("config.json"),
+            "{e}"
+        );
     }
 }

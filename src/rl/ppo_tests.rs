@@ -65,7 +65,7 @@ fn values_are_read_before_each_completion_token() {
         let values = sample_values(&critic, &exp, mb, &dev).unwrap();
         for (s, v) in exp.samples.iter().zip(&values) {
             let seq = [&exp.prompts[s.prompt][..], &s.completion].concat();
-            let input = PaddedBatch::left_padded(&[seq.clone()], 0).to_input(&dev);
+            let input = PaddedBatch::left_padded(std::slice::from_ref(&seq), 0).to_input(&dev);
             let full: Vec<f32> = critic.forward(&input).into_data().to_vec().unwrap();
             let p = exp.prompts[s.prompt].len();
             close(v, &full[p - 1..seq.len() - 1], 1e-5);

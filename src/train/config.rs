@@ -228,7 +228,7 @@ pub struct TrainConfig {
     pub value_learning_rate: Option<f64>,
 
     // --- evaluation during training (ours) ---
-    /// Problems for the two-turn evaluation (none = no evaluation).
+    /// Problems for the two-turn evaluation (none or "" = no evaluation).
     pub eval_dataset: Option<PathBuf>,
     pub eval_dataset_format: Option<String>,
     /// Evaluate every this many steps (0 = only before the first and after the last step).
@@ -363,7 +363,9 @@ impl TrainConfig {
 
     /// [`Self::load`] from text (`path` is only used in messages).
     pub fn from_toml(text: &str, path: &Path, overrides: &[String]) -> Result<Self> {
-        let config: Self = parse_config(text, path, overrides)?;
+        let mut config: Self = parse_config(text, path, overrides)?;
+        // `--set eval_dataset=""` switches a config's evaluation off (a key cannot be unset)
+        config.eval_dataset = config.eval_dataset.filter(|p| !p.as_os_str().is_empty());
         config.validate().map_err(|e| e.at(path))?;
         Ok(config)
     }

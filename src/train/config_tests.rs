@@ -20,6 +20,13 @@ fn defaults_and_overrides() {
     assert_eq!(c.lr_scheduler_type, SchedulerType::Cosine);
     assert_eq!(c.epsilon_high(), 0.2);
     assert_eq!(c.prompts_per_step(), 1);
+    // an empty eval_dataset switches evaluation off (`--set` cannot unset a key)
+    let c = load(
+        "dataset = \"d\"\neval_dataset = \"t.jsonl\"\n",
+        &["eval_dataset="],
+    )
+    .unwrap();
+    assert_eq!(c.eval_dataset, None);
     // an evaluation turn gets the larger completion budget unless told otherwise
     let c = load(
         "dataset = \"d\"\nmax_completion_length = 64\nlayer2_max_completion_length = 192\n",
@@ -128,4 +135,40 @@ fn steps_per_generation_and_generation_batch_size() {
     assert_eq!(key(&["generation_batch_size=8"]), "generation_batch_size");
     assert_eq!(key(&["steps_per_generation=3"]), "steps_per_generation");
     assert_eq!(key(&["steps_per_generation=0"]), "steps_per_generation");
+}
+
+/// PPO's keys: TRL's PPOConfig defaults, its optimizer steps per step, the reference only with
+/// a KL penalty.
+#[test]
+fn ppo_keys_and_counts() {
+    let c = load("dataset = \"d\"\nalgorithm = \"ppo\"\n", &[]).unwrap();
+    assert_eq!(c.algorithm, Algorithm::Ppo);
+    assert_eq!(
+        (c.kl_coef, c.cliprange, c.cliprange_value, c.vf_coef),
+        (0.05, 0.2, 0.2, 0.1)
+    );
+    assert_eq!(
+        (c.gamma, c.lam, c.num_ppo_epochs, c.num_mini_batches),
+        (1.0, 0.95, 4, 1)
+    );
+    assert!(c.needs_reference());
+    assert_eq!(c.updates_per_step(), 4);
+    assert_eq!(c.value_learning_rate(), c.learning_rate);
+    let c = load(
+        "dataset = \"d\"\nalgorithm = \"ppo\"\nper_device_train_batch_size = 8\n",
+        &[
+            "num_mini_batches=4",
+            "num_ppo_epochs=2",
+            "kl_coef=0",
+            "value_learning_rate=3e-6",
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.updates_per_step(), 8);
+    assert!(!c.needs_reference());
+    assert_eq!(c.value_learning_rate(), 3e-6);
+    // GRPO's keys keep GRPO's meaning
+    let g = load("dataset = \"d\"\nbeta = 0.04\nkl_coef = 0\n", &[]).unwrap();
+    assert!(g.needs_reference());
+    assert_eq!(g.updates_per_step(), 1);
 }

@@ -15,8 +15,12 @@ use super::TrainConfig;
 use crate::error::{Error, Result};
 use crate::model::lora::LoraConfig;
 use crate::model::value::Qwen2ForValue;
-use crate::model::{load_value_model, save_value_model, Precision, Qwen2Config, Qwen2ForCausalLM, SaveOptions};
-use crate::rl::optim::{adamw, load_optimizer, save_optimizer, unreadable, AdamParams, ValueOptimizer};
+use crate::model::{
+    load_value_model, save_value_model, Precision, Qwen2Config, Qwen2ForCausalLM, SaveOptions,
+};
+use crate::rl::optim::{
+    adamw, load_optimizer, save_optimizer, unreadable, AdamParams, ValueOptimizer,
+};
 
 /// The critic's weights in a checkpoint (the recorder appends `.bin`).
 const WEIGHTS: &str = "value";
