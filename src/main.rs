@@ -48,7 +48,7 @@ enum Command {
     /// predictions against a dataset (--dataset --predictions), or a dataset's own reference
     /// solutions (--dataset --self-check). One JSON verdict per line, a summary on stderr.
     Verify(VerifyArgs),
-    /// Train a model with GRPO, MGRPO or iGRPO from a TOML config (keys follow TRL's
+    /// Train a model with GRPO, MGRPO, iGRPO or PPO from a TOML config (keys follow TRL's
     /// GRPOConfig); with no flags, runs configs/tiny-mgrpo.toml.
     Train(TrainArgs),
     /// Two-turn self-correction evaluation: Acc@t1, Acc@t2, Δ, Δi→c, Δc→i per benchmark

@@ -161,7 +161,7 @@ fn self_correction_configs_fail_clearly() {
         (vec!["guide_phrases=[]"], "guide_phrases"),
         (vec!["eval_turns=3"], "eval_turns"),
         (vec!["layer2_weight=-1"], "layer2_weight"),
-        (vec!["algorithm=ppo"], "ppo"),
+        (vec!["algorithm=reinforce"], "reinforce"),
         (vec!["draft_tie=longest"], "longest"),
         (
             vec![

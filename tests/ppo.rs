@@ -113,6 +113,17 @@ fn ppo_learns_the_copy_task() {
     let line: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(line["text"].as_str().unwrap().contains('4'), "{line}");
 
+    // one completion per prompt (TRL's PPO setting: the critic needs no group)
+    let single = tmp.path().join("single");
+    let sets = [
+        "num_generations=1",
+        "per_device_train_batch_size=16",
+        "max_steps=2",
+    ];
+    let args: Vec<&str> = sets.iter().flat_map(|s| ["--set", s]).collect();
+    train(&single, &args);
+    assert_eq!(metrics(&single).len(), 2);
+
     // `value_model_path`: the trained critic starts a new run with its values (~0.8 for most
     // digits: the trained policy's success rate); a causal LM starts one with a fresh head
     // (values near 0). The critic's learning rate is ~0, so the step's mean prediction is

@@ -1,4 +1,4 @@
-//! `mgrpo train`: a GRPO, MGRPO or iGRPO run from a TOML config, or the continuation of one.
+//! `mgrpo train`: a GRPO, MGRPO, iGRPO or PPO run from a TOML config, or the continuation of one.
 
 use std::path::PathBuf;
 

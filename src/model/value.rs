@@ -7,7 +7,6 @@
 use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::nn::Linear;
 use burn::prelude::*;
-
 use burn::tensor::DType;
 
 use super::lora::LoraConfig;
@@ -29,7 +28,7 @@ impl<B: Backend> Qwen2ForValue<B> {
     /// The critic initialised from a policy: its decoder stack's weights (its LM head dropped)
     /// as parameters of their own — new ids, new autodiff leaves, so the critic trains apart
     /// from the policy; frozen ones (LoRA's base) stay frozen and its adapters are copied — and
-    /// a fresh value head, normal(0, 0.02), from the backend's seeded RNG.
+    /// a fresh value head drawn from `seed` ([`Self::with_fresh_head`]).
     pub fn from_policy(policy: Qwen2ForCausalLM<B>, seed: u64, device: &B::Device) -> Self {
         struct Own;
         impl<B: Backend> ModuleMapper<B> for Own {

@@ -167,6 +167,11 @@ fn ppo_keys_and_counts() {
     assert_eq!(c.updates_per_step(), 8);
     assert!(!c.needs_reference());
     assert_eq!(c.value_learning_rate(), 3e-6);
+    // one completion per prompt: PPO's critic needs no group, GRPO's advantage does
+    let one = "dataset = \"d\"\nnum_generations = 1\n";
+    assert!(load(one, &["algorithm=ppo"]).is_ok());
+    let e = load(one, &[]).unwrap_err().to_string();
+    assert!(e.contains("num_generations") && e.contains("PPO"), "{e}");
     // GRPO's keys keep GRPO's meaning
     let g = load("dataset = \"d\"\nbeta = 0.04\nkl_coef = 0\n", &[]).unwrap();
     assert!(g.needs_reference());

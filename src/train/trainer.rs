@@ -45,7 +45,8 @@ pub struct Trainer<'a, B: AutodiffBackend> {
     pub(super) model: Option<Qwen2ForCausalLM<B>>,
     pub(super) optim: PolicyOptimizer<B>,
     pub(super) dp: DataParallel<B>,
-    /// The frozen reference, in the compute dtype; only when the KL term exists (β > 0).
+    /// The frozen reference, in the compute dtype; only when the KL term exists (β > 0, or
+    /// PPO's `kl_coef > 0`).
     pub(super) reference: Option<Qwen2ForCausalLM<B::InnerBackend>>,
     /// PPO's critic (`algorithm = "ppo"` only).
     pub(super) critic: Option<Critic<B>>,

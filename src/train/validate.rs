@@ -32,10 +32,13 @@ impl TrainConfig {
                 ),
             );
         }
-        if self.num_generations < 2 {
+        if self.num_generations == 0 {
+            return bad("num_generations", "must be at least 1");
+        }
+        if self.num_generations < 2 && self.algorithm != Algorithm::Ppo {
             return bad(
                 "num_generations",
-                "must be at least 2 (a group of one has no advantage)",
+                "must be at least 2 (a group of one has no advantage; PPO's critic allows 1)",
             );
         }
         if self.per_device_train_batch_size == 0 || self.gradient_accumulation_steps == 0 {
