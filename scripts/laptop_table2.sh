@@ -4,7 +4,8 @@
 # the 500 held-out problems, two turns, temperature 0.7, eval seed = run seed), with the wall
 # time of each run. Then scripts/table2_summary.py prints mean ± std over the seeds.
 #
-#   bash scripts/laptop_table2.sh                  # all rows, seeds 0 1 2 (about 100 min on 2 cores)
+#   bash scripts/laptop_table2.sh                  # all rows, seeds 0 1 2 (~130 min on 2 cores, plus
+#                                                  # ~40 min per seed for the one-device PPO row)
 #   SEEDS="0" ROWS="start mgrpo" bash scripts/laptop_table2.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
