@@ -9,7 +9,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 
 use crate::batch::PaddedBatch;
-use crate::model::Qwen2ForCausalLM;
+use crate::model::{ModelInput, Qwen2ForCausalLM};
 use crate::score::target_logprobs;
 
 /// One sequence to score: a prompt and the completion sampled for it.
@@ -60,13 +60,8 @@ pub fn completion_logprobs<B: Backend>(
     device: &B::Device,
 ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
     let t = window(rows);
-    let seqs: Vec<Vec<u32>> = rows
-        .iter()
-        .map(|r| [r.prompt, r.completion].concat())
-        .collect();
-    let batch = PaddedBatch::left_padded(&seqs, 0);
-    let (n, s) = (batch.batch, batch.seq);
-    let input = batch.to_input::<B>(device);
+    let input = rows_input::<B>(rows, device);
+    let [n, s] = input.input_ids.dims();
     let hidden = model.model.forward(&input); // [n, s, d]
                                               // position j predicts token j + 1: the window predicts tokens s − t .. s
     let hidden = hidden.narrow(1, s - 1 - t, t); // [n, t, d]
@@ -80,6 +75,15 @@ pub fn completion_logprobs<B: Backend>(
     let entropy = with_entropy.then(|| entropy(logits.clone().detach()));
     let logps = target_logprobs(logits, targets).reshape([n, t]);
     (logps, entropy)
+}
+
+/// The rows as one left-padded batch of `prompt + completion` sequences.
+pub(crate) fn rows_input<B: Backend>(rows: &[SeqRow<'_>], device: &B::Device) -> ModelInput<B> {
+    let seqs: Vec<Vec<u32>> = rows
+        .iter()
+        .map(|r| [r.prompt, r.completion].concat())
+        .collect();
+    PaddedBatch::left_padded(&seqs, 0).to_input(device)
 }
 
 /// Half-precision logits in f32 (the loss is computed in f32 or wider; f64 stays f64).

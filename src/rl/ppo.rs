@@ -17,12 +17,13 @@ use burn::tensor::backend::AutodiffBackend;
 use super::experience::Experience;
 use super::gae::{gae, token_rewards, whiten, KlEstimator};
 use super::logprobs::SeqRow;
-use super::logprobs::{at_least_f32, completion_logprobs, completion_mask, right_aligned, window};
+use super::logprobs::{
+    at_least_f32, completion_logprobs, completion_mask, right_aligned, rows_input, window,
+};
 use super::optim::{
     clip_coefficient, global_grad_norm, scale_grads, PolicyOptimizer, ValueOptimizer,
 };
 use super::ppo_loss::{policy_loss, value_loss, POLICY_SUMS, VALUE_SUMS};
-use crate::batch::PaddedBatch;
 use crate::error::{Error, Result};
 use crate::model::value::Qwen2ForValue;
 use crate::model::Qwen2ForCausalLM;
@@ -103,7 +104,7 @@ impl PpoBatch {
     }
 
     /// Active tokens of the samples at `indices`.
-    fn tokens(&self, indices: &[usize]) -> usize {
+    pub fn tokens(&self, indices: &[usize]) -> usize {
         indices
             .iter()
             .map(|&i| &self.samples[i])
@@ -145,12 +146,7 @@ fn window_values<B: Backend>(
     t: usize,
     device: &B::Device,
 ) -> Tensor<B, 2> {
-    let seqs: Vec<Vec<u32>> = rows
-        .iter()
-        .map(|r| [r.prompt, r.completion].concat())
-        .collect();
-    let input = PaddedBatch::left_padded(&seqs, 0).to_input::<B>(device);
-    at_least_f32(critic.forward_window(&input, t))
+    at_least_f32(critic.forward_window(&rows_input(rows, device), t))
 }
 
 /// Rewards, GAE and whitened advantages for a scored experience (old log-probs filled in,

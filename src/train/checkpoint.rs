@@ -1,6 +1,7 @@
 //! Checkpoints: `RUN/checkpoints/step-NNNNNN/` with the model in HF layout (`model/`), the
 //! optimizer state (`optimizer.bin`), the reference model when `sync_ref_model` has moved it
-//! (`reference/`, HF layout) and the trainer state (`trainer_state.json`: step,
+//! (`reference/`, HF layout), PPO's critic (`value.bin`, `value_optimizer.bin`, written by
+//! `critic.rs`) and the trainer state (`trainer_state.json`: step,
 //! scheduler step, data position, RNG seed, counters), and last `manifest.json` with every
 //! file's sha256 (`manifest.rs`). Each is written under a temporary name and renamed when
 //! complete, so a kill at any instant leaves the last complete one intact; on resume the
@@ -13,6 +14,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
+use super::critic::Critic;
 use super::manifest::{verify_manifest, write_manifest};
 use crate::error::{Error, Result};
 use crate::fsutil::{replace_dir, write_atomic};
@@ -74,19 +76,15 @@ pub struct CheckpointSpec<'a> {
     pub lora: Option<LoraCheckpoint<'a>>,
 }
 
-/// What else a checkpoint holds, written into its directory before the manifest (PPO's
-/// critic).
-pub type ExtraFiles<'a> = &'a dyn Fn(&Path) -> Result<()>;
-
 /// Save a checkpoint of step `state.step` as `spec` says (with `reference` when it is
-/// synchronised with the policy, and the files `extra` writes).
+/// synchronised with the policy, and PPO's `critic`).
 pub fn save_checkpoint<B: AutodiffBackend>(
     spec: &CheckpointSpec<'_>,
     state: &TrainerState,
     model: &Qwen2ForCausalLM<B>,
     optim: &PolicyOptimizer<B>,
     reference: Option<&Qwen2ForCausalLM<B::InnerBackend>>,
-    extra: Option<ExtraFiles<'_>>,
+    critic: Option<&Critic<B>>,
 ) -> Result<PathBuf> {
     let CheckpointSpec {
         run,
@@ -116,8 +114,8 @@ pub fn save_checkpoint<B: AutodiffBackend>(
         if let Some(reference) = reference {
             save_model(reference, config, &tmp.join(REFERENCE), &opts)?;
         }
-        if let Some(extra) = extra {
-            extra(&tmp)?;
+        if let Some(critic) = critic {
+            critic.save(&tmp)?;
         }
         let json = serde_json::to_string_pretty(state)
             .map_err(|e| Error::serialize("the trainer state", e))?;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use super::overrides::parse_config;
+use super::overrides::parse_config;
 use crate::error::{Error, Result};
 use crate::model::lora::{LoraConfig, LORA_TARGETS};
 use crate::reward::RewardConfig;

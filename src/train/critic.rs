@@ -32,7 +32,7 @@ fn critic_seed(seed: u64) -> u64 {
 }
 
 /// The critic of a PPO run.
-pub(crate) struct Critic<B: AutodiffBackend> {
+pub struct Critic<B: AutodiffBackend> {
     /// Taken out only while an update owns it: see [`Self::model`].
     pub model: Option<Qwen2ForValue<B>>,
     pub optim: ValueOptimizer<B>,

@@ -6,7 +6,7 @@
 pub mod checkpoint;
 pub mod collect;
 pub mod config;
-mod critic;
+pub mod critic;
 pub mod evaluate;
 pub mod manifest;
 pub mod order;

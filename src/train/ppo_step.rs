@@ -55,13 +55,7 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
         )?;
         let batch = prepare(&main.experience, &main.rollout.totals(), values, &ppo)?;
         let all: Vec<usize> = (0..batch.samples.len()).collect();
-        let active = batch
-            .samples
-            .iter()
-            .filter(|s| s.keep)
-            .map(|s| s.completion.len())
-            .sum::<usize>()
-            .max(1) as f32;
+        let active = batch.tokens(&all).max(1) as f32;
         let mut out = Updated {
             last: UpdateStats::default(),
             lr: 0.0,
@@ -69,7 +63,7 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
             secs: [t0.elapsed().as_secs_f64(), 0.0, 0.0],
             ppo: None,
         };
-        let (mut totals, mut losses, mut steps) = (PpoSums::default(), [0.0f32; 2], 0.0f32);
+        let (mut totals, mut steps) = (PpoSums::default(), 0.0f32);
         let mut value_lr = 0.0;
         let seed = step_seed(cfg.seed, self.state.step + 1);
         for epoch in 0..cfg.num_ppo_epochs {
@@ -93,8 +87,6 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
                 critic.model = Some(model);
                 self.state.optimizer_steps += 1;
                 totals.add(&s.sums);
-                losses[0] += s.sums.policy_loss;
-                losses[1] += s.sums.value_loss;
                 steps += 1.0;
                 out.all_applied &= s.applied;
                 out.secs[0] += s.forward_secs;
@@ -103,10 +95,7 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
                 out.lr = lr;
                 out.last = UpdateStats {
                     loss: s.sums.policy_loss + cfg.vf_coef * s.sums.value_loss,
-                    part_losses: vec![s.sums.policy_loss],
                     grad_norm: s.grad_norm,
-                    metrics: LossMetrics::default(),
-                    entropy: 0.0,
                     applied: s.applied,
                     ..UpdateStats::default()
                 };
@@ -124,8 +113,8 @@ impl<B: AutodiffBackend> Trainer<'_, B> {
             approxkl: totals.policy[1] / tokens,
             clipfrac: totals.policy[0] / tokens,
             policy_entropy: totals.entropy / tokens,
-            policy_loss: losses[0] / steps.max(1.0),
-            value_loss: losses[1] / steps.max(1.0),
+            policy_loss: totals.policy_loss / steps.max(1.0),
+            value_loss: totals.value_loss / steps.max(1.0),
             value_clipfrac: totals.value[0] / tokens,
             vpred: totals.value[1] / tokens,
             value_error: totals.value[2] / tokens,

@@ -16,7 +16,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::config::parse_config;
+use super::overrides::parse_config;
 use super::star::{star_pairs, StarConfig, StarPair};
 use super::validate::{non_negative, positive};
 use crate::error::{Error, KeyError, Result};

@@ -10,8 +10,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::checkpoint::{
-    self, restore_latest, save_checkpoint, CheckpointSpec, ExtraFiles, LoraCheckpoint, Restored,
-    TrainerState,
+    self, restore_latest, save_checkpoint, CheckpointSpec, LoraCheckpoint, Restored, TrainerState,
 };
 use super::config::Algorithm;
 use super::critic::{load_start, Critic};
@@ -279,9 +278,15 @@ impl<'a, B: AutodiffBackend> Trainer<'a, B> {
             lora: lora_checkpoint(self.cfg, self.lora.as_ref()),
         };
         let synced = self.reference.as_ref().filter(|_| self.cfg.sync_ref_model);
-        let critic = self.critic.as_ref().map(|c| move |dir: &Path| c.save(dir));
-        let extra = critic.as_ref().map(|f| f as ExtraFiles<'_>);
-        save_checkpoint(&spec, &self.state, self.model(), &self.optim, synced, extra)
+        let critic = self.critic.as_ref();
+        save_checkpoint(
+            &spec,
+            &self.state,
+            self.model(),
+            &self.optim,
+            synced,
+            critic,
+        )
     }
 
     /// After a non-finite step: an error once `max_nonfinite_steps` come in a row.
