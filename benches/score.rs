@@ -7,9 +7,10 @@
 
 use burn::prelude::Backend;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use mgrpo::fused::FusedBackend;
 use mgrpo::score::batch_logprobs;
 
-fn bench_backend<B: Backend>(c: &mut Criterion, name: &str) {
+fn bench_backend<B: FusedBackend>(c: &mut Criterion, name: &str) {
     let device = B::Device::default();
     let config = mgrpo::bench::shape("bench-small").expect("known shape");
     let (batch, seq) = (8, 128);

@@ -1,5 +1,6 @@
 //! Left-padded batches of token rows, with positions taken from the mask.
 
+use crate::fused::FusedBackend;
 use burn::prelude::*;
 
 use crate::model::ModelInput;
@@ -53,7 +54,7 @@ impl PaddedBatch {
     }
 
     /// The model input on `device`.
-    pub fn to_input<B: Backend>(&self, device: &B::Device) -> ModelInput<B> {
+    pub fn to_input<B: FusedBackend>(&self, device: &B::Device) -> ModelInput<B> {
         let shape = [self.batch, self.seq];
         ModelInput {
             input_ids: Tensor::from_data(TensorData::new(self.ids.clone(), shape), device),

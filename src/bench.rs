@@ -6,9 +6,8 @@
 //! batch rows at once, with the KV cache, never stopping early (no EOS), end to end (prefill
 //! included). `scripts/bench_torch.py` measures transformers on the same shapes and thread count.
 
+use crate::fused::FusedBackend;
 use std::time::Instant;
-
-use burn::prelude::*;
 
 use crate::batch::PaddedBatch;
 use crate::generate::{generate, GenerateConfig, SamplingParams};
@@ -69,7 +68,7 @@ pub struct BenchReport {
 
 /// The `score` workload: a random model of shape `config` (seeded) and a full batch of
 /// `batch` × `seq` deterministic token rows.
-pub fn score_workload<B: Backend>(
+pub fn score_workload<B: FusedBackend>(
     config: &Qwen2Config,
     batch: usize,
     seq: usize,
@@ -90,7 +89,7 @@ pub fn score_workload<B: Backend>(
 
 /// Time `score` on a random model of shape `config`: `warmup` untimed iterations (at least
 /// one, the first timed apart), then `iters`.
-pub fn bench_score<B: Backend>(
+pub fn bench_score<B: FusedBackend>(
     config: &Qwen2Config,
     batch: usize,
     seq: usize,
@@ -200,7 +199,7 @@ pub struct GenerateWorkload {
 
 /// Time greedy generation of `w` on a random model of shape `config`: `warmup` untimed runs
 /// (at least one, timed apart as the first run) then `iters` timed ones.
-pub fn bench_generate<B: Backend>(
+pub fn bench_generate<B: FusedBackend>(
     config: &Qwen2Config,
     w: GenerateWorkload,
     t: Timing,

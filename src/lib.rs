@@ -1,8 +1,9 @@
 //! mgrpo: GRPO, MGRPO and iGRPO for Qwen2 models, written with Burn and generic over its
 //! backends. See `README.md` and `docs/` for the big picture.
 //!
-//! Library code is generic over `B: Backend`; the binary (`main.rs`) is the only place that
-//! names a concrete backend.
+//! Library code is generic over `B: FusedBackend` (Burn's `Backend` with the model's fused
+//! operations, `fused/`); the binary (`main.rs`) and the impls in `fused/` are the only places
+//! that name a concrete backend.
 
 pub mod batch;
 pub mod bench;
@@ -12,6 +13,7 @@ pub mod device;
 pub mod error;
 pub mod eval;
 pub mod fsutil;
+pub mod fused;
 pub mod generate;
 pub mod grade;
 pub mod interrupt;

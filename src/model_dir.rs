@@ -4,9 +4,8 @@
 //! tokenizer). The weights are loaded last, by [`ModelDir::load`], so that a command checks its
 //! other inputs against the config and the tokenizer before it spends time and memory on them.
 
+use crate::fused::FusedBackend;
 use std::path::{Path, PathBuf};
-
-use burn::prelude::Backend;
 
 use crate::error::{Error, Result};
 use crate::model::{load_config, load_weights, Precision, Qwen2Config, Qwen2ForCausalLM};
@@ -58,7 +57,7 @@ impl ModelDir {
     }
 
     /// The weights onto `device`, in `precision`.
-    pub fn load<B: Backend>(
+    pub fn load<B: FusedBackend>(
         &self,
         precision: Precision,
         device: &B::Device,

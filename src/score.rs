@@ -4,6 +4,7 @@
 //! compare with transformers. Rows are batched by length (to waste little compute on padding),
 //! left-padded, and returned in input order; a batch gives the same numbers as one row at a time.
 
+use crate::fused::FusedBackend;
 use burn::prelude::*;
 use burn::tensor::DType;
 
@@ -15,7 +16,7 @@ use crate::model::Qwen2ForCausalLM;
 /// # Shapes
 /// - returns `[batch, seq - 1]`: column `j` is `log p(ids[j + 1] | ids[..=j])`, in f32. Columns
 ///   that predict a padding token are meaningless.
-pub fn batch_logprobs<B: Backend>(
+pub fn batch_logprobs<B: FusedBackend>(
     model: &Qwen2ForCausalLM<B>,
     batch: &PaddedBatch,
     device: &B::Device,
@@ -32,7 +33,7 @@ pub fn batch_logprobs<B: Backend>(
 ///
 /// # Shapes
 /// - `logits`: `[batch, seq, vocab]` (f32), `targets`: `[batch, seq, 1]` → `[batch, seq, 1]`
-pub fn target_logprobs<B: Backend>(
+pub fn target_logprobs<B: FusedBackend>(
     logits: Tensor<B, 3>,
     targets: Tensor<B, 3, Int>,
 ) -> Tensor<B, 3> {
@@ -45,7 +46,7 @@ pub fn target_logprobs<B: Backend>(
 /// computed `batch_size` rows at a time, in input order.
 ///
 /// Token ids must be below the model's vocabulary size (checked by the caller).
-pub fn score_rows<B: Backend>(
+pub fn score_rows<B: FusedBackend>(
     model: &Qwen2ForCausalLM<B>,
     rows: &[Vec<u32>],
     batch_size: usize,

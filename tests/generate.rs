@@ -7,6 +7,7 @@ mod common;
 use burn::prelude::*;
 use common::*;
 use mgrpo::batch::PaddedBatch;
+use mgrpo::fused::FusedBackend;
 use mgrpo::generate::sampler::argmax;
 use mgrpo::generate::sampler::filtered_distribution;
 use mgrpo::generate::{
@@ -19,7 +20,7 @@ use mgrpo::tokenizer::Tokenizer;
 use rand::{Rng, SeedableRng};
 
 /// Greedy continuation by a full forward pass over the whole sequence for every new token.
-fn greedy_uncached<B: Backend>(
+fn greedy_uncached<B: FusedBackend>(
     model: &Qwen2ForCausalLM<B>,
     prompt: &[u32],
     n: usize,
@@ -61,7 +62,7 @@ fn prompts(name: &str) -> Vec<Vec<u32>> {
         .collect()
 }
 
-fn run<B: Backend>(
+fn run<B: FusedBackend>(
     dir: &std::path::Path,
     prompts: &[Vec<u32>],
     gen: &GenerateConfig,
@@ -76,7 +77,7 @@ fn run<B: Backend>(
 
 /// 40 new tokens with the cache, one batch of all prompts (left-padded), equal the uncached
 /// greedy continuation of each prompt alone, token for token.
-fn cache_equals_full_forward<B: Backend>(device: B::Device) {
+fn cache_equals_full_forward<B: FusedBackend>(device: B::Device) {
     for name in FIXTURES {
         let dir = fixture(name);
         let (config, model) = load_model::<B>(&dir, &device).unwrap();
@@ -95,7 +96,7 @@ fn cache_equals_full_forward<B: Backend>(device: B::Device) {
 
 /// Every fixture's greedy continuations equal transformers' (stopping at config.json's EOS),
 /// and the decoded text of the text prompt equals the HF tokenizer's decode.
-fn matches_transformers<B: Backend>(device: B::Device) {
+fn matches_transformers<B: FusedBackend>(device: B::Device) {
     for name in FIXTURES {
         let dir = fixture(name);
         let cases = expected(name)["greedy"].as_array().unwrap().clone();
@@ -340,7 +341,7 @@ const CHI2_999: [f64; 9] = [
 /// at α = 0.001 over 20,000 draws, never a filtered-out token), reports the filtered and the
 /// model log-probs of what it drew, and in a whole generation is reproducible, independent of
 /// the batch a row is decoded in, and equal to the host under greedy decoding.
-fn device_sampling<B: Backend>(device: B::Device) {
+fn device_sampling<B: FusedBackend>(device: B::Device) {
     let row: Vec<f32> = vec![2.0, 1.5, 1.5, 0.7, 0.2, -0.3, -1.0, -1.0, -2.5, -4.0];
     let v = row.len();
     let lse = row.iter().map(|&x| (x as f64).exp()).sum::<f64>().ln();
@@ -458,7 +459,7 @@ fn device_sampling_wgpu() {
 
 /// Attention over the cache in length buckets (the unfilled slots masked) decodes what exact
 /// lengths decode: the same greedy and sampled tokens, log-probs equal to float rounding.
-fn bucketed_decode<B: Backend>(device: B::Device) {
+fn bucketed_decode<B: FusedBackend>(device: B::Device) {
     let dir = fixture("gqa2-tied-f32-t4");
     let ps = mixed_prompts();
     let gen = |sampling, kv_buckets| GenerateConfig {

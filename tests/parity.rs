@@ -9,12 +9,13 @@ mod common;
 
 use burn::prelude::Backend;
 use common::*;
+use mgrpo::fused::FusedBackend;
 use mgrpo::model::{load_model, Precision};
 use mgrpo::score::{prepare_rows, score_rows, ScoreRow};
 use mgrpo::template::PromptTemplate;
 use mgrpo::tokenizer::Tokenizer;
 
-fn check_all<B: Backend>(device: B::Device, tol: f32) {
+fn check_all<B: FusedBackend>(device: B::Device, tol: f32) {
     for name in FIXTURES {
         let (_, model) = load_model::<B>(&fixture(name), &device).unwrap();
         let rows = id_rows(name);
@@ -33,7 +34,7 @@ fn check_all<B: Backend>(device: B::Device, tol: f32) {
 
 /// bf16 (weights and activations; norms, softmax and log-probs in f32) against transformers'
 /// f32 log-probs: the largest and the mean absolute difference over every fixture token.
-fn bf16_error<B: Backend>(device: B::Device) -> (f32, f32) {
+fn bf16_error<B: FusedBackend>(device: B::Device) -> (f32, f32) {
     let (mut max, mut sum, mut n) = (0.0f32, 0.0f64, 0usize);
     for name in FIXTURES {
         let (_, model) = load_model::<B>(&fixture(name), &device).unwrap();
@@ -55,7 +56,7 @@ fn bf16_error<B: Backend>(device: B::Device) -> (f32, f32) {
 }
 
 /// Prompt/completion rows through the tokenizer and the qwen-math template.
-fn check_text_rows<B: Backend>(device: B::Device, tol: f32) {
+fn check_text_rows<B: FusedBackend>(device: B::Device, tol: f32) {
     let dir = fixture(TOKENIZER_FIXTURE);
     let exp = expected(TOKENIZER_FIXTURE);
     let tok = Tokenizer::from_model_dir(&dir).unwrap().unwrap();
@@ -174,7 +175,7 @@ fn tokenizer_matches_hf() {
 /// compiled in (autodiff's generic attention too): no attention row is fully masked (a padding
 /// query attends to itself), so no backend's handling of an all-masked row can put NaN into
 /// padding positions and from there into gradients.
-fn check_padded_finite<B: Backend>(device: B::Device) {
+fn check_padded_finite<B: FusedBackend>(device: B::Device) {
     use mgrpo::batch::PaddedBatch;
     let (_, model) = load_model::<B>(&fixture("gqa2-tied-f32-t4"), &device).unwrap();
     let batch = PaddedBatch::left_padded(&[vec![1, 2], vec![3, 4, 5, 6, 7, 8]], 0);

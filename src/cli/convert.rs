@@ -1,9 +1,9 @@
 //! `mgrpo convert`: load an HF model directory and save it again.
 
+use mgrpo::fused::FusedBackend;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use burn::prelude::Backend;
 use clap::Args;
 
 use mgrpo::model::{load_model, save_model, SaveDtype, SaveOptions};
@@ -33,7 +33,7 @@ pub struct ConvertArgs {
     pub device: DeviceArg,
 }
 
-pub fn convert<B: Backend>(a: ConvertArgs, device: &B::Device) -> Result<()> {
+pub fn convert<B: FusedBackend>(a: ConvertArgs, device: &B::Device) -> Result<()> {
     let dtype =
         SaveDtype::parse(&a.dtype).map_err(|e| mgrpo::Error::arg("--dtype", e.to_string()))?;
     if a.max_shard_bytes == 0 {

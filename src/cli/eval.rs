@@ -1,9 +1,9 @@
 //! `mgrpo eval`: the two-turn self-correction evaluation (the MGRPO paper's Table 2).
 
+use mgrpo::fused::FusedBackend;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use burn::prelude::Backend;
 use clap::{Args, ValueEnum};
 
 use mgrpo::data::Dataset;
@@ -112,7 +112,7 @@ fn names(paths: &[PathBuf]) -> Vec<String> {
         .collect()
 }
 
-pub fn eval<B: Backend>(a: EvalArgs, device: &B::Device) -> Result<()> {
+pub fn eval<B: FusedBackend>(a: EvalArgs, device: &B::Device) -> Result<()> {
     let reward = RewardConfig {
         turn2_graded_on: match a.turn2_graded_on {
             Turn2GradedOn::Continuation => Turn2Grading::Continuation,

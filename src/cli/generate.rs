@@ -1,9 +1,9 @@
 //! `mgrpo generate`: batched sampling with the KV cache.
 
+use mgrpo::fused::FusedBackend;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use burn::prelude::Backend;
 use clap::Args;
 
 use mgrpo::generate::input::{prepare_prompts, read_prompts, PromptRow, PromptSource};
@@ -102,7 +102,7 @@ fn parse_sample_on(s: &str) -> std::result::Result<SampleOn, String> {
     s.parse()
 }
 
-pub fn generate<B: Backend>(a: GenerateArgs, device: &B::Device) -> Result<()> {
+pub fn generate<B: FusedBackend>(a: GenerateArgs, device: &B::Device) -> Result<()> {
     let sampling = SamplingParams {
         temperature: a.temperature,
         top_k: a.top_k,

@@ -11,6 +11,7 @@ pub mod task;
 pub mod train;
 pub mod verify;
 
+use mgrpo::fused::FusedBackend;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -20,19 +21,13 @@ use clap::Args;
 /// `distributed` makes its autodiff backend require the inner backend's distributed operations,
 /// which only the CubeCL backends (cuda, wgpu) have; that build leaves the others out.
 #[cfg(feature = "nccl")]
-pub trait Trainable:
-    burn::prelude::Backend + burn::tensor::backend::distributed::DistributedBackend
-{
-}
+pub trait Trainable: FusedBackend + burn::tensor::backend::distributed::DistributedBackend {}
 #[cfg(feature = "nccl")]
-impl<B: burn::prelude::Backend + burn::tensor::backend::distributed::DistributedBackend> Trainable
-    for B
-{
-}
+impl<B: FusedBackend + burn::tensor::backend::distributed::DistributedBackend> Trainable for B {}
 #[cfg(not(feature = "nccl"))]
-pub trait Trainable: burn::prelude::Backend {}
+pub trait Trainable: FusedBackend {}
 #[cfg(not(feature = "nccl"))]
-impl<B: burn::prelude::Backend> Trainable for B {}
+impl<B: FusedBackend> Trainable for B {}
 
 #[derive(Args)]
 pub struct DeviceArg {

@@ -1,9 +1,9 @@
 //! `mgrpo score`: per-token log-probs of given sequences.
 
+use mgrpo::fused::FusedBackend;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use burn::prelude::Backend;
 use clap::Args;
 
 use mgrpo::model_dir::ModelDir;
@@ -38,7 +38,7 @@ pub struct ScoreArgs {
     pub dtype: DtypeArg,
 }
 
-pub fn score<B: Backend>(a: ScoreArgs, device: &B::Device) -> Result<()> {
+pub fn score<B: FusedBackend>(a: ScoreArgs, device: &B::Device) -> Result<()> {
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }

@@ -1,5 +1,6 @@
 //! `mgrpo sft`: supervised fine-tuning, and the STaR baselines (a `[star]` table).
 
+use mgrpo::fused::FusedAutodiffBackend;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -24,10 +25,7 @@ pub struct SftArgs {
     pub device: DeviceArg,
 }
 
-pub fn sft<B: burn::tensor::backend::AutodiffBackend>(
-    a: SftArgs,
-    device: &B::Device,
-) -> Result<()> {
+pub fn sft<B: FusedAutodiffBackend>(a: SftArgs, device: &B::Device) -> Result<()> {
     use mgrpo::train::default_run_dir;
     use mgrpo::train::sft::SftConfig;
     let config = SftConfig::load(&a.config, &a.set)?;

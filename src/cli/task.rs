@@ -3,10 +3,10 @@
 //! transformers does). `scripts/make_tiny_model.sh` chains them with `mgrpo sft` to rebuild
 //! `model/`.
 
+use mgrpo::fused::FusedBackend;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use burn::prelude::Backend;
 use clap::Args;
 
 use mgrpo::data::arith::ArithConfig;
@@ -144,7 +144,7 @@ pub struct InitArgs {
 
 const SPECIALS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
 
-pub fn init<B: Backend>(a: InitArgs, device: &B::Device) -> Result<()> {
+pub fn init<B: FusedBackend>(a: InitArgs, device: &B::Device) -> Result<()> {
     if a.out.exists() {
         bail!("--out {}: already exists", a.out.display());
     }

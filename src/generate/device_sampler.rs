@@ -10,6 +10,7 @@
 //! top-p → min-p), on f32 with an inverse-CDF draw: the distribution is the host's (tested by
 //! χ²), a token drawn at a CDF boundary may differ from the host's f64 walk.
 
+use crate::fused::FusedBackend;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use burn::tensor::{DType, TensorData};
@@ -31,7 +32,7 @@ pub enum SampleOn {
 
 impl SampleOn {
     /// Whether backend `B` on `device` samples on the device.
-    pub fn on_device<B: Backend>(self, device: &B::Device) -> bool {
+    pub fn on_device<B: FusedBackend>(self, device: &B::Device) -> bool {
         match self {
             SampleOn::Host => false,
             SampleOn::Device => true,
@@ -68,7 +69,7 @@ pub enum DeviceDraw {
 /// Draw one token per row of `logits` (`[n, vocab]`, not greedy) with the rows' uniforms in
 /// `[0, 1)`, which `uniforms` draws (from each row's stream) only once the logits are known to
 /// be usable.
-pub fn sample_on_device<B: Backend>(
+pub fn sample_on_device<B: FusedBackend>(
     logits: Tensor<B, 2>,
     params: &SamplingParams,
     uniforms: impl FnOnce() -> Vec<f64>,
@@ -152,7 +153,7 @@ pub fn sample_on_device<B: Backend>(
 /// first cumulative weight above the target (never past the `limit`-th, so rounding at the
 /// top end cannot pick a filtered-out position), its weight and the row's total.
 #[allow(clippy::type_complexity)]
-fn draw<B: Backend>(
+fn draw<B: FusedBackend>(
     weights: Tensor<B, 2>,
     u: Tensor<B, 2>,
     limit: Tensor<B, 2, Int>,
@@ -167,6 +168,6 @@ fn draw<B: Backend>(
     Ok((pos, weight, total))
 }
 
-fn read_floats<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
+fn read_floats<B: FusedBackend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
     crate::tensor::read_back(t, "sampled tokens")
 }

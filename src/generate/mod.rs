@@ -13,6 +13,7 @@ pub mod input;
 pub mod sampler;
 pub mod stop;
 
+use crate::fused::FusedBackend;
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -132,7 +133,7 @@ pub struct Generation {
 ///
 /// Prompts must be non-empty, use ids below the vocabulary size and leave room below
 /// `max_position_embeddings`; the error names the prompt's index otherwise.
-pub fn generate<B: Backend>(
+pub fn generate<B: FusedBackend>(
     model: &Qwen2ForCausalLM<B>,
     config: &Qwen2Config,
     prompts: &[Vec<u32>],
@@ -218,7 +219,7 @@ struct Row {
 
 /// Generate for the prompts `chunk` (indices into `prompts`): prefill once, copy each prefill
 /// to its samples, decode until every row is done. Returns the completions and what it took.
-fn generate_batch<B: Backend>(
+fn generate_batch<B: FusedBackend>(
     model: &Qwen2ForCausalLM<B>,
     config: &Qwen2Config,
     prompts: &[Vec<u32>],
@@ -368,7 +369,7 @@ fn generate_batch<B: Backend>(
 /// the device and reads back two numbers per row; sampling draws on the device with a uniform
 /// from each row's RNG (`device_sampler`) when `on_device`, else reads the logits back and
 /// draws on the host.
-fn pick_tokens<B: Backend>(
+fn pick_tokens<B: FusedBackend>(
     logits: Tensor<B, 2>,
     params: &SamplingParams,
     on_device: bool,
@@ -432,10 +433,10 @@ fn nonfinite_logits(row: usize) -> Error {
     ))
 }
 
-fn read_floats<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
+fn read_floats<B: FusedBackend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
     crate::tensor::read_back(t, "logits")
 }
 
-fn read_ints<B: Backend, const D: usize>(t: Tensor<B, D, Int>) -> Result<Vec<i64>> {
+fn read_ints<B: FusedBackend, const D: usize>(t: Tensor<B, D, Int>) -> Result<Vec<i64>> {
     crate::tensor::read_back_ints(t, "token ids")
 }

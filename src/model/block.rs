@@ -3,6 +3,7 @@
 //! `h = x + o_proj(attn(input_layernorm(x)))`,
 //! `out = h + mlp(post_attention_layernorm(h))`.
 
+use crate::fused::FusedBackend;
 use burn::prelude::*;
 
 use super::attention::Qwen2Attention;
@@ -23,7 +24,7 @@ pub struct Qwen2DecoderLayer<B: Backend> {
     pub post_attention_layernorm: Qwen2RMSNorm<B>,
 }
 
-impl<B: Backend> Qwen2DecoderLayer<B> {
+impl<B: FusedBackend> Qwen2DecoderLayer<B> {
     /// Layer `{prefix}` (`model.layers.N`) of `c`, its weights from `src`.
     pub fn new(prefix: &str, c: &Qwen2Config, src: &mut impl WeightSource<B>) -> Result<Self> {
         let (d, eps) = (c.hidden_size, c.rms_norm_eps);

@@ -5,6 +5,7 @@
 //! model layers hold no state. Rows are left-padded: row `r`'s first `pad_lens[r]` slots hold
 //! padding (masked as keys), everything after is real.
 
+use crate::fused::FusedBackend;
 use burn::prelude::*;
 use burn::tensor::DType;
 
@@ -20,7 +21,7 @@ pub struct LayerKv<B: Backend> {
     v: Tensor<B, 4>,
 }
 
-impl<B: Backend> LayerKv<B> {
+impl<B: FusedBackend> LayerKv<B> {
     /// Write `k_new`/`v_new` (`[batch, kv_heads, s, head_dim]`) at slots `offset..offset + s`
     /// and return the updated cache with the keys and values of slots `0..keys` (`keys` ≥
     /// `offset + s`: the slots after the written ones are masked; see
@@ -70,7 +71,7 @@ pub fn bucket_len(n: usize) -> usize {
     n.div_ceil(g) * g
 }
 
-impl<B: Backend> KvCache<B> {
+impl<B: FusedBackend> KvCache<B> {
     /// An empty cache for `pad_lens.len()` rows of up to `capacity` tokens (prompt + new), in
     /// `dtype` (the model's activation dtype).
     pub fn new(
@@ -207,7 +208,7 @@ impl<B: Backend> KvCache<B> {
 }
 
 /// `rows` as a 1-d index tensor on `device` (for `select` on the batch axis).
-pub fn index_tensor<B: Backend>(rows: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+pub fn index_tensor<B: FusedBackend>(rows: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
     Tensor::from_data(
         TensorData::new(rows.iter().map(|&r| r as i64).collect(), [rows.len()]),
         device,

@@ -7,6 +7,7 @@
 //! `[out, in]`; Burn's are `[in, out]`: the transpose happens here, on the host, so the device
 //! tensors are contiguous.
 
+use crate::fused::FusedBackend;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -21,7 +22,7 @@ use super::weights::{Init, WeightSource};
 use crate::error::{Error, Result};
 
 /// Load `dir` (an HF model directory) onto `device`.
-pub fn load_model<B: Backend>(
+pub fn load_model<B: FusedBackend>(
     dir: &Path,
     device: &B::Device,
 ) -> Result<(Qwen2Config, Qwen2ForCausalLM<B>)> {
@@ -49,7 +50,7 @@ pub fn load_config(dir: &Path) -> Result<Qwen2Config> {
 }
 
 /// The weights of `dir` (an HF model directory whose config is `config`) onto `device`.
-pub fn load_weights<B: Backend>(
+pub fn load_weights<B: FusedBackend>(
     dir: &Path,
     config: &Qwen2Config,
     device: &B::Device,
@@ -91,7 +92,7 @@ fn with_store<T>(dir: &Path, build: impl FnOnce(&mut TensorStore<'_>) -> Result<
 /// or a causal LM, whose `lm_head` is dropped and which gets a fresh head drawn from `seed`
 /// (see [`Qwen2ForValue::with_fresh_head`]). Its own `config.json` sizes it; its vocabulary must
 /// cover the policy's (`vocab_size`).
-pub fn load_value_model<B: Backend>(
+pub fn load_value_model<B: FusedBackend>(
     dir: &Path,
     vocab_size: usize,
     seed: u64,
@@ -344,7 +345,7 @@ pub(crate) fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 }
 
 /// A parameter of `shape` from host values.
-fn param<B: Backend, const D: usize>(
+fn param<B: FusedBackend, const D: usize>(
     v: Vec<f32>,
     shape: [usize; D],
     device: &B::Device,
@@ -352,7 +353,7 @@ fn param<B: Backend, const D: usize>(
     Param::from_tensor(Tensor::from_data(TensorData::new(v, shape), device))
 }
 
-impl<B: Backend> WeightSource<B> for (&mut TensorStore<'_>, &B::Device) {
+impl<B: FusedBackend> WeightSource<B> for (&mut TensorStore<'_>, &B::Device) {
     fn matrix(&mut self, key: &str, _: Init, shape: [usize; 2]) -> Result<Param<Tensor<B, 2>>> {
         Ok(param(self.0.take(key, &shape)?, shape, self.1))
     }

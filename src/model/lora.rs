@@ -9,6 +9,7 @@
 //! `base_model.model.{key}.lora_A.weight` `[r, in]` / `lora_B.weight` `[out, r]`, and
 //! `adapter_config.json`), which `peft.PeftModel.from_pretrained` loads.
 
+use crate::fused::FusedBackend;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -81,7 +82,7 @@ pub struct LoraAdapter<B: Backend> {
     pub scale: f32,
 }
 
-impl<B: Backend> LoraAdapter<B> {
+impl<B: FusedBackend> LoraAdapter<B> {
     /// `(α/r)·A·B`, `[in, out]` in Burn's layout.
     fn delta(&self) -> Tensor<B, 2> {
         self.lora_a
@@ -95,7 +96,7 @@ impl<B: Backend> LoraAdapter<B> {
 ///
 /// # Shapes
 /// - `x`: `[batch, seq, in]` → `[batch, seq, out]`
-pub(crate) fn lora_linear3<B: Backend>(
+pub(crate) fn lora_linear3<B: FusedBackend>(
     linear: &Linear<B>,
     adapter: Option<&LoraAdapter<B>>,
     x: Tensor<B, 3>,
@@ -117,7 +118,7 @@ pub(crate) fn lora_linear3<B: Backend>(
 
 /// Each adapter slot of `model` with its HF key prefix, its projection name and its linear
 /// layer, in checkpoint order (the projections are listed by their modules).
-fn slots<B: Backend>(
+fn slots<B: FusedBackend>(
     model: &mut Qwen2ForCausalLM<B>,
 ) -> impl Iterator<
     Item = (
@@ -151,7 +152,7 @@ fn slots<B: Backend>(
         })
 }
 
-impl<B: Backend> Qwen2ForCausalLM<B> {
+impl<B: FusedBackend> Qwen2ForCausalLM<B> {
     /// Freeze every weight and attach fresh adapters to the targeted projections (`A` drawn
     /// from `seed`, host-side, so the start does not depend on the backend).
     pub fn with_lora(self, cfg: &LoraConfig, seed: u64, device: &B::Device) -> Self {
@@ -206,7 +207,7 @@ fn peft_key(prefix: &str, ab: &str) -> String {
 }
 
 /// Write `model`'s adapters to `dir` in PEFT's layout (atomically per file).
-pub fn save_adapter<B: Backend>(
+pub fn save_adapter<B: FusedBackend>(
     model: &Qwen2ForCausalLM<B>,
     cfg: &LoraConfig,
     base: &Path,
@@ -262,7 +263,7 @@ pub fn save_adapter<B: Backend>(
 
 /// Set the adapters of `model` (attached with [`Qwen2ForCausalLM::with_lora`] and the same
 /// config) to those saved in `dir` by [`save_adapter`]. Errors name the file and the tensor.
-pub fn load_adapter<B: Backend>(
+pub fn load_adapter<B: FusedBackend>(
     mut model: Qwen2ForCausalLM<B>,
     dir: &Path,
     device: &B::Device,
@@ -327,7 +328,7 @@ mod tests {
 
     type AB = Autodiff<crate::TestBackend>;
 
-    fn input<B: Backend>(dev: &B::Device) -> ModelInput<B> {
+    fn input<B: FusedBackend>(dev: &B::Device) -> ModelInput<B> {
         ModelInput {
             input_ids: Tensor::from_data([[1, 5, 3, 7], [2, 2, 9, 4]], dev),
             positions: Tensor::from_data([[0, 1, 2, 3], [0, 1, 2, 3]], dev),
@@ -335,7 +336,7 @@ mod tests {
         }
     }
 
-    fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    fn values<B: FusedBackend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
         t.into_data().convert::<f32>().into_vec().unwrap()
     }
 
@@ -355,7 +356,7 @@ mod tests {
     }
 
     /// Non-zero `B`s, as after some training.
-    fn trained<B: Backend>(m: Qwen2ForCausalLM<B>, dev: &B::Device) -> Qwen2ForCausalLM<B> {
+    fn trained<B: FusedBackend>(m: Qwen2ForCausalLM<B>, dev: &B::Device) -> Qwen2ForCausalLM<B> {
         let mut m = m;
         for (_, _, _, slot) in slots(&mut m) {
             if let Some(a) = slot.as_mut() {

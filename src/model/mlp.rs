@@ -1,5 +1,6 @@
 //! `Qwen2MLP`: SwiGLU, `down_proj(silu(gate_proj(x)) ⊙ up_proj(x))`, no biases.
 
+use crate::fused::FusedBackend;
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::silu;
@@ -25,7 +26,7 @@ pub struct Qwen2MLP<B: Backend> {
     pub down_proj_lora: Option<LoraAdapter<B>>,
 }
 
-impl<B: Backend> Qwen2MLP<B> {
+impl<B: FusedBackend> Qwen2MLP<B> {
     /// The MLP of `c` with weights `{prefix}.gate_proj.weight`, … from `src`, no adapters.
     pub fn new(prefix: &str, c: &Qwen2Config, src: &mut impl WeightSource<B>) -> Result<Self> {
         let (d, inter) = (c.hidden_size, c.intermediate_size);

@@ -17,6 +17,7 @@ pub mod weights;
 
 pub use cache::KvCache;
 
+use crate::fused::FusedBackend;
 use burn::nn::Linear;
 use burn::prelude::*;
 
@@ -24,7 +25,7 @@ use burn::prelude::*;
 /// `Linear` on a 3-d input broadcasts the weight over the batch, which CPU backends run as
 /// `batch` separate matmuls that each re-read (and re-pack) the weight — ruinous at `seq = 1`.
 /// Weights in another dtype than `x` (bf16 compute on f32 master weights) are cast on use.
-pub(crate) fn linear3<B: Backend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+pub(crate) fn linear3<B: FusedBackend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
     let [b, s, d] = x.dims();
     let x = x.reshape([b * s, d]);
     let dtype = x.dtype();

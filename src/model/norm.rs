@@ -1,6 +1,7 @@
 //! `Qwen2RMSNorm`: `x / sqrt(mean(x²) + eps) * weight`, computed in f32 as transformers does
 //! (normalise in f32, cast back to the input dtype, then multiply by `weight`).
 
+use crate::fused::FusedBackend;
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::DType;
@@ -17,7 +18,7 @@ pub struct Qwen2RMSNorm<B: Backend> {
     pub eps: f64,
 }
 
-impl<B: Backend> Qwen2RMSNorm<B> {
+impl<B: FusedBackend> Qwen2RMSNorm<B> {
     /// The norm whose scale is `key` in `src`.
     pub fn new(key: &str, size: usize, eps: f64, src: &mut impl WeightSource<B>) -> Result<Self> {
         Ok(Self {

@@ -10,6 +10,7 @@
 //!   f32), and each weight is cast to bf16 where it is used; gradients flow back through the
 //!   cast to f32. This is PyTorch's autocast recipe.
 
+use crate::fused::FusedBackend;
 use std::fmt;
 use std::str::FromStr;
 
@@ -80,7 +81,7 @@ impl fmt::Display for Precision {
 }
 
 /// `t` in `dtype` (no op when it already is).
-pub(crate) fn like<B: Backend, const D: usize>(t: Tensor<B, D>, dtype: DType) -> Tensor<B, D> {
+pub(crate) fn like<B: FusedBackend, const D: usize>(t: Tensor<B, D>, dtype: DType) -> Tensor<B, D> {
     if t.dtype() == dtype {
         t
     } else {
@@ -91,7 +92,7 @@ pub(crate) fn like<B: Backend, const D: usize>(t: Tensor<B, D>, dtype: DType) ->
 /// Casts every float parameter to one dtype, keeping parameter ids.
 struct CastParams(DType);
 
-impl<B: Backend> ModuleMapper<B> for CastParams {
+impl<B: FusedBackend> ModuleMapper<B> for CastParams {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
         let (id, tensor, mapper) = param.consume();
         Param::from_mapped_value(id, like(tensor, self.0), mapper)
@@ -101,7 +102,7 @@ impl<B: Backend> ModuleMapper<B> for CastParams {
 /// Casts the frozen (no-gradient) float parameters to one dtype, keeping parameter ids.
 pub(crate) struct CastFrozen(pub DType);
 
-impl<B: Backend> ModuleMapper<B> for CastFrozen {
+impl<B: FusedBackend> ModuleMapper<B> for CastFrozen {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
         let (id, tensor, mapper) = param.consume();
         let tensor = if tensor.is_require_grad() {
@@ -113,7 +114,7 @@ impl<B: Backend> ModuleMapper<B> for CastFrozen {
     }
 }
 
-impl<B: Backend> Qwen2ForCausalLM<B> {
+impl<B: FusedBackend> Qwen2ForCausalLM<B> {
     /// Store the frozen weights (LoRA's base) in `dtype`: they are never updated, so they need
     /// no f32 master copy, and the sampling copy in `dtype` then shares them.
     pub fn with_frozen_in(self, dtype: DType) -> Self {

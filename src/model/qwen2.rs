@@ -2,6 +2,7 @@
 //! embeddings when `tie_word_embeddings`). Module paths equal the HF checkpoint keys
 //! (`model.embed_tokens.weight`, `model.layers.0.self_attn.q_proj.bias`, `lm_head.weight`, …).
 
+use crate::fused::FusedBackend;
 use burn::nn::{Embedding, Linear};
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution};
@@ -52,7 +53,7 @@ pub struct Qwen2ForCausalLM<B: Backend> {
     pub lm_head: Option<Linear<B>>,
 }
 
-impl<B: Backend> Qwen2Model<B> {
+impl<B: FusedBackend> Qwen2Model<B> {
     /// The decoder stack of `config` (`model.*` keys) from `src`: layers first, then the
     /// embedding and the final norm.
     pub fn new(config: &Qwen2Config, src: &mut impl WeightSource<B>) -> Result<Self> {
@@ -121,7 +122,7 @@ impl<B: Backend> Qwen2Model<B> {
     }
 }
 
-impl<B: Backend> Qwen2Model<B> {
+impl<B: FusedBackend> Qwen2Model<B> {
     /// Final hidden states of `s` new tokens per row, reading and extending `cache` (the new
     /// tokens take slots `cache.len()..cache.len() + s`).
     ///
@@ -151,7 +152,7 @@ impl<B: Backend> Qwen2Model<B> {
     }
 }
 
-impl<B: Backend> Qwen2ForCausalLM<B> {
+impl<B: FusedBackend> Qwen2ForCausalLM<B> {
     /// Logits of the **last** of `s` new tokens per row, through the KV cache (prefill with
     /// `s` = prompt length, then one token per decode step). Only the last position goes
     /// through the LM head, `head` from [`Self::head_weight`] (computed once per generation).

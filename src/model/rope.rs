@@ -9,6 +9,7 @@
 //! left-padded row gets the same angles as the same row unpadded. The tables are computed in f32
 //! exactly as transformers does (`inv_freq` in f32, `angle = inv_freq · pos` in f32).
 
+use crate::fused::FusedBackend;
 use burn::prelude::*;
 use burn::tensor::DType;
 
@@ -28,7 +29,7 @@ pub fn inv_freq(head_dim: usize, theta: f64) -> Vec<f32> {
         .collect()
 }
 
-impl<B: Backend> RopeTables<B> {
+impl<B: FusedBackend> RopeTables<B> {
     /// # Shapes
     /// - `positions`: `[batch, seq]` (integer positions, e.g. `cumsum(mask) - 1`)
     /// - returns tables of shape `[batch, seq, 1, head_dim]`, in the dtype `dtype`.
@@ -56,16 +57,8 @@ impl<B: Backend> RopeTables<B> {
     /// # Shapes
     /// - `x`: `[batch, seq, heads, head_dim]` → same shape.
     pub fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        x.clone() * self.cos.clone() + rotate_half(x) * self.sin.clone()
+        crate::fused::rope(x, self.cos.clone(), self.sin.clone())
     }
-}
-
-/// `[x1, x2] → [-x2, x1]` along the last dim.
-fn rotate_half<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    let hd = x.dims()[3];
-    let x1 = x.clone().narrow(3, 0, hd / 2);
-    let x2 = x.narrow(3, hd / 2, hd / 2);
-    Tensor::cat(vec![x2.neg(), x1], 3)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! The directory is written under a temporary name and renamed at the end, so a crash never
 //! leaves a half-written checkpoint.
 
+use crate::fused::FusedBackend;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -61,7 +62,7 @@ pub type NamedTensors = BTreeMap<String, (Vec<f32>, Vec<usize>)>;
 
 /// Every tensor of `model` under its HF key, in HF layout (`Linear` weights `[out, in]`), as
 /// f32 values and a shape.
-pub fn named_tensors<B: Backend>(model: &Qwen2ForCausalLM<B>) -> Result<NamedTensors> {
+pub fn named_tensors<B: FusedBackend>(model: &Qwen2ForCausalLM<B>) -> Result<NamedTensors> {
     let mut c = backbone_tensors(&model.model)?;
     if let Some(head) = &model.lm_head {
         c.linear("lm_head".into(), head)?;
@@ -71,14 +72,14 @@ pub fn named_tensors<B: Backend>(model: &Qwen2ForCausalLM<B>) -> Result<NamedTen
 
 /// Every tensor of PPO's critic under its key in transformers'
 /// `Qwen2ForSequenceClassification` with one label: `model.*` and `score.weight` `[1, hidden]`.
-pub fn value_tensors<B: Backend>(critic: &Qwen2ForValue<B>) -> Result<NamedTensors> {
+pub fn value_tensors<B: FusedBackend>(critic: &Qwen2ForValue<B>) -> Result<NamedTensors> {
     let mut c = backbone_tensors(&critic.model)?;
     c.linear("score".into(), &critic.score)?;
     Ok(c.out)
 }
 
 /// The decoder stack's tensors (`model.*`).
-fn backbone_tensors<B: Backend>(model: &Qwen2Model<B>) -> Result<Collector> {
+fn backbone_tensors<B: FusedBackend>(model: &Qwen2Model<B>) -> Result<Collector> {
     let mut c = Collector {
         out: BTreeMap::new(),
     };
@@ -122,14 +123,18 @@ struct Collector {
 }
 
 impl Collector {
-    fn tensor<B: Backend, const D: usize>(&mut self, key: String, t: Tensor<B, D>) -> Result<()> {
+    fn tensor<B: FusedBackend, const D: usize>(
+        &mut self,
+        key: String,
+        t: Tensor<B, D>,
+    ) -> Result<()> {
         let shape = t.dims().to_vec();
         let v = crate::tensor::read_back(t, &format!("tensor `{key}`"))?;
         self.out.insert(key, (v, shape));
         Ok(())
     }
 
-    fn linear<B: Backend>(&mut self, prefix: String, l: &Linear<B>) -> Result<()> {
+    fn linear<B: FusedBackend>(&mut self, prefix: String, l: &Linear<B>) -> Result<()> {
         let key = format!("{prefix}.weight");
         self.tensor(key.clone(), l.weight.val())?;
         if let Some((v, shape)) = self.out.get_mut(&key) {
@@ -169,7 +174,7 @@ impl Default for SaveOptions {
 }
 
 /// Write `model` to `out` in HF layout (see the module docs).
-pub fn save_model<B: Backend>(
+pub fn save_model<B: FusedBackend>(
     model: &Qwen2ForCausalLM<B>,
     config: &Qwen2Config,
     out: &Path,
@@ -181,7 +186,7 @@ pub fn save_model<B: Backend>(
 
 /// Write PPO's critic to `out` in HF layout, as transformers' `Qwen2ForSequenceClassification`
 /// with one label (what TRL's `PPOTrainer` loads a value model as); `config` is the critic's.
-pub fn save_value_model<B: Backend>(
+pub fn save_value_model<B: FusedBackend>(
     critic: &Qwen2ForValue<B>,
     config: &Qwen2Config,
     out: &Path,

@@ -4,6 +4,7 @@
 //! `num_labels = 1`) and reads at every position. Loading and saving it in that layout:
 //! `checkpoint::load_value_model`, `save::save_value_model`.
 
+use crate::fused::FusedBackend;
 use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::nn::Linear;
 use burn::prelude::*;
@@ -24,14 +25,14 @@ pub struct Qwen2ForValue<B: Backend> {
     pub score: Linear<B>,
 }
 
-impl<B: Backend> Qwen2ForValue<B> {
+impl<B: FusedBackend> Qwen2ForValue<B> {
     /// The critic initialised from a policy: its decoder stack's weights (its LM head dropped)
     /// as parameters of their own — new ids, new autodiff leaves, so the critic trains apart
     /// from the policy; frozen ones (LoRA's base) stay frozen and its adapters are copied — and
     /// a fresh value head drawn from `seed` ([`Self::with_fresh_head`]).
     pub fn from_policy(policy: Qwen2ForCausalLM<B>, seed: u64, device: &B::Device) -> Self {
         struct Own;
-        impl<B: Backend> ModuleMapper<B> for Own {
+        impl<B: FusedBackend> ModuleMapper<B> for Own {
             fn map_float<const D: usize>(
                 &mut self,
                 param: Param<Tensor<B, D>>,

@@ -3,6 +3,7 @@
 //! that takes a [`WeightSource`] and the checkpoint key of each of its tensors, so loading and
 //! fresh initialisation build the same tree in one place, with every LoRA slot empty.
 
+use crate::fused::FusedBackend;
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::prelude::*;
@@ -21,7 +22,7 @@ pub enum Init {
 }
 
 /// A source of named weights. Keys are the HF checkpoint keys.
-pub trait WeightSource<B: Backend> {
+pub trait WeightSource<B: FusedBackend> {
     /// The `[rows, cols]` tensor `key`, stored as is (an embedding).
     fn matrix(&mut self, key: &str, kind: Init, shape: [usize; 2]) -> Result<Param<Tensor<B, 2>>>;
 
@@ -52,7 +53,7 @@ pub struct Initializer<'a, B: Backend> {
     pub draw: Box<dyn FnMut(Init, [usize; 2]) -> Tensor<B, 2> + 'a>,
 }
 
-impl<B: Backend> WeightSource<B> for Initializer<'_, B> {
+impl<B: FusedBackend> WeightSource<B> for Initializer<'_, B> {
     fn matrix(&mut self, _: &str, kind: Init, shape: [usize; 2]) -> Result<Param<Tensor<B, 2>>> {
         Ok(Param::from_tensor((self.draw)(kind, shape)))
     }

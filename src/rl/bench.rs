@@ -4,10 +4,10 @@
 //! (forward, backward, global-norm clip, AdamW) — split into its parts.
 //! `scripts/bench_trl_grpo.py` times TRL's `GRPOTrainer` on the same workload.
 
+use crate::fused::FusedAutodiffBackend;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::tensor::backend::AutodiffBackend;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -47,7 +47,7 @@ pub struct GrpoBenchReport {
 
 /// The trained model of a benchmark: random weights of shape `config` (its context widened to
 /// `len` tokens), bf16 compute on f32 weights when `precision` says so, AdamW, and a seeded rng.
-fn bench_policy<B: AutodiffBackend>(
+fn bench_policy<B: FusedAutodiffBackend>(
     config: &Qwen2Config,
     len: usize,
     precision: Precision,
@@ -73,7 +73,7 @@ fn bench_policy<B: AutodiffBackend>(
 }
 
 /// Run `warmup + steps` GRPO steps on a random model of shape `config`; time the last `steps`.
-pub fn bench_grpo_step<B: AutodiffBackend>(
+pub fn bench_grpo_step<B: FusedAutodiffBackend>(
     config: &Qwen2Config,
     w: GrpoWorkload,
     t: Timing,
@@ -199,7 +199,7 @@ pub struct TrainBenchReport {
 /// Time `warmup + steps` supervised training steps (next-token NLL on random rows of `seq`
 /// tokens, one micro-batch of `batch` rows) on a random model of shape `config`; time the last
 /// `steps` (`t.iters`). MFU is measured against `peak_flops` (H100 SXM: 989e12 dense bf16).
-pub fn bench_train_step<B: AutodiffBackend>(
+pub fn bench_train_step<B: FusedAutodiffBackend>(
     config: &Qwen2Config,
     batch: usize,
     seq: usize,

@@ -2,6 +2,7 @@
 //! mask, and — when the objective needs them — the old policy's and the reference model's
 //! log-probs of its tokens, filled in by [`score`] before the update.
 
+use crate::fused::FusedBackend;
 use burn::prelude::*;
 
 use super::logprobs::{completion_logprobs, window, SeqRow};
@@ -101,7 +102,7 @@ impl Experience {
 
 /// Log-probs of every sample's completion tokens under `model` at the sampling `temperature`
 /// (no gradient), `micro_batch` rows at a time: the old policy's or the reference model's.
-pub fn sample_logprobs<B: Backend>(
+pub fn sample_logprobs<B: FusedBackend>(
     model: &Qwen2ForCausalLM<B>,
     exp: &Experience,
     micro_batch: usize,
@@ -138,7 +139,7 @@ pub struct Scorers<'a, B: Backend> {
 }
 
 /// Fill in each sample's old and reference log-probs, `micro_batch` rows at a time.
-pub fn score<B: Backend>(
+pub fn score<B: FusedBackend>(
     exp: &mut Experience,
     scorers: &Scorers<'_, B>,
     micro_batch: usize,

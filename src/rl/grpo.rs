@@ -6,11 +6,11 @@
 //! ([`super::loss::StepCounts`]), so splitting a batch changes nothing but memory (except for `bnpo`, see
 //! `loss.rs`). A non-finite loss or gradient norm skips the optimizer step.
 
+use crate::fused::FusedAutodiffBackend;
 use std::time::Instant;
 
 use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 
 use super::experience::{Experience, Sample};
 use super::logprobs::{completion_logprobs, completion_mask, right_aligned, window};
@@ -132,7 +132,7 @@ pub(crate) struct Share {
 /// Forward and backward over this device's share of the micro-batches of `parts`, each
 /// normalised by the counts of its whole part, so that the shares' gradients add up to the
 /// step's gradient.
-pub(crate) fn accumulate<B: AutodiffBackend>(
+pub(crate) fn accumulate<B: FusedAutodiffBackend>(
     model: &Qwen2ForCausalLM<B>,
     parts: &[Part<'_>],
     cfg: &UpdateConfig,
@@ -222,7 +222,7 @@ pub(crate) fn accumulate<B: AutodiffBackend>(
 
 /// The step's statistics from the (device-summed) sums of [`Accumulated`], and, when any
 /// micro-batch ran, the clipped optimizer step.
-pub(crate) fn apply<B: AutodiffBackend>(
+pub(crate) fn apply<B: FusedAutodiffBackend>(
     model: Qwen2ForCausalLM<B>,
     optim: &mut PolicyOptimizer<B>,
     parts: &[Part<'_>],
@@ -274,7 +274,7 @@ pub(crate) fn apply<B: AutodiffBackend>(
 
 /// One optimizer step on `parts` at learning rate `lr`. Returns the updated model (unchanged
 /// when the step is skipped) and what it measured.
-pub fn update<B: AutodiffBackend>(
+pub fn update<B: FusedAutodiffBackend>(
     model: Qwen2ForCausalLM<B>,
     optim: &mut PolicyOptimizer<B>,
     parts: &[Part<'_>],

@@ -5,6 +5,7 @@
 //! Completions are right-aligned in the `[n, t]` window (left padding puts every row's last
 //! token in the last column): row `r`'s completion occupies its last `len_r` columns.
 
+use crate::fused::FusedBackend;
 use burn::prelude::*;
 use burn::tensor::DType;
 
@@ -52,7 +53,7 @@ pub fn right_aligned(values: &[&[f32]], t: usize) -> Vec<f32> {
 /// # Shapes
 /// - returns `([n, t], Option<[n, t]>)` with `t` = [`window`]`(rows)`; entries left of a row's
 ///   completion are meaningless (mask them).
-pub fn completion_logprobs<B: Backend>(
+pub fn completion_logprobs<B: FusedBackend>(
     model: &Qwen2ForCausalLM<B>,
     rows: &[SeqRow<'_>],
     temperature: f32,
@@ -78,7 +79,10 @@ pub fn completion_logprobs<B: Backend>(
 }
 
 /// The rows as one left-padded batch of `prompt + completion` sequences.
-pub(crate) fn rows_input<B: Backend>(rows: &[SeqRow<'_>], device: &B::Device) -> ModelInput<B> {
+pub(crate) fn rows_input<B: FusedBackend>(
+    rows: &[SeqRow<'_>],
+    device: &B::Device,
+) -> ModelInput<B> {
     let seqs: Vec<Vec<u32>> = rows
         .iter()
         .map(|r| [r.prompt, r.completion].concat())
@@ -87,7 +91,7 @@ pub(crate) fn rows_input<B: Backend>(rows: &[SeqRow<'_>], device: &B::Device) ->
 }
 
 /// Half-precision logits in f32 (the loss is computed in f32 or wider; f64 stays f64).
-pub(crate) fn at_least_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
+pub(crate) fn at_least_f32<B: FusedBackend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
     match t.dtype() {
         DType::F16 | DType::BF16 => t.cast(DType::F32),
         _ => t,
@@ -98,7 +102,7 @@ pub(crate) fn at_least_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tenso
 ///
 /// # Shapes
 /// - `logits`: `[n, t, V]` → `[n, t]`
-pub fn entropy<B: Backend>(logits: Tensor<B, 3>) -> Tensor<B, 2> {
+pub fn entropy<B: FusedBackend>(logits: Tensor<B, 3>) -> Tensor<B, 2> {
     let [n, t, _] = logits.dims();
     let m = logits.clone().max_dim(2); // [n, t, 1]
     let z = logits - m; // [n, t, V]

@@ -30,6 +30,7 @@
 //!   ([`high_entropy_mask`]), as TRL does; the KL term stays on every token.
 //! - Truncated completions (`mask_truncated_completions`) are removed by the caller through `m`.
 
+use crate::fused::FusedBackend;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -209,7 +210,7 @@ impl LossMetrics {
 ///
 /// # Shapes
 /// - see [`LossInputs`]; returns a `[1]` loss
-pub fn grpo_loss<B: Backend>(
+pub fn grpo_loss<B: FusedBackend>(
     inputs: LossInputs<B>,
     params: &LossParams,
     step: &StepCounts,

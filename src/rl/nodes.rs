@@ -14,6 +14,7 @@
 //! Every node scores the whole rollout, writes its own run directory (checkpoints and
 //! metrics, the same weights on every node) and resumes from it.
 
+use crate::fused::FusedBackend;
 use burn::collective::{CollectiveConfig, PeerId};
 use burn::prelude::*;
 use burn_communication::Address;
@@ -241,7 +242,7 @@ impl Layout {
 /// it still joins the sum, so no device waits forever) summed with every other device's.
 /// Returns the whole rollout on device 0 of each node (`None` elsewhere), with this node's
 /// wall times; the shard's error, if any, after the sum.
-pub fn gather_generation<B: Backend>(
+pub fn gather_generation<B: FusedBackend>(
     shard: Result<Generation>,
     layout: Layout,
     reducer: &Reducer<B>,

@@ -9,6 +9,7 @@
 //! loaded; on disk it is keyed by the parameter's position in the module instead, so a resumed
 //! run finds its moments again.
 
+use crate::fused::{FusedAutodiffBackend, FusedBackend};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -17,7 +18,6 @@ use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder, RecorderError};
-use burn::tensor::backend::AutodiffBackend;
 
 use crate::error::{Error, Result};
 use crate::model::value::Qwen2ForValue;
@@ -45,7 +45,7 @@ pub struct AdamParams {
 }
 
 /// A fresh AdamW (no per-tensor clipping: see [`clip_global_norm`]).
-pub fn adamw<B: AutodiffBackend, M: AutodiffModule<B>>(p: &AdamParams) -> AdamWOf<M, B> {
+pub fn adamw<B: FusedAutodiffBackend, M: AutodiffModule<B>>(p: &AdamParams) -> AdamWOf<M, B> {
     AdamWConfig::new()
         .with_beta_1(p.beta1)
         .with_beta_2(p.beta2)
@@ -55,9 +55,9 @@ pub fn adamw<B: AutodiffBackend, M: AutodiffModule<B>>(p: &AdamParams) -> AdamWO
 }
 
 /// Ids of the float parameters of `module`, in visiting order (stable for a given model shape).
-pub fn param_ids<B: Backend, M: Module<B>>(module: &M) -> Vec<ParamId> {
+pub fn param_ids<B: FusedBackend, M: Module<B>>(module: &M) -> Vec<ParamId> {
     struct Ids(Vec<ParamId>);
-    impl<B: Backend> ModuleVisitor<B> for Ids {
+    impl<B: FusedBackend> ModuleVisitor<B> for Ids {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             self.0.push(param.id);
         }
@@ -68,15 +68,15 @@ pub fn param_ids<B: Backend, M: Module<B>>(module: &M) -> Vec<ParamId> {
 }
 
 /// The L2 norm of all gradients together (one read-back).
-pub fn global_grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+pub fn global_grad_norm<B: FusedAutodiffBackend, M: AutodiffModule<B>>(
     module: &M,
     grads: &GradientsParams,
 ) -> f32 {
-    struct Norm<'a, B: AutodiffBackend> {
+    struct Norm<'a, B: FusedAutodiffBackend> {
         grads: &'a GradientsParams,
         sum: Option<Tensor<B::InnerBackend, 1>>,
     }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Norm<'_, B> {
+    impl<B: FusedAutodiffBackend> ModuleVisitor<B> for Norm<'_, B> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
                 let sq = g.square().sum(); // [1]
@@ -105,7 +105,7 @@ pub fn clip_coefficient(norm: f32, max_norm: f32) -> f32 {
 }
 
 /// Multiply every gradient by `factor`.
-pub fn scale_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
+pub fn scale_grads<B: FusedAutodiffBackend, M: AutodiffModule<B>>(
     module: &M,
     grads: &mut GradientsParams,
     factor: f32,
@@ -114,7 +114,7 @@ pub fn scale_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
         grads: &'a mut GradientsParams,
         factor: f32,
     }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_> {
+    impl<B: FusedAutodiffBackend> ModuleVisitor<B> for Scale<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
                 self.grads.register(param.id, g.mul_scalar(self.factor));
@@ -125,7 +125,7 @@ pub fn scale_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
 }
 
 /// Clip `grads` to `max_norm` by their global norm; returns the norm before clipping.
-pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+pub fn clip_global_norm<B: FusedAutodiffBackend, M: AutodiffModule<B>>(
     module: &M,
     grads: &mut GradientsParams,
     max_norm: f32,
@@ -140,7 +140,7 @@ pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
 
 /// Save the optimizer's state, keyed by parameter position, to `path` (Burn's binary record
 /// format; the recorder appends `.bin`).
-pub fn save_optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(
+pub fn save_optimizer<B: FusedAutodiffBackend, M: AutodiffModule<B>>(
     optim: &AdamWOf<M, B>,
     model: &M,
     path: &Path,
@@ -167,7 +167,7 @@ pub fn save_optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(
 }
 
 /// Load a state written by [`save_optimizer`] for `model` (same shape) into `optim`.
-pub fn load_optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(
+pub fn load_optimizer<B: FusedAutodiffBackend, M: AutodiffModule<B>>(
     optim: AdamWOf<M, B>,
     model: &M,
     path: &Path,

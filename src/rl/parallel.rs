@@ -20,10 +20,11 @@
 //! the plain sampler. The collective server is per backend type and per process: one
 //! data-parallel run at a time in a process.
 
+use crate::fused::{FusedAutodiffBackend, FusedBackend};
 use burn::collective::{self, CollectiveConfig, PeerId};
 use burn::module::{AutodiffModule, Module};
 use burn::prelude::*;
-use burn::tensor::backend::{AutodiffBackend, DeviceId, DeviceOps};
+use burn::tensor::backend::{DeviceId, DeviceOps};
 
 use super::grpo::{
     accumulate, apply, Accumulated, Part, Share, UpdateConfig, UpdateStats, UpdateSums,
@@ -48,7 +49,7 @@ pub fn devices<D: DeviceOps>(first: &D, n: usize) -> Vec<D> {
 /// Data parallelism on a GPU backend needs distinct devices: replicas on one device would share
 /// its tensors between two threads, which Burn 0.21's fusion streams do not survive ("Should
 /// have handle for tensor", now and then, on wgpu). A CPU backend repeats its one device safely.
-pub fn check_devices<B: Backend>(devices: &[B::Device]) -> Result<()> {
+pub fn check_devices<B: FusedBackend>(devices: &[B::Device]) -> Result<()> {
     let n = devices.len();
     let repeated = devices.iter().skip(1).any(|d| *d == devices[0]);
     if repeated && !host_memory::<B>(&devices[0]) {
@@ -89,7 +90,7 @@ fn collective_error(what: &str, e: collective::CollectiveError) -> Error {
 
 /// The replicas of devices 1..n (device 0's model and optimizer stay with the caller), and
 /// how the devices sum their gradients.
-pub struct DataParallel<B: AutodiffBackend> {
+pub struct DataParallel<B: FusedAutodiffBackend> {
     devices: Vec<B::Device>,
     replicas: Vec<(Qwen2ForCausalLM<B>, PolicyOptimizer<B>)>,
     /// The other nodes of a multi-node run.
@@ -101,7 +102,7 @@ pub struct DataParallel<B: AutodiffBackend> {
     registered: bool,
 }
 
-impl<B: AutodiffBackend> DataParallel<B> {
+impl<B: FusedAutodiffBackend> DataParallel<B> {
     /// Fork `model` and `optim` onto `devices[1..]` (`devices[0]` is where `model` lives) and
     /// set up the sums: the backend's native all-reduce on one node when it has one, else
     /// every device registers with the collective (with the other nodes when `nodes` is set:
@@ -260,7 +261,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
     }
 }
 
-impl<B: AutodiffBackend> DataParallel<B> {
+impl<B: FusedAutodiffBackend> DataParallel<B> {
     /// The exchange of rollouts between nodes, in a multi-node run.
     pub fn gather(&self) -> Option<Gather<B::InnerBackend>> {
         let nodes = self.nodes.clone()?;
@@ -271,7 +272,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
     }
 }
 
-impl<B: AutodiffBackend> Drop for DataParallel<B> {
+impl<B: FusedAutodiffBackend> Drop for DataParallel<B> {
     fn drop(&mut self) {
         if self.registered {
             collective::reset_collective::<B::InnerBackend>();
@@ -280,7 +281,7 @@ impl<B: AutodiffBackend> Drop for DataParallel<B> {
 }
 
 /// One device's place in an update: its share of the micro-batches, its end of the sums.
-struct Peer<'a, B: AutodiffBackend> {
+struct Peer<'a, B: FusedAutodiffBackend> {
     share: Share,
     reducer: Reducer<B::InnerBackend>,
     device: &'a B::Device,
@@ -288,7 +289,7 @@ struct Peer<'a, B: AutodiffBackend> {
 
 /// One device's part of [`DataParallel::update`]. A device whose forward pass fails still
 /// joins both sums (with zeros and a failure count), so the others never wait forever.
-fn peer_update<B: AutodiffBackend>(
+fn peer_update<B: FusedAutodiffBackend>(
     peer: Peer<'_, B>,
     model: Qwen2ForCausalLM<B>,
     optim: &mut PolicyOptimizer<B>,

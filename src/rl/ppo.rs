@@ -8,11 +8,11 @@
 //! The rollout, its rewards and the old and reference log-probs are GRPO's (`rl::experience`);
 //! PPO differs in how advantages are made (per token, from a critic) and in the loss.
 
+use crate::fused::{FusedAutodiffBackend, FusedBackend};
 use std::time::Instant;
 
 use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 
 use super::experience::Experience;
 use super::gae::{gae, token_rewards, whiten, KlEstimator};
@@ -116,7 +116,7 @@ impl PpoBatch {
 
 /// The critic's values of every sample's completion tokens (no gradient), `micro_batch` rows
 /// at a time (see [`Qwen2ForValue::forward_window`]).
-pub fn sample_values<B: Backend>(
+pub fn sample_values<B: FusedBackend>(
     critic: &Qwen2ForValue<B>,
     exp: &Experience,
     micro_batch: usize,
@@ -140,7 +140,7 @@ pub fn sample_values<B: Backend>(
 }
 
 /// `[n, t]` values of the rows' completion tokens, right-aligned, in f32 (or wider).
-fn window_values<B: Backend>(
+fn window_values<B: FusedBackend>(
     critic: &Qwen2ForValue<B>,
     rows: &[SeqRow<'_>],
     t: usize,
@@ -280,7 +280,7 @@ pub struct PpoStepStats {
 }
 
 /// The models PPO trains and their optimizers.
-pub struct PpoModels<'a, B: AutodiffBackend> {
+pub struct PpoModels<'a, B: FusedAutodiffBackend> {
     pub policy: Qwen2ForCausalLM<B>,
     pub critic: Qwen2ForValue<B>,
     pub policy_optim: &'a mut PolicyOptimizer<B>,
@@ -290,7 +290,7 @@ pub struct PpoModels<'a, B: AutodiffBackend> {
 /// One optimizer step of both models on the samples of `batch` at `indices` (a mini-batch),
 /// `micro_batch` at a time, each micro-batch's losses normalised by the mini-batch's active
 /// tokens; learning rates `lr` (policy) and `value_lr`.
-pub fn ppo_update<B: AutodiffBackend>(
+pub fn ppo_update<B: FusedAutodiffBackend>(
     models: PpoModels<'_, B>,
     batch: &PpoBatch,
     indices: &[usize],

@@ -13,6 +13,7 @@
 //! `½·(log π − log π_old)²` (`policy/approxkl_avg`) and `r` (`val/ratio`); the value's clipped
 //! tokens (`val/clipfrac_avg`), `V` (`val/vpred`) and `(V − R)²` (`val/error`).
 
+use crate::fused::FusedBackend;
 use burn::prelude::*;
 
 /// Entries of [`policy_loss`]'s sums.
@@ -21,7 +22,7 @@ pub const POLICY_SUMS: usize = 3;
 pub const VALUE_SUMS: usize = 3;
 
 /// The policy loss `[1]` and its sums `[3]`: clipped tokens, approximate KL, ratio.
-pub fn policy_loss<B: Backend>(
+pub fn policy_loss<B: FusedBackend>(
     logps: Tensor<B, 2>,
     old_logps: Tensor<B, 2>,
     advantages: Tensor<B, 2>,
@@ -50,7 +51,7 @@ pub fn policy_loss<B: Backend>(
 }
 
 /// The value loss `[1]` and its sums `[3]`: clipped tokens, predictions, squared errors.
-pub fn value_loss<B: Backend>(
+pub fn value_loss<B: FusedBackend>(
     vpred: Tensor<B, 2>,
     old_values: Tensor<B, 2>,
     returns: Tensor<B, 2>,

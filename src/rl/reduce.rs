@@ -15,6 +15,7 @@
 //! so sorting by id, as `GradientsParams::all_reduce` does, pairs different tensors across
 //! nodes), and a step makes a handful of all-reduces instead of one per parameter.
 
+use crate::fused::{FusedAutodiffBackend, FusedBackend};
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -23,7 +24,7 @@ use burn::collective::{self, PeerId, ReduceOperation};
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::tensor::backend::{AutodiffBackend, DeviceId, DeviceOps};
+use burn::tensor::backend::{DeviceId, DeviceOps};
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::TensorPrimitive;
 
@@ -46,14 +47,14 @@ fn registry() -> &'static Mutex<Registry> {
 
 /// Use `f` instead of the collective all-reduce for backend `B` when all the devices are in
 /// one process (called at the edge, where the backend is named).
-pub fn register_native_all_reduce<B: Backend>(f: NativeAllReduce<B>) {
+pub fn register_native_all_reduce<B: FusedBackend>(f: NativeAllReduce<B>) {
     if let Ok(mut map) = registry().lock() {
         map.insert(TypeId::of::<B>(), Box::new(f));
     }
 }
 
 /// The all-reduce registered for `B`, if any.
-pub fn native_all_reduce<B: Backend>() -> Option<NativeAllReduce<B>> {
+pub fn native_all_reduce<B: FusedBackend>() -> Option<NativeAllReduce<B>> {
     let map = registry().lock().ok()?;
     map.get(&TypeId::of::<B>())
         .and_then(|f| f.downcast_ref::<NativeAllReduce<B>>())
@@ -68,7 +69,7 @@ pub struct Reducer<B: Backend> {
     pub native: Option<(NativeAllReduce<B>, Vec<DeviceId>)>,
 }
 
-impl<B: Backend> Reducer<B> {
+impl<B: FusedBackend> Reducer<B> {
     /// The element-wise sum of `t` over every device (and node).
     pub fn sum(&self, t: Tensor<B, 1>, what: &str) -> Result<Tensor<B, 1>> {
         let prim = t.into_primitive().tensor();
@@ -89,18 +90,18 @@ pub fn device_ids<D: DeviceOps>(devices: &[D]) -> Vec<DeviceId> {
 /// `grads` summed over every device: each trainable parameter of `model` in module order (a
 /// zero gradient for one this device has none for — a device that ran no micro-batch — so
 /// every device sums the same tensors), flattened into buckets, one sum per bucket.
-pub fn sum_gradients<B: AutodiffBackend>(
+pub fn sum_gradients<B: FusedAutodiffBackend>(
     model: &impl AutodiffModule<B>,
     grads: GradientsParams,
     reducer: &Reducer<B::InnerBackend>,
     device: &B::Device,
 ) -> Result<GradientsParams> {
-    struct Take<'a, B: AutodiffBackend> {
+    struct Take<'a, B: FusedAutodiffBackend> {
         grads: GradientsParams,
         flat: Vec<Tensor<B::InnerBackend, 1>>,
         device: &'a B::Device,
     }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Take<'_, B> {
+    impl<B: FusedAutodiffBackend> ModuleVisitor<B> for Take<'_, B> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             if !param.is_require_grad() {
                 return;
@@ -112,11 +113,11 @@ pub fn sum_gradients<B: AutodiffBackend>(
             self.flat.push(g.reshape([-1]));
         }
     }
-    struct Put<B: AutodiffBackend> {
+    struct Put<B: FusedAutodiffBackend> {
         grads: GradientsParams,
         summed: std::vec::IntoIter<Tensor<B::InnerBackend, 1>>,
     }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Put<B> {
+    impl<B: FusedAutodiffBackend> ModuleVisitor<B> for Put<B> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             if !param.is_require_grad() {
                 return;

@@ -3,6 +3,7 @@
 //! `ref ← α · policy + (1 − α) · ref` with `α = ref_model_mixup_alpha`, so the KL term anchors
 //! the policy to a recent version of itself rather than to the start model.
 
+use crate::fused::FusedBackend;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 
@@ -11,13 +12,13 @@ use crate::model::Qwen2ForCausalLM;
 /// `reference` moved `alpha` of the way towards `policy` (same architecture; each parameter is
 /// taken in visiting order, which is the same for two models of one config). The result keeps
 /// the reference's parameter ids and dtypes.
-pub fn mix_into_reference<B: Backend>(
+pub fn mix_into_reference<B: FusedBackend>(
     reference: Qwen2ForCausalLM<B>,
     policy: &Qwen2ForCausalLM<B>,
     alpha: f32,
 ) -> Qwen2ForCausalLM<B> {
     struct Collect<B: Backend>(Vec<Tensor<B, 1>>);
-    impl<B: Backend> ModuleVisitor<B> for Collect<B> {
+    impl<B: FusedBackend> ModuleVisitor<B> for Collect<B> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             let t = param.val();
             let n = t.shape().num_elements();
@@ -28,7 +29,7 @@ pub fn mix_into_reference<B: Backend>(
         policy: std::vec::IntoIter<Tensor<B, 1>>,
         alpha: f32,
     }
-    impl<B: Backend> ModuleMapper<B> for Mix<B> {
+    impl<B: FusedBackend> ModuleMapper<B> for Mix<B> {
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
             let (id, r, mapper) = param.consume();
             let Some(p) = self.policy.next() else {

@@ -2,6 +2,7 @@
 //! mock in tests) → rewards ([`super::policy::Policy::rollout`]). The result is plain host
 //! data, so GRPO, MGRPO and iGRPO build their batches from it without touching the model.
 
+use crate::fused::FusedBackend;
 use burn::prelude::*;
 
 use crate::error::Result;
@@ -41,7 +42,7 @@ pub struct ModelSampler<'a, B: Backend> {
     pub device: &'a B::Device,
 }
 
-impl<B: Backend> Sampler for ModelSampler<'_, B> {
+impl<B: FusedBackend> Sampler for ModelSampler<'_, B> {
     fn sample(&mut self, prompts: &[Vec<u32>], draw: Draw) -> Result<Generation> {
         if prompts.is_empty() {
             return Ok(Generation {

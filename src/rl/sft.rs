@@ -2,9 +2,9 @@
 //! the completion tokens given the prompt (TRL's `completion_only_loss`), normalised by the
 //! step's total completion tokens, so gradient accumulation equals one big batch.
 
+use crate::fused::{FusedAutodiffBackend, FusedBackend};
 use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 
 use super::logprobs::{completion_logprobs, completion_mask, window, SeqRow};
 use super::optim::{clip_global_norm, PolicyOptimizer};
@@ -13,7 +13,7 @@ use crate::model::Qwen2ForCausalLM;
 
 /// `−Σ mask·logp / tokens`: the mean NLL of a step's completion tokens (this micro-batch's
 /// share when the step has several).
-pub fn sft_loss<B: Backend>(
+pub fn sft_loss<B: FusedBackend>(
     logps: Tensor<B, 2>,
     mask: Tensor<B, 2>,
     tokens: usize,
@@ -39,7 +39,7 @@ pub struct SftStats {
 }
 
 /// One optimizer step on `batch`, `micro_batch` rows per forward/backward pass.
-pub fn sft_update<B: AutodiffBackend>(
+pub fn sft_update<B: FusedAutodiffBackend>(
     model: Qwen2ForCausalLM<B>,
     optim: &mut PolicyOptimizer<B>,
     batch: &[&SftExample],

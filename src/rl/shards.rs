@@ -3,6 +3,7 @@
 //! by side; every sample keeps the RNG stream it has in the whole batch, so the completions do
 //! not depend on the number of devices or nodes.
 
+use crate::fused::FusedBackend;
 use burn::prelude::*;
 
 use super::nodes::{gather_generation, ranks, Layout, Nodes};
@@ -34,14 +35,14 @@ pub struct ParallelSampler<'a, B: Backend> {
     pub gather: Option<Gather<B>>,
 }
 
-impl<B: Backend> ParallelSampler<'_, B> {
+impl<B: FusedBackend> ParallelSampler<'_, B> {
     /// Device 0's policy copy: the policy that sampled (π_old for the step's scoring).
     pub fn leader(&self) -> &Qwen2ForCausalLM<B> {
         &self.shards[0].0
     }
 }
 
-impl<B: Backend> Sampler for ParallelSampler<'_, B> {
+impl<B: FusedBackend> Sampler for ParallelSampler<'_, B> {
     fn sample(&mut self, prompts: &[Vec<u32>], draw: Draw) -> Result<Generation> {
         let n = self.shards.len().max(1);
         let (world, first) = ranks(self.gather.as_ref().map(|g| &g.nodes), n);

@@ -8,10 +8,10 @@
 //! manifest is checked, and the trainer state against the directory's name, before anything is
 //! loaded.
 
+use crate::fused::FusedAutodiffBackend;
 use std::path::{Path, PathBuf};
 
 use burn::module::AutodiffModule;
-use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use super::critic::Critic;
@@ -78,7 +78,7 @@ pub struct CheckpointSpec<'a> {
 
 /// Save a checkpoint of step `state.step` as `spec` says (with `reference` when it is
 /// synchronised with the policy, and PPO's `critic`).
-pub fn save_checkpoint<B: AutodiffBackend>(
+pub fn save_checkpoint<B: FusedAutodiffBackend>(
     spec: &CheckpointSpec<'_>,
     state: &TrainerState,
     model: &Qwen2ForCausalLM<B>,
@@ -161,7 +161,7 @@ pub fn list(run: &Path) -> Result<Vec<(usize, PathBuf)>> {
 }
 
 /// A loaded checkpoint.
-pub struct Restored<B: AutodiffBackend> {
+pub struct Restored<B: FusedAutodiffBackend> {
     pub dir: PathBuf,
     pub state: TrainerState,
     pub model: Qwen2ForCausalLM<B>,
@@ -171,7 +171,7 @@ pub struct Restored<B: AutodiffBackend> {
 }
 
 /// Load the latest complete checkpoint of `run`, or say there is none.
-pub fn restore_latest<B: AutodiffBackend>(
+pub fn restore_latest<B: FusedAutodiffBackend>(
     run: &Path,
     optim: PolicyOptimizer<B>,
     lora: Option<LoraCheckpoint<'_>>,

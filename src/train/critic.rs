@@ -5,11 +5,11 @@
 //! `value_optimizer.bin`); written at the end of the run in HF layout (`RUN/value/`, LoRA
 //! merged), which `value_model_path` reads back.
 
+use crate::fused::FusedAutodiffBackend;
 use std::path::Path;
 
 use burn::module::{AutodiffModule, Module};
 use burn::record::{BinFileRecorder, FullPrecisionSettings};
-use burn::tensor::backend::AutodiffBackend;
 
 use super::TrainConfig;
 use crate::error::{Error, Result};
@@ -32,7 +32,7 @@ fn critic_seed(seed: u64) -> u64 {
 }
 
 /// The critic of a PPO run.
-pub struct Critic<B: AutodiffBackend> {
+pub struct Critic<B: FusedAutodiffBackend> {
     /// Taken out only while an update owns it: see [`Self::model`].
     pub model: Option<Qwen2ForValue<B>>,
     pub optim: ValueOptimizer<B>,
@@ -42,7 +42,7 @@ pub struct Critic<B: AutodiffBackend> {
 
 /// The critic `value_model_path` names, loaded (before the run writes anything, so that a bad
 /// one fails cleanly); `None` without one.
-pub(crate) fn load_start<B: AutodiffBackend>(
+pub(crate) fn load_start<B: FusedAutodiffBackend>(
     cfg: &TrainConfig,
     policy_config: &Qwen2Config,
     device: &B::Device,
@@ -59,7 +59,7 @@ pub(crate) fn load_start<B: AutodiffBackend>(
     Ok(Some((config, critic)))
 }
 
-impl<B: AutodiffBackend> Critic<B> {
+impl<B: FusedAutodiffBackend> Critic<B> {
     /// The critic as a new run starts it — `start` ([`load_start`]), or the policy's backbone
     /// with a fresh head — or, with `checkpoint`, as that checkpoint left it: the same
     /// construction, then the checkpoint's weights and optimizer state over it. `policy` is the
@@ -133,7 +133,7 @@ impl<B: AutodiffBackend> Critic<B> {
 
 /// The critic in the run's precision: activations in its dtype, and under LoRA the frozen
 /// backbone stored in it (as the policy).
-fn with_precision<B: AutodiffBackend>(
+fn with_precision<B: FusedAutodiffBackend>(
     model: Qwen2ForValue<B>,
     precision: Precision,
     lora: Option<&LoraConfig>,

@@ -3,9 +3,8 @@
 //! (`eval/step-N.jsonl`, every problem's two answers) and the Table-2 row is appended to
 //! `eval/metrics.jsonl`.
 
+use crate::fused::FusedBackend;
 use std::path::Path;
-
-use burn::prelude::*;
 
 use super::config::TrainConfig;
 use crate::data::{Dataset, Problem};
@@ -75,7 +74,7 @@ pub struct EvalContext<'a> {
 }
 
 /// Evaluate `model` after `step` steps and record the results under `run/eval/`.
-pub fn run_eval<B: Backend>(
+pub fn run_eval<B: FusedBackend>(
     ctx: &EvalContext<'_>,
     model: &Qwen2ForCausalLM<B>,
     step: usize,

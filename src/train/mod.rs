@@ -19,9 +19,8 @@ pub mod step;
 pub mod trainer;
 pub mod validate;
 
+use crate::fused::FusedAutodiffBackend;
 use std::path::{Path, PathBuf};
-
-use burn::tensor::backend::AutodiffBackend;
 
 pub use config::{Algorithm, TrainConfig};
 pub use trainer::Trainer;
@@ -56,7 +55,10 @@ pub struct TrainSummary {
 }
 
 /// Run (or resume) a training run.
-pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Result<TrainSummary> {
+pub fn train<B: FusedAutodiffBackend>(
+    opts: &TrainOptions,
+    device: &B::Device,
+) -> Result<TrainSummary> {
     let mut trainer = Trainer::<B>::new(opts, device)?;
     if trainer.state.step == 0 {
         trainer.evaluate()?;
@@ -113,7 +115,7 @@ pub fn train<B: AutodiffBackend>(opts: &TrainOptions, device: &B::Device) -> Res
 }
 
 /// What an interrupted run tells the user: where it stopped and how to go on.
-fn interrupted_error<B: AutodiffBackend>(
+fn interrupted_error<B: FusedAutodiffBackend>(
     i: Interrupt,
     trainer: &Trainer<'_, B>,
     checkpoint: &Path,

@@ -3,10 +3,10 @@
 //! `num_mini_batches` mini-batches, one optimizer step of the policy and the critic per
 //! mini-batch (`rl::ppo::ppo_update`). Collect and score are GRPO's (`step.rs`).
 
+use crate::fused::FusedAutodiffBackend;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::tensor::backend::AutodiffBackend;
 
 use super::collect::Collected;
 use super::setup::step_seed;
@@ -20,7 +20,7 @@ use crate::rl::ppo::{
     mini_batches, ppo_update, prepare, sample_values, PpoConfig, PpoModels, PpoSums,
 };
 
-impl<B: AutodiffBackend> Trainer<'_, B> {
+impl<B: FusedAutodiffBackend> Trainer<'_, B> {
     /// PPO's settings from the run config.
     fn ppo_config(&self) -> PpoConfig {
         let cfg = self.cfg;

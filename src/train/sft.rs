@@ -6,11 +6,11 @@
 //! `metrics.jsonl` (step, epoch, loss, grad_norm, learning_rate, num_tokens, step_time) and the
 //! final model in `model/`.
 
+use crate::fused::FusedAutodiffBackend;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::tensor::backend::AutodiffBackend;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -192,7 +192,7 @@ pub struct SftSummary {
 }
 
 /// Fine-tune `cfg.model` into `run/model`.
-pub fn sft<B: AutodiffBackend>(
+pub fn sft<B: FusedAutodiffBackend>(
     cfg: &SftConfig,
     run: &Path,
     device: &B::Device,

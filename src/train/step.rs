@@ -4,11 +4,11 @@
 //! `steps_per_generation / gradient_accumulation_steps` optimizer steps over every device;
 //! PPO: `ppo_step.rs`) → **metrics** built from the stages' outputs → **log**.
 
+use crate::fused::FusedAutodiffBackend;
 use std::rc::Rc;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::tensor::backend::AutodiffBackend;
 
 use super::collect::{collect, Collected};
 use super::order::step_problems;
@@ -45,7 +45,7 @@ struct Timings {
     start: Instant,
 }
 
-impl<B: AutodiffBackend> Trainer<'_, B> {
+impl<B: FusedAutodiffBackend> Trainer<'_, B> {
     /// Take the next step: collect → score → update → metrics → log. Returns its metrics
     /// line (already appended to `metrics.jsonl`).
     pub fn step(&mut self) -> Result<StepMetrics> {

@@ -3,11 +3,11 @@
 //! the learning-rate schedule, the update and sampling settings, the run directory's logs and
 //! the trainer state that a checkpoint saves. The step itself is in `step.rs`.
 
+use crate::fused::FusedAutodiffBackend;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use burn::module::AutodiffModule;
-use burn::tensor::backend::AutodiffBackend;
 
 use super::checkpoint::{
     self, restore_latest, save_checkpoint, CheckpointSpec, LoraCheckpoint, Restored, TrainerState,
@@ -34,7 +34,7 @@ use crate::rl::schedule::Schedule;
 use crate::run_lock::RunLock;
 
 /// A training run in progress.
-pub struct Trainer<'a, B: AutodiffBackend> {
+pub struct Trainer<'a, B: FusedAutodiffBackend> {
     pub(super) cfg: &'a TrainConfig,
     pub(super) run: &'a Path,
     /// Shared with each step's borrows of the problems and prompts.
@@ -65,7 +65,7 @@ pub struct Trainer<'a, B: AutodiffBackend> {
     _lock: RunLock,
 }
 
-impl<'a, B: AutodiffBackend> Trainer<'a, B> {
+impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
     /// Set the run up: load the data and the model (or the last checkpoint when resuming),
     /// write `config.resolved.toml` for a new run, fork the replicas, load the reference.
     pub fn new(opts: &'a TrainOptions, device: &B::Device) -> Result<Self> {
@@ -379,7 +379,7 @@ fn check_stop(stop_after: Option<usize>, at: usize, total: usize) -> Result<()> 
 /// killed writers left, load the latest verified checkpoint, check its state against the config
 /// and `--stop-after`, and cut the logs back to its step — refusing a history with lines
 /// missing, which would restart the curves at the checkpoint.
-fn resume_run<B: AutodiffBackend>(
+fn resume_run<B: FusedAutodiffBackend>(
     opts: &TrainOptions,
     total: usize,
     optim: PolicyOptimizer<B>,
@@ -426,7 +426,7 @@ fn resume_run<B: AutodiffBackend>(
 /// refuse a directory that holds a run, load the model (LoRA: every weight frozen, adapters
 /// attached with B = 0, so the base model's outputs), lock the directory, remove what an
 /// earlier start left, write `config.resolved.toml`.
-fn start_run<B: AutodiffBackend>(
+fn start_run<B: FusedAutodiffBackend>(
     cfg: &TrainConfig,
     model_config: &Qwen2Config,
     run: &Path,

@@ -1,0 +1,157 @@
+//! The fused operations under Burn's autodiff: where the inner backend runs a kernel, the
+//! operation is one node of the graph with its own backward pass (Burn's `Backward` for custom
+//! operations); elsewhere the composition is differentiated operation by operation.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::Autodiff;
+use burn::prelude::*;
+use burn::tensor::ops::{BoolTensor, FloatTensor};
+use burn::tensor::TensorPrimitive;
+
+use super::{composed, FusedBackend};
+
+fn inner<B: Backend, const D: usize>(t: FloatTensor<B>) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(t))
+}
+
+fn prim<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
+    t.into_primitive().tensor()
+}
+
+/// The attention node's backward pass: the inner backend's `attention_backward` from the
+/// saved inputs, output and log-sum-exp.
+#[derive(Debug)]
+struct AttentionBackward;
+
+type AttentionState<B> = (
+    [FloatTensor<B>; 3],
+    BoolTensor<B>,
+    FloatTensor<B>,
+    FloatTensor<B>,
+);
+
+impl<B: FusedBackend> Backward<B, 3> for AttentionBackward {
+    type State = AttentionState<B>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_q, node_k, node_v] = ops.parents;
+        let dout = grads.consume::<B>(&ops.node);
+        let ([q, k, v], mask, out, lse) = ops.state;
+        let (dq, dk, dv) = B::fused_attention_backward(
+            inner(q),
+            inner(k),
+            inner(v),
+            Tensor::from_primitive(mask),
+            inner(out),
+            inner(lse),
+            inner(dout),
+        );
+        for (node, grad) in [(node_q, dq), (node_k, dk), (node_v, dv)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, prim(grad));
+            }
+        }
+    }
+}
+
+/// The RoPE node's backward pass: RoPE of the gradient with `sin` negated.
+#[derive(Debug)]
+struct RopeBackward;
+
+impl<B: FusedBackend> Backward<B, 1> for RopeBackward {
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        let (cos, sin) = ops.state;
+        if let Some(node) = node_x {
+            let dx = B::fused_rope(inner(dy), inner(cos), inner::<B, 4>(sin).neg());
+            grads.register::<B>(node.id, prim(dx));
+        }
+    }
+}
+
+impl<B: FusedBackend, C: CheckpointStrategy> FusedBackend for Autodiff<B, C> {
+    fn has_attention_kernel(dtype: burn::tensor::DType) -> bool {
+        B::has_attention_kernel(dtype)
+    }
+
+    fn fused_attention(
+        q: Tensor<Self, 4>,
+        k: Tensor<Self, 4>,
+        v: Tensor<Self, 4>,
+        mask: Tensor<Self, 4, Bool>,
+    ) -> Tensor<Self, 4> {
+        if !B::has_attention_kernel(q.dtype()) {
+            return composed::attention(q, k, v, mask);
+        }
+        let (q, k, v) = (prim(q), prim(k), prim(v));
+        let mask: BoolTensor<B> = mask.into_primitive();
+        let nodes = [q.node.clone(), k.node.clone(), v.node.clone()];
+        let out = match AttentionBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (out, lse) = B::fused_attention_lse(
+                    inner(q.primitive.clone()),
+                    inner(k.primitive.clone()),
+                    inner(v.primitive.clone()),
+                    Tensor::from_primitive(mask.clone()),
+                );
+                let (out, lse) = (prim(out), prim(lse));
+                let state = (
+                    [q.primitive, k.primitive, v.primitive],
+                    mask,
+                    out.clone(),
+                    lse,
+                );
+                prep.finish(state, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(prim(B::fused_attention(
+                inner(q.primitive),
+                inner(k.primitive),
+                inner(v.primitive),
+                Tensor::from_primitive(mask),
+            ))),
+        };
+        inner(out)
+    }
+
+    fn has_rope_kernel(dtype: burn::tensor::DType) -> bool {
+        B::has_rope_kernel(dtype)
+    }
+
+    fn fused_rope(
+        x: Tensor<Self, 4>,
+        cos: Tensor<Self, 4>,
+        sin: Tensor<Self, 4>,
+    ) -> Tensor<Self, 4> {
+        if !B::has_rope_kernel(x.dtype()) {
+            return composed::rope(x, cos, sin);
+        }
+        // The tables are constants: only `x` is a parent.
+        let (x, cos, sin) = (prim(x), prim(cos).primitive, prim(sin).primitive);
+        let y = match RopeBackward
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = B::fused_rope(inner(x.primitive), inner(cos.clone()), inner(sin.clone()));
+                prep.finish((cos, sin), prim(y))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(prim(B::fused_rope(
+                inner(x.primitive),
+                inner(cos),
+                inner(sin),
+            ))),
+        };
+        inner(y)
+    }
+}

@@ -1,0 +1,198 @@
+//! The fused operations on burn-flex: the kernels read the tensors' buffers through their
+//! strides (a transposed view costs no copy) and their outputs come back as views in the
+//! layout the next operation wants.
+
+use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::Flex;
+use burn::prelude::*;
+use burn::tensor::{DType, Shape, TensorPrimitive};
+
+use super::kernels::{self, AttnDims, View};
+use super::{composed, FusedBackend};
+
+type B = Flex<f32>;
+
+fn float(t: Tensor<B, 4>) -> FlexTensor {
+    t.into_primitive().tensor()
+}
+
+fn wrap<const D: usize>(t: FlexTensor) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(t))
+}
+
+/// A tensor whose strides are all non-negative (a flipped view is copied first).
+fn forward_strided(t: FlexTensor) -> FlexTensor {
+    if t.layout().strides().iter().any(|&s| s < 0) {
+        t.to_contiguous()
+    } else {
+        t
+    }
+}
+
+/// The 4-d view of `t`'s buffer (`t` from [`forward_strided`]).
+fn view<T: burn::tensor::Element + bytemuck::Pod>(t: &FlexTensor) -> View<'_, T> {
+    let s = t.layout().strides();
+    View {
+        data: t.storage::<T>(),
+        offset: t.layout().start_offset(),
+        strides: [s[0] as usize, s[1] as usize, s[2] as usize, s[3] as usize],
+    }
+}
+
+/// The view of `t` that broadcasts its size-1 axes (a mask `[b or 1, 1, q_len or 1, k_len]`,
+/// RoPE tables `[b, s, 1, hd]`).
+fn broadcast_view<T: burn::tensor::Element + bytemuck::Pod>(t: &FlexTensor) -> View<'_, T> {
+    let d = t.layout().shape();
+    let dims = [d[0], d[1], d[2], d[3]];
+    view(t).broadcast(dims)
+}
+
+/// `data` laid out as `physical` (row-major), seen as the logical shape `[p[o[0]], …]`:
+/// `order[i]` is the physical axis of logical axis `i`.
+fn permuted(data: Vec<f32>, physical: [usize; 4], order: [usize; 4]) -> FlexTensor {
+    let st = [
+        physical[1] * physical[2] * physical[3],
+        physical[2] * physical[3],
+        physical[3],
+        1,
+    ];
+    let shape = Shape::new(order.map(|a| physical[a]));
+    let strides = order.map(|a| st[a] as isize).to_vec();
+    FlexTensor::from_data(TensorData::new(data, physical))
+        .with_layout(Layout::new(shape, strides, 0))
+}
+
+fn dims(q: &FlexTensor, k: &FlexTensor) -> AttnDims {
+    let (qs, ks) = (q.layout().shape(), k.layout().shape());
+    AttnDims {
+        batch: qs[0],
+        heads: qs[1],
+        kv_heads: ks[1],
+        q_len: qs[2],
+        k_len: ks[2],
+        head_dim: qs[3],
+    }
+}
+
+fn flex_attention(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: Tensor<B, 4, Bool>,
+) -> (Tensor<B, 4>, Tensor<B, 3>) {
+    let (q, k, v) = (
+        forward_strided(float(q)),
+        forward_strided(float(k)),
+        forward_strided(float(v)),
+    );
+    let mask = forward_strided(mask.into_primitive());
+    let d = dims(&q, &k);
+    let a = kernels::Attention {
+        q: view(&q),
+        k: view(&k),
+        v: view(&v),
+        mask: broadcast_view(&mask),
+        dims: d,
+    };
+    let (out, lse) = kernels::attention_forward(&a);
+    let out = permuted(out, [d.batch, d.q_len, d.heads, d.head_dim], [0, 2, 1, 3]);
+    let lse = FlexTensor::from_data(TensorData::new(lse, [d.batch, d.heads, d.q_len]));
+    (wrap(out), wrap(lse))
+}
+
+impl FusedBackend for B {
+    fn has_attention_kernel(dtype: DType) -> bool {
+        dtype == DType::F32
+    }
+
+    fn fused_attention(
+        q: Tensor<Self, 4>,
+        k: Tensor<Self, 4>,
+        v: Tensor<Self, 4>,
+        mask: Tensor<Self, 4, Bool>,
+    ) -> Tensor<Self, 4> {
+        Self::fused_attention_lse(q, k, v, mask).0
+    }
+
+    fn fused_attention_lse(
+        q: Tensor<Self, 4>,
+        k: Tensor<Self, 4>,
+        v: Tensor<Self, 4>,
+        mask: Tensor<Self, 4, Bool>,
+    ) -> (Tensor<Self, 4>, Tensor<Self, 3>) {
+        if q.dtype() != DType::F32 {
+            return composed::attention_lse(q, k, v, mask);
+        }
+        flex_attention(q, k, v, mask)
+    }
+
+    fn fused_attention_backward(
+        q: Tensor<Self, 4>,
+        k: Tensor<Self, 4>,
+        v: Tensor<Self, 4>,
+        mask: Tensor<Self, 4, Bool>,
+        out: Tensor<Self, 4>,
+        lse: Tensor<Self, 3>,
+        dout: Tensor<Self, 4>,
+    ) -> (Tensor<Self, 4>, Tensor<Self, 4>, Tensor<Self, 4>) {
+        if q.dtype() != DType::F32 {
+            return composed::attention_backward(q, k, v, mask, out, lse, dout);
+        }
+        let (q, k, v) = (
+            forward_strided(float(q)),
+            forward_strided(float(k)),
+            forward_strided(float(v)),
+        );
+        let (out, dout) = (forward_strided(float(out)), forward_strided(float(dout)));
+        let mask = forward_strided(mask.into_primitive());
+        let lse = lse.into_primitive().tensor().to_contiguous();
+        let d = dims(&q, &k);
+        let a = kernels::Attention {
+            q: view(&q),
+            k: view(&k),
+            v: view(&v),
+            mask: broadcast_view(&mask),
+            dims: d,
+        };
+        let lse_data = lse.storage::<f32>();
+        let start = lse.layout().start_offset();
+        let lse_s = &lse_data[start..start + d.batch * d.heads * d.q_len];
+        let (dq, dk, dv) = kernels::attention_backward(&a, view(&out), lse_s, view(&dout));
+        let swap = [0, 2, 1, 3];
+        (
+            wrap(permuted(dq, [d.batch, d.q_len, d.heads, d.head_dim], swap)),
+            wrap(permuted(
+                dk,
+                [d.batch, d.k_len, d.kv_heads, d.head_dim],
+                swap,
+            )),
+            wrap(permuted(
+                dv,
+                [d.batch, d.k_len, d.kv_heads, d.head_dim],
+                swap,
+            )),
+        )
+    }
+
+    fn has_rope_kernel(dtype: DType) -> bool {
+        dtype == DType::F32
+    }
+
+    fn fused_rope(
+        x: Tensor<Self, 4>,
+        cos: Tensor<Self, 4>,
+        sin: Tensor<Self, 4>,
+    ) -> Tensor<Self, 4> {
+        if x.dtype() != DType::F32 || cos.dtype() != DType::F32 {
+            return composed::rope(x, cos, sin);
+        }
+        let dims = x.dims();
+        let (x, cos, sin) = (
+            forward_strided(float(x)),
+            forward_strided(float(cos)),
+            forward_strided(float(sin)),
+        );
+        let y = kernels::rope(view(&x), broadcast_view(&cos), broadcast_view(&sin), dims);
+        wrap(FlexTensor::from_data(TensorData::new(y, dims)))
+    }
+}

@@ -1,0 +1,163 @@
+//! The fused operations on burn-ndarray: its tensors go to the kernels through `TensorData`
+//! (one contiguous copy of each input, the outputs adopted without one).
+
+use burn::backend::NdArray;
+use burn::prelude::*;
+use burn::tensor::DType;
+
+use super::kernels::{self, AttnDims, View};
+use super::{composed, FusedBackend};
+
+type B = NdArray<f32>;
+
+/// The values of `t`, row-major (f32 tensors only: the callers check).
+fn values<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec().unwrap_or_default()
+}
+
+/// The mask as bytes, non-zero = masked.
+fn mask_bytes(mask: Tensor<B, 4, Bool>) -> Vec<u8> {
+    let data = mask.into_data();
+    data.iter::<bool>().map(u8::from).collect()
+}
+
+/// `data`, laid out `[d0, d1, d2, d3]`, as the logical `[d0, d2, d1, d3]` (axes 1 and 2
+/// swapped: the kernels' outputs keep the projections' layout).
+fn swapped(
+    data: Vec<f32>,
+    physical: [usize; 4],
+    dev: &burn::backend::ndarray::NdArrayDevice,
+) -> Tensor<B, 4> {
+    Tensor::<B, 4>::from_data(TensorData::new(data, physical), dev).swap_dims(1, 2)
+}
+
+struct Inputs {
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    mask: Vec<u8>,
+    mask_dims: [usize; 4],
+    dims: AttnDims,
+}
+
+impl Inputs {
+    fn new(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>, mask: Tensor<B, 4, Bool>) -> Self {
+        let ([b, h, q_len, hd], [_, kvh, k_len, _]) = (q.dims(), k.dims());
+        Self {
+            mask_dims: mask.dims(),
+            dims: AttnDims {
+                batch: b,
+                heads: h,
+                kv_heads: kvh,
+                q_len,
+                k_len,
+                head_dim: hd,
+            },
+            q: values(q),
+            k: values(k),
+            v: values(v),
+            mask: mask_bytes(mask),
+        }
+    }
+
+    fn kernel_inputs(&self) -> kernels::Attention<'_> {
+        let d = self.dims;
+        let kv = [d.batch, d.kv_heads, d.k_len, d.head_dim];
+        kernels::Attention {
+            q: View::contiguous(&self.q, [d.batch, d.heads, d.q_len, d.head_dim]),
+            k: View::contiguous(&self.k, kv),
+            v: View::contiguous(&self.v, kv),
+            mask: View::contiguous(&self.mask, self.mask_dims).broadcast(self.mask_dims),
+            dims: d,
+        }
+    }
+}
+
+impl FusedBackend for B {
+    fn has_attention_kernel(dtype: DType) -> bool {
+        dtype == DType::F32
+    }
+
+    fn fused_attention(
+        q: Tensor<Self, 4>,
+        k: Tensor<Self, 4>,
+        v: Tensor<Self, 4>,
+        mask: Tensor<Self, 4, Bool>,
+    ) -> Tensor<Self, 4> {
+        Self::fused_attention_lse(q, k, v, mask).0
+    }
+
+    fn fused_attention_lse(
+        q: Tensor<Self, 4>,
+        k: Tensor<Self, 4>,
+        v: Tensor<Self, 4>,
+        mask: Tensor<Self, 4, Bool>,
+    ) -> (Tensor<Self, 4>, Tensor<Self, 3>) {
+        if q.dtype() != DType::F32 {
+            return composed::attention_lse(q, k, v, mask);
+        }
+        let dev = q.device();
+        let inputs = Inputs::new(q, k, v, mask);
+        let d = inputs.dims;
+        let (out, lse) = kernels::attention_forward(&inputs.kernel_inputs());
+        (
+            swapped(out, [d.batch, d.q_len, d.heads, d.head_dim], &dev),
+            Tensor::from_data(TensorData::new(lse, [d.batch, d.heads, d.q_len]), &dev),
+        )
+    }
+
+    fn fused_attention_backward(
+        q: Tensor<Self, 4>,
+        k: Tensor<Self, 4>,
+        v: Tensor<Self, 4>,
+        mask: Tensor<Self, 4, Bool>,
+        out: Tensor<Self, 4>,
+        lse: Tensor<Self, 3>,
+        dout: Tensor<Self, 4>,
+    ) -> (Tensor<Self, 4>, Tensor<Self, 4>, Tensor<Self, 4>) {
+        if q.dtype() != DType::F32 {
+            return composed::attention_backward(q, k, v, mask, out, lse, dout);
+        }
+        let dev = q.device();
+        let inputs = Inputs::new(q, k, v, mask);
+        let d = inputs.dims;
+        let q_dims = [d.batch, d.heads, d.q_len, d.head_dim];
+        let (out, lse, dout) = (values(out), values(lse), values(dout));
+        let (dq, dk, dv) = kernels::attention_backward(
+            &inputs.kernel_inputs(),
+            View::contiguous(&out, q_dims),
+            &lse,
+            View::contiguous(&dout, q_dims),
+        );
+        let kv = [d.batch, d.k_len, d.kv_heads, d.head_dim];
+        (
+            swapped(dq, [d.batch, d.q_len, d.heads, d.head_dim], &dev),
+            swapped(dk, kv, &dev),
+            swapped(dv, kv, &dev),
+        )
+    }
+
+    fn has_rope_kernel(dtype: DType) -> bool {
+        dtype == DType::F32
+    }
+
+    fn fused_rope(
+        x: Tensor<Self, 4>,
+        cos: Tensor<Self, 4>,
+        sin: Tensor<Self, 4>,
+    ) -> Tensor<Self, 4> {
+        if x.dtype() != DType::F32 || cos.dtype() != DType::F32 {
+            return composed::rope(x, cos, sin);
+        }
+        let dev = x.device();
+        let (dims, t_dims) = (x.dims(), cos.dims());
+        let (x, cos, sin) = (values(x), values(cos), values(sin));
+        let y = kernels::rope(
+            View::contiguous(&x, dims),
+            View::contiguous(&cos, t_dims).broadcast(t_dims),
+            View::contiguous(&sin, t_dims).broadcast(t_dims),
+            dims,
+        );
+        Tensor::from_data(TensorData::new(y, dims), &dev)
+    }
+}
