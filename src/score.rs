@@ -21,25 +21,23 @@ pub fn batch_logprobs<B: FusedBackend>(
     batch: &PaddedBatch,
     device: &B::Device,
 ) -> Tensor<B, 2> {
-    let (b, s) = (batch.batch, batch.seq);
+    let s = batch.seq;
     let input = batch.to_input::<B>(device);
     let logits = model.forward(&input).narrow(1, 0, s - 1).cast(DType::F32); // [b, s-1, V]
-    let targets = input.input_ids.narrow(1, 1, s - 1).reshape([b, s - 1, 1]); // [b, s-1, 1]
-    target_logprobs(logits, targets).reshape([b, s - 1])
+    let targets = input.input_ids.narrow(1, 1, s - 1); // [b, s-1]
+    target_logprobs(logits, targets)
 }
 
-/// `log_softmax(logits)[target]` without materialising the whole log-softmax:
-/// `logit[target] − (m + log Σ exp(logit − m))`, `m` the row max (detached; it cancels).
+/// `log_softmax(logits)[target]` per token through the backend's fused operation
+/// ([`crate::fused::token_logprobs`]).
 ///
 /// # Shapes
-/// - `logits`: `[batch, seq, vocab]` (f32), `targets`: `[batch, seq, 1]` → `[batch, seq, 1]`
+/// - `logits`: `[batch, seq, vocab]` (f32), `targets`: `[batch, seq]` → `[batch, seq]`
 pub fn target_logprobs<B: FusedBackend>(
     logits: Tensor<B, 3>,
-    targets: Tensor<B, 3, Int>,
-) -> Tensor<B, 3> {
-    let m = logits.clone().max_dim(2).detach(); // [b, s, 1]
-    let lse = (logits.clone() - m.clone()).exp().sum_dim(2).log() + m; // [b, s, 1]
-    logits.gather(2, targets) - lse
+    targets: Tensor<B, 2, Int>,
+) -> Tensor<B, 2> {
+    crate::fused::token_logprobs(logits, targets, false).logprobs
 }
 
 /// `log p(x_t | x_<t)` for `t ≥ 1` of each row (`len - 1` values; none for rows shorter than 2),
@@ -196,12 +194,13 @@ mod tests {
             [[[0.0, 0.0, l2], [1000.0, 1000.0, 1000.0 + l2]]],
             &dev,
         );
-        let targets = Tensor::<TestBackend, 3, Int>::from_data([[[2], [0]]], &dev);
-        let got: Vec<f32> = target_logprobs(logits, targets)
-            .into_data()
-            .to_vec()
-            .unwrap();
-        assert!((got[0] - 0.5f32.ln()).abs() < 1e-6, "{got:?}");
-        assert!((got[1] - 0.25f32.ln()).abs() < 1e-4, "{got:?}");
+        let targets = Tensor::<TestBackend, 2, Int>::from_data([[2, 0]], &dev);
+        let kernel = target_logprobs(logits.clone(), targets.clone());
+        let composed = crate::fused::composed::token_logprobs(logits, targets, false).logprobs;
+        for got in [kernel, composed] {
+            let got: Vec<f32> = got.into_data().to_vec().unwrap();
+            assert!((got[0] - 0.5f32.ln()).abs() < 1e-6, "{got:?}");
+            assert!((got[1] - 0.25f32.ln()).abs() < 1e-4, "{got:?}");
+        }
     }
 }

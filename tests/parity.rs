@@ -7,7 +7,6 @@
 
 mod common;
 
-use burn::prelude::Backend;
 use common::*;
 use mgrpo::fused::FusedBackend;
 use mgrpo::model::{load_model, Precision};

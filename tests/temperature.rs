@@ -7,7 +7,6 @@
 mod common;
 
 use burn::backend::{Autodiff, NdArray};
-use burn::prelude::Backend;
 use common::*;
 use mgrpo::model::{load_model, Qwen2ForCausalLM};
 use mgrpo::rl::experience::{score, Experience, Sample, Scorers};
@@ -65,7 +64,7 @@ fn experience() -> Experience {
     }
 }
 
-fn scored<Bk: Backend>(model: &Qwen2ForCausalLM<Bk>, temperature: f32) -> Experience {
+fn scored<Bk: mgrpo::fused::FusedBackend>(model: &Qwen2ForCausalLM<Bk>, temperature: f32) -> Experience {
     let mut exp = experience();
     let scorers = Scorers {
         old: Some(model),

@@ -8,10 +8,10 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::Autodiff;
 use burn::prelude::*;
-use burn::tensor::ops::{BoolTensor, FloatTensor};
+use burn::tensor::ops::{BoolTensor, FloatTensor, IntTensor};
 use burn::tensor::TensorPrimitive;
 
-use super::{composed, FusedBackend};
+use super::{composed, FusedBackend, TokenLogprobs};
 
 fn inner<B: Backend, const D: usize>(t: FloatTensor<B>) -> Tensor<B, D> {
     Tensor::from_primitive(TensorPrimitive::Float(t))
@@ -71,6 +71,30 @@ impl<B: FusedBackend> Backward<B, 1> for RopeBackward {
         if let Some(node) = node_x {
             let dx = B::fused_rope(inner(dy), inner(cos), inner::<B, 4>(sin).neg());
             grads.register::<B>(node.id, prim(dx));
+        }
+    }
+}
+
+/// The token log-probs node's backward pass: `grad·(onehot − softmax)` from the saved logits
+/// and log-sum-exp.
+#[derive(Debug)]
+struct TokenLogprobsBackward;
+
+impl<B: FusedBackend> Backward<B, 1> for TokenLogprobsBackward {
+    type State = (FloatTensor<B>, IntTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (logits, targets, lse) = ops.state;
+        if let Some(node) = node {
+            let d = B::fused_token_logprobs_backward(
+                inner(logits),
+                Tensor::from_primitive(targets),
+                inner(lse),
+                inner(grad),
+            );
+            grads.register::<B>(node.id, prim(d));
         }
     }
 }
@@ -153,5 +177,44 @@ impl<B: FusedBackend, C: CheckpointStrategy> FusedBackend for Autodiff<B, C> {
             ))),
         };
         inner(y)
+    }
+
+    fn has_logprob_kernel(dtype: burn::tensor::DType) -> bool {
+        B::has_logprob_kernel(dtype)
+    }
+
+    fn fused_token_logprobs(
+        logits: Tensor<Self, 3>,
+        targets: Tensor<Self, 2, Int>,
+        with_entropy: bool,
+    ) -> TokenLogprobs<Self> {
+        if !B::has_logprob_kernel(logits.dtype()) {
+            return composed::token_logprobs(logits, targets, with_entropy);
+        }
+        let logits = prim(logits);
+        let targets: IntTensor<B> = targets.into_primitive();
+        let run = |logits: FloatTensor<B>, targets: IntTensor<B>| {
+            B::fused_token_logprobs(inner(logits), Tensor::from_primitive(targets), with_entropy)
+        };
+        let (lp, r) = match TokenLogprobsBackward
+            .prepare::<C>([logits.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let r = run(logits.primitive.clone(), targets.clone());
+                let state = (logits.primitive, targets, prim(r.lse.clone()));
+                (prep.finish(state, prim(r.logprobs.clone())), r)
+            }
+            OpsKind::UnTracked(prep) => {
+                let r = run(logits.primitive, targets);
+                (prep.finish(prim(r.logprobs.clone())), r)
+            }
+        };
+        TokenLogprobs {
+            logprobs: inner(lp),
+            lse: Tensor::from_inner(r.lse),
+            entropy: r.entropy.map(Tensor::from_inner),
+        }
     }
 }

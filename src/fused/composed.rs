@@ -128,6 +128,66 @@ pub fn rope<B: Backend>(x: Tensor<B, 4>, cos: Tensor<B, 4>, sin: Tensor<B, 4>) -
     x * cos + Tensor::cat(vec![x2.neg(), x1], 3) * sin
 }
 
+/// Per-token log-probs of a batch of logits, with what the backward pass and the metrics need.
+#[derive(Debug, Clone)]
+pub struct TokenLogprobs<B: Backend> {
+    /// `log_softmax(logits)[target]`, `[n, t]`
+    pub logprobs: Tensor<B, 2>,
+    /// `log Σ exp(logits)` of each row, `[n, t]` (constant: no gradient flows through it)
+    pub lse: Tensor<B, 2>,
+    /// The entropy `−Σ p log p` of each row's softmax, `[n, t]` (constant), when asked for
+    pub entropy: Option<Tensor<B, 2>>,
+}
+
+/// `log_softmax(logits)[target]` without materialising the log-softmax:
+/// `logit[target] − (m + log Σ exp(logit − m))`, `m` the row max (detached; it cancels), and,
+/// when `with_entropy`, `H = log Σ eᶻ − Σ eᶻ·z / Σ eᶻ` with `z = logit − m`.
+///
+/// # Shapes
+/// - `logits`: `[n, t, vocab]`, `targets`: `[n, t]`
+pub fn token_logprobs<B: Backend>(
+    logits: Tensor<B, 3>,
+    targets: Tensor<B, 2, Int>,
+    with_entropy: bool,
+) -> TokenLogprobs<B> {
+    let [n, t, _] = logits.dims();
+    let m = logits.clone().max_dim(2).detach(); // [n, t, 1]
+    let z = logits.clone() - m.clone();
+    let e = z.clone().exp();
+    let sum = e.clone().sum_dim(2); // [n, t, 1]
+    let entropy = with_entropy
+        .then(|| (sum.clone().log() - (e * z).sum_dim(2) / sum.clone()).reshape([n, t]).detach());
+    let lse = sum.log() + m; // [n, t, 1]
+    let logprobs = logits.gather(2, targets.reshape([n, t, 1])) - lse.clone();
+    TokenLogprobs {
+        logprobs: logprobs.reshape([n, t]),
+        lse: lse.reshape([n, t]).detach(),
+        entropy,
+    }
+}
+
+/// The gradient of [`token_logprobs`]'s log-probs with respect to the logits, given the
+/// log-probs' gradient `grad` (`[n, t]`): `grad·(onehot(target) − exp(logits − lse))`.
+pub fn token_logprobs_backward<B: Backend>(
+    logits: Tensor<B, 3>,
+    targets: Tensor<B, 2, Int>,
+    lse: Tensor<B, 2>,
+    grad: Tensor<B, 2>,
+) -> Tensor<B, 3> {
+    let [n, t, v] = logits.dims();
+    let p = (logits.clone() - lse.reshape([n, t, 1])).exp();
+    let ids = Tensor::<B, 1, Int>::arange(0..v as i64, &logits.device())
+        .reshape([1, 1, v])
+        .expand([n, t, v]);
+    let onehot = targets
+        .reshape([n, t, 1])
+        .expand([n, t, v])
+        .equal(ids)
+        .float()
+        .cast(logits.dtype());
+    (onehot - p) * grad.reshape([n, t, 1])
+}
+
 /// Whether this backend's `attention` reads a boolean mask as "true = attend" instead of Burn's
 /// documented "true = masked". burn-tch 0.21 hands the mask straight to PyTorch's
 /// `scaled_dot_product_attention`, whose boolean masks mean the opposite (its log-probs were

@@ -7,8 +7,9 @@ use burn::backend::Flex;
 use burn::prelude::*;
 use burn::tensor::{DType, Shape, TensorPrimitive};
 
+use super::attention_kernel;
 use super::kernels::{self, AttnDims, View};
-use super::{composed, FusedBackend};
+use super::{composed, FusedBackend, Kernel, TokenLogprobs};
 
 type B = Flex<f32>;
 
@@ -45,6 +46,12 @@ fn broadcast_view<T: burn::tensor::Element + bytemuck::Pod>(t: &FlexTensor) -> V
     let d = t.layout().shape();
     let dims = [d[0], d[1], d[2], d[3]];
     view(t).broadcast(dims)
+}
+
+/// The values of a contiguous f32 tensor.
+fn contiguous(t: &FlexTensor) -> &[f32] {
+    let start = t.layout().start_offset();
+    &t.storage::<f32>()[start..start + t.layout().num_elements()]
 }
 
 /// `data` laid out as `physical` (row-major), seen as the logical shape `[p[o[0]], …]`:
@@ -87,14 +94,14 @@ fn flex_attention(
     );
     let mask = forward_strided(mask.into_primitive());
     let d = dims(&q, &k);
-    let a = kernels::Attention {
+    let a = attention_kernel::Attention {
         q: view(&q),
         k: view(&k),
         v: view(&v),
         mask: broadcast_view(&mask),
         dims: d,
     };
-    let (out, lse) = kernels::attention_forward(&a);
+    let (out, lse) = attention_kernel::attention_forward(&a);
     let out = permuted(out, [d.batch, d.q_len, d.heads, d.head_dim], [0, 2, 1, 3]);
     let lse = FlexTensor::from_data(TensorData::new(lse, [d.batch, d.heads, d.q_len]));
     (wrap(out), wrap(lse))
@@ -102,7 +109,7 @@ fn flex_attention(
 
 impl FusedBackend for B {
     fn has_attention_kernel(dtype: DType) -> bool {
-        dtype == DType::F32
+        super::kernel_on(Kernel::Attention, dtype)
     }
 
     fn fused_attention(
@@ -120,7 +127,7 @@ impl FusedBackend for B {
         v: Tensor<Self, 4>,
         mask: Tensor<Self, 4, Bool>,
     ) -> (Tensor<Self, 4>, Tensor<Self, 3>) {
-        if q.dtype() != DType::F32 {
+        if !Self::has_attention_kernel(q.dtype()) {
             return composed::attention_lse(q, k, v, mask);
         }
         flex_attention(q, k, v, mask)
@@ -135,7 +142,7 @@ impl FusedBackend for B {
         lse: Tensor<Self, 3>,
         dout: Tensor<Self, 4>,
     ) -> (Tensor<Self, 4>, Tensor<Self, 4>, Tensor<Self, 4>) {
-        if q.dtype() != DType::F32 {
+        if !Self::has_attention_kernel(q.dtype()) {
             return composed::attention_backward(q, k, v, mask, out, lse, dout);
         }
         let (q, k, v) = (
@@ -147,7 +154,7 @@ impl FusedBackend for B {
         let mask = forward_strided(mask.into_primitive());
         let lse = lse.into_primitive().tensor().to_contiguous();
         let d = dims(&q, &k);
-        let a = kernels::Attention {
+        let a = attention_kernel::Attention {
             q: view(&q),
             k: view(&k),
             v: view(&v),
@@ -157,7 +164,7 @@ impl FusedBackend for B {
         let lse_data = lse.storage::<f32>();
         let start = lse.layout().start_offset();
         let lse_s = &lse_data[start..start + d.batch * d.heads * d.q_len];
-        let (dq, dk, dv) = kernels::attention_backward(&a, view(&out), lse_s, view(&dout));
+        let (dq, dk, dv) = attention_kernel::attention_backward(&a, view(&out), lse_s, view(&dout));
         let swap = [0, 2, 1, 3];
         (
             wrap(permuted(dq, [d.batch, d.q_len, d.heads, d.head_dim], swap)),
@@ -175,7 +182,7 @@ impl FusedBackend for B {
     }
 
     fn has_rope_kernel(dtype: DType) -> bool {
-        dtype == DType::F32
+        super::kernel_on(Kernel::Rope, dtype)
     }
 
     fn fused_rope(
@@ -183,7 +190,7 @@ impl FusedBackend for B {
         cos: Tensor<Self, 4>,
         sin: Tensor<Self, 4>,
     ) -> Tensor<Self, 4> {
-        if x.dtype() != DType::F32 || cos.dtype() != DType::F32 {
+        if !Self::has_rope_kernel(x.dtype()) || cos.dtype() != DType::F32 {
             return composed::rope(x, cos, sin);
         }
         let dims = x.dims();
@@ -194,5 +201,53 @@ impl FusedBackend for B {
         );
         let y = kernels::rope(view(&x), broadcast_view(&cos), broadcast_view(&sin), dims);
         wrap(FlexTensor::from_data(TensorData::new(y, dims)))
+    }
+
+    fn has_logprob_kernel(dtype: DType) -> bool {
+        super::kernel_on(Kernel::Logprobs, dtype)
+    }
+
+    fn fused_token_logprobs(
+        logits: Tensor<Self, 3>,
+        targets: Tensor<Self, 2, Int>,
+        with_entropy: bool,
+    ) -> TokenLogprobs<Self> {
+        if !Self::has_logprob_kernel(logits.dtype()) {
+            return composed::token_logprobs(logits, targets, with_entropy);
+        }
+        let [n, t, v] = logits.dims();
+        let ids = super::host_ids(targets);
+        let logits = logits.into_primitive().tensor().to_contiguous();
+        let [lp, lse, h] = kernels::token_logprobs(contiguous(&logits), &ids, v);
+        let two = |x: Vec<f32>| wrap(FlexTensor::from_data(TensorData::new(x, [n, t])));
+        TokenLogprobs {
+            logprobs: two(lp),
+            lse: two(lse),
+            entropy: with_entropy.then(|| two(h)),
+        }
+    }
+
+    fn fused_token_logprobs_backward(
+        logits: Tensor<Self, 3>,
+        targets: Tensor<Self, 2, Int>,
+        lse: Tensor<Self, 2>,
+        grad: Tensor<Self, 2>,
+    ) -> Tensor<Self, 3> {
+        if !Self::has_logprob_kernel(logits.dtype()) {
+            return composed::token_logprobs_backward(logits, targets, lse, grad);
+        }
+        let dims @ [_, _, v] = logits.dims();
+        let ids = super::host_ids(targets);
+        let logits = logits.into_primitive().tensor().to_contiguous();
+        let lse = lse.into_primitive().tensor().to_contiguous();
+        let grad = grad.into_primitive().tensor().to_contiguous();
+        let d = kernels::token_logprobs_backward(
+            contiguous(&logits),
+            &ids,
+            contiguous(&lse),
+            contiguous(&grad),
+            v,
+        );
+        wrap(FlexTensor::from_data(TensorData::new(d, dims)))
     }
 }

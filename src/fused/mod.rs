@@ -15,8 +15,10 @@
 //! |---|---|---|
 //! | [`attention`] (GQA, boolean mask) | Burn's `attention` on folded query heads | row-wise online softmax over the unmasked keys, no `[b, h, q, k]` tensor; backward from the saved log-sum-exp |
 //! | [`rope`] (rotate-half) | two products, a `cat` and a sum | one pass; backward = the same kernel with `−sin` |
+//! | [`token_logprobs`] (log-softmax + gather, entropy) | max, exp, sum, log, gather | two passes per row with a vectorised `exp`, no `[n, t, vocab]` intermediate; backward in one pass |
 
 pub mod composed;
+mod attention_kernel;
 pub mod kernels;
 
 mod autodiff;
@@ -28,6 +30,8 @@ mod ndarray;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::DType;
+
+pub use composed::TokenLogprobs;
 
 /// A Burn backend with the model's fused operations.
 pub trait FusedBackend: Backend {
@@ -95,6 +99,34 @@ pub trait FusedBackend: Backend {
     ) -> Tensor<Self, 4> {
         composed::rope(x, cos, sin)
     }
+
+    /// Whether [`Self::fused_token_logprobs`] runs a kernel of its own for `dtype` logits.
+    fn has_logprob_kernel(_dtype: DType) -> bool {
+        false
+    }
+
+    /// `log_softmax(logits)[target]` per token, its log-sum-exp and (when `with_entropy`) the
+    /// softmax's entropy; only the log-probs carry a gradient.
+    ///
+    /// # Shapes
+    /// - `logits`: `[n, t, vocab]`, `targets`: `[n, t]` (ids below `vocab`) → `[n, t]` each
+    fn fused_token_logprobs(
+        logits: Tensor<Self, 3>,
+        targets: Tensor<Self, 2, Int>,
+        with_entropy: bool,
+    ) -> TokenLogprobs<Self> {
+        composed::token_logprobs(logits, targets, with_entropy)
+    }
+
+    /// The gradient of [`Self::fused_token_logprobs`]' log-probs with respect to the logits.
+    fn fused_token_logprobs_backward(
+        logits: Tensor<Self, 3>,
+        targets: Tensor<Self, 2, Int>,
+        lse: Tensor<Self, 2>,
+        grad: Tensor<Self, 2>,
+    ) -> Tensor<Self, 3> {
+        composed::token_logprobs_backward(logits, targets, lse, grad)
+    }
 }
 
 /// An autodiff backend whose inner backend has the fused operations too (what the trainer's
@@ -106,7 +138,7 @@ impl<B> FusedAutodiffBackend for B where
 {
 }
 
-/// [`FusedBackend::attention`].
+/// [`FusedBackend::fused_attention`].
 pub fn attention<B: FusedBackend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
@@ -116,13 +148,83 @@ pub fn attention<B: FusedBackend>(
     B::fused_attention(q, k, v, mask)
 }
 
-/// [`FusedBackend::rope`].
+/// [`FusedBackend::fused_token_logprobs`].
+pub fn token_logprobs<B: FusedBackend>(
+    logits: Tensor<B, 3>,
+    targets: Tensor<B, 2, Int>,
+    with_entropy: bool,
+) -> TokenLogprobs<B> {
+    B::fused_token_logprobs(logits, targets, with_entropy)
+}
+
+/// [`FusedBackend::fused_rope`].
 pub fn rope<B: FusedBackend>(
     x: Tensor<B, 4>,
     cos: Tensor<B, 4>,
     sin: Tensor<B, 4>,
 ) -> Tensor<B, 4> {
     B::fused_rope(x, cos, sin)
+}
+
+/// The operations that have CPU kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    Attention,
+    Rope,
+    Logprobs,
+}
+
+impl Kernel {
+    const ALL: [Kernel; 3] = [Kernel::Attention, Kernel::Rope, Kernel::Logprobs];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kernel::Attention => "attention",
+            Kernel::Rope => "rope",
+            Kernel::Logprobs => "logprobs",
+        }
+    }
+}
+
+/// The kernels this process uses: all of them, or those named in `MGRPO_KERNELS`
+/// (comma-separated: `attention`, `rope`, `logprobs`; `none` = every operation composed, which
+/// is how the benchmarks measure the kernels against the compositions in one build). An unknown
+/// name is reported once and ignored.
+fn enabled() -> &'static [Kernel] {
+    static ENABLED: std::sync::OnceLock<Vec<Kernel>> = std::sync::OnceLock::new();
+    ENABLED.get_or_init(|| match std::env::var("MGRPO_KERNELS") {
+        Err(_) => Kernel::ALL.to_vec(),
+        Ok(list) => {
+            let mut on = Vec::new();
+            for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                match Kernel::ALL.iter().find(|k| k.name() == name) {
+                    Some(k) => on.push(*k),
+                    None if name == "none" => {}
+                    None if name == "all" => on.extend(Kernel::ALL),
+                    None => tracing::warn!(
+                        "MGRPO_KERNELS: unknown kernel `{name}` ignored (known: attention, rope, \
+                         logprobs, all, none)"
+                    ),
+                }
+            }
+            on
+        }
+    })
+}
+
+/// Whether the CPU kernel of `kernel` runs for `dtype` tensors: f32 only, and not switched off
+/// by `MGRPO_KERNELS`.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+fn kernel_on(kernel: Kernel, dtype: DType) -> bool {
+    dtype == DType::F32 && enabled().contains(&kernel)
+}
+
+/// Token ids as host indices (for the CPU kernels; ids are checked against the vocabulary by
+/// whoever builds the batch).
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+fn host_ids<B: Backend, const D: usize>(ids: Tensor<B, D, Int>) -> Vec<usize> {
+    let data = ids.into_data().convert::<i64>();
+    data.iter::<i64>().map(|i| i.max(0) as usize).collect()
 }
 
 #[cfg(feature = "wgpu")]

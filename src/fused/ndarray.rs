@@ -5,8 +5,9 @@ use burn::backend::NdArray;
 use burn::prelude::*;
 use burn::tensor::DType;
 
+use super::attention_kernel;
 use super::kernels::{self, AttnDims, View};
-use super::{composed, FusedBackend};
+use super::{composed, FusedBackend, Kernel, TokenLogprobs};
 
 type B = NdArray<f32>;
 
@@ -60,10 +61,10 @@ impl Inputs {
         }
     }
 
-    fn kernel_inputs(&self) -> kernels::Attention<'_> {
+    fn kernel_inputs(&self) -> attention_kernel::Attention<'_> {
         let d = self.dims;
         let kv = [d.batch, d.kv_heads, d.k_len, d.head_dim];
-        kernels::Attention {
+        attention_kernel::Attention {
             q: View::contiguous(&self.q, [d.batch, d.heads, d.q_len, d.head_dim]),
             k: View::contiguous(&self.k, kv),
             v: View::contiguous(&self.v, kv),
@@ -75,7 +76,7 @@ impl Inputs {
 
 impl FusedBackend for B {
     fn has_attention_kernel(dtype: DType) -> bool {
-        dtype == DType::F32
+        super::kernel_on(Kernel::Attention, dtype)
     }
 
     fn fused_attention(
@@ -93,13 +94,13 @@ impl FusedBackend for B {
         v: Tensor<Self, 4>,
         mask: Tensor<Self, 4, Bool>,
     ) -> (Tensor<Self, 4>, Tensor<Self, 3>) {
-        if q.dtype() != DType::F32 {
+        if !Self::has_attention_kernel(q.dtype()) {
             return composed::attention_lse(q, k, v, mask);
         }
         let dev = q.device();
         let inputs = Inputs::new(q, k, v, mask);
         let d = inputs.dims;
-        let (out, lse) = kernels::attention_forward(&inputs.kernel_inputs());
+        let (out, lse) = attention_kernel::attention_forward(&inputs.kernel_inputs());
         (
             swapped(out, [d.batch, d.q_len, d.heads, d.head_dim], &dev),
             Tensor::from_data(TensorData::new(lse, [d.batch, d.heads, d.q_len]), &dev),
@@ -115,7 +116,7 @@ impl FusedBackend for B {
         lse: Tensor<Self, 3>,
         dout: Tensor<Self, 4>,
     ) -> (Tensor<Self, 4>, Tensor<Self, 4>, Tensor<Self, 4>) {
-        if q.dtype() != DType::F32 {
+        if !Self::has_attention_kernel(q.dtype()) {
             return composed::attention_backward(q, k, v, mask, out, lse, dout);
         }
         let dev = q.device();
@@ -123,7 +124,7 @@ impl FusedBackend for B {
         let d = inputs.dims;
         let q_dims = [d.batch, d.heads, d.q_len, d.head_dim];
         let (out, lse, dout) = (values(out), values(lse), values(dout));
-        let (dq, dk, dv) = kernels::attention_backward(
+        let (dq, dk, dv) = attention_kernel::attention_backward(
             &inputs.kernel_inputs(),
             View::contiguous(&out, q_dims),
             &lse,
@@ -138,7 +139,7 @@ impl FusedBackend for B {
     }
 
     fn has_rope_kernel(dtype: DType) -> bool {
-        dtype == DType::F32
+        super::kernel_on(Kernel::Rope, dtype)
     }
 
     fn fused_rope(
@@ -146,7 +147,7 @@ impl FusedBackend for B {
         cos: Tensor<Self, 4>,
         sin: Tensor<Self, 4>,
     ) -> Tensor<Self, 4> {
-        if x.dtype() != DType::F32 || cos.dtype() != DType::F32 {
+        if !Self::has_rope_kernel(x.dtype()) || cos.dtype() != DType::F32 {
             return composed::rope(x, cos, sin);
         }
         let dev = x.device();
@@ -159,5 +160,51 @@ impl FusedBackend for B {
             dims,
         );
         Tensor::from_data(TensorData::new(y, dims), &dev)
+    }
+
+    fn has_logprob_kernel(dtype: DType) -> bool {
+        super::kernel_on(Kernel::Logprobs, dtype)
+    }
+
+    fn fused_token_logprobs(
+        logits: Tensor<Self, 3>,
+        targets: Tensor<Self, 2, Int>,
+        with_entropy: bool,
+    ) -> TokenLogprobs<Self> {
+        if !Self::has_logprob_kernel(logits.dtype()) {
+            return composed::token_logprobs(logits, targets, with_entropy);
+        }
+        let dev = logits.device();
+        let [n, t, v] = logits.dims();
+        let ids = super::host_ids(targets);
+        let [lp, lse, h] = kernels::token_logprobs(&values(logits), &ids, v);
+        let two = |x: Vec<f32>| Tensor::from_data(TensorData::new(x, [n, t]), &dev);
+        TokenLogprobs {
+            logprobs: two(lp),
+            lse: two(lse),
+            entropy: with_entropy.then(|| two(h)),
+        }
+    }
+
+    fn fused_token_logprobs_backward(
+        logits: Tensor<Self, 3>,
+        targets: Tensor<Self, 2, Int>,
+        lse: Tensor<Self, 2>,
+        grad: Tensor<Self, 2>,
+    ) -> Tensor<Self, 3> {
+        if !Self::has_logprob_kernel(logits.dtype()) {
+            return composed::token_logprobs_backward(logits, targets, lse, grad);
+        }
+        let dev = logits.device();
+        let dims @ [_, _, v] = logits.dims();
+        let ids = super::host_ids(targets);
+        let d = kernels::token_logprobs_backward(
+            &values(logits),
+            &ids,
+            &values(lse),
+            &values(grad),
+            v,
+        );
+        Tensor::from_data(TensorData::new(d, dims), &dev)
     }
 }

@@ -314,3 +314,105 @@ fn flex_rope_matches_composition() {
 fn ndarray_rope_matches_composition() {
     rope_matches::<N>();
 }
+
+/// Uniform over 4: entropy ln 4, log-prob −ln 4; a near-one-hot row: entropy ≈ 0, log-prob of
+/// the peak ≈ 0 and of another token ≈ −100 (its exp underflows; the log-prob must not).
+fn token_logprobs_by_hand<B: FusedBackend>() {
+    let dev = Default::default();
+    let l = Tensor::<B, 3>::from_data(
+        [[[0.0, 0.0, 0.0, 0.0], [100.0, 0.0, 0.0, 0.0], [100.0, 0.0, 0.0, 0.0]]],
+        &dev,
+    );
+    let targets = Tensor::<B, 2, Int>::from_data([[1, 0, 3]], &dev);
+    for out in [
+        B::fused_token_logprobs(l.clone(), targets.clone(), true),
+        composed::token_logprobs(l, targets, true),
+    ] {
+        let h: Vec<f32> = out.entropy.expect("asked for").into_data().to_vec().unwrap();
+        let lp: Vec<f32> = out.logprobs.into_data().to_vec().unwrap();
+        assert!((h[0] - 4f32.ln()).abs() < 1e-6 && h[1].abs() < 1e-6, "{h:?}");
+        assert!((lp[0] + 4f32.ln()).abs() < 1e-6 && lp[1].abs() < 1e-6, "{lp:?}");
+        assert!((lp[2] + 100.0).abs() < 1e-4, "{lp:?}");
+    }
+}
+
+#[test]
+fn flex_token_logprobs_by_hand() {
+    token_logprobs_by_hand::<F>();
+}
+
+#[test]
+fn ndarray_token_logprobs_by_hand() {
+    token_logprobs_by_hand::<N>();
+}
+
+/// Random logits (odd vocabularies, a scale that spreads the softmax), against the
+/// composition: values, and gradients of `Σ logprob ⊙ w` through autodiff.
+fn token_logprobs_match<B: FusedBackend>() {
+    let dev = Default::default();
+    assert!(B::has_logprob_kernel(burn::tensor::DType::F32));
+    for (n, t, v) in [(2, 3, 5), (3, 7, 61), (1, 1, 4096), (4, 9, 1003)] {
+        B::seed(&dev, (n * t * v) as u64);
+        let logits = Tensor::<B, 3>::random([n, t, v], Distribution::Normal(0.0, 3.0), &dev);
+        let targets = Tensor::<B, 2, Int>::random([n, t], Distribution::Uniform(0.0, v as f64), &dev);
+        let w = Tensor::<B, 2>::random([n, t], Distribution::Normal(0.0, 1.0), &dev);
+        let got = B::fused_token_logprobs(logits.clone(), targets.clone(), true);
+        let want = composed::token_logprobs(logits.clone(), targets.clone(), true);
+        close(got.logprobs, want.logprobs, 1e-5, "logprobs");
+        close(got.lse, want.lse, 1e-5, "lse");
+        close(got.entropy.unwrap(), want.entropy.unwrap(), 1e-5, "entropy");
+        let grad = |fused: bool| {
+            let x = Tensor::<Autodiff<B>, 3>::from_inner(logits.clone()).require_grad();
+            let ids = Tensor::<Autodiff<B>, 2, Int>::from_inner(targets.clone());
+            let lp = if fused {
+                <Autodiff<B> as FusedBackend>::fused_token_logprobs(x.clone(), ids, false)
+            } else {
+                composed::token_logprobs(x.clone(), ids, false)
+            };
+            let g = (lp.logprobs * Tensor::from_inner(w.clone())).sum().backward();
+            x.grad(&g).expect("a gradient for the logits")
+        };
+        close(grad(true), grad(false), 1e-4, "dlogits");
+        // the composed backward (what a backend without the kernel would run) agrees too
+        let lse = composed::token_logprobs(logits.clone(), targets.clone(), false).lse;
+        let reference = grad(false);
+        close(
+            composed::token_logprobs_backward(logits.clone(), targets.clone(), lse, w.clone()),
+            reference,
+            1e-4,
+            "composed dlogits",
+        );
+    }
+}
+
+#[test]
+fn flex_token_logprobs_match_composition() {
+    token_logprobs_match::<F>();
+}
+
+#[test]
+fn ndarray_token_logprobs_match_composition() {
+    token_logprobs_match::<N>();
+}
+
+/// The vectorisable `exp` against libm's over the range the kernels feed it.
+#[test]
+fn exp_matches_libm() {
+    let mut worst = 0.0f32;
+    for i in 0..=200_000 {
+        let x = -110.0 + i as f32 * (198.0 / 200_000.0);
+        let (got, want) = (super::kernels::exp(x), x.exp());
+        if want >= f32::MIN_POSITIVE {
+            worst = worst.max(((got - want) / want).abs());
+        } else {
+            // subnormal (fewer significant bits): within 1e-5 relative or four of the smallest
+            // steps, and zero exactly where libm's is
+            let tol = (1e-5 * want).max(4.0 * 1.4e-45);
+            assert!((got - want).abs() <= tol, "exp({x}) = {got}, libm {want}");
+            assert_eq!(got == 0.0, want == 0.0, "exp({x}) = {got}, libm {want}");
+        }
+    }
+    assert!(worst < 4e-7, "worst relative error {worst}");
+    assert_eq!(super::kernels::exp(f32::NEG_INFINITY), 0.0);
+    assert!(super::kernels::exp(f32::NAN).is_nan());
+}

@@ -11,7 +11,6 @@ use burn::tensor::DType;
 
 use crate::batch::PaddedBatch;
 use crate::model::{ModelInput, Qwen2ForCausalLM};
-use crate::score::target_logprobs;
 
 /// One sequence to score: a prompt and the completion sampled for it.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +61,7 @@ pub fn completion_logprobs<B: FusedBackend>(
 ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
     let t = window(rows);
     let input = rows_input::<B>(rows, device);
-    let [n, s] = input.input_ids.dims();
+    let s = input.input_ids.dims()[1];
     let hidden = model.model.forward(&input); // [n, s, d]
                                               // position j predicts token j + 1: the window predicts tokens s − t .. s
     let hidden = hidden.narrow(1, s - 1 - t, t); // [n, t, d]
@@ -72,10 +71,9 @@ pub fn completion_logprobs<B: FusedBackend>(
     } else {
         logits / temperature
     };
-    let targets = input.input_ids.narrow(1, s - t, t).reshape([n, t, 1]); // [n, t, 1]
-    let entropy = with_entropy.then(|| entropy(logits.clone().detach()));
-    let logps = target_logprobs(logits, targets).reshape([n, t]);
-    (logps, entropy)
+    let targets = input.input_ids.narrow(1, s - t, t); // [n, t]
+    let out = crate::fused::token_logprobs(logits, targets, with_entropy);
+    (out.logprobs, out.entropy)
 }
 
 /// The rows as one left-padded batch of `prompt + completion` sequences.
@@ -96,21 +94,6 @@ pub(crate) fn at_least_f32<B: FusedBackend, const D: usize>(t: Tensor<B, D>) -> 
         DType::F16 | DType::BF16 => t.cast(DType::F32),
         _ => t,
     }
-}
-
-/// Entropy `−Σ p log p` of each row's softmax.
-///
-/// # Shapes
-/// - `logits`: `[n, t, V]` → `[n, t]`
-pub fn entropy<B: FusedBackend>(logits: Tensor<B, 3>) -> Tensor<B, 2> {
-    let [n, t, _] = logits.dims();
-    let m = logits.clone().max_dim(2); // [n, t, 1]
-    let z = logits - m; // [n, t, V]
-    let e = z.clone().exp();
-    let sum = e.clone().sum_dim(2); // [n, t, 1]
-                                    // H = log Σ e^z − Σ e^z·z / Σ e^z
-    let h = sum.clone().log() - (e * z).sum_dim(2) / sum;
-    h.reshape([n, t])
 }
 
 #[cfg(test)]
@@ -156,17 +139,5 @@ mod tests {
             right_aligned(&[&[1.0], &[2.0, 3.0]], 3),
             vec![0., 0., 1., 0., 2., 3.]
         );
-    }
-
-    #[test]
-    fn entropy_by_hand() {
-        // uniform over 4: ln 4; one-hot-ish: ≈ 0
-        let l = Tensor::<B, 3>::from_data(
-            [[[0.0, 0.0, 0.0, 0.0], [100.0, 0.0, 0.0, 0.0]]],
-            &Default::default(),
-        );
-        let h: Vec<f32> = entropy(l).into_data().to_vec().unwrap();
-        assert!((h[0] - 4f32.ln()).abs() < 1e-6);
-        assert!(h[1].abs() < 1e-6);
     }
 }
