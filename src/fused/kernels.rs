@@ -128,11 +128,8 @@ pub fn exp(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     const ROUND: f32 = 12_582_912.0; // 1.5·2²³: adding and subtracting it rounds to an integer
-    // below the normal range, compute e^(x + 24 ln 2) and scale by 2⁻²⁴ afterwards
-    let tiny = x < -87.0;
-    let xs = if tiny { x + 16.635_532 } else { x };
-    let xc = xs.clamp(-87.336_55, 88.0);
-    let n = (xc * LOG2E + ROUND) - ROUND;
+    let xc = x.clamp(-104.0, 88.0);
+    let n = (xc * LOG2E + ROUND) - ROUND; // eˣ = 2ⁿ·eʳ, |r| ≤ ln 2 / 2
     let r = xc - n * LN2_HI - n * LN2_LO;
     let p = 1.987_569_1e-4_f32;
     let p = p * r + 1.398_199_9e-3;
@@ -140,7 +137,11 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 4.166_579_6e-2;
     let p = p * r + 0.166_666_65;
     let p = p * r + 0.5;
-    let e = (p * r * r + r + 1.0) * f32::from_bits(((n as i32 + 127) << 23) as u32);
+    let p = p * r * r + r + 1.0;
+    // 2ⁿ below the normal range: 2ⁿ⁺²⁴ (normal), times 2⁻²⁴ after the product (subnormal)
+    let tiny = n < -125.0;
+    let n = if tiny { n + 24.0 } else { n };
+    let e = p * f32::from_bits(((n as i32 + 127) << 23) as u32);
     let e = if tiny { e * 5.960_464_5e-8 } else { e };
     if x < -103.972_08 {
         0.0
