@@ -75,6 +75,26 @@ impl<B: FusedBackend> Backward<B, 1> for RopeBackward {
     }
 }
 
+/// The SwiGLU node's backward pass, from the saved inputs.
+#[derive(Debug)]
+struct SwigluBackward;
+
+impl<B: FusedBackend> Backward<B, 2> for SwigluBackward {
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_gate, node_up] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        let (gate, up) = ops.state;
+        let (dg, du) = B::fused_swiglu_backward(inner(gate), inner(up), inner(dy));
+        for (node, grad) in [(node_gate, dg), (node_up, du)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, prim(grad));
+            }
+        }
+    }
+}
+
 /// The token log-probs node's backward pass: `grad·(onehot − softmax)` from the saved logits
 /// and log-sum-exp.
 #[derive(Debug)]
@@ -216,5 +236,31 @@ impl<B: FusedBackend, C: CheckpointStrategy> FusedBackend for Autodiff<B, C> {
             lse: Tensor::from_inner(r.lse),
             entropy: r.entropy.map(Tensor::from_inner),
         }
+    }
+
+    fn has_swiglu_kernel(dtype: burn::tensor::DType) -> bool {
+        B::has_swiglu_kernel(dtype)
+    }
+
+    fn fused_swiglu(gate: Tensor<Self, 3>, up: Tensor<Self, 3>) -> Tensor<Self, 3> {
+        if !B::has_swiglu_kernel(gate.dtype()) {
+            return composed::swiglu(gate, up);
+        }
+        let (gate, up) = (prim(gate), prim(up));
+        let y = match SwigluBackward
+            .prepare::<C>([gate.node.clone(), up.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = B::fused_swiglu(inner(gate.primitive.clone()), inner(up.primitive.clone()));
+                prep.finish((gate.primitive, up.primitive), prim(y))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(prim(B::fused_swiglu(
+                inner(gate.primitive),
+                inner(up.primitive),
+            ))),
+        };
+        inner(y)
     }
 }

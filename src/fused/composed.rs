@@ -128,6 +128,24 @@ pub fn rope<B: Backend>(x: Tensor<B, 4>, cos: Tensor<B, 4>, sin: Tensor<B, 4>) -
     x * cos + Tensor::cat(vec![x2.neg(), x1], 3) * sin
 }
 
+/// SwiGLU's gate: `silu(gate) · up`, `silu(x) = x·σ(x)`.
+pub fn swiglu<B: Backend>(gate: Tensor<B, 3>, up: Tensor<B, 3>) -> Tensor<B, 3> {
+    burn::tensor::activation::silu(gate) * up
+}
+
+/// The gradients of [`swiglu`] with respect to `gate` and `up` given the output's `dy`:
+/// `d_up = dy·silu(gate)`, `d_gate = dy·up·σ(gate)·(1 + gate·(1 − σ(gate)))`.
+pub fn swiglu_backward<B: Backend>(
+    gate: Tensor<B, 3>,
+    up: Tensor<B, 3>,
+    dy: Tensor<B, 3>,
+) -> (Tensor<B, 3>, Tensor<B, 3>) {
+    let sig = burn::tensor::activation::sigmoid(gate.clone());
+    let silu = gate.clone() * sig.clone();
+    let d_gate = dy.clone() * up * sig.clone() * ((gate * (sig.neg() + 1.0)) + 1.0);
+    (d_gate, dy * silu)
+}
+
 /// Per-token log-probs of a batch of logits, with what the backward pass and the metrics need.
 #[derive(Debug, Clone)]
 pub struct TokenLogprobs<B: Backend> {

@@ -17,6 +17,11 @@ fn float(t: Tensor<B, 4>) -> FlexTensor {
     t.into_primitive().tensor()
 }
 
+/// A 3-d float tensor's primitive, contiguous.
+fn float3(t: Tensor<B, 3>) -> FlexTensor {
+    t.into_primitive().tensor().to_contiguous()
+}
+
 fn wrap<const D: usize>(t: FlexTensor) -> Tensor<B, D> {
     Tensor::from_primitive(TensorPrimitive::Float(t))
 }
@@ -249,5 +254,34 @@ impl FusedBackend for B {
             v,
         );
         wrap(FlexTensor::from_data(TensorData::new(d, dims)))
+    }
+
+    fn has_swiglu_kernel(dtype: DType) -> bool {
+        super::kernel_on(Kernel::Swiglu, dtype)
+    }
+
+    fn fused_swiglu(gate: Tensor<Self, 3>, up: Tensor<Self, 3>) -> Tensor<Self, 3> {
+        if !Self::has_swiglu_kernel(gate.dtype()) || up.dtype() != DType::F32 {
+            return composed::swiglu(gate, up);
+        }
+        let dims = gate.dims();
+        let (g, u) = (float3(gate), float3(up));
+        let y = kernels::swiglu(contiguous(&g), contiguous(&u));
+        wrap(FlexTensor::from_data(TensorData::new(y, dims)))
+    }
+
+    fn fused_swiglu_backward(
+        gate: Tensor<Self, 3>,
+        up: Tensor<Self, 3>,
+        dy: Tensor<Self, 3>,
+    ) -> (Tensor<Self, 3>, Tensor<Self, 3>) {
+        if !Self::has_swiglu_kernel(gate.dtype()) || up.dtype() != DType::F32 {
+            return composed::swiglu_backward(gate, up, dy);
+        }
+        let dims = gate.dims();
+        let (g, u, dy) = (float3(gate), float3(up), float3(dy));
+        let (dg, du) = kernels::swiglu_backward(contiguous(&g), contiguous(&u), contiguous(&dy));
+        let t = |x: Vec<f32>| wrap(FlexTensor::from_data(TensorData::new(x, dims)));
+        (t(dg), t(du))
     }
 }

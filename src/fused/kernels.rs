@@ -82,11 +82,6 @@ impl<'a, T: Copy> View<'a, T> {
             + i[3] * self.strides[3]
     }
 
-    #[inline]
-    pub fn at(&self, i: [usize; 4]) -> T {
-        self.data[self.index(i)]
-    }
-
     /// Copies the `out.len()` elements `[i0, i1, i2, 0..]` into `out`.
     #[inline]
     pub fn row(&self, i0: usize, i1: usize, i2: usize, out: &mut [T]) {
@@ -290,4 +285,50 @@ fn logprob_grad_row_impl(d: &mut [f32], row: &[f32], t: usize, lse: f32, g: f32)
         *dj = -g * exp(x - lse);
     }
     d[t] += g;
+}
+
+/// SwiGLU's gate, `silu(g)·u` element-wise, over contiguous buffers.
+pub fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
+    let mut y = vec![0.0f32; gate.len()];
+    y.par_chunks_mut(CHUNK)
+        .zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK)))
+        .for_each(|(y, (g, u))| swiglu_chunk(y, g, u));
+    y
+}
+
+/// Elements per parallel task of the element-wise kernels.
+const CHUNK: usize = 1 << 14;
+
+simd_dispatch! {
+    fn swiglu_chunk(y: &mut [f32], g: &[f32], u: &[f32]) = swiglu_chunk_impl;
+}
+
+#[inline(always)]
+fn swiglu_chunk_impl(y: &mut [f32], g: &[f32], u: &[f32]) {
+    for ((y, &g), &u) in y.iter_mut().zip(g).zip(u) {
+        *y = g / (1.0 + exp(-g)) * u;
+    }
+}
+
+/// The gradients of [`swiglu`]: `(d_gate, d_up)` from the output's gradient `dy`.
+pub fn swiglu_backward(gate: &[f32], up: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let (mut dg, mut du) = (vec![0.0f32; gate.len()], vec![0.0f32; gate.len()]);
+    dg.par_chunks_mut(CHUNK)
+        .zip(du.par_chunks_mut(CHUNK))
+        .zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK)).zip(dy.par_chunks(CHUNK)))
+        .for_each(|((dg, du), ((g, u), dy))| swiglu_grad_chunk([dg, du], g, u, dy));
+    (dg, du)
+}
+
+simd_dispatch! {
+    fn swiglu_grad_chunk(d: [&mut [f32]; 2], g: &[f32], u: &[f32], dy: &[f32]) = swiglu_grad_chunk_impl;
+}
+
+#[inline(always)]
+fn swiglu_grad_chunk_impl([dg, du]: [&mut [f32]; 2], g: &[f32], u: &[f32], dy: &[f32]) {
+    for (((dg, du), (&g, &u)), &dy) in dg.iter_mut().zip(du.iter_mut()).zip(g.iter().zip(u)).zip(dy) {
+        let sig = 1.0 / (1.0 + exp(-g));
+        *du = dy * g * sig;
+        *dg = dy * u * sig * (1.0 + g * (1.0 - sig));
+    }
 }

@@ -15,6 +15,7 @@
 //! |---|---|---|
 //! | [`attention`] (GQA, boolean mask) | Burn's `attention` on folded query heads | row-wise online softmax over the unmasked keys, no `[b, h, q, k]` tensor; backward from the saved log-sum-exp |
 //! | [`rope`] (rotate-half) | two products, a `cat` and a sum | one pass; backward = the same kernel with `−sin` |
+//! | [`swiglu`] (`silu(gate)·up`) | sigmoid, two products | one pass with a vectorised `exp`; backward in one pass |
 //! | [`token_logprobs`] (log-softmax + gather, entropy) | max, exp, sum, log, gather | two passes per row with a vectorised `exp`, no `[n, t, vocab]` intermediate; backward in one pass |
 
 pub mod composed;
@@ -100,6 +101,28 @@ pub trait FusedBackend: Backend {
         composed::rope(x, cos, sin)
     }
 
+    /// Whether [`Self::fused_swiglu`] runs a kernel of its own for `dtype` tensors.
+    fn has_swiglu_kernel(_dtype: DType) -> bool {
+        false
+    }
+
+    /// SwiGLU's gate `silu(gate) · up` (the MLP's element-wise part).
+    ///
+    /// # Shapes
+    /// - `gate`, `up`: `[b, s, intermediate]` → the same
+    fn fused_swiglu(gate: Tensor<Self, 3>, up: Tensor<Self, 3>) -> Tensor<Self, 3> {
+        composed::swiglu(gate, up)
+    }
+
+    /// The gradients of [`Self::fused_swiglu`] with respect to `gate` and `up`.
+    fn fused_swiglu_backward(
+        gate: Tensor<Self, 3>,
+        up: Tensor<Self, 3>,
+        dy: Tensor<Self, 3>,
+    ) -> (Tensor<Self, 3>, Tensor<Self, 3>) {
+        composed::swiglu_backward(gate, up, dy)
+    }
+
     /// Whether [`Self::fused_token_logprobs`] runs a kernel of its own for `dtype` logits.
     fn has_logprob_kernel(_dtype: DType) -> bool {
         false
@@ -157,6 +180,11 @@ pub fn token_logprobs<B: FusedBackend>(
     B::fused_token_logprobs(logits, targets, with_entropy)
 }
 
+/// [`FusedBackend::fused_swiglu`].
+pub fn swiglu<B: FusedBackend>(gate: Tensor<B, 3>, up: Tensor<B, 3>) -> Tensor<B, 3> {
+    B::fused_swiglu(gate, up)
+}
+
 /// [`FusedBackend::fused_rope`].
 pub fn rope<B: FusedBackend>(
     x: Tensor<B, 4>,
@@ -171,23 +199,30 @@ pub fn rope<B: FusedBackend>(
 pub enum Kernel {
     Attention,
     Rope,
+    Swiglu,
     Logprobs,
 }
 
 impl Kernel {
-    const ALL: [Kernel; 3] = [Kernel::Attention, Kernel::Rope, Kernel::Logprobs];
+    const ALL: [Kernel; 4] = [
+        Kernel::Attention,
+        Kernel::Rope,
+        Kernel::Swiglu,
+        Kernel::Logprobs,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Kernel::Attention => "attention",
             Kernel::Rope => "rope",
+            Kernel::Swiglu => "swiglu",
             Kernel::Logprobs => "logprobs",
         }
     }
 }
 
 /// The kernels this process uses: all of them, or those named in `MGRPO_KERNELS`
-/// (comma-separated: `attention`, `rope`, `logprobs`; `none` = every operation composed, which
+/// (comma-separated: `attention`, `rope`, `swiglu`, `logprobs`; `none` = every operation composed, which
 /// is how the benchmarks measure the kernels against the compositions in one build). An unknown
 /// name is reported once and ignored.
 fn enabled() -> &'static [Kernel] {
@@ -203,7 +238,7 @@ fn enabled() -> &'static [Kernel] {
                     None if name == "all" => on.extend(Kernel::ALL),
                     None => tracing::warn!(
                         "MGRPO_KERNELS: unknown kernel `{name}` ignored (known: attention, rope, \
-                         logprobs, all, none)"
+                         swiglu, logprobs, all, none)"
                     ),
                 }
             }

@@ -207,4 +207,31 @@ impl FusedBackend for B {
         );
         Tensor::from_data(TensorData::new(d, dims), &dev)
     }
+
+    fn has_swiglu_kernel(dtype: DType) -> bool {
+        super::kernel_on(Kernel::Swiglu, dtype)
+    }
+
+    fn fused_swiglu(gate: Tensor<Self, 3>, up: Tensor<Self, 3>) -> Tensor<Self, 3> {
+        if !Self::has_swiglu_kernel(gate.dtype()) || up.dtype() != DType::F32 {
+            return composed::swiglu(gate, up);
+        }
+        let (dev, dims) = (gate.device(), gate.dims());
+        let y = kernels::swiglu(&values(gate), &values(up));
+        Tensor::from_data(TensorData::new(y, dims), &dev)
+    }
+
+    fn fused_swiglu_backward(
+        gate: Tensor<Self, 3>,
+        up: Tensor<Self, 3>,
+        dy: Tensor<Self, 3>,
+    ) -> (Tensor<Self, 3>, Tensor<Self, 3>) {
+        if !Self::has_swiglu_kernel(gate.dtype()) || up.dtype() != DType::F32 {
+            return composed::swiglu_backward(gate, up, dy);
+        }
+        let (dev, dims) = (gate.device(), gate.dims());
+        let (dg, du) = kernels::swiglu_backward(&values(gate), &values(up), &values(dy));
+        let t = |x: Vec<f32>| Tensor::from_data(TensorData::new(x, dims), &dev);
+        (t(dg), t(du))
+    }
 }

@@ -3,7 +3,6 @@
 use crate::fused::FusedBackend;
 use burn::nn::Linear;
 use burn::prelude::*;
-use burn::tensor::activation::silu;
 
 use super::attention::Projection;
 use super::config::Qwen2Config;
@@ -55,6 +54,6 @@ impl<B: FusedBackend> Qwen2MLP<B> {
         let gate = lora_linear3(&self.gate_proj, self.gate_proj_lora.as_ref(), x.clone());
         let up = lora_linear3(&self.up_proj, self.up_proj_lora.as_ref(), x);
         let down = self.down_proj_lora.as_ref();
-        lora_linear3(&self.down_proj, down, silu(gate) * up) // [b, s, inter] → [b, s, hidden]
+        lora_linear3(&self.down_proj, down, crate::fused::swiglu(gate, up)) // [b, s, inter] → [b, s, hidden]
     }
 }
