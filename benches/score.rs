@@ -5,7 +5,6 @@
 //!
 //!     cargo bench --bench score
 
-use burn::prelude::Backend;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mgrpo::fused::FusedBackend;
 use mgrpo::score::batch_logprobs;

@@ -64,7 +64,10 @@ fn experience() -> Experience {
     }
 }
 
-fn scored<Bk: mgrpo::fused::FusedBackend>(model: &Qwen2ForCausalLM<Bk>, temperature: f32) -> Experience {
+fn scored<Bk: mgrpo::fused::FusedBackend>(
+    model: &Qwen2ForCausalLM<Bk>,
+    temperature: f32,
+) -> Experience {
     let mut exp = experience();
     let scorers = Scorers {
         old: Some(model),

@@ -332,7 +332,14 @@ fn backward_batch_impl(a: &Attention, gr: &Grad, bi: usize, [dq_b, dk_b, dv_b]: 
             probs_row(row, &mask[i * d.k_len..(i + 1) * d.k_len], l);
         }
         // dV_g += Pᵀ·dO_h;  dP = dO_h·V_gᵀ
-        matmul(dv_b, (g * hd, kvh * hd, 1), Mat::dense(&p, d.q_len, d.k_len).t(), d_out, 1.0, true);
+        matmul(
+            dv_b,
+            (g * hd, kvh * hd, 1),
+            Mat::dense(&p, d.q_len, d.k_len).t(),
+            d_out,
+            1.0,
+            true,
+        );
         matmul(&mut ds, (0, d.k_len, 1), d_out, v.t(), 1.0, false);
         // dS = P ⊙ (dP − rowsum(dO ⊙ O)) · scale
         for (i, (ds_row, p_row)) in ds
@@ -348,7 +355,21 @@ fn backward_batch_impl(a: &Attention, gr: &Grad, bi: usize, [dq_b, dk_b, dv_b]: 
             }
         }
         // dQ_h = dS·K_g;  dK_g += dSᵀ·Q_h
-        matmul(dq_b, (hh * hd, h * hd, 1), Mat::dense(&ds, d.q_len, d.k_len), k, 1.0, false);
-        matmul(dk_b, (g * hd, kvh * hd, 1), Mat::dense(&ds, d.q_len, d.k_len).t(), q, 1.0, true);
+        matmul(
+            dq_b,
+            (hh * hd, h * hd, 1),
+            Mat::dense(&ds, d.q_len, d.k_len),
+            k,
+            1.0,
+            false,
+        );
+        matmul(
+            dk_b,
+            (g * hd, kvh * hd, 1),
+            Mat::dense(&ds, d.q_len, d.k_len).t(),
+            q,
+            1.0,
+            true,
+        );
     }
 }

@@ -173,8 +173,11 @@ pub fn token_logprobs<B: Backend>(
     let z = logits.clone() - m.clone();
     let e = z.clone().exp();
     let sum = e.clone().sum_dim(2); // [n, t, 1]
-    let entropy = with_entropy
-        .then(|| (sum.clone().log() - (e * z).sum_dim(2) / sum.clone()).reshape([n, t]).detach());
+    let entropy = with_entropy.then(|| {
+        (sum.clone().log() - (e * z).sum_dim(2) / sum.clone())
+            .reshape([n, t])
+            .detach()
+    });
     let lse = sum.log() + m; // [n, t, 1]
     let logprobs = logits.gather(2, targets.reshape([n, t, 1])) - lse.clone();
     TokenLogprobs {

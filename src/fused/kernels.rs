@@ -202,7 +202,11 @@ pub fn token_logprobs(logits: &[f32], targets: &[usize], vocab: usize) -> [Vec<f
     logits
         .par_chunks(vocab)
         .zip(targets.par_iter())
-        .zip(lp.par_iter_mut().zip(lse.par_iter_mut()).zip(h.par_iter_mut()))
+        .zip(
+            lp.par_iter_mut()
+                .zip(lse.par_iter_mut())
+                .zip(h.par_iter_mut()),
+        )
         .for_each(|((row, &t), ((lp, lse), h))| {
             [*lp, *lse, *h] = logprob_row(row, t);
         });
@@ -251,7 +255,10 @@ fn row_max(row: &[f32]) -> f32 {
             acc[l] = if c[l] > acc[l] { c[l] } else { acc[l] };
         }
     }
-    rest.iter().fold(acc.iter().copied().fold(f32::NEG_INFINITY, f32::max), |a, &b| a.max(b))
+    rest.iter().fold(
+        acc.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+        |a, &b| a.max(b),
+    )
 }
 
 /// The gradient of [`token_logprobs`]'s log-probs with respect to the logits:
@@ -315,7 +322,11 @@ pub fn swiglu_backward(gate: &[f32], up: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f
     let (mut dg, mut du) = (vec![0.0f32; gate.len()], vec![0.0f32; gate.len()]);
     dg.par_chunks_mut(CHUNK)
         .zip(du.par_chunks_mut(CHUNK))
-        .zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK)).zip(dy.par_chunks(CHUNK)))
+        .zip(
+            gate.par_chunks(CHUNK)
+                .zip(up.par_chunks(CHUNK))
+                .zip(dy.par_chunks(CHUNK)),
+        )
         .for_each(|((dg, du), ((g, u), dy))| swiglu_grad_chunk([dg, du], g, u, dy));
     (dg, du)
 }
@@ -326,7 +337,12 @@ simd_dispatch! {
 
 #[inline(always)]
 fn swiglu_grad_chunk_impl([dg, du]: [&mut [f32]; 2], g: &[f32], u: &[f32], dy: &[f32]) {
-    for (((dg, du), (&g, &u)), &dy) in dg.iter_mut().zip(du.iter_mut()).zip(g.iter().zip(u)).zip(dy) {
+    for (((dg, du), (&g, &u)), &dy) in dg
+        .iter_mut()
+        .zip(du.iter_mut())
+        .zip(g.iter().zip(u))
+        .zip(dy)
+    {
         let sig = 1.0 / (1.0 + exp(-g));
         *du = dy * g * sig;
         *dg = dy * u * sig * (1.0 + g * (1.0 - sig));

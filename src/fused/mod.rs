@@ -18,8 +18,8 @@
 //! | [`swiglu`] (`silu(gate)·up`) | sigmoid, two products | one pass with a vectorised `exp`; backward in one pass |
 //! | [`token_logprobs`] (log-softmax + gather, entropy) | max, exp, sum, log, gather | two passes per row with a vectorised `exp`, no `[n, t, vocab]` intermediate; backward in one pass |
 
-pub mod composed;
 mod attention_kernel;
+pub mod composed;
 pub mod kernels;
 
 mod autodiff;

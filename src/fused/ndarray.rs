@@ -198,13 +198,8 @@ impl FusedBackend for B {
         let dev = logits.device();
         let dims @ [_, _, v] = logits.dims();
         let ids = super::host_ids(targets);
-        let d = kernels::token_logprobs_backward(
-            &values(logits),
-            &ids,
-            &values(lse),
-            &values(grad),
-            v,
-        );
+        let d =
+            kernels::token_logprobs_backward(&values(logits), &ids, &values(lse), &values(grad), v);
         Tensor::from_data(TensorData::new(d, dims), &dev)
     }
 

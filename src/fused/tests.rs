@@ -320,7 +320,11 @@ fn ndarray_rope_matches_composition() {
 fn token_logprobs_by_hand<B: FusedBackend>() {
     let dev = Default::default();
     let l = Tensor::<B, 3>::from_data(
-        [[[0.0, 0.0, 0.0, 0.0], [100.0, 0.0, 0.0, 0.0], [100.0, 0.0, 0.0, 0.0]]],
+        [[
+            [0.0, 0.0, 0.0, 0.0],
+            [100.0, 0.0, 0.0, 0.0],
+            [100.0, 0.0, 0.0, 0.0],
+        ]],
         &dev,
     );
     let targets = Tensor::<B, 2, Int>::from_data([[1, 0, 3]], &dev);
@@ -328,10 +332,21 @@ fn token_logprobs_by_hand<B: FusedBackend>() {
         B::fused_token_logprobs(l.clone(), targets.clone(), true),
         composed::token_logprobs(l, targets, true),
     ] {
-        let h: Vec<f32> = out.entropy.expect("asked for").into_data().to_vec().unwrap();
+        let h: Vec<f32> = out
+            .entropy
+            .expect("asked for")
+            .into_data()
+            .to_vec()
+            .unwrap();
         let lp: Vec<f32> = out.logprobs.into_data().to_vec().unwrap();
-        assert!((h[0] - 4f32.ln()).abs() < 1e-6 && h[1].abs() < 1e-6, "{h:?}");
-        assert!((lp[0] + 4f32.ln()).abs() < 1e-6 && lp[1].abs() < 1e-6, "{lp:?}");
+        assert!(
+            (h[0] - 4f32.ln()).abs() < 1e-6 && h[1].abs() < 1e-6,
+            "{h:?}"
+        );
+        assert!(
+            (lp[0] + 4f32.ln()).abs() < 1e-6 && lp[1].abs() < 1e-6,
+            "{lp:?}"
+        );
         assert!((lp[2] + 100.0).abs() < 1e-4, "{lp:?}");
     }
 }
@@ -354,7 +369,8 @@ fn token_logprobs_match<B: FusedBackend>() {
     for (n, t, v) in [(2, 3, 5), (3, 7, 61), (1, 1, 4096), (4, 9, 1003)] {
         B::seed(&dev, (n * t * v) as u64);
         let logits = Tensor::<B, 3>::random([n, t, v], Distribution::Normal(0.0, 3.0), &dev);
-        let targets = Tensor::<B, 2, Int>::random([n, t], Distribution::Uniform(0.0, v as f64), &dev);
+        let targets =
+            Tensor::<B, 2, Int>::random([n, t], Distribution::Uniform(0.0, v as f64), &dev);
         let w = Tensor::<B, 2>::random([n, t], Distribution::Normal(0.0, 1.0), &dev);
         let got = B::fused_token_logprobs(logits.clone(), targets.clone(), true);
         let want = composed::token_logprobs(logits.clone(), targets.clone(), true);
@@ -369,7 +385,9 @@ fn token_logprobs_match<B: FusedBackend>() {
             } else {
                 composed::token_logprobs(x.clone(), ids, false)
             };
-            let g = (lp.logprobs * Tensor::from_inner(w.clone())).sum().backward();
+            let g = (lp.logprobs * Tensor::from_inner(w.clone()))
+                .sum()
+                .backward();
             x.grad(&g).expect("a gradient for the logits")
         };
         close(grad(true), grad(false), 1e-4, "dlogits");
