@@ -284,4 +284,37 @@ impl FusedBackend for B {
         let t = |x: Vec<f32>| wrap(FlexTensor::from_data(TensorData::new(x, dims)));
         (t(dg), t(du))
     }
+
+    fn fused_cache_write(
+        buf: Tensor<Self, 4>,
+        offset: usize,
+        new: Tensor<Self, 4>,
+    ) -> Tensor<Self, 4> {
+        let [b, h, s, d] = new.dims();
+        let cap = buf.dims()[2];
+        let in_place = super::kernel_on(Kernel::CacheWrite, buf.dtype())
+            && new.dtype() == DType::F32
+            && offset + s <= cap;
+        if !in_place {
+            return buf.slice_assign([0..b, 0..h, offset..offset + s, 0..d], new);
+        }
+        let mut t = buf.into_primitive().tensor();
+        let new = forward_strided(float(new));
+        let fresh = t.layout().is_contiguous() && t.layout().start_offset() == 0;
+        match t.try_storage_mut::<f32>().filter(|_| fresh) {
+            Some(dst) => {
+                let src = view::<f32>(&new);
+                for bi in 0..b {
+                    for hh in 0..h {
+                        for j in 0..s {
+                            let at = ((bi * h + hh) * cap + offset + j) * d;
+                            src.row(bi, hh, j, &mut dst[at..at + d]);
+                        }
+                    }
+                }
+                wrap(t)
+            }
+            None => wrap::<4>(t).slice_assign([0..b, 0..h, offset..offset + s, 0..d], wrap(new)),
+        }
+    }
 }

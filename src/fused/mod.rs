@@ -16,6 +16,7 @@
 //! | [`attention`] (GQA, boolean mask) | Burn's `attention` on folded query heads | row-wise online softmax over the unmasked keys, no `[b, h, q, k]` tensor; backward from the saved log-sum-exp |
 //! | [`rope`] (rotate-half) | two products, a `cat` and a sum | one pass; backward = the same kernel with `−sin` |
 //! | [`swiglu`] (`silu(gate)·up`) | sigmoid, two products | one pass with a vectorised `exp`; backward in one pass |
+//! | KV-cache write | `slice_assign` | flex: in place when the buffer is uniquely owned (burn-flex 0.21's `slice_assign` copies the whole buffer) |
 //! | [`token_logprobs`] (log-softmax + gather, entropy) | max, exp, sum, log, gather | two passes per row with a vectorised `exp`, no `[n, t, vocab]` intermediate; backward in one pass |
 
 mod attention_kernel;
@@ -123,6 +124,18 @@ pub trait FusedBackend: Backend {
         composed::swiglu_backward(gate, up, dy)
     }
 
+    /// `buf` with `new` written at slots `offset..offset + s` of axis 2 (the KV cache's write:
+    /// `buf` `[b, kv_heads, capacity, hd]`, `new` `[b, kv_heads, s, hd]`). The default is
+    /// `slice_assign`; a backend that can write into a uniquely owned buffer does so in place.
+    fn fused_cache_write(
+        buf: Tensor<Self, 4>,
+        offset: usize,
+        new: Tensor<Self, 4>,
+    ) -> Tensor<Self, 4> {
+        let [b, h, s, d] = new.dims();
+        buf.slice_assign([0..b, 0..h, offset..offset + s, 0..d], new)
+    }
+
     /// Whether [`Self::fused_token_logprobs`] runs a kernel of its own for `dtype` logits.
     fn has_logprob_kernel(_dtype: DType) -> bool {
         false
@@ -201,14 +214,16 @@ pub enum Kernel {
     Rope,
     Swiglu,
     Logprobs,
+    CacheWrite,
 }
 
 impl Kernel {
-    const ALL: [Kernel; 4] = [
+    const ALL: [Kernel; 5] = [
         Kernel::Attention,
         Kernel::Rope,
         Kernel::Swiglu,
         Kernel::Logprobs,
+        Kernel::CacheWrite,
     ];
 
     fn name(self) -> &'static str {
@@ -216,13 +231,14 @@ impl Kernel {
             Kernel::Attention => "attention",
             Kernel::Rope => "rope",
             Kernel::Swiglu => "swiglu",
+            Kernel::CacheWrite => "cache_write",
             Kernel::Logprobs => "logprobs",
         }
     }
 }
 
 /// The kernels this process uses: all of them, or those named in `MGRPO_KERNELS`
-/// (comma-separated: `attention`, `rope`, `swiglu`, `logprobs`; `none` = every operation composed, which
+/// (comma-separated: `attention`, `rope`, `swiglu`, `logprobs`, `cache_write`; `none` = every operation composed, which
 /// is how the benchmarks measure the kernels against the compositions in one build). An unknown
 /// name is reported once and ignored.
 fn enabled() -> &'static [Kernel] {
@@ -238,7 +254,7 @@ fn enabled() -> &'static [Kernel] {
                     None if name == "all" => on.extend(Kernel::ALL),
                     None => tracing::warn!(
                         "MGRPO_KERNELS: unknown kernel `{name}` ignored (known: attention, rope, \
-                         swiglu, logprobs, all, none)"
+                         swiglu, logprobs, cache_write, all, none)"
                     ),
                 }
             }

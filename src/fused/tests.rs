@@ -488,3 +488,28 @@ fn flex_swiglu_matches_composition() {
 fn ndarray_swiglu_matches_composition() {
     swiglu_matches::<N>();
 }
+
+/// The KV-cache write: in place into a buffer nobody else holds, and into a copy when the buffer
+/// is shared (the other holder keeps its values); the strided new rows land where
+/// `slice_assign` puts them.
+#[test]
+fn cache_write_in_place_and_shared() {
+    let dev = Default::default();
+    let buf = Tensor::<F, 4>::zeros([2, 3, 5, 4], &dev);
+    // new keys stored [b, s, kvh, hd] and viewed [b, kvh, s, hd], as attention hands them over
+    let new =
+        Tensor::<F, 4>::random([2, 2, 3, 4], Distribution::Normal(0.0, 1.0), &dev).swap_dims(1, 2);
+    let want = buf
+        .clone()
+        .slice_assign([0..2, 0..3, 1..3, 0..4], new.clone());
+    let kept = buf.clone(); // shared: the write must not touch `kept`
+    close(
+        F::fused_cache_write(buf, 1, new.clone()),
+        want.clone(),
+        0.0,
+        "shared",
+    );
+    assert_eq!(kept.abs().sum().into_scalar(), 0.0);
+    let unique = Tensor::<F, 4>::zeros([2, 3, 5, 4], &dev);
+    close(F::fused_cache_write(unique, 1, new), want, 0.0, "unique");
+}

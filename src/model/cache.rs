@@ -36,12 +36,8 @@ impl<B: FusedBackend> LayerKv<B> {
     ) -> (Self, Tensor<B, 4>, Tensor<B, 4>) {
         let [b, kvh, s, hd] = k_new.dims();
         let end = offset + s;
-        let k = self
-            .k
-            .slice_assign([0..b, 0..kvh, offset..end, 0..hd], k_new);
-        let v = self
-            .v
-            .slice_assign([0..b, 0..kvh, offset..end, 0..hd], v_new);
+        let k = B::fused_cache_write(self.k, offset, k_new);
+        let v = B::fused_cache_write(self.v, offset, v_new);
         let keys = keys.max(end);
         let k_all = k.clone().slice([0..b, 0..kvh, 0..keys, 0..hd]);
         let v_all = v.clone().slice([0..b, 0..kvh, 0..keys, 0..hd]);
