@@ -27,7 +27,7 @@ fn wrap<const D: usize>(t: FlexTensor) -> Tensor<B, D> {
 }
 
 /// A tensor whose strides are all non-negative (a flipped view is copied first).
-fn forward_strided(t: FlexTensor) -> FlexTensor {
+fn non_negative_strides(t: FlexTensor) -> FlexTensor {
     if t.layout().strides().iter().any(|&s| s < 0) {
         t.to_contiguous()
     } else {
@@ -35,7 +35,7 @@ fn forward_strided(t: FlexTensor) -> FlexTensor {
     }
 }
 
-/// The 4-d view of `t`'s buffer (`t` from [`forward_strided`]).
+/// The 4-d view of `t`'s buffer (`t` from [`non_negative_strides`]).
 fn view<T: burn::tensor::Element + bytemuck::Pod>(t: &FlexTensor) -> View<'_, T> {
     let s = t.layout().strides();
     View {
@@ -93,11 +93,11 @@ fn flex_attention(
     mask: Tensor<B, 4, Bool>,
 ) -> (Tensor<B, 4>, Tensor<B, 3>) {
     let (q, k, v) = (
-        forward_strided(float(q)),
-        forward_strided(float(k)),
-        forward_strided(float(v)),
+        non_negative_strides(float(q)),
+        non_negative_strides(float(k)),
+        non_negative_strides(float(v)),
     );
-    let mask = forward_strided(mask.into_primitive());
+    let mask = non_negative_strides(mask.into_primitive());
     let d = dims(&q, &k);
     let a = attention_kernel::Attention {
         q: view(&q),
@@ -151,12 +151,15 @@ impl FusedBackend for B {
             return composed::attention_backward(q, k, v, mask, out, lse, dout);
         }
         let (q, k, v) = (
-            forward_strided(float(q)),
-            forward_strided(float(k)),
-            forward_strided(float(v)),
+            non_negative_strides(float(q)),
+            non_negative_strides(float(k)),
+            non_negative_strides(float(v)),
         );
-        let (out, dout) = (forward_strided(float(out)), forward_strided(float(dout)));
-        let mask = forward_strided(mask.into_primitive());
+        let (out, dout) = (
+            non_negative_strides(float(out)),
+            non_negative_strides(float(dout)),
+        );
+        let mask = non_negative_strides(mask.into_primitive());
         let lse = lse.into_primitive().tensor().to_contiguous();
         let d = dims(&q, &k);
         let a = attention_kernel::Attention {
@@ -200,9 +203,9 @@ impl FusedBackend for B {
         }
         let dims = x.dims();
         let (x, cos, sin) = (
-            forward_strided(float(x)),
-            forward_strided(float(cos)),
-            forward_strided(float(sin)),
+            non_negative_strides(float(x)),
+            non_negative_strides(float(cos)),
+            non_negative_strides(float(sin)),
         );
         let y = kernels::rope(view(&x), broadcast_view(&cos), broadcast_view(&sin), dims);
         wrap(FlexTensor::from_data(TensorData::new(y, dims)))
@@ -299,7 +302,7 @@ impl FusedBackend for B {
             return buf.slice_assign([0..b, 0..h, offset..offset + s, 0..d], new);
         }
         let mut t = buf.into_primitive().tensor();
-        let new = forward_strided(float(new));
+        let new = non_negative_strides(float(new));
         let fresh = t.layout().is_contiguous() && t.layout().start_offset() == 0;
         match t.try_storage_mut::<f32>().filter(|_| fresh) {
             Some(dst) => {

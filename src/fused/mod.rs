@@ -209,6 +209,7 @@ pub fn rope<B: FusedBackend>(
 
 /// The operations that have CPU kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))]
 pub enum Kernel {
     Attention,
     Rope,
@@ -217,6 +218,7 @@ pub enum Kernel {
     CacheWrite,
 }
 
+#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))]
 impl Kernel {
     const ALL: [Kernel; 5] = [
         Kernel::Attention,
@@ -241,6 +243,7 @@ impl Kernel {
 /// (comma-separated: `attention`, `rope`, `swiglu`, `logprobs`, `cache_write`; `none` = every operation composed, which
 /// is how the benchmarks measure the kernels against the compositions in one build). An unknown
 /// name is reported once and ignored.
+#[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))]
 fn enabled() -> &'static [Kernel] {
     static ENABLED: std::sync::OnceLock<Vec<Kernel>> = std::sync::OnceLock::new();
     ENABLED.get_or_init(|| match std::env::var("MGRPO_KERNELS") {
