@@ -11,7 +11,24 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::kernels::{exp, simd_dispatch, AttnDims, View};
+use super::kernels::{exp, simd_dispatch, View};
+
+/// The sizes of one attention call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttnDims {
+    pub batch: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub q_len: usize,
+    pub k_len: usize,
+    pub head_dim: usize,
+}
+
+impl AttnDims {
+    pub fn scale(&self) -> f32 {
+        1.0 / (self.head_dim as f32).sqrt()
+    }
+}
 
 /// A strided matrix in a slice: element `(i, j)` at `offset + i·rs + j·cs`.
 #[derive(Clone, Copy)]

@@ -71,26 +71,26 @@ fn masked_scores<B: Backend>(
     s.mask_fill(mask, f32::NEG_INFINITY)
 }
 
-/// [`attention`] and each query row's log-sum-exp of its scaled scores, `[b, heads, q_len]`:
-/// what the backward pass needs to recompute the probabilities.
+/// [`attention`] and each query row's log-sum-exp of its scaled scores, `[b, heads, q_len]`
+/// (what the backward pass needs to recompute the probabilities), from one set of scores.
 pub fn attention_lse<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
     v: Tensor<B, 4>,
     mask: Tensor<B, 4, Bool>,
 ) -> (Tensor<B, 4>, Tensor<B, 3>) {
-    let [b, h, q_len, _] = q.dims();
-    let s = masked_scores(q.clone(), k.clone(), mask.clone());
+    let [b, h, q_len, hd] = q.dims();
+    let s = masked_scores(q, k, mask); // [b, kvh, rows, k]
     let max = s.clone().max_dim(3); // [b, kvh, rows, 1]
-    let lse = (s - max.clone()).exp().sum_dim(3).log() + max;
-    (attention(q, k, v, mask), lse.reshape([b, h, q_len]))
+    let lse = (s.clone() - max.clone()).exp().sum_dim(3).log() + max;
+    let out = (s - lse.clone()).exp().matmul(v); // softmax · V, [b, kvh, rows, hd]
+    (out.reshape([b, h, q_len, hd]), lse.reshape([b, h, q_len]))
 }
 
 /// The gradients of [`attention`] with respect to `q`, `k` and `v`, given the forward pass's
 /// output `out`, its log-sum-exp `lse` and the output's gradient `dout`:
 /// `P = exp(S − lse)`, `dV = Pᵀ·dO`, `dS = P ⊙ (dO·Vᵀ − rowsum(dO ⊙ O))`, `dQ = dS·K/√hd`,
 /// `dK = dSᵀ·Q/√hd`, with each group's query heads summed into their K/V head.
-#[allow(clippy::too_many_arguments)]
 pub fn attention_backward<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
@@ -144,6 +144,16 @@ pub fn swiglu_backward<B: Backend>(
     let silu = gate.clone() * sig.clone();
     let d_gate = dy.clone() * up * sig.clone() * ((gate * (sig.neg() + 1.0)) + 1.0);
     (d_gate, dy * silu)
+}
+
+/// The KV-cache write: `buf` with `new` at slots `offset..offset + s` of axis 2.
+pub fn cache_write<B: Backend>(
+    buf: Tensor<B, 4>,
+    offset: usize,
+    new: Tensor<B, 4>,
+) -> Tensor<B, 4> {
+    let [b, h, s, d] = new.dims();
+    buf.slice_assign([0..b, 0..h, offset..offset + s, 0..d], new)
 }
 
 /// Per-token log-probs of a batch of logits, with what the backward pass and the metrics need.

@@ -96,23 +96,6 @@ impl<'a, T: Copy> View<'a, T> {
     }
 }
 
-/// The sizes of one attention call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AttnDims {
-    pub batch: usize,
-    pub heads: usize,
-    pub kv_heads: usize,
-    pub q_len: usize,
-    pub k_len: usize,
-    pub head_dim: usize,
-}
-
-impl AttnDims {
-    pub fn scale(&self) -> f32 {
-        1.0 / (self.head_dim as f32).sqrt()
-    }
-}
-
 /// `eˣ` to within 2 ulp, subnormal results included (as libm's `expf`, so that a gradient
 /// libm would make tiny but non-zero is not zero here): Cephes' polynomial after a reduction by
 /// ln 2, written without branches or calls so that loops over slices vectorize (libm's `expf`

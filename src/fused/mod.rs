@@ -4,16 +4,18 @@
 //! default implementation composed of ordinary Burn tensor operations (`composed.rs`: what
 //! wgpu, CUDA and LibTorch run, and the reference the kernels are tested against); the CPU
 //! backends override them with kernels that work on the tensors' host memory (`kernels.rs`,
-//! wired in by `flex.rs` and `ndarray.rs`). Under autodiff (`autodiff.rs`) an operation with a
+//! `attention_kernel.rs`), implemented once in `host.rs` over what `flex.rs` and `ndarray.rs`
+//! lend of their memory (`HostMemory`). Under autodiff (`autodiff.rs`) an operation with a
 //! kernel gets its own backward pass (also a kernel); one without is differentiated through its
 //! composition as before.
 //!
 //! Library code is generic over `B: FusedBackend` (and `B: FusedAutodiffBackend` where it
-//! trains); the impls for the concrete backends below are the only place that names them.
+//! trains); the impls for the concrete backends (here, `flex.rs`, `ndarray.rs`) are the only
+//! place in the library that names them.
 //!
 //! | operation | composed | kernel (flex, ndarray, f32) |
 //! |---|---|---|
-//! | [`attention`] (GQA, boolean mask) | Burn's `attention` on folded query heads | row-wise online softmax over the unmasked keys, no `[b, h, q, k]` tensor; backward from the saved log-sum-exp |
+//! | [`attention`] (GQA, boolean mask) | Burn's `attention` on folded query heads | a query head at a time: `gemm` on the strided views, masked softmax rows, no `[b, h, q, k]` tensor; backward from the saved log-sum-exp |
 //! | [`rope`] (rotate-half) | two products, a `cat` and a sum | one pass; backward = the same kernel with `−sin` |
 //! | [`swiglu`] (`silu(gate)·up`) | sigmoid, two products | one pass with a vectorised `exp`; backward in one pass |
 //! | KV-cache write | `slice_assign` | flex: in place when the buffer is uniquely owned (burn-flex 0.21's `slice_assign` copies the whole buffer) |
@@ -26,6 +28,8 @@ pub mod kernels;
 mod autodiff;
 #[cfg(feature = "flex")]
 mod flex;
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+mod host;
 #[cfg(feature = "ndarray")]
 mod ndarray;
 
@@ -71,7 +75,6 @@ pub trait FusedBackend: Backend {
 
     /// The gradients of [`Self::fused_attention`] with respect to `q`, `k` and `v` from the forward
     /// pass's `out` and `lse` and the output's gradient `dout`.
-    #[allow(clippy::too_many_arguments)]
     fn fused_attention_backward(
         q: Tensor<Self, 4>,
         k: Tensor<Self, 4>,
@@ -132,8 +135,7 @@ pub trait FusedBackend: Backend {
         offset: usize,
         new: Tensor<Self, 4>,
     ) -> Tensor<Self, 4> {
-        let [b, h, s, d] = new.dims();
-        buf.slice_assign([0..b, 0..h, offset..offset + s, 0..d], new)
+        composed::cache_write(buf, offset, new)
     }
 
     /// Whether [`Self::fused_token_logprobs`] runs a kernel of its own for `dtype` logits.
@@ -273,14 +275,6 @@ fn kernel_on(kernel: Kernel, dtype: DType) -> bool {
     dtype == DType::F32 && enabled().contains(&kernel)
 }
 
-/// Token ids as host indices (for the CPU kernels; ids are checked against the vocabulary by
-/// whoever builds the batch).
-#[cfg(any(feature = "flex", feature = "ndarray"))]
-fn host_ids<B: Backend, const D: usize>(ids: Tensor<B, D, Int>) -> Vec<usize> {
-    let data = ids.into_data().convert::<i64>();
-    data.iter::<i64>().map(|i| i.max(0) as usize).collect()
-}
-
 #[cfg(feature = "wgpu")]
 impl FusedBackend for burn::backend::Wgpu<f32, i32> {}
 #[cfg(feature = "cuda")]
@@ -288,5 +282,7 @@ impl FusedBackend for burn::backend::Cuda<f32, i32> {}
 #[cfg(feature = "tch")]
 impl FusedBackend for burn::backend::LibTorch<f32> {}
 
+#[cfg(test)]
+mod attention_tests;
 #[cfg(test)]
 mod tests;

@@ -83,7 +83,7 @@ impl<B: FusedBackend> Qwen2Attention<B> {
         mask: Tensor<B, 4, Bool>,
     ) -> Tensor<B, 3> {
         let (q, k, v) = self.qkv(x, rope);
-        self.output(attend(q, k, v, mask))
+        self.output(crate::fused::attention(q, k, v, mask))
     }
 
     /// [`Self::forward`] for `s` new tokens whose keys and values go into `kv` at slots
@@ -104,7 +104,7 @@ impl<B: FusedBackend> Qwen2Attention<B> {
         let (q, k, v) = self.qkv(x, rope);
         let keys = mask.dims()[3]; // offset + s, or its bucket
         let (kv, k, v) = kv.append(offset, k, v, keys); // [b, kvh, keys, hd]
-        let out = attend(q, k, v, mask);
+        let out = crate::fused::attention(q, k, v, mask);
         (self.output(out), kv)
     }
 
@@ -136,20 +136,4 @@ impl<B: FusedBackend> Qwen2Attention<B> {
         let out = out.swap_dims(1, 2).reshape([b, s, h * hd]);
         lora_linear3(&self.o_proj, self.o_proj_lora.as_ref(), out)
     }
-}
-
-/// Scaled dot-product attention with GQA through the backend's fused operation
-/// ([`crate::fused::attention`]).
-///
-/// # Shapes
-/// - `q`: `[batch, heads, q_len, head_dim]`; `k`, `v`: `[batch, kv_heads, k_len, head_dim]`
-/// - `mask`: `[batch, 1, q_len, k_len]`, `true` = masked; every query row keeps at least one key
-/// - returns `[batch, heads, q_len, head_dim]`
-pub fn attend<B: FusedBackend>(
-    q: Tensor<B, 4>,
-    k: Tensor<B, 4>,
-    v: Tensor<B, 4>,
-    mask: Tensor<B, 4, Bool>,
-) -> Tensor<B, 4> {
-    crate::fused::attention(q, k, v, mask)
 }
