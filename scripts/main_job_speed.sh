@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Seconds per step of the main job (configs/tiny-mgrpo.toml: MGRPO on the shipped model, two CPU
-# threads) with the fused CPU kernels and with every operation composed of Burn ops
-# (MGRPO_KERNELS=none: the trainer as it ran before the kernels), alternately, ROUNDS times,
-# STEPS steps each, evaluation off. Prints the median of steps 2.. of each run (from
-# metrics.jsonl: step_time and its stages) and the ratio.
+# threads) as it ran before the throughput work and with each part of it, alternately, ROUNDS
+# times, STEPS steps each, evaluation off:
+#   before   every operation composed of Burn ops (MGRPO_KERNELS=none), micro-batches in
+#            rollout order (group_by_length=false)
+#   kernels  the fused CPU kernels, rollout order
+#   all      the kernels and micro-batches grouped by length (the default)
+# Prints the median of steps 2.. of each variant (from metrics.jsonl: step_time, its stages and
+# the padding fraction of the updates) and the speed-ups against `before`.
 #
 #   bash scripts/main_job_speed.sh              # STEPS=8 ROUNDS=2
 set -euo pipefail
@@ -14,27 +18,37 @@ OUT=${OUT:-runs/main-job-speed}
 MGRPO=${MGRPO:-./target/release/mgrpo}
 [ -x "$MGRPO" ] || cargo build --release
 rm -rf "$OUT"
+run() { # name, MGRPO_KERNELS, group_by_length, round
+  echo "[round $4] $1" >&2
+  MGRPO_KERNELS=$2 "$MGRPO" train --config configs/tiny-mgrpo.toml --out "$OUT/$1-$4" \
+    --set max_steps="$STEPS" --set eval_dataset= --set save_steps=1000 \
+    --set group_by_length="$3" > /dev/null 2>&1
+}
 for r in $(seq "$ROUNDS"); do
-  for k in none all; do
-    echo "[round $r] kernels: $k" >&2
-    MGRPO_KERNELS=$k "$MGRPO" train --config configs/tiny-mgrpo.toml --out "$OUT/$k-$r" \
-      --set max_steps="$STEPS" --set eval_dataset= --set save_steps=1000 > /dev/null 2>&1
-  done
+  run before none false "$r"
+  run kernels all false "$r"
+  run all all true "$r"
 done
-python3 - "$OUT" <<'EOF'
+python3 - "$OUT" <<'PY'
 import glob, json, os, statistics, sys
-keys = ["step_time", "time/generation", "time/scoring", "time/forward", "time/backward"]
+keys = ["step_time", "time/generation", "time/scoring", "time/forward", "time/backward",
+        "padding_fraction"]
 res = {}
 for d in sorted(glob.glob(os.path.join(sys.argv[1], "*-*"))):
-    kernels = os.path.basename(d).rsplit("-", 1)[0]
+    name = os.path.basename(d).rsplit("-", 1)[0]
     rows = [json.loads(l) for l in open(os.path.join(d, "metrics.jsonl"))][1:]
-    res.setdefault(kernels, []).append({k: statistics.median(r[k] for r in rows) for k in keys})
-print("| kernels | " + " | ".join(keys) + " |")
+    res.setdefault(name, []).append({k: statistics.median(r[k] for r in rows) for k in keys})
+print("| variant | " + " | ".join(keys) + " |")
 print("|---|" + "---|" * len(keys))
 med = {}
-for k, runs in res.items():
-    med[k] = {key: statistics.median(r[key] for r in runs) for key in keys}
-    print(f"| {k} | " + " | ".join(f"{med[k][key]:.2f}" for key in keys) + " |")
-if "none" in med and "all" in med:
-    print(f"\nsteps per second, kernels vs none: {med['none']['step_time'] / med['all']['step_time']:.2f}x")
-EOF
+for name in ["before", "kernels", "all"]:
+    runs = res.get(name, [])
+    if not runs:
+        continue
+    med[name] = {key: statistics.median(r[key] for r in runs) for key in keys}
+    print(f"| {name} | " + " | ".join(f"{med[name][key]:.3f}" for key in keys) + " |")
+for name in ["kernels", "all"]:
+    if "before" in med and name in med:
+        print(f"steps per second, {name} vs before: "
+              f"{med['before']['step_time'] / med[name]['step_time']:.2f}x")
+PY

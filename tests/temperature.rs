@@ -74,7 +74,7 @@ fn scored<Bk: mgrpo::fused::FusedBackend>(
         reference: Some(model),
         temperature,
     };
-    score(&mut exp, &scorers, 2, &Default::default()).unwrap();
+    score(&mut exp, &scorers, 2, true, &Default::default()).unwrap();
     exp
 }
 
@@ -126,6 +126,7 @@ fn the_update_scores_the_policy_at_the_sampling_temperature() {
         max_grad_norm: 0.0,
         temperature: 0.7,
         top_entropy_quantile: 1.0,
+        group_by_length: true,
     };
     let run = |exp: &Experience| {
         let mut optim = adamw::<AB, _>(&AdamParams {

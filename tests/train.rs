@@ -49,12 +49,15 @@ fn grpo_learns_the_copy_task() {
         "loss",
         "grad_norm",
         "learning_rate",
+        "padding_fraction",
     ]
     .iter()
     .chain(mgrpo::metrics::TIMING_KEYS)
     {
         assert!(m[0].get(key).is_some(), "metrics.jsonl lacks `{key}`");
     }
+    let padding = mean(&m, "padding_fraction");
+    assert!((0.0..0.5).contains(&padding), "padding fraction {padding}");
     // warmup 2 then constant: lr 0, 5e-3, 1e-2, ...
     let lr: Vec<f64> = m[..3]
         .iter()

@@ -105,6 +105,7 @@ pub fn bench_grpo_step<B: FusedAutodiffBackend>(
         max_grad_norm: 1.0,
         temperature: 1.0,
         top_entropy_quantile: 1.0,
+        group_by_length: true,
     };
     let (mut total, mut gen_t, mut fwd, mut bwd, mut opt) =
         (vec![], vec![], vec![], vec![], vec![]);

@@ -5,6 +5,7 @@
 use crate::fused::FusedBackend;
 use burn::prelude::*;
 
+use super::batching;
 use super::logprobs::{completion_logprobs, window, SeqRow};
 use super::loss::StepCounts;
 use super::rollout::Rollout;
@@ -74,8 +75,14 @@ impl Experience {
     }
 
     pub(crate) fn rows(&self, range: std::ops::Range<usize>) -> Vec<SeqRow<'_>> {
-        self.samples[range]
+        self.rows_at(&range.collect::<Vec<_>>())
+    }
+
+    /// The samples at `indices`, as rows to score.
+    pub(crate) fn rows_at(&self, indices: &[usize]) -> Vec<SeqRow<'_>> {
+        indices
             .iter()
+            .map(|&i| &self.samples[i])
             .map(|s| SeqRow {
                 prompt: &self.prompts[s.prompt],
                 completion: &s.completion,
@@ -101,28 +108,27 @@ impl Experience {
 }
 
 /// Log-probs of every sample's completion tokens under `model` at the sampling `temperature`
-/// (no gradient), `micro_batch` rows at a time: the old policy's or the reference model's.
+/// (no gradient), `micro_batch` rows at a time (of similar lengths when `group_by_length`, see
+/// [`batching`]): the old policy's or the reference model's. In sample order.
 pub fn sample_logprobs<B: FusedBackend>(
     model: &Qwen2ForCausalLM<B>,
     exp: &Experience,
     micro_batch: usize,
+    group_by_length: bool,
     temperature: f32,
     device: &B::Device,
 ) -> Result<Vec<Vec<f32>>> {
-    let mut out = Vec::with_capacity(exp.samples.len());
-    let n = exp.samples.len();
-    for start in (0..n).step_by(micro_batch.max(1)) {
-        let range = start..(start + micro_batch.max(1)).min(n);
-        let rows = exp.rows(range.clone());
+    let mut out = vec![Vec::new(); exp.samples.len()];
+    for indices in batching::cut(exp, micro_batch, group_by_length) {
+        let rows = exp.rows_at(&indices);
         let t = window(&rows);
         if t == 0 {
-            out.extend(rows.iter().map(|_| Vec::new()));
             continue;
         }
         let (lp, _) = completion_logprobs(model, &rows, temperature, false, device);
         let lp = read_back(lp, "log-probs")?;
-        for (r, row) in rows.iter().enumerate() {
-            out.push(lp[(r + 1) * t - row.completion.len()..(r + 1) * t].to_vec());
+        for (r, (row, &i)) in rows.iter().zip(&indices).enumerate() {
+            out[i] = lp[(r + 1) * t - row.completion.len()..(r + 1) * t].to_vec();
         }
     }
     Ok(out)
@@ -138,21 +144,37 @@ pub struct Scorers<'a, B: Backend> {
     pub temperature: f32,
 }
 
-/// Fill in each sample's old and reference log-probs, `micro_batch` rows at a time.
+/// Fill in each sample's old and reference log-probs, `micro_batch` rows at a time (grouped by
+/// length when `group_by_length`).
 pub fn score<B: FusedBackend>(
     exp: &mut Experience,
     scorers: &Scorers<'_, B>,
     micro_batch: usize,
+    group_by_length: bool,
     device: &B::Device,
 ) -> Result<()> {
     if let Some(old) = scorers.old {
-        let lps = sample_logprobs(old, exp, micro_batch, scorers.temperature, device)?;
+        let lps = sample_logprobs(
+            old,
+            exp,
+            micro_batch,
+            group_by_length,
+            scorers.temperature,
+            device,
+        )?;
         for (s, lp) in exp.samples.iter_mut().zip(lps) {
             s.old_logps = Some(lp);
         }
     }
     if let Some(reference) = scorers.reference {
-        let lps = sample_logprobs(reference, exp, micro_batch, scorers.temperature, device)?;
+        let lps = sample_logprobs(
+            reference,
+            exp,
+            micro_batch,
+            group_by_length,
+            scorers.temperature,
+            device,
+        )?;
         for (s, lp) in exp.samples.iter_mut().zip(lps) {
             s.ref_logps = Some(lp);
         }

@@ -12,9 +12,12 @@ use std::time::Instant;
 use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
 use burn::prelude::*;
 
+use super::batching;
 use super::experience::{Experience, Sample};
 use super::logprobs::{completion_logprobs, completion_mask, right_aligned, window};
-use super::loss::{grpo_loss, high_entropy_mask, LossInputs, LossMetrics, LossParams, TokenSums};
+use super::loss::{
+    grpo_loss, high_entropy_mask, LossInputs, LossMetrics, LossParams, StepCounts, TokenSums,
+};
 use super::optim::{clip_global_norm, PolicyOptimizer};
 use crate::error::Result;
 use crate::model::Qwen2ForCausalLM;
@@ -34,6 +37,8 @@ pub struct UpdateConfig {
     /// Train only on each micro-batch's highest-entropy tokens, this fraction of them (1.0 =
     /// every token; see [`super::loss::high_entropy_mask`]).
     pub top_entropy_quantile: f32,
+    /// Cut each part into micro-batches of similar lengths (see [`batching`]).
+    pub group_by_length: bool,
 }
 
 /// One loss term of an update: a batch of experience and its weight. GRPO has one part; MGRPO
@@ -68,6 +73,8 @@ pub struct UpdateStats {
     pub backward_secs: f64,
     /// Clipping + optimizer seconds.
     pub optimizer_secs: f64,
+    /// Positions the micro-batches computed, and the tokens among them.
+    pub padding: batching::Padding,
 }
 
 /// Host-side sums of a share of a step's micro-batches: added up over micro-batches, then
@@ -145,72 +152,35 @@ pub(crate) fn accumulate<B: FusedAutodiffBackend>(
     let mut sums = UpdateSums::new(parts.len());
     let mut forward_secs = 0.0;
     let mut any = false;
-    let mut j = 0;
-    for (pi, part) in parts.iter().enumerate() {
-        let exp = part.experience;
-        let counts = exp.counts(mb, part.max_completion_length);
-        let n = exp.samples.len();
-        for start in (0..n).step_by(mb) {
-            let mine = j % share.of == share.index;
-            j += 1;
-            if !mine {
-                continue;
-            }
-            let tf = Instant::now();
-            let range = start..(start + mb).min(n);
-            let samples = &exp.samples[range.clone()];
-            let rows = exp.rows(range);
-            let t = window(&rows);
-            if t == 0 {
-                continue;
-            }
-            let m = rows.len();
-            let keep: Vec<bool> = samples.iter().map(|s| s.keep).collect();
-            let host = |v: Vec<f32>| Tensor::<B, 2>::from_data(TensorData::new(v, [m, t]), device);
-            let aligned = |f: fn(&Sample) -> Option<&Vec<f32>>| -> Option<Tensor<B, 2>> {
-                let vs: Option<Vec<&[f32]>> =
-                    samples.iter().map(|s| f(s).map(|v| &v[..])).collect();
-                vs.map(|vs| host(right_aligned(&vs, t)))
-            };
-            let mask_values = completion_mask(&rows, &keep, t);
-            let (logps, entropy) = completion_logprobs(model, &rows, cfg.temperature, true, device);
-            let entropy_mask = match &entropy {
-                Some(h) if cfg.top_entropy_quantile < 1.0 => {
-                    let h = read_back(h.clone(), "entropies")?;
-                    let q = cfg.top_entropy_quantile;
-                    Some(host(high_entropy_mask(&h, &mask_values, q)))
-                }
-                _ => None,
-            };
-            let mask = host(mask_values);
-            let inputs = LossInputs {
-                logps,
-                old_logps: aligned(|s| s.old_logps.as_ref()),
-                ref_logps: aligned(|s| s.ref_logps.as_ref()),
-                advantages: Tensor::from_data(
-                    TensorData::new(samples.iter().map(|s| s.advantage).collect(), [m]),
-                    device,
-                ),
-                mask: mask.clone(),
-                entropy_mask,
-            };
-            let (loss, loss_sums) = grpo_loss(inputs, &cfg.loss, &counts);
-            let entropy = entropy.map_or_else(|| Tensor::zeros([1], device), |h| (h * mask).sum());
-            // one read-back per micro-batch: the metric sums, the entropy sum and the loss
-            let host = read_back(
-                Tensor::cat(vec![loss_sums.sums, entropy, loss.clone().detach()], 0),
-                "loss metrics",
-            )?;
-            let n = TokenSums::LEN;
-            sums.tokens.add(&TokenSums::from_slice(&host[..n]));
-            sums.entropy += host[n];
-            sums.micro_batches += 1.0;
-            sums.part_losses[pi] += host[n + 1];
-            forward_secs += tf.elapsed().as_secs_f64();
-            let grads = GradientsParams::from_grads((loss * part.weight).backward(), model);
-            accum.accumulate(model, grads);
-            any = true;
-        }
+    let exps: Vec<&Experience> = parts.iter().map(|p| p.experience).collect();
+    let counts: Vec<StepCounts> = parts
+        .iter()
+        .map(|p| p.experience.counts(mb, p.max_completion_length))
+        .collect();
+    let plan = batching::plan(&exps, mb, cfg.group_by_length, share.of);
+    for batch in plan.iter().filter(|b| b.device == share.index) {
+        let (pi, part) = (batch.part, &parts[batch.part]);
+        let tf = Instant::now();
+        let Some((loss, host)) = forward(
+            model,
+            part.experience,
+            &batch.samples,
+            cfg,
+            &counts[pi],
+            device,
+        )?
+        else {
+            continue;
+        };
+        let n = TokenSums::LEN;
+        sums.tokens.add(&TokenSums::from_slice(&host[..n]));
+        sums.entropy += host[n];
+        sums.micro_batches += 1.0;
+        sums.part_losses[pi] += host[n + 1];
+        forward_secs += tf.elapsed().as_secs_f64();
+        let grads = GradientsParams::from_grads((loss * part.weight).backward(), model);
+        accum.accumulate(model, grads);
+        any = true;
     }
     Ok(Accumulated {
         grads: any.then(|| accum.grads()),
@@ -218,6 +188,61 @@ pub(crate) fn accumulate<B: FusedAutodiffBackend>(
         forward_secs,
         secs: t0.elapsed().as_secs_f64(),
     })
+}
+
+/// The loss of one micro-batch (`samples` of `exp`) with its graph, and, read back in one go,
+/// its token sums, entropy sum and loss value; `None` when every completion is empty.
+fn forward<B: FusedAutodiffBackend>(
+    model: &Qwen2ForCausalLM<B>,
+    exp: &Experience,
+    indices: &[usize],
+    cfg: &UpdateConfig,
+    counts: &StepCounts,
+    device: &B::Device,
+) -> Result<Option<(Tensor<B, 1>, Vec<f32>)>> {
+    let samples: Vec<&Sample> = indices.iter().map(|&i| &exp.samples[i]).collect();
+    let rows = exp.rows_at(indices);
+    let t = window(&rows);
+    if t == 0 {
+        return Ok(None);
+    }
+    let m = rows.len();
+    let keep: Vec<bool> = samples.iter().map(|s| s.keep).collect();
+    let host = |v: Vec<f32>| Tensor::<B, 2>::from_data(TensorData::new(v, [m, t]), device);
+    let aligned = |f: fn(&Sample) -> Option<&Vec<f32>>| -> Option<Tensor<B, 2>> {
+        let vs: Option<Vec<&[f32]>> = samples.iter().map(|s| f(s).map(|v| &v[..])).collect();
+        vs.map(|vs| host(right_aligned(&vs, t)))
+    };
+    let mask_values = completion_mask(&rows, &keep, t);
+    let (logps, entropy) = completion_logprobs(model, &rows, cfg.temperature, true, device);
+    let entropy_mask = match &entropy {
+        Some(h) if cfg.top_entropy_quantile < 1.0 => {
+            let h = read_back(h.clone(), "entropies")?;
+            let q = cfg.top_entropy_quantile;
+            Some(host(high_entropy_mask(&h, &mask_values, q)))
+        }
+        _ => None,
+    };
+    let mask = host(mask_values);
+    let inputs = LossInputs {
+        logps,
+        old_logps: aligned(|s| s.old_logps.as_ref()),
+        ref_logps: aligned(|s| s.ref_logps.as_ref()),
+        advantages: Tensor::from_data(
+            TensorData::new(samples.iter().map(|s| s.advantage).collect(), [m]),
+            device,
+        ),
+        mask: mask.clone(),
+        entropy_mask,
+    };
+    let (loss, loss_sums) = grpo_loss(inputs, &cfg.loss, counts);
+    let entropy = entropy.map_or_else(|| Tensor::zeros([1], device), |h| (h * mask).sum());
+    // one read-back per micro-batch: the metric sums, the entropy sum and the loss
+    let host = read_back(
+        Tensor::cat(vec![loss_sums.sums, entropy, loss.clone().detach()], 0),
+        "loss metrics",
+    )?;
+    Ok(Some((loss, host)))
 }
 
 /// The step's statistics from the (device-summed) sums of [`Accumulated`], and, when any
@@ -233,6 +258,9 @@ pub(crate) fn apply<B: FusedAutodiffBackend>(
 ) -> (Qwen2ForCausalLM<B>, UpdateStats) {
     let t0 = Instant::now();
     let part_losses = sums.part_losses.clone();
+    let exps: Vec<&Experience> = parts.iter().map(|p| p.experience).collect();
+    let plan = batching::plan(&exps, cfg.micro_batch, cfg.group_by_length, 1);
+    let padding = batching::plan_padding(&exps, &plan);
     let Some(mut grads) = grads.filter(|_| sums.micro_batches > 0.0) else {
         // nothing to train on (every part empty): no optimizer step, nothing skipped
         return (
@@ -240,6 +268,7 @@ pub(crate) fn apply<B: FusedAutodiffBackend>(
             UpdateStats {
                 part_losses,
                 applied: true,
+                padding,
                 ..Default::default()
             },
         );
@@ -267,6 +296,7 @@ pub(crate) fn apply<B: FusedAutodiffBackend>(
             entropy: sums.entropy / metrics.tokens.max(1.0),
             applied,
             optimizer_secs: t0.elapsed().as_secs_f64(),
+            padding,
             ..Default::default()
         },
     )

@@ -41,6 +41,7 @@ fn step(
     exp: &Experience,
     mb: usize,
     lt: LossType,
+    group_by_length: bool,
 ) -> (Vec<(String, f32)>, f32) {
     let mut optim = adamw::<AB, _>(&AdamParams {
         beta1: 0.9,
@@ -60,6 +61,7 @@ fn step(
         max_grad_norm: 0.5,
         temperature: 1.0,
         top_entropy_quantile: 1.0,
+        group_by_length,
     };
     let parts = [Part {
         experience: exp,
@@ -99,12 +101,16 @@ fn accumulation_equals_one_big_batch() {
         (LossType::DrGrpo, true),
     ] {
         let exp = experience(with_old);
-        let (one, norm_one) = step(model.clone(), &exp, 8, lt);
-        let (four, norm_four) = step(model.clone(), &exp, 2, lt);
-        assert!(
-            (norm_one - norm_four).abs() < 1e-4 * norm_one,
-            "{lt:?}: gradient norms {norm_one} vs {norm_four}"
-        );
+        let (one, norm_one) = step(model.clone(), &exp, 8, lt, false);
+        let (four, norm_four) = step(model.clone(), &exp, 2, lt, false);
+        // the same four micro-batches' worth of samples, cut by length instead
+        let (grouped, norm_grouped) = step(model.clone(), &exp, 2, lt, true);
+        for (what, norm) in [("4×2", norm_four), ("4×2 grouped", norm_grouped)] {
+            assert!(
+                (norm_one - norm).abs() < 1e-4 * norm_one,
+                "{lt:?}: gradient norms 1×8 {norm_one} vs {what} {norm}"
+            );
+        }
         let moved = one
             .iter()
             .zip(&before)
@@ -114,12 +120,14 @@ fn accumulation_equals_one_big_batch() {
             moved > 1e-4,
             "{lt:?}: the step must change the weights ({moved})"
         );
-        let diff = one
-            .iter()
-            .zip(&four)
-            .map(|(a, b)| (a.1 - b.1).abs())
-            .fold(0.0, f32::max);
-        assert!(diff < 1e-5, "{lt:?}: 1×8 vs 4×2 differ by {diff}");
+        for (what, other) in [("4×2", &four), ("4×2 grouped", &grouped)] {
+            let diff = one
+                .iter()
+                .zip(other)
+                .map(|(a, b)| (a.1 - b.1).abs())
+                .fold(0.0, f32::max);
+            assert!(diff < 1e-5, "{lt:?}: 1×8 vs {what} differ by {diff}");
+        }
     }
 }
 
@@ -146,6 +154,7 @@ fn dr_grpo_divides_each_part_by_its_own_budget() {
         max_grad_norm: 0.0,
         temperature: 1.0,
         top_entropy_quantile: 1.0,
+        group_by_length: true,
     };
     let part = |weight, max_completion_length| Part {
         experience: &exp,
@@ -193,6 +202,7 @@ fn weighted_parts_add_up() {
         max_grad_norm: 0.0,
         temperature: 1.0,
         top_entropy_quantile: 1.0,
+        group_by_length: true,
     };
     let run = |parts: &[Part<'_>]| {
         let mut optim = adamw::<AB, _>(&AdamParams {
@@ -247,6 +257,7 @@ fn top_entropy_quantile_masks_tokens_in_the_update() {
             max_grad_norm: 0.0,
             temperature: 1.0,
             top_entropy_quantile: q,
+            group_by_length: true,
         };
         let mut optim = adamw::<AB, _>(&AdamParams {
             beta1: 0.9,

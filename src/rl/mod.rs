@@ -5,13 +5,14 @@
 //! clipped objective, a pure tensor function) → `optim` (AdamW, global-norm clipping) under a
 //! `schedule`. `grpo` strings them into one step; `mgrpo` adds the self-correction layer
 //! (layer-2 queries, selection, augmentation) and `igrpo` the refinement of the best draft,
-//! both as rollouts whose experience `grpo::update` trains on. `parallel`, `shards`, `reduce`
-//! and `nodes` spread a step over devices and machines. `gae` and `ppo_loss` are PPO's own
-//! pieces (per-token KL-penalised rewards, GAE, whitening; the clipped policy and value losses), with
-//! `model::value` (the critic), the first of the one-round PPO baseline, whose loop is not built
-//! yet.
+//! both as rollouts whose experience `grpo::update` trains on, cut into micro-batches by
+//! `batching`. `parallel`, `shards`, `threads`, `reduce` and `nodes` spread a step over devices
+//! and machines. `ppo`, `gae` and `ppo_loss` are the one-round PPO baseline's own pieces
+//! (per-token KL-penalised rewards, GAE, whitening; the clipped policy and value losses), with
+//! `model::value` (the critic); `train::ppo_step` runs them.
 
 pub mod advantage;
+pub mod batching;
 pub mod bench;
 pub mod experience;
 pub mod gae;
@@ -34,3 +35,4 @@ pub mod schedule;
 pub mod scripted;
 pub mod sft;
 pub mod shards;
+pub mod threads;

@@ -25,6 +25,7 @@ use burn::collective::{self, CollectiveConfig, PeerId};
 use burn::module::{AutodiffModule, Module};
 use burn::prelude::*;
 use burn::tensor::backend::{DeviceId, DeviceOps};
+use std::sync::Arc;
 
 use super::grpo::{
     accumulate, apply, Accumulated, Part, Share, UpdateConfig, UpdateStats, UpdateSums,
@@ -33,6 +34,7 @@ use super::nodes::{ranks, Nodes};
 use super::optim::PolicyOptimizer;
 use super::reduce::{device_ids, native_all_reduce, sum_gradients, NativeAllReduce, Reducer};
 use super::shards::Gather;
+use super::threads::DevicePools;
 use crate::error::{Error, Result};
 use crate::model::{Precision, Qwen2ForCausalLM};
 use crate::tensor::{host_memory, read_back};
@@ -100,6 +102,8 @@ pub struct DataParallel<B: FusedAutodiffBackend> {
     native: Option<NativeAllReduce<B::InnerBackend>>,
     /// Registered with the collective (to reset on drop).
     registered: bool,
+    /// The CPU threads of each local device for its rollout shards (`rl::threads`).
+    pools: Arc<DevicePools>,
 }
 
 impl<B: FusedAutodiffBackend> DataParallel<B> {
@@ -156,12 +160,18 @@ impl<B: FusedAutodiffBackend> DataParallel<B> {
             .map(|d| (model.clone().fork(d), optim.clone()))
             .collect();
         Ok(Self {
+            pools: DevicePools::new(devices.len())?,
             devices,
             replicas,
             nodes,
             native,
             registered,
         })
+    }
+
+    /// The CPU threads of each local device, for the rollout shards.
+    pub fn pools(&self) -> Arc<DevicePools> {
+        Arc::clone(&self.pools)
     }
 
     /// Local device `k`'s end of the sums.
@@ -390,6 +400,7 @@ mod tests {
             max_grad_norm: 0.5,
             temperature: 1.0,
             top_entropy_quantile: 1.0,
+            group_by_length: true,
         };
         let adam = AdamParams {
             beta1: 0.9,

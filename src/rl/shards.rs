@@ -5,11 +5,13 @@
 
 use crate::fused::FusedBackend;
 use burn::prelude::*;
+use std::sync::Arc;
 
 use super::nodes::{gather_generation, ranks, Layout, Nodes};
 use super::parallel::join_all;
 use super::reduce::Reducer;
 use super::rollout::{draw_config, Draw, Sampler};
+use super::threads::DevicePools;
 use crate::error::{Error, Result};
 use crate::generate::{generate, GenerateConfig, GenerateStats, Generation};
 use crate::model::{Qwen2Config, Qwen2ForCausalLM};
@@ -33,6 +35,8 @@ pub struct ParallelSampler<'a, B: Backend> {
     pub gen: GenerateConfig,
     /// The other nodes, in a multi-node run.
     pub gather: Option<Gather<B>>,
+    /// Each device's CPU threads (`DataParallel::pools`).
+    pub pools: Arc<DevicePools>,
 }
 
 impl<B: FusedBackend> ParallelSampler<'_, B> {
@@ -53,7 +57,7 @@ impl<B: FusedBackend> Sampler for ParallelSampler<'_, B> {
             n: draw.n,
             max_new_tokens: draw.max_new_tokens,
         };
-        let gather = self.gather.as_ref();
+        let (gather, pools) = (self.gather.as_ref(), &self.pools);
         let run = |(model, device): &mut (Qwen2ForCausalLM<B>, B::Device), k: usize| {
             let (lo, hi) = (bounds[first + k], bounds[first + k + 1]);
             let shard = if lo == hi {
@@ -96,7 +100,7 @@ impl<B: FusedBackend> Sampler for ParallelSampler<'_, B> {
                     .shards
                     .iter_mut()
                     .enumerate()
-                    .map(|(k, shard)| s.spawn(move || run(shard, k)))
+                    .map(|(k, shard)| s.spawn(move || pools.run(k, || run(shard, k))))
                     .collect();
                 join_all(handles, "generation")
             })

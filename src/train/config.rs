@@ -134,6 +134,8 @@ pub struct TrainConfig {
     /// Global-norm clip; 0 = off.
     pub max_grad_norm: f32,
     pub per_device_train_batch_size: usize,
+    /// Cut updates into micro-batches of similar lengths (less padding; `rl::batching`).
+    pub group_by_length: bool,
     pub gradient_accumulation_steps: usize,
     /// Steps to train; when absent, `num_train_epochs` passes over the dataset.
     pub max_steps: Option<usize>,
@@ -301,6 +303,7 @@ impl Default for TrainConfig {
             warmup_steps: 0,
             max_grad_norm: 1.0,
             per_device_train_batch_size: 8,
+            group_by_length: true,
             gradient_accumulation_steps: 1,
             max_steps: None,
             num_train_epochs: 1.0,

@@ -61,6 +61,7 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
             lr: 0.0,
             all_applied: true,
             secs: [t0.elapsed().as_secs_f64(), 0.0, 0.0],
+            padding: Default::default(),
             ppo: None,
         };
         let (mut totals, mut steps) = (PpoSums::default(), 0.0f32);

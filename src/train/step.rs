@@ -17,6 +17,7 @@ use super::trainer::Trainer;
 use crate::data::Problem;
 use crate::error::Result;
 use crate::metrics::{PpoStats, RewardFuncStats, StepMetrics};
+use crate::rl::batching::Padding;
 use crate::rl::experience::{score, Experience, Scorers};
 use crate::rl::grpo::{Part, UpdateStats};
 use crate::rl::loss::LossType;
@@ -34,6 +35,8 @@ pub(super) struct Updated {
     pub all_applied: bool,
     /// Forward, backward and optimizer seconds over all of them.
     pub secs: [f64; 3],
+    /// The padding their micro-batches computed (GRPO updates).
+    pub padding: Padding,
     /// PPO's statistics.
     pub ppo: Option<PpoStats>,
 }
@@ -69,6 +72,7 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
             tokenizer: &setup.tokenizer,
             gen: self.gen.clone(),
             gather: self.dp.gather(),
+            pools: self.dp.pools(),
         };
         let mut policy = Policy::new(sampler, &setup.template, &setup.tokenizer, &self.cfg.reward)?;
         let seed = step_seed(self.cfg.seed, step);
@@ -86,7 +90,13 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
             temperature: self.cfg.temperature,
         };
         for exp in got.experiences_mut() {
-            score(exp, &scorers, self.update.micro_batch, &self.device)?;
+            score(
+                exp,
+                &scorers,
+                self.update.micro_batch,
+                self.update.group_by_length,
+                &self.device,
+            )?;
         }
         let reward_funcs = RewardFuncStats(policy.reward.stats(&got.main().rollout.rewards));
         let reward_names = policy.reward.names();
@@ -147,6 +157,7 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
             lr: 0.0,
             all_applied: true,
             secs: [0.0; 3],
+            padding: Padding::default(),
             ppo: None,
         };
         for parts in (0..self.cfg.num_iterations).flat_map(|_| &batches) {
@@ -164,6 +175,7 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
             out.secs[0] += u.forward_secs;
             out.secs[1] += u.backward_secs;
             out.secs[2] += u.optimizer_secs;
+            out.padding.add(u.padding);
             out.lr = lr;
             out.last = u;
         }
@@ -243,6 +255,7 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
             time_forward: u.secs[0],
             time_backward: u.secs[1],
             time_optimizer: u.secs[2],
+            padding_fraction: (u.padding.computed > 0).then(|| u.padding.fraction()),
             rollout_tokens_layer1: layer1_tokens,
             rollout_tokens_layer2: layer2_tokens,
             layer2: got.layer2().map(|l2| l2.stats),

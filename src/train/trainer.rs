@@ -181,6 +181,7 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
             max_grad_norm: cfg.max_grad_norm,
             temperature: cfg.temperature,
             top_entropy_quantile: cfg.top_entropy_quantile,
+            group_by_length: cfg.group_by_length,
         };
         let gen = GenerateConfig {
             sampling: SamplingParams {
