@@ -190,7 +190,7 @@ pub(crate) fn accumulate<B: FusedAutodiffBackend>(
     })
 }
 
-/// The loss of one micro-batch (`samples` of `exp`) with its graph, and, read back in one go,
+/// The loss of one micro-batch (the samples of `exp` at `indices`) with its graph, and, read back in one go,
 /// its token sums, entropy sum and loss value; `None` when every completion is empty.
 fn forward<B: FusedAutodiffBackend>(
     model: &Qwen2ForCausalLM<B>,
