@@ -153,28 +153,26 @@ pub fn score<B: FusedBackend>(
     group_by_length: bool,
     device: &B::Device,
 ) -> Result<()> {
-    if let Some(old) = scorers.old {
-        let lps = sample_logprobs(
-            old,
-            exp,
-            micro_batch,
-            group_by_length,
-            scorers.temperature,
-            device,
-        )?;
+    let of = |model: Option<&Qwen2ForCausalLM<B>>| {
+        let lps = |m| {
+            sample_logprobs(
+                m,
+                exp,
+                micro_batch,
+                group_by_length,
+                scorers.temperature,
+                device,
+            )
+        };
+        model.map(lps).transpose()
+    };
+    let (old, reference) = (of(scorers.old)?, of(scorers.reference)?);
+    if let Some(lps) = old {
         for (s, lp) in exp.samples.iter_mut().zip(lps) {
             s.old_logps = Some(lp);
         }
     }
-    if let Some(reference) = scorers.reference {
-        let lps = sample_logprobs(
-            reference,
-            exp,
-            micro_batch,
-            group_by_length,
-            scorers.temperature,
-            device,
-        )?;
+    if let Some(lps) = reference {
         for (s, lp) in exp.samples.iter_mut().zip(lps) {
             s.ref_logps = Some(lp);
         }
