@@ -4,12 +4,29 @@
 
 use burn::backend::{Autodiff, Flex, NdArray};
 use burn::prelude::*;
-use burn::tensor::Distribution;
+use rand::{Rng, SeedableRng};
 
 use super::{composed, FusedBackend};
 
 pub(super) type F = Flex<f32>;
 pub(super) type N = NdArray<f32>;
+
+/// A tensor of `N(0, std²)` values drawn from its own seeded generator (not the backend's
+/// global one, which tests running in parallel would share), so that every run and every
+/// backend sees the same numbers.
+pub(super) fn normal<B: Backend, const D: usize>(
+    dims: [usize; D],
+    std: f32,
+    seed: u64,
+    dev: &B::Device,
+) -> Tensor<B, D> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let n = dims.iter().product();
+    let values: Vec<f32> = (0..n)
+        .map(|_| std * rng.sample::<f32, _>(rand_distr::StandardNormal))
+        .collect();
+    Tensor::from_data(TensorData::new(values, dims), dev)
+}
 
 /// Every element within `tol` relative to the reference's magnitude (and `tol` absolute below
 /// magnitude 1, where a relative error says little).
@@ -47,8 +64,8 @@ fn rope_tables<B: FusedBackend>(
 fn rope_matches<B: FusedBackend>() {
     let dev = Default::default();
     for (b, s, n, hd) in [(2, 5, 3, 8), (1, 1, 7, 4), (3, 4, 2, 32)] {
-        B::seed(&dev, (b * s * n) as u64);
-        let x = Tensor::<B, 4>::random([b, s, n, hd], Distribution::Normal(0.0, 1.0), &dev);
+        let seed = (b * s * n) as u64;
+        let x = normal::<B, 4>([b, s, n, hd], 1.0, seed, &dev);
         let [cos, sin] = rope_tables::<B>(b, s, hd, &dev);
         close(
             B::fused_rope(x.clone(), cos.clone(), sin.clone()),
@@ -57,7 +74,7 @@ fn rope_matches<B: FusedBackend>() {
             "rope",
         );
         // gradients of Σ y ⊙ w
-        let w = Tensor::<B, 4>::random([b, s, n, hd], Distribution::Normal(0.0, 1.0), &dev);
+        let w = normal::<B, 4>([b, s, n, hd], 1.0, seed + 1, &dev);
         let grad = |fused: bool| {
             let xa = Tensor::<Autodiff<B>, 4>::from_inner(x.clone()).require_grad();
             let (c, sn) = (
@@ -138,11 +155,12 @@ fn token_logprobs_match<B: FusedBackend>() {
     let dev = Default::default();
     assert!(B::has_logprob_kernel(burn::tensor::DType::F32));
     for (n, t, v) in [(2, 3, 5), (3, 7, 61), (1, 1, 4096), (4, 9, 1003)] {
-        B::seed(&dev, (n * t * v) as u64);
-        let logits = Tensor::<B, 3>::random([n, t, v], Distribution::Normal(0.0, 3.0), &dev);
-        let targets =
-            Tensor::<B, 2, Int>::random([n, t], Distribution::Uniform(0.0, v as f64), &dev);
-        let w = Tensor::<B, 2>::random([n, t], Distribution::Normal(0.0, 1.0), &dev);
+        let seed = (n * t * v) as u64;
+        let logits = normal::<B, 3>([n, t, v], 3.0, seed, &dev);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed + 1);
+        let ids: Vec<i64> = (0..n * t).map(|_| rng.random_range(0..v as i64)).collect();
+        let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n, t]), &dev);
+        let w = normal::<B, 2>([n, t], 1.0, seed + 2, &dev);
         let got = B::fused_token_logprobs(logits.clone(), targets.clone(), true);
         let want = composed::token_logprobs(logits.clone(), targets.clone(), true);
         close(got.logprobs, want.logprobs, 1e-5, "logprobs");
@@ -215,12 +233,11 @@ fn swiglu_matches<B: FusedBackend>() {
     let dev = Default::default();
     assert!(B::has_swiglu_kernel(burn::tensor::DType::F32));
     for dims in [[2, 3, 5], [1, 7, 704], [3, 1, 20_000]] {
-        B::seed(&dev, dims.iter().product::<usize>() as u64);
-        let n = Distribution::Normal(0.0, 3.0);
+        let seed = dims.iter().product::<usize>() as u64;
         let (g, u, w) = (
-            Tensor::<B, 3>::random(dims, n, &dev),
-            Tensor::<B, 3>::random(dims, n, &dev),
-            Tensor::<B, 3>::random(dims, n, &dev),
+            normal::<B, 3>(dims, 3.0, seed, &dev),
+            normal::<B, 3>(dims, 3.0, seed + 1, &dev),
+            normal::<B, 3>(dims, 3.0, seed + 2, &dev),
         );
         close(
             B::fused_swiglu(g.clone(), u.clone()),
@@ -268,8 +285,7 @@ fn cache_write_in_place_and_shared() {
     let dev = Default::default();
     let buf = Tensor::<F, 4>::zeros([2, 3, 5, 4], &dev);
     // new keys stored [b, s, kvh, hd] and viewed [b, kvh, s, hd], as attention hands them over
-    let new =
-        Tensor::<F, 4>::random([2, 2, 3, 4], Distribution::Normal(0.0, 1.0), &dev).swap_dims(1, 2);
+    let new = normal::<F, 4>([2, 2, 3, 4], 1.0, 0, &dev).swap_dims(1, 2);
     let want = buf
         .clone()
         .slice_assign([0..2, 0..3, 1..3, 0..4], new.clone());
