@@ -15,7 +15,8 @@ use crate::model::{Precision, Qwen2Config, Qwen2ForCausalLM};
 use crate::score::batch_logprobs;
 
 /// The names [`shape`] knows.
-pub const SHAPES: [&str; 5] = [
+pub const SHAPES: [&str; 6] = [
+    "tiny",
     "bench-small",
     "qwen2.5-0.5b",
     "qwen2.5-1.5b",
@@ -26,6 +27,9 @@ pub const SHAPES: [&str; 5] = [
 /// Named model shapes for benchmarks.
 pub fn shape(name: &str) -> crate::Result<Qwen2Config> {
     match name {
+        // the shipped model's (model/config.json): vocab 512, hidden 128, 4 layers, 4 heads,
+        // 2 KV heads, intermediate 512, tied head
+        "tiny" => Ok(Qwen2Config::new(512, 128, 512, 4, 4, 2, true)),
         // vocab 4096, hidden 256, 4 layers, 8 heads, 2 KV heads, intermediate 704, tied head
         "bench-small" => Ok(Qwen2Config::new(4096, 256, 704, 4, 8, 2, true)),
         // Qwen2.5-0.5B: vocab 151936, hidden 896, 24 layers, 14 heads, 2 KV heads, 4864, tied

@@ -17,8 +17,9 @@ pub struct BenchArgs {
     /// backward, AdamW; --batch prompts × --generations completions of --new-tokens tokens).
     #[arg(default_value = "score")]
     pub what: String,
-    /// Model shape: bench-small (vocab 4096, hidden 256, 4 layers, 8/2 heads), qwen2.5-0.5b,
-    /// qwen2.5-1.5b, qwen2.5-3b or qwen2.5-7b (random weights).
+    /// Model shape: tiny (the shipped model's: vocab 512, hidden 128, 4 layers, 4/2 heads),
+    /// bench-small (vocab 4096, hidden 256, 4 layers, 8/2 heads), qwen2.5-0.5b, qwen2.5-1.5b,
+    /// qwen2.5-3b or qwen2.5-7b (random weights).
     #[arg(long, default_value = "bench-small")]
     pub shape: String,
     #[arg(long, default_value_t = 8)]

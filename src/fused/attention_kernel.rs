@@ -71,7 +71,12 @@ impl<'a> Mat<'a> {
     }
 }
 
+/// Products with at most this many rows (decoding: one query per head, or a short chunk) run
+/// as dot products or sums of rows instead of through `gemm`, which packs its operands first.
+const SMALL_ROWS: usize = 4;
+
 /// `dst[offset + i·rs + j·cs] (+)= alpha · (lhs · rhs)[i, j]` for a `rows × cols` destination.
+#[inline(always)]
 fn matmul(
     dst: &mut [f32],
     (offset, rs, cs): (usize, usize, usize),
@@ -101,6 +106,10 @@ fn matmul(
         }
         return;
     }
+    if m <= SMALL_ROWS && lhs.cs == 1 && (rhs.rs == 1 || rhs.cs == 1) {
+        few_rows(dst, (offset, rs, cs), lhs, rhs, alpha, accumulate);
+        return;
+    }
     // SAFETY: every index the product reads or writes was checked above to lie inside its
     // slice (strides are non-negative), `dst` is borrowed mutably and is not aliased by the
     // operands (they are shared borrows of other buffers).
@@ -127,6 +136,64 @@ fn matmul(
             Parallelism::None,
         );
     }
+}
+
+/// [`matmul`] for a few rows of `lhs`, each row contiguous: a dot product per output when
+/// `rhs`'s columns are contiguous (`Q·Kᵀ`), a sum of `rhs`'s rows when its rows are (`P·V`).
+#[inline(always)]
+fn few_rows(
+    dst: &mut [f32],
+    (offset, rs, cs): (usize, usize, usize),
+    lhs: Mat,
+    rhs: Mat,
+    alpha: f32,
+    accumulate: bool,
+) {
+    let (m, n, k) = (lhs.rows, rhs.cols, lhs.cols);
+    let mut acc = vec![0.0f32; n];
+    for i in 0..m {
+        let a = &lhs.data[lhs.offset + i * lhs.rs..][..k];
+        if rhs.rs == 1 {
+            for (j, c) in acc.iter_mut().enumerate() {
+                *c = dot(a, &rhs.data[rhs.offset + j * rhs.cs..][..k]);
+            }
+        } else {
+            acc.fill(0.0);
+            for (p, &ap) in a.iter().enumerate() {
+                let b = &rhs.data[rhs.offset + p * rhs.rs..][..n];
+                for (c, &bv) in acc.iter_mut().zip(b) {
+                    *c += ap * bv;
+                }
+            }
+        }
+        for (j, &c) in acc.iter().enumerate() {
+            let at = offset + i * rs + j * cs;
+            dst[at] = if accumulate {
+                dst[at] + alpha * c
+            } else {
+                alpha * c
+            };
+        }
+    }
+}
+
+/// `Σ a·b`, eight lanes at a time.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// One attention call's inputs.
@@ -162,6 +229,7 @@ impl Attention<'_> {
     }
 
     /// `scale · Q_h·Kᵀ` of query head `hh` of batch row `bi` into `s` (`[q_len, k_len]`).
+    #[inline(always)]
     fn scores(&self, bi: usize, hh: usize, s: &mut [f32]) {
         let d = self.dims;
         let q = self.head(&self.q, bi, hh, d.q_len);

@@ -117,6 +117,19 @@ pub fn attention_backward<B: Backend>(
     (dq, dk, dv)
 }
 
+/// A linear layer on rows: `x·weight + bias` (Burn's `Linear::forward` on a 2-d input).
+pub fn linear<B: Backend>(
+    x: Tensor<B, 2>,
+    weight: Tensor<B, 2>,
+    bias: Option<Tensor<B, 1>>,
+) -> Tensor<B, 2> {
+    let y = x.matmul(weight);
+    match bias {
+        Some(bias) => y + bias.unsqueeze(),
+        None => y,
+    }
+}
+
 /// Rotate-half RoPE: `x·cos + rotate_half(x)·sin`, `rotate_half([x1, x2]) = [−x2, x1]`.
 ///
 /// # Shapes

@@ -31,6 +31,7 @@ fn view<T: burn::tensor::Element + bytemuck::Pod>(t: &FlexTensor) -> View<'_, T>
 }
 
 impl HostMemory for Flex<f32> {
+    const LENDS_IN_PLACE: bool = true;
     type Floats = FlexTensor;
     type Bools = FlexTensor;
 

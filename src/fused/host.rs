@@ -9,10 +9,16 @@ use burn::tensor::DType;
 
 use super::attention_kernel::{self, AttnDims};
 use super::kernels::{self, View};
+use super::linear_kernel;
 use super::{composed, kernel_on, FusedBackend, Kernel, TokenLogprobs};
 
 /// How a host-memory backend lends its tensors to the kernels.
 pub(super) trait HostMemory: Backend {
+    /// Whether [`Self::contiguous`] of a tensor already laid out row-major lends its memory
+    /// without a copy. The linear kernel reads a whole weight per call of a few rows' work; a
+    /// copy of the weight would cost more than the kernel saves, so it runs only where this holds.
+    const LENDS_IN_PLACE: bool;
+
     /// An f32 tensor held while a kernel reads it (with its shape).
     type Floats;
     /// A boolean tensor held while a kernel reads it.
@@ -165,6 +171,32 @@ impl<B: HostMemory> FusedBackend for B {
             swapped::<Self>(dk, kv, &dev),
             swapped::<Self>(dv, kv, &dev),
         )
+    }
+
+    fn fused_linear(
+        x: Tensor<Self, 2>,
+        weight: Tensor<Self, 2>,
+        bias: Option<Tensor<Self, 1>>,
+    ) -> Tensor<Self, 2> {
+        let ([m, k], n) = (x.dims(), weight.dims()[1]);
+        let f32s =
+            weight.dtype() == DType::F32 && bias.as_ref().is_none_or(|b| b.dtype() == DType::F32);
+        let run = Self::LENDS_IN_PLACE && kernel_on(Kernel::Linear, x.dtype()) && f32s;
+        if !run || m > linear_kernel::MAX_ROWS {
+            return composed::linear(x, weight, bias);
+        }
+        let dev = x.device();
+        let (x, weight) = (Self::contiguous(x), Self::contiguous(weight));
+        let bias = bias.map(Self::contiguous);
+        let y = linear_kernel::linear(
+            Self::values(&x),
+            Self::values(&weight),
+            bias.as_ref().map(Self::values),
+            m,
+            k,
+            n,
+        );
+        tensor(y, [m, n], &dev)
     }
 
     fn has_rope_kernel(dtype: DType) -> bool {

@@ -20,10 +20,12 @@
 //! | [`swiglu`] (`silu(gate)·up`) | sigmoid, two products | one pass with a vectorised `exp`; backward in one pass |
 //! | KV-cache write | `slice_assign` | flex: in place when the buffer is uniquely owned (burn-flex 0.21's `slice_assign` copies the whole buffer) |
 //! | [`token_logprobs`] (log-softmax + gather, entropy) | max, exp, sum, log, gather | two passes per row with a vectorised `exp`, no `[n, t, vocab]` intermediate; backward in one pass |
+//! | [`linear`] (`x·w + b`, ≤ 32 rows: decoding) | `matmul` (`gemm`, which packs both operands every call) + bias | flex only (ndarray would copy the weight): the weight streamed once per four rows into 4 × 16 AVX2 accumulators, unpacked; no backward (training shapes keep `gemm`) |
 
 mod attention_kernel;
 pub mod composed;
 pub mod kernels;
+pub mod linear_kernel;
 
 mod autodiff;
 #[cfg(feature = "flex")]
@@ -85,6 +87,20 @@ pub trait FusedBackend: Backend {
         dout: Tensor<Self, 4>,
     ) -> (Tensor<Self, 4>, Tensor<Self, 4>, Tensor<Self, 4>) {
         composed::attention_backward(q, k, v, mask, out, lse, dout)
+    }
+
+    /// `x·weight + bias`: a linear layer on rows (Burn's `[in, out]` weight). The backend
+    /// flex runs a kernel of its own for up to [`linear_kernel::MAX_ROWS`] f32 rows (decoding); it
+    /// has no backward pass of its own, so under autodiff this is the composition.
+    ///
+    /// # Shapes
+    /// - `x`: `[m, in]`, `weight`: `[in, out]`, `bias`: `[out]` → `[m, out]`
+    fn fused_linear(
+        x: Tensor<Self, 2>,
+        weight: Tensor<Self, 2>,
+        bias: Option<Tensor<Self, 1>>,
+    ) -> Tensor<Self, 2> {
+        composed::linear(x, weight, bias)
     }
 
     /// Whether [`Self::fused_rope`] runs a kernel of its own for float tensors of `dtype`.
@@ -186,6 +202,15 @@ pub fn attention<B: FusedBackend>(
     B::fused_attention(q, k, v, mask)
 }
 
+/// [`FusedBackend::fused_linear`].
+pub fn linear<B: FusedBackend>(
+    x: Tensor<B, 2>,
+    weight: Tensor<B, 2>,
+    bias: Option<Tensor<B, 1>>,
+) -> Tensor<B, 2> {
+    B::fused_linear(x, weight, bias)
+}
+
 /// [`FusedBackend::fused_token_logprobs`].
 pub fn token_logprobs<B: FusedBackend>(
     logits: Tensor<B, 3>,
@@ -218,16 +243,18 @@ pub enum Kernel {
     Swiglu,
     Logprobs,
     CacheWrite,
+    Linear,
 }
 
 #[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))]
 impl Kernel {
-    const ALL: [Kernel; 5] = [
+    const ALL: [Kernel; 6] = [
         Kernel::Attention,
         Kernel::Rope,
         Kernel::Swiglu,
         Kernel::Logprobs,
         Kernel::CacheWrite,
+        Kernel::Linear,
     ];
 
     fn name(self) -> &'static str {
@@ -237,14 +264,15 @@ impl Kernel {
             Kernel::Swiglu => "swiglu",
             Kernel::CacheWrite => "cache_write",
             Kernel::Logprobs => "logprobs",
+            Kernel::Linear => "linear",
         }
     }
 }
 
 /// The kernels this process uses: all of them, or those named in `MGRPO_KERNELS`
-/// (comma-separated: `attention`, `rope`, `swiglu`, `logprobs`, `cache_write`; `none` = every operation composed, which
-/// is how the benchmarks measure the kernels against the compositions in one build). An unknown
-/// name is reported once and ignored.
+/// (comma-separated: `attention`, `rope`, `swiglu`, `logprobs`, `cache_write`, `linear`; `none` =
+/// every operation composed, which is how the benchmarks measure the kernels against the
+/// compositions in one build). An unknown name is reported once and ignored.
 #[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))]
 fn enabled() -> &'static [Kernel] {
     static ENABLED: std::sync::OnceLock<Vec<Kernel>> = std::sync::OnceLock::new();
@@ -259,7 +287,7 @@ fn enabled() -> &'static [Kernel] {
                     None if name == "all" => on.extend(Kernel::ALL),
                     None => tracing::warn!(
                         "MGRPO_KERNELS: unknown kernel `{name}` ignored (known: attention, rope, \
-                         swiglu, logprobs, cache_write, all, none)"
+                         swiglu, logprobs, cache_write, linear, all, none)"
                     ),
                 }
             }

@@ -22,6 +22,7 @@ impl<T: Copy> Values<T> {
 }
 
 impl HostMemory for NdArray<f32> {
+    const LENDS_IN_PLACE: bool = false; // `into_data` copies
     type Floats = Values<f32>;
     type Bools = Values<u8>;
 

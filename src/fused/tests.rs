@@ -300,3 +300,38 @@ fn cache_write_in_place_and_shared() {
     let unique = Tensor::<F, 4>::zeros([2, 3, 5, 4], &dev);
     close(F::fused_cache_write(unique, 1, new), want, 0.0, "unique");
 }
+
+/// The few-row linear kernel against `x·w + b` composed (and the many-row fallback), with and
+/// without a bias, on a transposed view of `x` as well as a contiguous one. (flex only: ndarray
+/// copies what it lends, so it keeps the composition.)
+fn linear_matches<B: FusedBackend>() {
+    let dev = Default::default();
+    for (m, k, n) in [
+        (1, 8, 5),
+        (16, 128, 512),
+        (7, 33, 70),
+        (32, 64, 48),
+        (40, 16, 24),
+    ] {
+        let seed = (m * k * n) as u64;
+        let x = normal::<B, 2>([m, k], 1.0, seed, &dev);
+        let w = normal::<B, 2>([k, n], 1.0, seed + 1, &dev);
+        let b = normal::<B, 1>([n], 1.0, seed + 2, &dev);
+        let xt = normal::<B, 2>([k, m], 1.0, seed, &dev).transpose(); // strided [m, k]
+        for x in [x, xt] {
+            for bias in [None, Some(b.clone())] {
+                close(
+                    B::fused_linear(x.clone(), w.clone(), bias.clone()),
+                    composed::linear(x.clone(), w.clone(), bias),
+                    1e-5,
+                    "linear",
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn flex_linear_matches_composition() {
+    linear_matches::<F>();
+}

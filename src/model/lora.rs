@@ -407,7 +407,9 @@ mod tests {
         let inner = t.valid().to_precision(Precision::F32);
         assert!(inner.has_lora());
         let xi = input::<crate::TestBackend>(&dev);
-        assert!(max_diff(&values(inner.forward(&xi)), &out) < 1e-6);
+        // within rounding: the inner backend's few-row products run the CPU linear kernel,
+        // autodiff's go through `gemm`
+        assert!(max_diff(&values(inner.forward(&xi)), &out) < 1e-5);
     }
 
     /// PEFT's layout on disk, read back into a fresh attachment: the same outputs; a file for

@@ -21,23 +21,22 @@ use crate::fused::FusedBackend;
 use burn::nn::Linear;
 use burn::prelude::*;
 
-/// `linear.forward` on `[batch, seq, in]` as one `[batch · seq, in] × [in, out]` matmul. Burn's
-/// `Linear` on a 3-d input broadcasts the weight over the batch, which CPU backends run as
-/// `batch` separate matmuls that each re-read (and re-pack) the weight — ruinous at `seq = 1`.
-/// Weights in another dtype than `x` (bf16 compute on f32 master weights) are cast on use.
+/// `linear.forward` on `[batch, seq, in]` as one `[batch · seq, in] × [in, out]` product
+/// ([`crate::fused::linear`]: a kernel of its own for the few rows of a decoding step on the
+/// CPU backends). Burn's `Linear` on a 3-d input broadcasts the weight over the batch, which CPU
+/// backends run as `batch` separate matmuls that each re-read (and re-pack) the weight —
+/// ruinous at `seq = 1`. Weights in another dtype than `x` (bf16 compute on f32 master weights)
+/// are cast on use.
 pub(crate) fn linear3<B: FusedBackend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
     let [b, s, d] = x.dims();
     let x = x.reshape([b * s, d]);
     let dtype = x.dtype();
-    let y = if linear.weight.val().dtype() == dtype {
-        linear.forward(x)
-    } else {
-        let y = x.matmul(linear.weight.val().cast(dtype));
-        match &linear.bias {
-            Some(bias) => y + bias.val().cast(dtype).unsqueeze(),
-            None => y,
-        }
-    };
+    let weight = precision::like(linear.weight.val(), dtype);
+    let bias = linear
+        .bias
+        .as_ref()
+        .map(|b| precision::like(b.val(), dtype));
+    let y = crate::fused::linear(x, weight, bias);
     let out = y.dims()[1];
     y.reshape([b, s, out])
 }

@@ -169,10 +169,8 @@ impl<B: FusedBackend> Qwen2ForCausalLM<B> {
         let hidden = self.model.forward_cached(input_ids, positions, cache); // [b, s, d]
         let [b, s, d] = hidden.dims();
         let hidden_dtype = hidden.dtype();
-        hidden
-            .narrow(1, s - 1, 1)
-            .reshape([b, d])
-            .matmul(like(head.clone(), hidden_dtype))
+        let last = hidden.narrow(1, s - 1, 1).reshape([b, d]);
+        crate::fused::linear(last, like(head.clone(), hidden_dtype), None)
     }
 
     /// The LM head as a `[hidden, vocab]` matrix in row-major order: `lm_head`'s weight, or the
