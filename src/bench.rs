@@ -28,8 +28,12 @@ pub const SHAPES: [&str; 6] = [
 pub fn shape(name: &str) -> crate::Result<Qwen2Config> {
     match name {
         // the shipped model's (model/config.json): vocab 512, hidden 128, 4 layers, 4 heads,
-        // 2 KV heads, intermediate 512, tied head
-        "tiny" => Ok(Qwen2Config::new(512, 128, 512, 4, 4, 2, true)),
+        // 2 KV heads, intermediate 512, tied head, context 512, RoPE θ 10 000
+        "tiny" => Ok(Qwen2Config {
+            max_position_embeddings: 512,
+            rope_theta: 10_000.0,
+            ..Qwen2Config::new(512, 128, 512, 4, 4, 2, true)
+        }),
         // vocab 4096, hidden 256, 4 layers, 8 heads, 2 KV heads, intermediate 704, tied head
         "bench-small" => Ok(Qwen2Config::new(4096, 256, 704, 4, 8, 2, true)),
         // Qwen2.5-0.5B: vocab 151936, hidden 896, 24 layers, 14 heads, 2 KV heads, 4864, tied
@@ -293,4 +297,35 @@ pub fn bench_generate<B: FusedBackend>(
 pub(crate) fn sorted_median(times: &mut [f64]) -> f64 {
     times.sort_by(|a, b| a.total_cmp(b));
     times[times.len() / 2]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `tiny` is the shipped model's shape, so that its benchmarks measure the main job's model.
+    #[test]
+    fn tiny_is_the_shipped_models_shape() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("model");
+        let shipped = crate::model::load_config(&dir).expect("model/config.json");
+        let tiny = shape("tiny").expect("a known shape");
+        let sizes = |c: &Qwen2Config| {
+            let n = [
+                c.vocab_size,
+                c.hidden_size,
+                c.intermediate_size,
+                c.num_hidden_layers,
+            ];
+            let h = [c.num_attention_heads, c.num_key_value_heads];
+            (
+                n,
+                h,
+                c.max_position_embeddings,
+                c.rope_theta,
+                c.tie_word_embeddings,
+            )
+        };
+        assert_eq!(sizes(&tiny), sizes(&shipped));
+        assert!(shape("tinier").is_err());
+    }
 }
