@@ -26,6 +26,8 @@ pub mod reward;
 pub mod rl;
 pub mod run_lock;
 pub mod score;
+pub mod stats;
+pub mod table2;
 pub mod template;
 pub mod tensor;
 pub mod tokenizer;

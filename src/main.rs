@@ -9,10 +9,12 @@ use clap::{Parser, Subcommand};
 
 use cli::bench::BenchArgs;
 use cli::convert::ConvertArgs;
+use cli::curves::CurvesArgs;
 use cli::eval::EvalArgs;
 use cli::generate::GenerateArgs;
 use cli::score::ScoreArgs;
 use cli::sft::SftArgs;
+use cli::table2::Table2Args;
 use cli::task::{InitArgs, TaskArgs};
 use cli::train::TrainArgs;
 use cli::verify::VerifyArgs;
@@ -54,6 +56,12 @@ enum Command {
     /// Two-turn self-correction evaluation: Acc@t1, Acc@t2, Δ, Δi→c, Δc→i per benchmark
     /// (the MGRPO paper's Table 2), and every problem's answers as JSONL.
     Eval(EvalArgs),
+    /// Table 2 over seeds from `mgrpo eval`'s per-problem results: every cell with its 95 %
+    /// interval (a bootstrap over problems and seeds) and the paper's claims as paired tests.
+    Table2(Table2Args),
+    /// Several runs' held-out evaluations against the step on one chart (PNG): Acc@t1 and
+    /// Acc@t2, or Δi→c and Δc→i.
+    Curves(CurvesArgs),
     /// Supervised fine-tuning on prompt/completion pairs, or the STaR baselines (a [star]
     /// table: sample, keep the verified solutions or the successful revisions, fine-tune).
     Sft(SftArgs),
@@ -114,6 +122,8 @@ fn dispatch(cmd: Command) -> Result<()> {
     let cmd = match cmd {
         Command::Verify(a) => return cli::verify::verify(a),
         Command::Task(a) => return cli::task::task(a),
+        Command::Table2(a) => return cli::table2::table2(a),
+        Command::Curves(a) => return cli::curves::curves(a),
         cmd => cmd,
     };
     let spec: DeviceSpec = match &cmd {
@@ -125,7 +135,7 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Eval(a) => &a.device.device,
         Command::Sft(a) => &a.device.device,
         Command::Init(a) => &a.device.device,
-        Command::Verify(_) | Command::Task(_) => "cpu",
+        Command::Verify(_) | Command::Task(_) | Command::Table2(_) | Command::Curves(_) => "cpu",
     }
     .parse()?;
     match spec {
@@ -185,6 +195,8 @@ fn run<B: cli::Trainable>(cmd: Command, device: B::Device) -> Result<()> {
         Command::Eval(a) => cli::eval::eval::<B>(a, &device),
         Command::Sft(a) => cli::sft::sft::<burn::backend::Autodiff<B>>(a, &device),
         Command::Task(a) => cli::task::task(a),
+        Command::Table2(a) => cli::table2::table2(a),
+        Command::Curves(a) => cli::curves::curves(a),
         Command::Init(a) => cli::task::init::<B>(a, &device),
     }
 }

@@ -42,6 +42,13 @@ fn the_main_job_runs_shortened() {
     );
     assert!(table.contains("| start model (step 0) | 32 |"), "{table}");
     assert!(table.contains("| after MGRPO (step 2) | 32 |"), "{table}");
+    // the end against the start, paired over the 32 problems, with intervals
+    assert!(
+        table.contains("Step 2 against step 0, problem by problem")
+            && table.contains("| metric | before | after | after − before (points) |")
+            && table.contains("| Acc@t2 | "),
+        "{table}"
+    );
     assert_eq!(
         std::fs::read_to_string(run.join("results.md"))
             .unwrap()
@@ -54,6 +61,8 @@ fn the_main_job_runs_shortened() {
         "reward.png",
         "accuracy.png",
         "eval.png",
+        "eval_corrections.png",
+        "layer2.png",
         "eval/metrics.jsonl",
         "model/config.json",
         "model/model.safetensors",
@@ -78,6 +87,82 @@ fn the_main_job_runs_shortened() {
             .collect::<Vec<_>>(),
         vec![0, 2]
     );
+
+    // runs side by side on one chart; a directory without evaluations is named
+    let chart = dir.path().join("compare.png");
+    let r = run.to_str().unwrap();
+    let spec = format!("MGRPO={r}");
+    let o = ok(&[
+        "curves",
+        "--run",
+        &spec,
+        "--run",
+        r,
+        "--out",
+        chart.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    assert_eq!(&std::fs::read(&chart).unwrap()[1..4], b"PNG");
+    let e = fails(&[
+        "curves",
+        "--run",
+        dir.path().to_str().unwrap(),
+        "--metric",
+        "corrections",
+        "--out",
+        chart.to_str().unwrap(),
+    ]);
+    assert!(e.contains("eval/metrics.jsonl: no evaluations"), "{e}");
+    let e = fails(&["curves", "--run", r, "--out", "chart.svg"]);
+    assert!(e.contains("--out chart.svg: must name a .png file"), "{e}");
+}
+
+/// The two intrinsic self-correction baselines on the shipped model (its 512-token context
+/// holds the paper's instruction): a new user turn, as the paper measures it, and the
+/// in-turn variant, each recorded in summary.json.
+#[test]
+fn intrinsic_baselines_are_labelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut turn2 = Vec::new();
+    for (baseline, after) in [
+        ("intrinsic", "a new user turn"),
+        (
+            "intrinsic-in-turn",
+            "the first answer, in the same assistant turn",
+        ),
+    ] {
+        let out = dir.path().join(baseline);
+        ok(&[
+            "eval",
+            "--model",
+            "model",
+            "--data",
+            "model/task/test.jsonl",
+            "--template",
+            "chatml",
+            "--limit",
+            "16",
+            "--max-new-tokens",
+            "48",
+            "--baseline",
+            baseline,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(s["baseline"], baseline, "{s}");
+        assert_eq!(s["turn2_after"], after, "{s}");
+        assert!(s["guide"]
+            .as_str()
+            .unwrap()
+            .starts_with("The solution above"));
+        let rows = jsonl(&out.join("test.jsonl"));
+        turn2.push(rows.iter().map(|r| r["turn2"].clone()).collect::<Vec<_>>());
+    }
+    // the same seed and first answers; the second turn sees a different context
+    assert_ne!(turn2[0], turn2[1]);
 }
 
 /// The shipped model is what model/README.md says: right often, far from always.

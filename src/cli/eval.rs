@@ -24,9 +24,22 @@ use super::{DeviceArg, DtypeArg};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Baseline {
-    /// Intrinsic self-correction: turn 2 follows the paper's instruction to find and correct
-    /// mistakes instead of a guide phrase.
+    /// Intrinsic self-correction: the first answer's turn is closed and the paper's
+    /// instruction to find and correct mistakes comes as a new user turn (Huang et al.,
+    /// SCoRe); turn 2 is a new assistant turn.
     Intrinsic,
+    /// The same instruction inside the assistant's own turn, after the first answer, where a
+    /// guide phrase would go (this repository's first variant; kept for comparison).
+    IntrinsicInTurn,
+}
+
+impl Baseline {
+    fn name(self) -> &'static str {
+        match self {
+            Baseline::Intrinsic => "intrinsic",
+            Baseline::IntrinsicInTurn => "intrinsic-in-turn",
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -133,7 +146,7 @@ pub fn eval<B: FusedBackend>(a: EvalArgs, device: &B::Device) -> Result<()> {
     }
     let turns = a.turns as usize;
     let guide = match (a.baseline, &a.guide) {
-        (Some(Baseline::Intrinsic), _) => INTRINSIC_INSTRUCTION.to_string(),
+        (Some(_), _) => INTRINSIC_INSTRUCTION.to_string(),
         (None, Some(g)) => g.clone(),
         (None, None) => PAPER_GUIDE_PHRASES[0].to_string(),
     };
@@ -233,7 +246,9 @@ pub fn eval<B: FusedBackend>(a: EvalArgs, device: &B::Device) -> Result<()> {
         "model": a.model,
         "turns": turns,
         "guide": if turns == 2 { Some(&guide) } else { None },
-        "baseline": a.baseline.map(|_| "intrinsic"),
+        "baseline": a.baseline.map(Baseline::name),
+        // where the guide or instruction of turn 2 stands
+        "turn2_after": if turns < 2 { None } else if new_user_turn { Some("a new user turn") } else { Some("the first answer, in the same assistant turn") },
         "template": a.template,
         "temperature": a.temperature,
         "max_new_tokens": a.max_new_tokens,

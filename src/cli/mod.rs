@@ -3,10 +3,12 @@
 
 pub mod bench;
 pub mod convert;
+pub mod curves;
 pub mod eval;
 pub mod generate;
 pub mod score;
 pub mod sft;
+pub mod table2;
 pub mod task;
 pub mod train;
 pub mod verify;

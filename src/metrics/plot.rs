@@ -195,7 +195,7 @@ pub fn line_chart(path: &Path, title: &str, y_label: &str, series: &[Series<'_>]
     c.text(&font, y_label, 8.0, TOP as f32 - 6.0, 13.0, ink);
     // legend, top right
     let mut lx = (W - RIGHT) as f32;
-    for s in series.iter().rev() {
+    for s in series.iter().rev().filter(|s| !s.name.is_empty()) {
         let w = Canvas::text_width(&font, s.name, 13.0);
         lx -= w + 34.0;
         c.line((lx as f64, 22.0), (lx as f64 + 22.0, 22.0), s.color, 3);
@@ -237,51 +237,111 @@ pub fn line_chart(path: &Path, title: &str, y_label: &str, series: &[Series<'_>]
     write_atomic(path, &bytes)
 }
 
-/// `reward.png`, `accuracy.png` and `kl.png` from a run's `metrics.jsonl`.
+/// The smoothing weight of the training curves' moving average (TensorBoard's slider).
+pub const EMA_WEIGHT: f64 = 0.9;
+
+/// TensorBoard's smoothing: an exponential moving average with weight `w` on the past,
+/// debiased so that the first points are not pulled towards zero. Non-finite points are
+/// skipped (kept as they are), not averaged in.
+pub fn ema(points: &[(f64, f64)], w: f64) -> Vec<(f64, f64)> {
+    let (mut last, mut n) = (0.0, 0);
+    points
+        .iter()
+        .map(|&(x, y)| {
+            if !y.is_finite() {
+                return (x, y);
+            }
+            last = last * w + (1.0 - w) * y;
+            n += 1;
+            (x, last / (1.0 - w.powi(n)))
+        })
+        .collect()
+}
+
+/// `color` mixed with white, for the raw line under its moving average.
+fn pale(c: Rgb) -> Rgb {
+    c.map(|v| 255 - ((255 - v as u16) * 2 / 5) as u8)
+}
+
+/// Each curve pale and raw, under its moving average in full colour (TensorBoard's look);
+/// the legend names the averages.
+pub fn smoothed(series: Vec<Series<'_>>) -> Vec<Series<'_>> {
+    let raw = series.iter().map(|s| Series {
+        name: "",
+        color: pale(s.color),
+        points: s.points.clone(),
+    });
+    let raw: Vec<Series<'_>> = raw.collect();
+    let avg = series.into_iter().map(|s| Series {
+        points: ema(&s.points, EMA_WEIGHT),
+        ..s
+    });
+    raw.into_iter().chain(avg).collect()
+}
+
+const BLUE: Rgb = [31, 119, 180];
+const ORANGE: Rgb = [255, 127, 14];
+const GREEN: Rgb = [44, 160, 44];
+
+/// `reward.png`, `accuracy.png`, `kl.png` and, for MGRPO, `layer2.png` from a run's
+/// `metrics.jsonl`: each curve raw (pale) under its moving average ([`EMA_WEIGHT`]).
 pub fn training_plots(metrics: &JsonlLog, run: &Path) -> Result<()> {
     let rows: Vec<StepMetrics> = metrics.read()?;
-    let curve = |f: fn(&StepMetrics) -> f64| -> Vec<(f64, f64)> {
+    let curve = |f: &dyn Fn(&StepMetrics) -> f64| -> Vec<(f64, f64)> {
         rows.iter().map(|m| (m.step as f64, f(m))).collect()
     };
-    let blue = [31, 119, 180];
-    let orange = [255, 127, 14];
+    let series = |name, color, f: &dyn Fn(&StepMetrics) -> f64| Series {
+        name,
+        color,
+        points: curve(f),
+    };
+    let y = |y: &str| format!("{y}; EMA {EMA_WEIGHT} over the pale raw values");
     line_chart(
         &run.join("reward.png"),
         "Reward",
-        "mean reward",
-        &[
-            Series {
-                name: "reward",
-                color: blue,
-                points: curve(|m| m.reward as f64),
-            },
-            Series {
-                name: "reward_std",
-                color: orange,
-                points: curve(|m| m.reward_std as f64),
-            },
-        ],
+        &y("mean reward"),
+        &smoothed(vec![
+            series("reward", BLUE, &|m| m.reward as f64),
+            series("reward_std", ORANGE, &|m| m.reward_std as f64),
+        ]),
     )?;
     line_chart(
         &run.join("accuracy.png"),
         "Accuracy of the rollouts",
-        "fraction right",
-        &[Series {
-            name: "rewards/accuracy",
-            color: blue,
-            points: curve(|m| m.accuracy as f64),
-        }],
+        &y("fraction right"),
+        &smoothed(vec![series("rewards/accuracy", BLUE, &|m| {
+            m.accuracy as f64
+        })]),
     )?;
     line_chart(
         &run.join("kl.png"),
         "KL to the reference (k3)",
-        "kl",
-        &[Series {
-            name: "kl",
-            color: blue,
-            points: curve(|m| m.kl as f64),
-        }],
-    )
+        &y("kl"),
+        &smoothed(vec![series("kl", BLUE, &|m| m.kl as f64)]),
+    )?;
+    if rows.iter().any(|m| m.layer2.is_some()) {
+        // per layer-2 query (one per layer-1 answer): how often its selection correction
+        // fixed a wrong first answer or broke a right one, and the augmentations' reward
+        let per_query = |f: fn(&crate::metrics::Layer2Stats) -> usize| {
+            move |m: &StepMetrics| match m.layer2 {
+                Some(l) if l.queries > 0 => f(&l) as f64 / l.queries as f64,
+                _ => f64::NAN,
+            }
+        };
+        line_chart(
+            &run.join("layer2.png"),
+            "Layer 2: corrections",
+            &y("fraction (of layer-2 queries for wrong→right, right→wrong)"),
+            &smoothed(vec![
+                series("layer2/reward", BLUE, &|m| {
+                    m.layer2.map_or(f64::NAN, |l| l.reward_mean as f64)
+                }),
+                series("wrong→right", GREEN, &per_query(|l| l.wrong_to_right)),
+                series("right→wrong", ORANGE, &per_query(|l| l.right_to_wrong)),
+            ]),
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -297,6 +357,26 @@ mod tests {
         assert_eq!(ticks(1.0, 100.0, 4), vec![50.0, 100.0]);
         assert_eq!(label(0.25), "0.25");
         assert_eq!(label(2.0e-5), "2.0e-5");
+    }
+
+    /// TensorBoard's debiased average by hand, weight 0.5 over 1, 3, (NaN), 3: the running
+    /// sums are 0.5, 1.75, 2.375 and the debiasing divisors 0.5, 0.75, 0.875, so 1, 7/3 and
+    /// 19/7. The NaN is passed through, not averaged.
+    #[test]
+    fn ema_by_hand() {
+        let p = [(0.0, 1.0), (1.0, 3.0), (2.0, f64::NAN), (3.0, 3.0)];
+        let e = ema(&p, 0.5);
+        assert_eq!(e[0], (0.0, 1.0));
+        assert!((e[1].1 - 7.0 / 3.0).abs() < 1e-12);
+        assert!(e[2].1.is_nan());
+        assert!((e[3].1 - 19.0 / 7.0).abs() < 1e-12);
+        let s = smoothed(vec![Series {
+            name: "reward",
+            color: [0, 100, 255],
+            points: p.to_vec(),
+        }]);
+        assert_eq!((s[0].name, s[0].color), ("", [153, 193, 255]));
+        assert_eq!((s[1].name, s[1].color), ("reward", [0, 100, 255]));
     }
 
     #[test]

@@ -134,15 +134,37 @@ pub fn run_eval<B: FusedBackend>(
 
 /// One line of `eval/metrics.jsonl`.
 #[derive(Debug, Clone, serde::Deserialize)]
-struct EvalRow {
-    step: usize,
+pub struct EvalRow {
+    pub step: usize,
     #[serde(flatten)]
-    m: TwoTurnMetrics,
+    pub m: TwoTurnMetrics,
+}
+
+/// A run's evaluations in step order (`eval/metrics.jsonl`); an error naming the file if the run
+/// has none.
+pub fn read_eval_log(run: &Path) -> Result<Vec<EvalRow>> {
+    let log = JsonlLog::new(run.join("eval").join("metrics.jsonl"));
+    if !log.path().is_file() {
+        return Err(Error::Invalid(format!(
+            "{}: no evaluations (a run with `eval_dataset` and `eval_steps` writes them)",
+            log.path().display()
+        )));
+    }
+    let mut rows: Vec<EvalRow> = log.read()?;
+    rows.sort_by_key(|r| r.step);
+    Ok(rows)
+}
+
+/// The per-problem results of the evaluation after `step` steps.
+fn step_results(run: &Path, step: usize) -> std::path::PathBuf {
+    run.join("eval").join(format!("step-{step}.jsonl"))
 }
 
 /// The run's Table 2 from `eval/metrics.jsonl`: one row per evaluation, the first labelled as
-/// the start model and the last as the trained one. Written to `results.md`, with `eval.png`
-/// (Acc@t1 and Acc@t2 against the step); `None` when the run had no evaluation.
+/// the start model and the last as the trained one, then the last against the first problem
+/// by problem (paired intervals). Written to `results.md`, with `eval.png` (Acc@t1 and Acc@t2
+/// against the step) and `eval_corrections.png` (Δi→c and Δc→i); `None` when the run had no
+/// evaluation.
 pub fn eval_report(run: &Path, algorithm: &str, turns: usize) -> Result<Option<String>> {
     let log = JsonlLog::new(run.join("eval").join("metrics.jsonl"));
     if !log.path().is_file() {
@@ -164,7 +186,6 @@ pub fn eval_report(run: &Path, algorithm: &str, turns: usize) -> Result<Option<S
         })
         .collect();
     let table = crate::eval::table(&named, turns);
-    crate::fsutil::write_atomic(&run.join("results.md"), table.as_bytes())?;
     let curve = |f: fn(&TwoTurnMetrics) -> f64| -> Vec<(f64, f64)> {
         rows.iter().map(|r| (r.step as f64, f(&r.m))).collect()
     };
@@ -186,6 +207,39 @@ pub fn eval_report(run: &Path, algorithm: &str, turns: usize) -> Result<Option<S
         "fraction right",
         &series,
     )?;
+    let mut table = table;
+    if turns >= 2 {
+        crate::metrics::plot::line_chart(
+            &run.join("eval_corrections.png"),
+            "Held-out turn 2: fixed (Δi→c) and broken (Δc→i) answers",
+            "fraction of problems",
+            &[
+                crate::metrics::plot::Series {
+                    name: "Δi→c",
+                    color: [44, 160, 44],
+                    points: curve(|m| m.delta_i_to_c),
+                },
+                crate::metrics::plot::Series {
+                    name: "Δc→i",
+                    color: [214, 39, 40],
+                    points: curve(|m| m.delta_c_to_i),
+                },
+            ],
+        )?;
+    }
+    let (first, end) = (step_results(run, rows[0].step), step_results(run, last));
+    if last != rows[0].step && first.is_file() && end.is_file() {
+        let before = crate::table2::Verdicts::read(&first)?;
+        let after = crate::table2::Verdicts::read(&end)?;
+        let changes = crate::table2::paired_changes(&before, &after, crate::stats::RESAMPLES)?;
+        table.push_str(&format!(
+            "\nStep {last} against step {}, problem by problem: each value with its 95 % \
+             interval, and the paired change (bootstrap over the {} problems):\n\n{changes}",
+            rows[0].step,
+            before.ids.len()
+        ));
+    }
+    crate::fsutil::write_atomic(&run.join("results.md"), table.as_bytes())?;
     Ok(Some(table))
 }
 

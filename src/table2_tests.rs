@@ -1,0 +1,186 @@
+use super::*;
+
+/// Write `<root>/<row>/seed<seed>/eval/test.jsonl` from `(t1, t2)` verdicts (problem ids p0…),
+/// optionally in reverse order, and a wall time.
+fn write_seed(root: &Path, row: &str, seed: u64, v: &[(bool, bool)], reversed: bool) {
+    let dir = root.join(row).join(format!("seed{seed}"));
+    std::fs::create_dir_all(dir.join("eval")).unwrap();
+    let mut lines: Vec<String> = v
+        .iter()
+        .enumerate()
+        .map(|(i, (t1, t2))| {
+            format!(
+                "{{\"id\":\"p{i}\",\"gold\":\"1\",\"turn1\":\"…\",\"turn1_answer\":null,\
+                 \"turn1_correct\":{t1},\"turn2_correct\":{t2}}}"
+            )
+        })
+        .collect();
+    if reversed {
+        lines.reverse();
+    }
+    std::fs::write(dir.join("eval/test.jsonl"), lines.join("\n") + "\n").unwrap();
+    std::fs::write(dir.join("wall_s"), format!("{}\n", 10 * (seed + 1))).unwrap();
+}
+
+/// `right` of `n` problems with the pattern `pat` first, the rest (false, false).
+fn pattern(n: usize, counts: &[((bool, bool), usize)]) -> Vec<(bool, bool)> {
+    let mut v: Vec<(bool, bool)> = counts
+        .iter()
+        .flat_map(|&(p, c)| std::iter::repeat_n(p, c))
+        .collect();
+    v.resize(n, (false, false));
+    v
+}
+
+/// A start model that breaks answers in turn 2 and an MGRPO that fixes them, three seeds of
+/// 200 problems: the table's means are the hand-counted fractions, and the claims that the
+/// construction makes true hold while the one it makes false does not.
+#[test]
+fn table_and_claims_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // start: 60 right→right, 10 wrong→right, 30 right→wrong → Acc@t1 45 %, Acc@t2 35 %
+    let start = pattern(
+        200,
+        &[((true, true), 60), ((false, true), 10), ((true, false), 30)],
+    );
+    // mgrpo: 80 right→right, 40 wrong→right, 0 right→wrong → Acc@t1 40 %, Acc@t2 60 %
+    let mgrpo = pattern(200, &[((true, true), 80), ((false, true), 40)]);
+    for seed in 0..3 {
+        write_seed(root, "start", seed, &start, seed == 1);
+        write_seed(root, "mgrpo", seed, &mgrpo, false);
+    }
+    // a seed directory without per-problem results is reported, not read
+    std::fs::create_dir_all(root.join("grpo/seed0/eval")).unwrap();
+    std::fs::write(root.join("grpo/seed0/eval/summary.json"), "{}").unwrap();
+
+    let results = load(root).unwrap();
+    assert_eq!(results.problems, 200);
+    assert_eq!(results.skipped, vec!["grpo seed 0".to_string()]);
+    let t = table(&results, 500).unwrap();
+    assert!(
+        t.contains("| Start model (warm-started SFT) | 3 | 45.0 [")
+            && t.contains("| 35.0 [")
+            && t.contains("| 5.0 [")
+            && t.contains("| 15.0 [")
+            && t.contains("| 20 ± 10 |"),
+        "{t}"
+    );
+    assert!(
+        t.contains("| MGRPO | 3 | 40.0 [") && t.contains("| 60.0 ["),
+        "{t}"
+    );
+
+    let c = claims(&results, 2000).unwrap();
+    let line = |prefix: &str| {
+        c.lines()
+            .find(|l| l.starts_with(&format!("| {prefix}")))
+            .unwrap_or_else(|| panic!("no `{prefix}` in\n{c}"))
+            .to_string()
+    };
+    // Δi→c 20 % against 5 %: +15 points
+    let l = line("MGRPO corrects: Δi→c");
+    assert!(
+        l.contains("| 3 | +15.0 |") && l.ends_with("| holds |"),
+        "{l}"
+    );
+    assert!(line("MGRPO corrects: Δ(t1,t2)").ends_with("| holds |"));
+    // Δc→i is exactly 0 in every seed: below 1 %
+    assert!(line("MGRPO corrects: Δc→i").ends_with("| holds |"));
+    // Acc@t2 60 % against 35 %
+    assert!(line("MGRPO raises Acc@t2").contains("+25.0"));
+    // rows that are absent (grpo, intrinsic) leave their claims out
+    assert!(
+        !c.contains("GRPO raises Acc@t1") && !c.contains("Intrinsic"),
+        "{c}"
+    );
+}
+
+#[test]
+fn verdicts_name_the_interval_side() {
+    let ci = |lo, hi| Interval { mean: 0.0, lo, hi };
+    assert_eq!(verdict(ci(0.01, 0.05), Sense::Above(0.0)), "holds");
+    assert_eq!(
+        verdict(ci(-0.05, 0.05), Sense::Above(0.0)),
+        "not established"
+    );
+    assert_eq!(
+        verdict(ci(-0.05, -0.01), Sense::Above(0.0)),
+        "the opposite holds"
+    );
+    assert_eq!(verdict(ci(0.0, 0.009), Sense::Below(0.01)), "holds");
+    assert_eq!(
+        verdict(ci(0.005, 0.02), Sense::Below(0.01)),
+        "not established"
+    );
+}
+
+#[test]
+fn export_keeps_what_the_statistics_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, out) = (dir.path().join("runs"), dir.path().join("docs"));
+    let v = pattern(50, &[((true, true), 20), ((false, true), 5)]);
+    for seed in [0, 2] {
+        write_seed(&root, "mgrpo", seed, &v, seed == 2);
+    }
+    let results = load(&root).unwrap();
+    results.export(&out).unwrap();
+    let text = std::fs::read_to_string(out.join("mgrpo/seed2/eval/test.jsonl")).unwrap();
+    assert_eq!(
+        text.lines().next().unwrap(),
+        r#"{"id":"p49","turn1_correct":false,"turn2_correct":false}"#
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("mgrpo/seed2/wall_s")).unwrap(),
+        "30\n"
+    );
+    let again = load(&out).unwrap();
+    assert_eq!(table(&again, 200).unwrap(), table(&results, 200).unwrap());
+}
+
+#[test]
+fn bad_results_name_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let v = pattern(4, &[((true, true), 2)]);
+    write_seed(root, "start", 0, &v, false);
+    write_seed(root, "mgrpo", 0, &v[..3], false);
+    let e = load(root).unwrap_err().to_string();
+    assert!(
+        e.contains("mgrpo/seed0/eval/test.jsonl: not the problems of") && e.contains("3 against 4"),
+        "{e}"
+    );
+
+    write_seed(root, "mgrpo", 0, &v, false);
+    let bad = root.join("mgrpo/seed0/eval/test.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"id\":\"p0\",\"turn1_correct\":true,\"turn2_correct\":true}\n\
+         {\"id\":\"p1\",\"turn1_correct\":\"yes\",\"turn2_correct\":true}\n",
+    )
+    .unwrap();
+    let e = load(root).unwrap_err().to_string();
+    assert!(
+        e.contains("test.jsonl:2: `turn1_correct` must be true or false"),
+        "{e}"
+    );
+
+    std::fs::write(
+        &bad,
+        "{\"id\":\"p0\",\"turn1_correct\":true,\"turn2_correct\":true}\n\
+         {\"id\":\"p0\",\"turn1_correct\":true,\"turn2_correct\":true}\n",
+    )
+    .unwrap();
+    let e = load(root).unwrap_err().to_string();
+    assert!(
+        e.contains("test.jsonl:2: problem `p0` again (first on line 1)"),
+        "{e}"
+    );
+
+    std::fs::write(root.join("mgrpo/seed0/eval/other.jsonl"), "").unwrap();
+    let e = load(root).unwrap_err().to_string();
+    assert!(e.contains("2 per-problem files"), "{e}");
+
+    let e = load(&root.join("nothing")).unwrap_err().to_string();
+    assert!(e.contains("not a directory of Table-2 runs"), "{e}");
+}
