@@ -32,6 +32,7 @@ pub mod template;
 pub mod tensor;
 pub mod tokenizer;
 pub mod train;
+pub mod verdicts;
 
 pub use error::{Error, KeyError, Result};
 
