@@ -11,6 +11,7 @@ use common::*;
 use mgrpo::model::{load_model, Qwen2ForCausalLM};
 use mgrpo::rl::experience::{score, Experience, Sample, Scorers};
 use mgrpo::rl::grpo::{update, Part, UpdateConfig};
+use mgrpo::rl::logprobs::Layout;
 use mgrpo::rl::loss::{LossParams, LossType};
 use mgrpo::rl::optim::{adamw, AdamParams};
 use serde_json::Value;
@@ -74,7 +75,15 @@ fn scored<Bk: mgrpo::fused::FusedBackend>(
         reference: Some(model),
         temperature,
     };
-    score(&mut exp, &scorers, 2, true, &Default::default()).unwrap();
+    score(
+        &mut exp,
+        &scorers,
+        2,
+        true,
+        Layout::Packed,
+        &Default::default(),
+    )
+    .unwrap();
     exp
 }
 
@@ -127,6 +136,7 @@ fn the_update_scores_the_policy_at_the_sampling_temperature() {
         temperature: 0.7,
         top_entropy_quantile: 1.0,
         group_by_length: true,
+        padding_free: true,
     };
     let run = |exp: &Experience| {
         let mut optim = adamw::<AB, _>(&AdamParams {

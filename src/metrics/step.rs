@@ -70,9 +70,9 @@ pub struct StepMetrics {
     /// Clipping and AdamW.
     #[serde(rename = "time/optimizer")]
     pub time_optimizer: f64,
-    /// Share of the positions the updates' forward passes computed that were padding (the
-    /// micro-batches are left-padded to their longest row; see `group_by_length`). GRPO,
-    /// MGRPO and iGRPO updates.
+    /// Share of the positions the updates' token-wise layers computed that were padding: 0
+    /// with `padding_free` (rows packed back to back), else the micro-batches are left-padded
+    /// to their longest row (see `group_by_length`). GRPO, MGRPO and iGRPO updates.
     #[serde(
         rename = "padding_fraction",
         default,

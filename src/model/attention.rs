@@ -9,9 +9,19 @@ use burn::prelude::*;
 use super::cache::LayerKv;
 use super::config::Qwen2Config;
 use super::lora::{lora_linear3, LoraAdapter};
+use super::packed::Unpadding;
 use super::rope::RopeTables;
 use super::weights::WeightSource;
 use crate::error::Result;
+
+/// How a full forward pass's queries see their keys.
+#[derive(Debug, Clone)]
+pub enum Attend<'a, B: Backend> {
+    /// A left-padded batch: `[batch, 1, seq, seq]`, `true` where a query must not see a key.
+    Padded(Tensor<B, 4, Bool>),
+    /// Rows packed back to back (`[1, N, hidden]`), attended in their padded layout.
+    Packed(&'a Unpadding<B>),
+}
 
 /// Self-attention of one decoder layer (`self_attn.*` keys).
 #[derive(Module, Debug)]
@@ -72,18 +82,34 @@ impl<B: FusedBackend> Qwen2Attention<B> {
     }
 
     /// # Shapes
-    /// - `x`: `[batch, seq, hidden]`
+    /// - `x`: `[batch, seq, hidden]` (`[1, N, hidden]` when packed)
     /// - `rope`: tables of `[batch, seq, 1, head_dim]`
-    /// - `mask`: `[batch, 1, seq, seq]`, `true` where a query must not see a key
     /// - returns `[batch, seq, hidden]`
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
         rope: &RopeTables<B>,
-        mask: Tensor<B, 4, Bool>,
+        attend: &Attend<'_, B>,
     ) -> Tensor<B, 3> {
         let (q, k, v) = self.qkv(x, rope);
-        self.output(crate::fused::attention(q, k, v, mask))
+        let merged = match attend {
+            Attend::Padded(mask) => {
+                let heads = |t: Tensor<B, 4>| t.swap_dims(1, 2);
+                merge(crate::fused::attention(
+                    heads(q),
+                    heads(k),
+                    heads(v),
+                    mask.clone(),
+                ))
+            }
+            Attend::Packed(u) => u.unpad(crate::fused::attention(
+                u.pad(q),
+                u.pad(k),
+                u.pad(v),
+                u.mask.clone(),
+            )),
+        };
+        lora_linear3(&self.o_proj, self.o_proj_lora.as_ref(), merged)
     }
 
     /// [`Self::forward`] for `s` new tokens whose keys and values go into `kv` at slots
@@ -102,16 +128,20 @@ impl<B: FusedBackend> Qwen2Attention<B> {
         offset: usize,
     ) -> (Tensor<B, 3>, LayerKv<B>) {
         let (q, k, v) = self.qkv(x, rope);
+        let (q, k, v) = (q.swap_dims(1, 2), k.swap_dims(1, 2), v.swap_dims(1, 2));
         let keys = mask.dims()[3]; // offset + s, or its bucket
         let (kv, k, v) = kv.append(offset, k, v, keys); // [b, kvh, keys, hd]
-        let out = crate::fused::attention(q, k, v, mask);
-        (self.output(out), kv)
+        let out = merge(crate::fused::attention(q, k, v, mask));
+        (
+            lora_linear3(&self.o_proj, self.o_proj_lora.as_ref(), out),
+            kv,
+        )
     }
 
     /// Projections, split into heads, RoPE on queries and keys.
     ///
     /// # Shapes
-    /// - returns q `[b, heads, s, hd]`, k and v `[b, kv_heads, s, hd]`
+    /// - returns q `[b, s, heads, hd]`, k and v `[b, s, kv_heads, hd]`
     fn qkv(
         &self,
         x: Tensor<B, 3>,
@@ -127,13 +157,12 @@ impl<B: FusedBackend> Qwen2Attention<B> {
         let q = rope.apply(split(q, self.num_heads));
         let k = rope.apply(split(k, self.num_kv_heads));
         let v = split(v, self.num_kv_heads);
-        (q.swap_dims(1, 2), k.swap_dims(1, 2), v.swap_dims(1, 2))
+        (q, k, v)
     }
+}
 
-    /// Merge heads and apply `o_proj`: `[b, heads, s, hd]` → `[b, s, hidden]`.
-    fn output(&self, out: Tensor<B, 4>) -> Tensor<B, 3> {
-        let [b, h, s, hd] = out.dims();
-        let out = out.swap_dims(1, 2).reshape([b, s, h * hd]);
-        lora_linear3(&self.o_proj, self.o_proj_lora.as_ref(), out)
-    }
+/// Merge heads: `[b, heads, s, hd]` → `[b, s, heads · hd]`.
+fn merge<B: Backend>(out: Tensor<B, 4>) -> Tensor<B, 3> {
+    let [b, h, s, hd] = out.dims();
+    out.swap_dims(1, 2).reshape([b, s, h * hd])
 }

@@ -6,7 +6,7 @@
 use crate::fused::FusedBackend;
 use burn::prelude::*;
 
-use super::attention::Qwen2Attention;
+use super::attention::{Attend, Qwen2Attention};
 use super::cache::LayerKv;
 use super::config::Qwen2Config;
 use super::mlp::Qwen2MLP;
@@ -53,12 +53,12 @@ impl<B: FusedBackend> Qwen2DecoderLayer<B> {
         &self,
         x: Tensor<B, 3>,
         rope: &RopeTables<B>,
-        mask: Tensor<B, 4, Bool>,
+        attend: &Attend<'_, B>,
     ) -> Tensor<B, 3> {
         let h = x.clone()
             + self
                 .self_attn
-                .forward(self.input_layernorm.forward(x), rope, mask);
+                .forward(self.input_layernorm.forward(x), rope, attend);
         h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
     }
 

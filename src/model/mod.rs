@@ -8,6 +8,7 @@ pub mod config;
 pub mod lora;
 pub mod mlp;
 pub mod norm;
+pub mod packed;
 pub mod precision;
 pub mod qwen2;
 pub mod rope;

@@ -7,10 +7,12 @@ use burn::nn::{Embedding, Linear};
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution};
 
+use super::attention::Attend;
 use super::block::Qwen2DecoderLayer;
 use super::cache::KvCache;
 use super::config::Qwen2Config;
 use super::norm::Qwen2RMSNorm;
+use super::packed::PackedInput;
 use super::precision::like;
 use super::rope::RopeTables;
 use super::weights::{Init, Initializer, WeightSource};
@@ -91,8 +93,6 @@ impl<B: FusedBackend> Qwen2Model<B> {
     /// # Shapes
     /// - returns `[batch, seq, hidden]`
     pub fn forward(&self, input: &ModelInput<B>) -> Tensor<B, 3> {
-        let [b, s] = input.input_ids.dims();
-        let device = input.input_ids.device();
         let mut x = self.embed(input.input_ids.clone()); // [b, s, d]
         let rope = RopeTables::new(
             input.positions.clone(),
@@ -100,26 +100,53 @@ impl<B: FusedBackend> Qwen2Model<B> {
             self.rope_theta,
             x.dtype(),
         );
-        let causal = Tensor::<B, 2, Bool>::tril_mask([s, s], 0, &device) // true above the diagonal
-            .reshape([1, 1, s, s])
-            .expand([b, 1, s, s]);
-        // Padding keys are masked, except that a padding query sees itself: no row is fully
-        // masked (masked scores are -inf, and a softmax over nothing but -inf is NaN unless the
-        // backend special-cases it), and real tokens never see padding.
-        let not_self = Tensor::<B, 2, Bool>::diag_mask([s, s], 0, &device)
-            .reshape([1, 1, s, s])
-            .expand([b, 1, s, s]);
-        let pad = input
-            .padding
-            .clone()
-            .reshape([b, 1, 1, s])
-            .expand([b, 1, s, s]);
-        let mask = causal.bool_or(pad.bool_and(not_self)); // [b, 1, s, s]
+        let mask = Attend::Padded(attention_mask(input.padding.clone()));
         for layer in &self.layers {
-            x = layer.forward(x, &rope, mask.clone());
+            x = layer.forward(x, &rope, &mask);
         }
         self.norm.forward(x)
     }
+
+    /// Final hidden states of packed rows ([`super::packed`]): every layer but attention
+    /// computes on the `N` real tokens only.
+    ///
+    /// # Shapes
+    /// - returns `[1, N, hidden]`
+    pub fn forward_packed(&self, input: &PackedInput<B>) -> Tensor<B, 3> {
+        let mut x = self.embed(input.input_ids.clone()); // [1, N, d]
+        let rope = RopeTables::new(
+            input.positions.clone(),
+            self.head_dim,
+            self.rope_theta,
+            x.dtype(),
+        );
+        let attend = Attend::Packed(&input.unpadding);
+        for layer in &self.layers {
+            x = layer.forward(x, &rope, &attend);
+        }
+        self.norm.forward(x)
+    }
+}
+
+/// The causal + padding mask of a left-padded batch, `true` = masked.
+///
+/// Padding keys are masked, except that a padding query sees itself: no row is fully masked
+/// (masked scores are -inf, and a softmax over nothing but -inf is NaN unless the backend
+/// special-cases it), and real tokens never see padding.
+///
+/// # Shapes
+/// - `padding`: `[batch, seq]`, `true` on padding → `[batch, 1, seq, seq]`
+pub fn attention_mask<B: Backend>(padding: Tensor<B, 2, Bool>) -> Tensor<B, 4, Bool> {
+    let [b, s] = padding.dims();
+    let device = padding.device();
+    let causal = Tensor::<B, 2, Bool>::tril_mask([s, s], 0, &device) // true above the diagonal
+        .reshape([1, 1, s, s])
+        .expand([b, 1, s, s]);
+    let not_self = Tensor::<B, 2, Bool>::diag_mask([s, s], 0, &device)
+        .reshape([1, 1, s, s])
+        .expand([b, 1, s, s]);
+    let pad = padding.reshape([b, 1, 1, s]).expand([b, 1, s, s]);
+    causal.bool_or(pad.bool_and(not_self))
 }
 
 impl<B: FusedBackend> Qwen2Model<B> {

@@ -26,10 +26,13 @@ pub struct MicroBatch {
     pub device: usize,
 }
 
-/// Positions a set of micro-batches computes against the ones that hold a token.
+/// Positions a set of micro-batches computes in the token-wise layers (embedding, projections,
+/// norms, MLP) against the ones that hold a token. With `padding_free` those layers see the
+/// tokens only (attention still runs on each micro-batch's left-padded layout).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Padding {
-    /// Σ rows × longest `prompt + completion` over the micro-batches.
+    /// Σ rows × longest `prompt + completion` over the micro-batches (Σ lengths when
+    /// `padding_free`).
     pub computed: usize,
     /// Σ `prompt + completion` lengths.
     pub tokens: usize,
@@ -76,6 +79,7 @@ pub fn plan(
     parts: &[&Experience],
     micro_batch: usize,
     group_by_length: bool,
+    padding_free: bool,
     world: usize,
 ) -> Vec<MicroBatch> {
     let world = world.max(1);
@@ -99,7 +103,7 @@ pub fn plan(
         return batches;
     }
     // longest processing time first: the costliest micro-batch to the least loaded device
-    let cost = |b: &MicroBatch| padding(parts[b.part], &b.samples).computed;
+    let cost = |b: &MicroBatch| padding(parts[b.part], &b.samples, padding_free).computed;
     let mut by_cost: Vec<usize> = (0..batches.len()).collect();
     by_cost.sort_by_key(|&j| std::cmp::Reverse(cost(&batches[j])));
     let mut load = vec![0usize; world];
@@ -112,19 +116,24 @@ pub fn plan(
 }
 
 /// The positions one micro-batch (`samples` of `exp`) computes and the tokens among them.
-pub fn padding(exp: &Experience, samples: &[usize]) -> Padding {
+pub fn padding(exp: &Experience, samples: &[usize], padding_free: bool) -> Padding {
     let longest = samples.iter().map(|&i| length(exp, i)).max().unwrap_or(0);
+    let tokens = samples.iter().map(|&i| length(exp, i)).sum();
     Padding {
-        computed: samples.len() * longest,
-        tokens: samples.iter().map(|&i| length(exp, i)).sum(),
+        computed: if padding_free {
+            tokens
+        } else {
+            samples.len() * longest
+        },
+        tokens,
     }
 }
 
 /// The padding of a whole plan.
-pub fn plan_padding(parts: &[&Experience], plan: &[MicroBatch]) -> Padding {
+pub fn plan_padding(parts: &[&Experience], plan: &[MicroBatch], padding_free: bool) -> Padding {
     let mut total = Padding::default();
     for b in plan {
-        total.add(padding(parts[b.part], &b.samples));
+        total.add(padding(parts[b.part], &b.samples, padding_free));
     }
     total
 }
@@ -161,12 +170,12 @@ mod tests {
     fn rollout_order_when_not_grouped() {
         let exp = experience(&[5, 1, 7, 3, 2]);
         assert_eq!(cut(&exp, 2, false), vec![vec![0, 1], vec![2, 3], vec![4]]);
-        let plan = plan(&[&exp, &exp], 2, false, 2);
+        let plan = plan(&[&exp, &exp], 2, false, false, 2);
         let devices: Vec<usize> = plan.iter().map(|b| b.device).collect();
         assert_eq!(devices, vec![0, 1, 0, 1, 0, 1]);
         assert_eq!(plan[3].part, 1);
         // lengths 7, 11, 9, 13, 4: [11·2] + [13·2] + [4·1] computed, 44 tokens
-        let p = plan_padding(&[&exp], &plan[..3]);
+        let p = plan_padding(&[&exp], &plan[..3], false);
         assert_eq!(
             p,
             Padding {
@@ -182,8 +191,8 @@ mod tests {
         // totals: 7, 11, 9, 13, 4, 11 (the last: prompt 10 + 1; sample 1 is 10 + 1 too)
         let exp = experience(&[5, 1, 7, 3, 2, 1]);
         assert_eq!(cut(&exp, 2, true), vec![vec![4, 0], vec![2, 1], vec![5, 3]]);
-        let grouped = plan_padding(&[&exp], &plan(&[&exp], 2, true, 1));
-        let rollout = plan_padding(&[&exp], &plan(&[&exp], 2, false, 1));
+        let grouped = plan_padding(&[&exp], &plan(&[&exp], 2, true, false, 1), false);
+        let rollout = plan_padding(&[&exp], &plan(&[&exp], 2, false, false, 1), false);
         assert_eq!(grouped.tokens, rollout.tokens);
         // [7·2] + [11·2] + [13·2] = 62 against [11·2] + [13·2] + [11·2] = 70
         assert_eq!((grouped.computed, rollout.computed), (62, 70));
@@ -194,7 +203,7 @@ mod tests {
         // one sample per micro-batch; costs 7, 11, 9, 13, 4 → 13 → d0, 11 → d1, 9 → d1,
         // 7 → d0, 4 → d0 (loads 24 and 20)
         let exp = experience(&[5, 1, 7, 3, 2]);
-        let plan = plan(&[&exp], 1, true, 2);
+        let plan = plan(&[&exp], 1, true, false, 2);
         let device_of = |s: usize| plan.iter().find(|b| b.samples == [s]).map(|b| b.device);
         assert_eq!(device_of(3), Some(0));
         assert_eq!(device_of(1), Some(1));
@@ -210,7 +219,7 @@ mod tests {
     #[test]
     fn empty_experience_has_no_micro_batches() {
         let exp = experience(&[]);
-        assert!(plan(&[&exp], 4, true, 2).is_empty());
-        assert_eq!(plan_padding(&[&exp], &[]).fraction(), 0.0);
+        assert!(plan(&[&exp], 4, true, true, 2).is_empty());
+        assert_eq!(plan_padding(&[&exp], &[], true).fraction(), 0.0);
     }
 }

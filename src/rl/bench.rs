@@ -14,9 +14,10 @@ use rand_chacha::ChaCha8Rng;
 use super::advantage::{group_advantages, ScaleRewards};
 use super::experience::{Experience, Sample};
 use super::grpo::{update, Part, UpdateConfig};
+use super::logprobs::Layout;
 use super::loss::{LossParams, LossType};
 use super::optim::{adamw, AdamParams, PolicyOptimizer};
-use super::sft::{sft_update, SftExample};
+use super::sft::{sft_update, SftExample, SftStep};
 use crate::bench::{sorted_median, Timing};
 use crate::generate::{generate, GenerateConfig, SamplingParams};
 use crate::model::{Precision, Qwen2Config, Qwen2ForCausalLM};
@@ -106,6 +107,7 @@ pub fn bench_grpo_step<B: FusedAutodiffBackend>(
         temperature: 1.0,
         top_entropy_quantile: 1.0,
         group_by_length: true,
+        padding_free: true,
     };
     let (mut total, mut gen_t, mut fwd, mut bwd, mut opt) =
         (vec![], vec![], vec![], vec![], vec![]);
@@ -228,7 +230,13 @@ pub fn bench_train_step<B: FusedAutodiffBackend>(
     for step in 0..warmup + steps.max(1) {
         let t0 = Instant::now();
         // The loss is read back inside: the step is synchronised.
-        let (next, _) = sft_update(model, &mut optim, &refs, batch, 1.0, 1e-6, device)?;
+        let settings = SftStep {
+            micro_batch: batch,
+            layout: Layout::Packed,
+            max_grad_norm: 1.0,
+            lr: 1e-6,
+        };
+        let (next, _) = sft_update(model, &mut optim, &refs, &settings, device)?;
         model = next;
         if step == 0 {
             first_step_s = t0.elapsed().as_secs_f64();

@@ -6,7 +6,7 @@ use crate::fused::FusedBackend;
 use burn::prelude::*;
 
 use super::batching;
-use super::logprobs::{completion_logprobs, window, SeqRow};
+use super::logprobs::{completion_logprobs, window, Layout, SeqRow};
 use super::loss::StepCounts;
 use super::rollout::Rollout;
 use crate::error::Result;
@@ -109,12 +109,14 @@ impl Experience {
 
 /// Log-probs of every sample's completion tokens under `model` at the sampling `temperature`
 /// (no gradient), `micro_batch` rows at a time (of similar lengths when `group_by_length`, see
-/// [`batching`]): the old policy's or the reference model's. In sample order.
+/// [`batching`]; packed when `layout` says so): the old policy's or the reference model's. In
+/// sample order.
 pub fn sample_logprobs<B: FusedBackend>(
     model: &Qwen2ForCausalLM<B>,
     exp: &Experience,
     micro_batch: usize,
     group_by_length: bool,
+    layout: Layout,
     temperature: f32,
     device: &B::Device,
 ) -> Result<Vec<Vec<f32>>> {
@@ -125,7 +127,7 @@ pub fn sample_logprobs<B: FusedBackend>(
         if t == 0 {
             continue;
         }
-        let (lp, _) = completion_logprobs(model, &rows, temperature, false, device);
+        let (lp, _) = completion_logprobs(model, &rows, temperature, false, layout, device);
         let lp = read_back(lp, "log-probs")?;
         for (r, (row, &i)) in rows.iter().zip(&indices).enumerate() {
             out[i] = lp[(r + 1) * t - row.completion.len()..(r + 1) * t].to_vec();
@@ -145,12 +147,13 @@ pub struct Scorers<'a, B: Backend> {
 }
 
 /// Fill in each sample's old and reference log-probs, `micro_batch` rows at a time (grouped by
-/// length when `group_by_length`).
+/// length when `group_by_length`, laid out as `layout`).
 pub fn score<B: FusedBackend>(
     exp: &mut Experience,
     scorers: &Scorers<'_, B>,
     micro_batch: usize,
     group_by_length: bool,
+    layout: Layout,
     device: &B::Device,
 ) -> Result<()> {
     let of = |model: Option<&Qwen2ForCausalLM<B>>| {
@@ -160,6 +163,7 @@ pub fn score<B: FusedBackend>(
                 exp,
                 micro_batch,
                 group_by_length,
+                layout,
                 scorers.temperature,
                 device,
             )

@@ -14,7 +14,7 @@ use burn::prelude::*;
 
 use super::batching;
 use super::experience::{Experience, Sample};
-use super::logprobs::{completion_logprobs, completion_mask, right_aligned, window};
+use super::logprobs::{completion_logprobs, completion_mask, right_aligned, window, Layout};
 use super::loss::{
     grpo_loss, high_entropy_mask, LossInputs, LossMetrics, LossParams, StepCounts, TokenSums,
 };
@@ -39,6 +39,8 @@ pub struct UpdateConfig {
     pub top_entropy_quantile: f32,
     /// Cut each part into micro-batches of similar lengths (see [`batching`]).
     pub group_by_length: bool,
+    /// Run each micro-batch's token-wise layers on its tokens only ([`Layout::Packed`]).
+    pub padding_free: bool,
 }
 
 /// One loss term of an update: a batch of experience and its weight. GRPO has one part; MGRPO
@@ -157,7 +159,7 @@ pub(crate) fn accumulate<B: FusedAutodiffBackend>(
         .iter()
         .map(|p| p.experience.counts(mb, p.max_completion_length))
         .collect();
-    let plan = batching::plan(&exps, mb, cfg.group_by_length, share.of);
+    let plan = batching::plan(&exps, mb, cfg.group_by_length, cfg.padding_free, share.of);
     for batch in plan.iter().filter(|b| b.device == share.index) {
         let (pi, part) = (batch.part, &parts[batch.part]);
         let tf = Instant::now();
@@ -214,7 +216,8 @@ fn forward<B: FusedAutodiffBackend>(
         vs.map(|vs| host(right_aligned(&vs, t)))
     };
     let mask_values = completion_mask(&rows, &keep, t);
-    let (logps, entropy) = completion_logprobs(model, &rows, cfg.temperature, true, device);
+    let layout = Layout::padding_free(cfg.padding_free);
+    let (logps, entropy) = completion_logprobs(model, &rows, cfg.temperature, true, layout, device);
     let entropy_mask = match &entropy {
         Some(h) if cfg.top_entropy_quantile < 1.0 => {
             let h = read_back(h.clone(), "entropies")?;
@@ -259,8 +262,14 @@ pub(crate) fn apply<B: FusedAutodiffBackend>(
     let t0 = Instant::now();
     let part_losses = sums.part_losses.clone();
     let exps: Vec<&Experience> = parts.iter().map(|p| p.experience).collect();
-    let plan = batching::plan(&exps, cfg.micro_batch, cfg.group_by_length, 1);
-    let padding = batching::plan_padding(&exps, &plan);
+    let plan = batching::plan(
+        &exps,
+        cfg.micro_batch,
+        cfg.group_by_length,
+        cfg.padding_free,
+        1,
+    );
+    let padding = batching::plan_padding(&exps, &plan, cfg.padding_free);
     let Some(mut grads) = grads.filter(|_| sums.micro_batches > 0.0) else {
         // nothing to train on (every part empty): no optimizer step, nothing skipped
         return (

@@ -42,6 +42,7 @@ fn step(
     mb: usize,
     lt: LossType,
     group_by_length: bool,
+    padding_free: bool,
 ) -> (Vec<(String, f32)>, f32) {
     let mut optim = adamw::<AB, _>(&AdamParams {
         beta1: 0.9,
@@ -62,6 +63,7 @@ fn step(
         temperature: 1.0,
         top_entropy_quantile: 1.0,
         group_by_length,
+        padding_free,
     };
     let parts = [Part {
         experience: exp,
@@ -101,11 +103,20 @@ fn accumulation_equals_one_big_batch() {
         (LossType::DrGrpo, true),
     ] {
         let exp = experience(with_old);
-        let (one, norm_one) = step(model.clone(), &exp, 8, lt, false);
-        let (four, norm_four) = step(model.clone(), &exp, 2, lt, false);
-        // the same four micro-batches' worth of samples, cut by length instead
-        let (grouped, norm_grouped) = step(model.clone(), &exp, 2, lt, true);
-        for (what, norm) in [("4×2", norm_four), ("4×2 grouped", norm_grouped)] {
+        // one left-padded batch of 8 against: packed, four micro-batches of 2 (packed), the
+        // same cut by length instead, and the four left-padded
+        let (one, norm_one) = step(model.clone(), &exp, 8, lt, false, false);
+        let (packed, norm_packed) = step(model.clone(), &exp, 8, lt, false, true);
+        let (four, norm_four) = step(model.clone(), &exp, 2, lt, false, true);
+        let (grouped, norm_grouped) = step(model.clone(), &exp, 2, lt, true, true);
+        let (padded, norm_padded) = step(model.clone(), &exp, 2, lt, true, false);
+        let others = [
+            ("1×8 packed", &packed, norm_packed),
+            ("4×2", &four, norm_four),
+            ("4×2 grouped", &grouped, norm_grouped),
+            ("4×2 grouped, padded", &padded, norm_padded),
+        ];
+        for (what, _, norm) in others {
             assert!(
                 (norm_one - norm).abs() < 1e-4 * norm_one,
                 "{lt:?}: gradient norms 1×8 {norm_one} vs {what} {norm}"
@@ -120,7 +131,7 @@ fn accumulation_equals_one_big_batch() {
             moved > 1e-4,
             "{lt:?}: the step must change the weights ({moved})"
         );
-        for (what, other) in [("4×2", &four), ("4×2 grouped", &grouped)] {
+        for (what, other, _) in others {
             let diff = one
                 .iter()
                 .zip(other)
@@ -155,6 +166,7 @@ fn dr_grpo_divides_each_part_by_its_own_budget() {
         temperature: 1.0,
         top_entropy_quantile: 1.0,
         group_by_length: true,
+        padding_free: true,
     };
     let part = |weight, max_completion_length| Part {
         experience: &exp,
@@ -203,6 +215,7 @@ fn weighted_parts_add_up() {
         temperature: 1.0,
         top_entropy_quantile: 1.0,
         group_by_length: true,
+        padding_free: true,
     };
     let run = |parts: &[Part<'_>]| {
         let mut optim = adamw::<AB, _>(&AdamParams {
@@ -258,6 +271,7 @@ fn top_entropy_quantile_masks_tokens_in_the_update() {
             temperature: 1.0,
             top_entropy_quantile: q,
             group_by_length: true,
+            padding_free: true,
         };
         let mut optim = adamw::<AB, _>(&AdamParams {
             beta1: 0.9,

@@ -10,6 +10,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 
 use crate::batch::PaddedBatch;
+use crate::model::packed::PackedRows;
 use crate::model::{ModelInput, Qwen2ForCausalLM};
 
 /// One sequence to score: a prompt and the completion sampled for it.
@@ -45,9 +46,31 @@ pub fn right_aligned(values: &[&[f32]], t: usize) -> Vec<f32> {
     out
 }
 
+/// How [`completion_logprobs`] lays out a micro-batch for the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One left-padded `[n, longest]` batch: every layer computes the padding too.
+    Padded,
+    /// The rows' tokens back to back (`padding_free`, [`crate::model::packed`]): only
+    /// attention sees the padded layout.
+    Packed,
+}
+
+impl Layout {
+    /// `padding_free` → `Packed`.
+    pub fn padding_free(on: bool) -> Self {
+        if on {
+            Layout::Packed
+        } else {
+            Layout::Padded
+        }
+    }
+}
+
 /// Log-probs of each completion token under the sampling distribution at `temperature`
 /// (`log_softmax(logits / T)`, as TRL computes the policy, old and reference log-probs), and,
 /// when `with_entropy`, the entropy of that distribution at each position (detached), in f32.
+/// Both layouts give the same numbers up to float summation order.
 ///
 /// # Shapes
 /// - returns `([n, t], Option<[n, t]>)` with `t` = [`window`]`(rows)`; entries left of a row's
@@ -57,23 +80,80 @@ pub fn completion_logprobs<B: FusedBackend>(
     rows: &[SeqRow<'_>],
     temperature: f32,
     with_entropy: bool,
+    layout: Layout,
     device: &B::Device,
 ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
     let t = window(rows);
-    let input = rows_input::<B>(rows, device);
-    let s = input.input_ids.dims()[1];
-    let hidden = model.model.forward(&input); // [n, s, d]
-                                              // position j predicts token j + 1: the window predicts tokens s − t .. s
-    let hidden = hidden.narrow(1, s - 1 - t, t); // [n, t, d]
+    let (hidden, targets) = match layout {
+        // rows of one length have no padding to remove
+        Layout::Packed if t > 0 && !same_length(rows) => packed_window(model, rows, t, device),
+        _ => padded_window(model, rows, t, device),
+    };
     let logits = at_least_f32(model.logits(hidden)); // [n, t, V]
     let logits = if temperature == 1.0 {
         logits
     } else {
         logits / temperature
     };
-    let targets = input.input_ids.narrow(1, s - t, t); // [n, t]
     let out = crate::fused::token_logprobs(logits, targets, with_entropy);
     (out.logprobs, out.entropy)
+}
+
+/// Whether every row's `prompt + completion` has the same length.
+fn same_length(rows: &[SeqRow<'_>]) -> bool {
+    let len = |r: &SeqRow<'_>| r.prompt.len() + r.completion.len();
+    rows.windows(2).all(|w| len(&w[0]) == len(&w[1]))
+}
+
+/// The hidden states that predict the window's tokens, `[n, t, d]`, and those tokens `[n, t]`,
+/// from one left-padded forward pass.
+fn padded_window<B: FusedBackend>(
+    model: &Qwen2ForCausalLM<B>,
+    rows: &[SeqRow<'_>],
+    t: usize,
+    device: &B::Device,
+) -> (Tensor<B, 3>, Tensor<B, 2, Int>) {
+    let input = rows_input::<B>(rows, device);
+    let s = input.input_ids.dims()[1];
+    let hidden = model.model.forward(&input); // [n, s, d]
+                                              // position j predicts token j + 1: the window predicts tokens s − t .. s
+    let hidden = hidden.narrow(1, s - 1 - t, t); // [n, t, d]
+    (hidden, input.input_ids.narrow(1, s - t, t))
+}
+
+/// [`padded_window`] from one packed forward pass: the window's hidden states are gathered
+/// from the `N` tokens (a column left of a row's completion takes token 0's, and its target is
+/// id 0; the caller masks it).
+fn packed_window<B: FusedBackend>(
+    model: &Qwen2ForCausalLM<B>,
+    rows: &[SeqRow<'_>],
+    t: usize,
+    device: &B::Device,
+) -> (Tensor<B, 3>, Tensor<B, 2, Int>) {
+    let seqs: Vec<Vec<u32>> = rows
+        .iter()
+        .map(|r| [r.prompt, r.completion].concat())
+        .collect();
+    let packed = PackedRows::new(&seqs);
+    let n = rows.len();
+    let mut at = vec![0i64; n * t];
+    let mut targets = vec![0i64; n * t];
+    for (r, row) in rows.iter().enumerate() {
+        let c = row.completion.len();
+        // completion token k sits at start + prompt + k and is predicted one position earlier
+        let first = packed.starts[r] + row.prompt.len();
+        for k in 0..c {
+            let col = r * t + t - c + k;
+            at[col] = (first + k).saturating_sub(1) as i64;
+            targets[col] = row.completion[k] as i64;
+        }
+    }
+    let hidden = model.model.forward_packed(&packed.to_input(device)); // [1, N, d]
+    let [_, tokens, d] = hidden.dims();
+    let at = Tensor::<B, 1, Int>::from_data(TensorData::new(at, [n * t]), device);
+    let hidden = hidden.reshape([tokens, d]).select(0, at).reshape([n, t, d]);
+    let targets = Tensor::from_data(TensorData::new(targets, [n, t]), device);
+    (hidden, targets)
 }
 
 /// The rows as one left-padded batch of `prompt + completion` sequences.
@@ -101,6 +181,7 @@ mod tests {
     use super::*;
     use crate::model::Qwen2Config;
     use crate::score::score_rows;
+    use burn::tensor::backend::AutodiffBackend;
 
     type B = crate::TestBackend;
 
@@ -120,7 +201,7 @@ mod tests {
                 completion: &c2,
             },
         ];
-        let (lp, h) = completion_logprobs(&model, &rows, 1.0, true, &dev);
+        let (lp, h) = completion_logprobs(&model, &rows, 1.0, true, Layout::Padded, &dev);
         let lp: Vec<f32> = lp.into_data().to_vec().unwrap();
         let seqs = [[&p1[..], &c1].concat(), [&p2[..], &c2].concat()];
         let full = score_rows(&model, &seqs, 1, &dev).unwrap();
@@ -139,5 +220,111 @@ mod tests {
             right_aligned(&[&[1.0], &[2.0, 3.0]], 3),
             vec![0., 0., 1., 0., 2., 3.]
         );
+    }
+
+    /// Every float parameter's gradient of `Σ w · logp` over the completion tokens, in module
+    /// order, and the masked log-probs and entropies, from one layout.
+    fn packed_run<AB: crate::fused::FusedAutodiffBackend>(
+        model: &Qwen2ForCausalLM<AB>,
+        rows: &[SeqRow<'_>],
+        layout: Layout,
+    ) -> (Vec<f32>, Vec<f32>, Vec<Vec<f32>>) {
+        use burn::module::{ModuleVisitor, Param};
+        let dev = Default::default();
+        let t = window(rows);
+        let mask = completion_mask(rows, &vec![true; rows.len()], t);
+        let (lp, h) = completion_logprobs(model, rows, 0.7, true, layout, &dev);
+        let w: Vec<f32> = (0..mask.len())
+            .map(|i| mask[i] * (1.0 + (i % 5) as f32 * 0.3))
+            .collect();
+        let w = Tensor::<AB, 2>::from_data(TensorData::new(w, [rows.len(), t]), &dev);
+        let grads = (lp.clone() * w).sum().backward();
+        let pick = |v: Vec<f32>| -> Vec<f32> {
+            v.iter()
+                .zip(&mask)
+                .filter(|(_, m)| **m > 0.0)
+                .map(|(x, _)| *x)
+                .collect()
+        };
+        let lp = pick(lp.into_data().to_vec().unwrap());
+        let h = pick(h.unwrap().into_data().to_vec().unwrap());
+        struct Grads<'a, AB: AutodiffBackend>(&'a AB::Gradients, Vec<Vec<f32>>);
+        impl<AB: AutodiffBackend> ModuleVisitor<AB> for Grads<'_, AB> {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<AB, D>>) {
+                let g = p
+                    .val()
+                    .grad(self.0)
+                    .map(|g| g.into_data().to_vec().unwrap());
+                self.1.push(g.unwrap_or_default());
+            }
+        }
+        let mut visitor = Grads::<AB>(&grads, Vec::new());
+        model.visit(&mut visitor);
+        (lp, h, visitor.1)
+    }
+
+    fn packed_equals_padded_on<AB: crate::fused::FusedAutodiffBackend>() {
+        let dev = Default::default();
+        // prompts of 1..7 tokens, completions of 0..5 (one empty), so the rows' lengths differ
+        let prompts: [Vec<u32>; 4] = [
+            vec![3, 4, 5],
+            vec![8],
+            vec![1, 2, 3, 4, 5, 6, 7],
+            vec![9, 9],
+        ];
+        let completions: [Vec<u32>; 4] = [
+            vec![6, 7],
+            vec![9, 10, 11, 12, 13],
+            vec![],
+            vec![14, 3, 2, 1],
+        ];
+        let rows: Vec<SeqRow<'_>> = prompts
+            .iter()
+            .zip(&completions)
+            .map(|(p, c)| SeqRow {
+                prompt: p,
+                completion: c,
+            })
+            .collect();
+        assert!(!same_length(&rows), "the layouts must differ");
+        for (heads, kv_heads) in [(4, 4), (4, 2), (4, 1), (7, 1)] {
+            // head_dim 4; GQA ratios 1, 2, 4 and 7; a tied and an untied head
+            let config = Qwen2Config::new(50, 4 * heads, 40, 2, heads, kv_heads, heads == 4);
+            let model = Qwen2ForCausalLM::<AB>::random(&config, &dev);
+            let (lp_a, h_a, g_a) = packed_run(&model, &rows, Layout::Padded);
+            let (lp_b, h_b, g_b) = packed_run(&model, &rows, Layout::Packed);
+            assert_eq!(lp_a.len(), 11);
+            let close = |a: &[f32], b: &[f32], tol: f32, what: &str| {
+                assert_eq!(a.len(), b.len(), "{what}");
+                for (x, y) in a.iter().zip(b) {
+                    assert!(
+                        (x - y).abs() <= tol * (1.0 + x.abs()),
+                        "{what} ({heads}/{kv_heads}): {x} vs {y}"
+                    );
+                }
+            };
+            close(&lp_a, &lp_b, 1e-5, "log-probs");
+            close(&h_a, &h_b, 1e-5, "entropies");
+            assert_eq!(g_a.len(), g_b.len());
+            assert!(
+                g_a.iter().all(|g| !g.is_empty()),
+                "every parameter gets a gradient"
+            );
+            for (i, (a, b)) in g_a.iter().zip(&g_b).enumerate() {
+                close(a, b, 1e-4, &format!("gradient of parameter {i}"));
+            }
+        }
+    }
+
+    #[cfg(feature = "flex")]
+    #[test]
+    fn packed_equals_padded_flex() {
+        packed_equals_padded_on::<burn::backend::Autodiff<burn::backend::Flex<f32>>>();
+    }
+
+    #[cfg(feature = "ndarray")]
+    #[test]
+    fn packed_equals_padded_ndarray() {
+        packed_equals_padded_on::<burn::backend::Autodiff<burn::backend::NdArray<f32>>>();
     }
 }

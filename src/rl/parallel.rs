@@ -401,6 +401,7 @@ mod tests {
             temperature: 1.0,
             top_entropy_quantile: 1.0,
             group_by_length: true,
+            padding_free: true,
         };
         let adam = AdamParams {
             beta1: 0.9,

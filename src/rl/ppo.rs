@@ -18,7 +18,7 @@ use super::experience::Experience;
 use super::gae::{gae, token_rewards, whiten, KlEstimator};
 use super::logprobs::SeqRow;
 use super::logprobs::{
-    at_least_f32, completion_logprobs, completion_mask, right_aligned, rows_input, window,
+    at_least_f32, completion_logprobs, completion_mask, right_aligned, rows_input, window, Layout,
 };
 use super::optim::{
     clip_coefficient, global_grad_norm, scale_grads, PolicyOptimizer, ValueOptimizer,
@@ -46,6 +46,8 @@ pub struct PpoConfig {
     pub max_grad_norm: f32,
     /// The sampling temperature (the policy's log-probs are taken at it).
     pub temperature: f32,
+    /// The policy's log-probs from packed rows (`padding_free`; the critic runs padded).
+    pub padding_free: bool,
 }
 
 /// One completion with what PPO freezes at rollout time, per completion token.
@@ -326,7 +328,9 @@ pub fn ppo_update<B: FusedAutodiffBackend>(
         };
         let keep: Vec<bool> = samples.iter().map(|s| s.keep).collect();
         let mask = host(completion_mask(&rows, &keep, t));
-        let (logps, entropy) = completion_logprobs(&policy, &rows, cfg.temperature, true, device);
+        let layout = Layout::padding_free(cfg.padding_free);
+        let (logps, entropy) =
+            completion_logprobs(&policy, &rows, cfg.temperature, true, layout, device);
         let vpred = window_values(&critic, &rows, t, device);
         let (pg, pg_sums) = policy_loss(
             logps,

@@ -49,6 +49,7 @@ fn ppo() -> PpoConfig {
         micro_batch: 4,
         max_grad_norm: 1.0,
         temperature: 1.0,
+        padding_free: true,
     }
 }
 

@@ -6,7 +6,7 @@ use crate::fused::{FusedAutodiffBackend, FusedBackend};
 use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
 use burn::prelude::*;
 
-use super::logprobs::{completion_logprobs, completion_mask, window, SeqRow};
+use super::logprobs::{completion_logprobs, completion_mask, window, Layout, SeqRow};
 use super::optim::{clip_global_norm, PolicyOptimizer};
 use crate::error::{Error, Result};
 use crate::model::Qwen2ForCausalLM;
@@ -38,16 +38,32 @@ pub struct SftStats {
     pub applied: bool,
 }
 
-/// One optimizer step on `batch`, `micro_batch` rows per forward/backward pass.
+/// How [`sft_update`] runs its step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SftStep {
+    /// Rows per forward/backward pass.
+    pub micro_batch: usize,
+    /// Padded, or packed (`padding_free`).
+    pub layout: Layout,
+    /// Global-norm clip (0 = off).
+    pub max_grad_norm: f32,
+    pub lr: f64,
+}
+
+/// One optimizer step on `batch`, `step.micro_batch` rows per forward/backward pass.
 pub fn sft_update<B: FusedAutodiffBackend>(
     model: Qwen2ForCausalLM<B>,
     optim: &mut PolicyOptimizer<B>,
     batch: &[&SftExample],
-    micro_batch: usize,
-    max_grad_norm: f32,
-    lr: f64,
+    step: &SftStep,
     device: &B::Device,
 ) -> Result<(Qwen2ForCausalLM<B>, SftStats)> {
+    let SftStep {
+        micro_batch,
+        layout,
+        max_grad_norm,
+        lr,
+    } = *step;
     let tokens: usize = batch.iter().map(|e| e.completion.len()).sum();
     let mut accum = GradientsAccumulator::<Qwen2ForCausalLM<B>>::new();
     let mut loss_sum = 0.0f32;
@@ -68,7 +84,7 @@ pub fn sft_update<B: FusedAutodiffBackend>(
             TensorData::new(completion_mask(&rows, &keep, t), [rows.len(), t]),
             device,
         );
-        let (logps, _) = completion_logprobs(&model, &rows, 1.0, false, device);
+        let (logps, _) = completion_logprobs(&model, &rows, 1.0, false, layout, device);
         let loss = sft_loss(logps, mask, tokens);
         loss_sum += loss
             .clone()

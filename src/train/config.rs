@@ -136,6 +136,9 @@ pub struct TrainConfig {
     pub per_device_train_batch_size: usize,
     /// Cut updates into micro-batches of similar lengths (less padding; `rl::batching`).
     pub group_by_length: bool,
+    /// Run the token-wise layers of every update and scoring pass on the tokens only, rows
+    /// packed back to back (`model::packed`; TRL's `padding_free`, verl's remove-padding).
+    pub padding_free: bool,
     pub gradient_accumulation_steps: usize,
     /// Steps to train; when absent, `num_train_epochs` passes over the dataset.
     pub max_steps: Option<usize>,
@@ -304,6 +307,7 @@ impl Default for TrainConfig {
             max_grad_norm: 1.0,
             per_device_train_batch_size: 8,
             group_by_length: true,
+            padding_free: true,
             gradient_accumulation_steps: 1,
             max_steps: None,
             num_train_epochs: 1.0,

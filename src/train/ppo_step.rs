@@ -36,6 +36,7 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
             micro_batch: cfg.per_device_train_batch_size,
             max_grad_norm: cfg.max_grad_norm,
             temperature: cfg.temperature,
+            padding_free: cfg.padding_free,
         }
     }
 

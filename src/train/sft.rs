@@ -28,11 +28,12 @@ use crate::metrics::JsonlLog;
 use crate::model::{load_weights, save_model, Precision, SaveOptions};
 use crate::model_dir::ModelDir;
 use crate::reward::RewardConfig;
+use crate::rl::logprobs::Layout;
 use crate::rl::optim::{adamw, AdamParams};
 use crate::rl::policy::Policy;
 use crate::rl::rollout::ModelSampler;
 use crate::rl::schedule::{Schedule, SchedulerType};
-use crate::rl::sft::{sft_update, SftExample};
+use crate::rl::sft::{sft_update, SftExample, SftStep};
 use crate::run_lock::RunLock;
 use crate::template::PromptTemplate;
 
@@ -61,6 +62,9 @@ pub struct SftConfig {
     pub warmup_steps: usize,
     pub max_grad_norm: f32,
     pub per_device_train_batch_size: usize,
+    /// Run the token-wise layers on the tokens only, rows packed back to back
+    /// (`model::packed`); the same numbers up to float summation order.
+    pub padding_free: bool,
     pub gradient_accumulation_steps: usize,
     pub num_train_epochs: f64,
     pub max_steps: Option<usize>,
@@ -89,6 +93,7 @@ impl Default for SftConfig {
             warmup_steps: 0,
             max_grad_norm: 1.0,
             per_device_train_batch_size: 8,
+            padding_free: true,
             gradient_accumulation_steps: 1,
             num_train_epochs: 3.0,
             max_steps: None,
@@ -347,15 +352,13 @@ pub fn sft<B: FusedAutodiffBackend>(
             .map(|&i| &examples[i])
             .collect();
         let lr = schedule.lr(step - 1);
-        let (next, s) = sft_update(
-            model,
-            &mut optim,
-            &batch,
-            cfg.per_device_train_batch_size,
-            cfg.max_grad_norm,
+        let settings = SftStep {
+            micro_batch: cfg.per_device_train_batch_size,
+            layout: Layout::padding_free(cfg.padding_free),
+            max_grad_norm: cfg.max_grad_norm,
             lr,
-            device,
-        )?;
+        };
+        let (next, s) = sft_update(model, &mut optim, &batch, &settings, device)?;
         model = next;
         if !s.applied {
             return Err(Error::Invalid(format!(

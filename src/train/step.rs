@@ -5,6 +5,7 @@
 //! PPO: `ppo_step.rs`) → **metrics** built from the stages' outputs → **log**.
 
 use crate::fused::FusedAutodiffBackend;
+use crate::rl::logprobs::Layout;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -95,6 +96,7 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
                 &scorers,
                 self.update.micro_batch,
                 self.update.group_by_length,
+                Layout::padding_free(self.update.padding_free),
                 &self.device,
             )?;
         }

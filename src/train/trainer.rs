@@ -182,6 +182,7 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
             temperature: cfg.temperature,
             top_entropy_quantile: cfg.top_entropy_quantile,
             group_by_length: cfg.group_by_length,
+            padding_free: cfg.padding_free,
         };
         let gen = GenerateConfig {
             sampling: SamplingParams {
