@@ -128,10 +128,11 @@ pub(crate) struct Accumulated {
     pub sums: UpdateSums,
     pub forward_secs: f64,
     pub secs: f64,
+    /// The padding of the whole step's plan (every device's micro-batches).
+    pub padding: batching::Padding,
 }
 
-/// Which micro-batches a device runs: number `j` (counted over all parts) when
-/// `j % of == index`.
+/// Which micro-batches a device runs: those [`batching::plan`] gives device `index` of `of`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Share {
     pub index: usize,
@@ -155,11 +156,16 @@ pub(crate) fn accumulate<B: FusedAutodiffBackend>(
     let mut forward_secs = 0.0;
     let mut any = false;
     let exps: Vec<&Experience> = parts.iter().map(|p| p.experience).collect();
+    let plan = batching::plan(&exps, mb, cfg.group_by_length, share.of);
     let counts: Vec<StepCounts> = parts
         .iter()
-        .map(|p| p.experience.counts(mb, p.max_completion_length))
+        .enumerate()
+        .map(|(pi, p)| StepCounts {
+            // bnpo's divisor: the micro-batches the plan actually cut the part into
+            micro_batches: plan.iter().filter(|b| b.part == pi).count(),
+            ..p.experience.counts(mb, p.max_completion_length)
+        })
         .collect();
-    let plan = batching::plan(&exps, mb, cfg.group_by_length, cfg.padding_free, share.of);
     for batch in plan.iter().filter(|b| b.device == share.index) {
         let (pi, part) = (batch.part, &parts[batch.part]);
         let tf = Instant::now();
@@ -189,6 +195,7 @@ pub(crate) fn accumulate<B: FusedAutodiffBackend>(
         sums,
         forward_secs,
         secs: t0.elapsed().as_secs_f64(),
+        padding: batching::plan_padding(&exps, &plan, cfg.padding_free),
     })
 }
 
@@ -261,15 +268,6 @@ pub(crate) fn apply<B: FusedAutodiffBackend>(
 ) -> (Qwen2ForCausalLM<B>, UpdateStats) {
     let t0 = Instant::now();
     let part_losses = sums.part_losses.clone();
-    let exps: Vec<&Experience> = parts.iter().map(|p| p.experience).collect();
-    let plan = batching::plan(
-        &exps,
-        cfg.micro_batch,
-        cfg.group_by_length,
-        cfg.padding_free,
-        1,
-    );
-    let padding = batching::plan_padding(&exps, &plan, cfg.padding_free);
     let Some(mut grads) = grads.filter(|_| sums.micro_batches > 0.0) else {
         // nothing to train on (every part empty): no optimizer step, nothing skipped
         return (
@@ -277,7 +275,6 @@ pub(crate) fn apply<B: FusedAutodiffBackend>(
             UpdateStats {
                 part_losses,
                 applied: true,
-                padding,
                 ..Default::default()
             },
         );
@@ -305,7 +302,6 @@ pub(crate) fn apply<B: FusedAutodiffBackend>(
             entropy: sums.entropy / metrics.tokens.max(1.0),
             applied,
             optimizer_secs: t0.elapsed().as_secs_f64(),
-            padding,
             ..Default::default()
         },
     )
@@ -326,6 +322,7 @@ pub fn update<B: FusedAutodiffBackend>(
     let (model, mut stats) = apply(model, optim, parts, acc.grads, &acc.sums, cfg, lr);
     stats.forward_secs = acc.forward_secs;
     stats.backward_secs = acc.secs - acc.forward_secs;
+    stats.padding = acc.padding;
     Ok((model, stats))
 }
 

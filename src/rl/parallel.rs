@@ -320,6 +320,7 @@ fn peer_update<B: FusedAutodiffBackend>(
                 sums: UpdateSums::new(parts.len()),
                 forward_secs: 0.0,
                 secs: 0.0,
+                padding: Default::default(),
             },
             Some(e),
         ),
@@ -344,6 +345,7 @@ fn peer_update<B: FusedAutodiffBackend>(
     let (model, mut stats) = apply(model, optim, parts, Some(grads), &sums, cfg, lr);
     stats.forward_secs = acc.forward_secs;
     stats.backward_secs = acc.secs - acc.forward_secs;
+    stats.padding = acc.padding;
     Ok((model, stats))
 }
 
