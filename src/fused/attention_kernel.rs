@@ -1,6 +1,9 @@
 //! GQA attention on host memory, one query head at a time: the scores `S = Q·Kᵀ/√hd` of a head
-//! (`[q_len, k_len]`, a scratch buffer reused across heads, never a `[b, h, q, k]` tensor), the
-//! masked softmax row by row with its log-sum-exp kept, then `O = P·V`; the backward pass
+//! (a scratch buffer reused across heads, never a `[b, h, q, k]` tensor), the masked softmax row
+//! by row with its log-sum-exp kept, then `O = P·V`. The forward pass takes the queries in blocks
+//! of 64 and computes each block's scores only over the keys its rows can see (causal rows skip
+//! the later keys, left-padded rows the padding, a decode step the cache's unfilled slots); the
+//! backward pass
 //! recomputes `P` from the log-sum-exp and takes the five products of the gradient. The products
 //! run through the `gemm` crate (burn-flex's own GEMM) straight on the tensors' strided memory —
 //! a transposed view costs no copy — and batch rows run in parallel.
@@ -57,6 +60,15 @@ impl<'a> Mat<'a> {
     /// Whether every element lies inside `len` elements.
     fn fits(offset: usize, rows: usize, cols: usize, rs: usize, cs: usize, len: usize) -> bool {
         rows == 0 || cols == 0 || offset + (rows - 1) * rs + (cols - 1) * cs < len
+    }
+
+    /// Rows `start..start + n` (a view).
+    fn rows(self, start: usize, n: usize) -> Self {
+        Self {
+            offset: self.offset + start * self.rs,
+            rows: n,
+            ..self
+        }
     }
 
     /// The transpose (a view: strides swapped).
@@ -278,16 +290,57 @@ simd_dispatch! {
 fn forward_batch_impl(a: &Attention, bi: usize, out_b: &mut [f32], lse_b: &mut [f32]) {
     let d = a.dims;
     let (hd, h) = (d.head_dim, d.heads);
-    let mut s = vec![0.0f32; d.q_len * d.k_len];
     let mask = a.mask_rows(bi);
-    for hh in 0..h {
-        a.scores(bi, hh, &mut s);
-        for (i, row) in s.chunks_exact_mut(d.k_len.max(1)).enumerate() {
-            lse_b[hh * d.q_len + i] = softmax_row(row, &mask[i * d.k_len..(i + 1) * d.k_len]);
+    let bq = Q_BLOCK.min(d.q_len.max(1));
+    let mut s = vec![0.0f32; bq * d.k_len];
+    for i0 in (0..d.q_len).step_by(bq) {
+        let i1 = (i0 + bq).min(d.q_len);
+        // the keys any query of the block sees: causal rows skip the keys after the block's
+        // last query, left-padded rows the keys before their first token
+        let (lo, hi) = key_span(&mask[i0 * d.k_len..i1 * d.k_len], d.k_len);
+        let (rows, w) = (i1 - i0, hi - lo);
+        if w == 0 {
+            for hh in 0..h {
+                lse_b[hh * d.q_len + i0..hh * d.q_len + i1].fill(f32::NEG_INFINITY);
+            }
+            continue; // every key masked: the output rows stay 0
         }
-        let p = Mat::dense(&s, d.q_len, d.k_len);
-        let v = a.head(&a.v, bi, hh / a.n_rep(), d.k_len);
-        matmul(out_b, (hh * hd, h * hd, 1), p, v, 1.0, false);
+        let s = &mut s[..rows * w];
+        for hh in 0..h {
+            let q = a.head(&a.q, bi, hh, d.q_len).rows(i0, rows);
+            let k = a.head(&a.k, bi, hh / a.n_rep(), d.k_len).rows(lo, w);
+            matmul(s, (0, w, 1), q, k.t(), d.scale(), false);
+            for (r, row) in s.chunks_exact_mut(w).enumerate() {
+                let i = i0 + r;
+                let m = &mask[i * d.k_len + lo..i * d.k_len + hi];
+                lse_b[hh * d.q_len + i] = softmax_row(row, m);
+            }
+            let p = Mat::dense(s, rows, w);
+            let v = a.head(&a.v, bi, hh / a.n_rep(), d.k_len).rows(lo, w);
+            matmul(out_b, (i0 * h * hd + hh * hd, h * hd, 1), p, v, 1.0, false);
+        }
+    }
+}
+
+/// Queries per block of the forward pass: each block computes scores only against the keys its
+/// queries can see (see [`key_span`]).
+const Q_BLOCK: usize = 64;
+
+/// The smallest range `lo..hi` of keys that holds every unmasked key of the mask rows `mask`
+/// (`rows × k_len` bytes, non-zero = masked); `0..0` when all are masked.
+pub(super) fn key_span(mask: &[u8], k_len: usize) -> (usize, usize) {
+    let (mut lo, mut hi) = (k_len, 0);
+    for row in mask.chunks_exact(k_len.max(1)) {
+        if let Some(first) = row.iter().position(|&m| m == 0) {
+            lo = lo.min(first);
+            let last = row.iter().rposition(|&m| m == 0).unwrap_or(first);
+            hi = hi.max(last + 1);
+        }
+    }
+    if hi <= lo {
+        (0, 0)
+    } else {
+        (lo, hi)
     }
 }
 

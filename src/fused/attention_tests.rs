@@ -22,7 +22,7 @@ struct Case {
     head_dim: usize,
 }
 
-const CASES: [Case; 6] = [
+const CASES: [Case; 7] = [
     // training shapes: q_len = k_len, causal + left padding, GQA 1, 2, 4, 7
     Case {
         batch: 2,
@@ -73,15 +73,26 @@ const CASES: [Case; 6] = [
         k_len: 13,
         head_dim: 9,
     },
+    // longer than the forward pass's query block (64): blocks of 64, 64 and 22 queries, rows
+    // left-padded by 0, 50 and 100 (see `mask_of`)
+    Case {
+        batch: 3,
+        heads: 4,
+        kv_heads: 2,
+        q_len: 150,
+        k_len: 150,
+        head_dim: 8,
+    },
 ];
 
 /// Causal over the last `q_len` positions of `k_len`, and batch row `r` left-padded by `r`
-/// positions (pad keys hidden from every query; a pad query sees itself, as the model's mask
-/// keeps every row alive).
+/// positions (`50·r` when `q_len` > 64, so that whole query blocks see no real key; pad keys
+/// hidden from every query; a pad query sees itself, as the model's mask keeps every row alive).
 fn mask_of<B: Backend>(c: Case, dev: &B::Device) -> Tensor<B, 4, Bool> {
     let mut m = Vec::new();
+    let step = if c.q_len > 64 { 50 } else { 1 };
     for r in 0..c.batch {
-        let pad = r.min(c.k_len - 1);
+        let pad = (step * r).min(c.k_len - 1);
         for i in 0..c.q_len {
             let pos = c.k_len - c.q_len + i;
             for j in 0..c.k_len {
@@ -252,4 +263,16 @@ fn masks_by_hand() {
         .to_vec()
         .unwrap();
     assert_eq!(out, vec![0.0, 0.0]);
+}
+
+#[test]
+fn key_span_covers_every_unmasked_key() {
+    use super::attention_kernel::key_span;
+    // rows over 4 keys (1 = masked): keys 1..4 are seen by one row or the other
+    assert_eq!(key_span(&[1, 0, 0, 1, 1, 1, 0, 0], 4), (1, 4));
+    // a fully masked row adds nothing; a block of them sees no key at all
+    assert_eq!(key_span(&[1, 1, 1, 1, 1, 0, 1, 1], 4), (1, 2));
+    assert_eq!(key_span(&[1, 1, 1, 1], 4), (0, 0));
+    // an unmasked key between masked ones still counts at the ends only
+    assert_eq!(key_span(&[0, 1, 1, 0], 4), (0, 4));
 }

@@ -15,7 +15,7 @@
 //!
 //! | operation | composed | kernel (flex, ndarray, f32) |
 //! |---|---|---|
-//! | [`attention`] (GQA, boolean mask) | Burn's `attention` on folded query heads | a query head at a time: `gemm` on the strided views, masked softmax rows, no `[b, h, q, k]` tensor; backward from the saved log-sum-exp |
+//! | [`attention`] (GQA, boolean mask) | Burn's `attention` on folded query heads | a query head at a time: `gemm` on the strided views, masked softmax rows, no `[b, h, q, k]` tensor; forward in blocks of 64 queries over the keys they can see (about half the causal square); backward from the saved log-sum-exp |
 //! | [`rope`] (rotate-half) | two products, a `cat` and a sum | one pass; backward = the same kernel with `−sin` |
 //! | [`swiglu`] (`silu(gate)·up`) | sigmoid, two products | one pass with a vectorised `exp`; backward in one pass |
 //! | KV-cache write | `slice_assign` | flex: in place when the buffer is uniquely owned (burn-flex 0.21's `slice_assign` copies the whole buffer) |
