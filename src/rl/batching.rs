@@ -9,8 +9,9 @@
 //! each device's share is then cut into micro-batches of similar lengths (every rank computes
 //! the same plan). Dealing samples balances the devices to a sample; assigning whole
 //! micro-batches (longest first to the least loaded device, the earlier plan) left one device
-//! up to 65 % busier than the other on the main job. Without it, micro-batch `j` holds samples
-//! `j·mb ..` in rollout order and goes to device `j mod world`.
+//! 68 % busier than the other in a step of the main job (1.19 s against 0.71 s of forward and
+//! backward). Without it, micro-batch `j` holds samples `j·mb ..` in rollout order and goes to
+//! device `j mod world`.
 //!
 //! The loss is normalised by the counts of the whole part, so the split changes the gradient
 //! only for `loss_type = "bnpo"` and `top_entropy_quantile < 1` (both are defined per

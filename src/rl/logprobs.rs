@@ -115,8 +115,8 @@ fn padded_window<B: FusedBackend>(
 ) -> (Tensor<B, 3>, Tensor<B, 2, Int>) {
     let input = rows_input::<B>(rows, device);
     let s = input.input_ids.dims()[1];
-    let hidden = model.model.forward(&input); // [n, s, d]
-                                              // position j predicts token j + 1: the window predicts tokens s − t .. s
+    // [n, s, d]; position j predicts token j + 1, so the window predicts tokens s − t .. s
+    let hidden = model.model.forward(&input);
     let hidden = hidden.narrow(1, s - 1 - t, t); // [n, t, d]
     (hidden, input.input_ids.narrow(1, s - t, t))
 }
