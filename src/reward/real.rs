@@ -398,30 +398,40 @@ fn exact_root(n: &BigInt, r: u32) -> Option<BigInt> {
 
 /// `k` with `b^k = x`, if there is an integer one.
 fn exact_log(b: &BigRational, x: &BigRational) -> Option<i64> {
-    let (lo, hi, inv) = if b > &int(1) {
-        (b.clone(), x.clone(), false)
+    let (base, inv) = if b > &int(1) {
+        (b.clone(), false)
     } else {
-        (b.recip(), x.clone(), true)
+        (b.recip(), true)
     };
-    let mut k = 0i64;
-    let mut acc = int(1);
-    let (target, up) = if hi >= int(1) {
-        (hi, true)
+    let (target, up) = if x >= &int(1) {
+        (x.clone(), true)
     } else {
-        (hi.recip(), false)
+        (x.recip(), false)
     };
-    while acc < target && k < 64 * 1024 {
-        acc *= &lo;
-        k += 1;
-        if bits(&acc) > MAX_BITS {
-            return None;
-        }
-    }
-    if acc != target {
+    // k from the logarithms' estimate, then checked exactly at k and its neighbours: one power
+    // by squaring each, not k multiplications (each reducing a fraction by a gcd: log₃ 1000!
+    // took a second that way)
+    let estimate = log2(&target) / log2(&base);
+    if !estimate.is_finite() || estimate > (64 * 1024) as f64 {
         return None;
     }
-    let k = if up { k } else { -k };
+    let k = estimate.round() as i64;
+    let base_bits = bits(&base).max(1);
+    let found = (k - 1..=k + 1)
+        .filter(|&c| c >= 0)
+        .find(|&c| c as u64 * base_bits <= MAX_BITS + base_bits && base.pow(c as i32) == target)?;
+    let k = if up { found } else { -found };
     Some(if inv { -k } else { k })
+}
+
+/// `log₂ q` in f64 for a positive rational of any size (the top 64 bits of each side).
+fn log2(q: &BigRational) -> f64 {
+    let side = |n: &BigInt| {
+        let b = n.bits();
+        let shift = b.saturating_sub(64);
+        (n >> shift).to_f64().unwrap_or(f64::NAN).log2() + shift as f64
+    };
+    side(q.numer()) - side(q.denom())
 }
 
 /// `gcd(a, b) > 1` for the integers `a`, `b`.
@@ -461,6 +471,14 @@ mod tests {
         assert!(Num::int(10).pow(&Num::int(100_000)).is_none());
         assert_eq!(Num::int(8).log(&Num::int(2)).unwrap(), Num::int(3));
         assert_eq!(q(1, 8).log(&Num::int(2)).unwrap(), Num::int(-3));
+        assert_eq!(q(9, 4).log(&q(2, 3)).unwrap(), Num::int(-2));
+        let big = Num::int(3).pow(&Num::int(5000)).unwrap();
+        assert_eq!(big.log(&Num::int(3)).unwrap(), Num::int(5000));
+        // not a power: an approximation, quickly (log₃ 1000! once took a second)
+        let t = std::time::Instant::now();
+        let f = Num::int(1000).factorial().unwrap();
+        assert!(!f.log(&Num::int(3)).unwrap().is_exact());
+        assert!(t.elapsed() < std::time::Duration::from_millis(100));
         let f = Num::int(20).factorial().unwrap();
         assert_eq!(f, Num::int(2_432_902_008_176_640_000));
         assert!(Num::int(100_000).factorial().is_none());
