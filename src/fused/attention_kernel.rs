@@ -329,19 +329,16 @@ const Q_BLOCK: usize = 64;
 /// The smallest range `lo..hi` of keys that holds every unmasked key of the mask rows `mask`
 /// (`rows × k_len` bytes, non-zero = masked); `0..0` when all are masked.
 pub(super) fn key_span(mask: &[u8], k_len: usize) -> (usize, usize) {
-    let (mut lo, mut hi) = (k_len, 0);
-    for row in mask.chunks_exact(k_len.max(1)) {
-        if let Some(first) = row.iter().position(|&m| m == 0) {
-            lo = lo.min(first);
-            let last = row.iter().rposition(|&m| m == 0).unwrap_or(first);
-            hi = hi.max(last + 1);
-        }
-    }
-    if hi <= lo {
-        (0, 0)
-    } else {
-        (lo, hi)
-    }
+    let seen = |row: &[u8]| {
+        Some((
+            row.iter().position(|&m| m == 0)?,
+            row.iter().rposition(|&m| m == 0)? + 1,
+        ))
+    };
+    let spans = mask.chunks_exact(k_len.max(1)).filter_map(seen);
+    spans
+        .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)))
+        .unwrap_or((0, 0))
 }
 
 /// The row's softmax in place over its unmasked entries (`mask[j] != 0`: masked, becomes 0),

@@ -14,8 +14,6 @@
 use crate::fused::FusedBackend;
 use burn::prelude::*;
 
-use crate::batch::PaddedBatch;
-
 /// Where each row's tokens go, computed on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackedRows {
@@ -40,9 +38,9 @@ pub struct PackedRows {
 impl PackedRows {
     /// Pack `rows` (at least one token among them; empty rows are allowed).
     pub fn new(rows: &[Vec<u32>]) -> Self {
-        let padded = PaddedBatch::left_padded(rows, 0);
-        let seq = padded.seq;
+        let seq = rows.iter().map(Vec::len).max().unwrap_or(0);
         let n: usize = rows.iter().map(Vec::len).sum();
+        let mut padding = Vec::with_capacity(rows.len() * seq);
         let mut ids = Vec::with_capacity(n);
         let mut positions = Vec::with_capacity(n);
         let mut starts = Vec::with_capacity(rows.len());
@@ -52,6 +50,7 @@ impl PackedRows {
             let start = ids.len();
             let pad = seq - row.len();
             starts.push(start);
+            padding.extend((0..seq).map(|j| j < pad));
             for (k, &t) in row.iter().enumerate() {
                 ids.push(t as i64);
                 positions.push(k as i64);
@@ -66,7 +65,7 @@ impl PackedRows {
             starts,
             to_padded,
             to_packed,
-            padding: padded.padding,
+            padding,
             rows: rows.len(),
             seq,
         }

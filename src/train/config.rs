@@ -136,8 +136,7 @@ pub struct TrainConfig {
     pub per_device_train_batch_size: usize,
     /// Cut updates into micro-batches of similar lengths (less padding; `rl::batching`).
     pub group_by_length: bool,
-    /// Run the token-wise layers of every update and scoring pass on the tokens only, rows
-    /// packed back to back (`model::packed`; TRL's `padding_free`, verl's remove-padding).
+    /// Token-wise layers on the rows' tokens packed back to back (`model::packed`).
     pub padding_free: bool,
     pub gradient_accumulation_steps: usize,
     /// Steps to train; when absent, `num_train_epochs` passes over the dataset.
