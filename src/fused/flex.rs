@@ -43,6 +43,16 @@ impl HostMemory for Flex<f32> {
         t.into_primitive().tensor().to_contiguous()
     }
 
+    fn lends_row_major<const D: usize>(t: &Tensor<Self, D>) -> bool {
+        // the conditions of `FlexTensor::to_contiguous` for returning the tensor itself
+        let t = t.clone().into_primitive().tensor();
+        let l = t.layout();
+        t.dtype() == DType::F32
+            && l.is_contiguous()
+            && l.start_offset() == 0
+            && t.storage::<f32>().len() == l.num_elements()
+    }
+
     fn bools(t: Tensor<Self, 4, Bool>) -> FlexTensor {
         non_negative_strides(t.into_primitive())
     }

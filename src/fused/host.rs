@@ -9,7 +9,7 @@ use burn::tensor::DType;
 
 use super::attention_kernel::{self, AttnDims};
 use super::kernels::{self, View};
-use super::linear_kernel;
+use super::{decoding, linear_kernel};
 use super::{composed, kernel_on, FusedBackend, Kernel, TokenLogprobs};
 
 /// How a host-memory backend lends its tensors to the kernels.
@@ -19,8 +19,8 @@ pub(super) trait HostMemory: Backend {
     /// copy of the weight would cost more than the kernel saves, so it runs only where this holds.
     const LENDS_IN_PLACE: bool;
 
-    /// An f32 tensor held while a kernel reads it (with its shape).
-    type Floats;
+    /// An f32 tensor held while a kernel reads it (with its shape); a clone shares the buffer.
+    type Floats: Clone + 'static;
     /// A boolean tensor held while a kernel reads it.
     type Bools;
 
@@ -28,6 +28,10 @@ pub(super) trait HostMemory: Backend {
     fn strided<const D: usize>(t: Tensor<Self, D>) -> Self::Floats;
     /// `t` laid out row-major (read through [`Self::values`]).
     fn contiguous<const D: usize>(t: Tensor<Self, D>) -> Self::Floats;
+    /// Whether [`Self::contiguous`] lends `t`'s own buffer, without a copy.
+    fn lends_row_major<const D: usize>(_t: &Tensor<Self, D>) -> bool {
+        false
+    }
     fn bools(t: Tensor<Self, 4, Bool>) -> Self::Bools;
     /// The 4-d view of a held tensor; an axis of size 1 broadcasts (stride 0).
     fn view(t: &Self::Floats) -> View<'_, f32>;
@@ -186,16 +190,22 @@ impl<B: HostMemory> FusedBackend for B {
             return composed::linear(x, weight, bias);
         }
         let dev = x.device();
+        let lent = Self::lends_row_major(&weight);
         let (x, weight) = (Self::contiguous(x), Self::contiguous(weight));
         let bias = bias.map(Self::contiguous);
-        let y = linear_kernel::linear(
+        let (x, w, bias) = (
             Self::values(&x),
             Self::values(&weight),
             bias.as_ref().map(Self::values),
-            m,
-            k,
-            n,
         );
+        // in a decoding scope, a weight lent in place is read from its packed copy
+        let packed = lent
+            .then(|| decoding::panels(w, [k, n], || Box::new(weight.clone())))
+            .flatten();
+        let y = match packed {
+            Some(panels) => linear_kernel::linear_packed(x, &panels, bias, m),
+            None => linear_kernel::linear(x, w, bias, m, k, n),
+        };
         tensor(y, [m, n], &dev)
     }
 

@@ -2,8 +2,14 @@
 //! row per sequence. `gemm` packs both operands before every product, which pays off when many
 //! rows share the packed weight; at 8–32 rows the packing of a weight read once costs as much
 //! as the product (the tiny model's decode step ran at ~15 GFLOP/s on one core). Here the
-//! weight is streamed once per block of four rows, in its own row-major layout
-//! (`[in, out]`, Burn's), into 4 × 16 register accumulators: FMA-bound at these shapes.
+//! weight is streamed once per block of four rows into 4 × 16 register accumulators, either in
+//! its own row-major layout (`[in, out]`, Burn's: [`linear`]) or, while decoding, from a copy
+//! packed once into panels of sixteen columns ([`Panels`], [`linear_packed`]). Row-major, the
+//! sixteen columns of consecutive rows of `w` lie a whole row apart (16 KiB for a 4096-wide LM
+//! head): every load is a new page, which the hardware prefetcher does not follow, and the
+//! kernel waits on memory (20–25 GFLOP/s at 8 rows on one core of the 2-core machine). A panel
+//! is one contiguous run of `16·in` values, read front to back (40–45 GFLOP/s at 8 rows, ~65 at
+//! 32).
 
 use rayon::prelude::*;
 
@@ -17,6 +23,54 @@ const NR: usize = 16;
 /// Multiply-adds above which the columns are split over the threads.
 const PARALLEL_MACS: usize = 1 << 18;
 
+/// A `[k, n]` weight packed into `n.div_ceil(16)` panels of `[k, 16]` (the last one padded
+/// with zeros), each contiguous.
+#[derive(Debug, Clone)]
+pub struct Panels {
+    data: Vec<f32>,
+    k: usize,
+    n: usize,
+}
+
+impl Panels {
+    /// Pack a row-major `[k, n]` weight.
+    pub fn pack(w: &[f32], k: usize, n: usize) -> Self {
+        debug_assert_eq!(w.len(), k * n);
+        let mut data = vec![0.0f32; n.div_ceil(NR) * k * NR];
+        for (p, panel) in data.chunks_exact_mut(k * NR).enumerate() {
+            let j = p * NR;
+            let nr = NR.min(n - j);
+            for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
+                dst[..nr].copy_from_slice(&w[kk * n + j..kk * n + j + nr]);
+            }
+        }
+        Self { data, k, n }
+    }
+
+    /// `(in, out)` of the weight.
+    pub fn dims(&self) -> (usize, usize) {
+        (self.k, self.n)
+    }
+}
+
+/// Where a register block's weight columns are.
+#[derive(Clone, Copy)]
+enum Weight<'a> {
+    /// `[k, n]`, row-major.
+    RowMajor(&'a [f32]),
+    Panels(&'a Panels),
+}
+
+impl<'a> Weight<'a> {
+    /// The weight from column `j` (a multiple of 16) and its row stride.
+    fn from_column(self, j: usize, k: usize, n: usize) -> (&'a [f32], usize) {
+        match self {
+            Weight::RowMajor(w) => (&w[j..], n),
+            Weight::Panels(p) => (&p.data[(j / NR) * k * NR..], NR),
+        }
+    }
+}
+
 /// `y = x·w (+ bias)`.
 ///
 /// # Shapes
@@ -29,7 +83,20 @@ pub fn linear(
     k: usize,
     n: usize,
 ) -> Vec<f32> {
-    debug_assert!(x.len() == m * k && w.len() == k * n);
+    debug_assert!(w.len() == k * n);
+    product(x, Weight::RowMajor(w), bias, [m, k, n])
+}
+
+/// `y = x·w (+ bias)` with `w` packed.
+///
+/// # Shapes
+/// - `x`: `[m, k]` row-major, `bias`: `[n]` → `[m, n]`, where `(k, n) = w.dims()`
+pub fn linear_packed(x: &[f32], w: &Panels, bias: Option<&[f32]>, m: usize) -> Vec<f32> {
+    product(x, Weight::Panels(w), bias, [m, w.k, w.n])
+}
+
+fn product(x: &[f32], w: Weight<'_>, bias: Option<&[f32]>, [m, k, n]: [usize; 3]) -> Vec<f32> {
+    debug_assert!(x.len() == m * k);
     debug_assert!(bias.is_none_or(|b| b.len() == n));
     let mut y = vec![0.0f32; m * n];
     if y.is_empty() {
@@ -70,7 +137,7 @@ pub fn linear(
 /// Columns `cols` of `y = x·w + bias` into `out` (`[m, cols.len()]`, row stride `ldo`).
 fn columns(
     x: &[f32],
-    w: &[f32],
+    w: Weight<'_>,
     bias: Option<&[f32]>,
     [m, k, n]: [usize; 3],
     cols: std::ops::Range<usize>,
@@ -89,11 +156,12 @@ fn columns(
         while r < m {
             let mr = MR.min(m - r);
             let at = r * ldo + (j - cols.start);
+            let (w, ldw) = w.from_column(j, k, n);
             let block = Block {
                 x: &x[r * k..(r + mr) * k],
-                w: &w[j..],
+                w,
                 k,
-                ldw: n,
+                ldw,
                 init: &init,
             };
             #[cfg(target_arch = "x86_64")]
@@ -182,8 +250,8 @@ impl Block<'_> {
 mod tests {
     use super::*;
 
-    /// Against a plain triple loop in f64, over shapes with row and column tails, with and
-    /// without a bias, one thread and several.
+    /// Row-major and packed against a plain triple loop in f64, over shapes with row and column
+    /// tails (a last panel of 4 columns), with and without a bias, one thread and several.
     #[test]
     fn matches_a_plain_product() {
         use rand::{Rng, SeedableRng};
@@ -195,13 +263,19 @@ mod tests {
             (16, 128, 512),
             (7, 33, 70),
             (32, 256, 704),
+            (5, 64, 4100),
         ] {
             let mut draw = |len: usize| -> Vec<f32> {
                 (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
             };
             let (x, w, b) = (draw(m * k), draw(k * n), draw(n));
-            for bias in [None, Some(b.as_slice())] {
-                let got = linear(&x, &w, bias, m, k, n);
+            let packed = Panels::pack(&w, k, n);
+            for (bias, got) in [None, Some(b.as_slice())].into_iter().flat_map(|bias| {
+                [
+                    (bias, linear(&x, &w, bias, m, k, n)),
+                    (bias, linear_packed(&x, &packed, bias, m)),
+                ]
+            }) {
                 for r in 0..m {
                     for j in 0..n {
                         let mut want = bias.map_or(0.0, |b| b[j] as f64);

@@ -20,10 +20,11 @@
 //! | [`swiglu`] (`silu(gate)·up`) | sigmoid, two products | one pass with a vectorised `exp`; backward in one pass |
 //! | KV-cache write | `slice_assign` | flex: in place when the buffer is uniquely owned (burn-flex 0.21's `slice_assign` copies the whole buffer) |
 //! | [`token_logprobs`] (log-softmax + gather, entropy) | max, exp, sum, log, gather | two passes per row with a vectorised `exp`, no `[n, t, vocab]` intermediate; backward in one pass |
-//! | [`linear`] (`x·w + b`, ≤ 32 rows: decoding) | `matmul` (`gemm`, which packs both operands every call) + bias | flex only (ndarray would copy the weight): the weight streamed once per four rows into 4 × 16 AVX2 accumulators, unpacked; no backward (training shapes keep `gemm`) |
+//! | [`linear`] (`x·w + b`, ≤ 32 rows: decoding) | `matmul` (`gemm`, which packs both operands every call) + bias | flex only (ndarray would copy the weight): the weight streamed once per four rows into 4 × 16 AVX2 accumulators, row-major, or inside a [`decoding`] scope from a copy packed once into 16-column panels; no backward (training shapes keep `gemm`) |
 
 mod attention_kernel;
 pub mod composed;
+mod decoding;
 pub mod kernels;
 pub mod linear_kernel;
 
@@ -40,6 +41,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::DType;
 
 pub use composed::TokenLogprobs;
+pub use decoding::{decoding, packed_weights};
 
 /// A Burn backend with the model's fused operations.
 pub trait FusedBackend: Backend {

@@ -8,6 +8,7 @@ use super::host::HostMemory;
 use super::kernels::View;
 
 /// A tensor's values, row-major, and its shape.
+#[derive(Clone)]
 pub(super) struct Values<T> {
     data: Vec<T>,
     dims: Vec<usize>,

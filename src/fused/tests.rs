@@ -335,3 +335,35 @@ fn linear_matches<B: FusedBackend>() {
 fn flex_linear_matches_composition() {
     linear_matches::<F>();
 }
+
+/// In a decoding scope the linear kernel reads a weight lent in place from its packed copy,
+/// packed once: the values stay the composition's; a transposed weight (a copy every call) and
+/// many rows are not packed; the copies go when the outermost scope closes.
+#[test]
+fn flex_linear_packs_weights_in_a_decoding_scope() {
+    use super::{decoding, packed_weights};
+    let dev = Default::default();
+    let (m, k, n) = (8, 40, 70);
+    let x = normal::<F, 2>([m, k], 1.0, 1, &dev);
+    let w = normal::<F, 2>([k, n], 1.0, 2, &dev);
+    let b = normal::<F, 1>([n], 1.0, 3, &dev);
+    let wt = normal::<F, 2>([n, k], 1.0, 4, &dev).transpose();
+    let want = composed::linear(x.clone(), w.clone(), Some(b.clone()));
+    let want_t = composed::linear(x.clone(), wt.clone(), None);
+    assert_eq!(packed_weights(), 0);
+    decoding(|| {
+        for _ in 0..3 {
+            let y = F::fused_linear(x.clone(), w.clone(), Some(b.clone()));
+            close(y, want.clone(), 1e-5, "packed linear");
+        }
+        assert_eq!(packed_weights(), 1, "one weight, packed once");
+        close(F::fused_linear(x.clone(), wt.clone(), None), want_t, 1e-5, "transposed");
+        let many = normal::<F, 2>([40, k], 1.0, 5, &dev);
+        let y = F::fused_linear(many.clone(), w.clone(), None);
+        close(y, composed::linear(many, w.clone(), None), 1e-5, "40 rows");
+        assert_eq!(packed_weights(), 1, "neither the copy nor the gemm rows packed");
+        decoding(|| assert_eq!(packed_weights(), 1, "a nested scope shares"));
+        assert_eq!(packed_weights(), 1, "the inner scope left the copies");
+    });
+    assert_eq!(packed_weights(), 0);
+}

@@ -159,15 +159,20 @@ pub fn generate<B: FusedBackend>(
     order.sort_by_key(|&i| std::cmp::Reverse(prompts[i].len()));
     let mut slots: Vec<Option<Completion>> = vec![None; prompts.len() * g];
     let mut stats = GenerateStats::default();
-    for chunk in order.chunks(per_batch) {
-        let (batch, batch_stats) =
-            generate_batch(model, config, prompts, chunk, gen, tokenizer, device)?;
-        stats.add(&batch_stats);
-        for c in batch {
-            let at = c.prompt_index * g + c.sample_index;
-            slots[at] = Some(c);
+    // the weights do not change while generating: the host kernels read them packed
+    crate::fused::decoding(|| -> Result<()> {
+        let head = model.head_weight();
+        for chunk in order.chunks(per_batch) {
+            let (batch, batch_stats) =
+                generate_batch(model, &head, config, prompts, chunk, gen, tokenizer, device)?;
+            stats.add(&batch_stats);
+            for c in batch {
+                let at = c.prompt_index * g + c.sample_index;
+                slots[at] = Some(c);
+            }
         }
-    }
+        Ok(())
+    })?;
     let completions = slots.into_iter().flatten().collect::<Vec<_>>();
     debug_assert_eq!(completions.len(), prompts.len() * g);
     Ok(Generation { completions, stats })
@@ -219,8 +224,10 @@ struct Row {
 
 /// Generate for the prompts `chunk` (indices into `prompts`): prefill once, copy each prefill
 /// to its samples, decode until every row is done. Returns the completions and what it took.
+#[allow(clippy::too_many_arguments)]
 fn generate_batch<B: FusedBackend>(
     model: &Qwen2ForCausalLM<B>,
+    head: &Tensor<B, 2>,
     config: &Qwen2Config,
     prompts: &[Vec<u32>],
     chunk: &[usize],
@@ -258,8 +265,7 @@ fn generate_batch<B: FusedBackend>(
 
     let t0 = Instant::now();
     let input = batch.to_input::<B>(device);
-    let head = model.head_weight();
-    let mut logits = model.forward_cached(input.input_ids, input.positions, &mut cache, &head); // [P, V]
+    let mut logits = model.forward_cached(input.input_ids, input.positions, &mut cache, head); // [P, V]
     if g > 1 {
         let rows: Vec<usize> = (0..chunk.len()).flat_map(|p| [p].repeat(g)).collect();
         cache.select_rows(&rows);
@@ -337,7 +343,7 @@ fn generate_batch<B: FusedBackend>(
             .collect();
         let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(last, [n, 1]), device);
         let pos = Tensor::<B, 2, Int>::from_data(TensorData::new(pos, [n, 1]), device);
-        logits = model.forward_cached(ids, pos, &mut cache, &head);
+        logits = model.forward_cached(ids, pos, &mut cache, head);
         let now = Instant::now();
         stats
             .decode_step_secs
@@ -379,10 +385,11 @@ fn pick_tokens<B: FusedBackend>(
     let logits = logits.cast(DType::F32);
     let [n, vocab] = logits.dims();
     if params.is_greedy() {
-        let max = logits.clone().max_dim(1); // [n, 1]
-        let lp = (logits.clone() - max).exp().sum_dim(1).log().neg(); // log p(argmax)
-        let tokens = read_ints(logits.argmax(1))?;
-        let lps = read_floats(lp)?;
+        let argmax = logits.clone().argmax(1); // [n, 1]
+        // log p(argmax), by the fused log-softmax + gather (no [n, vocab] exponentials)
+        let lp = crate::fused::token_logprobs(logits.unsqueeze_dim(1), argmax.clone(), false);
+        let tokens = read_ints(argmax)?;
+        let lps = read_floats(lp.logprobs)?;
         if let Some(i) = lps.iter().position(|lp| lp.is_nan()) {
             return Err(nonfinite_logits(active[i]));
         }
