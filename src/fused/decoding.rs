@@ -73,6 +73,11 @@ pub(super) fn panels(
     })
 }
 
+/// Whether a scope is open on this thread.
+pub(super) fn is_open() -> bool {
+    PACKED.with(|p| p.borrow().is_some())
+}
+
 /// Weights packed in this thread's open scope (0 outside one).
 pub fn packed_weights() -> usize {
     PACKED.with(|p| p.borrow().as_ref().map_or(0, HashMap::len))

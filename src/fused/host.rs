@@ -186,11 +186,17 @@ impl<B: HostMemory> FusedBackend for B {
         let f32s =
             weight.dtype() == DType::F32 && bias.as_ref().is_none_or(|b| b.dtype() == DType::F32);
         let run = Self::LENDS_IN_PLACE && kernel_on(Kernel::Linear, x.dtype()) && f32s;
-        if !run || m > linear_kernel::MAX_ROWS {
+        // in a decoding scope, a weight lent in place is read from its packed copy
+        let packing = run && decoding::is_open() && Self::lends_row_major(&weight);
+        let max_rows = if packing {
+            linear_kernel::MAX_PACKED_ROWS
+        } else {
+            linear_kernel::MAX_ROWS
+        };
+        if !run || m > max_rows {
             return composed::linear(x, weight, bias);
         }
         let dev = x.device();
-        let lent = Self::lends_row_major(&weight);
         let (x, weight) = (Self::contiguous(x), Self::contiguous(weight));
         let bias = bias.map(Self::contiguous);
         let (x, w, bias) = (
@@ -198,8 +204,7 @@ impl<B: HostMemory> FusedBackend for B {
             Self::values(&weight),
             bias.as_ref().map(Self::values),
         );
-        // in a decoding scope, a weight lent in place is read from its packed copy
-        let packed = lent
+        let packed = packing
             .then(|| decoding::panels(w, [k, n], || Box::new(weight.clone())))
             .flatten();
         let y = match packed {

@@ -13,8 +13,12 @@
 
 use rayon::prelude::*;
 
-/// Rows up to which the kernel runs; above, `gemm`'s packed kernels are faster.
+/// Rows up to which the kernel runs on a row-major weight; above, `gemm`'s packed kernels are
+/// faster.
 pub const MAX_ROWS: usize = 32;
+
+/// Rows up to which the kernel runs on a packed weight.
+pub const MAX_PACKED_ROWS: usize = 128;
 
 /// Rows and columns of one register block.
 const MR: usize = 4;
@@ -165,11 +169,18 @@ fn columns(
                 init: &init,
             };
             #[cfg(target_arch = "x86_64")]
-            if avx2 && mr == MR && nr == NR {
-                // SAFETY: the CPU has AVX2 and FMA (checked at run time); `block` holds four
-                // rows of `x` and sixteen columns of every row of `w`, and `out` four rows of
+            if avx2 && nr == NR {
+                // SAFETY: the CPU has AVX2 and FMA (checked at run time); `block` holds `mr`
+                // rows of `x` and sixteen columns of every row of `w`, and `out` `mr` rows of
                 // sixteen columns at `at` with row stride `ldo`.
-                unsafe { block.full_avx2(&mut out[at..], ldo) };
+                unsafe {
+                    match mr {
+                        4 => block.rows_avx2::<4>(&mut out[at..], ldo),
+                        3 => block.rows_avx2::<3>(&mut out[at..], ldo),
+                        2 => block.rows_avx2::<2>(&mut out[at..], ldo),
+                        _ => block.rows_avx2::<1>(&mut out[at..], ldo),
+                    }
+                }
                 r += mr;
                 continue;
             }
@@ -212,18 +223,18 @@ impl Block<'_> {
         }
     }
 
-    /// A full 4 × 16 block: eight AVX registers of accumulators, each row of `w` loaded once
-    /// and multiplied by the four rows' broadcast values.
+    /// `R ≤ 4` rows × 16 columns: `2R` AVX registers of accumulators, each row of `w` loaded
+    /// once and multiplied by the rows' broadcast values.
     ///
     /// # Safety
-    /// The CPU must have AVX2 and FMA; the block must be full (four rows of `x`, sixteen
-    /// columns of `w` and of `out` from their starts).
+    /// The CPU must have AVX2 and FMA; the block must hold `R` rows of `x` and sixteen columns
+    /// of `w` and of `out` from their starts.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn full_avx2(&self, out: &mut [f32], ldo: usize) {
+    unsafe fn rows_avx2<const R: usize>(&self, out: &mut [f32], ldo: usize) {
         use std::arch::x86_64::*;
         let k = self.k;
-        assert!(self.x.len() >= MR * k && out.len() >= (MR - 1) * ldo + NR);
+        assert!(R <= MR && self.x.len() >= R * k && out.len() >= (R - 1) * ldo + NR);
         assert!(k == 0 || self.w.len() >= (k - 1) * self.ldw + NR);
         let (x, w) = (self.x.as_ptr(), self.w.as_ptr());
         let b0 = _mm256_loadu_ps(self.init.as_ptr());
@@ -232,14 +243,14 @@ impl Block<'_> {
         for kk in 0..k {
             let wr = w.add(kk * self.ldw);
             let (w0, w1) = (_mm256_loadu_ps(wr), _mm256_loadu_ps(wr.add(8)));
-            for r in 0..MR {
+            for r in 0..R {
                 let a = _mm256_set1_ps(*x.add(r * k + kk));
                 c[2 * r] = _mm256_fmadd_ps(a, w0, c[2 * r]);
                 c[2 * r + 1] = _mm256_fmadd_ps(a, w1, c[2 * r + 1]);
             }
         }
         let o = out.as_mut_ptr();
-        for r in 0..MR {
+        for r in 0..R {
             _mm256_storeu_ps(o.add(r * ldo), c[2 * r]);
             _mm256_storeu_ps(o.add(r * ldo + 8), c[2 * r + 1]);
         }
@@ -264,6 +275,7 @@ mod tests {
             (7, 33, 70),
             (32, 256, 704),
             (5, 64, 4100),
+            (70, 48, 40),
         ] {
             let mut draw = |len: usize| -> Vec<f32> {
                 (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()

@@ -20,7 +20,7 @@
 //! | [`swiglu`] (`silu(gate)·up`) | sigmoid, two products | one pass with a vectorised `exp`; backward in one pass |
 //! | KV-cache write | `slice_assign` | flex: in place when the buffer is uniquely owned (burn-flex 0.21's `slice_assign` copies the whole buffer) |
 //! | [`token_logprobs`] (log-softmax + gather, entropy) | max, exp, sum, log, gather | two passes per row with a vectorised `exp`, no `[n, t, vocab]` intermediate; backward in one pass |
-//! | [`linear`] (`x·w + b`, ≤ 32 rows: decoding) | `matmul` (`gemm`, which packs both operands every call) + bias | flex only (ndarray would copy the weight): the weight streamed once per four rows into 4 × 16 AVX2 accumulators, row-major, or inside a [`decoding`] scope from a copy packed once into 16-column panels; no backward (training shapes keep `gemm`) |
+//! | [`linear`] (`x·w + b`, ≤ 32 rows, ≤ 128 while decoding) | `matmul` (`gemm`, which packs both operands every call) + bias | flex only (ndarray would copy the weight): the weight streamed once per four rows into 4 × 16 AVX2 accumulators, row-major, or inside a [`decoding`] scope from a copy packed once into 16-column panels; no backward (training shapes keep `gemm`) |
 
 mod attention_kernel;
 pub mod composed;
@@ -92,8 +92,9 @@ pub trait FusedBackend: Backend {
     }
 
     /// `x·weight + bias`: a linear layer on rows (Burn's `[in, out]` weight). The backend
-    /// flex runs a kernel of its own for up to [`linear_kernel::MAX_ROWS`] f32 rows (decoding); it
-    /// has no backward pass of its own, so under autodiff this is the composition.
+    /// flex runs a kernel of its own for up to [`linear_kernel::MAX_ROWS`] f32 rows (decoding), or
+    /// [`linear_kernel::MAX_PACKED_ROWS`] inside a [`decoding`] scope; it has no backward pass of
+    /// its own, so under autodiff this is the composition.
     ///
     /// # Shapes
     /// - `x`: `[m, in]`, `weight`: `[in, out]`, `bias`: `[out]` → `[m, out]`

@@ -337,8 +337,8 @@ fn flex_linear_matches_composition() {
 }
 
 /// In a decoding scope the linear kernel reads a weight lent in place from its packed copy,
-/// packed once: the values stay the composition's; a transposed weight (a copy every call) and
-/// many rows are not packed; the copies go when the outermost scope closes.
+/// packed once, up to 128 rows: the values stay the composition's; a transposed weight (a copy
+/// every call) is not packed, and 200 rows go to `gemm`; the copies go when the outermost scope closes.
 #[test]
 fn flex_linear_packs_weights_in_a_decoding_scope() {
     use super::{decoding, packed_weights};
@@ -358,9 +358,11 @@ fn flex_linear_packs_weights_in_a_decoding_scope() {
         }
         assert_eq!(packed_weights(), 1, "one weight, packed once");
         close(F::fused_linear(x.clone(), wt.clone(), None), want_t, 1e-5, "transposed");
-        let many = normal::<F, 2>([40, k], 1.0, 5, &dev);
-        let y = F::fused_linear(many.clone(), w.clone(), None);
-        close(y, composed::linear(many, w.clone(), None), 1e-5, "40 rows");
+        for rows in [70, 200] {
+            let x = normal::<F, 2>([rows, k], 1.0, 5, &dev);
+            let y = F::fused_linear(x.clone(), w.clone(), None);
+            close(y, composed::linear(x, w.clone(), None), 1e-5, "many rows");
+        }
         assert_eq!(packed_weights(), 1, "neither the copy nor the gemm rows packed");
         decoding(|| assert_eq!(packed_weights(), 1, "a nested scope shares"));
         assert_eq!(packed_weights(), 1, "the inner scope left the copies");
