@@ -107,7 +107,11 @@ pub fn exp(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     const ROUND: f32 = 12_582_912.0; // 1.5·2²³: adding and subtracting it rounds to an integer
     let xc = x.clamp(-104.0, 88.0);
-    let n = (xc * LOG2E + ROUND) - ROUND; // eˣ = 2ⁿ·eʳ, |r| ≤ ln 2 / 2
+    let t = xc * LOG2E + ROUND;
+    let n = t - ROUND; // eˣ = 2ⁿ·eʳ, |r| ≤ ln 2 / 2
+    // n as an integer from t's bits (t lies in [2²³, 2²⁴), where one unit is one ulp): `n as
+    // i32` would be a scalar conversion per lane with the cast's saturation checks
+    let ni = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let r = xc - n * LN2_HI - n * LN2_LO;
     let p = 1.987_569_1e-4_f32;
     let p = p * r + 1.398_199_9e-3;
@@ -117,9 +121,9 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 0.5;
     let p = p * r * r + r + 1.0;
     // 2ⁿ below the normal range: 2ⁿ⁺²⁴ (normal), times 2⁻²⁴ after the product (subnormal)
-    let tiny = n < -125.0;
-    let n = if tiny { n + 24.0 } else { n };
-    let e = p * f32::from_bits(((n as i32 + 127) << 23) as u32);
+    let tiny = ni < -125;
+    let ni = if tiny { ni + 24 } else { ni };
+    let e = p * f32::from_bits(((ni + 127) << 23) as u32);
     let e = if tiny { e * 5.960_464_5e-8 } else { e };
     if x < -103.972_08 {
         0.0
