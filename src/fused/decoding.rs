@@ -73,6 +73,15 @@ pub(super) fn panels(
     })
 }
 
+/// Run `f` on a thread of the current rayon pool (in place when already on one; else on a
+/// worker of the global pool while the caller waits). Called from outside the pool, every
+/// operation that splits its work (the kernels, `gemm`) hands all of it to the workers and
+/// sleeps until they finish: two thread switches per operation, which at a decode step's sizes
+/// cost as much as the operation.
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| f())
+}
+
 /// Whether a scope is open on this thread.
 pub(super) fn is_open() -> bool {
     PACKED.with(|p| p.borrow().is_some())

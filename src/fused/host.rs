@@ -9,8 +9,8 @@ use burn::tensor::DType;
 
 use super::attention_kernel::{self, AttnDims};
 use super::kernels::{self, View};
-use super::{decoding, linear_kernel};
 use super::{composed, kernel_on, FusedBackend, Kernel, TokenLogprobs};
+use super::{decoding, linear_kernel};
 
 /// How a host-memory backend lends its tensors to the kernels.
 pub(super) trait HostMemory: Backend {

@@ -357,13 +357,22 @@ fn flex_linear_packs_weights_in_a_decoding_scope() {
             close(y, want.clone(), 1e-5, "packed linear");
         }
         assert_eq!(packed_weights(), 1, "one weight, packed once");
-        close(F::fused_linear(x.clone(), wt.clone(), None), want_t, 1e-5, "transposed");
+        close(
+            F::fused_linear(x.clone(), wt.clone(), None),
+            want_t,
+            1e-5,
+            "transposed",
+        );
         for rows in [70, 200] {
             let x = normal::<F, 2>([rows, k], 1.0, 5, &dev);
             let y = F::fused_linear(x.clone(), w.clone(), None);
             close(y, composed::linear(x, w.clone(), None), 1e-5, "many rows");
         }
-        assert_eq!(packed_weights(), 1, "neither the copy nor the gemm rows packed");
+        assert_eq!(
+            packed_weights(),
+            1,
+            "neither the copy nor the gemm rows packed"
+        );
         decoding(|| assert_eq!(packed_weights(), 1, "a nested scope shares"));
         assert_eq!(packed_weights(), 1, "the inner scope left the copies");
     });

@@ -159,19 +159,23 @@ pub fn generate<B: FusedBackend>(
     order.sort_by_key(|&i| std::cmp::Reverse(prompts[i].len()));
     let mut slots: Vec<Option<Completion>> = vec![None; prompts.len() * g];
     let mut stats = GenerateStats::default();
-    // the weights do not change while generating: the host kernels read them packed
-    crate::fused::decoding(|| -> Result<()> {
-        let head = model.head_weight();
-        for chunk in order.chunks(per_batch) {
-            let (batch, batch_stats) =
-                generate_batch(model, &head, config, prompts, chunk, gen, tokenizer, device)?;
-            stats.add(&batch_stats);
-            for c in batch {
-                let at = c.prompt_index * g + c.sample_index;
-                slots[at] = Some(c);
+    // On a thread of the rayon pool, so that a kernel's parallel pieces start where it is called
+    // instead of handing each decode-step operation to a worker and waiting for it. The weights
+    // do not change while generating: the host kernels read them packed.
+    crate::fused::on_pool(|| {
+        crate::fused::decoding(|| -> Result<()> {
+            let head = model.head_weight();
+            for chunk in order.chunks(per_batch) {
+                let (batch, batch_stats) =
+                    generate_batch(model, &head, config, prompts, chunk, gen, tokenizer, device)?;
+                stats.add(&batch_stats);
+                for c in batch {
+                    let at = c.prompt_index * g + c.sample_index;
+                    slots[at] = Some(c);
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     })?;
     let completions = slots.into_iter().flatten().collect::<Vec<_>>();
     debug_assert_eq!(completions.len(), prompts.len() * g);
@@ -386,7 +390,7 @@ fn pick_tokens<B: FusedBackend>(
     let [n, vocab] = logits.dims();
     if params.is_greedy() {
         let argmax = logits.clone().argmax(1); // [n, 1]
-        // log p(argmax), by the fused log-softmax + gather (no [n, vocab] exponentials)
+                                               // log p(argmax), by the fused log-softmax + gather (no [n, vocab] exponentials)
         let lp = crate::fused::token_logprobs(logits.unsqueeze_dim(1), argmax.clone(), false);
         let tokens = read_ints(argmax)?;
         let lps = read_floats(lp.logprobs)?;
