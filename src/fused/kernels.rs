@@ -108,9 +108,10 @@ pub fn exp(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0; // 1.5·2²³: adding and subtracting it rounds to an integer
     let xc = x.clamp(-104.0, 88.0);
     let t = xc * LOG2E + ROUND;
-    let n = t - ROUND; // eˣ = 2ⁿ·eʳ, |r| ≤ ln 2 / 2
-                       // n as an integer from t's bits (t lies in [2²³, 2²⁴), where one unit is one ulp): `n as
-                       // i32` would be a scalar conversion per lane with the cast's saturation checks
+    // eˣ = 2ⁿ·eʳ, |r| ≤ ln 2 / 2; n also as an integer from t's bits (t lies in [2²³, 2²⁴),
+    // where one unit is one ulp): `n as i32` would be a scalar conversion per lane with the
+    // cast's saturation checks
+    let n = t - ROUND;
     let ni = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let r = xc - n * LN2_HI - n * LN2_LO;
     let p = 1.987_569_1e-4_f32;

@@ -41,7 +41,7 @@ impl Panels {
     pub fn pack(w: &[f32], k: usize, n: usize) -> Self {
         debug_assert_eq!(w.len(), k * n);
         let mut data = vec![0.0f32; n.div_ceil(NR) * k * NR];
-        for (p, panel) in data.chunks_exact_mut(k * NR).enumerate() {
+        for (p, panel) in data.chunks_exact_mut((k * NR).max(1)).enumerate() {
             let j = p * NR;
             let nr = NR.min(n - j);
             for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
@@ -276,6 +276,7 @@ mod tests {
             (32, 256, 704),
             (5, 64, 4100),
             (70, 48, 40),
+            (3, 0, 20),
         ] {
             let mut draw = |len: usize| -> Vec<f32> {
                 (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
