@@ -66,10 +66,11 @@ enum Weight<'a> {
 }
 
 impl<'a> Weight<'a> {
-    /// The weight from column `j` (a multiple of 16) and its row stride.
-    fn from_column(self, j: usize, k: usize, n: usize) -> (&'a [f32], usize) {
+    /// The weight from column `j` (a multiple of 16) and its row stride (nothing to read when
+    /// `k = 0`).
+    fn at_column(self, j: usize, k: usize, n: usize) -> (&'a [f32], usize) {
         match self {
-            Weight::RowMajor(w) => (&w[j..], n),
+            Weight::RowMajor(w) => (&w[j.min(w.len())..], n),
             Weight::Panels(p) => (&p.data[(j / NR) * k * NR..], NR),
         }
     }
@@ -160,7 +161,7 @@ fn columns(
         while r < m {
             let mr = MR.min(m - r);
             let at = r * ldo + (j - cols.start);
-            let (w, ldw) = w.from_column(j, k, n);
+            let (w, ldw) = w.at_column(j, k, n);
             let block = Block {
                 x: &x[r * k..(r + mr) * k],
                 w,
