@@ -82,6 +82,15 @@ pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| f())
 }
 
+/// [`on_pool`] when `cond`, else `f` on the calling thread.
+pub fn on_pool_if<R: Send>(cond: bool, f: impl FnOnce() -> R + Send) -> R {
+    if cond {
+        on_pool(f)
+    } else {
+        f()
+    }
+}
+
 /// Whether a scope is open on this thread.
 pub(super) fn is_open() -> bool {
     PACKED.with(|p| p.borrow().is_some())

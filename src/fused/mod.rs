@@ -41,7 +41,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::DType;
 
 pub use composed::TokenLogprobs;
-pub use decoding::{decoding, on_pool, packed_weights};
+pub use decoding::{decoding, on_pool, on_pool_if, packed_weights};
 
 /// A Burn backend with the model's fused operations.
 pub trait FusedBackend: Backend {

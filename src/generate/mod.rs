@@ -159,10 +159,13 @@ pub fn generate<B: FusedBackend>(
     order.sort_by_key(|&i| std::cmp::Reverse(prompts[i].len()));
     let mut slots: Vec<Option<Completion>> = vec![None; prompts.len() * g];
     let mut stats = GenerateStats::default();
-    // On a thread of the rayon pool, so that a kernel's parallel pieces start where it is called
-    // instead of handing each decode-step operation to a worker and waiting for it. The weights
-    // do not change while generating: the host kernels read them packed.
-    crate::fused::on_pool(|| {
+    // On a host-memory backend, on a thread of the rayon pool, so that a kernel's parallel
+    // pieces start where it is called instead of handing each decode-step operation to a worker
+    // and waiting for it (GPU backends do not use rayon: there a pool thread blocked on the
+    // device would only leave the other workers spinning). The weights do not change while
+    // generating: the host kernels read them packed.
+    let host = crate::tensor::host_memory::<B>(device);
+    crate::fused::on_pool_if(host, || {
         crate::fused::decoding(|| -> Result<()> {
             let head = model.head_weight();
             for chunk in order.chunks(per_batch) {
