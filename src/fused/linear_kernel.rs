@@ -50,11 +50,6 @@ impl Panels {
         }
         Self { data, k, n }
     }
-
-    /// `(in, out)` of the weight.
-    pub fn dims(&self) -> (usize, usize) {
-        (self.k, self.n)
-    }
 }
 
 /// Where a register block's weight columns are.
@@ -95,7 +90,7 @@ pub fn linear(
 /// `y = x·w (+ bias)` with `w` packed.
 ///
 /// # Shapes
-/// - `x`: `[m, k]` row-major, `bias`: `[n]` → `[m, n]`, where `(k, n) = w.dims()`
+/// - `x`: `[m, k]` row-major, `bias`: `[n]` → `[m, n]`, for the `[k, n]` weight `w` packs
 pub fn linear_packed(x: &[f32], w: &Panels, bias: Option<&[f32]>, m: usize) -> Vec<f32> {
     product(x, Weight::Panels(w), bias, [m, w.k, w.n])
 }

@@ -35,6 +35,7 @@ mod flex;
 mod host;
 #[cfg(feature = "ndarray")]
 mod ndarray;
+mod strided_matmul;
 
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;

@@ -167,10 +167,17 @@ pub fn generate<B: FusedBackend>(
     let host = crate::tensor::host_memory::<B>(device);
     crate::fused::on_pool_if(host, || {
         crate::fused::decoding(|| -> Result<()> {
-            let head = model.head_weight();
+            let decoder = Decoder {
+                model,
+                head: model.head_weight(),
+                config,
+                gen,
+                tokenizer,
+                device,
+                host,
+            };
             for chunk in order.chunks(per_batch) {
-                let (batch, batch_stats) =
-                    generate_batch(model, &head, config, prompts, chunk, gen, tokenizer, device)?;
+                let (batch, batch_stats) = generate_batch(&decoder, prompts, chunk)?;
                 stats.add(&batch_stats);
                 for c in batch {
                     let at = c.prompt_index * g + c.sample_index;
@@ -229,19 +236,28 @@ struct Row {
     finish: Option<FinishReason>,
 }
 
+/// What every batch of one [`generate`] call decodes with.
+struct Decoder<'a, B: FusedBackend> {
+    model: &'a Qwen2ForCausalLM<B>,
+    /// The LM head's `[d, vocab]` weight, made once per call (a transposed copy when tied).
+    head: Tensor<B, 2>,
+    config: &'a Qwen2Config,
+    gen: &'a GenerateConfig,
+    tokenizer: Option<&'a Tokenizer>,
+    device: &'a B::Device,
+    /// Whether the backend keeps its tensors in host memory.
+    host: bool,
+}
+
 /// Generate for the prompts `chunk` (indices into `prompts`): prefill once, copy each prefill
 /// to its samples, decode until every row is done. Returns the completions and what it took.
-#[allow(clippy::too_many_arguments)]
 fn generate_batch<B: FusedBackend>(
-    model: &Qwen2ForCausalLM<B>,
-    head: &Tensor<B, 2>,
-    config: &Qwen2Config,
+    d: &Decoder<'_, B>,
     prompts: &[Vec<u32>],
     chunk: &[usize],
-    gen: &GenerateConfig,
-    tokenizer: Option<&Tokenizer>,
-    device: &B::Device,
 ) -> Result<(Vec<Completion>, GenerateStats)> {
+    let (model, head, config, gen) = (d.model, &d.head, d.config, d.gen);
+    let (tokenizer, device) = (d.tokenizer, d.device);
     let mut stats = GenerateStats::default();
     let g = gen.num_return_sequences;
     let group: Vec<Vec<u32>> = chunk.iter().map(|&i| prompts[i].clone()).collect();
@@ -252,9 +268,7 @@ fn generate_batch<B: FusedBackend>(
         return Ok((Vec::new(), stats));
     }
     let dtype = model.compute_dtype();
-    let bucketed = gen
-        .kv_buckets
-        .unwrap_or_else(|| !crate::tensor::host_memory::<B>(device));
+    let bucketed = gen.kv_buckets.unwrap_or(!d.host);
     // decided once per batch: the backend does not change between decode steps
     let on_device = !gen.sampling.is_greedy() && gen.sampling.sample_on.on_device::<B>(device);
     let new_cache = if bucketed {
