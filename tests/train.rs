@@ -50,6 +50,7 @@ fn grpo_learns_the_copy_task() {
         "grad_norm",
         "learning_rate",
         "padding_fraction",
+        "shared_prompt_fraction",
     ]
     .iter()
     .chain(mgrpo::metrics::TIMING_KEYS)
@@ -58,6 +59,12 @@ fn grpo_learns_the_copy_task() {
     }
     let padding = mean(&m, "padding_fraction");
     assert!((0.0..0.5).contains(&padding), "padding fraction {padding}");
+    // each micro-batch holds several completions of a prompt: their prompt is computed once
+    let shared = mean(&m, "shared_prompt_fraction");
+    assert!(
+        (0.05..0.95).contains(&shared),
+        "shared prompt fraction {shared}"
+    );
     // warmup 2 then constant: lr 0, 5e-3, 1e-2, ...
     let lr: Vec<f64> = m[..3]
         .iter()

@@ -4,71 +4,110 @@
 //! lengths (GRPO completions; MGRPO's layer-2 prompts that carry a whole first answer) spends
 //! every padding position on all of those.
 //!
+//! Rows that start with the same prefix (the `G` completions of one GRPO prompt) hold that
+//! prefix's tokens once ([`PackedRows::sharing_prefixes`]): a token's hidden states depend only
+//! on the tokens before it, so the prefix computes the same values in every row of its group.
+//! The token-wise layers compute it once, and its keys and values serve every row's attention.
+//!
 //! Attention alone needs the rows apart: each layer gathers its queries, keys and values into
-//! the left-padded `[rows, seq]` layout (one `select` of token rows), runs the backend's fused
-//! attention with the causal + padding mask of that layout, and gathers the outputs back
-//! ([`Unpadding`]). So the result is the padded forward pass's, token for token (up to float
-//! summation order), on every backend, through ordinary Burn operations whose gradients Burn
-//! already has (`select`'s backward scatters the rows back).
+//! the left-padded `[rows, seq]` layout (one `select` of token rows; a shared prefix token is
+//! selected into each of its rows), runs the backend's fused attention with the causal +
+//! padding mask of that layout, and gathers the outputs back, a shared token's from the first
+//! row that holds it ([`Unpadding`]). So the result is the padded forward pass's, token for
+//! token (up to float summation order), on every backend, through ordinary Burn operations
+//! whose gradients Burn already has (`select`'s backward scatters — and sums, for a shared
+//! token's keys and values — the rows back).
 
 use crate::fused::FusedBackend;
 use burn::prelude::*;
+use std::collections::HashMap;
 
 /// Where each row's tokens go, computed on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackedRows {
-    /// `[N]`: every row's tokens, row after row.
+    /// `[N]`: every distinct token, row after row (a shared prefix where it first appears).
     pub ids: Vec<i64>,
     /// `[N]`: each token's position in its own row.
     pub positions: Vec<i64>,
-    /// Index of each row's first token in `ids`.
-    pub starts: Vec<usize>,
     /// `[rows · seq]`: for each slot of the left-padded layout, the token it holds (a padding
     /// slot points at token 0; attention masks it as a key and its output is dropped).
     pub to_padded: Vec<i64>,
-    /// `[N]`: the left-padded slot of each token.
+    /// `[N]`: the left-padded slot each token's output is read from (for a shared prefix, the
+    /// first row that holds it).
     pub to_packed: Vec<i64>,
     /// The left-padded layout attention runs on: `true` on padding, `[rows · seq]`.
     pub padding: Vec<bool>,
     pub rows: usize,
     /// The longest row.
     pub seq: usize,
+    /// Each row's length.
+    lens: Vec<usize>,
 }
 
 impl PackedRows {
-    /// Pack `rows` (at least one token among them; empty rows are allowed).
+    /// Pack `rows` (at least one token among them; empty rows are allowed), every token apart.
     pub fn new(rows: &[Vec<u32>]) -> Self {
-        let seq = rows.iter().map(Vec::len).max().unwrap_or(0);
-        let n: usize = rows.iter().map(Vec::len).sum();
+        let split: Vec<(&[u32], &[u32])> = rows.iter().map(|r| (&[][..], &r[..])).collect();
+        Self::sharing_prefixes(&split)
+    }
+
+    /// Pack rows given as `(prefix, rest)`: rows whose prefixes are equal (and not empty) hold
+    /// one copy of the prefix's tokens, the first row's.
+    pub fn sharing_prefixes(rows: &[(&[u32], &[u32])]) -> Self {
+        let len = |(p, r): &(&[u32], &[u32])| p.len() + r.len();
+        let seq = rows.iter().map(len).max().unwrap_or(0);
         let mut padding = Vec::with_capacity(rows.len() * seq);
-        let mut ids = Vec::with_capacity(n);
-        let mut positions = Vec::with_capacity(n);
-        let mut starts = Vec::with_capacity(rows.len());
+        let mut ids = Vec::new();
+        let mut positions = Vec::new();
         let mut to_padded = vec![0i64; rows.len() * seq];
-        let mut to_packed = Vec::with_capacity(n);
-        for (r, row) in rows.iter().enumerate() {
+        let mut to_packed = Vec::new();
+        let mut lens = Vec::with_capacity(rows.len());
+        let mut prefix_at: HashMap<&[u32], usize> = HashMap::new();
+        let mut push = |tokens: &[u32], first_pos: usize, slot: usize, ids: &mut Vec<i64>| {
             let start = ids.len();
-            let pad = seq - row.len();
-            starts.push(start);
-            padding.extend((0..seq).map(|j| j < pad));
-            for (k, &t) in row.iter().enumerate() {
+            for (k, &t) in tokens.iter().enumerate() {
                 ids.push(t as i64);
-                positions.push(k as i64);
-                let slot = r * seq + pad + k;
-                to_padded[slot] = (start + k) as i64;
-                to_packed.push(slot as i64);
+                positions.push((first_pos + k) as i64);
+                to_packed.push((slot + k) as i64);
             }
+            start
+        };
+        for (r, row @ &(prefix, rest)) in rows.iter().enumerate() {
+            let pad = seq - len(row);
+            padding.extend((0..seq).map(|j| j < pad));
+            let slot = r * seq + pad;
+            let at = match prefix_at.get(prefix) {
+                Some(&at) => at,
+                None => {
+                    let at = push(prefix, 0, slot, &mut ids);
+                    if !prefix.is_empty() {
+                        prefix_at.insert(prefix, at);
+                    }
+                    at
+                }
+            };
+            let own = push(rest, prefix.len(), slot + prefix.len(), &mut ids);
+            let tokens = (at..at + prefix.len()).chain(own..own + rest.len());
+            for (dst, token) in to_padded[slot..slot + len(row)].iter_mut().zip(tokens) {
+                *dst = token as i64;
+            }
+            lens.push(len(row));
         }
         Self {
             ids,
             positions,
-            starts,
             to_padded,
             to_packed,
             padding,
             rows: rows.len(),
             seq,
+            lens,
         }
+    }
+
+    /// The index in `ids` of token `j` of row `r`.
+    pub fn token(&self, r: usize, j: usize) -> usize {
+        self.to_padded[r * self.seq + self.seq - self.lens[r] + j] as usize
     }
 
     /// Number of tokens (`N`).
@@ -154,11 +193,32 @@ mod tests {
         assert_eq!((p.rows, p.seq, p.tokens()), (3, 3, 5));
         assert_eq!(p.ids, vec![5, 6, 7, 9, 8]);
         assert_eq!(p.positions, vec![0, 1, 2, 0, 1]);
-        assert_eq!(p.starts, vec![0, 3, 3]);
+        assert_eq!((p.token(0, 0), p.token(2, 0), p.token(2, 1)), (0, 3, 4));
         // row 0 fills slots 0..3; row 1 is all padding; row 2 is left-padded by one
         assert_eq!(p.to_padded, vec![0, 1, 2, 0, 0, 0, 0, 3, 4]);
         assert_eq!(p.to_packed, vec![0, 1, 2, 7, 8]);
         let pad = [false, false, false, true, true, true, true, false, false];
         assert_eq!(p.padding, pad);
+    }
+
+    #[test]
+    fn equal_prefixes_hold_their_tokens_once() {
+        let (a, b) = ([5u32, 6], [7u32]);
+        let rows: [(&[u32], &[u32]); 4] = [(&a, &[1, 2]), (&b, &[3]), (&a, &[4]), (&[], &[8])];
+        let p = PackedRows::sharing_prefixes(&rows);
+        assert_eq!((p.rows, p.seq, p.tokens()), (4, 4, 8));
+        // row 2's prefix is row 0's tokens 0 and 1; only its own token 4 is new
+        assert_eq!(p.ids, vec![5, 6, 1, 2, 7, 3, 4, 8]);
+        assert_eq!(p.positions, vec![0, 1, 2, 3, 0, 1, 2, 0]);
+        assert_eq!(
+            p.to_padded,
+            vec![0, 1, 2, 3, 0, 0, 4, 5, 0, 0, 1, 6, 0, 0, 0, 7]
+        );
+        // each token's output is read from the first row that holds it
+        assert_eq!(p.to_packed, vec![0, 1, 2, 3, 6, 7, 11, 15]);
+        assert_eq!((p.token(2, 0), p.token(2, 1), p.token(2, 2)), (0, 1, 6));
+        // an empty prefix shares nothing
+        let rows: [(&[u32], &[u32]); 2] = [(&[], &[1]), (&[], &[1])];
+        assert_eq!(PackedRows::sharing_prefixes(&rows).tokens(), 2);
     }
 }

@@ -32,20 +32,24 @@ pub struct MicroBatch {
 
 /// Positions a set of micro-batches computes in the token-wise layers (embedding, projections,
 /// norms, MLP) against the ones that hold a token. With `padding_free` those layers see the
-/// tokens only (attention still runs on each micro-batch's left-padded layout).
+/// tokens only, a prompt that several samples of a micro-batch share once (attention still runs
+/// on each micro-batch's left-padded layout).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Padding {
-    /// Σ rows × longest `prompt + completion` over the micro-batches (Σ lengths when
+    /// Σ rows × longest `prompt + completion` over the micro-batches (Σ distinct tokens when
     /// `padding_free`).
     pub computed: usize,
     /// Σ `prompt + completion` lengths.
     pub tokens: usize,
+    /// Tokens of prompts repeated within a micro-batch, computed once (`padding_free`).
+    pub shared: usize,
 }
 
 impl Padding {
     pub fn add(&mut self, other: Padding) {
         self.computed += other.computed;
         self.tokens += other.tokens;
+        self.shared += other.shared;
     }
 
     /// The share of computed positions that are padding (0 when nothing was computed).
@@ -53,7 +57,17 @@ impl Padding {
         if self.computed == 0 {
             0.0
         } else {
-            1.0 - self.tokens as f32 / self.computed as f32
+            1.0 - (self.tokens - self.shared) as f32 / self.computed as f32
+        }
+    }
+
+    /// The share of tokens not computed because an earlier row of their micro-batch holds the
+    /// same prompt (0 when there are no tokens).
+    pub fn shared_fraction(&self) -> f32 {
+        if self.tokens == 0 {
+            0.0
+        } else {
+            self.shared as f32 / self.tokens as f32
         }
     }
 }
@@ -133,13 +147,25 @@ fn sorted(exp: &Experience) -> Vec<usize> {
 pub fn padding(exp: &Experience, samples: &[usize], padding_free: bool) -> Padding {
     let longest = samples.iter().map(|&i| length(exp, i)).max().unwrap_or(0);
     let tokens = samples.iter().map(|&i| length(exp, i)).sum();
+    if !padding_free {
+        return Padding {
+            computed: samples.len() * longest,
+            tokens,
+            shared: 0,
+        };
+    }
+    // as `model::packed` shares them: equal non-empty prompts, by content
+    let mut seen = std::collections::HashSet::new();
+    let shared = samples
+        .iter()
+        .map(|&i| &exp.prompts[exp.samples[i].prompt][..])
+        .filter(|p| !p.is_empty() && !seen.insert(*p))
+        .map(<[u32]>::len)
+        .sum();
     Padding {
-        computed: if padding_free {
-            tokens
-        } else {
-            samples.len() * longest
-        },
+        computed: tokens - shared,
         tokens,
+        shared,
     }
 }
 
@@ -194,7 +220,8 @@ mod tests {
             p,
             Padding {
                 computed: 52,
-                tokens: 44
+                tokens: 44,
+                shared: 0
             }
         );
         assert!((p.fraction() - 8.0 / 52.0).abs() < 1e-6);
@@ -233,6 +260,23 @@ mod tests {
             .map(|b| b.samples)
             .collect();
         assert_eq!(one, vec![vec![4, 0, 2, 1], vec![5, 3]]);
+    }
+
+    #[test]
+    fn packed_micro_batches_compute_a_repeated_prompt_once() {
+        // prompts of 2 and 10 tokens alternate: samples 0, 2, 4 hold prompt 0, 1 and 3 prompt 1
+        let exp = experience(&[5, 1, 7, 3, 2]);
+        let p = padding(&exp, &[0, 1, 2, 3, 4], true);
+        // 44 tokens; prompt 0 repeated twice (2 · 2), prompt 1 once (10)
+        assert_eq!((p.tokens, p.shared, p.computed), (44, 14, 30));
+        assert_eq!(p.fraction(), 0.0);
+        assert!((p.shared_fraction() - 14.0 / 44.0).abs() < 1e-6);
+        // left-padded micro-batches share nothing
+        assert_eq!(padding(&exp, &[0, 1, 2, 3, 4], false).shared, 0);
+        // an equal prompt under another index is shared too
+        let mut twin = experience(&[1, 1]);
+        twin.prompts[1] = vec![0; 2];
+        assert_eq!(padding(&twin, &[0, 1], true).shared, 2);
     }
 
     #[test]

@@ -258,6 +258,7 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
             time_backward: u.secs[1],
             time_optimizer: u.secs[2],
             padding_fraction: (u.padding.computed > 0).then(|| u.padding.fraction()),
+            shared_prompt_fraction: (u.padding.tokens > 0).then(|| u.padding.shared_fraction()),
             rollout_tokens_layer1: layer1_tokens,
             rollout_tokens_layer2: layer2_tokens,
             layer2: got.layer2().map(|l2| l2.stats),
