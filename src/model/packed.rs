@@ -20,7 +20,7 @@
 
 use crate::fused::FusedBackend;
 use burn::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Where each row's tokens go, computed on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,17 @@ pub struct PackedRows {
     lens: Vec<usize>,
 }
 
+/// The prefixes [`PackedRows::sharing_prefixes`] does not hold again: each non-empty prefix
+/// equal to an earlier one (by content), in order.
+pub fn repeated_prefixes<'a>(
+    prefixes: impl IntoIterator<Item = &'a [u32]>,
+) -> impl Iterator<Item = &'a [u32]> {
+    let mut seen = HashSet::new();
+    prefixes
+        .into_iter()
+        .filter(move |p| !p.is_empty() && !seen.insert(*p))
+}
+
 impl PackedRows {
     /// Pack `rows` (at least one token among them; empty rows are allowed), every token apart.
     pub fn new(rows: &[Vec<u32>]) -> Self {
@@ -63,7 +74,7 @@ impl PackedRows {
         let mut to_packed = Vec::new();
         let mut lens = Vec::with_capacity(rows.len());
         let mut prefix_at: HashMap<&[u32], usize> = HashMap::new();
-        let mut push = |tokens: &[u32], first_pos: usize, slot: usize, ids: &mut Vec<i64>| {
+        let mut push = |tokens: &[u32], first_pos: usize, slot: usize| {
             let start = ids.len();
             for (k, &t) in tokens.iter().enumerate() {
                 ids.push(t as i64);
@@ -79,14 +90,14 @@ impl PackedRows {
             let at = match prefix_at.get(prefix) {
                 Some(&at) => at,
                 None => {
-                    let at = push(prefix, 0, slot, &mut ids);
+                    let at = push(prefix, 0, slot);
                     if !prefix.is_empty() {
                         prefix_at.insert(prefix, at);
                     }
                     at
                 }
             };
-            let own = push(rest, prefix.len(), slot + prefix.len(), &mut ids);
+            let own = push(rest, prefix.len(), slot + prefix.len());
             let tokens = (at..at + prefix.len()).chain(own..own + rest.len());
             for (dst, token) in to_padded[slot..slot + len(row)].iter_mut().zip(tokens) {
                 *dst = token as i64;

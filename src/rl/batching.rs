@@ -18,6 +18,7 @@
 //! micro-batch, as in TRL).
 
 use super::experience::Experience;
+use crate::model::packed::repeated_prefixes;
 
 /// One micro-batch: samples of one part.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,14 +155,10 @@ pub fn padding(exp: &Experience, samples: &[usize], padding_free: bool) -> Paddi
             shared: 0,
         };
     }
-    // as `model::packed` shares them: equal non-empty prompts, by content
-    let mut seen = std::collections::HashSet::new();
-    let shared = samples
+    let prompts = samples
         .iter()
-        .map(|&i| &exp.prompts[exp.samples[i].prompt][..])
-        .filter(|p| !p.is_empty() && !seen.insert(*p))
-        .map(<[u32]>::len)
-        .sum();
+        .map(|&i| &exp.prompts[exp.samples[i].prompt][..]);
+    let shared = repeated_prefixes(prompts).map(<[u32]>::len).sum();
     Padding {
         computed: tokens - shared,
         tokens,

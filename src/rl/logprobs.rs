@@ -10,7 +10,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 
 use crate::batch::PaddedBatch;
-use crate::model::packed::PackedRows;
+use crate::model::packed::{repeated_prefixes, PackedRows};
 use crate::model::{ModelInput, Qwen2ForCausalLM};
 
 /// One sequence to score: a prompt and the completion sampled for it.
@@ -108,10 +108,10 @@ fn same_length(rows: &[SeqRow<'_>]) -> bool {
 }
 
 /// Whether two rows have the same (non-empty) prompt: a GRPO group's completions.
-pub(crate) fn shares_prompts(rows: &[SeqRow<'_>]) -> bool {
-    let mut seen = std::collections::HashSet::new();
-    rows.iter()
-        .any(|r| !r.prompt.is_empty() && !seen.insert(r.prompt))
+fn shares_prompts(rows: &[SeqRow<'_>]) -> bool {
+    repeated_prefixes(rows.iter().map(|r| r.prompt))
+        .next()
+        .is_some()
 }
 
 /// The hidden states that predict the window's tokens, `[n, t, d]`, and those tokens `[n, t]`,
