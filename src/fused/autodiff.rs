@@ -95,6 +95,27 @@ impl<B: FusedBackend> Backward<B, 2> for SwigluBackward {
     }
 }
 
+/// The RMSNorm node's backward pass, from the saved input and weight.
+#[derive(Debug)]
+struct RmsNormBackward;
+
+impl<B: FusedBackend> Backward<B, 2> for RmsNormBackward {
+    type State = (FloatTensor<B>, FloatTensor<B>, f64);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        let (x, w, eps) = ops.state;
+        let (dx, dw) = B::fused_rms_norm_backward(inner(x), inner(w), inner(dy), eps);
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, prim(dx));
+        }
+        if let Some(node) = node_w {
+            grads.register::<B>(node.id, prim(dw));
+        }
+    }
+}
+
 /// The token log-probs node's backward pass: `grad·(onehot − softmax)` from the saved logits
 /// and log-sum-exp.
 #[derive(Debug)]
@@ -240,6 +261,34 @@ impl<B: FusedBackend, C: CheckpointStrategy> FusedBackend for Autodiff<B, C> {
 
     fn has_swiglu_kernel(dtype: burn::tensor::DType) -> bool {
         B::has_swiglu_kernel(dtype)
+    }
+
+    fn has_rms_norm_kernel(dtype: burn::tensor::DType) -> bool {
+        B::has_rms_norm_kernel(dtype)
+    }
+
+    fn fused_rms_norm(x: Tensor<Self, 2>, weight: Tensor<Self, 1>, eps: f64) -> Tensor<Self, 2> {
+        if !B::has_rms_norm_kernel(x.dtype()) || weight.dtype() != x.dtype() {
+            return composed::rms_norm(x, weight, eps);
+        }
+        let (x, w) = (prim(x), prim(weight));
+        let y = match RmsNormBackward
+            .prepare::<C>([x.node.clone(), w.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y =
+                    B::fused_rms_norm(inner(x.primitive.clone()), inner(w.primitive.clone()), eps);
+                prep.finish((x.primitive, w.primitive, eps), prim(y))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(prim(B::fused_rms_norm(
+                inner(x.primitive),
+                inner(w.primitive),
+                eps,
+            ))),
+        };
+        inner(y)
     }
 
     fn fused_swiglu(gate: Tensor<Self, 3>, up: Tensor<Self, 3>) -> Tensor<Self, 3> {

@@ -70,6 +70,27 @@ impl HostMemory for Flex<f32> {
         view(t)
     }
 
+    fn writable(mut t: FlexTensor) -> FlexTensor {
+        let whole = t.layout().is_contiguous()
+            && t.layout().start_offset() == 0
+            && t.storage::<f32>().len() == t.layout().num_elements();
+        if whole && t.try_storage_mut::<f32>().is_some() {
+            return t;
+        }
+        let dims = t.layout().shape().to_vec();
+        FlexTensor::from_data(TensorData::new(Self::values(&t).to_vec(), dims))
+    }
+
+    fn values_mut(t: &mut FlexTensor) -> &mut [f32] {
+        // `writable` made `t` the only holder of its buffer; an empty slice otherwise (the
+        // kernels check their slices' lengths)
+        t.try_storage_mut::<f32>().unwrap_or_default()
+    }
+
+    fn into_tensor<const D: usize>(t: FlexTensor, dims: [usize; D]) -> Tensor<Self, D> {
+        Tensor::<Self, 1>::from_primitive(TensorPrimitive::Float(t)).reshape(dims)
+    }
+
     /// In place when `buf` is an f32 buffer nobody else holds (burn-flex 0.21's `slice_assign`
     /// copies the whole buffer on every write); `slice_assign` otherwise.
     fn cache_write(buf: Tensor<Self, 4>, offset: usize, new: Tensor<Self, 4>) -> Tensor<Self, 4> {

@@ -7,8 +7,10 @@
 use burn::prelude::*;
 use burn::tensor::DType;
 
+use super::adamw_kernel::{self, AdamWStep};
 use super::attention_kernel::{self, AttnDims};
 use super::kernels::{self, View};
+use super::rms_norm_kernel;
 use super::{composed, kernel_on, FusedBackend, Kernel, TokenLogprobs};
 use super::{decoding, linear_kernel};
 
@@ -39,6 +41,14 @@ pub(super) trait HostMemory: Backend {
     fn values(t: &Self::Floats) -> &[f32];
     /// The 4-d view of a held boolean tensor as bytes (non-zero = true), broadcasting as `view`.
     fn bool_view(t: &Self::Bools) -> View<'_, u8>;
+
+    /// `t` (from [`Self::contiguous`]) as a buffer nobody else holds, for a kernel to overwrite:
+    /// `t` itself when it is one, else a copy.
+    fn writable(t: Self::Floats) -> Self::Floats;
+    /// The values of a tensor from [`Self::writable`], to overwrite in place.
+    fn values_mut(t: &mut Self::Floats) -> &mut [f32];
+    /// A held tensor as a tensor of `dims` (its element count).
+    fn into_tensor<const D: usize>(t: Self::Floats, dims: [usize; D]) -> Tensor<Self, D>;
 
     /// The KV-cache write ([`FusedBackend::fused_cache_write`]); `slice_assign` unless the
     /// backend can do better.
@@ -322,5 +332,83 @@ impl<B: HostMemory> FusedBackend for B {
             v,
         );
         tensor(d, dims, &dev)
+    }
+
+    fn has_rms_norm_kernel(dtype: DType) -> bool {
+        kernel_on(Kernel::RmsNorm, dtype)
+    }
+
+    fn fused_rms_norm(x: Tensor<Self, 2>, weight: Tensor<Self, 1>, eps: f64) -> Tensor<Self, 2> {
+        if !Self::has_rms_norm_kernel(x.dtype()) || weight.dtype() != DType::F32 {
+            return composed::rms_norm(x, weight, eps);
+        }
+        let (dev, dims) = (x.device(), x.dims());
+        let (x, w) = (Self::contiguous(x), Self::contiguous(weight));
+        let y = rms_norm_kernel::rms_norm(Self::values(&x), Self::values(&w), eps as f32);
+        tensor(y, dims, &dev)
+    }
+
+    fn fused_rms_norm_backward(
+        x: Tensor<Self, 2>,
+        weight: Tensor<Self, 1>,
+        dy: Tensor<Self, 2>,
+        eps: f64,
+    ) -> (Tensor<Self, 2>, Tensor<Self, 1>) {
+        if !Self::has_rms_norm_kernel(x.dtype()) || weight.dtype() != DType::F32 {
+            return composed::rms_norm_backward(x, weight, dy, eps);
+        }
+        let (dev, dims, h) = (x.device(), x.dims(), weight.dims()[0]);
+        let (x, w, dy) = (
+            Self::contiguous(x),
+            Self::contiguous(weight),
+            Self::contiguous(dy),
+        );
+        let (dx, dw) = rms_norm_kernel::rms_norm_backward(
+            Self::values(&x),
+            Self::values(&w),
+            Self::values(&dy),
+            eps as f32,
+        );
+        (tensor(dx, dims, &dev), tensor(dw, [h], &dev))
+    }
+
+    fn fused_adamw(
+        param: Tensor<Self, 1>,
+        grad: Tensor<Self, 1>,
+        m: Tensor<Self, 1>,
+        v: Tensor<Self, 1>,
+        step: &AdamWStep,
+    ) -> (Tensor<Self, 1>, Tensor<Self, 1>, Tensor<Self, 1>) {
+        let f32s = [&param, &grad, &m, &v]
+            .iter()
+            .all(|t| t.dtype() == DType::F32);
+        if !(f32s && kernel_on(Kernel::Adamw, DType::F32)) {
+            return composed::adamw(param, grad, m, v, step);
+        }
+        let dims = param.dims();
+        let g = Self::contiguous(grad);
+        let [mut p, mut m, mut v] = [param, m, v].map(|t| Self::writable(Self::contiguous(t)));
+        adamw_kernel::adamw(
+            Self::values_mut(&mut p),
+            Self::values(&g),
+            Self::values_mut(&mut m),
+            Self::values_mut(&mut v),
+            step,
+        );
+        (
+            Self::into_tensor(p, dims),
+            Self::into_tensor(m, dims),
+            Self::into_tensor(v, dims),
+        )
+    }
+
+    fn fused_sum_squares(x: Tensor<Self, 1>) -> Tensor<Self, 1> {
+        if !kernel_on(Kernel::Adamw, x.dtype()) {
+            return composed::sum_squares(x);
+        }
+        let dev = x.device();
+        let x = Self::contiguous(x);
+        let sum = adamw_kernel::sum_squares(Self::values(&x)) as f32;
+        tensor(vec![sum], [1], &dev)
     }
 }

@@ -20,13 +20,18 @@
 //! | [`swiglu`] (`silu(gate)·up`) | sigmoid, two products | one pass with a vectorised `exp`; backward in one pass |
 //! | KV-cache write | `slice_assign` | flex: in place when the buffer is uniquely owned (burn-flex 0.21's `slice_assign` copies the whole buffer) |
 //! | [`token_logprobs`] (log-softmax + gather, entropy) | max, exp, sum, log, gather | two passes per row with a vectorised `exp`, no `[n, t, vocab]` intermediate; backward in one pass |
+//! | [`rms_norm`] (RMSNorm of rows) | square, mean, sqrt, a division, the weight's product | one pass per row; backward in one pass, the weight's gradient summed per 32 rows and then over them |
+//! | [`FusedBackend::fused_adamw`] (one AdamW step; the clip's scale folded in) | Burn's `AdamW` arithmetic, eight tensor operations | one parallel pass, in place where the buffers are not shared |
+//! | [`FusedBackend::fused_sum_squares`] (a term of the global gradient norm) | `square`, `sum` | one parallel pass, f64 partial sums |
 //! | [`linear`] (`x·w + b`, ≤ 32 rows, ≤ 128 while decoding) | `matmul` (`gemm`, which packs both operands every call) + bias | flex only (ndarray would copy the weight): the weight streamed once per four rows into 4 × 16 AVX2 accumulators, row-major, or inside a [`decoding`] scope from a copy packed once into 16-column panels; no backward (training shapes keep `gemm`) |
 
+pub mod adamw_kernel;
 mod attention_kernel;
 pub mod composed;
 mod decoding;
 pub mod kernels;
 pub mod linear_kernel;
+mod rms_norm_kernel;
 
 mod autodiff;
 #[cfg(feature = "flex")]
@@ -41,6 +46,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::DType;
 
+pub use adamw_kernel::AdamWStep;
 pub use composed::TokenLogprobs;
 pub use decoding::{decoding, on_pool, on_pool_if, packed_weights};
 
@@ -185,6 +191,48 @@ pub trait FusedBackend: Backend {
     ) -> Tensor<Self, 3> {
         composed::token_logprobs_backward(logits, targets, lse, grad)
     }
+
+    /// Whether [`Self::fused_rms_norm`] runs a kernel of its own for `dtype` tensors.
+    fn has_rms_norm_kernel(_dtype: DType) -> bool {
+        false
+    }
+
+    /// RMSNorm of the rows of `x`, scaled by `weight`.
+    ///
+    /// # Shapes
+    /// - `x`: `[n, h]`, `weight`: `[h]` → `[n, h]`
+    fn fused_rms_norm(x: Tensor<Self, 2>, weight: Tensor<Self, 1>, eps: f64) -> Tensor<Self, 2> {
+        composed::rms_norm(x, weight, eps)
+    }
+
+    /// The gradients of [`Self::fused_rms_norm`] with respect to `x` and `weight`.
+    fn fused_rms_norm_backward(
+        x: Tensor<Self, 2>,
+        weight: Tensor<Self, 1>,
+        dy: Tensor<Self, 2>,
+        eps: f64,
+    ) -> (Tensor<Self, 2>, Tensor<Self, 1>) {
+        composed::rms_norm_backward(x, weight, dy, eps)
+    }
+
+    /// One AdamW step on a parameter flattened to `[n]`, with its gradient and moments `m`, `v`
+    /// (zeros before the first step); returns the new `(param, m, v)`. The CPU backends update
+    /// the buffers in place where nobody else holds them, in one parallel pass.
+    fn fused_adamw(
+        param: Tensor<Self, 1>,
+        grad: Tensor<Self, 1>,
+        m: Tensor<Self, 1>,
+        v: Tensor<Self, 1>,
+        step: &AdamWStep,
+    ) -> (Tensor<Self, 1>, Tensor<Self, 1>, Tensor<Self, 1>) {
+        composed::adamw(param, grad, m, v, step)
+    }
+
+    /// `Σ x²` of a tensor flattened to `[n]`, as a one-element tensor (the global gradient
+    /// norm's terms).
+    fn fused_sum_squares(x: Tensor<Self, 1>) -> Tensor<Self, 1> {
+        composed::sum_squares(x)
+    }
 }
 
 /// An autodiff backend whose inner backend has the fused operations too (what the trainer's
@@ -229,6 +277,11 @@ pub fn swiglu<B: FusedBackend>(gate: Tensor<B, 3>, up: Tensor<B, 3>) -> Tensor<B
     B::fused_swiglu(gate, up)
 }
 
+/// [`FusedBackend::fused_rms_norm`].
+pub fn rms_norm<B: FusedBackend>(x: Tensor<B, 2>, weight: Tensor<B, 1>, eps: f64) -> Tensor<B, 2> {
+    B::fused_rms_norm(x, weight, eps)
+}
+
 /// [`FusedBackend::fused_rope`].
 pub fn rope<B: FusedBackend>(
     x: Tensor<B, 4>,
@@ -248,17 +301,21 @@ pub enum Kernel {
     Logprobs,
     CacheWrite,
     Linear,
+    Adamw,
+    RmsNorm,
 }
 
 #[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))]
 impl Kernel {
-    const ALL: [Kernel; 6] = [
+    const ALL: [Kernel; 8] = [
         Kernel::Attention,
         Kernel::Rope,
         Kernel::Swiglu,
         Kernel::Logprobs,
         Kernel::CacheWrite,
         Kernel::Linear,
+        Kernel::Adamw,
+        Kernel::RmsNorm,
     ];
 
     fn name(self) -> &'static str {
@@ -269,12 +326,15 @@ impl Kernel {
             Kernel::CacheWrite => "cache_write",
             Kernel::Logprobs => "logprobs",
             Kernel::Linear => "linear",
+            Kernel::Adamw => "adamw",
+            Kernel::RmsNorm => "rms_norm",
         }
     }
 }
 
 /// The kernels this process uses: all of them, or those named in `MGRPO_KERNELS`
-/// (comma-separated: `attention`, `rope`, `swiglu`, `logprobs`, `cache_write`, `linear`; `none` =
+/// (comma-separated: `attention`, `rope`, `swiglu`, `logprobs`, `cache_write`, `linear`, `adamw`
+/// (the optimizer step and the gradient norm's sums of squares), `rms_norm`; `none` =
 /// every operation composed, which is how the benchmarks measure the kernels against the
 /// compositions in one build). An unknown name is reported once and ignored.
 #[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(dead_code))]
@@ -291,7 +351,7 @@ fn enabled() -> &'static [Kernel] {
                     None if name == "all" => on.extend(Kernel::ALL),
                     None => tracing::warn!(
                         "MGRPO_KERNELS: unknown kernel `{name}` ignored (known: attention, rope, \
-                         swiglu, logprobs, cache_write, linear, all, none)"
+                         swiglu, logprobs, cache_write, linear, adamw, rms_norm, all, none)"
                     ),
                 }
             }
@@ -316,5 +376,7 @@ impl FusedBackend for burn::backend::LibTorch<f32> {}
 
 #[cfg(test)]
 mod attention_tests;
+#[cfg(test)]
+mod norm_adamw_tests;
 #[cfg(test)]
 mod tests;

@@ -52,6 +52,18 @@ impl HostMemory for NdArray<f32> {
         &t.data
     }
 
+    fn writable(t: Values<f32>) -> Values<f32> {
+        t // `contiguous` made a copy of its own
+    }
+
+    fn values_mut(t: &mut Values<f32>) -> &mut [f32] {
+        &mut t.data
+    }
+
+    fn into_tensor<const D: usize>(t: Values<f32>, dims: [usize; D]) -> Tensor<Self, D> {
+        Tensor::from_data(TensorData::new(t.data, dims), &Default::default())
+    }
+
     fn bool_view(t: &Values<u8>) -> View<'_, u8> {
         t.view()
     }

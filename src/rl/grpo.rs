@@ -9,7 +9,7 @@
 use crate::fused::FusedAutodiffBackend;
 use std::time::Instant;
 
-use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 
 use super::batching;
@@ -18,7 +18,7 @@ use super::logprobs::{completion_logprobs, completion_mask, right_aligned, windo
 use super::loss::{
     grpo_loss, high_entropy_mask, LossInputs, LossMetrics, LossParams, StepCounts, TokenSums,
 };
-use super::optim::{clip_global_norm, PolicyOptimizer};
+use super::optim::{clip_coefficient, global_grad_norm, step_scaled, PolicyOptimizer};
 use crate::error::Result;
 use crate::model::Qwen2ForCausalLM;
 use crate::tensor::read_back;
@@ -268,7 +268,7 @@ pub(crate) fn apply<B: FusedAutodiffBackend>(
 ) -> (Qwen2ForCausalLM<B>, UpdateStats) {
     let t0 = Instant::now();
     let part_losses = sums.part_losses.clone();
-    let Some(mut grads) = grads.filter(|_| sums.micro_batches > 0.0) else {
+    let Some(grads) = grads.filter(|_| sums.micro_batches > 0.0) else {
         // nothing to train on (every part empty): no optimizer step, nothing skipped
         return (
             model,
@@ -285,10 +285,16 @@ pub(crate) fn apply<B: FusedAutodiffBackend>(
         .zip(&part_losses)
         .map(|(p, l)| p.weight * l)
         .sum();
-    let grad_norm = clip_global_norm(&model, &mut grads, cfg.max_grad_norm);
+    let grad_norm = global_grad_norm(&model, &grads);
     let applied = loss.is_finite() && grad_norm.is_finite();
     let model = if applied {
-        optim.step(lr, model, grads)
+        step_scaled(
+            optim,
+            lr,
+            model,
+            grads,
+            clip_coefficient(grad_norm, cfg.max_grad_norm),
+        )
     } else {
         model
     };

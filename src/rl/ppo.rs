@@ -11,7 +11,7 @@
 use crate::fused::{FusedAutodiffBackend, FusedBackend};
 use std::time::Instant;
 
-use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 
 use super::experience::Experience;
@@ -21,7 +21,7 @@ use super::logprobs::{
     at_least_f32, completion_logprobs, completion_mask, right_aligned, rows_input, window, Layout,
 };
 use super::optim::{
-    clip_coefficient, global_grad_norm, scale_grads, PolicyOptimizer, ValueOptimizer,
+    clip_coefficient, global_grad_norm, step_scaled, PolicyOptimizer, ValueOptimizer,
 };
 use super::ppo_loss::{policy_loss, value_loss, POLICY_SUMS, VALUE_SUMS};
 use crate::error::{Error, Result};
@@ -387,22 +387,18 @@ pub fn ppo_update<B: FusedAutodiffBackend>(
         return Ok((policy, critic, stats));
     }
     let t1 = Instant::now();
-    let (mut gp, mut gv) = (acc_p.grads(), acc_v.grads());
+    let (gp, gv) = (acc_p.grads(), acc_v.grads());
     let norm_p = global_grad_norm(&policy, &gp);
     let norm_v = global_grad_norm(&critic, &gv);
     let norm = (norm_p * norm_p + norm_v * norm_v).sqrt();
     let c = clip_coefficient(norm, cfg.max_grad_norm);
-    if c < 1.0 {
-        scale_grads(&policy, &mut gp, c);
-        scale_grads(&critic, &mut gv, c);
-    }
     let loss = stats.sums.policy_loss + cfg.vf_coef * stats.sums.value_loss;
     stats.grad_norm = norm;
     stats.applied = loss.is_finite() && norm.is_finite();
     let (policy, critic) = if stats.applied {
         (
-            policy_optim.step(lr, policy, gp),
-            value_optim.step(value_lr, critic, gv),
+            step_scaled(policy_optim, lr, policy, gp, c),
+            step_scaled(value_optim, value_lr, critic, gv, c),
         )
     } else {
         (policy, critic)

@@ -3,11 +3,11 @@
 //! step's total completion tokens, so gradient accumulation equals one big batch.
 
 use crate::fused::{FusedAutodiffBackend, FusedBackend};
-use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 
 use super::logprobs::{completion_logprobs, completion_mask, window, Layout, SeqRow};
-use super::optim::{clip_global_norm, PolicyOptimizer};
+use super::optim::{clip_coefficient, global_grad_norm, step_scaled, PolicyOptimizer};
 use crate::error::{Error, Result};
 use crate::model::Qwen2ForCausalLM;
 
@@ -99,11 +99,17 @@ pub fn sft_update<B: FusedAutodiffBackend>(
     if tokens == 0 {
         return Ok((model, SftStats::default()));
     }
-    let mut grads = accum.grads();
-    let grad_norm = clip_global_norm(&model, &mut grads, max_grad_norm);
+    let grads = accum.grads();
+    let grad_norm = global_grad_norm(&model, &grads);
     let applied = loss_sum.is_finite() && grad_norm.is_finite();
     let model = if applied {
-        optim.step(lr, model, grads)
+        step_scaled(
+            optim,
+            lr,
+            model,
+            grads,
+            clip_coefficient(grad_norm, max_grad_norm),
+        )
     } else {
         model
     };
