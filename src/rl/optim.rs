@@ -56,8 +56,8 @@ pub fn adamw<B: FusedAutodiffBackend, M: AutodiffModule<B>>(p: &AdamParams) -> A
 }
 
 /// Burn's `AdamW` (no AMSGrad, no cautious decay) as [`FusedBackend::fused_adamw`], keeping
-/// Burn's state record (a state saved by either loads into the other), with a factor for the
-/// gradients of the next step ([`step_scaled`]).
+/// Burn's state type (`AdamWState`: the same record on disk), with a factor for the gradients
+/// of the next step ([`step_scaled`]).
 #[derive(Debug)]
 pub struct FusedAdamW {
     params: AdamParams,
