@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use super::kernels::simd_dispatch;
+use super::kernels::{simd_dispatch, sum_squares_f32};
 
 /// Elements per parallel task.
 const CHUNK: usize = 1 << 14;
@@ -85,20 +85,8 @@ simd_dispatch! {
 
 #[inline(always)]
 fn sum_squares_chunk_impl(x: &[f32]) -> f64 {
-    // eight f32 lanes of partial sums (vectorised), folded into f64 every 256 elements
-    let mut total = 0.0f64;
-    for block in x.chunks(256) {
-        let mut lanes = [0.0f32; 8];
-        let mut it = block.chunks_exact(8);
-        for c in &mut it {
-            for (l, &x) in lanes.iter_mut().zip(c) {
-                *l += x * x;
-            }
-        }
-        let rest: f32 = it.remainder().iter().map(|x| x * x).sum();
-        total += lanes.iter().map(|&l| l as f64).sum::<f64>() + rest as f64;
-    }
-    total
+    // f32 partial sums of 256 elements, added up in f64
+    x.chunks(256).map(|b| sum_squares_f32(b) as f64).sum()
 }
 
 #[cfg(test)]

@@ -379,10 +379,9 @@ impl<B: HostMemory> FusedBackend for B {
         v: Tensor<Self, 1>,
         step: &AdamWStep,
     ) -> (Tensor<Self, 1>, Tensor<Self, 1>, Tensor<Self, 1>) {
-        let f32s = [&param, &grad, &m, &v]
-            .iter()
-            .all(|t| t.dtype() == DType::F32);
-        if !(f32s && kernel_on(Kernel::Adamw, DType::F32)) {
+        let on = kernel_on(Kernel::Adamw, param.dtype())
+            && [&grad, &m, &v].iter().all(|t| t.dtype() == DType::F32);
+        if !on {
             return composed::adamw(param, grad, m, v, step);
         }
         let dims = param.dims();

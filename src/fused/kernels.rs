@@ -133,6 +133,20 @@ pub fn exp(x: f32) -> f32 {
     }
 }
 
+/// `Σ x²` in f32, in eight lanes of partial sums (so that the loop vectorises), then the rest.
+#[inline(always)]
+pub(crate) fn sum_squares_f32(x: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let mut it = x.chunks_exact(8);
+    for c in &mut it {
+        for (l, &x) in lanes.iter_mut().zip(c) {
+            *l += x * x;
+        }
+    }
+    let rest: f32 = it.remainder().iter().map(|x| x * x).sum();
+    lanes.iter().sum::<f32>() + rest
+}
+
 /// Rotate-half RoPE: `y = x·cos + rotate_half(x)·sin` with `rotate_half([x1, x2]) = [−x2, x1]`.
 /// With `sin` negated it is its own backward (`cos`/`sin` repeat their halves).
 ///

@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use super::kernels::simd_dispatch;
+use super::kernels::{simd_dispatch, sum_squares_f32};
 
 /// Rows per parallel task.
 const ROWS: usize = 32;
@@ -35,19 +35,10 @@ fn forward_row_impl(y: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
     }
 }
 
-/// `√(mean(x²) + ε)` of a row (the sum in eight lanes, as a vectorised reduction adds).
+/// `√(mean(x²) + ε)` of a row.
 #[inline(always)]
 fn rms(x: &[f32], eps: f32) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let mut it = x.chunks_exact(8);
-    for c in &mut it {
-        for (l, &x) in lanes.iter_mut().zip(c) {
-            *l += x * x;
-        }
-    }
-    let rest: f32 = it.remainder().iter().map(|x| x * x).sum();
-    let ss: f32 = lanes.iter().sum::<f32>() + rest;
-    (ss / x.len() as f32 + eps).sqrt()
+    (sum_squares_f32(x) / x.len() as f32 + eps).sqrt()
 }
 
 /// The gradients of [`rms_norm`] from the output's gradient `dy`: `(dx, dw)`, with

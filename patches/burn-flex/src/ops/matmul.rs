@@ -265,44 +265,18 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
     let len = checked_size(m, n);
 
     // mgrpo patch (patches/burn-flex/PATCH.md): gemm overwrites every element of the output
-    // (`read_dst` false) when k > 0, so the buffer is not zeroed first.
-    if k > 0 && len > 0 {
-        let mut out: Vec<T> = Vec::with_capacity(len);
-        unsafe {
-            gemm_call(
-                m,
-                n,
-                k,
-                out.as_mut_ptr(),
-                1,
-                n as isize,
-                lhs_ptr,
-                lhs_col_stride,
-                lhs_row_stride,
-                rhs_ptr,
-                rhs_col_stride,
-                rhs_row_stride,
-                parallelism,
-            );
-            // SAFETY: gemm wrote all `len` elements of the row-major [m, n] output above.
-            out.set_len(len);
-        }
-        return FlexTensor::new(
-            Bytes::from_elems(out),
-            Layout::contiguous(out_shape),
-            T::dtype(),
-        );
+    // (`read_dst` false) when k > 0, so the buffer is not zeroed first. With k = 0 the product
+    // is the zero matrix: the zeroed buffer is the answer.
+    if k == 0 || len == 0 {
+        return FlexTensor::empty(out_shape, T::dtype());
     }
-
-    let mut output = FlexTensor::empty(out_shape, T::dtype());
-    let out_data: &mut [T] = output.storage_mut();
-
+    let mut out: Vec<T> = Vec::with_capacity(len);
     unsafe {
         gemm_call(
             m,
             n,
             k,
-            out_data.as_mut_ptr(),
+            out.as_mut_ptr(),
             1,
             n as isize,
             lhs_ptr,
@@ -313,9 +287,14 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
             rhs_row_stride,
             parallelism,
         );
+        // SAFETY: gemm wrote all `len` elements of the row-major [m, n] output above.
+        out.set_len(len);
     }
-
-    output
+    FlexTensor::new(
+        Bytes::from_elems(out),
+        Layout::contiguous(out_shape),
+        T::dtype(),
+    )
 }
 
 /// Strided gemm call for one matrix. Wraps `gemm::gemm` with GemmScalar zero/one.
