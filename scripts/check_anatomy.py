@@ -14,7 +14,7 @@
            some step "wrong": the check's sensitivity (false-alarm rate)
   fixes    of the flagged wrong first answers, the share whose turn 2 ends right
 
-    python3 scripts/check_anatomy.py runs/table2/start/seed0/eval/test.jsonl ...
+    python3 scripts/check_anatomy.py runs/table2/start/seed*/eval/test.jsonl   # + their mean
 
 Standard library only."""
 
@@ -66,6 +66,7 @@ def check_lines(text):
 
 
 def anatomy(path):
+    """The five shares of one evaluation file, in percent (None where undefined)."""
     rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
     cols_ok = cols = steps_ok = steps = 0
     n = {True: 0, False: 0}
@@ -81,20 +82,41 @@ def anatomy(path):
             fixed += 1
 
     def pct(a, b):
-        return f"{100 * a / b:5.1f} %" if b else "    –"
+        return 100 * a / b if b else None
 
-    print(
-        f"{path}: {len(rows)} problems | columns {pct(cols_ok, cols)} of {cols} | "
-        f"steps {pct(steps_ok, steps)} of {steps} | flags wrong t1 {pct(flags[False], n[False])}"
-        f" right t1 {pct(flags[True], n[True])} | fixes {pct(fixed, flags[False])}"
-    )
+    return len(rows), [
+        pct(cols_ok, cols),
+        pct(steps_ok, steps),
+        pct(flags[False], n[False]),
+        pct(flags[True], n[True]),
+        pct(fixed, flags[False]),
+    ]
+
+
+NAMES = ["columns", "steps", "flags wrong t1", "flags right t1", "fixes"]
+
+
+def line(label, shares):
+    def fmt(v):
+        return f"{v:5.1f} %" if v is not None else "    –"
+
+    return f"{label}: " + " | ".join(f"{k} {fmt(v)}" for k, v in zip(NAMES, shares))
 
 
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
+    per_file = []
     for path in sys.argv[1:]:
-        anatomy(path)
+        n, shares = anatomy(path)
+        per_file.append(shares)
+        print(line(f"{path} ({n} problems)", shares))
+    if len(per_file) > 1:
+        means = []
+        for i in range(len(NAMES)):
+            vals = [s[i] for s in per_file if s[i] is not None]
+            means.append(sum(vals) / len(vals) if vals else None)
+        print(line(f"mean of {len(per_file)} files", means))
 
 
 if __name__ == "__main__":

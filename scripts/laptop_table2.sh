@@ -9,6 +9,7 @@
 #                                                  # cores, plus ~40 min for the one-device PPO row)
 #   SEEDS="0 1" ROWS="start mgrpo" bash scripts/laptop_table2.sh
 #   MGRPO=/path/to/mgrpo ...                       # a fixed binary (rebuilds during the runs)
+#   MODEL=runs/p3/sft/model OUT=runs/table2-p3 ... # another start model (same task and test split)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,7 @@ if [ -z "${MGRPO:-}" ]; then
 fi
 mgrpo="${MGRPO:-${CARGO_TARGET_DIR:-target}/release/mgrpo}"
 out="${OUT:-runs/table2}"
+model="${MODEL:-model}"
 seeds="${SEEDS:-0 1 2 3 4}"
 rows="${ROWS:-start intrinsic intrinsic-in-turn star star-external ppo grpo mgrpo igrpo}"
 
@@ -37,15 +39,15 @@ for seed in $seeds; do
     mkdir -p "$dir"
     start=$(date +%s)
     case "$row" in
-      start) evaluate model "$row" "$seed" ;;
-      intrinsic | intrinsic-in-turn) BUDGET=160 evaluate model "$row" "$seed" --baseline "$row" ;;
+      start) evaluate "$model" "$row" "$seed" ;;
+      intrinsic | intrinsic-in-turn) BUDGET=160 evaluate "$model" "$row" "$seed" --baseline "$row" ;;
       star | star-external)
         "$mgrpo" sft --config "configs/tiny-$row.toml" --out "$dir/run" \
-          --set seed="$seed" --set star.seed="$seed" 2>"$dir/log.txt"
+          --set model="$model" --set seed="$seed" --set star.seed="$seed" 2>"$dir/log.txt"
         evaluate "$dir/run/model" "$row" "$seed" ;;
       ppo | grpo | mgrpo | igrpo)
-        "$mgrpo" train --config "configs/tiny-$row.toml" --out "$dir/run" --set seed="$seed" \
-          --set eval_steps=0 --set save_steps=0 \
+        "$mgrpo" train --config "configs/tiny-$row.toml" --out "$dir/run" --set model="$model" \
+          --set seed="$seed" --set eval_steps=0 --set save_steps=0 \
           >"$dir/table.md" 2>"$dir/log.txt"
         evaluate "$dir/run/model" "$row" "$seed" ;;
       *) echo "unknown row $row" >&2; exit 1 ;;

@@ -8,8 +8,10 @@
 #      self-correction traces);
 #   4. `mgrpo task --trace-share 0.4` (same seed: the same splits, a corpus with 40 % traces) and
 #      `mgrpo sft --config configs/tiny-warmstart-checks.toml`: phase 2 (checking);
-#   5. model/ := the warm-started weights, config and tokenizer, and task/{train,test}.jsonl.
-# About 60 minutes on 2 cores, nearly all of it steps 3 and 4.
+#   5. `mgrpo task --trace-share 0.7` and `mgrpo sft --config configs/tiny-warmstart-phase3.toml`:
+#      phase 3 (600 more steps of checking, which makes the checks pay: docs/RESULTS.md);
+#   6. model/ := the warm-started weights, config and tokenizer, and task/{train,test}.jsonl.
+# About 75 minutes on 2 cores, nearly all of it steps 3 to 5.
 #
 #   bash scripts/make_tiny_model.sh            # builds target/release/mgrpo first
 set -euo pipefail
@@ -29,10 +31,14 @@ mkdir -p "$work"
 cmp -s "$work/task/test.jsonl" "$work/task-checks/test.jsonl"   # same held-out split
 "$mgrpo" sft --config configs/tiny-warmstart-checks.toml --out "$work/checks" \
   --set model="$work/warmstart/model" --set dataset="$work/task-checks/sft.jsonl"
+"$mgrpo" task --out "$work/task-phase3" --seed 0 --trace-share 0.7
+cmp -s "$work/task/test.jsonl" "$work/task-phase3/test.jsonl"
+"$mgrpo" sft --config configs/tiny-warmstart-phase3.toml --out "$work/phase3" \
+  --set model="$work/checks/model" --set dataset="$work/task-phase3/sft.jsonl"
 
 # Swap the new model in whole, keeping model/README.md.
 rm -rf model.new
-cp -r "$work/checks/model" model.new
+cp -r "$work/phase3/model" model.new
 mkdir -p model.new/task
 cp "$work/task/train.jsonl" "$work/task/test.jsonl" model.new/task/
 cp model/README.md model.new/README.md
