@@ -10,6 +10,9 @@
 #   SEEDS="0 1" ROWS="start mgrpo" bash scripts/laptop_table2.sh
 #   MGRPO=/path/to/mgrpo ...                       # a fixed binary (rebuilds during the runs)
 #   MODEL=runs/p3/sft/model OUT=runs/table2-p3 ... # another start model (same task and test split)
+#   SAMPLES=4 DATA=runs/task-2000/test.jsonl ...   # the evaluation design (docs/RESULTS.md, "Power":
+#                                                  # `mgrpo task --out runs/task-2000 --seed 0
+#                                                  # --more-test 1500` makes that split)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,13 +24,15 @@ out="${OUT:-runs/table2}"
 model="${MODEL:-model}"
 seeds="${SEEDS:-0 1 2 3 4}"
 rows="${ROWS:-start intrinsic intrinsic-in-turn star star-external ppo grpo mgrpo igrpo}"
+samples="${SAMPLES:-1}"
+data="${DATA:-model/task/test.jsonl}"
 
 # Each turn gets 192 new tokens (a three-step check is ~130); the intrinsic rows' instruction is
 # 117 tokens long, so there both turns get 160 to fit the model's 512-token context. The
 # intrinsic row asks in a new user turn (the paper's way); intrinsic-in-turn puts the
 # instruction inside the assistant turn, where a guide phrase goes.
 evaluate() { # MODEL ROW SEED [EXTRA...]
-  "$mgrpo" eval --model "$1" --data model/task/test.jsonl --template chatml --turns 2 \
+  "$mgrpo" eval --model "$1" --data "$data" --template chatml --turns 2 --samples "$samples" \
     --temperature 0.7 --max-new-tokens "${BUDGET:-192}" --batch-size 128 --seed "$3" \
     --out "$out/$2/seed$3/eval" "${@:4}" >/dev/null
 }

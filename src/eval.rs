@@ -23,10 +23,14 @@ use crate::tokenizer::Tokenizer;
 /// The paper's intrinsic self-correction instruction (`--baseline intrinsic`).
 pub const INTRINSIC_INSTRUCTION: &str = "The solution above may contain errors due to a misunderstanding of the question. Please identify and correct any mistakes, then rewrite the solution clearly and accurately.";
 
-/// Table-2 metrics over N problems, as fractions (the table prints percentages).
+/// Table-2 metrics over N problems, as fractions (the table prints percentages): with several
+/// samples per problem, the mean over problems of each problem's mean over its samples.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct TwoTurnMetrics {
     pub n: usize,
+    /// Samples per problem (absent in logs written before it existed: one).
+    #[serde(default = "one")]
+    pub samples: usize,
     pub acc_t1: f64,
     /// Equal to `acc_t1` when only one turn was run.
     pub acc_t2: f64,
@@ -35,9 +39,20 @@ pub struct TwoTurnMetrics {
     pub delta_c_to_i: f64,
 }
 
+fn one() -> usize {
+    1
+}
+
 impl TwoTurnMetrics {
     /// From each problem's (right at t1, right at t2).
     pub fn from_verdicts(verdicts: &[(bool, bool)]) -> Self {
+        Self::from_samples(verdicts, 1)
+    }
+
+    /// From `samples` consecutive (right at t1, right at t2) per problem (every problem the
+    /// same number, so the mean of all is the mean of the per-problem means).
+    pub fn from_samples(verdicts: &[(bool, bool)], samples: usize) -> Self {
+        let samples = samples.max(1);
         let n = verdicts.len();
         let frac = |f: &dyn Fn(&(bool, bool)) -> bool| {
             verdicts.iter().filter(|v| f(v)).count() as f64 / n.max(1) as f64
@@ -47,7 +62,8 @@ impl TwoTurnMetrics {
         let i2c = frac(&|v| !v.0 && v.1);
         let c2i = frac(&|v| v.0 && !v.1);
         Self {
-            n,
+            n: n / samples,
+            samples,
             acc_t1,
             acc_t2,
             delta: i2c - c2i,
@@ -57,10 +73,17 @@ impl TwoTurnMetrics {
     }
 }
 
-/// One problem's answers and verdicts (a line of the evaluation JSONL).
+/// One problem's answers and verdicts (a line of the evaluation JSONL); with several samples per
+/// problem, one line per sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProblemResult {
     pub id: String,
+    /// Which sample of the problem (0, 1, …); absent with one sample per problem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<usize>,
+    /// The dataset's `family` field (the problem's kind, for per-family tables), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
     pub gold: String,
     pub turn1: String,
     pub turn1_answer: Option<String>,
@@ -82,6 +105,9 @@ pub struct EvalSettings {
     /// Token budget of each turn.
     pub max_new_tokens: usize,
     pub seed: u64,
+    /// Two-turn samples per problem (each problem's turn 1 drawn this many times, each draw
+    /// continued once).
+    pub samples: usize,
     /// Turn 2 as a new user message after the first answer (intrinsic self-correction as
     /// Huang et al. and SCoRe ask for it) instead of a continuation of the assistant turn.
     pub new_user_turn: bool,
@@ -94,12 +120,14 @@ pub fn evaluate<S: Sampler>(
     prompts: Vec<Vec<u32>>,
     settings: &EvalSettings,
 ) -> Result<(Vec<ProblemResult>, TwoTurnMetrics)> {
-    let draw = |seed| Draw {
-        n: 1,
+    let k = settings.samples.max(1);
+    let draw = |n, seed| Draw {
+        n,
         max_new_tokens: settings.max_new_tokens,
         seed,
     };
-    let t1 = policy.rollout(problems, prompts, None, draw(settings.seed))?;
+    // turn 1: k samples of each prompt, grouped by problem (problem i's sample j at i·k + j)
+    let t1 = policy.rollout(problems, prompts, None, draw(k, settings.seed))?;
     // the rollout graded each answer; only the extracted answer is left to record (found as
     // the grader found it)
     let extraction = policy.extraction;
@@ -107,11 +135,22 @@ pub fn evaluate<S: Sampler>(
         let how = extraction.unwrap_or_else(|| p.format.default_extraction());
         extract_answer(text, how).map(|e| e.answer)
     };
-    let mut results: Vec<ProblemResult> = problems
+    // one entry per (problem, sample), in that order
+    let each: Vec<&Problem> = problems
+        .iter()
+        .flat_map(|p| std::iter::repeat_n(*p, k))
+        .collect();
+    let mut results: Vec<ProblemResult> = each
         .iter()
         .enumerate()
         .map(|(i, p)| ProblemResult {
             id: p.id.clone(),
+            sample: (k > 1).then_some(i % k),
+            family: p
+                .fields
+                .get("family")
+                .and_then(|v| v.as_str())
+                .map(String::from),
             gold: p.gold_answer.clone(),
             turn1: t1.text(i).to_string(),
             turn1_answer: answer(p, t1.text(i)),
@@ -122,9 +161,9 @@ pub fn evaluate<S: Sampler>(
         })
         .collect();
     if settings.turns >= 2 {
-        let mut ids = Vec::with_capacity(problems.len());
-        let mut prefixes = Vec::with_capacity(problems.len());
-        for (i, p) in problems.iter().enumerate() {
+        let mut ids = Vec::with_capacity(each.len());
+        let mut prefixes = Vec::with_capacity(each.len());
+        for (i, p) in each.iter().enumerate() {
             let turn = if settings.new_user_turn {
                 policy.new_user_turn(&p.question, t1.text(i), &settings.guide)?
             } else {
@@ -134,13 +173,13 @@ pub fn evaluate<S: Sampler>(
             prefixes.push(turn.graded_prefix);
         }
         let t2 = policy.rollout(
-            problems,
+            &each,
             ids,
             Some(&prefixes),
-            draw(settings.seed ^ 0x7_0272),
+            draw(1, settings.seed ^ 0x7_0272),
         )?;
         for (i, r) in results.iter_mut().enumerate() {
-            r.turn2_answer = answer(problems[i], &policy.graded_text(&prefixes[i], t2.text(i)));
+            r.turn2_answer = answer(each[i], &policy.graded_text(&prefixes[i], t2.text(i)));
             r.turn2_correct = t2.rewards[i].correct;
             r.turn2 = Some(t2.text(i).to_string());
         }
@@ -149,7 +188,7 @@ pub fn evaluate<S: Sampler>(
         .iter()
         .map(|r| (r.turn1_correct, r.turn2_correct))
         .collect();
-    Ok((results, TwoTurnMetrics::from_verdicts(&verdicts)))
+    Ok((results, TwoTurnMetrics::from_samples(&verdicts, k)))
 }
 
 /// The paper's Table 2 as Markdown: one row per benchmark, percentages with one decimal.
@@ -320,6 +359,7 @@ mod tests {
             guide: INTRINSIC_INSTRUCTION.into(),
             max_new_tokens: 8,
             seed: 0,
+            samples: 1,
             new_user_turn: false,
         };
         // graded on the continuation (the default): "Yes." gives no answer, so it is wrong
@@ -391,6 +431,68 @@ mod tests {
         assert_eq!((m.acc_t1, m.acc_t2, m.delta), (0.5, 0.5, 0.0));
     }
 
+    /// Two samples per problem: turn 1 draws each problem twice, each draw is continued once,
+    /// the lines come problem by problem with their sample index, and the metrics are the
+    /// per-problem means (a: right then wrong at t1, both fixed or kept; b: both wrong, one
+    /// fixed).
+    #[test]
+    fn several_samples_per_problem() {
+        use crate::reward::RewardConfig;
+        use crate::rl::scripted::{problem, test_tokenizer, Scripted};
+        let tok = test_tokenizer();
+        let problems = [problem("a", "1+1?", "2"), problem("b", "2+2?", "4")];
+        let refs: Vec<&Problem> = problems.iter().collect();
+        let t = PromptTemplate::builtin("plain").unwrap();
+        let prompts: Vec<Vec<u32>> = refs
+            .iter()
+            .map(|p| tok.encode(&t.render(&p.question)).unwrap())
+            .collect();
+        let script = |call: usize, prompt: &str, sample: usize| -> String {
+            match (call, &prompt[..4], sample) {
+                (0, "1+1?", 0) => r"\boxed{2}",
+                (0, "1+1?", _) => r"\boxed{3}",
+                (0, _, _) => r"\boxed{5}",
+                // turn 2 sees its own first answer
+                (1, "1+1?", _) => r"\boxed{2}",
+                (1, _, _) => r"\boxed{4}",
+                _ => panic!("a third turn"),
+            }
+            .to_string()
+        };
+        let mut scripted = Scripted::new(&tok, Box::new(script));
+        let settings = EvalSettings {
+            turns: 2,
+            guide: "Check.".into(),
+            max_new_tokens: 8,
+            seed: 0,
+            samples: 2,
+            new_user_turn: false,
+        };
+        let reward = RewardConfig::default();
+        let mut policy = Policy::new(&mut scripted, &t, &tok, &reward).unwrap();
+        let (results, m) = evaluate(&mut policy, &refs, prompts, &settings).unwrap();
+        let lines: Vec<(&str, Option<usize>, bool, bool)> = results
+            .iter()
+            .map(|r| (r.id.as_str(), r.sample, r.turn1_correct, r.turn2_correct))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("a", Some(0), true, true),
+                ("a", Some(1), false, true),
+                ("b", Some(0), false, true),
+                ("b", Some(1), false, true),
+            ]
+        );
+        // turn 1: n = 2 per prompt; turn 2: one continuation of each of the 4 first answers
+        assert_eq!((scripted.calls[0].1.n, scripted.calls[0].0.len()), (2, 2));
+        assert_eq!((scripted.calls[1].1.n, scripted.calls[1].0.len()), (1, 4));
+        assert!(scripted.calls[1].0[1].contains(r"\boxed{3}"));
+        assert_eq!((m.n, m.samples), (2, 2));
+        // Acc@t1: a ½, b 0 → ¼; Acc@t2: 1; Δi→c: a ½, b 1 → ¾
+        assert_eq!((m.acc_t1, m.acc_t2, m.delta_i_to_c), (0.25, 1.0, 0.75));
+    }
+
     /// The recorded answer is found the way the grader found it: under `extraction =
     /// last_math`, an unmarked `$2$` is both graded right and recorded.
     #[test]
@@ -407,6 +509,7 @@ mod tests {
             guide: String::new(),
             max_new_tokens: 8,
             seed: 0,
+            samples: 1,
             new_user_turn: false,
         };
         let mut reward = RewardConfig::default();

@@ -35,8 +35,6 @@ fn table2_prints_intervals_and_claims_and_exports() {
     let o = mgrpo(&[
         "table2",
         runs.to_str().unwrap(),
-        "--resamples",
-        "400",
         "--export",
         docs.to_str().unwrap(),
     ]);
@@ -44,11 +42,11 @@ fn table2_prints_intervals_and_claims_and_exports() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("the 100 problems"), "{out}");
     assert!(
-        out.contains("| Start model (warm-started SFT) | 2 | 30.0 ["),
+        out.contains("| Start model (warm-started SFT) | 2 | 1 | 30.0 ["),
         "{out}"
     );
     assert!(
-        out.contains("| MGRPO | 2 | 32.0 [") && out.contains("| 12 ± 0 |"),
+        out.contains("| MGRPO | 2 | 1 | 32.0 [") && out.contains("| 12 ± 0 |"),
         "{out}"
     );
     let claim = |text: &str| {
@@ -58,9 +56,11 @@ fn table2_prints_intervals_and_claims_and_exports() {
             .to_string()
     };
     assert!(claim("Intrinsic self-correction hurts").contains("| -28.0 |"));
-    assert!(claim("Intrinsic self-correction hurts").ends_with("| holds |"));
+    assert!(claim("Intrinsic self-correction hurts").contains("| primary | 2 × 1 |"));
+    assert!(claim("Intrinsic self-correction hurts").contains("| holds |"));
     assert!(claim("MGRPO corrects: Δi→c(MGRPO)").contains("| +7.0 |"));
-    assert!(claim("MGRPO raises Acc@t2").ends_with("| holds |"));
+    assert!(claim("MGRPO raises Acc@t2").contains("| exploratory |"));
+    assert!(claim("MGRPO raises Acc@t2").contains("| holds |"));
     assert!(!out.contains("MGRPO beats GRPO"), "no GRPO row: {out}");
     for row in ["start", "intrinsic", "mgrpo"] {
         for s in 0..2 {
@@ -70,7 +70,7 @@ fn table2_prints_intervals_and_claims_and_exports() {
         }
     }
     // the exported verdicts rebuild the same table
-    let again = mgrpo(&["table2", docs.to_str().unwrap(), "--resamples", "400"]);
+    let again = mgrpo(&["table2", docs.to_str().unwrap()]);
     assert_eq!(String::from_utf8_lossy(&again.stdout), out);
 }
 
@@ -91,4 +91,76 @@ fn table2_refuses_what_it_cannot_read() {
         e.contains("start/seed0/wall_s: not a number of seconds"),
         "{e}"
     );
+}
+
+/// Several samples per problem and a family label: the cells are per-problem means, the
+/// sample count is printed, the power columns use the sample level, and `--by family` gives
+/// one table per family (from the files' own `family`, or joined from `--data`).
+#[test]
+fn table2_with_samples_and_families() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    for s in 0..3u32 {
+        let eval = runs.join(format!("start/seed{s}/eval"));
+        std::fs::create_dir_all(&eval).unwrap();
+        let mut lines = Vec::new();
+        for i in 0..40 {
+            let family = if i < 20 { "sum" } else { "linear" };
+            for k in 0..2 {
+                // `linear` right in both samples, `sum` right in sample 0 only (and in sample
+                // 1 on seed 2's first ten problems): per-problem means 1 and ½
+                let t1 = family == "linear" || k == 0 || (s == 2 && i < 10);
+                lines.push(format!(
+                    r#"{{"id":"q{i}","sample":{k},"family":"{family}","turn1_correct":{t1},"turn2_correct":{t1}}}"#
+                ));
+            }
+        }
+        std::fs::write(eval.join("test.jsonl"), lines.join("\n")).unwrap();
+    }
+    let o = mgrpo(&["table2", runs.to_str().unwrap(), "--by", "family"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    // seeds 0 and 1: (20·1 + 20·½)/40 = 75 %; seed 2: (20 + 10·1 + 10·½)/40 = 87.5 % → 79.2
+    assert!(
+        out.contains("| Start model (warm-started SFT) | 3 | 2 | 79.2 ["),
+        "{out}"
+    );
+    assert!(
+        out.contains("### family = linear (20 problems; exploratory)"),
+        "{out}"
+    );
+    assert!(out.contains("| Start model (warm-started SFT) | 3 | 2 | 100.0 [100.0, 100.0]"));
+    assert!(
+        out.contains("### family = sum (20 problems; exploratory)"),
+        "{out}"
+    );
+    // a dataset without the field named is refused by line
+    let data = dir.path().join("data.jsonl");
+    std::fs::write(&data, "{\"id\":\"q0\",\"kind\":\"x\"}\n").unwrap();
+    let e = fails(&[
+        "table2",
+        runs.to_str().unwrap(),
+        "--by",
+        "family",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(e.contains("data.jsonl:1: no `family` to group by"), "{e}");
+    let e = fails(&["table2", runs.to_str().unwrap(), "--by", "level"]);
+    assert!(e.contains("problem `q0` has no `level`"), "{e}");
+}
+
+#[test]
+fn table2_coverage_reports_both_estimators() {
+    let o = mgrpo(&["table2", "--coverage", "--simulations", "50"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("| paired")).count(),
+        18,
+        "{out}"
+    );
+    assert!(out.contains("| ANOVA covers |") && out.contains("| bootstrap covers |"));
+    let e = fails(&["table2", "--coverage", "--simulations", "0"]);
+    assert!(e.contains("--simulations"), "{e}");
 }

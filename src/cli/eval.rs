@@ -92,6 +92,11 @@ pub struct EvalArgs {
     pub limit: Option<usize>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Two-turn samples per problem: each problem's first answer is drawn N times and each
+    /// continued once; every metric is the mean over problems of the per-problem mean, and
+    /// the per-problem JSONL has one line per sample (`sample` 0…N−1).
+    #[arg(long, default_value_t = 1)]
+    pub samples: usize,
     /// Sequences decoded together.
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
@@ -141,8 +146,11 @@ pub fn eval<B: FusedBackend>(a: EvalArgs, device: &B::Device) -> Result<()> {
     sampling
         .validate()
         .map_err(|e| anyhow::anyhow!("--{} {}", e.key.replace('_', "-"), e.msg))?;
-    if a.batch_size == 0 || a.max_new_tokens == 0 || a.limit == Some(0) {
-        bail!("--batch-size, --max-new-tokens and --limit must be at least 1");
+    if a.batch_size == 0 || a.max_new_tokens == 0 || a.limit == Some(0) || a.samples == 0 {
+        bail!("--batch-size, --max-new-tokens, --limit and --samples must be at least 1");
+    }
+    if a.samples > 1024 {
+        bail!("--samples: at most 1024 (got {})", a.samples);
     }
     let turns = a.turns as usize;
     let guide = match (a.baseline, &a.guide) {
@@ -205,6 +213,7 @@ pub fn eval<B: FusedBackend>(a: EvalArgs, device: &B::Device) -> Result<()> {
         guide: guide.clone(),
         max_new_tokens: a.max_new_tokens,
         seed: a.seed,
+        samples: a.samples,
         new_user_turn,
     };
     let mut policy = Policy::new(sampler, &template, tokenizer, &reward)?;
@@ -253,6 +262,7 @@ pub fn eval<B: FusedBackend>(a: EvalArgs, device: &B::Device) -> Result<()> {
         "temperature": a.temperature,
         "max_new_tokens": a.max_new_tokens,
         "seed": a.seed,
+        "samples": a.samples,
         "rows": rows.iter().map(|(n, m)| serde_json::json!({"benchmark": n, "metrics": m})).collect::<Vec<_>>(),
     });
     write_atomic(

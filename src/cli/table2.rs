@@ -1,35 +1,76 @@
-//! `mgrpo table2`: the MGRPO paper's Table 2 over seeds, with 95 % intervals and the paper's
-//! claims as paired tests, from the per-problem results of `mgrpo eval`.
+//! `mgrpo table2`: the MGRPO paper's Table 2 over seeds, with 95 % intervals, the paper's
+//! claims as paired tests (Holm over the primary family) with their power, per-group tables
+//! and the turn-2 checks, from the per-problem results of `mgrpo eval`.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
 
-use mgrpo::table2;
+use mgrpo::stats::coverage;
+use mgrpo::table2::{self, ClaimOptions};
 
 use super::emit;
 
 #[derive(Args)]
 pub struct Table2Args {
     /// The results directory: <row>/seed<N>/eval/<data>.jsonl as `mgrpo eval --out` writes it
-    /// (rows: start, intrinsic, star, star-external, ppo, grpo, mgrpo, igrpo), with the run's
-    /// wall time in <row>/seed<N>/wall_s (scripts/laptop_table2.sh's layout).
+    /// (rows: start, intrinsic, intrinsic-in-turn, star, star-external, ppo, grpo, mgrpo,
+    /// igrpo), with the run's wall time in <row>/seed<N>/wall_s (scripts/laptop_table2.sh's
+    /// layout).
     #[arg(default_value = "runs/table2")]
     pub dir: PathBuf,
-    /// Also copy every seed's verdicts (id, turn1_correct, turn2_correct only), summary.json
-    /// and wall_s here, in the same layout, so that the table can be rebuilt without the runs.
+    /// Also copy what every figure needs here, in the same layout: each seed's verdicts per
+    /// problem and sample (with the labels, whether each turn answered and the turn-2 check's
+    /// counts), summary.json, wall_s, and a summary of the training log (run_summary.json).
     #[arg(long)]
     pub export: Option<PathBuf>,
-    /// Bootstrap replicates per interval.
-    #[arg(long, default_value_t = mgrpo::stats::RESAMPLES)]
-    pub resamples: usize,
+    /// Also report every cell and claim per group of this label (e.g. `family`): a string
+    /// field of the evaluation files, or of --data.
+    #[arg(long, value_name = "FIELD")]
+    pub by: Option<String>,
+    /// The dataset whose rows give --by's field, joined by `id` (e.g. model/task/test.jsonl).
+    #[arg(long, requires = "by")]
+    pub data: Option<PathBuf>,
+    /// The effect size of interest in points, for the power columns (the MGRPO paper's gain
+    /// of MGRPO's Acc@t2 over GRPO's Acc@t1 is about 3).
+    #[arg(long, default_value_t = 3.0)]
+    pub effect: f64,
+    /// For the power columns of claims measured with one sample per problem: the share of
+    /// their residual that is sampling noise (one sample cannot tell it from the problem ×
+    /// seed interaction; --components on a multi-sample evaluation measures it).
+    #[arg(long, value_name = "SHARE")]
+    pub within_share: Option<f64>,
+    /// Also print every cell's variance components (problems, seeds, interaction, samples).
+    #[arg(long)]
+    pub components: bool,
+    /// Instead of a table: measure how often the 95 % intervals cover the truth on simulated
+    /// verdicts with known effects (this estimator and the crossed bootstrap it replaced).
+    #[arg(long, conflicts_with_all = ["export", "by"])]
+    pub coverage: bool,
+    /// Simulations per design for --coverage (the bootstrap gets a fifth of them).
+    #[arg(long, default_value_t = 2000, requires = "coverage")]
+    pub simulations: usize,
     /// Write the Markdown here instead of stdout.
     #[arg(long)]
     pub output: Option<PathBuf>,
 }
 
 pub fn table2(a: Table2Args) -> Result<()> {
+    if !(a.effect.is_finite() && a.effect > 0.0 && a.effect < 100.0) {
+        anyhow::bail!(
+            "--effect: must be between 0 and 100 points (got {})",
+            a.effect
+        );
+    }
+    if a.coverage {
+        if a.simulations == 0 {
+            anyhow::bail!("--simulations: must be at least 1");
+        }
+        let boot = (a.simulations / 5).max(1);
+        let out = coverage::report(a.simulations, boot, 1000)?;
+        return emit(a.output.as_deref(), &out);
+    }
     let results = table2::load(&a.dir)?;
     if results.rows.is_empty() {
         anyhow::bail!(
@@ -37,16 +78,56 @@ pub fn table2(a: Table2Args) -> Result<()> {
             a.dir.display()
         );
     }
+    if let Some(s) = a.within_share {
+        if !(0.0..=1.0).contains(&s) {
+            anyhow::bail!("--within-share: must be in [0, 1] (got {s})");
+        }
+    }
+    let opt = ClaimOptions {
+        effect: a.effect / 100.0,
+        within_share: a.within_share,
+        ..ClaimOptions::default()
+    };
+    let all = results.all();
     let mut out = format!(
-        "Mean over seeds and the {} problems, in percent, with its 95 % interval (a bootstrap \
-         that resamples problems and seeds); wall time: mean ± sd over seeds.\n\n",
-        results.problems
+        "Mean over seeds, the {} problems and their samples, in percent, with its 95 % interval \
+         (two-way random-effects ANOVA: problems × seeds with their interaction, samples \
+         nested; t with Satterthwaite's degrees of freedom); wall time: mean ± sd over seeds.\n\n",
+        results.ids.len()
     );
-    out.push_str(&table2::table(&results, a.resamples)?);
+    out.push_str(&table2::table(&results, &all)?);
     out.push_str(
         "\nPaired differences (the same problems, the same seeds) in points, 95 % interval:\n\n",
     );
-    out.push_str(&table2::claims(&results, a.resamples)?);
+    out.push_str(&table2::claims(&results, &all, &opt)?);
+    if a.components {
+        out.push_str("\nVariance components (standard deviations in points):\n\n");
+        out.push_str(&table2::components_table(&results, &all)?);
+    }
+    if let Some(checks) = table2::checks_table(&results, &all) {
+        out.push_str("\nAnswers and turn-2 checks (shares pooled per seed, mean over seeds):\n\n");
+        out.push_str(&checks);
+    }
+    if let Some(field) = &a.by {
+        let exploratory = ClaimOptions {
+            correct: false,
+            ..opt
+        };
+        for scope in results.groups(field, a.data.as_deref())? {
+            let name = scope.name.clone().unwrap_or_default();
+            out.push_str(&format!(
+                "\n### {name} ({} problems; exploratory)\n\n",
+                scope.problems.len()
+            ));
+            out.push_str(&table2::table(&results, &scope)?);
+            out.push('\n');
+            out.push_str(&table2::claims(&results, &scope, &exploratory)?);
+            if let Some(checks) = table2::checks_table(&results, &scope) {
+                out.push('\n');
+                out.push_str(&checks);
+            }
+        }
+    }
     if !results.skipped.is_empty() {
         out.push_str(&format!(
             "\nLeft out (no per-problem results): {}.\n",

@@ -5,6 +5,7 @@
 //! self-correction traces of its warm-start corpus, and the files `mgrpo task` writes.
 
 pub mod arith;
+pub mod check_anatomy;
 pub mod format;
 pub mod task;
 pub mod trace;

@@ -31,6 +31,11 @@ pub struct TaskSpec {
     pub train: usize,
     pub test: usize,
     pub sft: usize,
+    /// Problems appended to the held-out split after the `test` first ones, drawn on from its
+    /// stream after the train split and the corpus are drawn, so that those stay exactly as
+    /// without them and none of their questions occurs in either: a bigger held-out split
+    /// for a model trained on the task without them.
+    pub more_test: usize,
     /// Share of self-correction traces in the corpus (half after a right attempt, half after a
     /// slip).
     pub trace_share: f64,
@@ -148,6 +153,26 @@ pub fn write_task(spec: &TaskSpec, out: &Path) -> Result<TaskSummary> {
     };
     let train = draw(spec.train, "train")?;
     let sft = draw(spec.sft, "corpus")?;
+    // the extension: on from the test stream, clear of every question drawn so far
+    for p in train.iter().chain(&sft) {
+        seen.insert(p.question.clone());
+    }
+    let goal = test.len() + spec.more_test;
+    let mut tries = 0usize;
+    while test.len() < goal {
+        let p = test_task.sample();
+        tries += 1;
+        if seen.insert(p.question.clone()) {
+            test.push(p);
+        } else if tries > spec.more_test * 50 + 1000 {
+            return Err(Error::Invalid(format!(
+                "only {} of {} more distinct test problems after {tries} draws: widen the task \
+                 (digits, steps)",
+                test.len() + spec.more_test - goal,
+                spec.more_test
+            )));
+        }
+    }
 
     let rows = |split: &str, problems: &[ArithProblem]| -> Result<String> {
         let mut text = String::new();
@@ -221,6 +246,7 @@ mod tests {
             train: 300,
             test: 100,
             sft: 400,
+            more_test: 0,
             trace_share: 0.25,
             template: PromptTemplate::builtin("chatml").unwrap(),
             guides: PAPER_GUIDE_PHRASES.iter().map(|s| s.to_string()).collect(),
@@ -249,6 +275,43 @@ mod tests {
                 "{f}"
             );
         }
+    }
+
+    /// `more_test` appends held-out problems: the first `test` and the train split and corpus
+    /// are byte for byte those without it, and no appended question is in any of them.
+    #[test]
+    fn more_test_problems_extend_the_split_and_nothing_else() {
+        let (plain, more) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        write_task(&spec(), plain.path()).unwrap();
+        let s = write_task(
+            &TaskSpec {
+                more_test: 250,
+                ..spec()
+            },
+            more.path(),
+        )
+        .unwrap();
+        assert_eq!(s.test, 350);
+        for f in ["train.jsonl", "sft.jsonl"] {
+            assert_eq!(
+                std::fs::read(plain.path().join(f)).unwrap(),
+                std::fs::read(more.path().join(f)).unwrap(),
+                "{f}"
+            );
+        }
+        let old = std::fs::read_to_string(plain.path().join("test.jsonl")).unwrap();
+        let new = std::fs::read_to_string(more.path().join("test.jsonl")).unwrap();
+        assert!(new.starts_with(&old));
+        let test = Dataset::load(&more.path().join("test.jsonl"), None).unwrap();
+        let questions: HashSet<_> = test.problems.iter().map(|p| &p.question).collect();
+        assert_eq!(questions.len(), 350);
+        let train = Dataset::load(&more.path().join("train.jsonl"), None).unwrap();
+        assert!(train
+            .problems
+            .iter()
+            .all(|p| !questions.contains(&p.question)));
+        let corpus = std::fs::read_to_string(more.path().join("sft.jsonl")).unwrap();
+        assert!(questions.iter().all(|q| !corpus.contains(q.as_str())));
     }
 
     /// A trace's prompt is exactly the layer-2 query built from its attempt, so the warm start

@@ -241,6 +241,8 @@ pub struct TrainConfig {
     pub eval_limit: Option<usize>,
     /// 1 or 2.
     pub eval_turns: usize,
+    /// Two-turn samples per problem (each metric the per-problem mean; `mgrpo eval --samples`).
+    pub eval_samples: usize,
     /// 0 = greedy; the paper samples at 0.7.
     pub eval_temperature: f32,
     /// Guide phrase of turn 2; defaults to the first of `guide_phrases`.
@@ -336,6 +338,7 @@ impl Default for TrainConfig {
             eval_steps: 0,
             eval_limit: None,
             eval_turns: 2,
+            eval_samples: 1,
             eval_temperature: 0.7,
             eval_guide: None,
             eval_max_new_tokens: None,

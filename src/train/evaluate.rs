@@ -110,6 +110,7 @@ pub fn run_eval<B: FusedBackend>(
         guide: cfg.eval_guide(),
         max_new_tokens: budget,
         seed: cfg.seed ^ 0xE7A1,
+        samples: cfg.eval_samples,
         new_user_turn: false,
     };
     let problems: Vec<&Problem> = ctx.set.problems.iter().collect();
@@ -231,10 +232,10 @@ pub fn eval_report(run: &Path, algorithm: &str, turns: usize) -> Result<Option<S
     if last != rows[0].step && first.is_file() && end.is_file() {
         let before = crate::table2::Verdicts::read(&first)?;
         let after = crate::table2::Verdicts::read(&end)?;
-        let changes = crate::table2::paired_changes(&before, &after, crate::stats::RESAMPLES)?;
+        let changes = crate::table2::paired_changes(&before, &after)?;
         table.push_str(&format!(
             "\nStep {last} against step {}, problem by problem: each value with its 95 % \
-             interval, and the paired change (bootstrap over the {} problems):\n\n{changes}",
+             interval, and the paired change (a paired t interval over the {} problems):\n\n{changes}",
             rows[0].step,
             before.ids.len()
         ));

@@ -273,6 +273,9 @@ impl TrainConfig {
         if self.eval_max_new_tokens == Some(0) {
             return bad("eval_max_new_tokens", "must be at least 1");
         }
+        if self.eval_samples == 0 || self.eval_samples > 1024 {
+            return bad("eval_samples", "must be between 1 and 1024");
+        }
         if self.eval_limit == Some(0) {
             return bad("eval_limit", "must be at least 1");
         }

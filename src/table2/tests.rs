@@ -1,4 +1,5 @@
 use super::*;
+use crate::stats::Interval;
 
 /// Write `<root>/<row>/seed<seed>/eval/test.jsonl` from `(t1, t2)` verdicts (problem ids p0…),
 /// optionally in reverse order, and a wall time.
@@ -55,11 +56,11 @@ fn table_and_claims_by_hand() {
     std::fs::write(root.join("grpo/seed0/eval/summary.json"), "{}").unwrap();
 
     let results = load(root).unwrap();
-    assert_eq!(results.problems, 200);
+    assert_eq!(results.ids.len(), 200);
     assert_eq!(results.skipped, vec!["grpo seed 0".to_string()]);
-    let t = table(&results, 500).unwrap();
+    let t = table(&results, &results.all()).unwrap();
     assert!(
-        t.contains("| Start model (warm-started SFT) | 3 | 45.0 [")
+        t.contains("| Start model (warm-started SFT) | 3 | 1 | 45.0 [")
             && t.contains("| 35.0 [")
             && t.contains("| 5.0 [")
             && t.contains("| 15.0 [")
@@ -67,11 +68,11 @@ fn table_and_claims_by_hand() {
         "{t}"
     );
     assert!(
-        t.contains("| MGRPO | 3 | 40.0 [") && t.contains("| 60.0 ["),
+        t.contains("| MGRPO | 3 | 1 | 40.0 [") && t.contains("| 60.0 ["),
         "{t}"
     );
 
-    let c = claims(&results, 2000).unwrap();
+    let c = claims(&results, &results.all(), &ClaimOptions::default()).unwrap();
     let line = |prefix: &str| {
         c.lines()
             .find(|l| l.starts_with(&format!("| {prefix}")))
@@ -79,14 +80,14 @@ fn table_and_claims_by_hand() {
             .to_string()
     };
     // Δi→c 20 % against 5 %: +15 points
-    let l = line("MGRPO corrects: Δi→c");
+    let l = line("1. MGRPO corrects: Δi→c");
     assert!(
-        l.contains("| 3 | +15.0 |") && l.ends_with("| holds |"),
+        l.contains("| primary | 3 × 1 | +15.0 |") && l.contains("| holds |"),
         "{l}"
     );
-    assert!(line("MGRPO corrects: Δ(t1,t2)").ends_with("| holds |"));
+    assert!(line("1. MGRPO corrects: Δ(t1,t2)").contains("| holds |"));
     // Δc→i is exactly 0 in every seed: below 1 %
-    assert!(line("MGRPO corrects: Δc→i").ends_with("| holds |"));
+    assert!(line("1. MGRPO corrects: Δc→i").contains("| holds |"));
     // Acc@t2 60 % against 35 %
     assert!(line("MGRPO raises Acc@t2").contains("+25.0"));
     // rows that are absent (grpo, intrinsic) leave their claims out
@@ -128,14 +129,17 @@ fn export_keeps_what_the_statistics_read() {
     let text = std::fs::read_to_string(out.join("mgrpo/seed2/eval/test.jsonl")).unwrap();
     assert_eq!(
         text.lines().next().unwrap(),
-        r#"{"id":"p49","turn1_correct":false,"turn2_correct":false}"#
+        r#"{"id":"p49","turn1_answered":false,"turn1_correct":false,"turn2_correct":false}"#
     );
     assert_eq!(
         std::fs::read_to_string(out.join("mgrpo/seed2/wall_s")).unwrap(),
         "30\n"
     );
     let again = load(&out).unwrap();
-    assert_eq!(table(&again, 200).unwrap(), table(&results, 200).unwrap());
+    assert_eq!(
+        table(&again, &again.all()).unwrap(),
+        table(&results, &results.all()).unwrap()
+    );
 }
 
 #[test]
@@ -173,7 +177,7 @@ fn bad_results_name_the_file_and_line() {
     .unwrap();
     let e = load(root).unwrap_err().to_string();
     assert!(
-        e.contains("test.jsonl:2: problem `p0` again (first on line 1)"),
+        e.contains("test.jsonl:2: problem `p0` sample 0 again (first on line 1)"),
         "{e}"
     );
 
@@ -183,4 +187,46 @@ fn bad_results_name_the_file_and_line() {
 
     let e = load(&root.join("nothing")).unwrap_err().to_string();
     assert!(e.contains("not a directory of Table-2 runs"), "{e}");
+}
+
+/// Samples per problem end to end: the files' lines grouped by problem, the panel's cells the
+/// per-problem means, and the sample level estimated. The hand example of the ANOVA test
+/// (2 seeds × 3 problems × 2 samples), written in shuffled line order: mean ⅔, Var(mean) =
+/// 5/72, MS_within = ⅙. Getting the per-problem mean wrong (e.g. keeping the first sample)
+/// or dropping the level (one sample) changes all three.
+#[test]
+fn samples_are_per_problem_means_with_their_own_level() {
+    let y = [[[1, 1], [1, 0], [0, 0]], [[1, 1], [1, 1], [0, 1]]];
+    let dir = tempfile::tempdir().unwrap();
+    for (s, seed) in y.iter().enumerate() {
+        let eval = dir.path().join(format!("start/seed{s}/eval"));
+        std::fs::create_dir_all(&eval).unwrap();
+        let mut lines = Vec::new();
+        for k in [1, 0] {
+            for (p, cell) in seed.iter().enumerate().rev() {
+                let t = cell[k] == 1;
+                lines.push(format!(
+                    r#"{{"id":"p{p}","sample":{k},"turn1_correct":{t},"turn2_correct":false}}"#
+                ));
+            }
+        }
+        std::fs::write(eval.join("test.jsonl"), lines.join("\n")).unwrap();
+    }
+    let results = load(dir.path()).unwrap();
+    assert_eq!(results.ids, ["p2", "p1", "p0"]);
+    let row = results.row("start").unwrap();
+    let p = panel(row, Metric::AccT1, &[0, 1], &results.all()).unwrap();
+    assert_eq!(p.samples, 2);
+    // problems in the order of the first file read (p2, p1, p0)
+    assert_eq!(
+        p.cell_means(),
+        vec![vec![0.0, 0.5, 1.0], vec![0.5, 1.0, 1.0]]
+    );
+    let e = crate::stats::estimate(&p).unwrap();
+    assert!((e.mean - 2.0 / 3.0).abs() < 1e-12);
+    assert!((e.se * e.se - 5.0 / 72.0).abs() < 1e-12, "{e:?}");
+    assert!(
+        (e.components.within.unwrap() - 1.0 / 6.0).abs() < 1e-12,
+        "{e:?}"
+    );
 }

@@ -1,39 +1,16 @@
-//! Confidence intervals for evaluation results: a paired bootstrap over problems and seeds.
-//!
-//! An evaluation gives one value per (seed, problem): an indicator such as "right at turn 2",
-//! or the paired difference of two such indicators (the same problem, the same seed, two
-//! methods). The quantity of interest is the mean over seeds and problems. Its uncertainty has
-//! two sources, the finite set of problems and the randomness of training and sampling (the
-//! seeds), so each bootstrap replicate resamples both, with replacement and independently: the
-//! *crossed* (two-way) bootstrap. It pairs by construction: one draw of problems and seeds
-//! applies to both sides of a difference. Its variance estimate is conservative (it counts the
-//! problem-by-seed residual twice, McCullagh 2000, "Resampling and exchangeable arrays"), which
-//! errs on the side of claiming less. With one seed it is the ordinary paired bootstrap over
-//! problems.
+//! The crossed (problems × seeds) bootstrap that computed the intervals before `anova.rs`,
+//! kept to be measured against it (`coverage.rs`, `mgrpo table2 --coverage`): each replicate
+//! resamples problems and seeds, with replacement and independently. Paired by construction
+//! (one draw applies to both sides of a difference). Its flaws, measured there: it counts the
+//! problem × seed interaction about three times (too wide when the interaction dominates), and
+//! shrinks the seed variance by (S − 1)/S with normal cut-offs (too narrow with a few seeds
+//! that disagree); its limits move with the resample count.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::Interval;
 use crate::error::{Error, Result};
-
-/// A mean and its percentile bootstrap interval.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Interval {
-    pub mean: f64,
-    pub lo: f64,
-    pub hi: f64,
-}
-
-impl Interval {
-    /// The interval scaled (for percentages).
-    pub fn scaled(self, k: f64) -> Self {
-        Self {
-            mean: self.mean * k,
-            lo: self.lo * k,
-            hi: self.hi * k,
-        }
-    }
-}
 
 /// How many replicates the reports draw; enough for the 2.5 % and 97.5 % quantiles to be stable
 /// to about 0.1 point on 500 problems.
