@@ -37,6 +37,10 @@ fn table2_prints_intervals_and_claims_and_exports() {
         runs.to_str().unwrap(),
         "--export",
         docs.to_str().unwrap(),
+        "--within-share",
+        "0.9",
+        "--plan",
+        "10x400x4",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
@@ -59,6 +63,16 @@ fn table2_prints_intervals_and_claims_and_exports() {
     assert!(claim("Intrinsic self-correction hurts").contains("| primary | 2 × 1 |"));
     assert!(claim("Intrinsic self-correction hurts").contains("| holds |"));
     assert!(claim("MGRPO corrects: Δi→c(MGRPO)").contains("| +7.0 |"));
+    // the planned design (more seeds, problems and samples) detects a smaller effect than the
+    // current one; the assumed sampling share fills the samples column
+    assert!(out.contains("| detectable at 10×400×4 |"), "{out}");
+    let cols: Vec<String> = claim("MGRPO raises Acc@t2")
+        .split('|')
+        .map(|c| c.trim().to_string())
+        .collect();
+    let (now, planned): (f64, f64) = (cols[9].parse().unwrap(), cols[12].parse().unwrap());
+    assert!(planned < now, "{cols:?}");
+    assert_ne!(cols[11], "–", "{cols:?}");
     assert!(claim("MGRPO raises Acc@t2").contains("| exploratory |"));
     assert!(claim("MGRPO raises Acc@t2").contains("| holds |"));
     assert!(!out.contains("MGRPO beats GRPO"), "no GRPO row: {out}");
@@ -70,7 +84,14 @@ fn table2_prints_intervals_and_claims_and_exports() {
         }
     }
     // the exported verdicts rebuild the same table
-    let again = mgrpo(&["table2", docs.to_str().unwrap()]);
+    let again = mgrpo(&[
+        "table2",
+        docs.to_str().unwrap(),
+        "--within-share",
+        "0.9",
+        "--plan",
+        "10x400x4",
+    ]);
     assert_eq!(String::from_utf8_lossy(&again.stdout), out);
 }
 
@@ -117,9 +138,19 @@ fn table2_with_samples_and_families() {
         }
         std::fs::write(eval.join("test.jsonl"), lines.join("\n")).unwrap();
     }
-    let o = mgrpo(&["table2", runs.to_str().unwrap(), "--by", "family"]);
+    let o = mgrpo(&[
+        "table2",
+        runs.to_str().unwrap(),
+        "--by",
+        "family",
+        "--components",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("| Start model (warm-started SFT) | Acc@t1 | 79.2 |"),
+        "{out}"
+    );
     // seeds 0 and 1: (20·1 + 20·½)/40 = 75 %; seed 2: (20 + 10·1 + 10·½)/40 = 87.5 % → 79.2
     assert!(
         out.contains("| Start model (warm-started SFT) | 3 | 2 | 79.2 ["),
@@ -163,4 +194,50 @@ fn table2_coverage_reports_both_estimators() {
     assert!(out.contains("| ANOVA covers |") && out.contains("| bootstrap covers |"));
     let e = fails(&["table2", "--coverage", "--simulations", "0"]);
     assert!(e.contains("--simulations"), "{e}");
+}
+
+/// `--compare`: a run's end against its start, problem by problem (ids in any order).
+#[test]
+fn table2_compares_two_evaluations() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, right: usize, reversed: bool| {
+        let mut lines: Vec<String> = (0..50)
+            .map(|i| {
+                let t = i < right;
+                format!(r#"{{"id":"q{i}","turn1_correct":{t},"turn2_correct":{t}}}"#)
+            })
+            .collect();
+        if reversed {
+            lines.reverse();
+        }
+        let path = dir.path().join(name);
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        path
+    };
+    let (before, after) = (
+        write("step-0.jsonl", 10, false),
+        write("step-9.jsonl", 20, true),
+    );
+    let o = mgrpo(&[
+        "table2",
+        "--compare",
+        before.to_str().unwrap(),
+        after.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    // 10 problems gained of 50: +20 points, a paired t interval on 49 df
+    assert!(out.contains("(50 problems × 1 samples)"), "{out}");
+    assert!(
+        out.contains("| Acc@t1 | 20.0 [") && out.contains("| 40.0 [") && out.contains("| +20.0 ["),
+        "{out}"
+    );
+    let missing = dir.path().join("step-5.jsonl");
+    let e = fails(&[
+        "table2",
+        "--compare",
+        before.to_str().unwrap(),
+        missing.to_str().unwrap(),
+    ]);
+    assert!(e.contains("step-5.jsonl"), "{e}");
 }

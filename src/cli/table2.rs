@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use mgrpo::stats::coverage;
+use mgrpo::stats::{coverage, Design};
 use mgrpo::table2::{self, ClaimOptions};
 
 use super::emit;
@@ -41,9 +41,17 @@ pub struct Table2Args {
     /// seed interaction; --components on a multi-sample evaluation measures it).
     #[arg(long, value_name = "SHARE")]
     pub within_share: Option<f64>,
+    /// Also size every claim for this design, SEEDSxPROBLEMSxSAMPLES (e.g. 5x2000x4): the
+    /// effect it would detect, from the variance components measured here (repeatable).
+    #[arg(long, value_name = "SxPxR", value_parser = parse_design)]
+    pub plan: Vec<Design>,
     /// Also print every cell's variance components (problems, seeds, interaction, samples).
     #[arg(long)]
     pub components: bool,
+    /// Instead of a table: two evaluations of the same problems (a run's eval/step-0.jsonl and
+    /// its last), each metric before and after and the paired change, problem by problem.
+    #[arg(long, num_args = 2, value_names = ["BEFORE", "AFTER"], conflicts_with_all = ["export", "by", "coverage"])]
+    pub compare: Option<Vec<PathBuf>>,
     /// Instead of a table: measure how often the 95 % intervals cover the truth on simulated
     /// verdicts with known effects (this estimator and the crossed bootstrap it replaced).
     #[arg(long, conflicts_with_all = ["export", "by"])]
@@ -71,6 +79,20 @@ pub fn table2(a: Table2Args) -> Result<()> {
         let out = coverage::report(a.simulations, boot, 1000)?;
         return emit(a.output.as_deref(), &out);
     }
+    if let Some(files) = &a.compare {
+        let before = table2::Verdicts::read(&files[0])?;
+        let after = table2::Verdicts::read(&files[1])?;
+        let out = format!(
+            "{} against {}, problem by problem ({} problems × {} samples): each value with its \
+             95 % interval, and the paired change (a paired t interval over problems):\n\n{}",
+            files[1].display(),
+            files[0].display(),
+            before.ids.len(),
+            before.sample_count(),
+            table2::paired_changes(&before, &after)?
+        );
+        return emit(a.output.as_deref(), &out);
+    }
     let results = table2::load(&a.dir)?;
     if results.rows.is_empty() {
         anyhow::bail!(
@@ -86,6 +108,7 @@ pub fn table2(a: Table2Args) -> Result<()> {
     let opt = ClaimOptions {
         effect: a.effect / 100.0,
         within_share: a.within_share,
+        plans: a.plan.clone(),
         ..ClaimOptions::default()
     };
     let all = results.all();
@@ -111,7 +134,7 @@ pub fn table2(a: Table2Args) -> Result<()> {
     if let Some(field) = &a.by {
         let exploratory = ClaimOptions {
             correct: false,
-            ..opt
+            ..opt.clone()
         };
         for scope in results.groups(field, a.data.as_deref())? {
             let name = scope.name.clone().unwrap_or_default();
@@ -140,4 +163,25 @@ pub fn table2(a: Table2Args) -> Result<()> {
             .with_context(|| format!("exporting to {}", dir.display()))?;
     }
     emit(a.output.as_deref(), &out)
+}
+
+/// `SxPxR` (seeds, problems, samples per problem), each at least 1 (2 seeds).
+fn parse_design(text: &str) -> std::result::Result<Design, String> {
+    let parts: Vec<&str> = text.split(['x', 'X', '×']).collect();
+    let bad = || format!("`{text}`: want SEEDSxPROBLEMSxSAMPLES, e.g. 5x2000x4");
+    let [s, p, r] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let n = |t: &str| t.trim().parse::<usize>().map_err(|_| bad());
+    let d = Design {
+        seeds: n(s)?,
+        problems: n(p)?,
+        samples: n(r)?,
+    };
+    if d.seeds < 2 || d.problems < 2 || d.samples < 1 {
+        return Err(format!(
+            "`{text}`: needs at least 2 seeds, 2 problems and 1 sample"
+        ));
+    }
+    Ok(d)
 }

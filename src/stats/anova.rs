@@ -186,9 +186,8 @@ pub fn estimate(panel: &Panel) -> Result<Estimate> {
     // the sample level: the pooled variance within cells
     let within = (r > 1).then(|| {
         let mut ss_w = 0.0;
-        for s in 0..k {
-            for p in 0..n {
-                let m = cells[s][p];
+        for (s, row) in cells.iter().enumerate() {
+            for (p, m) in row.iter().enumerate() {
                 ss_w += panel
                     .cell(s, p)
                     .iter()

@@ -176,7 +176,7 @@ fn decided(rejected: bool, mean: f64, sense: Sense) -> &'static str {
 }
 
 /// How the claims are judged and sized.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ClaimOptions {
     /// The family's error rate (two-sided tests).
     pub alpha: f64,
@@ -191,6 +191,9 @@ pub struct ClaimOptions {
     /// sampling noise when projecting more samples (measured on a multi-sample evaluation,
     /// `--components`); `None` leaves the samples column empty.
     pub within_share: Option<f64>,
+    /// Other designs to size each claim for: the effect detectable there (the components
+    /// estimated here, projected).
+    pub plans: Vec<crate::stats::Design>,
 }
 
 impl Default for ClaimOptions {
@@ -201,6 +204,7 @@ impl Default for ClaimOptions {
             effect: 0.03,
             correct: true,
             within_share: None,
+            plans: Vec::new(),
         }
     }
 }
@@ -263,10 +267,16 @@ pub fn claims(results: &Results, scope: &Scope, opt: &ClaimOptions) -> Result<St
     if found.is_empty() {
         return Ok("(no claim has its rows here)\n".into());
     }
+    let plan_heads: String = opt
+        .plans
+        .iter()
+        .map(|d| format!(" detectable at {}×{}×{} |", d.seeds, d.problems, d.samples))
+        .collect();
+    let plan_rule = "---:|".repeat(opt.plans.len());
     let mut out = format!(
         "| Claim | kind | seeds × samples | estimate (points) | 95 % CI | p | Holm p | verdict | \
          detectable ({:.0} % power) | seeds for {effect_pts:.0} points | samples for \
-         {effect_pts:.0} points |\n|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|\n",
+         {effect_pts:.0} points |{plan_heads}\n|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|{plan_rule}\n",
         100.0 * opt.power
     );
     for (i, (c, e)) in found.iter().enumerate() {
@@ -285,8 +295,21 @@ pub fn claims(results: &Results, scope: &Scope, opt: &ClaimOptions) -> Result<St
         };
         let ci = e.interval(1.0 - opt.alpha).clipped(range).scaled(100.0);
         let gap = opt.effect;
+        let planned: String = opt
+            .plans
+            .iter()
+            .map(|&d| match e.projected(d) {
+                Some((se, df)) => {
+                    format!(
+                        " {:.1} |",
+                        100.0 * Estimate::detectable(se, df, alpha, opt.power)
+                    )
+                }
+                None => " – |".to_string(),
+            })
+            .collect();
         out.push_str(&format!(
-            "| {} | {kind} | {} × {} | {:+.1} | [{:+.1}, {:+.1}] | {} | {} | {} | {:.1} | {} | {} |\n",
+            "| {} | {kind} | {} × {} | {:+.1} | [{:+.1}, {:+.1}] | {} | {} | {} | {:.1} | {} | {} |{planned}\n",
             c.text,
             e.design.seeds,
             e.design.samples,
