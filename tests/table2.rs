@@ -218,11 +218,19 @@ fn table2_compares_two_evaluations() {
         write("step-0.jsonl", 10, false),
         write("step-9.jsonl", 20, true),
     );
+    std::fs::write(
+        dir.path().join("metrics.jsonl"),
+        "{\"step\":0,\"acc_t1\":0.2}\n",
+    )
+    .unwrap();
+    let kept = dir.path().join("kept");
     let o = mgrpo(&[
         "table2",
         "--compare",
         before.to_str().unwrap(),
         after.to_str().unwrap(),
+        "--export",
+        kept.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
@@ -232,6 +240,21 @@ fn table2_compares_two_evaluations() {
         out.contains("| Acc@t1 | 20.0 [") && out.contains("| 40.0 [") && out.contains("| +20.0 ["),
         "{out}"
     );
+    // the kept files give the same comparison
+    for f in ["step-0.jsonl", "step-9.jsonl", "metrics.jsonl"] {
+        assert!(kept.join(f).is_file(), "{f}");
+    }
+    let again = mgrpo(&[
+        "table2",
+        "--compare",
+        kept.join("step-0.jsonl").to_str().unwrap(),
+        kept.join("step-9.jsonl").to_str().unwrap(),
+    ]);
+    let tail = |o: &std::process::Output| {
+        let t = String::from_utf8_lossy(&o.stdout).to_string();
+        t[t.find("| metric").unwrap()..].to_string()
+    };
+    assert_eq!(tail(&again), tail(&o));
     let missing = dir.path().join("step-5.jsonl");
     let e = fails(&[
         "table2",

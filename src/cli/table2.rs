@@ -50,7 +50,9 @@ pub struct Table2Args {
     pub components: bool,
     /// Instead of a table: two evaluations of the same problems (a run's eval/step-0.jsonl and
     /// its last), each metric before and after and the paired change, problem by problem.
-    #[arg(long, num_args = 2, value_names = ["BEFORE", "AFTER"], conflicts_with_all = ["export", "by", "coverage"])]
+    /// With --export DIR: the two files compacted into DIR, with the run's eval/metrics.jsonl
+    /// and a summary of its training log when they sit in a run directory.
+    #[arg(long, num_args = 2, value_names = ["BEFORE", "AFTER"], conflicts_with_all = ["by", "coverage"])]
     pub compare: Option<Vec<PathBuf>>,
     /// Instead of a table: measure how often the 95 % intervals cover the truth on simulated
     /// verdicts with known effects (this estimator and the crossed bootstrap it replaced).
@@ -91,6 +93,10 @@ pub fn table2(a: Table2Args) -> Result<()> {
             before.sample_count(),
             table2::paired_changes(&before, &after)?
         );
+        if let Some(dir) = &a.export {
+            table2::export_run_evals(&before, &after, dir)
+                .with_context(|| format!("exporting to {}", dir.display()))?;
+        }
         return emit(a.output.as_deref(), &out);
     }
     let results = table2::load(&a.dir)?;

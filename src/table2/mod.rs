@@ -187,9 +187,9 @@ pub fn load(root: &Path) -> Result<Results> {
 }
 
 /// Numeric keys of a training log (`metrics.jsonl`): the mean of each over all steps, the
-/// first 25 and the last 25, so that the rollout budgets, reward windows and layer-2 counts a
+/// first 25 and the last 25, and its standard deviation from step to step, so that the rollout budgets, reward windows and layer-2 counts a
 /// report quotes survive without the run.
-fn summarise_log(path: &Path) -> Result<serde_json::Value> {
+pub fn summarise_log(path: &Path) -> Result<serde_json::Value> {
     let rows = crate::jsonl::read_objects(path)?;
     let mut series: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for (_, obj) in &rows {
@@ -204,9 +204,13 @@ fn summarise_log(path: &Path) -> Result<serde_json::Value> {
         .into_iter()
         .map(|(k, xs)| {
             let w = xs.len().min(25);
+            let m = mean(&xs);
+            let var =
+                xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (xs.len().max(2) - 1) as f64;
             let v = serde_json::json!({
                 "steps": xs.len(),
-                "mean": mean(&xs),
+                "mean": m,
+                "sd": var.sqrt(),
                 "first25": mean(&xs[..w]),
                 "last25": mean(&xs[xs.len() - w..]),
             });
@@ -214,6 +218,34 @@ fn summarise_log(path: &Path) -> Result<serde_json::Value> {
         })
         .collect();
     Ok(serde_json::Value::Object(summary))
+}
+
+/// A training run's evaluations kept for its report (`mgrpo table2 --compare A B --export`):
+/// the two per-problem files compacted, and, when they sit in a run directory
+/// (`RUN/eval/step-N.jsonl`), the run's `eval/metrics.jsonl` and the summary of its training
+/// log.
+pub fn export_run_evals(before: &Verdicts, after: &Verdicts, out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    for v in [before, after] {
+        let name = v.path.file_name().unwrap_or_default();
+        v.write_compact(&out.join(name))?;
+    }
+    let Some(eval_dir) = before.path.parent() else {
+        return Ok(());
+    };
+    let steps = eval_dir.join("metrics.jsonl");
+    if steps.is_file() {
+        let bytes = std::fs::read(&steps).map_err(|e| Error::io(&steps, e))?;
+        write_atomic(&out.join("metrics.jsonl"), &bytes)?;
+    }
+    if let Some(run) = eval_dir.parent() {
+        let log = run.join("metrics.jsonl");
+        if log.is_file() {
+            let text = format!("{:#}\n", summarise_log(&log)?);
+            write_atomic(&out.join("run_summary.json"), text.as_bytes())?;
+        }
+    }
+    Ok(())
 }
 
 impl Results {
