@@ -160,6 +160,7 @@ fn self_correction_configs_fail_clearly() {
         (vec!["layer2_on=sometimes"], "sometimes"),
         (vec!["guide_phrases=[]"], "guide_phrases"),
         (vec!["eval_turns=3"], "eval_turns"),
+        (vec!["eval_samples=0"], "eval_samples"),
         (vec!["layer2_weight=-1"], "layer2_weight"),
         (vec!["algorithm=reinforce"], "reinforce"),
         (vec!["draft_tie=longest"], "longest"),

@@ -18,6 +18,49 @@ fn ok(args: &[&str]) -> std::process::Output {
     o
 }
 
+/// `eval_samples = 2`: the in-run evaluation draws two samples per problem, one line each
+/// (`sample` 0 and 1, problem by problem), and its metrics are the per-problem means.
+#[test]
+fn in_run_evaluations_draw_several_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    ok(&[
+        "train",
+        "--out",
+        run.to_str().unwrap(),
+        "--set",
+        "max_steps=1",
+        "--set",
+        "eval_limit=8",
+        "--set",
+        "eval_samples=2",
+        "--set",
+        "save_steps=0",
+    ]);
+    let text = std::fs::read_to_string(run.join("eval/step-0.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 16);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r["sample"], (i % 2) as u64, "{r}");
+        assert_eq!(r["id"], rows[i - i % 2]["id"], "{r}");
+        assert!(r["family"].is_string(), "{r}");
+    }
+    let right = rows.iter().filter(|r| r["turn1_correct"] == true).count() as f64;
+    let log = std::fs::read_to_string(run.join("eval/metrics.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (first["n"].as_u64(), first["samples"].as_u64()),
+        (Some(8), Some(2))
+    );
+    assert!(
+        (first["acc_t1"].as_f64().unwrap() - right / 16.0).abs() < 1e-12,
+        "{first}"
+    );
+}
+
 /// `mgrpo train` with no config: MGRPO on the shipped model, evaluated before and after on the
 /// held-out split; prints the Table-2 rows and leaves an inspectable run directory.
 #[test]
