@@ -165,6 +165,39 @@ fn table2_with_samples_and_families() {
         out.contains("### family = sum (20 problems; exploratory)"),
         "{out}"
     );
+    // `family` is the default grouping when every problem has one
+    let o = mgrpo(&["table2", runs.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("### family = sum (20 problems"));
+    // a label joined from --data is kept by --export: the export groups by it unasked
+    let plain = dir.path().join("plain");
+    let eval = plain.join("start/seed0/eval");
+    std::fs::create_dir_all(&eval).unwrap();
+    let line = |i: usize| format!(r#"{{"id":"q{i}","turn1_correct":true,"turn2_correct":false}}"#);
+    std::fs::write(
+        eval.join("test.jsonl"),
+        (0..4).map(line).collect::<Vec<_>>().join("\n"),
+    )
+    .unwrap();
+    let tasks = dir.path().join("tasks.jsonl");
+    let rows: Vec<String> = (0..4)
+        .map(|i| format!(r#"{{"id":"q{i}","family":"{}"}}"#, ["a", "b"][i % 2]))
+        .collect();
+    std::fs::write(&tasks, rows.join("\n")).unwrap();
+    let kept = dir.path().join("kept");
+    let o = mgrpo(&[
+        "table2",
+        plain.to_str().unwrap(),
+        "--by",
+        "family",
+        "--data",
+        tasks.to_str().unwrap(),
+        "--export",
+        kept.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let again = mgrpo(&["table2", kept.to_str().unwrap()]);
+    let again = String::from_utf8_lossy(&again.stdout);
+    assert!(again.contains("### family = b (2 problems"), "{again}");
     // a dataset without the field named is refused by line
     let data = dir.path().join("data.jsonl");
     std::fs::write(&data, "{\"id\":\"q0\",\"kind\":\"x\"}\n").unwrap();

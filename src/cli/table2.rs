@@ -25,11 +25,12 @@ pub struct Table2Args {
     /// counts), summary.json, wall_s, and a summary of the training log (run_summary.json).
     #[arg(long)]
     pub export: Option<PathBuf>,
-    /// Also report every cell and claim per group of this label (e.g. `family`): a string
-    /// field of the evaluation files, or of --data.
+    /// Also report every cell and claim per group of this label: a string field of the
+    /// evaluation files, or of --data [default: `family`, when every problem has one].
     #[arg(long, value_name = "FIELD")]
     pub by: Option<String>,
-    /// The dataset whose rows give --by's field, joined by `id` (e.g. model/task/test.jsonl).
+    /// The dataset whose rows give --by's field, joined by `id` (e.g. model/task/test.jsonl);
+    /// --export then keeps the field in the exported files.
     #[arg(long, requires = "by")]
     pub data: Option<PathBuf>,
     /// The effect size of interest in points, for the power columns (the MGRPO paper's gain
@@ -99,7 +100,13 @@ pub fn table2(a: Table2Args) -> Result<()> {
         }
         return emit(a.output.as_deref(), &out);
     }
-    let results = table2::load(&a.dir)?;
+    let mut results = table2::load(&a.dir)?;
+    if let (Some(field), Some(data)) = (&a.by, &a.data) {
+        results.join_labels(field, data)?;
+    }
+    let by =
+        a.by.clone()
+            .or_else(|| results.labelled("family").then(|| "family".to_string()));
     if results.rows.is_empty() {
         anyhow::bail!(
             "{}: no <row>/seed<N>/eval/*.jsonl to summarise",
@@ -137,12 +144,12 @@ pub fn table2(a: Table2Args) -> Result<()> {
         out.push_str("\nAnswers and turn-2 checks (shares pooled per seed, mean over seeds):\n\n");
         out.push_str(&checks);
     }
-    if let Some(field) = &a.by {
+    if let Some(field) = &by {
         let exploratory = ClaimOptions {
             correct: false,
             ..opt.clone()
         };
-        for scope in results.groups(field, a.data.as_deref())? {
+        for scope in results.groups(field)? {
             let name = scope.name.clone().unwrap_or_default();
             out.push_str(&format!(
                 "\n### {name} ({} problems; exploratory)\n\n",

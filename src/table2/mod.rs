@@ -261,51 +261,64 @@ impl Results {
         }
     }
 
-    /// The problems grouped by the label `field`, taken from the evaluations or, when
-    /// `data` is given, from that dataset's rows (joined by `id`); groups in name order.
-    pub fn groups(&self, field: &str, data: Option<&Path>) -> Result<Vec<Scope>> {
-        let values: Vec<String> = match data {
-            Some(path) => {
-                let mut by_id = std::collections::HashMap::new();
-                for (line, obj) in crate::jsonl::read_objects(path)? {
-                    if let Some(serde_json::Value::String(id)) = obj.get("id") {
-                        let v = match obj.get(field) {
-                            Some(serde_json::Value::String(s)) => s.clone(),
-                            Some(v) if !v.is_null() => v.to_string(),
-                            _ => {
-                                let msg = format!("no `{field}` to group by");
-                                return Err(crate::jsonl::line_error(path, line, msg));
-                            }
-                        };
-                        by_id.insert(id.clone(), v);
+    /// Label every problem with `field` from the dataset `data` (its rows joined by `id`), in
+    /// the results and in every seed's verdicts, so that `groups` and `export` see it.
+    pub fn join_labels(&mut self, field: &str, data: &Path) -> Result<()> {
+        let mut by_id = std::collections::HashMap::new();
+        for (line, obj) in crate::jsonl::read_objects(data)? {
+            if let Some(serde_json::Value::String(id)) = obj.get("id") {
+                let v = match obj.get(field) {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(v) if !v.is_null() => v.to_string(),
+                    _ => {
+                        let msg = format!("no `{field}` to group by");
+                        return Err(crate::jsonl::line_error(data, line, msg));
                     }
-                }
-                self.ids
-                    .iter()
-                    .map(|id| {
-                        by_id.get(id).cloned().ok_or_else(|| {
-                            Error::Invalid(format!(
-                                "{}: no problem `{id}` (the evaluations' problems must be in it)",
-                                path.display()
-                            ))
-                        })
-                    })
-                    .collect::<Result<_>>()?
+                };
+                by_id.insert(id.clone(), v);
             }
-            None => self
-                .ids
-                .iter()
-                .zip(&self.labels)
-                .map(|(id, l)| {
-                    l.get(field).cloned().ok_or_else(|| {
-                        Error::Invalid(format!(
-                            "problem `{id}` has no `{field}` in its evaluation file; name the \
-                             dataset that has it with --data"
-                        ))
-                    })
-                })
-                .collect::<Result<_>>()?,
+        }
+        let value = |id: &String| {
+            by_id.get(id).cloned().ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{}: no problem `{id}` (the evaluations' problems must be in it)",
+                    data.display()
+                ))
+            })
         };
+        for (id, labels) in self.ids.iter().zip(&mut self.labels) {
+            labels.insert(field.to_string(), value(id)?);
+        }
+        for run in self.rows.iter_mut().flat_map(|r| r.seeds.iter_mut()) {
+            let v = &mut run.verdicts;
+            for (id, labels) in v.ids.iter().zip(&mut v.labels) {
+                labels.insert(field.to_string(), value(id)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every problem carries the label `field`.
+    pub fn labelled(&self, field: &str) -> bool {
+        !self.labels.is_empty() && self.labels.iter().all(|l| l.contains_key(field))
+    }
+
+    /// The problems grouped by the label `field` (from the evaluation files, or joined with
+    /// `join_labels`); groups in name order.
+    pub fn groups(&self, field: &str) -> Result<Vec<Scope>> {
+        let values: Vec<String> = self
+            .ids
+            .iter()
+            .zip(&self.labels)
+            .map(|(id, l)| {
+                l.get(field).cloned().ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "problem `{id}` has no `{field}` in its evaluation file; name the \
+                         dataset that has it with --data"
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?;
         let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, v) in values.into_iter().enumerate() {
             groups.entry(v).or_default().push(i);
