@@ -12,8 +12,8 @@ use rand_chacha::ChaCha8Rng;
 use super::Interval;
 use crate::error::{Error, Result};
 
-/// How many replicates the reports draw; enough for the 2.5 % and 97.5 % quantiles to be stable
-/// to about 0.1 point on 500 problems.
+/// A replicate count that makes the 2.5 % and 97.5 % quantiles stable to about 0.1 point on 500
+/// problems (this module's tests; the coverage report draws 1,000 per interval).
 pub const RESAMPLES: usize = 10_000;
 
 /// The mean of `x[seed][problem]` and its `level` (e.g. 0.95) crossed-bootstrap interval from

@@ -148,25 +148,13 @@ pub const CLAIMS: &[Claim] = &[
     },
 ];
 
-/// Whether an interval establishes a claim: it excludes the threshold on the claimed side
-/// ("holds"), on the other side ("the opposite holds"), or contains it.
-pub fn verdict(ci: Interval, sense: Sense) -> &'static str {
-    let (above, below) = match sense {
-        Sense::Above(t) => (ci.lo > t, ci.hi < t),
-        Sense::Below(t) => (ci.hi < t, ci.lo > t),
-    };
-    match (above, below) {
-        (true, _) => "holds",
-        (_, true) => "the opposite holds",
-        _ => "not established",
-    }
-}
-
-/// The directional verdict of a rejected or kept null.
-fn decided(rejected: bool, mean: f64, sense: Sense) -> &'static str {
+/// A claim's directional verdict: its null rejected (`rejected`) with the estimate on the
+/// claimed side of the threshold ("holds"), on the other side ("the opposite holds"), or not
+/// rejected ("not established").
+pub fn verdict(rejected: bool, estimate: f64, sense: Sense) -> &'static str {
     let claimed_side = match sense {
-        Sense::Above(t) => mean > t,
-        Sense::Below(t) => mean < t,
+        Sense::Above(t) => estimate > t,
+        Sense::Below(t) => estimate < t,
     };
     match (rejected, claimed_side) {
         (false, _) => "not established",
@@ -318,7 +306,7 @@ pub fn claims(results: &Results, scope: &Scope, opt: &ClaimOptions) -> Result<St
             ci.hi,
             pvalue(p),
             holm_p.map_or("–".into(), pvalue),
-            decided(judged <= opt.alpha, e.mean, c.sense),
+            verdict(judged <= opt.alpha, e.mean, c.sense),
             100.0 * e.minimal_detectable(alpha, opt.power),
             if e.design.seeds > 1 {
                 count(e.seeds_needed(gap, alpha, opt.power, 100), 100)

@@ -1,5 +1,4 @@
 use super::*;
-use crate::stats::Interval;
 
 /// Write `<root>/<row>/seed<seed>/eval/test.jsonl` from `(t1, t2)` verdicts (problem ids p0…),
 /// optionally in reverse order, and a wall time.
@@ -98,22 +97,19 @@ fn table_and_claims_by_hand() {
 }
 
 #[test]
-fn verdicts_name_the_interval_side() {
-    let ci = |lo, hi| Interval { mean: 0.0, lo, hi };
-    assert_eq!(verdict(ci(0.01, 0.05), Sense::Above(0.0)), "holds");
+fn verdicts_name_the_side() {
+    assert_eq!(verdict(true, 0.03, Sense::Above(0.0)), "holds");
+    assert_eq!(verdict(false, 0.03, Sense::Above(0.0)), "not established");
     assert_eq!(
-        verdict(ci(-0.05, 0.05), Sense::Above(0.0)),
-        "not established"
-    );
-    assert_eq!(
-        verdict(ci(-0.05, -0.01), Sense::Above(0.0)),
+        verdict(true, -0.03, Sense::Above(0.0)),
         "the opposite holds"
     );
-    assert_eq!(verdict(ci(0.0, 0.009), Sense::Below(0.01)), "holds");
+    assert_eq!(verdict(true, 0.005, Sense::Below(0.01)), "holds");
     assert_eq!(
-        verdict(ci(0.005, 0.02), Sense::Below(0.01)),
-        "not established"
+        verdict(true, 0.02, Sense::Below(0.01)),
+        "the opposite holds"
     );
+    assert_eq!(verdict(false, 0.005, Sense::Below(0.01)), "not established");
 }
 
 #[test]
