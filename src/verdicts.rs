@@ -116,12 +116,12 @@ fn flag(obj: &Map<String, Value>, key: &str, path: &Path, line: usize) -> Result
 /// Whether a turn stated an answer: `<turn>_answered` in a compact file, else whether
 /// `<turn>_answer` is a string in a full one.
 fn answered(obj: &Map<String, Value>, turn: &str) -> Option<bool> {
-    match obj.get(&format!("{turn}_answered")) {
-        Some(Value::Bool(b)) => Some(*b),
-        _ => obj.contains_key(&format!("{turn}_answer")).then(|| {
-            obj.get(&format!("{turn}_answer"))
-                .is_some_and(Value::is_string)
-        }),
+    match (
+        obj.get(&format!("{turn}_answered")),
+        obj.get(&format!("{turn}_answer")),
+    ) {
+        (Some(Value::Bool(b)), _) => Some(*b),
+        (_, answer) => answer.map(Value::is_string),
     }
 }
 

@@ -63,8 +63,8 @@ pub struct Estimate {
     pub components: Components,
 }
 
-/// The two-sided `level` quantile of Student's t with `df` degrees of freedom (the normal one
-/// when df is beyond what changes a figure).
+/// The `p` quantile of Student's t with `df` degrees of freedom (the normal one when df is
+/// beyond what changes a figure).
 pub fn t_quantile(p: f64, df: f64) -> f64 {
     if !df.is_finite() || df > 1e6 {
         return Normal::standard().inverse_cdf(p);

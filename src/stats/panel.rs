@@ -56,8 +56,7 @@ impl Panel {
         Self::new(seeds, problems, samples, values)
     }
 
-    /// One seed's rows of problems, each a vector of samples (for a one-sample panel, the
-    /// `x[seed][problem]` matrix of the crossed bootstrap after `cell_means`).
+    /// The samples of (seed `s`, problem `p`).
     pub fn cell(&self, s: usize, p: usize) -> &[f64] {
         let start = (s * self.problems + p) * self.samples;
         &self.values[start..start + self.samples]

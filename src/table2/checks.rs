@@ -1,5 +1,5 @@
-//! What the answers and the turn-2 checks did, per row (printed by `mgrpo table2` when the evaluations hold them): how often
-//! each turn states an answer, and the check anatomy of `data::check_anatomy` (column facts
+//! What the answers and the turn-2 checks did, per row (printed by `mgrpo table2` when the
+//! evaluations hold them): how often each turn states an answer, and the check anatomy of `data::check_anatomy` (column facts
 //! true, checked steps right, how often the check flags a wrong and a right first answer, how
 //! often a flagged wrong answer ends right). Each share is pooled over the problems and
 //! samples of a seed, then averaged over seeds.
@@ -22,9 +22,12 @@ impl Share {
 
 const COLUMNS: usize = 7;
 
-/// The shares of one seed over `samples` of the scope's problems.
-fn seed_shares<'a>(samples: impl Iterator<Item = &'a Sample>) -> [Share; COLUMNS] {
+/// The shares of one seed over `samples` of the scope's problems, in one pass, and whether
+/// any sample held a check. A sample without a check did not flag, so the flag shares count
+/// every sample.
+fn seed_shares<'a>(samples: impl Iterator<Item = &'a Sample>) -> ([Share; COLUMNS], bool) {
     let mut s = [Share::default(); COLUMNS];
+    let mut checked = false;
     for x in samples {
         if let Some(a) = x.answered.0 {
             s[0].add(a, true);
@@ -32,26 +35,19 @@ fn seed_shares<'a>(samples: impl Iterator<Item = &'a Sample>) -> [Share; COLUMNS
         if let Some(a) = x.answered.1 {
             s[1].add(a, true);
         }
-        let Some(c) = x.check else {
-            // no check in the text: it flagged nothing (counted when the file kept checks)
-            continue;
-        };
-        s[2].0 += f64::from(c.columns_right);
-        s[2].1 += f64::from(c.columns);
-        s[3].0 += f64::from(c.steps_right);
-        s[3].1 += f64::from(c.steps);
-    }
-    s
-}
-
-/// Flag shares need every sample, checked or not: a sample without a check did not flag.
-fn flag_shares<'a>(samples: impl Iterator<Item = &'a Sample>, s: &mut [Share; COLUMNS]) {
-    for x in samples {
+        if let Some(c) = x.check {
+            checked = true;
+            s[2].0 += f64::from(c.columns_right);
+            s[2].1 += f64::from(c.columns);
+            s[3].0 += f64::from(c.steps_right);
+            s[3].1 += f64::from(c.steps);
+        }
         let flagged = x.check.is_some_and(|c| c.flagged);
         s[4].add(flagged, !x.t1);
         s[5].add(flagged, x.t1);
         s[6].add(x.t2, flagged && !x.t1);
     }
+    (s, checked)
 }
 
 /// The table, one line per row that has any of the measured fields; `None` if none has.
@@ -66,10 +62,9 @@ pub fn checks_table(results: &Results, scope: &Scope) -> Option<String> {
         let mut per_seed = Vec::new();
         let mut has_checks = false;
         for run in &row.seeds {
-            let samples = || scope.problems.iter().flat_map(|&p| run.aligned[p].iter());
-            has_checks |= samples().any(|x| x.check.is_some());
-            let mut s = seed_shares(samples());
-            flag_shares(samples(), &mut s);
+            let (s, checked) =
+                seed_shares(scope.problems.iter().flat_map(|&p| run.aligned[p].iter()));
+            has_checks |= checked;
             per_seed.push(s);
         }
         let answered = per_seed.iter().any(|s| s[0].1 > 0.0);
