@@ -5,6 +5,7 @@
 //! operations, `fused/`); the binary (`main.rs`) and the impls in `fused/` are the only places
 //! that name a concrete backend.
 
+pub mod algo;
 pub mod batch;
 pub mod bench;
 pub mod chat_template;
@@ -26,6 +27,7 @@ pub mod reward;
 pub mod rl;
 pub mod run_lock;
 pub mod score;
+mod sections;
 pub mod stats;
 pub mod table2;
 pub mod template;

@@ -15,6 +15,17 @@ use crate::chat_template::{ChatTemplate, Message};
 use crate::error::{Error, Result};
 use crate::tokenizer::Tokenizer;
 
+/// The paper's seven guide phrases (the default `[mgrpo] guide_phrases`; the evaluation's turn-2 phrase is the first).
+pub const PAPER_GUIDE_PHRASES: [&str; 7] = [
+    "Where might I have gone wrong this time? Let me double-check carefully.",
+    "Wait, let me double-check that.",
+    "Wait a minute, let me make sure I didn't make a mistake.",
+    "Hmm, let me think if there's another way to approach this problem.",
+    "Wait, maybe I can think about it like this:",
+    "Another thought: maybe I can",
+    "But wait, let me just make sure I didn't miss anything in the original problem.",
+];
+
 /// A second-turn prompt: the layer-1 prompt, a first answer and a guide phrase (or an
 /// instruction) in one assistant turn, tokenized.
 #[derive(Debug, Clone, PartialEq)]

@@ -93,7 +93,7 @@ fn mgrpo_resume_is_bit_identical() {
         "--set",
         "eval_steps=4",
         "--set",
-        "layer2_max_queries_per_step=40",
+        "mgrpo.layer2_max_queries_per_step=40",
         "--set",
         "log_completions=true",
     ];
@@ -156,18 +156,20 @@ fn self_correction_configs_fail_clearly() {
     let out_s = out.to_str().unwrap();
     let cfg = "configs/copy-mgrpo.toml";
     for (sets, needle) in [
-        (vec!["augment_h=1"], "augment_h"),
-        (vec!["layer2_on=sometimes"], "sometimes"),
-        (vec!["guide_phrases=[]"], "guide_phrases"),
+        (vec!["mgrpo.augment_h=1"], "mgrpo.augment_h"),
+        (vec!["mgrpo.layer2_on=sometimes"], "sometimes"),
+        (vec!["mgrpo.guide_phrases=[]"], "mgrpo.guide_phrases"),
         (vec!["eval_turns=3"], "eval_turns"),
         (vec!["eval_samples=0"], "eval_samples"),
-        (vec!["layer2_weight=-1"], "layer2_weight"),
+        (vec!["mgrpo.layer2_weight=-1"], "mgrpo.layer2_weight"),
         (vec!["algorithm=reinforce"], "reinforce"),
-        (vec!["draft_tie=longest"], "longest"),
+        (vec!["igrpo.draft_tie=longest"], "longest"),
+        // a key that moved into a table points to it
+        (vec!["augment_h=4"], "[mgrpo] augment_h"),
         (
             vec![
                 "max_completion_length=31",
-                "layer2_max_completion_length=31",
+                "mgrpo.layer2_max_completion_length=31",
             ],
             "exceed the model's context 64",
         ),

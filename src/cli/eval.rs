@@ -15,10 +15,10 @@ use mgrpo::fsutil::write_atomic;
 use mgrpo::generate::{GenerateConfig, SamplingParams, StopStrings};
 use mgrpo::model_dir::ModelDir;
 use mgrpo::reward::{RewardConfig, Turn2Grading};
-use mgrpo::rl::mgrpo::PAPER_GUIDE_PHRASES;
 use mgrpo::rl::policy::Policy;
 use mgrpo::rl::rollout::ModelSampler;
 use mgrpo::template::PromptTemplate;
+use mgrpo::template::PAPER_GUIDE_PHRASES;
 
 use super::{DeviceArg, DtypeArg};
 

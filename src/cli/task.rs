@@ -12,8 +12,8 @@ use clap::Args;
 use mgrpo::data::arith::ArithConfig;
 use mgrpo::data::task::{write_task, TaskSpec};
 use mgrpo::model::{save_model, Qwen2Config, Qwen2ForCausalLM, SaveOptions};
-use mgrpo::rl::mgrpo::PAPER_GUIDE_PHRASES;
 use mgrpo::template::PromptTemplate;
+use mgrpo::template::PAPER_GUIDE_PHRASES;
 use mgrpo::tokenizer::Tokenizer;
 use mgrpo::Error;
 

@@ -237,7 +237,7 @@ pub fn write_task(spec: &TaskSpec, out: &Path) -> Result<TaskSummary> {
 mod tests {
     use super::*;
     use crate::data::Dataset;
-    use crate::rl::mgrpo::PAPER_GUIDE_PHRASES;
+    use crate::template::PAPER_GUIDE_PHRASES;
 
     fn spec() -> TaskSpec {
         TaskSpec {

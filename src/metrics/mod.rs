@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::jsonl::{line_error, read_objects};
 
-pub use step::{Layer2Stats, PpoStats, RewardFuncStats, StepMetrics, TIMING_KEYS};
+pub use step::{RewardFuncStats, StepMetrics, TIMING_KEYS};
 
 /// Append-only `metrics.jsonl` (or any JSONL keyed by `step`).
 #[derive(Debug, Clone)]

@@ -2,6 +2,8 @@
 //! fonts or libraries: lines on an RGB buffer, labels rasterised from an embedded DejaVu Sans
 //! Mono (`assets/fonts/`), encoded with `png`.
 
+use crate::algo::mgrpo::Layer2Stats;
+use crate::algo::MethodStats;
 use std::path::Path;
 
 use ab_glyph::{point, Font, FontRef, PxScale, ScaleFont};
@@ -319,11 +321,15 @@ pub fn training_plots(metrics: &JsonlLog, run: &Path) -> Result<()> {
         &y("kl"),
         &smoothed(vec![series("kl", BLUE, &|m| m.kl as f64)]),
     )?;
-    if rows.iter().any(|m| m.layer2.is_some()) {
+    let layer2 = |m: &StepMetrics| match &m.method {
+        MethodStats::Mgrpo(s) => Some(s.layer2),
+        _ => None,
+    };
+    if rows.iter().any(|m| layer2(m).is_some()) {
         // per layer-2 query (one per layer-1 answer): how often its selection correction
         // fixed a wrong first answer or broke a right one, and the augmentations' reward
-        let per_query = |f: fn(&crate::metrics::Layer2Stats) -> usize| {
-            move |m: &StepMetrics| match m.layer2 {
+        let per_query = |f: fn(&Layer2Stats) -> usize| {
+            move |m: &StepMetrics| match layer2(m) {
                 Some(l) if l.queries > 0 => f(&l) as f64 / l.queries as f64,
                 _ => f64::NAN,
             }
@@ -334,7 +340,7 @@ pub fn training_plots(metrics: &JsonlLog, run: &Path) -> Result<()> {
             &y("fraction (of layer-2 queries for wrong→right, right→wrong)"),
             &smoothed(vec![
                 series("layer2/reward", BLUE, &|m| {
-                    m.layer2.map_or(f64::NAN, |l| l.reward_mean as f64)
+                    layer2(m).map_or(f64::NAN, |l| l.reward_mean as f64)
                 }),
                 series("wrong→right", GREEN, &per_query(|l| l.wrong_to_right)),
                 series("right→wrong", ORANGE, &per_query(|l| l.right_to_wrong)),

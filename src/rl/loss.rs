@@ -21,8 +21,9 @@
 //!   - `cispo`: CISPO's objective `ℓ = −sg(min(r, ε_high))·A·log π_θ` (no clip on the
 //!     gradient path: the importance weight is capped at `epsilon_high` itself and detached),
 //!     aggregated as `dapo`.
-//! - Importance sampling (`importance_sampling_level`): `token` (GRPO) or `sequence` (GSPO: one
-//!   ratio per sequence, `r = exp(mean over its tokens of log π_θ − log π_old)`).
+//! - Importance sampling (`importance_sampling_level`): `token` (GRPO), `sequence` (GSPO: one
+//!   ratio per sequence, `r = exp(mean over its tokens of log π_θ − log π_old)`) or
+//!   `sequence_sum` (RLOO: `r = exp(Σ over its tokens of log π_θ − log π_old)`).
 //! - Two-sided clipping (`delta`): the unclipped term uses `min(r, δ)`, so a large ratio on a
 //!   negative advantage is bounded too.
 //! - High-entropy tokens only (`top_entropy_quantile` q < 1): the per-token policy loss is kept on
@@ -55,6 +56,9 @@ pub enum ImportanceSampling {
     Token,
     /// One ratio per sequence, the geometric mean of its tokens' (GSPO).
     Sequence,
+    /// One ratio per sequence, the product of its tokens' (`exp` of the summed log-ratios):
+    /// the completion as one action (RLOO's).
+    SequenceSum,
 }
 
 /// The objective's hyper-parameters.
@@ -231,6 +235,10 @@ pub fn grpo_loss<B: FusedBackend>(
             let log_ratio = (logps.clone() - old) * mask.clone();
             let per_seq = log_ratio.sum_dim(1) / mask.clone().sum_dim(1).clamp_min(1.0); // [n, 1]
             per_seq.exp().expand([n, t])
+        }
+        ImportanceSampling::SequenceSum => {
+            let log_ratio = (logps.clone() - old) * mask.clone();
+            log_ratio.sum_dim(1).exp().expand([n, t])
         }
     };
     let adv = advantages.reshape([n, 1]).expand([n, t]); // [n, t]

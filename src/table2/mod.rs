@@ -13,6 +13,7 @@
 mod checks;
 mod report;
 
+use crate::algo::Algorithm;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -25,8 +26,9 @@ pub use report::{
     claims, components_table, paired_changes, table, verdict, Claim, ClaimOptions, Sense, CLAIMS,
 };
 
-/// The rows of the table, in the paper's order: (directory name, label).
-pub const ROWS: &[(&str, &str)] = &[
+/// The rows of the table before the RL methods, in the paper's order: (directory name,
+/// label).
+const BASELINES: &[(&str, &str)] = &[
     ("start", "Start model (warm-started SFT)"),
     (
         "intrinsic",
@@ -38,11 +40,13 @@ pub const ROWS: &[(&str, &str)] = &[
     ),
     ("star", "STaR"),
     ("star-external", "STaR with external prompts"),
-    ("ppo", "PPO (one round)"),
-    ("grpo", "GRPO (one round)"),
-    ("mgrpo", "MGRPO"),
-    ("igrpo", "iGRPO"),
 ];
+
+/// The rows of the table: the baselines, then every RL method (`algo::Algorithm::ALL`).
+pub fn row_names() -> Vec<(&'static str, &'static str)> {
+    let methods = Algorithm::ALL.iter().map(|a| (a.key(), a.row_label()));
+    BASELINES.iter().copied().chain(methods).collect()
+}
 
 /// One seed of a row: its evaluation and the run's wall time.
 #[derive(Debug, Clone)]
@@ -129,7 +133,7 @@ pub fn load(root: &Path) -> Result<Results> {
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     let mut reference: Option<(Verdicts, PathBuf)> = None;
-    for &(key, label) in ROWS {
+    for (key, label) in row_names() {
         let dir = root.join(key);
         if !dir.is_dir() {
             continue;

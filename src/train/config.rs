@@ -14,45 +14,18 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::overrides::parse_config;
+use super::optim_config::OptimConfig;
+use super::overrides::{parse_table, refuse_moved};
+pub use crate::algo::Algorithm;
+use crate::algo::{Sections, Shared, SharedKeys};
 use crate::error::{Error, Result};
 use crate::model::lora::{LoraConfig, LORA_TARGETS};
 use crate::reward::RewardConfig;
 use crate::rl::advantage::ScaleRewards;
-use crate::rl::gae::KlEstimator;
-use crate::rl::igrpo::{DraftTie, DEFAULT_REFINE_INSTRUCTION};
 use crate::rl::loss::{ImportanceSampling, LossType};
-use crate::rl::mgrpo::{Layer2On, PAPER_GUIDE_PHRASES};
 use crate::rl::nodes::Nodes;
-use crate::rl::schedule::SchedulerType;
-
-/// Which algorithm a run trains with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Algorithm {
-    /// One layer of GRPO.
-    #[default]
-    Grpo,
-    /// GRPO plus the self-correction layer.
-    Mgrpo,
-    /// GRPO on refinements of the best of several drafts.
-    Igrpo,
-    /// One-round PPO with a value model (TRL's `PPOTrainer`): the baseline of the paper's
-    /// Table 2 that GRPO is defined against.
-    Ppo,
-}
-
-impl Algorithm {
-    /// The name as printed in tables.
-    pub fn name(self) -> &'static str {
-        match self {
-            Algorithm::Grpo => "GRPO",
-            Algorithm::Mgrpo => "MGRPO",
-            Algorithm::Igrpo => "iGRPO",
-            Algorithm::Ppo => "PPO",
-        }
-    }
-}
+use crate::sections::take_flat;
+use crate::template::PAPER_GUIDE_PHRASES;
 
 /// Every key of a run config, with TRL's defaults unless noted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,16 +96,9 @@ pub struct TrainConfig {
     pub ref_model_mixup_alpha: f32,
 
     // --- optimisation ---
-    pub learning_rate: f64,
-    pub adam_beta1: f32,
-    pub adam_beta2: f32,
-    pub adam_epsilon: f32,
-    pub weight_decay: f32,
-    pub lr_scheduler_type: SchedulerType,
-    pub warmup_ratio: f64,
-    pub warmup_steps: usize,
-    /// Global-norm clip; 0 = off.
-    pub max_grad_norm: f32,
+    /// AdamW and its learning-rate schedule (TRL's keys, at the top level; shared with SFT).
+    #[serde(flatten, skip_deserializing)]
+    pub optim: OptimConfig,
     pub per_device_train_batch_size: usize,
     /// Cut updates into micro-batches of similar lengths (less padding; `rl::batching`).
     pub group_by_length: bool,
@@ -180,56 +146,10 @@ pub struct TrainConfig {
     /// Projections that get adapters (PEFT's `target_modules`; default: all seven).
     pub lora_target_modules: Vec<String>,
 
-    // --- MGRPO layer 2 (ours) ---
-    /// Guide phrases appended after a layer-1 response; one drawn at random per query.
-    pub guide_phrases: Vec<String>,
-    /// H: corrections sampled per kept layer-2 query (at least 2).
-    pub augment_h: usize,
-    /// Cap on layer-2 queries per step, drawn at random (0 = every layer-1 response).
-    pub layer2_max_queries_per_step: usize,
-    /// Weight of the layer-2 loss in the step's loss.
-    pub layer2_weight: f32,
-    /// Which layer-1 responses become queries: all, wrong or right.
-    pub layer2_on: Layer2On,
-    /// Token budget of a correction; defaults to `max_completion_length`.
-    pub layer2_max_completion_length: Option<usize>,
-
-    // --- iGRPO (ours) ---
-    /// N: drafts per question in stage 1.
-    pub igrpo_num_drafts: usize,
-    /// Text appended after the best draft to ask for a refinement.
-    pub refine_instruction: String,
-    /// Tie rule between equally rewarded drafts: first or shortest.
-    pub draft_tie: DraftTie,
-
-    // --- PPO (TRL's PPOConfig names) ---
-    /// The per-token KL penalty's coefficient in the reward (0: no reference model).
-    pub kl_coef: f32,
-    /// `k1` (`log π − log π_ref`, TRL's default) or `k3`.
-    pub kl_estimator: KlEstimator,
-    /// The policy ratio's clip range.
-    pub cliprange: f32,
-    /// The value prediction's clip range around the value at rollout time.
-    pub cliprange_value: f32,
-    /// The value loss's weight (it only scales the critic's gradient, which has its own
-    /// optimizer; it shows in the logged `loss`).
-    pub vf_coef: f32,
-    /// GAE's discount.
-    pub gamma: f32,
-    /// GAE's λ.
-    pub lam: f32,
-    /// Passes over each rollout.
-    pub num_ppo_epochs: usize,
-    /// Optimizer steps per pass: the rollout, shuffled, in this many mini-batches.
-    pub num_mini_batches: usize,
-    /// Whiten the per-token rewards over the batch before GAE.
-    pub whiten_rewards: bool,
-    /// The critic's starting point: an HF directory holding a value or reward model
-    /// (`model.*` and `score.weight`, transformers' `Qwen2ForSequenceClassification`) or a causal
-    /// LM (a fresh head then). Default: the policy's start, with a fresh head.
-    pub value_model_path: Option<PathBuf>,
-    /// The critic's learning rate (ours; default `learning_rate`), on the same schedule.
-    pub value_learning_rate: Option<f64>,
+    // --- the methods' own keys ---
+    /// `[mgrpo]` and `[igrpo]` tables; PPO's and RLOO's keys at the top level (TRL's names).
+    #[serde(flatten, skip_deserializing)]
+    pub methods: Sections,
 
     // --- evaluation during training (ours) ---
     /// Problems for the two-turn evaluation (none or "" = no evaluation).
@@ -248,7 +168,8 @@ pub struct TrainConfig {
     /// Guide phrase of turn 2; defaults to the first of `guide_phrases`.
     pub eval_guide: Option<String>,
     /// Token budget of each evaluation turn; defaults to the larger of `max_completion_length`
-    /// and `layer2_max_completion_length`.
+    /// and the second-turn budgets (`[mgrpo] layer2_max_completion_length`, `[igrpo]
+    /// refine_max_completion_length`).
     pub eval_max_new_tokens: Option<usize>,
 
     // --- bookkeeping ---
@@ -297,15 +218,7 @@ impl Default for TrainConfig {
             sync_ref_model: false,
             ref_model_sync_steps: 512,
             ref_model_mixup_alpha: 0.6,
-            learning_rate: 1e-6,
-            adam_beta1: 0.9,
-            adam_beta2: 0.999,
-            adam_epsilon: 1e-8,
-            weight_decay: 0.0,
-            lr_scheduler_type: SchedulerType::Linear,
-            warmup_ratio: 0.0,
-            warmup_steps: 0,
-            max_grad_norm: 1.0,
+            optim: OptimConfig::default(),
             per_device_train_batch_size: 8,
             group_by_length: true,
             padding_free: true,
@@ -324,15 +237,7 @@ impl Default for TrainConfig {
             lora_r: 0,
             lora_alpha: 16.0,
             lora_target_modules: LORA_TARGETS.map(String::from).to_vec(),
-            guide_phrases: PAPER_GUIDE_PHRASES.iter().map(|s| s.to_string()).collect(),
-            augment_h: 4,
-            layer2_max_queries_per_step: 0,
-            layer2_weight: 1.0,
-            layer2_on: Layer2On::All,
-            layer2_max_completion_length: None,
-            igrpo_num_drafts: 4,
-            refine_instruction: DEFAULT_REFINE_INSTRUCTION.into(),
-            draft_tie: DraftTie::First,
+            methods: Sections::default(),
             eval_dataset: None,
             eval_dataset_format: None,
             eval_steps: 0,
@@ -342,18 +247,6 @@ impl Default for TrainConfig {
             eval_temperature: 0.7,
             eval_guide: None,
             eval_max_new_tokens: None,
-            kl_coef: 0.05,
-            kl_estimator: KlEstimator::K1,
-            cliprange: 0.2,
-            cliprange_value: 0.2,
-            vf_coef: 0.1,
-            gamma: 1.0,
-            lam: 0.95,
-            num_ppo_epochs: 4,
-            num_mini_batches: 1,
-            whiten_rewards: false,
-            value_model_path: None,
-            value_learning_rate: None,
             save_steps: 500,
             save_total_limit: None,
             max_nonfinite_steps: 3,
@@ -372,7 +265,15 @@ impl TrainConfig {
 
     /// [`Self::load`] from text (`path` is only used in messages).
     pub fn from_toml(text: &str, path: &Path, overrides: &[String]) -> Result<Self> {
-        let mut config: Self = parse_config(text, path, overrides)?;
+        let mut table = parse_table(text, path, overrides)?;
+        refuse_moved(&table, MOVED).map_err(|e| Error::config(path, e))?;
+        let methods = Sections::take(&mut table).map_err(|e| Error::config(path, e))?;
+        let optim =
+            take_flat(&mut table, &OptimConfig::default()).map_err(|e| Error::config(path, e))?;
+        let mut config = Self::deserialize(table)
+            .map_err(|e| Error::config(path, e.to_string().trim().replace('\n', " ")))?;
+        config.methods = methods;
+        config.optim = optim;
         // `--set eval_dataset=""` switches a config's evaluation off (a key cannot be unset)
         config.eval_dataset = config.eval_dataset.filter(|p| !p.as_os_str().is_empty());
         config.validate().map_err(|e| e.at(path))?;
@@ -406,8 +307,8 @@ impl TrainConfig {
 
     /// Optimizer steps per pass over a rollout.
     pub fn optimizer_steps_per_generation(&self) -> usize {
-        if self.algorithm == Algorithm::Ppo {
-            return self.num_mini_batches;
+        if self.algorithm.has_critic() {
+            return self.methods.ppo.num_mini_batches;
         }
         (self.steps_per_generation() / self.gradient_accumulation_steps.max(1)).max(1)
     }
@@ -416,9 +317,9 @@ impl TrainConfig {
     /// `num_ppo_epochs`), each of [`Self::optimizer_steps_per_generation`] updates (PPO:
     /// `num_mini_batches`).
     pub fn updates_per_step(&self) -> usize {
-        let passes = match self.algorithm {
-            Algorithm::Ppo => self.num_ppo_epochs,
-            _ => self.num_iterations,
+        let passes = match self.algorithm.has_critic() {
+            true => self.methods.ppo.num_ppo_epochs,
+            false => self.num_iterations,
         };
         passes * self.optimizer_steps_per_generation()
     }
@@ -451,15 +352,18 @@ impl TrainConfig {
     /// Whether a frozen reference model is needed: GRPO's KL term (β > 0), PPO's KL penalty
     /// (`kl_coef > 0`).
     pub fn needs_reference(&self) -> bool {
-        match self.algorithm {
-            Algorithm::Ppo => self.kl_coef > 0.0,
-            _ => self.beta > 0.0,
+        match self.algorithm.has_critic() {
+            true => self.methods.ppo.kl_coef > 0.0,
+            false => self.beta > 0.0,
         }
     }
 
     /// The critic's learning rate.
     pub fn value_learning_rate(&self) -> f64 {
-        self.value_learning_rate.unwrap_or(self.learning_rate)
+        self.methods
+            .ppo
+            .value_learning_rate
+            .unwrap_or(self.optim.learning_rate)
     }
 
     /// The upper clip bound.
@@ -475,17 +379,49 @@ impl TrainConfig {
         })
     }
 
-    /// The layer-2 / refinement token budget.
-    pub fn layer2_max_completion_length(&self) -> usize {
-        self.layer2_max_completion_length
-            .unwrap_or(self.max_completion_length)
+    /// What every method's collect stage reads; `context` is the model's.
+    pub fn shared(&self, context: usize) -> Shared {
+        Shared {
+            num_generations: self.num_generations,
+            max_completion_length: self.max_completion_length,
+            scale_rewards: self.scale_rewards,
+            mask_truncated: self.mask_truncated_completions,
+            beta: self.beta,
+            context,
+        }
+    }
+
+    /// What the methods' validation reads.
+    pub(crate) fn shared_keys(&self) -> SharedKeys {
+        let d = Self::default();
+        let changed = [
+            ("loss_type", self.loss_type != d.loss_type),
+            (
+                "importance_sampling_level",
+                self.importance_sampling_level != d.importance_sampling_level,
+            ),
+            ("delta", self.delta.is_some()),
+            (
+                "top_entropy_quantile",
+                self.top_entropy_quantile != d.top_entropy_quantile,
+            ),
+        ];
+        SharedKeys {
+            beta: self.beta,
+            num_iterations: self.num_iterations,
+            num_generations: self.num_generations,
+            num_devices: self.num_devices,
+            num_nodes: self.num_nodes,
+            completions_per_step: self.completions_per_step(),
+            changed_loss_key: changed.iter().find(|(_, c)| *c).map(|(k, _)| *k),
+        }
     }
 
     /// The token budget of each turn of an evaluation during training.
     pub fn eval_max_new_tokens(&self) -> usize {
         self.eval_max_new_tokens.unwrap_or(
             self.max_completion_length
-                .max(self.layer2_max_completion_length()),
+                .max(self.methods.second_budget(self.max_completion_length)),
         )
     }
 
@@ -493,10 +429,30 @@ impl TrainConfig {
     pub fn eval_guide(&self) -> String {
         self.eval_guide
             .clone()
-            .or_else(|| self.guide_phrases.first().cloned())
+            .or_else(|| self.methods.mgrpo.guide_phrases.first().cloned())
             .unwrap_or_else(|| PAPER_GUIDE_PHRASES[0].to_string())
     }
 }
+
+/// Keys that moved into a method's table, and where to.
+const MOVED: &[(&str, &str)] = &[
+    ("guide_phrases", "[mgrpo] guide_phrases"),
+    ("augment_h", "[mgrpo] augment_h"),
+    (
+        "layer2_max_queries_per_step",
+        "[mgrpo] layer2_max_queries_per_step",
+    ),
+    ("layer2_weight", "[mgrpo] layer2_weight"),
+    ("layer2_on", "[mgrpo] layer2_on"),
+    (
+        "layer2_max_completion_length",
+        "[mgrpo] layer2_max_completion_length (MGRPO's corrections) or [igrpo] \
+         refine_max_completion_length (iGRPO's refinements)",
+    ),
+    ("igrpo_num_drafts", "[igrpo] num_drafts"),
+    ("refine_instruction", "[igrpo] refine_instruction"),
+    ("draft_tie", "[igrpo] draft_tie"),
+];
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

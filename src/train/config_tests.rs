@@ -1,6 +1,7 @@
 //! Tests of `config.rs`: TOML keys, `--set` overrides, defaults and errors naming the key.
 
 use super::*;
+use crate::rl::schedule::SchedulerType;
 
 fn load(text: &str, sets: &[&str]) -> Result<TrainConfig> {
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
@@ -17,7 +18,7 @@ fn defaults_and_overrides() {
     assert_eq!(c.loss_type, LossType::Grpo);
     assert_eq!(c.beta, 0.04);
     assert_eq!(c.model, PathBuf::from("some/dir"));
-    assert_eq!(c.lr_scheduler_type, SchedulerType::Cosine);
+    assert_eq!(c.optim.lr_scheduler_type, SchedulerType::Cosine);
     assert_eq!(c.epsilon_high(), 0.2);
     assert_eq!(c.prompts_per_step(), 1);
     // an empty eval_dataset switches evaluation off (`--set` cannot unset a key)
@@ -29,11 +30,17 @@ fn defaults_and_overrides() {
     assert_eq!(c.eval_dataset, None);
     // an evaluation turn gets the larger completion budget unless told otherwise
     let c = load(
-        "dataset = \"d\"\nmax_completion_length = 64\nlayer2_max_completion_length = 192\n",
+        "dataset = \"d\"\nmax_completion_length = 64\n[mgrpo]\nlayer2_max_completion_length = 192\n",
         &[],
     )
     .unwrap();
     assert_eq!(c.eval_max_new_tokens(), 192);
+    let c = load(
+        "dataset = \"d\"\nmax_completion_length = 64\n",
+        &["igrpo.refine_max_completion_length=200"],
+    )
+    .unwrap();
+    assert_eq!(c.eval_max_new_tokens(), 200);
     let c = load("dataset = \"d\"\nmax_completion_length = 64\n", &[]).unwrap();
     assert_eq!(c.eval_max_new_tokens(), 64);
     let c = load("dataset = \"d\"\n", &["eval_max_new_tokens=100"]).unwrap();
@@ -44,11 +51,19 @@ fn defaults_and_overrides() {
             "reward.funcs=[\"accuracy\", \"format\"]",
             "reward.weights=[1.0, 0.5]",
             "reward.policy.ordered_lists=true",
+            "mgrpo.augment_h=6",
+            "learning_rate=3e-4",
+            "kl_coef=0.1",
+            "normalize_advantages=true",
         ],
     )
     .unwrap();
     assert_eq!(c.reward.weights, Some(vec![1.0, 0.5]));
     assert!(c.reward.policy.ordered_lists);
+    assert_eq!(c.methods.mgrpo.augment_h, 6);
+    assert_eq!(c.optim.learning_rate, 3e-4);
+    assert_eq!(c.methods.ppo.kl_coef, 0.1);
+    assert!(c.methods.rloo.normalize_advantages);
     assert_eq!(
         c.reward.policy.percent,
         crate::reward::PercentPolicy::Ignore
@@ -90,6 +105,61 @@ fn errors_name_the_key() {
             "dataset = \"d\"\n[reward]\nturn2_graded_on = \"whole\"\n",
             &[][..],
             "turn2_graded_on",
+        ),
+        // the flat sections (optimizer, PPO, RLOO) name their key too
+        (
+            "dataset = \"d\"\nwarmup_steps = \"x\"\n",
+            &[][..],
+            "warmup_steps",
+        ),
+        ("dataset = \"d\"\nkl_coef = \"x\"\n", &[][..], "kl_coef"),
+        (
+            "dataset = \"d\"\nlearning_rate = 0\n",
+            &[][..],
+            "learning_rate",
+        ),
+        (
+            "dataset = \"d\"\nreward_clip_range = [1.0, 0.0]\n",
+            &["algorithm=rloo"][..],
+            "reward_clip_range",
+        ),
+        // a method's table refuses unknown keys, and names the table
+        (
+            "dataset = \"d\"\n[mgrpo]\naugment = 4\n",
+            &[][..],
+            "[mgrpo] unknown field `augment`",
+        ),
+        (
+            "dataset = \"d\"\n",
+            &["igrpo.num_drafts=0"][..],
+            "igrpo.num_drafts",
+        ),
+        (
+            "dataset = \"d\"\nalgorithm = \"mgrpo\"\n[mgrpo]\naugment_h = 1\n",
+            &[][..],
+            "mgrpo.augment_h",
+        ),
+        // keys that moved into a table point to their new place
+        (
+            "dataset = \"d\"\naugment_h = 4\n",
+            &[][..],
+            "`augment_h`: it moved to [mgrpo] augment_h",
+        ),
+        (
+            "dataset = \"d\"\n",
+            &["layer2_max_completion_length=8"][..],
+            "[igrpo] refine_max_completion_length",
+        ),
+        (
+            "dataset = \"d\"\nigrpo_num_drafts = 2\n",
+            &[][..],
+            "[igrpo] num_drafts",
+        ),
+        // RLOO's loss is fixed
+        (
+            "dataset = \"d\"\nalgorithm = \"rloo\"\nloss_type = \"grpo\"\n",
+            &[][..],
+            "loss_type",
         ),
     ] {
         let e = load(text, sets).unwrap_err().to_string();
@@ -144,16 +214,26 @@ fn ppo_keys_and_counts() {
     let c = load("dataset = \"d\"\nalgorithm = \"ppo\"\n", &[]).unwrap();
     assert_eq!(c.algorithm, Algorithm::Ppo);
     assert_eq!(
-        (c.kl_coef, c.cliprange, c.cliprange_value, c.vf_coef),
+        (
+            c.methods.ppo.kl_coef,
+            c.methods.ppo.cliprange,
+            c.methods.ppo.cliprange_value,
+            c.methods.ppo.vf_coef
+        ),
         (0.05, 0.2, 0.2, 0.1)
     );
     assert_eq!(
-        (c.gamma, c.lam, c.num_ppo_epochs, c.num_mini_batches),
+        (
+            c.methods.ppo.gamma,
+            c.methods.ppo.lam,
+            c.methods.ppo.num_ppo_epochs,
+            c.methods.ppo.num_mini_batches
+        ),
         (1.0, 0.95, 4, 1)
     );
     assert!(c.needs_reference());
     assert_eq!(c.updates_per_step(), 4);
-    assert_eq!(c.value_learning_rate(), c.learning_rate);
+    assert_eq!(c.value_learning_rate(), c.optim.learning_rate);
     let c = load(
         "dataset = \"d\"\nalgorithm = \"ppo\"\nper_device_train_batch_size = 8\n",
         &[

@@ -47,7 +47,7 @@ pub(crate) fn load_start<B: FusedAutodiffBackend>(
     policy_config: &Qwen2Config,
     device: &B::Device,
 ) -> Result<Option<(Qwen2Config, Qwen2ForValue<B>)>> {
-    let Some(dir) = &cfg.value_model_path else {
+    let Some(dir) = &cfg.methods.ppo.value_model_path else {
         return Ok(None);
     };
     let seed = critic_seed(cfg.seed);

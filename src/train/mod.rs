@@ -4,11 +4,12 @@
 //! non-finite steps.
 
 pub mod checkpoint;
-pub mod collect;
+pub mod completions;
 pub mod config;
 pub mod critic;
 pub mod evaluate;
 pub mod manifest;
+mod optim_config;
 pub mod order;
 mod overrides;
 mod ppo_step;
@@ -23,6 +24,7 @@ use crate::fused::FusedAutodiffBackend;
 use std::path::{Path, PathBuf};
 
 pub use config::{Algorithm, TrainConfig};
+pub use optim_config::OptimConfig;
 pub use trainer::Trainer;
 
 use crate::error::{Error, Result};

@@ -5,14 +5,10 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-/// Parse a TOML config (`path` is only used in messages) after applying `--set` overrides
-/// (`key=value`, dotted keys into tables). Errors name the file and the key. Shared by
-/// `mgrpo train` and `mgrpo sft`.
-pub(crate) fn parse_config<T: serde::de::DeserializeOwned>(
-    text: &str,
-    path: &Path,
-    overrides: &[String],
-) -> Result<T> {
+/// A TOML config's top-level table (`path` is only used in messages) with the `--set`
+/// overrides applied (`key=value`, dotted keys into tables). Errors name the file and the key.
+/// Shared by `mgrpo train` and `mgrpo sft`.
+pub(crate) fn parse_table(text: &str, path: &Path, overrides: &[String]) -> Result<toml::Table> {
     let mut table: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| Error::config(path, e.to_string().trim().to_string()))?;
@@ -22,7 +18,20 @@ pub(crate) fn parse_config<T: serde::de::DeserializeOwned>(
             Error::arg(format!("--set {o}"), format!("`{table}` is not a table"))
         })?;
     }
-    T::deserialize(table).map_err(|e| Error::config(path, e.to_string().trim().replace('\n', " ")))
+    Ok(table)
+}
+
+/// Refuse a key that moved (`moved`: old key, where it lives now), pointing to its new place.
+pub(crate) fn refuse_moved(
+    table: &toml::Table,
+    moved: &[(&str, &str)],
+) -> std::result::Result<(), String> {
+    match moved.iter().find(|(old, _)| table.contains_key(*old)) {
+        Some((old, new)) => Err(format!(
+            "unknown key `{old}`: it moved to {new} (on the command line: --set TABLE.KEY=VALUE)"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Set `a.b.c = value` in `table`, creating the tables on the way (`reward.format_weight`).

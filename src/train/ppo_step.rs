@@ -8,33 +8,32 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 
-use super::collect::Collected;
 use super::setup::step_seed;
 use super::step::Updated;
 use super::trainer::Trainer;
+use crate::algo::ppo::{
+    mini_batches, ppo_update, prepare, sample_values, PpoConfig, PpoModels, PpoStats, PpoSums,
+};
+use crate::algo::Collected;
 use crate::error::Result;
-use crate::metrics::PpoStats;
 use crate::rl::grpo::UpdateStats;
 use crate::rl::loss::LossMetrics;
-use crate::rl::ppo::{
-    mini_batches, ppo_update, prepare, sample_values, PpoConfig, PpoModels, PpoSums,
-};
 
 impl<B: FusedAutodiffBackend> Trainer<'_, B> {
     /// PPO's settings from the run config.
     fn ppo_config(&self) -> PpoConfig {
         let cfg = self.cfg;
         PpoConfig {
-            kl_coef: cfg.kl_coef,
-            kl_estimator: cfg.kl_estimator,
-            whiten_rewards: cfg.whiten_rewards,
-            gamma: cfg.gamma,
-            lam: cfg.lam,
-            cliprange: cfg.cliprange,
-            cliprange_value: cfg.cliprange_value,
-            vf_coef: cfg.vf_coef,
+            kl_coef: cfg.methods.ppo.kl_coef,
+            kl_estimator: cfg.methods.ppo.kl_estimator,
+            whiten_rewards: cfg.methods.ppo.whiten_rewards,
+            gamma: cfg.methods.ppo.gamma,
+            lam: cfg.methods.ppo.lam,
+            cliprange: cfg.methods.ppo.cliprange,
+            cliprange_value: cfg.methods.ppo.cliprange_value,
+            vf_coef: cfg.methods.ppo.vf_coef,
             micro_batch: cfg.per_device_train_batch_size,
-            max_grad_norm: cfg.max_grad_norm,
+            max_grad_norm: cfg.optim.max_grad_norm,
             temperature: cfg.temperature,
             padding_free: cfg.padding_free,
         }
@@ -47,7 +46,7 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
             unreachable!("a PPO run has a critic")
         };
         let t0 = Instant::now();
-        let main = got.main();
+        let main = &got.main;
         let values = sample_values(
             &critic.model().valid(),
             &main.experience,
@@ -68,11 +67,15 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
         let (mut totals, mut steps) = (PpoSums::default(), 0.0f32);
         let mut value_lr = 0.0;
         let seed = step_seed(cfg.seed, self.state.step + 1);
-        for epoch in 0..cfg.num_ppo_epochs {
-            let order = mini_batches(all.len(), cfg.num_mini_batches, seed ^ epoch as u64);
+        for epoch in 0..cfg.methods.ppo.num_ppo_epochs {
+            let order = mini_batches(
+                all.len(),
+                cfg.methods.ppo.num_mini_batches,
+                seed ^ epoch as u64,
+            );
             for indices in order {
                 let lr = self.schedule.lr(self.state.optimizer_steps);
-                value_lr = lr * cfg.value_learning_rate() / cfg.learning_rate;
+                value_lr = lr * cfg.value_learning_rate() / cfg.optim.learning_rate;
                 // the update owns both models (its optimizer steps update them in place)
                 let (Some(policy), Some(model)) = (self.model.take(), critic.model.take()) else {
                     unreachable!("both models are back after every update")
@@ -96,7 +99,7 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
                 out.secs[2] += s.optimizer_secs;
                 out.lr = lr;
                 out.last = UpdateStats {
-                    loss: s.sums.policy_loss + cfg.vf_coef * s.sums.value_loss,
+                    loss: s.sums.policy_loss + cfg.methods.ppo.vf_coef * s.sums.value_loss,
                     grad_norm: s.grad_norm,
                     applied: s.applied,
                     ..UpdateStats::default()

@@ -3,7 +3,7 @@
 //! the memory the run will need. Every prompt is checked against the model's context here, so
 //! a bad row fails before any training.
 
-use super::config::{Algorithm, TrainConfig};
+use super::config::TrainConfig;
 use super::evaluate::EvalSet;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -62,18 +62,17 @@ pub(crate) fn setup(cfg: &TrainConfig) -> Result<Setup> {
     }
     let template = PromptTemplate::load(&cfg.template, &cfg.model, cfg.system_prompt.as_deref())?;
     // MGRPO and iGRPO continue the first answer in the same turn: room for both turns
-    let second_turn = match cfg.algorithm {
-        Algorithm::Grpo | Algorithm::Ppo => None,
-        Algorithm::Mgrpo | Algorithm::Igrpo => {
-            let texts: Vec<&String> = match cfg.algorithm {
-                Algorithm::Mgrpo => cfg.guide_phrases.iter().collect(),
-                _ => vec![&cfg.refine_instruction],
-            };
+    let second_turn = match cfg
+        .methods
+        .second_turn(cfg.algorithm, cfg.max_completion_length)
+    {
+        None => None,
+        Some((texts, budget)) => {
             let mut longest = 0;
             for t in texts {
                 longest = longest.max(tokenizer.encode(&format!("\n\n{t}"))?.len());
             }
-            Some(cfg.max_completion_length + longest + cfg.layer2_max_completion_length())
+            Some(cfg.max_completion_length + longest + budget)
         }
     };
     let mut prompts = Vec::with_capacity(dataset.len());
@@ -144,7 +143,7 @@ pub(crate) fn memory_plan(cfg: &TrainConfig, s: &Setup, precision: Precision) ->
         micro_batch_rows: cfg.per_device_train_batch_size,
         seq_len: s.prompts.iter().map(Vec::len).max().unwrap_or(0) + s.completion_room,
         lora_params: cfg.lora().map(|l| l.num_params(&s.model_config)),
-        critic: cfg.algorithm == Algorithm::Ppo,
+        critic: cfg.algorithm.has_critic(),
     };
     estimate(&s.model_config, &shape)
 }

@@ -16,9 +16,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::overrides::parse_config;
+use super::optim_config::OptimConfig;
+use super::overrides::parse_table;
 use super::star::{star_pairs, StarConfig, StarPair};
-use super::validate::{non_negative, positive};
+use super::validate::positive;
 use crate::error::{Error, KeyError, Result};
 use crate::eval::encode_prompts;
 use crate::fsutil::write_atomic;
@@ -29,12 +30,13 @@ use crate::model::{load_weights, save_model, Precision, SaveOptions};
 use crate::model_dir::ModelDir;
 use crate::reward::RewardConfig;
 use crate::rl::logprobs::Layout;
-use crate::rl::optim::{adamw, AdamParams};
+use crate::rl::optim::adamw;
 use crate::rl::policy::Policy;
 use crate::rl::rollout::ModelSampler;
-use crate::rl::schedule::{Schedule, SchedulerType};
+use crate::rl::schedule::Schedule;
 use crate::rl::sft::{sft_update, SftExample, SftStep};
 use crate::run_lock::RunLock;
+use crate::sections::take_flat;
 use crate::template::PromptTemplate;
 
 /// Every key of an SFT config.
@@ -52,15 +54,9 @@ pub struct SftConfig {
     pub add_eos: bool,
     /// Longer prompt + completion pairs are an error (0 = the model's context).
     pub max_length: usize,
-    pub learning_rate: f64,
-    pub adam_beta1: f32,
-    pub adam_beta2: f32,
-    pub adam_epsilon: f32,
-    pub weight_decay: f32,
-    pub lr_scheduler_type: SchedulerType,
-    pub warmup_ratio: f64,
-    pub warmup_steps: usize,
-    pub max_grad_norm: f32,
+    /// AdamW and its schedule (the run config's keys; the learning rate defaults to 2e-5).
+    #[serde(flatten, skip_deserializing)]
+    pub optim: OptimConfig,
     pub per_device_train_batch_size: usize,
     /// Run the token-wise layers on the tokens only, rows packed back to back
     /// (`model::packed`); the same numbers up to float summation order.
@@ -83,15 +79,7 @@ impl Default for SftConfig {
             output_dir: None,
             add_eos: true,
             max_length: 0,
-            learning_rate: 2e-5,
-            adam_beta1: 0.9,
-            adam_beta2: 0.999,
-            adam_epsilon: 1e-8,
-            weight_decay: 0.0,
-            lr_scheduler_type: SchedulerType::Linear,
-            warmup_ratio: 0.0,
-            warmup_steps: 0,
-            max_grad_norm: 1.0,
+            optim: OptimConfig::with_learning_rate(2e-5),
             per_device_train_batch_size: 8,
             padding_free: true,
             gradient_accumulation_steps: 1,
@@ -108,7 +96,12 @@ impl SftConfig {
     /// Read `path`, apply `--set` overrides, validate; errors name the file and the key.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let c: Self = parse_config(&text, path, overrides)?;
+        let mut table = parse_table(&text, path, overrides)?;
+        let optim =
+            take_flat(&mut table, &Self::default().optim).map_err(|e| Error::config(path, e))?;
+        let mut c = Self::deserialize(table)
+            .map_err(|e| Error::config(path, e.to_string().trim().replace('\n', " ")))?;
+        c.optim = optim;
         c.validate().map_err(|e| e.at(path))?;
         Ok(c)
     }
@@ -128,24 +121,13 @@ impl SftConfig {
             (None, Some(s)) => s.validate()?,
             _ => {}
         }
-        if !positive(self.learning_rate) {
-            return bad("learning_rate", "must be > 0");
-        }
         if self.per_device_train_batch_size == 0 || self.gradient_accumulation_steps == 0 {
             return bad(
                 "per_device_train_batch_size",
                 "it and gradient_accumulation_steps must be at least 1",
             );
         }
-        if !non_negative(self.max_grad_norm as f64) {
-            return bad("max_grad_norm", "must be ≥ 0 (0 turns clipping off)");
-        }
-        if !non_negative(self.weight_decay as f64) {
-            return bad("weight_decay", "must be ≥ 0");
-        }
-        if !(0.0..=1.0).contains(&self.warmup_ratio) {
-            return bad("warmup_ratio", "must be in [0, 1]");
-        }
+        self.optim.validate()?;
         if self.max_steps == Some(0) {
             return bad("max_steps", "must be at least 1");
         }
@@ -322,18 +304,13 @@ pub fn sft<B: FusedAutodiffBackend>(
         .max_steps
         .unwrap_or_else(|| (cfg.num_train_epochs * steps_per_epoch as f64).ceil() as usize);
     let schedule = Schedule::new(
-        cfg.lr_scheduler_type,
-        cfg.learning_rate,
+        cfg.optim.lr_scheduler_type,
+        cfg.optim.learning_rate,
         total,
-        cfg.warmup_steps,
-        cfg.warmup_ratio,
+        cfg.optim.warmup_steps,
+        cfg.optim.warmup_ratio,
     );
-    let mut optim = adamw::<B, _>(&AdamParams {
-        beta1: cfg.adam_beta1,
-        beta2: cfg.adam_beta2,
-        epsilon: cfg.adam_epsilon,
-        weight_decay: cfg.weight_decay,
-    });
+    let mut optim = adamw::<B, _>(&cfg.optim.adam());
     let metrics = JsonlLog::new(run.join("metrics.jsonl"));
     let mut order: Vec<usize> = Vec::new();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -355,7 +332,7 @@ pub fn sft<B: FusedAutodiffBackend>(
         let settings = SftStep {
             micro_batch: cfg.per_device_train_batch_size,
             layout: Layout::padding_free(cfg.padding_free),
-            max_grad_norm: cfg.max_grad_norm,
+            max_grad_norm: cfg.optim.max_grad_norm,
             lr,
         };
         let (next, s) = sft_update(model, &mut optim, &batch, &settings, device)?;

@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Dataset, Problem};
 use crate::error::{Error, KeyError, Result};
-use crate::rl::mgrpo::PAPER_GUIDE_PHRASES;
 use crate::rl::policy::Policy;
 use crate::rl::rollout::{Draw, Sampler};
+use crate::template::PAPER_GUIDE_PHRASES;
 
 /// Which samples STaR keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

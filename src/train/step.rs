@@ -11,13 +11,15 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 
-use super::collect::{collect, Collected};
+use super::completions::log_completions;
 use super::order::step_problems;
 use super::setup::step_seed;
 use super::trainer::Trainer;
+use crate::algo::ppo::PpoStats;
+use crate::algo::{self, Collected};
 use crate::data::Problem;
 use crate::error::Result;
-use crate::metrics::{PpoStats, RewardFuncStats, StepMetrics};
+use crate::metrics::{RewardFuncStats, StepMetrics};
 use crate::rl::batching::Padding;
 use crate::rl::experience::{score, Experience, Scorers};
 use crate::rl::grpo::{Part, UpdateStats};
@@ -77,8 +79,17 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
         };
         let mut policy = Policy::new(sampler, &setup.template, &setup.tokenizer, &self.cfg.reward)?;
         let seed = step_seed(self.cfg.seed, step);
-        let context = setup.model_config.max_position_embeddings;
-        let mut got = collect(self.cfg, &mut policy, &problems, prompts, seed, context)?;
+        let shared = self.cfg.shared(setup.model_config.max_position_embeddings);
+        let cfg = self.cfg;
+        let mut got = algo::collect(
+            cfg.algorithm,
+            &cfg.methods,
+            &shared,
+            &mut policy,
+            &problems,
+            prompts,
+            seed,
+        )?;
         let generation = start.elapsed().as_secs_f64();
 
         // score: the log-probs the objective compares against, before any update
@@ -86,7 +97,8 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
         let ppo = self.critic.is_some();
         let scorers = Scorers {
             // PPO's rewards and ratios need π_old even with one update per rollout
-            old: (self.cfg.updates_per_step() > 1 || ppo).then(|| policy.sampler.leader()),
+            old: (self.cfg.updates_per_step() > 1 || ppo || got.needs_old)
+                .then(|| policy.sampler.leader()),
             reference: self.reference.as_ref(),
             temperature: self.cfg.temperature,
         };
@@ -100,7 +112,8 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
                 &self.device,
             )?;
         }
-        let reward_funcs = RewardFuncStats(policy.reward.stats(&got.main().rollout.rewards));
+        got.finish_scoring();
+        let reward_funcs = RewardFuncStats(policy.reward.stats(&got.main.rollout.rewards));
         let reward_names = policy.reward.names();
         drop(policy);
         let scoring = t_score.elapsed().as_secs_f64();
@@ -115,11 +128,12 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
             scoring,
             start,
         };
+        got.record_update(&updated.last.part_losses, updated.ppo);
         let mut m = self.advance(&got, &updated, timings);
         m.reward_funcs = reward_funcs;
         self.metrics.append(&m)?;
         if self.cfg.log_completions {
-            got.log(&self.completions, step, &problems, &reward_names)?;
+            log_completions(&got, &self.completions, step, &problems, &reward_names)?;
         }
         Ok(m)
     }
@@ -128,7 +142,7 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
     /// the `steps_per_generation / gradient_accumulation_steps` slices of the rollout in turn
     /// (TRL's order). Every slice is normalised by its own counts, as one optimizer step.
     fn update(&mut self, got: &Collected) -> Result<Updated> {
-        let parts = got.parts(self.cfg);
+        let parts = got.parts();
         let n = self.cfg.optimizer_steps_per_generation();
         let sliced: Vec<Vec<Experience>> = if n > 1 {
             (0..n)
@@ -206,7 +220,7 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
     fn advance(&mut self, got: &Collected, u: &Updated, t: Timings) -> StepMetrics {
         let rows = self.setup.dataset.len();
         let s = &mut self.state;
-        let (layer1_tokens, layer2_tokens) = got.rollout_tokens();
+        let (layer1_tokens, layer2_tokens) = got.tokens;
         let all_generated = layer1_tokens + layer2_tokens;
         s.step += 1;
         s.data_position += self.cfg.prompts_per_step();
@@ -217,7 +231,7 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
         } else {
             s.nonfinite_in_a_row + 1
         };
-        let main = got.main();
+        let main = &got.main;
         let (roll, adv) = (&main.rollout, &main.adv);
         let lengths: Vec<usize> = roll.completions.iter().map(|c| c.ids.len()).collect();
         let generated: usize = lengths.iter().sum();
@@ -238,7 +252,7 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
             min_length: lengths.iter().copied().min().unwrap_or(0),
             max_length: lengths.iter().copied().max().unwrap_or(0),
             clipped_ratio: truncated as f32 / n,
-            kl: l.metrics.kl,
+            kl: got.reward_kl.unwrap_or(l.metrics.kl),
             entropy: l.entropy,
             clip_low: l.metrics.clip_low,
             clip_high: l.metrics.clip_high,
@@ -261,11 +275,7 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
             shared_prompt_fraction: (u.padding.tokens > 0).then(|| u.padding.shared_fraction()),
             rollout_tokens_layer1: layer1_tokens,
             rollout_tokens_layer2: layer2_tokens,
-            layer2: got.layer2().map(|l2| l2.stats),
-            layer2_loss: got.layer2().and(l.part_losses.get(1).copied()),
-            igrpo_draft_reward: got.drafts().map(|d| d.reward),
-            igrpo_best_draft_reward: got.drafts().map(|d| d.best_reward),
-            ppo: u.ppo,
+            method: got.stats.clone(),
         }
     }
 }

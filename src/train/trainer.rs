@@ -12,11 +12,11 @@ use burn::module::AutodiffModule;
 use super::checkpoint::{
     self, restore_latest, save_checkpoint, CheckpointSpec, LoraCheckpoint, Restored, TrainerState,
 };
-use super::config::Algorithm;
 use super::critic::{load_start, Critic};
 use super::evaluate::{eval_report, run_eval, EvalContext};
 use super::setup::{memory_plan, setup, Setup};
 use super::{TrainConfig, TrainOptions};
+use crate::algo;
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::generate::{GenerateConfig, SamplingParams, StopStrings};
@@ -28,7 +28,7 @@ use crate::model::{
 };
 use crate::rl::grpo::UpdateConfig;
 use crate::rl::loss::LossParams;
-use crate::rl::optim::{adamw, AdamParams, PolicyOptimizer};
+use crate::rl::optim::{adamw, PolicyOptimizer};
 use crate::rl::parallel::{check_devices, devices, DataParallel};
 use crate::rl::schedule::Schedule;
 use crate::run_lock::RunLock;
@@ -82,16 +82,11 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
         check_stop(opts.stop_after, 0, total)?;
         let metrics = JsonlLog::new(run.join("metrics.jsonl"));
         let completions = JsonlLog::new(run.join("completions.jsonl"));
-        let adam = AdamParams {
-            beta1: cfg.adam_beta1,
-            beta2: cfg.adam_beta2,
-            epsilon: cfg.adam_epsilon,
-            weight_decay: cfg.weight_decay,
-        };
+        let adam = cfg.optim.adam();
         let lora = cfg.lora();
-        let value_model = match cfg.algorithm {
-            Algorithm::Ppo => load_start::<B>(cfg, &setup.model_config, device)?,
-            _ => None,
+        let value_model = match cfg.algorithm.has_critic() {
+            true => load_start::<B>(cfg, &setup.model_config, device)?,
+            false => None,
         };
         // `--resume` on a run killed before its first checkpoint starts it again from step 0
         let restart = opts.resume && checkpoint::list(run)?.is_empty();
@@ -126,8 +121,8 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
             (model, adamw::<B, _>(&adam), state, None, lock, None)
         };
         eprintln!("{plan}");
-        let critic = match cfg.algorithm {
-            Algorithm::Ppo => Some(Critic::new(
+        let critic = match cfg.algorithm.has_critic() {
+            true => Some(Critic::new(
                 cfg,
                 value_model,
                 (&model, &setup.model_config),
@@ -135,7 +130,7 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
                 ckpt.as_deref(),
                 device,
             )?),
-            _ => None,
+            false => None,
         };
         let mut model = model.with_compute_dtype(precision.dtype());
         if lora.is_some() {
@@ -162,23 +157,26 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
             ),
         };
         let schedule = Schedule::new(
-            cfg.lr_scheduler_type,
-            cfg.learning_rate,
+            cfg.optim.lr_scheduler_type,
+            cfg.optim.learning_rate,
             total * cfg.updates_per_step(),
-            cfg.warmup_steps * cfg.updates_per_step(),
-            cfg.warmup_ratio,
+            cfg.optim.warmup_steps * cfg.updates_per_step(),
+            cfg.optim.warmup_ratio,
         );
         let update = UpdateConfig {
-            loss: LossParams {
-                epsilon_low: cfg.epsilon,
-                epsilon_high: cfg.epsilon_high(),
-                beta: cfg.beta,
-                loss_type: cfg.loss_type,
-                importance_sampling: cfg.importance_sampling_level,
-                delta: cfg.delta,
-            },
+            loss: algo::loss_params(
+                cfg.algorithm,
+                LossParams {
+                    epsilon_low: cfg.epsilon,
+                    epsilon_high: cfg.epsilon_high(),
+                    beta: cfg.beta,
+                    loss_type: cfg.loss_type,
+                    importance_sampling: cfg.importance_sampling_level,
+                    delta: cfg.delta,
+                },
+            ),
             micro_batch: cfg.per_device_train_batch_size,
-            max_grad_norm: cfg.max_grad_norm,
+            max_grad_norm: cfg.optim.max_grad_norm,
             temperature: cfg.temperature,
             top_entropy_quantile: cfg.top_entropy_quantile,
             group_by_length: cfg.group_by_length,

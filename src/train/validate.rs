@@ -1,6 +1,6 @@
 //! The run config's checks: why a [`TrainConfig`] is unusable, naming the key at fault.
 
-use super::config::{Algorithm, TrainConfig};
+use super::config::TrainConfig;
 use crate::error::KeyError;
 use crate::model::lora::LORA_TARGETS;
 use crate::rl::loss::LossType;
@@ -35,7 +35,7 @@ impl TrainConfig {
         if self.num_generations == 0 {
             return bad("num_generations", "must be at least 1");
         }
-        if self.num_generations < 2 && self.algorithm != Algorithm::Ppo {
+        if self.num_generations < self.algorithm.min_generations() {
             return bad(
                 "num_generations",
                 "must be at least 2 (a group of one has no advantage; PPO's critic allows 1)",
@@ -208,29 +208,7 @@ impl TrainConfig {
         if self.num_iterations == 0 {
             return bad("num_iterations", "must be at least 1");
         }
-        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return bad("learning_rate", "must be > 0");
-        }
-        for (key, v) in [
-            ("adam_beta1", self.adam_beta1),
-            ("adam_beta2", self.adam_beta2),
-        ] {
-            if !(0.0..1.0).contains(&v) {
-                return bad(key, "must be in [0, 1)");
-            }
-        }
-        if !positive(self.adam_epsilon as f64) {
-            return bad("adam_epsilon", "must be > 0");
-        }
-        if !non_negative(self.weight_decay as f64) {
-            return bad("weight_decay", "must be ≥ 0");
-        }
-        if !(0.0..=1.0).contains(&self.warmup_ratio) {
-            return bad("warmup_ratio", "must be in [0, 1]");
-        }
-        if !non_negative(self.max_grad_norm as f64) {
-            return bad("max_grad_norm", "must be ≥ 0 (0 turns clipping off)");
-        }
+        self.optim.validate()?;
         if self.max_steps == Some(0) {
             return bad("max_steps", "must be at least 1");
         }
@@ -243,26 +221,8 @@ impl TrainConfig {
         if self.max_nonfinite_steps == 0 {
             return bad("max_nonfinite_steps", "must be at least 1");
         }
-        if self.guide_phrases.is_empty() {
-            return bad("guide_phrases", "must hold at least one phrase");
-        }
-        if self.algorithm == Algorithm::Mgrpo && self.augment_h < 2 {
-            return bad(
-                "augment_h",
-                "must be at least 2 (a group of one has no advantage, so layer 2 would train nothing)",
-            );
-        }
         if !non_negative(self.device_memory_gib) {
             return bad("device_memory_gib", "must be ≥ 0 (0 = no check)");
-        }
-        if !non_negative(self.layer2_weight as f64) {
-            return bad("layer2_weight", "must be ≥ 0");
-        }
-        if self.layer2_max_completion_length == Some(0) {
-            return bad("layer2_max_completion_length", "must be at least 1");
-        }
-        if self.igrpo_num_drafts == 0 {
-            return bad("igrpo_num_drafts", "must be at least 1");
         }
         if !(1..=2).contains(&self.eval_turns) {
             return bad("eval_turns", "must be 1 or 2");
@@ -279,75 +239,8 @@ impl TrainConfig {
         if self.eval_limit == Some(0) {
             return bad("eval_limit", "must be at least 1");
         }
-        if self.algorithm == Algorithm::Ppo {
-            self.validate_ppo()?;
-        }
+        self.methods.validate(self.algorithm, &self.shared_keys())?;
         self.reward.validate().map_err(|e| e.within("reward"))
-    }
-
-    /// PPO's keys, and the GRPO keys that PPO replaces.
-    fn validate_ppo(&self) -> std::result::Result<(), KeyError> {
-        let bad = |key: &str, msg: &str| Err(KeyError::new(key, msg));
-        if self.num_devices > 1 || self.num_nodes > 1 {
-            let key = if self.num_nodes > 1 {
-                "num_nodes"
-            } else {
-                "num_devices"
-            };
-            return bad(
-                key,
-                "algorithm = \"ppo\" trains on one device (its critic is not data-parallel yet); \
-                 set num_devices = 1 and num_nodes = 1",
-            );
-        }
-        if self.beta != 0.0 {
-            return bad(
-                "beta",
-                "is GRPO's KL term; PPO's KL penalty is in the reward (kl_coef): set beta = 0",
-            );
-        }
-        if self.num_iterations != 1 {
-            return bad(
-                "num_iterations",
-                "is GRPO's; PPO's passes over a rollout are num_ppo_epochs: set num_iterations = 1",
-            );
-        }
-        if !non_negative(self.kl_coef as f64) {
-            return bad(
-                "kl_coef",
-                "must be ≥ 0 (0 = no KL penalty, no reference model)",
-            );
-        }
-        for (key, v) in [
-            ("cliprange", self.cliprange),
-            ("cliprange_value", self.cliprange_value),
-            ("vf_coef", self.vf_coef),
-        ] {
-            if !positive(v as f64) {
-                return bad(key, "must be > 0");
-            }
-        }
-        for (key, v) in [("gamma", self.gamma), ("lam", self.lam)] {
-            if !(0.0..=1.0).contains(&v) {
-                return bad(key, "must be in [0, 1]");
-            }
-        }
-        if self.num_ppo_epochs == 0 {
-            return bad("num_ppo_epochs", "must be at least 1");
-        }
-        let rollout = self.completions_per_step();
-        if self.num_mini_batches == 0 || self.num_mini_batches > rollout {
-            return bad(
-                "num_mini_batches",
-                &format!("must be in 1..={rollout} (the completions of one rollout)"),
-            );
-        }
-        if let Some(lr) = self.value_learning_rate {
-            if !positive(lr) {
-                return bad("value_learning_rate", "must be > 0");
-            }
-        }
-        Ok(())
     }
 }
 

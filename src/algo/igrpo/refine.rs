@@ -1,6 +1,6 @@
 //! iGRPO (docs/ARCHITECTURE.md, "iGRPO"): refine the best of several drafts.
 //!
-//! Stage 1: N drafts per question (`igrpo_num_drafts`), scored by the verifier; the best by
+//! Stage 1: N drafts per question (`[igrpo] num_drafts`), scored by the verifier; the best by
 //! total reward is kept, ties broken by `draft_tie` (`first`: the earliest sampled;
 //! `shortest`: the fewest tokens, then the earliest). Drafts get no gradient.
 //! Stage 2: the prompt becomes the question, the best draft and a refinement instruction
@@ -11,14 +11,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::policy::Policy;
-use super::rollout::{Draw, Rollout, Sampler};
 use crate::data::Problem;
 use crate::error::Result;
-
-/// The default refinement instruction.
-pub const DEFAULT_REFINE_INSTRUCTION: &str =
-    "Let me review this draft, fix any mistake in it, and write the final solution.";
+use crate::rl::policy::Policy;
+use crate::rl::rollout::{Draw, Rollout, Sampler};
 
 /// How ties between equally rewarded drafts are broken (`draft_tie`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -135,6 +131,7 @@ pub fn refine<S: Sampler>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::algo::igrpo::DEFAULT_REFINE_INSTRUCTION;
     use crate::reward::{RewardConfig, Turn2Grading};
     use crate::rl::scripted::{problem, test_tokenizer, Scripted};
     use crate::template::PromptTemplate;

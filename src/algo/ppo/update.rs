@@ -14,19 +14,19 @@ use std::time::Instant;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 
-use super::experience::Experience;
 use super::gae::{gae, token_rewards, whiten, KlEstimator};
-use super::logprobs::SeqRow;
-use super::logprobs::{
-    at_least_f32, completion_logprobs, completion_mask, right_aligned, rows_input, window, Layout,
-};
-use super::optim::{
-    clip_coefficient, global_grad_norm, step_scaled, PolicyOptimizer, ValueOptimizer,
-};
-use super::ppo_loss::{policy_loss, value_loss, POLICY_SUMS, VALUE_SUMS};
+use super::loss::{policy_loss, value_loss, POLICY_SUMS, VALUE_SUMS};
 use crate::error::{Error, Result};
 use crate::model::value::Qwen2ForValue;
 use crate::model::Qwen2ForCausalLM;
+use crate::rl::experience::Experience;
+use crate::rl::logprobs::SeqRow;
+use crate::rl::logprobs::{
+    at_least_f32, completion_logprobs, completion_mask, right_aligned, rows_input, window, Layout,
+};
+use crate::rl::optim::{
+    clip_coefficient, global_grad_norm, step_scaled, PolicyOptimizer, ValueOptimizer,
+};
 use crate::tensor::read_back;
 
 /// PPO's settings (TRL's `PPOConfig` names).
@@ -421,5 +421,5 @@ pub fn mini_batches(n: usize, mini_batches: usize, seed: u64) -> Vec<Vec<usize>>
 }
 
 #[cfg(test)]
-#[path = "ppo_tests.rs"]
+#[path = "update_tests.rs"]
 mod tests;
