@@ -14,11 +14,11 @@ use serde::{Deserialize, Serialize};
 use crate::data::Problem;
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::reward::extract_answer;
 use crate::rl::policy::Policy;
 use crate::rl::rollout::{Draw, Sampler};
 use crate::template::PromptTemplate;
 use crate::tokenizer::Tokenizer;
+use crate::verify::extract_answer;
 
 /// The paper's intrinsic self-correction instruction (`--baseline intrinsic`).
 pub const INTRINSIC_INSTRUCTION: &str = "The solution above may contain errors due to a misunderstanding of the question. Please identify and correct any mistakes, then rewrite the solution clearly and accurately.";

@@ -207,8 +207,9 @@ fn several_samples_per_problem() {
 /// last_math`, an unmarked `$2$` is both graded right and recorded.
 #[test]
 fn recorded_answers_follow_the_extraction_policy() {
-    use crate::reward::{Extraction, RewardConfig};
+    use crate::reward::RewardConfig;
     use crate::rl::scripted::{problem, test_tokenizer, Scripted};
+    use crate::verify::Extraction;
     let tok = test_tokenizer();
     let problems = [problem("a", "1+1?", "2")];
     let refs: Vec<&Problem> = problems.iter().collect();

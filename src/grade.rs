@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::jsonl::{line_error, read_objects};
-use crate::reward::{verify, Extraction, Policy, Verdict};
+use crate::verify::{verify, Extraction, Policy, Verdict};
 
 /// One graded row.
 #[derive(Clone, Debug, Serialize)]
@@ -190,12 +190,7 @@ pub fn grade_predictions(dataset: &Dataset, path: &Path, policy: &Policy) -> Res
                 ));
             };
             let p = &dataset.problems[index];
-            let (v, secs) = timed(
-                &p.gold_answer,
-                text,
-                policy,
-                policy.extraction_for(p.format),
-            );
+            let (v, secs) = timed(&p.gold_answer, text, policy, p.format.extraction(&policy));
             let sample = row.get("sample").and_then(Value::as_u64);
             Ok(graded(v, secs, Some(p.id.clone()), sample))
         })
@@ -210,7 +205,7 @@ pub fn self_check(dataset: &Dataset, policy: &Policy) -> Vec<Graded> {
         .iter()
         .filter_map(|p| {
             let s = p.solution.as_deref()?;
-            let (v, secs) = timed(&p.gold_answer, s, policy, policy.extraction_for(p.format));
+            let (v, secs) = timed(&p.gold_answer, s, policy, p.format.extraction(&policy));
             Some(graded(v, secs, Some(p.id.clone()), None))
         })
         .collect()

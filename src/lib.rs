@@ -35,6 +35,7 @@ pub mod tensor;
 pub mod tokenizer;
 pub mod train;
 pub mod verdicts;
+pub mod verify;
 
 pub use error::{Error, KeyError, Result};
 

@@ -139,7 +139,7 @@ fn dispatch(cmd: Command) -> Result<()> {
     }
     .parse()?;
     match spec {
-        // `cpu` is flex: several times faster than ndarray at decoding (README, "Benchmarks").
+        // `cpu` is flex: several times faster than ndarray at decoding (docs/benchmarks.md).
         #[cfg(all(feature = "flex", not(feature = "nccl")))]
         DeviceSpec::Cpu | DeviceSpec::Flex => {
             run::<burn::backend::Flex<f32>>(cmd, Default::default())

@@ -84,41 +84,40 @@ fn expand(tree: &str) -> Vec<String> {
         .collect()
 }
 
-/// The absolute paths (`crate::...` without `crate::`) a file names: its `use` trees and the
-/// `crate::` paths in its code; `super::` resolved against the file's module `module`.
-fn named_paths(text: &str, module: &str, is_mod_file: bool) -> Vec<String> {
+/// The absolute paths (`crate::...` without `crate::`) a file's code uses: its `use` trees
+/// (`crate::`, `super::` and child-module paths, resolved against the file's module `module`)
+/// and the `crate::` paths in its code. A `pub use` is the module's facade (its children's
+/// items re-exported), not a use; [`reexports`] follows it instead.
+fn named_paths(text: &str, module: &str) -> Vec<String> {
     let parent = |m: &str| -> String { m.rsplit_once("::").map_or(String::new(), |p| p.0.into()) };
-    // `super` of `a::b` is `a`, wherever the file lives (mod.rs or b.rs)
-    let _ = is_mod_file;
-    let resolve = |p: &str| -> Option<String> {
-        if let Some(rest) = p.strip_prefix("crate::") {
-            return Some(rest.to_string());
-        }
-        let mut base = module.to_string();
-        let mut rest = p;
-        if !rest.starts_with("super::") {
-            return None;
-        }
-        while let Some(r) = rest.strip_prefix("super::") {
-            base = parent(&base);
-            rest = r;
-        }
-        Some(if base.is_empty() {
+    let join = |base: &str, rest: &str| -> String {
+        if base.is_empty() {
             rest.to_string()
         } else {
             format!("{base}::{rest}")
-        })
+        }
+    };
+    let resolve = |p: &str| -> String {
+        if let Some(rest) = p.strip_prefix("crate::") {
+            return rest.to_string();
+        }
+        let (mut base, mut rest) = (module.to_string(), p);
+        if rest.starts_with("super::") {
+            while let Some(r) = rest.strip_prefix("super::") {
+                base = parent(&base);
+                rest = r;
+            }
+        }
+        // a child module's path (or an external crate's, which resolves to no file)
+        join(&base, rest.strip_prefix("self::").unwrap_or(rest))
     };
     let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("use ") {
-        let at_line_start = i == 0 || rest[..i].ends_with(['\n', ' ']);
-        let after = &rest[i + 4..];
-        let end = after.find(';').unwrap_or(after.len());
-        if at_line_start && (after.starts_with("crate::") || after.starts_with("super::")) {
-            out.extend(expand(&after[..end]).iter().filter_map(|p| resolve(p)));
+    for statement in text.split(';') {
+        let s = statement.trim_start();
+        let s = s.rsplit('\n').next().unwrap_or(s).trim_start();
+        if let Some(tree) = s.strip_prefix("use ") {
+            out.extend(expand(tree).iter().map(|p| resolve(p)));
         }
-        rest = &after[end.min(after.len())..];
     }
     let mut rest = text;
     while let Some(i) = rest.find("crate::") {
@@ -126,19 +125,70 @@ fn named_paths(text: &str, module: &str, is_mod_file: bool) -> Vec<String> {
             .chars()
             .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
             .collect();
-        out.extend(resolve(path.trim_end_matches(':')));
+        out.push(resolve(path.trim_end_matches(':')));
         rest = &rest[i + 7..];
     }
     out
 }
 
+/// `module::Name` → the file it is defined in, for every `pub use child::...::Name` of a
+/// module's file (its facade).
+fn reexports(files: &BTreeMap<String, PathBuf>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (module, path) in files {
+        let text = library_text(path);
+        for statement in text.split(';') {
+            let s = statement.trim_start();
+            let s = s.rsplit('\n').next().unwrap_or(s).trim_start();
+            let Some(tree) = s
+                .strip_prefix("pub use ")
+                .or_else(|| s.strip_prefix("pub(crate) use "))
+            else {
+                continue;
+            };
+            for p in expand(tree) {
+                let name = p.rsplit("::").next().unwrap().to_string();
+                let full = if let Some(r) = p.strip_prefix("crate::") {
+                    r.to_string()
+                } else if module.is_empty() {
+                    p.clone()
+                } else {
+                    format!("{module}::{p}")
+                };
+                if let Some(o) = owner_file(&full, files) {
+                    out.insert(format!("{module}::{name}"), o.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The module (file) a path lands in: its longest prefix that is a file's module.
-fn owner<'a>(path: &str, files: &'a BTreeMap<String, PathBuf>) -> Option<&'a str> {
+fn owner_file<'a>(path: &str, files: &'a BTreeMap<String, PathBuf>) -> Option<&'a str> {
     let segs: Vec<&str> = path.split("::").collect();
     (1..=segs.len())
         .rev()
         .map(|n| segs[..n].join("::"))
         .find_map(|p| files.get_key_value(&p).map(|(k, _)| k.as_str()))
+}
+
+/// The file a path's item is defined in: [`owner_file`], through a module's re-exports.
+fn owner(
+    path: &str,
+    files: &BTreeMap<String, PathBuf>,
+    reexported: &BTreeMap<String, String>,
+) -> Option<String> {
+    let file = owner_file(path, files)?;
+    let rest = path
+        .strip_prefix(file)
+        .unwrap_or("")
+        .trim_start_matches("::");
+    let item = rest.split("::").next().unwrap_or("");
+    match reexported.get(&format!("{file}::{item}")) {
+        Some(target) if !item.is_empty() => Some(target.clone()),
+        _ => Some(file.to_string()),
+    }
 }
 
 /// Strongly connected components of more than one node (Tarjan).
@@ -206,14 +256,15 @@ fn graphs() -> (
 ) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let files = modules(&src);
+    let reexported = reexports(&files);
     let (mut by_file, mut by_folder) = (BTreeMap::new(), BTreeMap::new());
     for (module, path) in &files {
-        let is_mod = path.file_name().is_some_and(|n| n == "mod.rs");
         let top = module.split("::").next().unwrap().to_string();
         let f: &mut BTreeSet<String> = by_file.entry(module.clone()).or_default();
         let d: &mut BTreeSet<String> = by_folder.entry(top.clone()).or_default();
-        for p in named_paths(&library_text(path), module, is_mod) {
-            if let Some(o) = owner(&p, &files) {
+        for p in named_paths(&library_text(path), module) {
+            if let Some(o) = owner(&p, &files, &reexported) {
+                let o = o.as_str();
                 if o != module {
                     f.insert(o.to_string());
                 }
@@ -333,8 +384,11 @@ fn paths_resolve() {
         ["crate::a::b::C", "crate::a::d", "crate::a"]
     );
     let text = "use super::x::Y;\nuse crate::m::{n, o::P};\nfn f() { crate::q::r(); }\n";
-    let got = named_paths(text, "a::b", false);
+    let got = named_paths(text, "a::b");
     assert_eq!(got, ["a::x::Y", "m::n", "m::o::P", "m", "q::r"]);
+    // a child module's path; a facade's re-export is not a use
+    let got = named_paths("mod c;\npub use c::D;\nuse c::E;\n", "a");
+    assert_eq!(got, ["a::c::E"]);
     let mut g = BTreeMap::new();
     for (a, b) in [("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")] {
         g.entry(a.to_string())

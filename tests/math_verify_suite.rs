@@ -7,7 +7,7 @@
 //! raise `AGREED` when it improves), never grades one of their "wrong" cases as right (but for
 //! the listed deliberate disagreements), and prints every disagreement.
 
-use mgrpo::reward::{verify, Extraction, Policy};
+use mgrpo::verify::{verify, Extraction, Policy};
 use serde_json::Value;
 
 /// Cases we agree on today (of 249; the other three: the deliberate disagreement below,

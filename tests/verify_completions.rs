@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use mgrpo::reward::{verify, Extraction, Policy};
+use mgrpo::verify::{verify, Extraction, Policy};
 use serde_json::Value;
 
 #[test]

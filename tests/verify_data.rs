@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use mgrpo::data::Dataset;
 use mgrpo::grade::{self_check, Graded, Summary};
-use mgrpo::reward::Policy;
+use mgrpo::verify::Policy;
 
 fn check(file: &str) -> Vec<Graded> {
     let path = std::env::var_os("MGRPO_REPO")

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use mgrpo::reward::{verify, Extraction, Policy};
+use mgrpo::verify::{verify, Extraction, Policy};
 use proptest::prelude::*;
 
 /// A call must finish well within this even on a slow CI core.

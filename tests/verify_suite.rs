@@ -3,7 +3,7 @@
 //! failure modes of HF Math-Verify, the Qwen2.5-Math grader and MATH-style string graders
 //! (category `known-*`), which we must get right.
 
-use mgrpo::reward::{verify, Extraction, Policy};
+use mgrpo::verify::{verify, Extraction, Policy};
 
 struct Case {
     cat: &'static str,

@@ -7,7 +7,7 @@ use clap::Args;
 
 use mgrpo::data::{Dataset, DatasetFormat};
 use mgrpo::grade::{grade_pairs, grade_predictions, self_check, Summary};
-use mgrpo::reward::Policy;
+use mgrpo::verify::Policy;
 
 use super::emit;
 

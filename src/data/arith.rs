@@ -339,7 +339,7 @@ pub fn digits_le(n: i64) -> Vec<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reward::{verify, Policy};
+    use crate::verify::{verify, Policy};
 
     #[test]
     fn problems_are_seeded_and_solutions_are_right() {
@@ -371,7 +371,7 @@ mod tests {
                 &p.answer.to_string(),
                 &p.solution(),
                 &Policy::default(),
-                crate::reward::Extraction::Anchored,
+                crate::verify::Extraction::Anchored,
             );
             assert!(v.correct, "{}", p.solution());
         }

@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 use super::Problem;
 use crate::error::{Error, Result};
 use crate::jsonl::line_error;
-use crate::reward::extract::{extract_answer, Extraction};
+use crate::verify::extract::{extract_answer, Extraction};
+use crate::verify::Policy;
 
 /// A dataset format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -88,6 +89,12 @@ impl DatasetFormat {
             Self::Gsm8k => Extraction::LastNumber,
             _ => Extraction::Anchored,
         }
+    }
+
+    /// The extraction for problems of this format under a grader's `policy`: the policy's,
+    /// else the format's default.
+    pub fn extraction(self, policy: &Policy) -> Extraction {
+        policy.extraction.unwrap_or(self.default_extraction())
     }
 
     /// Detect the format from a row's fields.

@@ -182,7 +182,7 @@ pub fn columns(step: &Step) -> String {
 mod tests {
     use super::super::arith::{ArithConfig, ArithTask};
     use super::*;
-    use crate::reward::{verify, Extraction, Policy};
+    use crate::verify::{verify, Extraction, Policy};
 
     #[test]
     fn columns_write_carries_and_borrows() {

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod checkpoint;
 pub mod config;
 pub mod lora;
+mod lora_model;
 pub mod mlp;
 pub mod norm;
 pub mod packed;
@@ -43,6 +44,7 @@ pub(crate) fn linear3<B: FusedBackend>(linear: &Linear<B>, x: Tensor<B, 3>) -> T
 }
 pub use checkpoint::{load_config, load_model, load_value_model, load_weights};
 pub use config::Qwen2Config;
+pub use lora_model::{load_adapter, save_adapter};
 pub use precision::Precision;
 pub use qwen2::{ModelInput, Qwen2ForCausalLM};
 pub use save::{named_tensors, save_model, save_value_model, SaveDtype, SaveOptions};

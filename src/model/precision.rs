@@ -3,9 +3,9 @@
 //! log-probs, the loss and the optimizer.
 //!
 //! Two ways to run in bf16:
-//! - **inference** ([`Qwen2ForCausalLM::to_precision`]): every weight is cast to bf16 once, so
+//! - **inference** (`Qwen2ForCausalLM::to_precision`): every weight is cast to bf16 once, so
 //!   decoding reads half the bytes;
-//! - **training** ([`Qwen2ForCausalLM::with_compute_dtype`]): the trained weights stay f32
+//! - **training** (`Qwen2ForCausalLM::with_compute_dtype`): the trained weights stay f32
 //!   ("master weights", so AdamW's small updates are not rounded away and its moments are
 //!   f32), and each weight is cast to bf16 where it is used; gradients flow back through the
 //!   cast to f32. This is PyTorch's autocast recipe.
@@ -14,11 +14,10 @@ use crate::fused::FusedBackend;
 use std::fmt;
 use std::str::FromStr;
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::{ModuleMapper, Param};
 use burn::prelude::*;
 use burn::tensor::DType;
 
-use super::Qwen2ForCausalLM;
 use crate::Error;
 
 /// `--dtype` / the `bf16` config key.
@@ -90,7 +89,7 @@ pub(crate) fn like<B: FusedBackend, const D: usize>(t: Tensor<B, D>, dtype: DTyp
 }
 
 /// Casts every float parameter to one dtype, keeping parameter ids.
-struct CastParams(DType);
+pub(crate) struct CastParams(pub DType);
 
 impl<B: FusedBackend> ModuleMapper<B> for CastParams {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
@@ -111,32 +110,5 @@ impl<B: FusedBackend> ModuleMapper<B> for CastFrozen {
             like(tensor, self.0)
         };
         Param::from_mapped_value(id, tensor, mapper)
-    }
-}
-
-impl<B: FusedBackend> Qwen2ForCausalLM<B> {
-    /// Store the frozen weights (LoRA's base) in `dtype`: they are never updated, so they need
-    /// no f32 master copy, and the sampling copy in `dtype` then shares them.
-    pub fn with_frozen_in(self, dtype: DType) -> Self {
-        self.map(&mut CastFrozen(dtype))
-    }
-
-    /// Inference in `precision`: weights cast once, activations in that dtype.
-    pub fn to_precision(self, precision: Precision) -> Self {
-        let dtype = precision.dtype();
-        self.map(&mut CastParams(dtype)).with_compute_dtype(dtype)
-    }
-
-    /// Activations in `dtype`; weights keep their dtype and are cast where they are used.
-    pub fn with_compute_dtype(mut self, dtype: DType) -> Self {
-        self.model.compute_dtype = Some(dtype);
-        self
-    }
-
-    /// The dtype of activations (and of the KV cache).
-    pub fn compute_dtype(&self) -> DType {
-        self.model
-            .compute_dtype
-            .unwrap_or_else(|| self.model.embed_tokens.weight.val().dtype())
     }
 }

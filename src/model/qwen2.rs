@@ -13,7 +13,7 @@ use super::cache::KvCache;
 use super::config::Qwen2Config;
 use super::norm::Qwen2RMSNorm;
 use super::packed::PackedInput;
-use super::precision::like;
+use super::precision::{like, CastFrozen, CastParams, Precision};
 use super::rope::RopeTables;
 use super::weights::{Init, Initializer, WeightSource};
 use crate::error::Result;
@@ -301,6 +301,34 @@ impl<B: FusedBackend> Qwen2ForCausalLM<B> {
             draw: Box::new(draw),
         };
         Self::new(config, &mut src).unwrap_or_else(|_| unreachable!("an initialiser never fails"))
+    }
+}
+
+/// The model in a precision (`precision.rs`).
+impl<B: FusedBackend> Qwen2ForCausalLM<B> {
+    /// Store the frozen weights (LoRA's base) in `dtype`: they are never updated, so they need
+    /// no f32 master copy, and the sampling copy in `dtype` then shares them.
+    pub fn with_frozen_in(self, dtype: DType) -> Self {
+        self.map(&mut CastFrozen(dtype))
+    }
+
+    /// Inference in `precision`: weights cast once, activations in that dtype.
+    pub fn to_precision(self, precision: Precision) -> Self {
+        let dtype = precision.dtype();
+        self.map(&mut CastParams(dtype)).with_compute_dtype(dtype)
+    }
+
+    /// Activations in `dtype`; weights keep their dtype and are cast where they are used.
+    pub fn with_compute_dtype(mut self, dtype: DType) -> Self {
+        self.model.compute_dtype = Some(dtype);
+        self
+    }
+
+    /// The dtype of activations (and of the KV cache).
+    pub fn compute_dtype(&self) -> DType {
+        self.model
+            .compute_dtype
+            .unwrap_or_else(|| self.model.embed_tokens.weight.val().dtype())
     }
 }
 

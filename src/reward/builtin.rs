@@ -1,8 +1,9 @@
 //! The built-in rewards besides `accuracy` (`math.rs`): `format` and DAPO's
 //! `soft_overlong_punishment`.
 
-use super::{has_boxed, Reward, RewardInput};
+use super::{Reward, RewardInput};
 use crate::error::Result;
+use crate::verify::has_boxed;
 
 /// `format`: 1 when the completion puts a non-empty answer in `\boxed{}`, else 0.
 pub struct Format;

@@ -12,11 +12,28 @@ use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::set::CommandSpec;
 use super::{Reward, RewardInput};
 use crate::error::{Error, Result};
+
+/// An external reward (`[reward.commands.NAME]`): a program that reads one JSONL row per
+/// completion on stdin and writes one number per line on stdout.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandSpec {
+    /// The program and its arguments (`["python3", "my_reward.py"]`), run from the working
+    /// directory of `mgrpo`.
+    pub command: Vec<String>,
+    /// Seconds one batch may take before the program is killed and the run stops.
+    #[serde(default = "default_timeout")]
+    pub timeout_s: f64,
+}
+
+fn default_timeout() -> f64 {
+    60.0
+}
 
 /// An external reward program.
 pub struct CommandReward {

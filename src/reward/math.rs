@@ -1,7 +1,8 @@
 //! `accuracy`: the verifier's verdict on the final answer, 1 when right and 0 otherwise.
 
-use super::{verify, Policy, Reward, RewardInput};
+use super::{Reward, RewardInput};
 use crate::error::Result;
+use crate::verify::{verify, Policy};
 
 /// 1 for a right final answer, 0 otherwise.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,7 +25,7 @@ impl Reward for MathReward {
                     &p.gold_answer,
                     r.completion,
                     &self.policy,
-                    self.policy.extraction_for(p.format),
+                    p.format.extraction(&self.policy),
                 );
                 if v.correct {
                     1.0

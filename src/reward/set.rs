@@ -7,33 +7,15 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use super::builtin::{Format, SoftOverlong};
 use super::command::CommandReward;
 use super::math::MathReward;
-use super::{has_boxed, Reward, RewardConfig, RewardInput, RewardParts};
+use super::{Reward, RewardConfig, RewardInput, RewardParts};
 use crate::error::{Error, KeyError, Result};
+use crate::verify::has_boxed;
 
 /// The built-in rewards, by the name `funcs` gives them.
 pub const BUILTIN_REWARDS: &[&str] = &["accuracy", "format", "soft_overlong_punishment"];
-
-/// An external reward (`[reward.commands.NAME]`): a program that reads one JSONL row per
-/// completion on stdin and writes one number per line on stdout.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CommandSpec {
-    /// The program and its arguments (`["python3", "my_reward.py"]`), run from the working
-    /// directory of `mgrpo`.
-    pub command: Vec<String>,
-    /// Seconds one batch may take before the program is killed and the run stops.
-    #[serde(default = "default_timeout")]
-    pub timeout_s: f64,
-}
-
-fn default_timeout() -> f64 {
-    60.0
-}
 
 /// How a graded completion is judged correct.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,5 +1,6 @@
 use super::*;
 use crate::data::Problem;
+use crate::reward::CommandSpec;
 use crate::rl::scripted::problem;
 
 fn config(funcs: &[&str]) -> RewardConfig {

@@ -34,7 +34,7 @@ use super::nodes::{ranks, Nodes};
 use super::optim::PolicyOptimizer;
 use super::reduce::{device_ids, native_all_reduce, sum_gradients, NativeAllReduce, Reducer};
 use super::shards::Gather;
-use super::threads::DevicePools;
+use super::threads::{join_all, DevicePools};
 use crate::error::{Error, Result};
 use crate::model::{Precision, Qwen2ForCausalLM};
 use crate::tensor::{host_memory, read_back};
@@ -67,23 +67,6 @@ pub fn check_devices<B: FusedBackend>(devices: &[B::Device]) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// Every device thread's result, in device order; a panic becomes an error naming `what`.
-pub(crate) fn join_all<T>(
-    handles: Vec<std::thread::ScopedJoinHandle<'_, Result<T>>>,
-    what: &str,
-) -> Vec<Result<T>> {
-    handles
-        .into_iter()
-        .map(|h| {
-            h.join().unwrap_or_else(|_| {
-                Err(Error::Backend(format!(
-                    "data parallelism: a device's {what} panicked"
-                )))
-            })
-        })
-        .collect()
 }
 
 fn collective_error(what: &str, e: collective::CollectiveError) -> Error {

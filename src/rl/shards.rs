@@ -8,9 +8,9 @@ use burn::prelude::*;
 use std::sync::Arc;
 
 use super::nodes::{gather_generation, ranks, Layout, Nodes};
-use super::parallel::join_all;
 use super::reduce::Reducer;
 use super::rollout::{draw_config, Draw, Sampler};
+use super::threads::join_all;
 use super::threads::DevicePools;
 use crate::error::{Error, Result};
 use crate::generate::{generate, GenerateConfig, GenerateStats, Generation};

@@ -61,6 +61,23 @@ impl DevicePools {
     }
 }
 
+/// Every device thread's result, in device order; a panic becomes an error naming `what`.
+pub(crate) fn join_all<T>(
+    handles: Vec<std::thread::ScopedJoinHandle<'_, Result<T>>>,
+    what: &str,
+) -> Vec<Result<T>> {
+    handles
+        .into_iter()
+        .map(|h| {
+            h.join().unwrap_or_else(|_| {
+                Err(Error::Backend(format!(
+                    "data parallelism: a device's {what} panicked"
+                )))
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

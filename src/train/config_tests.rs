@@ -66,7 +66,7 @@ fn defaults_and_overrides() {
     assert!(c.methods.rloo.normalize_advantages);
     assert_eq!(
         c.reward.policy.percent,
-        crate::reward::PercentPolicy::Ignore
+        crate::verify::PercentPolicy::Ignore
     );
     // the resolved config reads back to the same thing
     let again = load(&c.to_toml().unwrap(), &[]).unwrap();

@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::validate::{non_negative, positive};
 use crate::error::KeyError;
 use crate::rl::optim::AdamParams;
 use crate::rl::schedule::SchedulerType;
@@ -88,4 +87,14 @@ impl OptimConfig {
         }
         Ok(())
     }
+}
+
+/// A finite number above 0 (false for NaN).
+pub(crate) fn positive(x: f64) -> bool {
+    x.is_finite() && x > 0.0
+}
+
+/// A finite number at or above 0 (false for NaN).
+pub(crate) fn non_negative(x: f64) -> bool {
+    x.is_finite() && x >= 0.0
 }

@@ -1,7 +1,7 @@
 //! The update stage of a PPO step: the critic's values of the rollout, its advantages
-//! (`rl::ppo::prepare`), then `num_ppo_epochs` passes over it, each shuffled into
+//! (`algo::ppo::prepare`), then `num_ppo_epochs` passes over it, each shuffled into
 //! `num_mini_batches` mini-batches, one optimizer step of the policy and the critic per
-//! mini-batch (`rl::ppo::ppo_update`). Collect and score are GRPO's (`step.rs`).
+//! mini-batch (`algo::ppo::ppo_update`). Collect and score are GRPO's (`step.rs`).
 
 use crate::fused::FusedAutodiffBackend;
 use std::time::Instant;

@@ -16,10 +16,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::optim_config::positive;
 use super::optim_config::OptimConfig;
 use super::overrides::parse_table;
 use super::star::{star_pairs, StarConfig, StarPair};
-use super::validate::positive;
 use crate::error::{Error, KeyError, Result};
 use crate::eval::encode_prompts;
 use crate::fsutil::write_atomic;

@@ -1,5 +1,5 @@
 //! One training step as its stages: draw the step's problems → **collect** the rollouts
-//! (`collect.rs`) → **score** the experience (old and reference log-probs,
+//! (`algo::collect`, the method's folder) → **score** the experience (old and reference log-probs,
 //! [`crate::rl::experience::score`]) → **update** the policy (`num_iterations` passes, each
 //! `steps_per_generation / gradient_accumulation_steps` optimizer steps over every device;
 //! PPO: `ppo_step.rs`) → **metrics** built from the stages' outputs → **log**.

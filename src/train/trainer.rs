@@ -22,7 +22,8 @@ use crate::fsutil::write_atomic;
 use crate::generate::{GenerateConfig, SamplingParams, StopStrings};
 use crate::memory::check_fits;
 use crate::metrics::{plot, JsonlLog};
-use crate::model::lora::{load_adapter, save_adapter, LoraConfig};
+use crate::model::lora::LoraConfig;
+use crate::model::{load_adapter, save_adapter};
 use crate::model::{
     load_weights, save_model, Precision, Qwen2Config, Qwen2ForCausalLM, SaveOptions,
 };
@@ -103,7 +104,7 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
         } else {
             // the resolved config states the answer extraction the reward uses
             let mut resolved = cfg.clone();
-            let extraction = cfg.reward.policy.extraction_for(setup.dataset.format);
+            let extraction = setup.dataset.format.extraction(&cfg.reward.policy);
             resolved.reward.policy.extraction = Some(extraction);
             let (model, lock) = start_run::<B>(
                 &resolved,

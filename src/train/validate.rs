@@ -1,6 +1,7 @@
 //! The run config's checks: why a [`TrainConfig`] is unusable, naming the key at fault.
 
 use super::config::TrainConfig;
+use super::optim_config::{non_negative, positive};
 use crate::error::KeyError;
 use crate::model::lora::LORA_TARGETS;
 use crate::rl::loss::LossType;
@@ -242,16 +243,6 @@ impl TrainConfig {
         self.methods.validate(self.algorithm, &self.shared_keys())?;
         self.reward.validate().map_err(|e| e.within("reward"))
     }
-}
-
-/// A finite number above 0 (false for NaN).
-pub(crate) fn positive(x: f64) -> bool {
-    x.is_finite() && x > 0.0
-}
-
-/// A finite number at or above 0 (false for NaN).
-pub(crate) fn non_negative(x: f64) -> bool {
-    x.is_finite() && x >= 0.0
 }
 
 #[cfg(test)]

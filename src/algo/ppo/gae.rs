@@ -1,7 +1,7 @@
 //! PPO's advantages (the one-round PPO baseline, TRL's `PPOTrainer`), on the host: per-token
 //! rewards with a KL penalty against the reference, generalised advantage estimation over each
 //! completion, and whitening over the batch. Pure functions of `[n, t]` row-major arrays and a
-//! completion mask; the losses are `rl::ppo_loss`.
+//! completion mask; the losses are `loss.rs`.
 //!
 //! - Rewards: `r_t = −kl_coef · KL_t`, plus the verifier's score on the completion's last token,
 //!   with `KL_t = log π − log π_ref` (`k1`, TRL's default) or the non-negative

@@ -3,7 +3,7 @@
 //! of the whole mini-batch, so that its micro-batches add up to one optimizer step's loss (TRL
 //! averages per micro-batch; the two agree when micro-batch = mini-batch):
 //! - policy: `Σ max(−A·r, −A·clip(r, 1 − c, 1 + c)) / tokens`, `r = exp(log π − log π_old)`,
-//!   `A` the whitened per-token GAE advantages (`rl::gae`), `c` = `cliprange`;
+//!   `A` the whitened per-token GAE advantages (`gae.rs`), `c` = `cliprange`;
 //! - value: `½ · Σ max((V − R)², (clip(V, V_old − c, V_old + c) − R)²) / tokens`, `V` the
 //!   critic's predictions, `V_old` its values at rollout time, `R` the GAE returns, `c` =
 //!   `cliprange_value`.

@@ -1,7 +1,7 @@
 //! One-round PPO (TRL's `PPOTrainer`) on an experience: the critic's values at rollout time
 //! ([`sample_values`]), the per-token KL-penalised rewards, GAE and whitened advantages
-//! ([`prepare`], over `rl::gae`), then one optimizer step per mini-batch ([`ppo_update`]):
-//! micro-batches of the clipped policy and value losses (`rl::ppo_loss`), the gradients of both
+//! ([`prepare`], over `gae.rs`), then one optimizer step per mini-batch ([`ppo_update`]):
+//! micro-batches of the clipped policy and value losses (`loss.rs`), the gradients of both
 //! models clipped together by their global norm (TRL clips the policy-and-value wrapper as one),
 //! and each model stepped by its own AdamW.
 //!

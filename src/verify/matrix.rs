@@ -154,7 +154,7 @@ fn product(a: &[Vec<Answer>], b: &[Vec<Answer>]) -> Option<Vec<Vec<Answer>>> {
 
 #[cfg(test)]
 mod tests {
-    use crate::reward::{answers_match, Policy};
+    use crate::verify::{answers_match, Policy};
 
     #[test]
     fn matrices_in_brackets_sums_and_products() {

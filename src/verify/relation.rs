@@ -147,7 +147,7 @@ fn solved(a: &Expr, b: &Expr, strict: bool, flipped: bool) -> Option<Answer> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reward::answer::parse_answer;
+    use crate::verify::answer::parse_answer;
 
     fn interval_of(s: &str) -> (char, char) {
         match parse_answer(s) {

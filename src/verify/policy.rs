@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::extract::Extraction;
-use crate::data::DatasetFormat;
 use crate::error::{Error, Result};
 
 /// How `%` relates to a number.
@@ -133,11 +132,6 @@ impl Policy {
             }
         }
         Ok(())
-    }
-
-    /// The extraction for problems of `format`: the policy's, else the format's default.
-    pub fn extraction_for(&self, format: DatasetFormat) -> Extraction {
-        self.extraction.unwrap_or(format.default_extraction())
     }
 
     /// Apply `KEY=VALUE` settings in order.
