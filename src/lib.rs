@@ -5,7 +5,7 @@
 //! operations, `fused/`); the binary (`main.rs`) and the impls in `fused/` are the only places
 //! that name a concrete backend.
 
-pub mod algo;
+pub(crate) mod algo;
 pub mod batch;
 pub mod bench;
 pub mod chat_template;
@@ -19,7 +19,7 @@ pub mod generate;
 pub mod grade;
 pub mod interrupt;
 pub mod jsonl;
-pub mod memory;
+pub(crate) mod memory;
 pub mod metrics;
 pub mod model;
 pub mod model_dir;
@@ -31,10 +31,10 @@ mod sections;
 pub mod stats;
 pub mod table2;
 pub mod template;
-pub mod tensor;
+pub(crate) mod tensor;
 pub mod tokenizer;
 pub mod train;
-pub mod verdicts;
+pub(crate) mod verdicts;
 pub mod verify;
 
 pub use error::{Error, KeyError, Result};

@@ -6,7 +6,7 @@ mod refine;
 
 use serde::{Deserialize, Serialize};
 
-pub use refine::{best_drafts, refine, DraftTie, RefineParams, Refinement};
+pub use refine::{refine, DraftTie, RefineParams};
 
 use super::group::mean;
 use super::{Collected, Group, MethodStats, Shared};

@@ -6,7 +6,7 @@ mod layer2;
 
 use serde::{Deserialize, Serialize};
 
-pub use layer2::{layer2, Layer2, Layer2On, Layer2Params, Layer2Stats, Query};
+pub use layer2::{layer2, Layer2On, Layer2Params, Layer2Stats};
 
 use super::{grpo, Collected, Second, SecondLog, Shared};
 use crate::data::Problem;

@@ -11,8 +11,7 @@ mod update;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-pub use gae::{gae, token_rewards, whiten, KlEstimator};
-pub use loss::{policy_loss, value_loss, POLICY_SUMS, VALUE_SUMS};
+pub use gae::KlEstimator;
 pub use update::{mini_batches, ppo_update, prepare, sample_values, PpoConfig, PpoModels, PpoSums};
 
 use super::SharedKeys;
