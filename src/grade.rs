@@ -190,7 +190,7 @@ pub fn grade_predictions(dataset: &Dataset, path: &Path, policy: &Policy) -> Res
                 ));
             };
             let p = &dataset.problems[index];
-            let (v, secs) = timed(&p.gold_answer, text, policy, p.format.extraction(&policy));
+            let (v, secs) = timed(&p.gold_answer, text, policy, p.format.extraction(policy));
             let sample = row.get("sample").and_then(Value::as_u64);
             Ok(graded(v, secs, Some(p.id.clone()), sample))
         })
@@ -205,7 +205,7 @@ pub fn self_check(dataset: &Dataset, policy: &Policy) -> Vec<Graded> {
         .iter()
         .filter_map(|p| {
             let s = p.solution.as_deref()?;
-            let (v, secs) = timed(&p.gold_answer, s, policy, p.format.extraction(&policy));
+            let (v, secs) = timed(&p.gold_answer, s, policy, p.format.extraction(policy));
             Some(graded(v, secs, Some(p.id.clone()), None))
         })
         .collect()
