@@ -100,12 +100,6 @@ impl Algorithm {
         self == Algorithm::Ppo
     }
 
-    /// The KL penalty is part of the reward (PPO's `kl_coef`, RLOO's `beta`), not of GRPO's
-    /// loss.
-    pub fn kl_in_reward(self) -> bool {
-        matches!(self, Algorithm::Ppo | Algorithm::Rloo)
-    }
-
     /// The smallest `num_generations` it can learn from: a group needs two completions for an
     /// advantage, PPO's critic gives one to a single completion.
     pub fn min_generations(self) -> usize {
@@ -118,7 +112,7 @@ impl Algorithm {
 
 /// Every method's section of the run config: `[mgrpo]` and `[igrpo]` tables for our own
 /// methods; PPO's and RLOO's keys at the top level under TRL's names.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Sections {
     pub mgrpo: mgrpo::Config,
     pub igrpo: igrpo::Config,
@@ -221,6 +215,14 @@ pub struct Shared {
     pub context: usize,
 }
 
+/// One step's questions for a method's collect stage: the problems, their tokenized prompts
+/// (moved into the rollout) and the step's sampling seed.
+pub struct StepInput<'a> {
+    pub problems: &'a [&'a Problem],
+    pub prompts: Vec<Vec<u32>>,
+    pub seed: u64,
+}
+
 /// A part trained with its own weight next to the main group (MGRPO's layer 2).
 #[derive(Debug, Clone)]
 pub struct Second {
@@ -262,8 +264,8 @@ pub struct Collected {
     pub stats: MethodStats,
     /// The mean KL per token that a penalty in the reward used (RLOO's `kl`).
     pub reward_kl: Option<f32>,
-    /// Old log-probs are needed even with one update per rollout (RLOO's KL in the reward).
-    pub needs_old: bool,
+    /// Work left for after scoring; its presence asks the score stage for old log-probs even
+    /// with one update per rollout (RLOO's KL in the reward).
     pub after_score: Option<AfterScore>,
 }
 
@@ -279,7 +281,6 @@ impl Collected {
             tokens,
             stats: MethodStats::Plain {},
             reward_kl: None,
-            needs_old: false,
             after_score: None,
         }
     }
@@ -355,25 +356,18 @@ pub fn loss_params(algorithm: Algorithm, base: LossParams) -> LossParams {
 
 /// Sample and grade one step's completions with `policy` and build the experience: the one
 /// place a method is chosen.
-#[allow(clippy::too_many_arguments)]
 pub fn collect<S: Sampler>(
     algorithm: Algorithm,
     sections: &Sections,
     shared: &Shared,
     policy: &mut Policy<'_, S>,
-    problems: &[&Problem],
-    prompts: Vec<Vec<u32>>,
-    seed: u64,
+    input: StepInput<'_>,
 ) -> Result<Collected> {
     match algorithm {
-        Algorithm::Grpo | Algorithm::Ppo => grpo::collect(shared, policy, problems, prompts, seed),
-        Algorithm::Mgrpo => {
-            mgrpo::collect(&sections.mgrpo, shared, policy, problems, prompts, seed)
-        }
-        Algorithm::Igrpo => {
-            igrpo::collect(&sections.igrpo, shared, policy, problems, prompts, seed)
-        }
-        Algorithm::Rloo => rloo::collect(&sections.rloo, shared, policy, problems, prompts, seed),
+        Algorithm::Grpo | Algorithm::Ppo => grpo::collect(shared, policy, input),
+        Algorithm::Mgrpo => mgrpo::collect(&sections.mgrpo, shared, policy, input),
+        Algorithm::Igrpo => igrpo::collect(&sections.igrpo, shared, policy, input),
+        Algorithm::Rloo => rloo::collect(&sections.rloo, shared, policy, input),
     }
 }
 

@@ -16,7 +16,7 @@ use super::order::step_problems;
 use super::setup::step_seed;
 use super::trainer::Trainer;
 use crate::algo::ppo::PpoStats;
-use crate::algo::{self, Collected};
+use crate::algo::{self, Collected, StepInput};
 use crate::data::Problem;
 use crate::error::Result;
 use crate::metrics::{RewardFuncStats, StepMetrics};
@@ -81,23 +81,21 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
         let seed = step_seed(self.cfg.seed, step);
         let shared = self.cfg.shared(setup.model_config.max_position_embeddings);
         let cfg = self.cfg;
-        let mut got = algo::collect(
-            cfg.algorithm,
-            &cfg.methods,
-            &shared,
-            &mut policy,
-            &problems,
+        let input = StepInput {
+            problems: &problems,
             prompts,
             seed,
-        )?;
+        };
+        let mut got = algo::collect(cfg.algorithm, &cfg.methods, &shared, &mut policy, input)?;
         let generation = start.elapsed().as_secs_f64();
 
         // score: the log-probs the objective compares against, before any update
         let t_score = Instant::now();
         let ppo = self.critic.is_some();
         let scorers = Scorers {
-            // PPO's rewards and ratios need π_old even with one update per rollout
-            old: (self.cfg.updates_per_step() > 1 || ppo || got.needs_old)
+            // PPO's rewards and ratios, and RLOO's KL in the reward, need π_old even with one
+            // update per rollout
+            old: (self.cfg.updates_per_step() > 1 || ppo || got.after_score.is_some())
                 .then(|| policy.sampler.leader()),
             reference: self.reference.as_ref(),
             temperature: self.cfg.temperature,

@@ -2,8 +2,7 @@
 //! the clipped objective of `rl::loss`. Its keys are TRL's `GRPOConfig`'s, at the top level
 //! of the run config (they are shared by every method that trains with that objective).
 
-use super::{Collected, Group, Shared};
-use crate::data::Problem;
+use super::{Collected, Group, Shared, StepInput};
 use crate::error::Result;
 use crate::rl::policy::Policy;
 use crate::rl::rollout::{Draw, Sampler};
@@ -12,16 +11,14 @@ use crate::rl::rollout::{Draw, Sampler};
 pub fn first_layer<S: Sampler>(
     shared: &Shared,
     policy: &mut Policy<'_, S>,
-    problems: &[&Problem],
-    prompts: Vec<Vec<u32>>,
-    seed: u64,
+    input: StepInput<'_>,
 ) -> Result<Group> {
     let draw = Draw {
         n: shared.num_generations,
         max_new_tokens: shared.max_completion_length,
-        seed,
+        seed: input.seed,
     };
-    let rollout = policy.rollout(problems, prompts, None, draw)?;
+    let rollout = policy.rollout(input.problems, input.prompts, None, draw)?;
     Ok(Group::new(
         rollout,
         shared.num_generations,
@@ -34,10 +31,8 @@ pub fn first_layer<S: Sampler>(
 pub fn collect<S: Sampler>(
     shared: &Shared,
     policy: &mut Policy<'_, S>,
-    problems: &[&Problem],
-    prompts: Vec<Vec<u32>>,
-    seed: u64,
+    input: StepInput<'_>,
 ) -> Result<Collected> {
-    let main = first_layer(shared, policy, problems, prompts, seed)?;
+    let main = first_layer(shared, policy, input)?;
     Ok(Collected::single(main, shared.max_completion_length))
 }

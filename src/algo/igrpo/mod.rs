@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 pub use refine::{refine, DraftTie, RefineParams};
 
 use super::group::mean;
-use super::{Collected, Group, MethodStats, Shared};
-use crate::data::Problem;
+use super::{Collected, Group, MethodStats, Shared, StepInput};
 use crate::error::{KeyError, Result};
 use crate::rl::policy::Policy;
 use crate::rl::rollout::Sampler;
@@ -81,9 +80,7 @@ pub fn collect<S: Sampler>(
     cfg: &Config,
     shared: &Shared,
     policy: &mut Policy<'_, S>,
-    problems: &[&Problem],
-    prompts: Vec<Vec<u32>>,
-    seed: u64,
+    input: StepInput<'_>,
 ) -> Result<Collected> {
     let g = shared.num_generations;
     let params = RefineParams {
@@ -94,7 +91,7 @@ pub fn collect<S: Sampler>(
         instruction: cfg.refine_instruction.clone(),
         tie: cfg.draft_tie,
     };
-    let r = refine(policy, problems, prompts, &params, seed)?;
+    let r = refine(policy, input.problems, input.prompts, &params, input.seed)?;
     let stats = Stats {
         draft_reward: mean(&r.drafts.totals()),
         best_draft_reward: r.best_draft_reward(),

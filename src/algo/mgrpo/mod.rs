@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub use layer2::{layer2, Layer2On, Layer2Params, Layer2Stats};
 
-use super::{grpo, Collected, Second, SecondLog, Shared};
-use crate::data::Problem;
+use super::{grpo, Collected, Second, SecondLog, Shared, StepInput};
 use crate::error::{KeyError, Result};
 use crate::rl::policy::Policy;
 use crate::rl::rollout::Sampler;
@@ -96,11 +95,10 @@ pub fn collect<S: Sampler>(
     cfg: &Config,
     shared: &Shared,
     policy: &mut Policy<'_, S>,
-    problems: &[&Problem],
-    prompts: Vec<Vec<u32>>,
-    seed: u64,
+    input: StepInput<'_>,
 ) -> Result<Collected> {
-    let layer1 = grpo::first_layer(shared, policy, problems, prompts, seed)?;
+    let (problems, seed) = (input.problems, input.seed);
+    let layer1 = grpo::first_layer(shared, policy, input)?;
     let params = Layer2Params {
         guide_phrases: cfg.guide_phrases.clone(),
         augment_h: cfg.augment_h,

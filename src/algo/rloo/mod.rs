@@ -17,8 +17,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::group::mean;
-use super::{grpo, Collected, Group, Shared, SharedKeys};
-use crate::data::Problem;
+use super::{grpo, Collected, Group, Shared, SharedKeys, StepInput};
 use crate::error::{KeyError, Result};
 use crate::rl::advantage::Advantages;
 use crate::rl::loss::{ImportanceSampling, LossParams, LossType};
@@ -128,12 +127,10 @@ pub fn collect<S: Sampler>(
     cfg: &Config,
     shared: &Shared,
     policy: &mut Policy<'_, S>,
-    problems: &[&Problem],
-    prompts: Vec<Vec<u32>>,
-    seed: u64,
+    input: StepInput<'_>,
 ) -> Result<Collected> {
     let g = shared.num_generations;
-    let first = grpo::first_layer(shared, policy, problems, prompts, seed)?;
+    let first = grpo::first_layer(shared, policy, input)?;
     let raw = first.rollout.totals();
     let rewards = clipped(&raw, cfg.reward_clip_range);
     let adv = loo_advantages(&rewards, &raw, g, cfg.normalize_advantages);
@@ -141,7 +138,6 @@ pub fn collect<S: Sampler>(
     let mut got = Collected::single(main, shared.max_completion_length);
     if shared.beta > 0.0 {
         let (beta, normalize) = (shared.beta, cfg.normalize_advantages);
-        got.needs_old = true;
         got.after_score = Some(Box::new(move |got: &mut Collected| {
             penalise(got, &raw, &rewards, g, beta, normalize)
         }));
