@@ -55,7 +55,7 @@ CORPUS = [
     "Wait, let me double-check that. 48 / 2 = 24, and 48 + 24 = 72. So the answer is 72.",
     "Find the integer x with 3x + 5 = 20. Substituting x = 5: 3*5 + 5 = 20. Correct.",
 ]
-# The qwen-math template of src/template.rs (layer 1).
+# The qwen-math template of src/text/template.rs (layer 1).
 QWEN_MATH = ("<|im_start|>system\nPlease reason step by step, and put your final answer within \\boxed{}.<|im_end|>\n"
              "<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n")
 TEXT_ROWS = [

@@ -8,7 +8,7 @@ use crate::fused::FusedBackend;
 use burn::prelude::*;
 use burn::tensor::DType;
 
-use crate::batch::PaddedBatch;
+use crate::model::batch::PaddedBatch;
 use crate::model::Qwen2ForCausalLM;
 
 /// Log-probs of the tokens of a padded batch.
@@ -59,7 +59,8 @@ pub fn score_rows<B: FusedBackend>(
         if batch.seq < 2 {
             continue;
         }
-        let lp = crate::tensor::read_back(batch_logprobs(model, &batch, device), "log-probs")?;
+        let lp =
+            crate::fused::tensor::read_back(batch_logprobs(model, &batch, device), "log-probs")?;
         let width = batch.seq - 1;
         for (r, &i) in chunk.iter().enumerate() {
             let pad = batch.pad_lens[r];
@@ -90,7 +91,7 @@ pub struct PreparedRow {
 /// Read a `score` input file: one JSON object per line (blank lines are skipped). Errors name
 /// the file and line.
 pub fn read_score_input(path: &std::path::Path) -> crate::Result<Vec<(usize, ScoreRow)>> {
-    use crate::jsonl::{line_error, read_objects, token_ids};
+    use crate::run::jsonl::{line_error, read_objects, token_ids};
     let err = |line: usize, msg: String| line_error(path, line, msg);
     let mut rows = Vec::new();
     for (n, obj) in read_objects(path)? {
@@ -128,8 +129,8 @@ pub fn read_score_input(path: &std::path::Path) -> crate::Result<Vec<(usize, Sco
 pub fn prepare_rows(
     rows: &[(usize, ScoreRow)],
     path: &std::path::Path,
-    tokenizer: Option<&crate::tokenizer::Tokenizer>,
-    template: Option<&crate::template::PromptTemplate>,
+    tokenizer: Option<&crate::text::tokenizer::Tokenizer>,
+    template: Option<&crate::text::template::PromptTemplate>,
     vocab_size: usize,
     max_positions: usize,
 ) -> crate::Result<Vec<PreparedRow>> {

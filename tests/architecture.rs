@@ -33,8 +33,7 @@ fn modules(src: &Path) -> BTreeMap<String, PathBuf> {
     }
     let mut out = BTreeMap::new();
     walk(src, &[], &mut out);
-    out.remove("cli");
-    out.retain(|m, _| !m.starts_with("cli::") && !m.is_empty());
+    out.retain(|m, _| !m.is_empty());
     out
 }
 
@@ -296,7 +295,8 @@ fn documented_cycles() -> Vec<BTreeSet<String>> {
         .collect()
 }
 
-/// The "never" arrows docs/ARCHITECTURE.md lists (`- never: a → b`).
+/// The "never" arrows docs/ARCHITECTURE.md lists (`- never: a → b`; `*` is every module
+/// outside `b`).
 fn never_arrows() -> Vec<(String, String)> {
     let doc =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ARCHITECTURE.md"))
@@ -355,14 +355,17 @@ fn no_never_arrow() {
     let arrows = never_arrows();
     assert!(arrows.len() >= 5, "{arrows:?}");
     for (from, to) in arrows {
-        let graph = if from.contains("::") || to.contains("::") {
+        let graph = if from.contains("::") || to.contains("::") || from == "*" {
             &files
         } else {
             &folders
         };
         let hit: Vec<_> = graph
             .iter()
-            .filter(|(k, _)| *k == &from || k.starts_with(&format!("{from}::")))
+            .filter(|(k, _)| match from.as_str() {
+                "*" => *k != &to && !k.starts_with(&format!("{to}::")),
+                _ => *k == &from || k.starts_with(&format!("{from}::")),
+            })
             .filter(|(_, v)| {
                 v.iter()
                     .any(|t| *t == to || t.starts_with(&format!("{to}::")))

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::{fails, fixture, mgrpo, repo};
-use mgrpo::chat_template::{ChatTemplate, Message};
-use mgrpo::template::PromptTemplate;
+use mgrpo::text::chat_template::{ChatTemplate, Message};
+use mgrpo::text::template::PromptTemplate;
 use serde_json::Value;
 
 fn cases() -> Vec<Value> {

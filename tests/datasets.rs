@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use mgrpo::data::{Dataset, DatasetFormat};
 use mgrpo::reward::{reward, RewardConfig};
-use mgrpo::template::PromptTemplate;
+use mgrpo::text::template::PromptTemplate;
 
 fn data(file: &str) -> PathBuf {
     std::env::var_os("MGRPO_REPO")

@@ -6,7 +6,6 @@ mod common;
 
 use burn::prelude::*;
 use common::*;
-use mgrpo::batch::PaddedBatch;
 use mgrpo::fused::FusedBackend;
 use mgrpo::generate::sampler::argmax;
 use mgrpo::generate::sampler::filtered_distribution;
@@ -14,9 +13,10 @@ use mgrpo::generate::{
     generate, sample_on_device, Completion, DeviceDraw, FinishReason, GenerateConfig, SampleOn,
     SamplingParams, StopStrings,
 };
+use mgrpo::model::batch::PaddedBatch;
 use mgrpo::model::{load_model, Qwen2ForCausalLM};
 use mgrpo::score::score_rows;
-use mgrpo::tokenizer::Tokenizer;
+use mgrpo::text::tokenizer::Tokenizer;
 use rand::{Rng, SeedableRng};
 
 /// Greedy continuation by a full forward pass over the whole sequence for every new token.

@@ -261,7 +261,7 @@ fn eval_prints_the_two_turn_table_per_benchmark() {
         .unwrap()
         .starts_with("| Benchmark | N | Acc@t1 |\n"));
     // the intrinsic instruction is ~170 characters, too long for the fixtures' contexts: one
-    // clear error (the turn-2 text itself is checked in src/eval.rs on a scripted policy)
+    // clear error (the turn-2 text itself is checked in src/eval/mod.rs on a scripted policy)
     let err = fails(&[
         "eval",
         "--model",

@@ -11,8 +11,8 @@ use common::*;
 use mgrpo::fused::FusedBackend;
 use mgrpo::model::{load_model, Precision};
 use mgrpo::score::{prepare_rows, score_rows, ScoreRow};
-use mgrpo::template::PromptTemplate;
-use mgrpo::tokenizer::Tokenizer;
+use mgrpo::text::template::PromptTemplate;
+use mgrpo::text::tokenizer::Tokenizer;
 
 fn check_all<B: FusedBackend>(device: B::Device, tol: f32) {
     for name in FIXTURES {
@@ -175,7 +175,7 @@ fn tokenizer_matches_hf() {
 /// query attends to itself), so no backend's handling of an all-masked row can put NaN into
 /// padding positions and from there into gradients.
 fn check_padded_finite<B: FusedBackend>(device: B::Device) {
-    use mgrpo::batch::PaddedBatch;
+    use mgrpo::model::batch::PaddedBatch;
     let (_, model) = load_model::<B>(&fixture("gqa2-tied-f32-t4"), &device).unwrap();
     let batch = PaddedBatch::left_padded(&[vec![1, 2], vec![3, 4, 5, 6, 7, 8]], 0);
     let logits: Vec<f32> = model

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use mgrpo::data::Dataset;
-use mgrpo::grade::{self_check, Graded, Summary};
+use mgrpo::eval::grade::{self_check, Graded, Summary};
 use mgrpo::verify::Policy;
 
 fn check(file: &str) -> Vec<Graded> {

@@ -3,8 +3,8 @@
 use anyhow::{bail, Result};
 use clap::Args;
 
-use mgrpo::bench::Timing;
-use mgrpo::model::Precision;
+use crate::bench::Timing;
+use crate::model::Precision;
 
 use super::{DeviceArg, DtypeArg};
 
@@ -56,7 +56,7 @@ pub struct BenchArgs {
 }
 
 pub fn bench<B: super::Trainable>(a: BenchArgs, device: &B::Device) -> Result<()> {
-    let config = mgrpo::bench::shape(&a.shape)?;
+    let config = crate::bench::shape(&a.shape)?;
     let precision: Precision = a.dtype.precision()?;
     let timing = Timing {
         warmup: a.warmup,
@@ -91,20 +91,20 @@ pub fn bench<B: super::Trainable>(a: BenchArgs, device: &B::Device) -> Result<()
             if a.batch == 0 || a.seq < 2 {
                 bail!("--batch must be ≥ 1 and --seq ≥ 2");
             }
-            let r = mgrpo::bench::bench_score::<B>(&config, a.batch, a.seq, timing, device);
+            let r = crate::bench::bench_score::<B>(&config, a.batch, a.seq, timing, device);
             serde_json::to_value(&r)?
         }
         "generate" => {
             if a.batch == 0 || a.prompt == 0 || a.new_tokens == 0 {
                 bail!("--batch, --prompt and --new-tokens must be at least 1");
             }
-            let workload = mgrpo::bench::GenerateWorkload {
+            let workload = crate::bench::GenerateWorkload {
                 batch: a.batch,
                 prompt: a.prompt,
                 new: a.new_tokens,
                 kv_buckets: a.kv_buckets.on(),
             };
-            let r = mgrpo::bench::bench_generate::<B>(
+            let r = crate::bench::bench_generate::<B>(
                 &config,
                 workload,
                 timing,
@@ -117,7 +117,7 @@ pub fn bench<B: super::Trainable>(a: BenchArgs, device: &B::Device) -> Result<()
             if a.batch == 0 || a.seq < 2 {
                 bail!("--batch must be ≥ 1 and --seq ≥ 2");
             }
-            let r = mgrpo::rl::bench::bench_train_step::<burn::backend::Autodiff<B>>(
+            let r = crate::bench::step::bench_train_step::<burn::backend::Autodiff<B>>(
                 &config,
                 a.batch,
                 a.seq,
@@ -133,13 +133,13 @@ pub fn bench<B: super::Trainable>(a: BenchArgs, device: &B::Device) -> Result<()
                     "--batch, --prompt and --new-tokens must be at least 1, --generations at least 2"
                 );
             }
-            let w = mgrpo::rl::bench::GrpoWorkload {
+            let w = crate::bench::step::GrpoWorkload {
                 prompts: a.batch,
                 generations: a.generations,
                 prompt_len: a.prompt,
                 new_tokens: a.new_tokens,
             };
-            let r = mgrpo::rl::bench::bench_grpo_step::<burn::backend::Autodiff<B>>(
+            let r = crate::bench::step::bench_grpo_step::<burn::backend::Autodiff<B>>(
                 &config, w, timing, device,
             )?;
             serde_json::to_value(&r)?

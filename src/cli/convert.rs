@@ -1,12 +1,12 @@
 //! `mgrpo convert`: load an HF model directory and save it again.
 
-use mgrpo::fused::FusedBackend;
+use crate::fused::FusedBackend;
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
 
-use mgrpo::model::{load_model, save_model, SaveDtype, SaveOptions};
+use crate::model::{load_model, save_model, SaveDtype, SaveOptions};
 
 use super::DeviceArg;
 
@@ -35,7 +35,7 @@ pub struct ConvertArgs {
 
 pub fn convert<B: FusedBackend>(a: ConvertArgs, device: &B::Device) -> Result<()> {
     let dtype =
-        SaveDtype::parse(&a.dtype).map_err(|e| mgrpo::Error::arg("--dtype", e.to_string()))?;
+        SaveDtype::parse(&a.dtype).map_err(|e| crate::Error::arg("--dtype", e.to_string()))?;
     if a.max_shard_bytes == 0 {
         anyhow::bail!("--max-shard-bytes: must be > 0");
     }

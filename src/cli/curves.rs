@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 
-use mgrpo::eval::TwoTurnMetrics;
-use mgrpo::metrics::plot::{line_chart, Series};
-use mgrpo::train::evaluate::read_eval_log;
+use crate::eval::TwoTurnMetrics;
+use crate::metrics::plot::{line_chart, Series};
+use crate::train::evaluate::read_eval_log;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Which {

@@ -1,24 +1,24 @@
 //! `mgrpo eval`: the two-turn self-correction evaluation (the MGRPO paper's Table 2).
 
-use mgrpo::fused::FusedBackend;
+use crate::fused::FusedBackend;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 
-use mgrpo::data::Dataset;
-use mgrpo::eval::{
+use crate::data::Dataset;
+use crate::eval::{
     encode_prompts, eval_room, evaluate, table, write_results, EvalSettings, TwoTurnMetrics,
     INTRINSIC_INSTRUCTION,
 };
-use mgrpo::fsutil::write_atomic;
-use mgrpo::generate::{GenerateConfig, SamplingParams, StopStrings};
-use mgrpo::model_dir::ModelDir;
-use mgrpo::reward::{RewardConfig, Turn2Grading};
-use mgrpo::rl::policy::Policy;
-use mgrpo::rl::rollout::ModelSampler;
-use mgrpo::template::PromptTemplate;
-use mgrpo::template::PAPER_GUIDE_PHRASES;
+use crate::generate::{GenerateConfig, SamplingParams, StopStrings};
+use crate::model::dir::ModelDir;
+use crate::reward::{RewardConfig, Turn2Grading};
+use crate::rl::policy::Policy;
+use crate::rl::rollout::ModelSampler;
+use crate::run::fsutil::write_atomic;
+use crate::text::template::PromptTemplate;
+use crate::text::template::PAPER_GUIDE_PHRASES;
 
 use super::{DeviceArg, DtypeArg};
 
@@ -245,7 +245,7 @@ pub fn eval<B: FusedBackend>(a: EvalArgs, device: &B::Device) -> Result<()> {
         PathBuf::from("runs").join("eval").join(model_name)
     });
     // one writer per directory (created here)
-    let _lock = mgrpo::run_lock::RunLock::acquire(&out)?;
+    let _lock = crate::run::lock::RunLock::acquire(&out)?;
     for ((name, _), results) in rows.iter().zip(&outputs) {
         let file = name.replace(['/', '\\'], "_");
         write_results(&out.join(format!("{file}.jsonl")), results)?;

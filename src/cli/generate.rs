@@ -1,15 +1,15 @@
 //! `mgrpo generate`: batched sampling with the KV cache.
 
-use mgrpo::fused::FusedBackend;
+use crate::fused::FusedBackend;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Args;
 
-use mgrpo::generate::input::{prepare_prompts, read_prompts, PromptRow, PromptSource};
-use mgrpo::generate::{GenerateConfig, SampleOn, SamplingParams, StopStrings};
-use mgrpo::model_dir::ModelDir;
-use mgrpo::template::PromptTemplate;
+use crate::generate::input::{prepare_prompts, read_prompts, PromptRow, PromptSource};
+use crate::generate::{GenerateConfig, SampleOn, SamplingParams, StopStrings};
+use crate::model::dir::ModelDir;
+use crate::text::template::PromptTemplate;
 
 use super::{emit, DeviceArg, DtypeArg};
 
@@ -141,12 +141,12 @@ pub fn generate<B: FusedBackend>(a: GenerateArgs, device: &B::Device) -> Result<
             dir.eos_ids.clone()
         },
         stop: StopStrings::new(a.stop, tokenizer)
-            .map_err(|e| mgrpo::Error::arg("--stop", e.to_string()))?,
+            .map_err(|e| crate::Error::arg("--stop", e.to_string()))?,
         first_prompt: 0,
         kv_buckets: a.kv_buckets.on(),
     };
     let model = dir.load::<B>(a.dtype.precision()?, device)?;
-    let out = mgrpo::generate::generate(&model, config, &prompts, &gen, tokenizer, device)?;
+    let out = crate::generate::generate(&model, config, &prompts, &gen, tokenizer, device)?;
     let mut text = String::new();
     for c in &out.completions {
         let line = serde_json::json!({

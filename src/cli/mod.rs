@@ -1,45 +1,64 @@
-//! The subcommands' arguments and bodies, one file per command; `main.rs` parses and
-//! dispatches. Shared here: the `--device` flag and output writing.
+//! The `mgrpo` command line, the edge of the crate: the one place that names a concrete Burn
+//! backend (`--device` picks one of those compiled in by Cargo features). `main.rs` only calls
+//! [`main`]. The subcommands' arguments and bodies are one file per command; shared here: the
+//! parser and dispatch, the `--device` and `--dtype` flags and output writing.
 
-pub mod bench;
-pub mod convert;
-pub mod curves;
-pub mod eval;
-pub mod generate;
-pub mod score;
-pub mod sft;
-pub mod table2;
-pub mod task;
-pub mod train;
-pub mod verify;
+mod bench;
+mod convert;
+mod curves;
+mod device;
+mod eval;
+mod generate;
+mod score;
+mod sft;
+mod table2;
+mod task;
+mod train;
+mod verify;
 
-use mgrpo::fused::FusedBackend;
+use crate::fused::FusedBackend;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{Args, Parser, Subcommand};
+
+use bench::BenchArgs;
+use convert::ConvertArgs;
+use curves::CurvesArgs;
+use device::DeviceSpec;
+use eval::EvalArgs;
+use generate::GenerateArgs;
+use score::ScoreArgs;
+use sft::SftArgs;
+use table2::Table2Args;
+use task::{InitArgs, TaskArgs};
+use train::TrainArgs;
+use verify::VerifyArgs;
 
 /// A backend the binary trains on (`Autodiff<B>`). With the `nccl` feature, Burn 0.21's
 /// `distributed` makes its autodiff backend require the inner backend's distributed operations,
 /// which only the CubeCL backends (cuda, wgpu) have; that build leaves the others out.
 #[cfg(feature = "nccl")]
-pub trait Trainable: FusedBackend + burn::tensor::backend::distributed::DistributedBackend {}
+pub(crate) trait Trainable:
+    FusedBackend + burn::tensor::backend::distributed::DistributedBackend
+{
+}
 #[cfg(feature = "nccl")]
 impl<B: FusedBackend + burn::tensor::backend::distributed::DistributedBackend> Trainable for B {}
 #[cfg(not(feature = "nccl"))]
-pub trait Trainable: FusedBackend {}
+pub(crate) trait Trainable: FusedBackend {}
 #[cfg(not(feature = "nccl"))]
 impl<B: FusedBackend> Trainable for B {}
 
 #[derive(Args)]
-pub struct DeviceArg {
+pub(crate) struct DeviceArg {
     /// Backend and device: cpu, ndarray, flex, wgpu, cuda[:N], tch[:cpu|:cuda:N].
     #[arg(long, default_value = "cpu")]
     pub device: String,
 }
 
 #[derive(Args)]
-pub struct DtypeArg {
+pub(crate) struct DtypeArg {
     /// Numeric precision: f32, or bf16 (weights and activations in bf16; norms, softmax and
     /// log-probs in f32).
     #[arg(long, default_value = "f32")]
@@ -47,15 +66,17 @@ pub struct DtypeArg {
 }
 
 impl DtypeArg {
-    pub fn precision(&self) -> Result<mgrpo::model::Precision> {
+    pub(crate) fn precision(&self) -> Result<crate::model::Precision> {
         Ok(self.dtype.parse()?)
     }
 }
 
 /// Write `out` to `path` atomically, or to stdout.
-pub fn emit(path: Option<&Path>, out: &str) -> Result<()> {
+pub(crate) fn emit(path: Option<&Path>, out: &str) -> Result<()> {
     match path {
-        Some(path) => mgrpo::fsutil::write_atomic(path, out.as_bytes()).context("writing --output"),
+        Some(path) => {
+            crate::run::fsutil::write_atomic(path, out.as_bytes()).context("writing --output")
+        }
         None => {
             use std::io::Write;
             std::io::stdout()
@@ -63,5 +84,188 @@ pub fn emit(path: Option<&Path>, out: &str) -> Result<()> {
                 .write_all(out.as_bytes())
                 .context("writing to stdout")
         }
+    }
+}
+
+#[derive(Parser)]
+#[command(
+    name = "mgrpo",
+    version,
+    about = "GRPO / MGRPO / iGRPO trainer for Qwen2 models, on Burn"
+)]
+struct Cli {
+    /// More logging (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Per-token log-probs log p(x_t | x_<t) of given sequences, one JSON line per input line.
+    Score(ScoreArgs),
+    /// Batched generation with the KV cache: completions of prompts, one JSON line each.
+    Generate(GenerateArgs),
+    /// Load an HF model directory and save it again in HF layout (F32 or BF16, sharded).
+    Convert(ConvertArgs),
+    /// Throughput figures on a random model of a named shape: `score` (forward + log-softmax),
+    /// `generate` (greedy decoding with the KV cache), `train` (forward + backward + AdamW:
+    /// tokens/s and MFU) or `grpo` (whole GRPO steps: rollout, scoring and update).
+    Bench(BenchArgs),
+    /// Grade answers with the math verifier: `{"gold","pred"}` rows (--input), a model's
+    /// predictions against a dataset (--dataset --predictions), or a dataset's own reference
+    /// solutions (--dataset --self-check). One JSON verdict per line, a summary on stderr.
+    Verify(VerifyArgs),
+    /// Train a model with GRPO, MGRPO, iGRPO or PPO from a TOML config (keys follow TRL's
+    /// GRPOConfig); with no flags, runs configs/tiny-mgrpo.toml.
+    Train(TrainArgs),
+    /// Two-turn self-correction evaluation: Acc@t1, Acc@t2, Δ, Δi→c, Δc→i per benchmark
+    /// (the MGRPO paper's Table 2), and every problem's answers as JSONL.
+    Eval(EvalArgs),
+    /// Table 2 over seeds from `mgrpo eval`'s per-problem results: every cell with its 95 %
+    /// interval (a bootstrap over problems and seeds) and the paper's claims as paired tests.
+    Table2(Table2Args),
+    /// Several runs' held-out evaluations against the step on one chart (PNG): Acc@t1 and
+    /// Acc@t2, or Δi→c and Δc→i.
+    Curves(CurvesArgs),
+    /// Supervised fine-tuning on prompt/completion pairs, or the STaR baselines (a [star]
+    /// table: sample, keep the verified solutions or the successful revisions, fine-tune).
+    Sft(SftArgs),
+    /// Write the laptop task: generated arithmetic word problems (train and held-out test
+    /// splits) and the warm-start corpus with its self-correction traces.
+    Task(TaskArgs),
+    /// A new tiny Qwen2: a byte-level BPE tokenizer trained on a corpus, ChatML special tokens,
+    /// weights initialised as transformers does (the shipped model before its warm start).
+    Init(InitArgs),
+}
+
+/// glibc hands freed blocks above 128 KiB back to the kernel (`munmap`, heap trimming) and the
+/// next step faults them in again, zeroed: a quarter of a CPU training step went to the kernel.
+/// Keep them: blocks up to 32 MiB (glibc's largest threshold) come from the heap, and the heap
+/// is trimmed only above 1 GiB of free space.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    // SAFETY: mallopt only changes allocator parameters; it is called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
+
+/// The `mgrpo` binary: parse the command line, set up logging, run the command on the backend
+/// `--device` names, and exit 1 on an error (128 + the signal for a run a signal stopped).
+pub fn main() {
+    keep_freed_memory();
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    if let Err(e) = dispatch(cli.command) {
+        eprintln!("error: {e:#}");
+        // a run stopped by a signal exits as the signal would have (130 for Ctrl-C)
+        let code = match e.downcast_ref::<crate::Error>() {
+            Some(crate::Error::Interrupted { signal, .. }) => 128 + signal,
+            _ => 1,
+        };
+        std::process::exit(code);
+    }
+}
+
+/// Parse `--device` and run `cmd` on the chosen backend.
+fn dispatch(cmd: Command) -> Result<()> {
+    // The verifier and the task files need no model, hence no backend.
+    let cmd = match cmd {
+        Command::Verify(a) => return verify::verify(a),
+        Command::Task(a) => return task::task(a),
+        Command::Table2(a) => return table2::table2(a),
+        Command::Curves(a) => return curves::curves(a),
+        cmd => cmd,
+    };
+    let spec: DeviceSpec = match &cmd {
+        Command::Score(a) => &a.device.device,
+        Command::Generate(a) => &a.device.device,
+        Command::Convert(a) => &a.device.device,
+        Command::Bench(a) => &a.device.device,
+        Command::Train(a) => &a.device.device,
+        Command::Eval(a) => &a.device.device,
+        Command::Sft(a) => &a.device.device,
+        Command::Init(a) => &a.device.device,
+        Command::Verify(_) | Command::Task(_) | Command::Table2(_) | Command::Curves(_) => "cpu",
+    }
+    .parse()?;
+    match spec {
+        // `cpu` is flex: several times faster than ndarray at decoding (docs/benchmarks.md).
+        #[cfg(all(feature = "flex", not(feature = "nccl")))]
+        DeviceSpec::Cpu | DeviceSpec::Flex => {
+            run::<burn::backend::Flex<f32>>(cmd, Default::default())
+        }
+        #[cfg(all(not(feature = "flex"), feature = "ndarray", not(feature = "nccl")))]
+        DeviceSpec::Cpu => run::<burn::backend::NdArray<f32>>(cmd, Default::default()),
+        #[cfg(all(feature = "ndarray", not(feature = "nccl")))]
+        DeviceSpec::NdArray => run::<burn::backend::NdArray<f32>>(cmd, Default::default()),
+        #[cfg(feature = "wgpu")]
+        DeviceSpec::Wgpu => run::<burn::backend::Wgpu<f32, i32>>(cmd, Default::default()),
+        #[cfg(feature = "cuda")]
+        DeviceSpec::Cuda(index) => {
+            #[cfg(feature = "nccl")]
+            crate::rl::reduce::register_native_all_reduce::<burn::backend::Cuda<f32, i32>>(
+                nccl_all_reduce,
+            );
+            run::<burn::backend::Cuda<f32, i32>>(cmd, burn::backend::cuda::CudaDevice { index })
+        }
+        #[cfg(all(feature = "tch", not(feature = "nccl")))]
+        DeviceSpec::TchCpu => {
+            run::<burn::backend::LibTorch<f32>>(cmd, burn::backend::libtorch::LibTorchDevice::Cpu)
+        }
+        #[cfg(all(feature = "tch", not(feature = "nccl")))]
+        DeviceSpec::TchCuda(n) => run::<burn::backend::LibTorch<f32>>(
+            cmd,
+            burn::backend::libtorch::LibTorchDevice::Cuda(n),
+        ),
+        #[allow(unreachable_patterns)]
+        other => Err(other.not_compiled().into()),
+    }
+}
+
+/// Data parallelism on several GPUs of one machine sums with NCCL (Burn's `distributed`
+/// feature, NCCL through cudarc), not the collective's tree of copies.
+#[cfg(feature = "nccl")]
+fn nccl_all_reduce(
+    t: burn::tensor::ops::FloatTensor<burn::backend::Cuda<f32, i32>>,
+    ids: Vec<burn::tensor::backend::DeviceId>,
+) -> burn::tensor::ops::FloatTensor<burn::backend::Cuda<f32, i32>> {
+    use burn::tensor::backend::distributed::{DistributedBackend, ReduceOperation};
+    <burn::backend::Cuda<f32, i32> as DistributedBackend>::all_reduce(t, ReduceOperation::Sum, ids)
+        .resolve()
+}
+
+fn run<B: Trainable>(cmd: Command, device: B::Device) -> Result<()> {
+    match cmd {
+        Command::Score(a) => score::score::<B>(a, &device),
+        Command::Generate(a) => generate::generate::<B>(a, &device),
+        Command::Convert(a) => convert::convert::<B>(a, &device),
+        Command::Bench(a) => bench::bench::<B>(a, &device),
+        Command::Verify(a) => verify::verify(a),
+        Command::Train(a) => train::train::<B>(a, &device),
+        Command::Eval(a) => eval::eval::<B>(a, &device),
+        Command::Sft(a) => sft::sft::<burn::backend::Autodiff<B>>(a, &device),
+        Command::Task(a) => task::task(a),
+        Command::Table2(a) => table2::table2(a),
+        Command::Curves(a) => curves::curves(a),
+        Command::Init(a) => task::init::<B>(a, &device),
     }
 }

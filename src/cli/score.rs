@@ -1,14 +1,14 @@
 //! `mgrpo score`: per-token log-probs of given sequences.
 
-use mgrpo::fused::FusedBackend;
+use crate::fused::FusedBackend;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Args;
 
-use mgrpo::model_dir::ModelDir;
-use mgrpo::score::{prepare_rows, read_score_input, score_rows};
-use mgrpo::template::PromptTemplate;
+use crate::model::dir::ModelDir;
+use crate::score::{prepare_rows, read_score_input, score_rows};
+use crate::text::template::PromptTemplate;
 
 use super::{emit, DeviceArg, DtypeArg};
 

@@ -1,6 +1,6 @@
 //! `mgrpo sft`: supervised fine-tuning, and the STaR baselines (a `[star]` table).
 
-use mgrpo::fused::FusedAutodiffBackend;
+use crate::fused::FusedAutodiffBackend;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -26,15 +26,15 @@ pub struct SftArgs {
 }
 
 pub fn sft<B: FusedAutodiffBackend>(a: SftArgs, device: &B::Device) -> Result<()> {
-    use mgrpo::train::default_run_dir;
-    use mgrpo::train::sft::SftConfig;
+    use crate::train::default_run_dir;
+    use crate::train::sft::SftConfig;
     let config = SftConfig::load(&a.config, &a.set)?;
     let run = a
         .out
         .clone()
         .or_else(|| config.output_dir.clone())
         .unwrap_or_else(|| default_run_dir(&a.config));
-    let s = mgrpo::train::sft::sft::<B>(&config, &run, device)?;
+    let s = crate::train::sft::sft::<B>(&config, &run, device)?;
     let kept = match s.sampled {
         Some(n) => format!("STaR kept {} of {n} samples; ", s.examples),
         None => String::new(),

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use mgrpo::stats::{coverage, Design};
-use mgrpo::table2::{self, ClaimOptions};
+use crate::stats::{coverage, Design};
+use crate::table2::{self, ClaimOptions};
 
 use super::emit;
 

@@ -3,19 +3,19 @@
 //! transformers does). `scripts/make_tiny_model.sh` chains them with `mgrpo sft` to rebuild
 //! `model/`.
 
-use mgrpo::fused::FusedBackend;
+use crate::fused::FusedBackend;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use mgrpo::data::arith::ArithConfig;
-use mgrpo::data::task::{write_task, TaskSpec};
-use mgrpo::model::{save_model, Qwen2Config, Qwen2ForCausalLM, SaveOptions};
-use mgrpo::template::PromptTemplate;
-use mgrpo::template::PAPER_GUIDE_PHRASES;
-use mgrpo::tokenizer::Tokenizer;
-use mgrpo::Error;
+use crate::data::arith::ArithConfig;
+use crate::data::task::{write_task, TaskSpec};
+use crate::model::{save_model, Qwen2Config, Qwen2ForCausalLM, SaveOptions};
+use crate::text::template::PromptTemplate;
+use crate::text::template::PAPER_GUIDE_PHRASES;
+use crate::text::tokenizer::Tokenizer;
+use crate::Error;
 
 use super::DeviceArg;
 
@@ -87,11 +87,11 @@ pub fn task(a: TaskArgs) -> Result<()> {
     };
     // the generator's checks name config keys; here they came from flags
     let s = write_task(&spec, &a.out).map_err(|e| match e {
-        mgrpo::Error::ConfigKey {
+        crate::Error::ConfigKey {
             file: None,
             key,
             msg,
-        } => mgrpo::Error::arg(format!("--{}", key.replace('_', "-")), msg),
+        } => crate::Error::arg(format!("--{}", key.replace('_', "-")), msg),
         e => e,
     })?;
     eprintln!(
@@ -178,7 +178,7 @@ pub fn init<B: FusedBackend>(a: InitArgs, device: &B::Device) -> Result<()> {
         .map_err(|e| Error::arg(format!("--{}", e.key.replace('_', "-")), e.msg))?;
     let mut texts = Vec::new();
     for path in &a.corpus {
-        for (line, row) in mgrpo::jsonl::read_objects(path)? {
+        for (line, row) in crate::run::jsonl::read_objects(path)? {
             let field = |k: &str| row.get(k).and_then(|v| v.as_str());
             let text = match (field("prompt"), field("completion")) {
                 (Some(p), Some(c)) => format!("{p}{c}"),

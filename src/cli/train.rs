@@ -38,7 +38,7 @@ pub struct TrainArgs {
 /// (memory-bound operations recomputed in the backward pass, compute-bound ones kept) when
 /// `gradient_checkpointing = true`.
 pub fn train<B: super::Trainable>(a: TrainArgs, device: &B::Device) -> Result<()> {
-    use mgrpo::train::{default_run_dir, TrainConfig, TrainOptions};
+    use crate::train::{default_run_dir, TrainConfig, TrainOptions};
     let opts = match &a.resume {
         Some(run) => {
             let path = run.join("config.resolved.toml");
@@ -72,11 +72,11 @@ pub fn train<B: super::Trainable>(a: TrainArgs, device: &B::Device) -> Result<()
         }
     };
     // Ctrl-C / SIGTERM: checkpoint the current step and exit 130 / 143 (train::train)
-    mgrpo::interrupt::install()?;
+    crate::run::interrupt::install()?;
     let s = if opts.config.gradient_checkpointing {
-        mgrpo::train::train::<Autodiff<B, BalancedCheckpointing>>(&opts, device)?
+        crate::train::train::<Autodiff<B, BalancedCheckpointing>>(&opts, device)?
     } else {
-        mgrpo::train::train::<Autodiff<B>>(&opts, device)?
+        crate::train::train::<Autodiff<B>>(&opts, device)?
     };
     if let Some(table) = &s.report {
         println!("{table}");

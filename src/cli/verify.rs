@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use mgrpo::data::{Dataset, DatasetFormat};
-use mgrpo::grade::{grade_pairs, grade_predictions, self_check, Summary};
-use mgrpo::verify::Policy;
+use crate::data::{Dataset, DatasetFormat};
+use crate::eval::grade::{grade_pairs, grade_predictions, self_check, Summary};
+use crate::verify::Policy;
 
 use super::emit;
 
@@ -45,7 +45,7 @@ pub struct VerifyArgs {
     pub output: Option<PathBuf>,
 }
 
-pub fn parse_format(s: &str) -> mgrpo::Result<DatasetFormat> {
+pub fn parse_format(s: &str) -> crate::Result<DatasetFormat> {
     s.parse()
 }
 

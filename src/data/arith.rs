@@ -226,8 +226,9 @@ impl ArithTask {
         }
     }
 
-    /// The RNG, for callers that draw more from the same stream (the traces).
-    pub fn rng(&mut self) -> &mut ChaCha8Rng {
+    /// The RNG, for tests that draw more from the same stream (the traces).
+    #[cfg(test)]
+    pub(crate) fn rng(&mut self) -> &mut ChaCha8Rng {
         &mut self.rng
     }
 

@@ -102,7 +102,7 @@ impl CheckAnatomy {
     }
 
     /// `[columns right, columns, steps right, steps, flagged]`, as the compact export keeps it.
-    pub fn to_json(&self) -> Value {
+    pub fn to_json(self) -> Value {
         serde_json::json!([
             self.columns_right,
             self.columns,

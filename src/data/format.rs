@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::Problem;
 use crate::error::{Error, Result};
-use crate::jsonl::line_error;
+use crate::run::jsonl::line_error;
 use crate::verify::extract::{extract_answer, Extraction};
 use crate::verify::Policy;
 

@@ -1,22 +1,22 @@
 //! Datasets: JSONL problem sets mapped to `{question, gold_answer, id}` (GSM8K, MATH /
 //! MATH-500, Minerva Math, OlympiadBench, AIME, AMC, or generic question/answer rows), the
 //! format detected from the fields or given, every bad line reported with its file and line;
-//! and the laptop task ([`arith`], [`trace`], [`task`]): generated arithmetic word problems, the
+//! and the laptop task (`arith`, `trace`, `task`): generated arithmetic word problems, the
 //! self-correction traces of its warm-start corpus, and the files `mgrpo task` writes.
 
-pub mod arith;
-pub mod check_anatomy;
-pub mod format;
-pub mod task;
-pub mod trace;
+pub(crate) mod arith;
+pub(crate) mod check_anatomy;
+pub(crate) mod format;
+pub(crate) mod task;
+pub(crate) mod trace;
 
 use std::path::{Path, PathBuf};
 
 pub use format::{DatasetFormat, FORMATS};
 
 use crate::error::{Error, Result};
-use crate::jsonl::{line_error, read_objects};
-use crate::template::PromptTemplate;
+use crate::run::jsonl::{line_error, read_objects};
+use crate::text::template::PromptTemplate;
 
 /// One problem.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -20,8 +20,8 @@ use serde_json::json;
 use super::arith::{ArithConfig, ArithProblem, ArithTask, Family};
 use super::trace::{check_text, Attempt};
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
-use crate::template::PromptTemplate;
+use crate::run::fsutil::write_atomic;
+use crate::text::template::PromptTemplate;
 
 /// What to write.
 #[derive(Debug, Clone)]
@@ -237,7 +237,7 @@ pub fn write_task(spec: &TaskSpec, out: &Path) -> Result<TaskSummary> {
 mod tests {
     use super::*;
     use crate::data::Dataset;
-    use crate::template::PAPER_GUIDE_PHRASES;
+    use crate::text::template::PAPER_GUIDE_PHRASES;
 
     fn spec() -> TaskSpec {
         TaskSpec {

@@ -25,12 +25,12 @@
 //! | [`FusedBackend::fused_sum_squares`] (a term of the global gradient norm) | `square`, `sum` | one parallel pass, f64 partial sums |
 //! | [`linear`] (`x·w + b`, ≤ 32 rows, ≤ 128 while decoding) | `matmul` (`gemm`, which packs both operands every call) + bias | flex only (ndarray would copy the weight): the weight streamed once per four rows into 4 × 16 AVX2 accumulators, row-major, or inside a [`decoding`] scope from a copy packed once into 16-column panels; no backward (training shapes keep `gemm`) |
 
-pub mod adamw_kernel;
+pub(crate) mod adamw_kernel;
 mod attention_kernel;
-pub mod composed;
+pub(crate) mod composed;
 mod decoding;
-pub mod kernels;
-pub mod linear_kernel;
+pub(crate) mod kernels;
+pub(crate) mod linear_kernel;
 mod rms_norm_kernel;
 
 mod autodiff;
@@ -41,6 +41,7 @@ mod host;
 #[cfg(feature = "ndarray")]
 mod ndarray;
 mod strided_matmul;
+pub(crate) mod tensor;
 
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -99,8 +100,8 @@ pub trait FusedBackend: Backend {
     }
 
     /// `x·weight + bias`: a linear layer on rows (Burn's `[in, out]` weight). The backend
-    /// flex runs a kernel of its own for up to [`linear_kernel::MAX_ROWS`] f32 rows (decoding), or
-    /// [`linear_kernel::MAX_PACKED_ROWS`] inside a [`decoding`] scope; it has no backward pass of
+    /// flex runs a kernel of its own for up to `linear_kernel::MAX_ROWS` f32 rows (decoding), or
+    /// `linear_kernel::MAX_PACKED_ROWS` inside a [`decoding`] scope; it has no backward pass of
     /// its own, so under autodiff this is the composition.
     ///
     /// # Shapes

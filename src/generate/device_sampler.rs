@@ -36,7 +36,7 @@ impl SampleOn {
         match self {
             SampleOn::Host => false,
             SampleOn::Device => true,
-            SampleOn::Auto => !crate::tensor::host_memory::<B>(device),
+            SampleOn::Auto => !crate::fused::tensor::host_memory::<B>(device),
         }
     }
 }
@@ -169,5 +169,5 @@ fn draw<B: FusedBackend>(
 }
 
 fn read_floats<B: FusedBackend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
-    crate::tensor::read_back(t, "sampled tokens")
+    crate::fused::tensor::read_back(t, "sampled tokens")
 }

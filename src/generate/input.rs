@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::jsonl::{line_error, read_objects, token_ids};
 use crate::model::Qwen2Config;
-use crate::template::PromptTemplate;
-use crate::tokenizer::Tokenizer;
+use crate::run::jsonl::{line_error, read_objects, token_ids};
+use crate::text::template::PromptTemplate;
+use crate::text::tokenizer::Tokenizer;
 
 /// One prompt before tokenisation.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,10 +8,10 @@
 //! Each sample draws from its own RNG stream (seed, prompt index, sample index), so a completion
 //! does not depend on `batch_size` or on which prompts share its batch.
 
-pub mod device_sampler;
-pub mod input;
+pub(crate) mod device_sampler;
+pub(crate) mod input;
 pub mod sampler;
-pub mod stop;
+pub(crate) mod stop;
 
 use crate::fused::FusedBackend;
 use std::time::Instant;
@@ -26,11 +26,11 @@ pub use device_sampler::{sample_on_device, DeviceDraw, SampleOn};
 pub use sampler::{sample, Sampled, SamplingParams};
 pub use stop::{FinishReason, StopStrings};
 
-use crate::batch::PaddedBatch;
 use crate::error::{Error, Result};
+use crate::model::batch::PaddedBatch;
 use crate::model::cache::index_tensor;
 use crate::model::{KvCache, Qwen2Config, Qwen2ForCausalLM};
-use crate::tokenizer::Tokenizer;
+use crate::text::tokenizer::Tokenizer;
 
 /// What to generate and how.
 #[derive(Debug, Clone)]
@@ -165,7 +165,7 @@ pub fn generate<B: FusedBackend>(
     // and waiting for it (GPU backends do not use rayon: there a pool thread blocked on the
     // device would only leave the other workers spinning). The weights do not change while
     // generating: the host kernels read them packed.
-    let host = crate::tensor::host_memory::<B>(device);
+    let host = crate::fused::tensor::host_memory::<B>(device);
     crate::fused::on_pool_if(host, || {
         crate::fused::decoding(|| -> Result<()> {
             let decoder = Decoder {
@@ -465,9 +465,9 @@ fn nonfinite_logits(row: usize) -> Error {
 }
 
 fn read_floats<B: FusedBackend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
-    crate::tensor::read_back(t, "logits")
+    crate::fused::tensor::read_back(t, "logits")
 }
 
 fn read_ints<B: FusedBackend, const D: usize>(t: Tensor<B, D, Int>) -> Result<Vec<i64>> {
-    crate::tensor::read_back_ints(t, "token ids")
+    crate::fused::tensor::read_back_ints(t, "token ids")
 }

@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::tokenizer::Tokenizer;
+use crate::text::tokenizer::Tokenizer;
 
 /// Why a completion ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,7 +1,7 @@
 //! What a run reports: one JSON line per step in `metrics.jsonl` under TRL's names, a progress
 //! bar that hides itself when stdout is not a terminal, and PNG plots at the end.
 
-pub mod plot;
+pub(crate) mod plot;
 mod step;
 
 use std::io::{IsTerminal, Write};
@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::jsonl::{line_error, read_objects};
+use crate::run::jsonl::{line_error, read_objects};
 
 pub use step::{RewardFuncStats, StepMetrics, TIMING_KEYS};
 
@@ -63,7 +63,7 @@ impl JsonlLog {
                 kept.push('\n');
             }
         }
-        crate::fsutil::write_atomic(&self.path, kept.as_bytes())?;
+        crate::run::fsutil::write_atomic(&self.path, kept.as_bytes())?;
         Ok(steps)
     }
 

@@ -10,7 +10,7 @@ use ab_glyph::{point, Font, FontRef, PxScale, ScaleFont};
 
 use super::{JsonlLog, StepMetrics};
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
+use crate::run::fsutil::write_atomic;
 
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansMono.ttf");
 const W: usize = 800;

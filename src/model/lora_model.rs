@@ -16,8 +16,8 @@ use super::lora::{LoraAdapter, LoraConfig};
 use super::precision::like;
 use super::qwen2::Qwen2ForCausalLM;
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
-use crate::tensor::read_back;
+use crate::fused::tensor::read_back;
+use crate::run::fsutil::write_atomic;
 
 /// Each adapter slot of `model` with its HF key prefix, its projection name and its linear
 /// layer, in checkpoint order (the projections are listed by their modules).

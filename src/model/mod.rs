@@ -1,21 +1,25 @@
-//! The Qwen2 model, written generically over Burn backends, with HF checkpoints in and out.
+//! The Qwen2 model, written generically over Burn backends, with HF checkpoints in and out:
+//! `dir` opens a model directory (config, tokenizer, end-of-sequence ids, then the weights),
+//! `batch` left-pads the token rows it runs on.
 
 pub mod attention;
+pub mod batch;
 pub mod block;
 pub mod cache;
-pub mod checkpoint;
+pub(crate) mod checkpoint;
 pub mod config;
+pub mod dir;
 pub mod lora;
 mod lora_model;
 pub mod mlp;
 pub mod norm;
-pub mod packed;
+pub(crate) mod packed;
 pub mod precision;
 pub mod qwen2;
 pub mod rope;
-pub mod save;
+pub(crate) mod save;
 pub mod value;
-pub mod weights;
+pub(crate) mod weights;
 
 pub use cache::KvCache;
 

@@ -56,12 +56,6 @@ pub fn repeated_prefixes<'a>(
 }
 
 impl PackedRows {
-    /// Pack `rows` (at least one token among them; empty rows are allowed), every token apart.
-    pub fn new(rows: &[Vec<u32>]) -> Self {
-        let split: Vec<(&[u32], &[u32])> = rows.iter().map(|r| (&[][..], &r[..])).collect();
-        Self::sharing_prefixes(&split)
-    }
-
     /// Pack rows given as `(prefix, rest)`: rows whose prefixes are equal (and not empty) hold
     /// one copy of the prefix's tokens, the first row's.
     pub fn sharing_prefixes(rows: &[(&[u32], &[u32])]) -> Self {
@@ -200,7 +194,9 @@ mod tests {
 
     #[test]
     fn rows_back_to_back_and_their_padded_slots() {
-        let p = PackedRows::new(&[vec![5, 6, 7], vec![], vec![9, 8]]);
+        let rows = [vec![5, 6, 7], vec![], vec![9, 8]];
+        let split: Vec<(&[u32], &[u32])> = rows.iter().map(|r| (&[][..], &r[..])).collect();
+        let p = PackedRows::sharing_prefixes(&split);
         assert_eq!((p.rows, p.seq, p.tokens()), (3, 3, 5));
         assert_eq!(p.ids, vec![5, 6, 7, 9, 8]);
         assert_eq!(p.positions, vec![0, 1, 2, 0, 1]);

@@ -21,7 +21,7 @@ use crate::error::Result;
 /// One batch of token rows, left-padded to a common length.
 ///
 /// Positions come from the mask (`cumsum(mask) - 1`), so a padded row gets the same numbers as
-/// the unpadded one; see [`crate::batch::PaddedBatch`] which builds this.
+/// the unpadded one; see [`crate::model::batch::PaddedBatch`] which builds this.
 #[derive(Debug, Clone)]
 pub struct ModelInput<B: Backend> {
     /// `[batch, seq]`
@@ -107,7 +107,7 @@ impl<B: FusedBackend> Qwen2Model<B> {
         self.norm.forward(x)
     }
 
-    /// Final hidden states of packed rows ([`super::packed`]): every layer but attention
+    /// Final hidden states of packed rows (`super::packed`): every layer but attention
     /// computes on the `N` real tokens only.
     ///
     /// # Shapes

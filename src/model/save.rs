@@ -129,7 +129,7 @@ impl Collector {
         t: Tensor<B, D>,
     ) -> Result<()> {
         let shape = t.dims().to_vec();
-        let v = crate::tensor::read_back(t, &format!("tensor `{key}`"))?;
+        let v = crate::fused::tensor::read_back(t, &format!("tensor `{key}`"))?;
         self.out.insert(key, (v, shape));
         Ok(())
     }
@@ -227,8 +227,8 @@ fn save_tensors(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    crate::fsutil::remove_dead_siblings(out)?;
-    let tmp = crate::fsutil::temp_sibling(out);
+    crate::run::fsutil::remove_dead_siblings(out)?;
+    let tmp = crate::run::fsutil::temp_sibling(out);
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }

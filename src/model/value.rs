@@ -128,7 +128,7 @@ impl<B: FusedBackend> Qwen2ForValue<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::PaddedBatch;
+    use crate::model::batch::PaddedBatch;
     use crate::model::Qwen2Config;
     use burn::backend::Autodiff;
 

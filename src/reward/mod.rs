@@ -5,10 +5,10 @@
 //! `accuracy` (the verifier, `math.rs`), `format` and `soft_overlong_punishment`
 //! (`builtin.rs`), and external programs (`command.rs`).
 
-pub mod builtin;
-pub mod command;
-pub mod math;
-pub mod set;
+pub(crate) mod builtin;
+pub(crate) mod command;
+pub(crate) mod math;
+pub(crate) mod set;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

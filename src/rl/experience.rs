@@ -10,8 +10,8 @@ use super::logprobs::{completion_logprobs, window, Layout, SeqRow};
 use super::loss::StepCounts;
 use super::rollout::Rollout;
 use crate::error::Result;
+use crate::fused::tensor::read_back;
 use crate::model::Qwen2ForCausalLM;
-use crate::tensor::read_back;
 
 /// One sequence of experience.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,7 +109,7 @@ impl Experience {
 
 /// Log-probs of every sample's completion tokens under `model` at the sampling `temperature`
 /// (no gradient), `micro_batch` rows at a time (of similar lengths when `group_by_length`, see
-/// [`batching`]; packed when `layout` says so): the old policy's or the reference model's. In
+/// `batching`; packed when `layout` says so): the old policy's or the reference model's. In
 /// sample order.
 pub fn sample_logprobs<B: FusedBackend>(
     model: &Qwen2ForCausalLM<B>,

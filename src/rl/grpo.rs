@@ -20,8 +20,8 @@ use super::loss::{
 };
 use super::optim::{clip_coefficient, global_grad_norm, step_scaled, PolicyOptimizer};
 use crate::error::Result;
+use crate::fused::tensor::read_back;
 use crate::model::Qwen2ForCausalLM;
-use crate::tensor::read_back;
 
 /// Settings of [`update`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -37,7 +37,7 @@ pub struct UpdateConfig {
     /// Train only on each micro-batch's highest-entropy tokens, this fraction of them (1.0 =
     /// every token; see [`super::loss::high_entropy_mask`]).
     pub top_entropy_quantile: f32,
-    /// Cut each part into micro-batches of similar lengths (see [`batching`]).
+    /// Cut each part into micro-batches of similar lengths (see `batching`).
     pub group_by_length: bool,
     /// Run each micro-batch's token-wise layers on its tokens only ([`Layout::Packed`]).
     pub padding_free: bool,

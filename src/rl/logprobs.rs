@@ -9,7 +9,7 @@ use crate::fused::FusedBackend;
 use burn::prelude::*;
 use burn::tensor::DType;
 
-use crate::batch::PaddedBatch;
+use crate::model::batch::PaddedBatch;
 use crate::model::packed::{repeated_prefixes, PackedRows};
 use crate::model::{ModelInput, Qwen2ForCausalLM};
 
@@ -51,7 +51,7 @@ pub fn right_aligned(values: &[&[f32]], t: usize) -> Vec<f32> {
 pub enum Layout {
     /// One left-padded `[n, longest]` batch: every layer computes the padding too.
     Padded,
-    /// The rows' tokens back to back (`padding_free`, [`crate::model::packed`]): only
+    /// The rows' tokens back to back (`padding_free`, `crate::model::packed`): only
     /// attention sees the padded layout.
     Packed,
 }

@@ -9,22 +9,21 @@
 //! `algo/`; nothing here knows which method runs.
 
 pub mod advantage;
-pub mod batching;
-pub mod bench;
+pub(crate) mod batching;
 pub mod experience;
 pub mod grpo;
 pub mod logprobs;
 pub mod loss;
-pub mod nodes;
+pub(crate) mod nodes;
 pub mod optim;
-pub mod parallel;
-pub mod policy;
-pub mod reduce;
-pub mod reference;
-pub mod rollout;
-pub mod schedule;
+pub(crate) mod parallel;
+pub(crate) mod policy;
+pub(crate) mod reduce;
+pub(crate) mod reference;
+pub(crate) mod rollout;
+pub(crate) mod schedule;
 #[cfg(test)]
-pub mod scripted;
-pub mod sft;
-pub mod shards;
-pub mod threads;
+pub(crate) mod scripted;
+pub(crate) mod sft;
+pub(crate) mod shards;
+pub(crate) mod threads;

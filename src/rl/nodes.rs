@@ -21,9 +21,9 @@ use burn_communication::Address;
 
 use super::reduce::Reducer;
 use crate::error::{Error, Result};
+use crate::fused::tensor::read_back;
 use crate::generate::{Completion, FinishReason, GenerateStats, Generation};
-use crate::tensor::read_back;
-use crate::tokenizer::Tokenizer;
+use crate::text::tokenizer::Tokenizer;
 
 /// This process's place among the nodes of a run.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -36,8 +36,8 @@ use super::reduce::{device_ids, native_all_reduce, sum_gradients, NativeAllReduc
 use super::shards::Gather;
 use super::threads::{join_all, DevicePools};
 use crate::error::{Error, Result};
+use crate::fused::tensor::{host_memory, read_back};
 use crate::model::{Precision, Qwen2ForCausalLM};
-use crate::tensor::{host_memory, read_back};
 
 /// `n` devices of `first`'s kind with consecutive indices from `first`'s (`cuda:2` with 3 →
 /// `cuda:2`, `cuda:3`, `cuda:4`). A CPU backend has one device, repeated.
@@ -168,11 +168,6 @@ impl<B: FusedAutodiffBackend> DataParallel<B> {
     /// Every device's end of the sums, in device order.
     pub fn reducers(&self) -> Vec<Reducer<B::InnerBackend>> {
         (0..self.devices.len()).map(|k| self.reducer(k)).collect()
-    }
-
-    /// The other nodes of a multi-node run.
-    pub fn nodes(&self) -> Option<&Nodes> {
-        self.nodes.as_ref()
     }
 
     pub fn devices(&self) -> &[B::Device] {

@@ -8,8 +8,8 @@ use super::rollout::{Draw, Rollout, Sampler};
 use crate::data::Problem;
 use crate::error::{Error, Result};
 use crate::reward::{RewardConfig, RewardInput, RewardSet, Turn2Grading};
-use crate::template::{PromptTemplate, Turn2};
-use crate::tokenizer::Tokenizer;
+use crate::text::template::{PromptTemplate, Turn2};
+use crate::text::tokenizer::Tokenizer;
 use crate::verify::Extraction;
 
 /// A sampler with the template, tokenizer and reward its rollouts are built and graded with.

@@ -6,7 +6,7 @@
 //!   orchestrator.
 //! - **Native** (one process, a backend that registered one at the edge): the device library's
 //!   own all-reduce — NCCL on `cuda`, through Burn's `distributed` feature
-//!   (`DistributedBackend::all_reduce`). `main.rs` registers it for the CUDA backend with
+//!   (`DistributedBackend::all_reduce`). `cli/mod.rs` registers it for the CUDA backend with
 //!   [`register_native_all_reduce`]; the generic code never names a backend.
 //!
 //! The gradients are summed in **module order** (the order a [`ModuleVisitor`] walks the
@@ -47,6 +47,7 @@ fn registry() -> &'static Mutex<Registry> {
 
 /// Use `f` instead of the collective all-reduce for backend `B` when all the devices are in
 /// one process (called at the edge, where the backend is named).
+#[cfg_attr(not(feature = "nccl"), allow(dead_code))]
 pub fn register_native_all_reduce<B: FusedBackend>(f: NativeAllReduce<B>) {
     if let Ok(mut map) = registry().lock() {
         map.insert(TypeId::of::<B>(), Box::new(f));

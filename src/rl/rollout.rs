@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::generate::{generate, Completion, GenerateConfig, GenerateStats, Generation};
 use crate::model::{Qwen2Config, Qwen2ForCausalLM};
 use crate::reward::RewardParts;
-use crate::tokenizer::Tokenizer;
+use crate::text::tokenizer::Tokenizer;
 
 /// How many completions to draw per prompt, with what budget and seed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

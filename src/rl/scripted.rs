@@ -5,7 +5,7 @@
 use super::rollout::{Draw, Sampler};
 use crate::error::Result;
 use crate::generate::{Completion, FinishReason, GenerateStats, Generation};
-use crate::tokenizer::Tokenizer;
+use crate::text::tokenizer::Tokenizer;
 
 /// `(call, prompt text, sample index) → completion text`.
 pub type Script<'a> = Box<dyn FnMut(usize, &str, usize) -> String + 'a>;

@@ -15,7 +15,7 @@ use super::threads::DevicePools;
 use crate::error::{Error, Result};
 use crate::generate::{generate, GenerateConfig, GenerateStats, Generation};
 use crate::model::{Qwen2Config, Qwen2ForCausalLM};
-use crate::tokenizer::Tokenizer;
+use crate::text::tokenizer::Tokenizer;
 
 /// A multi-node rollout's exchange: this node's place, every local device's end of the sum.
 pub struct Gather<B: Backend> {

@@ -46,7 +46,8 @@ impl DevicePools {
     }
 
     /// Threads in device `k`'s pool (the global pool's with one device).
-    pub fn threads(&self, k: usize) -> usize {
+    #[cfg(test)]
+    fn threads(&self, k: usize) -> usize {
         self.pools
             .get(k)
             .map_or_else(rayon::current_num_threads, ThreadPool::current_num_threads)

@@ -12,10 +12,6 @@ use rand_chacha::ChaCha8Rng;
 use super::Interval;
 use crate::error::{Error, Result};
 
-/// A replicate count that makes the 2.5 % and 97.5 % quantiles stable to about 0.1 point on 500
-/// problems (this module's tests; the coverage report draws 1,000 per interval).
-pub const RESAMPLES: usize = 10_000;
-
 /// The mean of `x[seed][problem]` and its `level` (e.g. 0.95) crossed-bootstrap interval from
 /// `resamples` replicates drawn with `rng_seed`. Every seed must hold the same problems in the
 /// same order.
@@ -85,6 +81,10 @@ fn quantile(xs: &[f64], q: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A replicate count that makes the 2.5 % and 97.5 % quantiles stable to about 0.1 point on
+    /// 500 problems (the coverage report draws 1,000 per interval).
+    const RESAMPLES: usize = 10_000;
 
     #[test]
     fn constant_values_give_a_point_interval() {

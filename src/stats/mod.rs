@@ -10,7 +10,7 @@ pub mod coverage;
 pub mod family;
 pub mod panel;
 
-pub use anova::{estimate, Components, Design, Estimate};
+pub use anova::{estimate, Design, Estimate};
 pub use panel::Panel;
 
 /// A mean and its interval.

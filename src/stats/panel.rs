@@ -103,23 +103,6 @@ impl Panel {
             self.cell_mean(s, p) - other.cell_mean(s, p)
         })
     }
-
-    /// The panel restricted to the problems `keep` (indices, in that order).
-    pub fn problems_subset(&self, keep: &[usize]) -> Result<Panel> {
-        if let Some(&bad) = keep.iter().find(|&&p| p >= self.problems) {
-            return Err(Error::Invalid(format!(
-                "problem {bad} of a panel of {}",
-                self.problems
-            )));
-        }
-        let mut values = Vec::with_capacity(self.seeds * keep.len() * self.samples);
-        for s in 0..self.seeds {
-            for &p in keep {
-                values.extend_from_slice(self.cell(s, p));
-            }
-        }
-        Panel::new(self.seeds, keep.len(), self.samples, values)
-    }
 }
 
 #[cfg(test)]
@@ -138,9 +121,6 @@ mod tests {
         let d = a.minus(&b).unwrap();
         assert_eq!(d.samples, 1);
         assert_eq!(d.cell_means(), vec![vec![0.5, 0.0], vec![-1.0, -1.5]]);
-        let sub = a.problems_subset(&[1]).unwrap();
-        assert_eq!(sub.cell_means(), vec![vec![1.0], vec![0.5]]);
-        assert!(a.problems_subset(&[2]).is_err());
         assert!(a
             .minus(&Panel::from_fn(1, 2, 2, |_, _, _| 0.0).unwrap())
             .is_err());

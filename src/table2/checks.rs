@@ -5,7 +5,7 @@
 //! samples of a seed, then averaged over seeds.
 
 use super::{Results, Scope};
-use crate::verdicts::Sample;
+use crate::eval::verdicts::Sample;
 
 /// Numerator and denominator of one share, per seed.
 #[derive(Default, Clone, Copy)]

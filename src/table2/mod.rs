@@ -18,13 +18,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
+pub use crate::eval::verdicts::{Metric, Sample, Verdicts};
+use crate::run::fsutil::write_atomic;
 use crate::stats::Panel;
-pub use crate::verdicts::{Metric, Sample, Verdicts};
 pub use checks::checks_table;
-pub use report::{
-    claims, components_table, paired_changes, table, verdict, Claim, ClaimOptions, Sense, CLAIMS,
-};
+pub use report::{claims, components_table, paired_changes, table, ClaimOptions};
 
 /// The rows of the table before the RL methods, in the paper's order: (directory name,
 /// label).
@@ -194,7 +192,7 @@ pub fn load(root: &Path) -> Result<Results> {
 /// first 25 and the last 25, and its standard deviation from step to step, so that the rollout budgets, reward windows and layer-2 counts a
 /// report quotes survive without the run.
 pub fn summarise_log(path: &Path) -> Result<serde_json::Value> {
-    let rows = crate::jsonl::read_objects(path)?;
+    let rows = crate::run::jsonl::read_objects(path)?;
     let mut series: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for (_, obj) in &rows {
         for (k, v) in obj {
@@ -269,14 +267,14 @@ impl Results {
     /// the results and in every seed's verdicts, so that `groups` and `export` see it.
     pub fn join_labels(&mut self, field: &str, data: &Path) -> Result<()> {
         let mut by_id = std::collections::HashMap::new();
-        for (line, obj) in crate::jsonl::read_objects(data)? {
+        for (line, obj) in crate::run::jsonl::read_objects(data)? {
             if let Some(serde_json::Value::String(id)) = obj.get("id") {
                 let v = match obj.get(field) {
                     Some(serde_json::Value::String(s)) => s.clone(),
                     Some(v) if !v.is_null() => v.to_string(),
                     _ => {
                         let msg = format!("no `{field}` to group by");
-                        return Err(crate::jsonl::line_error(data, line, msg));
+                        return Err(crate::run::jsonl::line_error(data, line, msg));
                     }
                 };
                 by_id.insert(id.clone(), v);

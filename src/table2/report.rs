@@ -3,9 +3,9 @@
 
 use super::{panel, Results, Scope};
 use crate::error::Result;
+use crate::eval::verdicts::{Metric, Verdicts};
 use crate::stats::family::holm;
 use crate::stats::{estimate, Estimate, Interval, Panel};
-use crate::verdicts::{Metric, Verdicts};
 
 fn cell(ci: Interval) -> String {
     let ci = ci.scaled(100.0);
@@ -381,7 +381,7 @@ fn pvalue(p: f64) -> String {
 /// table in percent.
 pub fn paired_changes(before: &Verdicts, after: &Verdicts) -> Result<String> {
     let a = after.aligned(&before.ids, &before.path)?;
-    let panel_of = |samples: &[Vec<crate::verdicts::Sample>], m: Metric| {
+    let panel_of = |samples: &[Vec<crate::eval::verdicts::Sample>], m: Metric| {
         let r = samples[0].len();
         Panel::new(
             1,

@@ -1,4 +1,5 @@
 use super::*;
+use report::{verdict, Sense};
 
 /// Write `<root>/<row>/seed<seed>/eval/test.jsonl` from `(t1, t2)` verdicts (problem ids p0…),
 /// optionally in reverse order, and a wall time.

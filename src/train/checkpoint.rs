@@ -17,11 +17,11 @@ use serde::{Deserialize, Serialize};
 use super::critic::Critic;
 use super::manifest::{verify_manifest, write_manifest};
 use crate::error::{Error, Result};
-use crate::fsutil::{replace_dir, write_atomic};
 use crate::model::lora::LoraConfig;
 use crate::model::{load_adapter, save_adapter};
 use crate::model::{load_model, save_model, Qwen2Config, Qwen2ForCausalLM, SaveOptions};
 use crate::rl::optim::{load_optimizer, save_optimizer, PolicyOptimizer};
+use crate::run::fsutil::{replace_dir, write_atomic};
 
 /// Everything besides the weights and the optimizer that a resumed run needs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

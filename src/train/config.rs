@@ -25,7 +25,7 @@ use crate::rl::advantage::ScaleRewards;
 use crate::rl::loss::{ImportanceSampling, LossType};
 use crate::rl::nodes::Nodes;
 use crate::sections::take_flat;
-use crate::template::PAPER_GUIDE_PHRASES;
+use crate::text::template::PAPER_GUIDE_PHRASES;
 
 /// Every key of a run config, with TRL's defaults unless noted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

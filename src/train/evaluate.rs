@@ -17,8 +17,8 @@ use crate::metrics::JsonlLog;
 use crate::model::{Qwen2Config, Qwen2ForCausalLM};
 use crate::rl::policy::Policy;
 use crate::rl::rollout::ModelSampler;
-use crate::template::PromptTemplate;
-use crate::tokenizer::Tokenizer;
+use crate::text::template::PromptTemplate;
+use crate::text::tokenizer::Tokenizer;
 
 /// The held-out problems and their prompts.
 pub struct EvalSet {
@@ -240,7 +240,7 @@ pub fn eval_report(run: &Path, algorithm: &str, turns: usize) -> Result<Option<S
             before.ids.len()
         ));
     }
-    crate::fsutil::write_atomic(&run.join("results.md"), table.as_bytes())?;
+    crate::run::fsutil::write_atomic(&run.join("results.md"), table.as_bytes())?;
     Ok(Some(table))
 }
 

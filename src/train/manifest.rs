@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
+use crate::run::fsutil::write_atomic;
 
 /// The manifest's file name inside a checkpoint.
 pub const MANIFEST: &str = "manifest.json";

@@ -3,22 +3,23 @@
 //! checkpointing on schedule; resume from the last checkpoint exactly; stop on repeated
 //! non-finite steps.
 
-pub mod checkpoint;
-pub mod completions;
-pub mod config;
-pub mod critic;
-pub mod evaluate;
-pub mod manifest;
+pub(crate) mod checkpoint;
+pub(crate) mod completions;
+pub(crate) mod config;
+pub(crate) mod critic;
+pub(crate) mod evaluate;
+pub(crate) mod manifest;
+pub(crate) mod memory;
 mod optim_config;
-pub mod order;
+pub(crate) mod order;
 mod overrides;
 mod ppo_step;
 mod setup;
 pub mod sft;
-pub mod star;
-pub mod step;
-pub mod trainer;
-pub mod validate;
+pub(crate) mod star;
+pub(crate) mod step;
+pub(crate) mod trainer;
+pub(crate) mod validate;
 
 use crate::fused::FusedAutodiffBackend;
 use std::path::{Path, PathBuf};
@@ -28,8 +29,8 @@ pub use optim_config::OptimConfig;
 pub use trainer::Trainer;
 
 use crate::error::{Error, Result};
-use crate::interrupt::{self, Interrupt};
 use crate::metrics::{Progress, StepMetrics};
+use crate::run::interrupt::{self, Interrupt};
 
 /// How to run `mgrpo train`.
 #[derive(Debug, Clone)]
@@ -137,7 +138,7 @@ fn interrupted_error<B: FusedAutodiffBackend>(
     }
 }
 
-/// Steps in a row with reward 0 and no `\boxed{}` answer before [`SilentReward`] warns.
+/// Steps in a row with reward 0 and no `\boxed{}` answer before `SilentReward` warns.
 pub const SILENT_STEPS: usize = 10;
 
 /// A loud warning for a run that cannot learn: the verifier finds no answer in any completion,

@@ -7,12 +7,12 @@ use super::config::TrainConfig;
 use super::evaluate::EvalSet;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::memory::{estimate, MemoryEstimate, RunShape};
+use crate::model::dir::ModelDir;
 use crate::model::{Precision, Qwen2Config};
-use crate::model_dir::ModelDir;
 use crate::rl::loss::{ImportanceSampling, LossType};
-use crate::template::PromptTemplate;
-use crate::tokenizer::Tokenizer;
+use crate::text::template::PromptTemplate;
+use crate::text::tokenizer::Tokenizer;
+use crate::train::memory::{estimate, MemoryEstimate, RunShape};
 
 /// Everything fixed for the whole run: data, prompts, tokenizer, model config.
 pub(crate) struct Setup {
@@ -127,7 +127,7 @@ pub(crate) fn setup(cfg: &TrainConfig) -> Result<Setup> {
     })
 }
 
-/// The memory this run needs at its peak (see [`crate::memory`]).
+/// The memory this run needs at its peak (see [`crate::train::memory`]).
 pub(crate) fn memory_plan(cfg: &TrainConfig, s: &Setup, precision: Precision) -> MemoryEstimate {
     // per device: each samples its share of the step's prompts
     let rows = cfg.prompts_per_step().div_ceil(cfg.world_size()) * cfg.num_generations;

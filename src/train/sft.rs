@@ -22,12 +22,10 @@ use super::overrides::parse_table;
 use super::star::{star_pairs, StarConfig, StarPair};
 use crate::error::{Error, KeyError, Result};
 use crate::eval::encode_prompts;
-use crate::fsutil::write_atomic;
 use crate::generate::{GenerateConfig, SamplingParams, StopStrings};
-use crate::jsonl::{line_error, read_objects};
 use crate::metrics::JsonlLog;
+use crate::model::dir::ModelDir;
 use crate::model::{load_weights, save_model, Precision, SaveOptions};
-use crate::model_dir::ModelDir;
 use crate::reward::RewardConfig;
 use crate::rl::logprobs::Layout;
 use crate::rl::optim::adamw;
@@ -35,9 +33,11 @@ use crate::rl::policy::Policy;
 use crate::rl::rollout::ModelSampler;
 use crate::rl::schedule::Schedule;
 use crate::rl::sft::{sft_update, SftExample, SftStep};
-use crate::run_lock::RunLock;
+use crate::run::fsutil::write_atomic;
+use crate::run::jsonl::{line_error, read_objects};
+use crate::run::lock::RunLock;
 use crate::sections::take_flat;
-use crate::template::PromptTemplate;
+use crate::text::template::PromptTemplate;
 
 /// Every key of an SFT config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -16,7 +16,7 @@ use crate::data::{Dataset, Problem};
 use crate::error::{Error, KeyError, Result};
 use crate::rl::policy::Policy;
 use crate::rl::rollout::{Draw, Sampler};
-use crate::template::PAPER_GUIDE_PHRASES;
+use crate::text::template::PAPER_GUIDE_PHRASES;
 
 /// Which samples STaR keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -168,7 +168,7 @@ mod tests {
     use super::*;
     use crate::reward::RewardConfig;
     use crate::rl::scripted::{problem, test_tokenizer, Scripted};
-    use crate::template::PromptTemplate;
+    use crate::text::template::PromptTemplate;
 
     #[test]
     fn keeps_verified_solutions_and_successful_revisions() {

@@ -18,9 +18,7 @@ use super::setup::{memory_plan, setup, Setup};
 use super::{TrainConfig, TrainOptions};
 use crate::algo;
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
 use crate::generate::{GenerateConfig, SamplingParams, StopStrings};
-use crate::memory::check_fits;
 use crate::metrics::{plot, JsonlLog};
 use crate::model::lora::LoraConfig;
 use crate::model::{load_adapter, save_adapter};
@@ -32,7 +30,9 @@ use crate::rl::loss::LossParams;
 use crate::rl::optim::{adamw, PolicyOptimizer};
 use crate::rl::parallel::{check_devices, devices, DataParallel};
 use crate::rl::schedule::Schedule;
-use crate::run_lock::RunLock;
+use crate::run::fsutil::write_atomic;
+use crate::run::lock::RunLock;
+use crate::train::memory::check_fits;
 
 /// A training run in progress.
 pub struct Trainer<'a, B: FusedAutodiffBackend> {

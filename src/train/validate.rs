@@ -6,7 +6,7 @@ use crate::error::KeyError;
 use crate::model::lora::LORA_TARGETS;
 use crate::rl::loss::LossType;
 use crate::rl::nodes::parse_port;
-use crate::template::{BUILTIN, CHECKPOINT};
+use crate::text::template::{BUILTIN, CHECKPOINT};
 
 impl TrainConfig {
     /// Why the config is unusable, naming the key.

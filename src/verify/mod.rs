@@ -1,24 +1,24 @@
 //! The math verifier: GRPO's reward and MGRPO's judge of corrections, on text alone (no
 //! model, no tensor, no dataset type: `data/` and `reward/` both use it).
 //!
-//! A completion is graded in four steps, one file each: [`extract`] finds the final answer
-//! (the last `\boxed{}`, `#### X`, "The final answer is X", "the answer is X"), [`normalize`]
-//! cleans the LaTeX, [`answer`] parses its structure (tuple, set, interval, equation, matrix,
-//! text, choice) over [`expr`] expressions, and [`compare`] decides equivalence with exact
-//! big-rational arithmetic ([`real`]) under a [`Policy`]. Every size is capped, so a call takes
+//! A completion is graded in four steps, one file each: `extract` finds the final answer
+//! (the last `\boxed{}`, `#### X`, "The final answer is X", "the answer is X"), `normalize`
+//! cleans the LaTeX, `answer` parses its structure (tuple, set, interval, equation, matrix,
+//! text, choice) over `expr` expressions, and `compare` decides equivalence with exact
+//! big-rational arithmetic (`real`) under a [`Policy`]. Every size is capped, so a call takes
 //! at most a few milliseconds on any input and never panics.
 
-pub mod answer;
+pub(crate) mod answer;
 mod boxes;
 mod budget;
-pub mod compare;
-pub mod expr;
-pub mod extract;
-pub mod lexer;
+pub(crate) mod compare;
+pub(crate) mod expr;
+pub(crate) mod extract;
+pub(crate) mod lexer;
 mod matrix;
-pub mod normalize;
-pub mod policy;
-pub mod real;
+pub(crate) mod normalize;
+pub(crate) mod policy;
+pub(crate) mod real;
 mod relation;
 mod series;
 mod spans;

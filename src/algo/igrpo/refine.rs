@@ -134,7 +134,7 @@ mod tests {
     use crate::algo::igrpo::DEFAULT_REFINE_INSTRUCTION;
     use crate::reward::{RewardConfig, Turn2Grading};
     use crate::rl::scripted::{problem, test_tokenizer, Scripted};
-    use crate::template::PromptTemplate;
+    use crate::text::template::PromptTemplate;
 
     #[test]
     fn best_draft_and_tie_rules() {

@@ -6,8 +6,8 @@ use crate::generate::{Completion, FinishReason, GenerateStats};
 use crate::reward::{reward_parts, RewardConfig, Turn2Grading};
 use crate::rl::loss::{grpo_loss, LossInputs, LossParams, LossType};
 use crate::rl::scripted::{problem, test_tokenizer, Scripted};
-use crate::template::{PromptTemplate, Turn2};
-use crate::tokenizer::Tokenizer;
+use crate::text::template::{PromptTemplate, Turn2};
+use crate::text::tokenizer::Tokenizer;
 use burn::prelude::*;
 
 const GUIDE: &str = "Wait, let me double-check that.";

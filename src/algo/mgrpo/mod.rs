@@ -12,7 +12,7 @@ use super::{grpo, Collected, Second, SecondLog, Shared, StepInput};
 use crate::error::{KeyError, Result};
 use crate::rl::policy::Policy;
 use crate::rl::rollout::Sampler;
-use crate::template::PAPER_GUIDE_PHRASES;
+use crate::text::template::PAPER_GUIDE_PHRASES;
 
 /// The `[mgrpo]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

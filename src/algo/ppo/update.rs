@@ -17,6 +17,7 @@ use burn::prelude::*;
 use super::gae::{gae, token_rewards, whiten, KlEstimator};
 use super::loss::{policy_loss, value_loss, POLICY_SUMS, VALUE_SUMS};
 use crate::error::{Error, Result};
+use crate::fused::tensor::read_back;
 use crate::model::value::Qwen2ForValue;
 use crate::model::Qwen2ForCausalLM;
 use crate::rl::experience::Experience;
@@ -27,7 +28,6 @@ use crate::rl::logprobs::{
 use crate::rl::optim::{
     clip_coefficient, global_grad_norm, step_scaled, PolicyOptimizer, ValueOptimizer,
 };
-use crate::tensor::read_back;
 
 /// PPO's settings (TRL's `PPOConfig` names).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -2,7 +2,7 @@
 //! epoch's mini-batches, and one PPO step (split into micro-batches or not).
 
 use super::*;
-use crate::batch::PaddedBatch;
+use crate::model::batch::PaddedBatch;
 use crate::model::save::value_tensors;
 use crate::model::Qwen2Config;
 use crate::rl::experience::Sample;

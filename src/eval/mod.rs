@@ -6,6 +6,12 @@
 //! answer = wrong; or the whole turn, where the last answer given counts). Over N problems:
 //! `Acc@t1`, `Acc@t2`, `Δ = Acc@t2 − Acc@t1`, `Δi→c` (wrong at t1, right at t2) and `Δc→i`
 //! (right at t1, wrong at t2), so that `Δ = Δi→c − Δc→i`.
+//!
+//! Beside it: `grade` grades files with the verifier (`mgrpo verify`), and `verdicts` reads
+//! back the per-problem results an evaluation writes (what `table2` computes on).
+
+pub mod grade;
+pub(crate) mod verdicts;
 
 use std::path::Path;
 
@@ -13,11 +19,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Problem;
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
 use crate::rl::policy::Policy;
 use crate::rl::rollout::{Draw, Sampler};
-use crate::template::PromptTemplate;
-use crate::tokenizer::Tokenizer;
+use crate::run::fsutil::write_atomic;
+use crate::text::template::PromptTemplate;
+use crate::text::tokenizer::Tokenizer;
 use crate::verify::extract_answer;
 
 /// The paper's intrinsic self-correction instruction (`--baseline intrinsic`).
@@ -287,5 +293,4 @@ pub fn write_results(path: &Path, results: &[ProblemResult]) -> Result<()> {
 }
 
 #[cfg(test)]
-#[path = "eval_tests.rs"]
 mod tests;

@@ -6,7 +6,7 @@
 //!
 //! The trainer does not run Jinja per prompt: [`ChatTemplate::fill_strings`] renders the
 //! conversations it needs once, with placeholder contents, and turns them into the
-//! `{question}` / `{response}` / `{guide}` strings of a [`crate::template::PromptTemplate`].
+//! `{question}` / `{response}` / `{guide}` strings of a [`crate::text::template::PromptTemplate`].
 //! It checks that the template puts a message's content in verbatim (two different
 //! placeholders must give the same string), so filling gives exactly what Jinja would.
 

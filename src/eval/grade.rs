@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::jsonl::{line_error, read_objects};
+use crate::run::jsonl::{line_error, read_objects};
 use crate::verify::{verify, Extraction, Policy, Verdict};
 
 /// One graded row.

@@ -6,14 +6,14 @@
 //! instruction), as Huang et al. and SCoRe ask for intrinsic self-correction.
 //!
 //! `template = "checkpoint"` takes the strings from the model's own chat template
-//! (`tokenizer_config.json`, rendered as transformers renders it: [`crate::chat_template`]).
+//! (`tokenizer_config.json`, rendered as transformers renders it: [`crate::text::chat_template`]).
 
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::chat_template::{ChatTemplate, Message};
 use crate::error::{Error, Result};
-use crate::tokenizer::Tokenizer;
+use crate::text::chat_template::{ChatTemplate, Message};
+use crate::text::tokenizer::Tokenizer;
 
 /// The paper's seven guide phrases (the default `[mgrpo] guide_phrases`; the evaluation's turn-2 phrase is the first).
 pub const PAPER_GUIDE_PHRASES: [&str; 7] = [

@@ -5,12 +5,15 @@
 //! is read. `generate` throughput: greedy decoding of `new` tokens after `prompt`-token prompts,
 //! batch rows at once, with the KV cache, never stopping early (no EOS), end to end (prefill
 //! included). `scripts/bench_torch.py` measures transformers on the same shapes and thread count.
+//! `step`: whole GRPO steps and training steps (`mgrpo bench grpo`, `mgrpo bench train`).
+
+pub(crate) mod step;
 
 use crate::fused::FusedBackend;
 use std::time::Instant;
 
-use crate::batch::PaddedBatch;
 use crate::generate::{generate, GenerateConfig, SamplingParams};
+use crate::model::batch::PaddedBatch;
 use crate::model::{Precision, Qwen2Config, Qwen2ForCausalLM};
 use crate::score::batch_logprobs;
 
@@ -289,7 +292,7 @@ pub fn bench_generate<B: FusedBackend>(
         first_run_ms,
         step_ms_early: early,
         step_ms_late: late,
-        kv_buckets: kv_buckets.unwrap_or_else(|| !crate::tensor::host_memory::<B>(device)),
+        kv_buckets: kv_buckets.unwrap_or_else(|| !crate::fused::tensor::host_memory::<B>(device)),
     })
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::model::{load_config, load_weights, Precision, Qwen2Config, Qwen2ForCausalLM};
-use crate::tokenizer::Tokenizer;
+use crate::text::tokenizer::Tokenizer;
 
 /// An opened HF model directory: its config, tokenizer and end-of-sequence ids.
 pub struct ModelDir {
@@ -100,7 +100,7 @@ pub fn eos_ids_from_model_dir(
 
 fn parse_ids(v: &serde_json::Value) -> Option<Vec<u32>> {
     match v {
-        serde_json::Value::Array(_) => crate::jsonl::token_ids(v),
+        serde_json::Value::Array(_) => crate::run::jsonl::token_ids(v),
         x => x
             .as_u64()
             .and_then(|x| u32::try_from(x).ok())

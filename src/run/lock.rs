@@ -8,7 +8,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::fsutil::is_temp_sibling;
+use crate::run::fsutil::is_temp_sibling;
 
 /// The lock file's name inside a run directory.
 pub const LOCK_FILE: &str = ".lock";
@@ -56,11 +56,6 @@ impl RunLock {
             .and_then(|_| writeln!(file, "{}", std::process::id()));
         written.map_err(|e| Error::io(&path, e))?;
         Ok(Self { _file: file, path })
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Remove what killed writers left in the locked directory: temporary files
@@ -118,7 +113,7 @@ mod tests {
         );
         drop(first);
         let again = RunLock::acquire(&run).unwrap();
-        assert!(again.path().is_file());
+        assert!(run.join(".lock").is_file());
         // what killed writers leave behind goes; everything else stays
         std::fs::create_dir_all(run.join("checkpoints/.tmp-step-000003/model")).unwrap();
         std::fs::create_dir_all(run.join("checkpoints/step-000002")).unwrap();

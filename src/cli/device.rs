@@ -1,5 +1,5 @@
 //! The `--device` flag: which compiled-in backend runs, and on which device. Only the parsing
-//! lives here; `main.rs` maps a [`DeviceSpec`] to a concrete Burn backend.
+//! lives here; `cli/mod.rs` maps a [`DeviceSpec`] to a concrete Burn backend.
 
 use std::fmt;
 use std::str::FromStr;

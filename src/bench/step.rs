@@ -11,16 +11,16 @@ use burn::module::AutodiffModule;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::advantage::{group_advantages, ScaleRewards};
-use super::experience::{Experience, Sample};
-use super::grpo::{update, Part, UpdateConfig};
-use super::logprobs::Layout;
-use super::loss::{LossParams, LossType};
-use super::optim::{adamw, AdamParams, PolicyOptimizer};
-use super::sft::{sft_update, SftExample, SftStep};
-use crate::bench::{sorted_median, Timing};
+use super::{sorted_median, Timing};
 use crate::generate::{generate, GenerateConfig, SamplingParams};
 use crate::model::{Precision, Qwen2Config, Qwen2ForCausalLM};
+use crate::rl::advantage::{group_advantages, ScaleRewards};
+use crate::rl::experience::{Experience, Sample};
+use crate::rl::grpo::{update, Part, UpdateConfig};
+use crate::rl::logprobs::Layout;
+use crate::rl::loss::{LossParams, LossType};
+use crate::rl::optim::{adamw, AdamParams, PolicyOptimizer};
+use crate::rl::sft::{sft_update, SftExample, SftStep};
 
 /// The workload of [`bench_grpo_step`].
 #[derive(Debug, Clone, Copy, serde::Serialize)]

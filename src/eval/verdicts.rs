@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 
 use crate::data::check_anatomy::CheckAnatomy;
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
-use crate::jsonl::{line_error, read_objects};
+use crate::run::fsutil::write_atomic;
+use crate::run::jsonl::{line_error, read_objects};
 
 /// A Table-2 metric as a per-sample value whose mean is the metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

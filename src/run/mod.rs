@@ -1,0 +1,8 @@
+//! What keeps a run directory whole: files written atomically (`fsutil`), JSONL read with
+//! the file and line in every error (`jsonl`), one writer per run (`lock`) and the signals
+//! that stop a run at a step boundary (`interrupt`).
+
+pub(crate) mod fsutil;
+pub(crate) mod interrupt;
+pub(crate) mod jsonl;
+pub(crate) mod lock;
