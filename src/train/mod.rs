@@ -3,6 +3,7 @@
 //! checkpointing on schedule; resume from the last checkpoint exactly; stop on repeated
 //! non-finite steps.
 
+mod begin;
 pub(crate) mod checkpoint;
 pub(crate) mod completions;
 pub(crate) mod config;

@@ -5,11 +5,15 @@
 
 use super::config::TrainConfig;
 use super::evaluate::EvalSet;
+use crate::algo;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::generate::{GenerateConfig, SamplingParams, StopStrings};
 use crate::model::dir::ModelDir;
 use crate::model::{Precision, Qwen2Config};
-use crate::rl::loss::{ImportanceSampling, LossType};
+use crate::rl::grpo::UpdateConfig;
+use crate::rl::loss::{ImportanceSampling, LossParams, LossType};
+use crate::rl::schedule::Schedule;
 use crate::text::template::PromptTemplate;
 use crate::text::tokenizer::Tokenizer;
 use crate::train::memory::{estimate, MemoryEstimate, RunShape};
@@ -151,4 +155,59 @@ pub(crate) fn memory_plan(cfg: &TrainConfig, s: &Setup, precision: Precision) ->
 /// The sampler seed of a step (each completion then has its own stream within it).
 pub(crate) fn step_seed(seed: u64, step: usize) -> u64 {
     seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// The update's settings: the loss (as the method sets it), micro-batches, clipping.
+pub(crate) fn update_config(cfg: &TrainConfig) -> UpdateConfig {
+    UpdateConfig {
+        loss: algo::loss_params(
+            cfg.algorithm,
+            LossParams {
+                epsilon_low: cfg.epsilon,
+                epsilon_high: cfg.epsilon_high(),
+                beta: cfg.beta,
+                loss_type: cfg.loss_type,
+                importance_sampling: cfg.importance_sampling_level,
+                delta: cfg.delta,
+            },
+        ),
+        micro_batch: cfg.per_device_train_batch_size,
+        max_grad_norm: cfg.optim.max_grad_norm,
+        temperature: cfg.temperature,
+        top_entropy_quantile: cfg.top_entropy_quantile,
+        group_by_length: cfg.group_by_length,
+        padding_free: cfg.padding_free,
+    }
+}
+
+/// The rollouts' sampling settings (count, budget and seed are set per draw).
+pub(crate) fn rollout_generation(cfg: &TrainConfig, eos_ids: &[u32]) -> GenerateConfig {
+    GenerateConfig {
+        sampling: SamplingParams {
+            temperature: cfg.temperature,
+            top_k: cfg.top_k,
+            top_p: cfg.top_p,
+            min_p: cfg.min_p,
+            ..SamplingParams::default()
+        },
+        batch_size: match cfg.decode_batch_size {
+            0 => cfg.prompts_per_step() * cfg.num_generations,
+            n => n,
+        },
+        eos_ids: eos_ids.to_vec(),
+        stop: StopStrings::default(),
+        ..GenerateConfig::default()
+    }
+}
+
+/// The learning-rate schedule over the run's optimizer steps (`*_steps` counted in rollouts
+/// and scaled by the updates per rollout).
+pub(crate) fn schedule(cfg: &TrainConfig, total: usize) -> Schedule {
+    Schedule::new(
+        cfg.optim.lr_scheduler_type,
+        cfg.optim.learning_rate,
+        total * cfg.updates_per_step(),
+        cfg.optim.warmup_steps * cfg.updates_per_step(),
+        cfg.optim.warmup_ratio,
+    )
 }

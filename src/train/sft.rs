@@ -6,7 +6,7 @@
 //! `metrics.jsonl` (step, epoch, loss, grad_norm, learning_rate, num_tokens, step_time) and the
 //! final model in `model/`.
 
-use crate::fused::FusedAutodiffBackend;
+use crate::fused::{FusedAutodiffBackend, FusedBackend};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -25,7 +25,8 @@ use crate::eval::encode_prompts;
 use crate::generate::{GenerateConfig, SamplingParams, StopStrings};
 use crate::metrics::JsonlLog;
 use crate::model::dir::ModelDir;
-use crate::model::{load_weights, save_model, Precision, SaveOptions};
+use crate::model::SaveOptions;
+use crate::model::{load_weights, save_model, Precision, Qwen2Config, Qwen2ForCausalLM};
 use crate::reward::RewardConfig;
 use crate::rl::logprobs::Layout;
 use crate::rl::optim::adamw;
@@ -38,6 +39,7 @@ use crate::run::jsonl::{line_error, read_objects};
 use crate::run::lock::RunLock;
 use crate::sections::take_flat;
 use crate::text::template::PromptTemplate;
+use crate::text::tokenizer::Tokenizer;
 
 /// Every key of an SFT config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -190,56 +192,19 @@ pub fn sft<B: FusedAutodiffBackend>(
             run.display()
         )));
     }
-    let (model_config, tokenizer, eos_ids) =
-        ModelDir::open(&cfg.model)?.with_tokenizer("SFT tokenizes text")?;
+    let dir = ModelDir::open(&cfg.model)?.with_tokenizer("SFT tokenizes text")?;
+    let (model_config, tokenizer, eos_ids) = &dir;
     let template = PromptTemplate::load(&cfg.template, &cfg.model, None)?;
     let precision = Precision::from_bf16(cfg.bf16);
-    let model = load_weights::<B>(&cfg.model, &model_config, device)?;
-    let mut model = model.with_compute_dtype(precision.dtype());
+    let model = load_weights::<B>(&cfg.model, model_config, device)?;
+    let model = model.with_compute_dtype(precision.dtype());
 
     // the pairs: read, or sampled by STaR with the starting model
     let (pairs, source, sampled) = match (&cfg.dataset, &cfg.star) {
         (Some(path), _) => (read_pairs(path)?, path.clone(), None),
         (None, Some(star)) => {
-            let problems = star.load_problems()?;
-            let room = star.max_new_tokens * 2;
-            let prompts = encode_prompts(
-                &problems,
-                &template,
-                &tokenizer,
-                room,
-                model_config.max_position_embeddings,
-                &star.problems,
-            )?;
             let policy = model.valid().to_precision(precision);
-            let sampler = ModelSampler {
-                model: &policy,
-                config: &model_config,
-                tokenizer: &tokenizer,
-                gen: GenerateConfig {
-                    sampling: SamplingParams {
-                        temperature: star.temperature,
-                        ..SamplingParams::default()
-                    },
-                    batch_size: 64,
-                    eos_ids: eos_ids.clone(),
-                    stop: StopStrings::default(),
-                    ..GenerateConfig::default()
-                },
-                device,
-            };
-            // STaR keeps what the plain verifier accepts (the default reward)
-            let reward = RewardConfig::default();
-            let mut policy = Policy::new(sampler, &template, &tokenizer, &reward)?;
-            let (pairs, n) = star_pairs(&mut policy, star, &problems, prompts)?;
-            if pairs.is_empty() {
-                return Err(Error::Invalid(format!(
-                    "STaR kept none of {n} samples on {} (source = {:?}): nothing to fine-tune on; \
-                     raise star.samples_per_question or star.temperature",
-                    star.problems.display(),
-                    star.source
-                )));
-            }
+            let (pairs, n) = star_sample(star, &policy, &dir, &template, device)?;
             (pairs, star.problems.clone(), Some(n))
         }
         (None, None) => {
@@ -252,27 +217,7 @@ pub fn sft<B: FusedAutodiffBackend>(
         0 => model_config.max_position_embeddings,
         n => n.min(model_config.max_position_embeddings),
     };
-    let eos = eos_ids.first().copied();
-    let mut examples = Vec::with_capacity(pairs.len());
-    for (i, p) in pairs.iter().enumerate() {
-        let prompt = tokenizer.encode(&p.prompt)?;
-        let mut completion = tokenizer.encode(&p.completion)?;
-        if cfg.add_eos {
-            completion.extend(eos);
-        }
-        if prompt.is_empty() || completion.is_empty() || prompt.len() + completion.len() > context {
-            return Err(Error::Invalid(format!(
-                "{}: example {} (`{}`): {} prompt + {} completion tokens; both must be non-empty \
-                 and fit max_length / the model's context ({context})",
-                source.display(),
-                i + 1,
-                p.problem,
-                prompt.len(),
-                completion.len()
-            )));
-        }
-        examples.push(SftExample { prompt, completion });
-    }
+    let examples = tokenize_examples(cfg, &pairs, &source, tokenizer, eos_ids, context)?;
 
     let _lock = RunLock::acquire(run)?;
     if run.join("metrics.jsonl").exists() {
@@ -298,6 +243,117 @@ pub fn sft<B: FusedAutodiffBackend>(
         write_atomic(&run.join("star.jsonl"), text.as_bytes())?;
     }
 
+    let (model, steps, last_loss) = fine_tune(cfg, model, &examples, run, device)?;
+    let dest = run.join("model");
+    let opts = SaveOptions {
+        side_files_from: Some(cfg.model.clone()),
+        overwrite: true,
+        ..SaveOptions::default()
+    };
+    save_model(&model.valid(), model_config, &dest, &opts)?;
+    Ok(SftSummary {
+        examples: examples.len(),
+        steps,
+        last_loss,
+        sampled,
+        final_model: dest,
+    })
+}
+
+/// STaR's pairs: `star.samples_per_question` samples of each problem from `policy`, the ones
+/// the plain verifier accepts kept (with the count drawn).
+fn star_sample<B: FusedBackend>(
+    star: &StarConfig,
+    policy: &Qwen2ForCausalLM<B>,
+    (model_config, tokenizer, eos_ids): &(Qwen2Config, Tokenizer, Vec<u32>),
+    template: &PromptTemplate,
+    device: &B::Device,
+) -> Result<(Vec<StarPair>, usize)> {
+    let problems = star.load_problems()?;
+    let room = star.max_new_tokens * 2;
+    let prompts = encode_prompts(
+        &problems,
+        template,
+        tokenizer,
+        room,
+        model_config.max_position_embeddings,
+        &star.problems,
+    )?;
+    let sampler = ModelSampler {
+        model: policy,
+        config: model_config,
+        tokenizer,
+        gen: GenerateConfig {
+            sampling: SamplingParams {
+                temperature: star.temperature,
+                ..SamplingParams::default()
+            },
+            batch_size: 64,
+            eos_ids: eos_ids.clone(),
+            stop: StopStrings::default(),
+            ..GenerateConfig::default()
+        },
+        device,
+    };
+    // STaR keeps what the plain verifier accepts (the default reward)
+    let reward = RewardConfig::default();
+    let mut policy = Policy::new(sampler, template, tokenizer, &reward)?;
+    let (pairs, n) = star_pairs(&mut policy, star, &problems, prompts)?;
+    if pairs.is_empty() {
+        return Err(Error::Invalid(format!(
+            "STaR kept none of {n} samples on {} (source = {:?}): nothing to fine-tune on; \
+             raise star.samples_per_question or star.temperature",
+            star.problems.display(),
+            star.source
+        )));
+    }
+    Ok((pairs, n))
+}
+
+/// The pairs as token ids (the completion with the first end-of-sequence id when `add_eos`),
+/// every example non-empty and within `context` tokens.
+fn tokenize_examples(
+    cfg: &SftConfig,
+    pairs: &[StarPair],
+    source: &Path,
+    tokenizer: &Tokenizer,
+    eos_ids: &[u32],
+    context: usize,
+) -> Result<Vec<SftExample>> {
+    let eos = eos_ids.first().copied();
+    let mut examples = Vec::with_capacity(pairs.len());
+    for (i, p) in pairs.iter().enumerate() {
+        let prompt = tokenizer.encode(&p.prompt)?;
+        let mut completion = tokenizer.encode(&p.completion)?;
+        if cfg.add_eos {
+            completion.extend(eos);
+        }
+        if prompt.is_empty() || completion.is_empty() || prompt.len() + completion.len() > context {
+            return Err(Error::Invalid(format!(
+                "{}: example {} (`{}`): {} prompt + {} completion tokens; both must be non-empty \
+                 and fit max_length / the model's context ({context})",
+                source.display(),
+                i + 1,
+                p.problem,
+                prompt.len(),
+                completion.len()
+            )));
+        }
+        examples.push(SftExample { prompt, completion });
+    }
+    Ok(examples)
+}
+
+/// The training loop: epochs of seeded shuffles cut into steps of `examples_per_step`, one
+/// `sft_update` each, a `metrics.jsonl` line per step. Returns the model, the steps taken and
+/// the last loss.
+fn fine_tune<B: FusedAutodiffBackend>(
+    cfg: &SftConfig,
+    mut model: Qwen2ForCausalLM<B>,
+    examples: &[SftExample],
+    run: &Path,
+    device: &B::Device,
+) -> Result<(Qwen2ForCausalLM<B>, usize, f32)> {
     let per_step = cfg.examples_per_step();
     let steps_per_epoch = examples.len().div_ceil(per_step);
     let total = cfg
@@ -356,18 +412,5 @@ pub fn sft<B: FusedAutodiffBackend>(
         }))?;
         tracing::info!(step, loss = s.loss, grad_norm = s.grad_norm, lr, "sft step");
     }
-    let dest = run.join("model");
-    let opts = SaveOptions {
-        side_files_from: Some(cfg.model.clone()),
-        overwrite: true,
-        ..SaveOptions::default()
-    };
-    save_model(&model.valid(), &model_config, &dest, &opts)?;
-    Ok(SftSummary {
-        examples: examples.len(),
-        steps: total,
-        last_loss,
-        sampled,
-        final_model: dest,
-    })
+    Ok((model, total, last_loss))
 }

@@ -9,28 +9,22 @@ use std::rc::Rc;
 
 use burn::module::AutodiffModule;
 
-use super::checkpoint::{
-    self, restore_latest, save_checkpoint, CheckpointSpec, LoraCheckpoint, Restored, TrainerState,
-};
+use super::begin::{begin, check_stop, lora_checkpoint};
+use super::checkpoint::{self, save_checkpoint, CheckpointSpec, TrainerState};
 use super::critic::{load_start, Critic};
 use super::evaluate::{eval_report, run_eval, EvalContext};
-use super::setup::{memory_plan, setup, Setup};
+use super::setup::{memory_plan, rollout_generation, schedule, setup, update_config, Setup};
 use super::{TrainConfig, TrainOptions};
-use crate::algo;
 use crate::error::{Error, Result};
-use crate::generate::{GenerateConfig, SamplingParams, StopStrings};
+use crate::generate::GenerateConfig;
 use crate::metrics::{plot, JsonlLog};
 use crate::model::lora::LoraConfig;
-use crate::model::{load_adapter, save_adapter};
-use crate::model::{
-    load_weights, save_model, Precision, Qwen2Config, Qwen2ForCausalLM, SaveOptions,
-};
+use crate::model::{load_adapter, load_weights, save_adapter, save_model, Precision};
+use crate::model::{Qwen2ForCausalLM, SaveOptions};
 use crate::rl::grpo::UpdateConfig;
-use crate::rl::loss::LossParams;
-use crate::rl::optim::{adamw, PolicyOptimizer};
+use crate::rl::optim::PolicyOptimizer;
 use crate::rl::parallel::{check_devices, devices, DataParallel};
 use crate::rl::schedule::Schedule;
-use crate::run::fsutil::write_atomic;
 use crate::run::lock::RunLock;
 use crate::train::memory::check_fits;
 
@@ -81,75 +75,31 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
         check_devices::<B::InnerBackend>(&devices(device, cfg.num_devices))?;
         let total = cfg.total_steps(setup.dataset.len());
         check_stop(opts.stop_after, 0, total)?;
-        let metrics = JsonlLog::new(run.join("metrics.jsonl"));
-        let completions = JsonlLog::new(run.join("completions.jsonl"));
         let adam = cfg.optim.adam();
         let lora = cfg.lora();
         let value_model = match cfg.algorithm.has_critic() {
             true => load_start::<B>(cfg, &setup.model_config, device)?,
             false => None,
         };
-        // `--resume` on a run killed before its first checkpoint starts it again from step 0
-        let restart = opts.resume && checkpoint::list(run)?.is_empty();
-        if restart {
-            eprintln!(
-                "{}: no checkpoint yet; starting the run again from step 0",
-                run.display()
-            );
-        }
-        let (model, optim, state, synced_reference, lock, ckpt) = if opts.resume && !restart {
-            let lora_ckpt = lora_checkpoint(cfg, lora.as_ref());
-            let (r, lock) = resume_run::<B>(opts, total, adamw(&adam), lora_ckpt, device)?;
-            (r.model, r.optim, r.state, r.reference, lock, Some(r.dir))
-        } else {
-            // the resolved config states the answer extraction the reward uses
-            let mut resolved = cfg.clone();
-            let extraction = setup.dataset.format.extraction(&cfg.reward.policy);
-            resolved.reward.policy.extraction = Some(extraction);
-            let (model, lock) = start_run::<B>(
-                &resolved,
-                &setup.model_config,
-                run,
-                restart,
-                lora.as_ref(),
-                device,
-            )?;
-            let state = TrainerState {
-                total_steps: total,
-                seed: cfg.seed,
-                ..Default::default()
-            };
-            (model, adamw::<B, _>(&adam), state, None, lock, None)
-        };
+        let begun = begin::<B>(opts, &setup, total, &adam, lora.as_ref(), device)?;
         eprintln!("{plan}");
         let critic = match cfg.algorithm.has_critic() {
             true => Some(Critic::new(
                 cfg,
                 value_model,
-                (&model, &setup.model_config),
+                (&begun.model, &setup.model_config),
                 &adam,
-                ckpt.as_deref(),
+                begun.checkpoint.as_deref(),
                 device,
             )?),
             false => None,
         };
-        let mut model = model.with_compute_dtype(precision.dtype());
+        let mut model = begun.model.with_compute_dtype(precision.dtype());
         if lora.is_some() {
             model = model.with_frozen_in(precision.dtype());
         }
-        let nodes = cfg.nodes();
-        if let Some(nodes) = &nodes {
-            nodes.start_orchestrator()?;
-            eprintln!(
-                "node {} of {}: waiting for every node at {}",
-                nodes.rank, nodes.count, nodes.orchestrator
-            );
-        }
-        let dp = DataParallel::new(&model, &optim, devices(device, cfg.num_devices), nodes)?;
-        if cfg.world_size() > 1 {
-            eprintln!("data parallel over {:?}", dp.devices());
-        }
-        let reference = match (cfg.needs_reference(), synced_reference) {
+        let dp = data_parallel(cfg, &model, &begun.optim, device)?;
+        let reference = match (cfg.needs_reference(), begun.synced_reference) {
             (false, _) => None,
             (true, Some(synced)) => Some(synced.to_precision(precision)),
             (true, None) => Some(
@@ -157,68 +107,26 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
                     .to_precision(precision),
             ),
         };
-        let schedule = Schedule::new(
-            cfg.optim.lr_scheduler_type,
-            cfg.optim.learning_rate,
-            total * cfg.updates_per_step(),
-            cfg.optim.warmup_steps * cfg.updates_per_step(),
-            cfg.optim.warmup_ratio,
-        );
-        let update = UpdateConfig {
-            loss: algo::loss_params(
-                cfg.algorithm,
-                LossParams {
-                    epsilon_low: cfg.epsilon,
-                    epsilon_high: cfg.epsilon_high(),
-                    beta: cfg.beta,
-                    loss_type: cfg.loss_type,
-                    importance_sampling: cfg.importance_sampling_level,
-                    delta: cfg.delta,
-                },
-            ),
-            micro_batch: cfg.per_device_train_batch_size,
-            max_grad_norm: cfg.optim.max_grad_norm,
-            temperature: cfg.temperature,
-            top_entropy_quantile: cfg.top_entropy_quantile,
-            group_by_length: cfg.group_by_length,
-            padding_free: cfg.padding_free,
-        };
-        let gen = GenerateConfig {
-            sampling: SamplingParams {
-                temperature: cfg.temperature,
-                top_k: cfg.top_k,
-                top_p: cfg.top_p,
-                min_p: cfg.min_p,
-                ..SamplingParams::default()
-            },
-            batch_size: match cfg.decode_batch_size {
-                0 => cfg.prompts_per_step() * cfg.num_generations,
-                n => n,
-            },
-            eos_ids: setup.eos_ids.clone(),
-            stop: StopStrings::default(),
-            ..GenerateConfig::default()
-        };
         Ok(Self {
             cfg,
             run,
+            schedule: schedule(cfg, total),
+            update: update_config(cfg),
+            gen: rollout_generation(cfg, &setup.eos_ids),
             setup: Rc::new(setup),
             model: Some(model),
-            optim,
+            optim: begun.optim,
             dp,
             reference,
             critic,
-            schedule,
-            update,
-            gen,
             precision,
             lora,
-            metrics,
-            completions,
+            metrics: JsonlLog::new(run.join("metrics.jsonl")),
+            completions: JsonlLog::new(run.join("completions.jsonl")),
             device: device.clone(),
-            state,
+            state: begun.state,
             total,
-            _lock: lock,
+            _lock: begun.lock,
         })
     }
 
@@ -353,135 +261,25 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
     }
 }
 
-fn lora_checkpoint<'c>(
-    cfg: &'c TrainConfig,
-    lora: Option<&'c LoraConfig>,
-) -> Option<LoraCheckpoint<'c>> {
-    lora.map(|config| LoraCheckpoint {
-        config,
-        base: &cfg.model,
-        seed: cfg.seed,
-    })
-}
-
-/// `--stop-after`, if given, must name a step after `at` (the run's current step) that the run
-/// reaches (at most `total`).
-fn check_stop(stop_after: Option<usize>, at: usize, total: usize) -> Result<()> {
-    match stop_after {
-        Some(stop) if stop <= at || stop > total => Err(Error::arg(
-            format!("--stop-after {stop}"),
-            format!("must be after the run's current step {at} and at most its last, {total}"),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// A resumed run: lock the directory (before anything in it is read or truncated), remove what
-/// killed writers left, load the latest verified checkpoint, check its state against the config
-/// and `--stop-after`, and cut the logs back to its step — refusing a history with lines
-/// missing, which would restart the curves at the checkpoint.
-fn resume_run<B: FusedAutodiffBackend>(
-    opts: &TrainOptions,
-    total: usize,
-    optim: PolicyOptimizer<B>,
-    lora: Option<LoraCheckpoint<'_>>,
-    device: &B::Device,
-) -> Result<(Restored<B>, RunLock)> {
-    let (cfg, run) = (&opts.config, opts.run_dir.as_path());
-    let lock = RunLock::acquire(run)?;
-    for p in lock.clean_stale()? {
-        tracing::info!(removed = %p.display(), "left by a killed run");
-    }
-    let r = restore_latest::<B>(run, optim, lora, device)?;
-    let step = r.state.step;
-    check_stop(opts.stop_after, step, total)?;
-    if r.state.data_position != step * cfg.prompts_per_step() {
-        return Err(Error::checkpoint(
-            r.dir.join("trainer_state.json"),
-            format!(
-                "data_position {} does not match step {step} × {} prompts per step",
-                r.state.data_position,
-                cfg.prompts_per_step()
-            ),
-        ));
-    }
-    tracing::info!(checkpoint = %r.dir.display(), step, "resuming");
-    let metrics = JsonlLog::new(run.join("metrics.jsonl"));
-    let kept = metrics.truncate_after(step)?;
-    if kept != (1..=step).collect::<Vec<_>>() {
-        return Err(Error::checkpoint(
-            metrics.path(),
-            format!(
-                "holds {} step lines where the checkpoint at step {step} needs steps 1..={step} \
-                 (deleted or truncated?); restore it from a copy, or start a new run",
-                kept.len()
-            ),
-        ));
-    }
-    JsonlLog::new(run.join("completions.jsonl")).truncate_after(step)?;
-    JsonlLog::new(run.join("eval").join("metrics.jsonl")).truncate_after(step)?;
-    Ok((r, lock))
-}
-
-/// A new run (or, with `restart`, one killed before its first checkpoint, begun again):
-/// refuse a directory that holds a run, load the model (LoRA: every weight frozen, adapters
-/// attached with B = 0, so the base model's outputs), lock the directory, remove what an
-/// earlier start left, write `config.resolved.toml`.
-fn start_run<B: FusedAutodiffBackend>(
+/// The replicas over `num_devices` devices (and, in a multi-node run, the orchestrator that
+/// joins this node to the others).
+fn data_parallel<B: FusedAutodiffBackend>(
     cfg: &TrainConfig,
-    model_config: &Qwen2Config,
-    run: &Path,
-    restart: bool,
-    lora: Option<&LoraConfig>,
+    model: &Qwen2ForCausalLM<B>,
+    optim: &PolicyOptimizer<B>,
     device: &B::Device,
-) -> Result<(Qwen2ForCausalLM<B>, RunLock)> {
-    let metrics = run.join("metrics.jsonl");
-    let taken = || {
-        Error::Invalid(format!(
-            "{} already holds a run; continue it with --resume {}, or choose another --out",
-            run.display(),
-            run.display()
-        ))
-    };
-    if metrics.exists() && !restart {
-        return Err(taken());
+) -> Result<DataParallel<B>> {
+    let nodes = cfg.nodes();
+    if let Some(nodes) = &nodes {
+        nodes.start_orchestrator()?;
+        eprintln!(
+            "node {} of {}: waiting for every node at {}",
+            nodes.rank, nodes.count, nodes.orchestrator
+        );
     }
-    let model = load_weights::<B>(&cfg.model, model_config, device)?;
-    let model = match lora {
-        Some(l) => model.with_lora(l, cfg.seed, device),
-        None => model,
-    };
-    let lock = RunLock::acquire(run)?;
-    if restart {
-        for p in lock.clean_stale()? {
-            tracing::info!(removed = %p.display(), "left by a killed run");
-        }
-        if !checkpoint::list(run)?.is_empty() {
-            return Err(taken()); // a checkpoint written meanwhile
-        }
-    } else if metrics.exists() {
-        return Err(taken()); // a run that started meanwhile
+    let dp = DataParallel::new(model, optim, devices(device, cfg.num_devices), nodes)?;
+    if cfg.world_size() > 1 {
+        eprintln!("data parallel over {:?}", dp.devices());
     }
-    // what an earlier start killed before its first checkpoint logged (its step-0 evaluation
-    // at least) is redone by this run
-    for stale in [
-        metrics,
-        run.join("completions.jsonl"),
-        run.join("eval").join("metrics.jsonl"),
-    ] {
-        if stale.exists() {
-            std::fs::remove_file(&stale).map_err(|e| Error::io(&stale, e))?;
-        }
-    }
-    // absolute paths, so that `--resume` works from any directory
-    let mut resolved = cfg.clone();
-    for p in [&mut resolved.model, &mut resolved.dataset] {
-        *p = std::fs::canonicalize(&*p).map_err(|e| Error::io(&*p, e))?;
-    }
-    resolved.output_dir = Some(std::fs::canonicalize(run).map_err(|e| Error::io(run, e))?);
-    write_atomic(
-        &run.join("config.resolved.toml"),
-        resolved.to_toml()?.as_bytes(),
-    )?;
-    Ok((model, lock))
+    Ok(dp)
 }

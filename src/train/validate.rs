@@ -11,6 +11,20 @@ use crate::text::template::{BUILTIN, CHECKPOINT};
 impl TrainConfig {
     /// Why the config is unusable, naming the key.
     pub fn validate(&self) -> std::result::Result<(), KeyError> {
+        self.check_inputs()?;
+        self.check_devices()?;
+        self.check_lora()?;
+        self.check_batches()?;
+        self.check_sampling()?;
+        self.check_loss()?;
+        self.check_run()?;
+        self.check_eval()?;
+        self.methods.validate(self.algorithm, &self.shared_keys())?;
+        self.reward.validate().map_err(|e| e.within("reward"))
+    }
+
+    /// The checks of the dataset and the prompt template.
+    fn check_inputs(&self) -> std::result::Result<(), KeyError> {
         let bad = |key: &str, msg: &str| Err(KeyError::new(key, msg));
         if self.dataset.as_os_str().is_empty() {
             return bad("dataset", "missing: give the training JSONL");
@@ -33,6 +47,12 @@ impl TrainConfig {
                 ),
             );
         }
+        Ok(())
+    }
+
+    /// The checks of the group size, the micro-batch, and the devices and nodes it runs on.
+    fn check_devices(&self) -> std::result::Result<(), KeyError> {
+        let bad = |key: &str, msg: &str| Err(KeyError::new(key, msg));
         if self.num_generations == 0 {
             return bad("num_generations", "must be at least 1");
         }
@@ -76,6 +96,12 @@ impl TrainConfig {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The checks of LoRA's adapter settings (when `lora_r > 0`).
+    fn check_lora(&self) -> std::result::Result<(), KeyError> {
+        let bad = |key: &str, msg: &str| Err(KeyError::new(key, msg));
         if self.lora_r > 0 {
             if !(self.lora_alpha > 0.0 && self.lora_alpha.is_finite()) {
                 return bad("lora_alpha", "must be > 0");
@@ -97,6 +123,12 @@ impl TrainConfig {
                 );
             }
         }
+        Ok(())
+    }
+
+    /// The checks of how micro-batches make a rollout, and a rollout whole groups.
+    fn check_batches(&self) -> std::result::Result<(), KeyError> {
+        let bad = |key: &str, msg: &str| Err(KeyError::new(key, msg));
         let per_micro_step = self.per_device_train_batch_size * self.world_size();
         match (self.generation_batch_size, self.steps_per_generation) {
             (Some(_), Some(_)) => {
@@ -143,6 +175,12 @@ impl TrainConfig {
                 ),
             );
         }
+        Ok(())
+    }
+
+    /// The checks of the rollouts' lengths and sampling.
+    fn check_sampling(&self) -> std::result::Result<(), KeyError> {
+        let bad = |key: &str, msg: &str| Err(KeyError::new(key, msg));
         if self.max_completion_length == 0 {
             return bad("max_completion_length", "must be at least 1");
         }
@@ -161,6 +199,12 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.min_p) {
             return bad("min_p", "must be in [0, 1)");
         }
+        Ok(())
+    }
+
+    /// The checks of the objective: KL, clipping, the loss type, the reference and its syncing.
+    fn check_loss(&self) -> std::result::Result<(), KeyError> {
+        let bad = |key: &str, msg: &str| Err(KeyError::new(key, msg));
         if !(self.beta >= 0.0 && self.beta.is_finite()) {
             return bad("beta", "must be ≥ 0");
         }
@@ -209,6 +253,12 @@ impl TrainConfig {
         if self.num_iterations == 0 {
             return bad("num_iterations", "must be at least 1");
         }
+        Ok(())
+    }
+
+    /// The checks of the optimizer and the run's length, checkpoints and safeguards.
+    fn check_run(&self) -> std::result::Result<(), KeyError> {
+        let bad = |key: &str, msg: &str| Err(KeyError::new(key, msg));
         self.optim.validate()?;
         if self.max_steps == Some(0) {
             return bad("max_steps", "must be at least 1");
@@ -225,6 +275,12 @@ impl TrainConfig {
         if !non_negative(self.device_memory_gib) {
             return bad("device_memory_gib", "must be ≥ 0 (0 = no check)");
         }
+        Ok(())
+    }
+
+    /// The checks of the held-out evaluation.
+    fn check_eval(&self) -> std::result::Result<(), KeyError> {
+        let bad = |key: &str, msg: &str| Err(KeyError::new(key, msg));
         if !(1..=2).contains(&self.eval_turns) {
             return bad("eval_turns", "must be 1 or 2");
         }
@@ -240,8 +296,7 @@ impl TrainConfig {
         if self.eval_limit == Some(0) {
             return bad("eval_limit", "must be at least 1");
         }
-        self.methods.validate(self.algorithm, &self.shared_keys())?;
-        self.reward.validate().map_err(|e| e.within("reward"))
+        Ok(())
     }
 }
 
