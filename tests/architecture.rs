@@ -295,8 +295,8 @@ fn documented_cycles() -> Vec<BTreeSet<String>> {
         .collect()
 }
 
-/// The "never" arrows docs/ARCHITECTURE.md lists (`- never: a → b`; `*` is every module
-/// outside `b`).
+/// The "never" arrows docs/ARCHITECTURE.md lists (`- never: a → b`; `*` is every module but
+/// `b`'s and the command line's, `cli`, the top that calls everything).
 fn never_arrows() -> Vec<(String, String)> {
     let doc =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ARCHITECTURE.md"))
@@ -363,7 +363,9 @@ fn no_never_arrow() {
         let hit: Vec<_> = graph
             .iter()
             .filter(|(k, _)| match from.as_str() {
-                "*" => *k != &to && !k.starts_with(&format!("{to}::")),
+                "*" => ![to.as_str(), "cli"]
+                    .iter()
+                    .any(|top| *k == top || k.starts_with(&format!("{top}::"))),
                 _ => *k == &from || k.starts_with(&format!("{from}::")),
             })
             .filter(|(_, v)| {

@@ -6,7 +6,7 @@ use clap::Args;
 use crate::bench::Timing;
 use crate::model::Precision;
 
-use super::{DeviceArg, DtypeArg};
+use super::args::{DeviceArg, DtypeArg};
 
 #[derive(Args)]
 // "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")
@@ -55,7 +55,7 @@ pub struct BenchArgs {
     pub dtype: DtypeArg,
 }
 
-pub fn bench<B: super::Trainable>(a: BenchArgs, device: &B::Device) -> Result<()> {
+pub fn bench<B: super::args::Trainable>(a: BenchArgs, device: &B::Device) -> Result<()> {
     let config = crate::bench::shape(&a.shape)?;
     let precision: Precision = a.dtype.precision()?;
     let timing = Timing {

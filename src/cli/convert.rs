@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::model::{load_model, save_model, SaveDtype, SaveOptions};
 
-use super::DeviceArg;
+use super::args::DeviceArg;
 
 #[derive(Args)]
 // "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")

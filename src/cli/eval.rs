@@ -20,7 +20,7 @@ use crate::run::fsutil::write_atomic;
 use crate::text::template::PromptTemplate;
 use crate::text::template::PAPER_GUIDE_PHRASES;
 
-use super::{DeviceArg, DtypeArg};
+use super::args::{DeviceArg, DtypeArg};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Baseline {

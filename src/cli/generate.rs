@@ -11,7 +11,7 @@ use crate::generate::{GenerateConfig, SampleOn, SamplingParams, StopStrings};
 use crate::model::dir::ModelDir;
 use crate::text::template::PromptTemplate;
 
-use super::{emit, DeviceArg, DtypeArg};
+use super::args::{emit, DeviceArg, DtypeArg};
 
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("prompts").required(true).args(["prompt", "input"])))]

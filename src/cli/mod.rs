@@ -1,8 +1,9 @@
 //! The `mgrpo` command line, the edge of the crate: the one place that names a concrete Burn
 //! backend (`--device` picks one of those compiled in by Cargo features). `main.rs` only calls
 //! [`main`]. The subcommands' arguments and bodies are one file per command; shared here: the
-//! parser and dispatch, the `--device` and `--dtype` flags and output writing.
+//! parser and dispatch; `args.rs` the `--device` and `--dtype` flags and output writing.
 
+mod args;
 mod bench;
 mod convert;
 mod curves;
@@ -16,11 +17,8 @@ mod task;
 mod train;
 mod verify;
 
-use crate::fused::FusedBackend;
-use std::path::Path;
-
-use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use anyhow::Result;
+use clap::{Parser, Subcommand};
 
 use bench::BenchArgs;
 use convert::ConvertArgs;
@@ -35,57 +33,7 @@ use task::{InitArgs, TaskArgs};
 use train::TrainArgs;
 use verify::VerifyArgs;
 
-/// A backend the binary trains on (`Autodiff<B>`). With the `nccl` feature, Burn 0.21's
-/// `distributed` makes its autodiff backend require the inner backend's distributed operations,
-/// which only the CubeCL backends (cuda, wgpu) have; that build leaves the others out.
-#[cfg(feature = "nccl")]
-pub(crate) trait Trainable:
-    FusedBackend + burn::tensor::backend::distributed::DistributedBackend
-{
-}
-#[cfg(feature = "nccl")]
-impl<B: FusedBackend + burn::tensor::backend::distributed::DistributedBackend> Trainable for B {}
-#[cfg(not(feature = "nccl"))]
-pub(crate) trait Trainable: FusedBackend {}
-#[cfg(not(feature = "nccl"))]
-impl<B: FusedBackend> Trainable for B {}
-
-#[derive(Args)]
-pub(crate) struct DeviceArg {
-    /// Backend and device: cpu, ndarray, flex, wgpu, cuda[:N], tch[:cpu|:cuda:N].
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-}
-
-#[derive(Args)]
-pub(crate) struct DtypeArg {
-    /// Numeric precision: f32, or bf16 (weights and activations in bf16; norms, softmax and
-    /// log-probs in f32).
-    #[arg(long, default_value = "f32")]
-    pub dtype: String,
-}
-
-impl DtypeArg {
-    pub(crate) fn precision(&self) -> Result<crate::model::Precision> {
-        Ok(self.dtype.parse()?)
-    }
-}
-
-/// Write `out` to `path` atomically, or to stdout.
-pub(crate) fn emit(path: Option<&Path>, out: &str) -> Result<()> {
-    match path {
-        Some(path) => {
-            crate::run::fsutil::write_atomic(path, out.as_bytes()).context("writing --output")
-        }
-        None => {
-            use std::io::Write;
-            std::io::stdout()
-                .lock()
-                .write_all(out.as_bytes())
-                .context("writing to stdout")
-        }
-    }
-}
+use args::Trainable;
 
 #[derive(Parser)]
 #[command(

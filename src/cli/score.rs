@@ -10,7 +10,7 @@ use crate::model::dir::ModelDir;
 use crate::score::{prepare_rows, read_score_input, score_rows};
 use crate::text::template::PromptTemplate;
 
-use super::{emit, DeviceArg, DtypeArg};
+use super::args::{emit, DeviceArg, DtypeArg};
 
 #[derive(Args)]
 // "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")

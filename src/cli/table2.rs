@@ -10,7 +10,7 @@ use clap::Args;
 use crate::stats::{coverage, Design};
 use crate::table2::{self, ClaimOptions};
 
-use super::emit;
+use super::args::emit;
 
 #[derive(Args)]
 pub struct Table2Args {

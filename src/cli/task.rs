@@ -17,7 +17,7 @@ use crate::text::template::PAPER_GUIDE_PHRASES;
 use crate::text::tokenizer::Tokenizer;
 use crate::Error;
 
-use super::DeviceArg;
+use super::args::DeviceArg;
 
 #[derive(Args)]
 // "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")

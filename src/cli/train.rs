@@ -7,7 +7,7 @@ use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
 use burn::backend::Autodiff;
 use clap::Args;
 
-use super::DeviceArg;
+use super::args::DeviceArg;
 
 #[derive(Args)]
 // "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")
@@ -37,7 +37,7 @@ pub struct TrainArgs {
 /// The autodiff backend is chosen here, from the config: Burn's balanced checkpointing
 /// (memory-bound operations recomputed in the backward pass, compute-bound ones kept) when
 /// `gradient_checkpointing = true`.
-pub fn train<B: super::Trainable>(a: TrainArgs, device: &B::Device) -> Result<()> {
+pub fn train<B: super::args::Trainable>(a: TrainArgs, device: &B::Device) -> Result<()> {
     use crate::train::{default_run_dir, TrainConfig, TrainOptions};
     let opts = match &a.resume {
         Some(run) => {

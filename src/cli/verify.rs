@@ -9,7 +9,7 @@ use crate::data::{Dataset, DatasetFormat};
 use crate::eval::grade::{grade_pairs, grade_predictions, self_check, Summary};
 use crate::verify::Policy;
 
-use super::emit;
+use super::args::emit;
 
 #[derive(Args)]
 // "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")
