@@ -24,18 +24,21 @@ impl Reward for Format {
 /// `soft_overlong_punishment`: DAPO's soft length penalty (eq. 13; TRL's
 /// `get_soft_overlong_punishment`). With `L_max` the completion's token budget (the layer's
 /// `max_completion_length`) and `L_cache` = `reward.soft_punish_cache`: 0 up to
-/// `L_max − L_cache` tokens, then falling linearly to −1 at `L_max`, and −1 beyond.
+/// `L_max − L_cache` tokens, then falling linearly to −1 at `L_max`, and −1 beyond. When the
+/// cache is larger than the budget, `L_max − L_cache` is negative, as in TRL: the line starts
+/// below 0 at the first token.
 pub struct SoftOverlong {
     pub cache: usize,
 }
 
 /// The penalty of a `len`-token completion under a budget of `max` tokens.
 pub fn soft_overlong(len: usize, max: usize, cache: usize) -> f32 {
-    let free = max.saturating_sub(cache);
-    if len <= free {
+    let free = max as f64 - cache as f64;
+    let len_f = len as f64;
+    if len_f <= free {
         0.0
     } else if len <= max {
-        (free as f32 - len as f32) / cache as f32
+        ((free - len_f) / cache as f64) as f32
     } else {
         -1.0
     }
@@ -70,7 +73,8 @@ mod tests {
         // no cache: only a completion over the budget is punished
         assert_eq!(soft_overlong(100, 100, 0), 0.0);
         assert_eq!(soft_overlong(101, 100, 0), -1.0);
-        // a cache larger than the budget punishes from the first token
-        assert_eq!(soft_overlong(5, 10, 20), -0.25);
+        // a cache larger than the budget: TRL's line through L_max − L_cache = −10
+        assert_eq!(soft_overlong(5, 10, 20), -0.75);
+        assert_eq!(soft_overlong(0, 10, 20), -0.5);
     }
 }

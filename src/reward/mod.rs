@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use builtin::soft_overlong;
 pub use command::CommandSpec;
 pub use math::MathReward;
 pub use set::{RewardSet, BUILTIN_REWARDS};

@@ -7,8 +7,13 @@
 //! - `none`: no division (Dr. GRPO).
 //!
 //! Standard deviations are unbiased (Bessel's correction), as `torch.std` in TRL. A group whose
-//! rewards are all equal carries no signal: its advantages are exactly 0 (never NaN) and it is
-//! counted in `frac_reward_zero_std`.
+//! rewards are all equal carries no signal: its advantages are exactly 0 (never NaN).
+//!
+//! The statistics carry TRL's names and meanings (`GRPOTrainer._generate_and_score_completions`,
+//! pinned by `tests/trl_parity.rs`): `reward_std` is the standard deviation over every reward of
+//! the step, and `frac_reward_zero_std` the share of completions whose scaling standard
+//! deviation is zero — their group's under `group` and `none`, the step's under `batch` (so
+//! there it is 0 or 1).
 
 use serde::{Deserialize, Serialize};
 
@@ -32,9 +37,10 @@ pub struct Advantages {
     pub values: Vec<f32>,
     /// Mean reward over every completion (`reward`).
     pub reward_mean: f32,
-    /// Mean over groups of the group's reward standard deviation (`reward_std`).
+    /// Standard deviation over every reward (`reward_std`).
     pub reward_std: f32,
-    /// Fraction of groups whose rewards are all equal (`frac_reward_zero_std`).
+    /// Share of completions whose scaling standard deviation is zero (`frac_reward_zero_std`):
+    /// their group's under `group`/`none`, the whole step's under `batch`.
     pub frac_zero_std: f32,
     /// Number of groups whose rewards are all equal.
     pub zero_std_groups: usize,
@@ -86,11 +92,18 @@ pub fn group_advantages(rewards: &[f32], group_size: usize, scale: ScaleRewards)
         values.extend(group.iter().map(|r| (r - m) / denom));
     }
     let groups = stds.len().max(1);
+    // torch.isclose(std, 0): |std| ≤ 1e-8
+    let frac_zero_std = match scale {
+        ScaleRewards::Batch => f32::from(u8::from(batch_std <= 1e-8)),
+        ScaleRewards::Group | ScaleRewards::None => {
+            stds.iter().filter(|&&s| s <= 1e-8).count() as f32 / groups as f32
+        }
+    };
     Advantages {
         values,
         reward_mean: mean(rewards),
-        reward_std: mean(&stds),
-        frac_zero_std: zero_std_groups as f32 / groups as f32,
+        reward_std: batch_std,
+        frac_zero_std,
         zero_std_groups,
     }
 }
@@ -121,8 +134,18 @@ mod tests {
             assert_eq!(&a.values[6..9], &[0.0; 3]);
             assert!(a.values.iter().all(|v| v.is_finite()));
             assert_eq!(a.zero_std_groups, 2);
-            assert!((a.frac_zero_std - 2.0 / 3.0).abs() < 1e-7);
+            // TRL counts against the std that scales: the groups', or the step's (not zero)
+            let frac = match scale {
+                ScaleRewards::Batch => 0.0,
+                _ => 2.0 / 3.0,
+            };
+            assert!((a.frac_zero_std - frac).abs() < 1e-7, "{scale:?}");
         }
+        // the hand case: [1, 1, 0, 0] in groups of 2 has flat groups but a step std of
+        // sqrt(1/3) — TRL's reward_std is 0.577, not the groups' mean std 0
+        let a = group_advantages(&[1.0, 1.0, 0.0, 0.0], 2, ScaleRewards::Group);
+        assert!((a.reward_std - 0.577_350_26).abs() < 1e-6);
+        assert_eq!(a.frac_zero_std, 1.0);
         // every group flat: no NaN anywhere, zero everywhere
         let a = group_advantages(&[1.0; 8], 4, ScaleRewards::Group);
         assert_eq!(a.values, vec![0.0; 8]);

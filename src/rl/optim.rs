@@ -58,6 +58,11 @@ pub fn adamw<B: FusedAutodiffBackend, M: AutodiffModule<B>>(p: &AdamParams) -> A
 /// Burn's `AdamW` (no AMSGrad, no cautious decay) as [`FusedBackend::fused_adamw`], keeping
 /// Burn's state type (`AdamWState`: the same record on disk), with a factor for the gradients
 /// of the next step ([`step_scaled`]).
+///
+/// Weight decay applies to matrices only, as transformers' `Trainer` (through which TRL trains)
+/// decays none of the parameters its `get_decay_parameter_names` leaves out — biases and norm
+/// weights. In the Qwen2 family those are exactly the one-dimensional parameters (checked
+/// against transformers' list in `tests/trl_parity.rs`).
 #[derive(Debug)]
 pub struct FusedAdamW {
     params: AdamParams,
@@ -119,7 +124,10 @@ impl<B: FusedBackend> SimpleOptimizer<B> for FusedAdamW {
             beta1: p.beta1,
             beta2: p.beta2,
             epsilon: p.epsilon,
-            decay: (1.0 - lr * p.weight_decay as f64) as f32,
+            decay: match D {
+                1 => 1.0,
+                _ => (1.0 - lr * p.weight_decay as f64) as f32,
+            },
             time: i32::try_from(time).unwrap_or(i32::MAX),
             grad_scale: self.grad_scale(),
         };
@@ -357,12 +365,12 @@ mod tests {
         GradientsParams::from_grads(loss.backward(), model)
     }
 
-    /// Every float parameter's values, in visiting order.
-    fn values(model: &Qwen2ForCausalLM<AB>) -> Vec<Vec<f32>> {
-        struct V(Vec<Vec<f32>>);
+    /// Every float parameter's rank and values, in visiting order.
+    fn values(model: &Qwen2ForCausalLM<AB>) -> Vec<(usize, Vec<f32>)> {
+        struct V(Vec<(usize, Vec<f32>)>);
         impl ModuleVisitor<AB> for V {
             fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<AB, D>>) {
-                self.0.push(p.val().into_data().to_vec().unwrap());
+                self.0.push((D, p.val().into_data().to_vec().unwrap()));
             }
         }
         let mut v = V(Vec::new());
@@ -370,11 +378,19 @@ mod tests {
         v.0
     }
 
-    /// Three steps of [`step_scaled`] (weight decay on, the clip's factor 0.3) against Burn's own
-    /// `AdamW` stepping on gradients multiplied by 0.3 beforehand: the same parameters, and the
-    /// same moments (the next steps would part otherwise).
+    /// [`step_scaled`] (the clip's factor 0.3) against Burn's own `AdamW` stepping on gradients
+    /// multiplied by 0.3 beforehand: the same parameters, and the same moments (the next steps
+    /// would part otherwise) — three steps without weight decay. Burn decays every parameter,
+    /// ours the matrices only, so with decay on (one step, from the same gradients) a matrix is
+    /// held to Burn's decayed AdamW and a vector (norm weight, bias) to Burn's undecayed one.
     #[test]
     fn fused_adamw_is_burns_adamw_with_the_clip_folded_in() {
+        for (weight_decay, steps) in [(0.0, 3), (0.1, 1)] {
+            fused_adamw_against_burns(weight_decay, steps);
+        }
+    }
+
+    fn fused_adamw_against_burns(weight_decay: f32, steps: usize) {
         use burn::optim::AdamWConfig;
         let dev = Default::default();
         let config = Qwen2Config::new(20, 8, 16, 1, 2, 1, false);
@@ -383,21 +399,22 @@ mod tests {
             beta1: 0.9,
             beta2: 0.99,
             epsilon: 1e-8,
-            weight_decay: 0.1,
+            weight_decay,
         };
         let mut ours = adamw::<AB, Qwen2ForCausalLM<AB>>(&p);
-        let mut burns = AdamWConfig::new()
-            .with_beta_1(p.beta1)
-            .with_beta_2(p.beta2)
-            .with_epsilon(p.epsilon)
-            .with_weight_decay(p.weight_decay)
-            .init::<AB, Qwen2ForCausalLM<AB>>();
+        let burns = |wd: f32| {
+            AdamWConfig::new()
+                .with_beta_1(p.beta1)
+                .with_beta_2(p.beta2)
+                .with_epsilon(p.epsilon)
+                .with_weight_decay(wd)
+                .init::<AB, Qwen2ForCausalLM<AB>>()
+        };
+        let (mut decayed, mut plain) = (burns(p.weight_decay), burns(0.0));
         let before = values(&start);
-        let (mut a, mut b) = (start.clone(), start);
-        for step in 0..3 {
-            let ga = grads_at(&a, step);
-            a = step_scaled(&mut ours, 1e-2, a, ga, 0.3);
-            let mut gb = grads_at(&b, step);
+        let (mut a, mut b, mut c) = (start.clone(), start.clone(), start);
+        let scaled = |m: &Qwen2ForCausalLM<AB>, step| {
+            let mut g = grads_at(m, step);
             struct Scale<'a>(&'a mut GradientsParams);
             impl ModuleVisitor<AB> for Scale<'_> {
                 fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<AB, D>>) {
@@ -406,20 +423,64 @@ mod tests {
                     }
                 }
             }
-            b.visit(&mut Scale(&mut gb));
-            b = burns.step(1e-2, b, gb);
+            m.visit(&mut Scale(&mut g));
+            g
+        };
+        for step in 0..steps {
+            let ga = grads_at(&a, step);
+            a = step_scaled(&mut ours, 1e-2, a, ga, 0.3);
+            let gb = scaled(&b, step);
+            b = decayed.step(1e-2, b, gb);
+            let gc = scaled(&c, step);
+            c = plain.step(1e-2, c, gc);
         }
-        let (va, vb) = (values(&a), values(&b));
-        let moved = va.iter().flatten().zip(before.iter().flatten());
+        let (va, vb, vc) = (values(&a), values(&b), values(&c));
+        let moved = va
+            .iter()
+            .zip(&before)
+            .flat_map(|(x, y)| x.1.iter().zip(&y.1));
         assert!(
             moved.filter(|(x, y)| x != y).count() > 100,
             "the steps moved the parameters"
         );
-        for (i, (x, y)) in va.iter().flatten().zip(vb.iter().flatten()).enumerate() {
-            assert!(
-                (x - y).abs() <= 1e-6 * y.abs().max(1.0),
-                "parameter value {i}: {x} vs {y}"
-            );
+        assert!(va.iter().any(|(d, _)| *d == 1) && va.iter().any(|(d, _)| *d == 2));
+        for (k, ((d, x), ((_, yb), (_, yc)))) in va.iter().zip(vb.iter().zip(&vc)).enumerate() {
+            let y = if *d == 1 { yc } else { yb };
+            for (i, (x, y)) in x.iter().zip(y).enumerate() {
+                assert!(
+                    (x - y).abs() <= 1e-6 * y.abs().max(1.0),
+                    "weight decay {weight_decay}: parameter {k} (rank {d}) value {i}: {x} vs {y}"
+                );
+            }
+        }
+    }
+
+    /// The hand case: with zero gradients, lr 1e-2 and weight decay 0.1, 100 steps
+    /// leave a norm weight (a vector) at 1.0, as transformers' `Trainer` does, and shrink a
+    /// matrix by (1 − 1e-3)^100 = 0.904792.
+    #[test]
+    fn weight_decay_spares_vectors() {
+        let dev = Default::default();
+        let opt = FusedAdamW::new(AdamParams {
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.1,
+        });
+        let mut v = Tensor::<crate::TestBackend, 1>::ones([4], &dev);
+        let mut m = Tensor::<crate::TestBackend, 2>::ones([2, 2], &dev);
+        let (mut sv, mut sm) = (None, None);
+        for _ in 0..100 {
+            let gv = Tensor::zeros([4], &dev);
+            (v, sv) = SimpleOptimizer::step(&opt, 1e-2, v, gv, sv);
+            let gm = Tensor::zeros([2, 2], &dev);
+            (m, sm) = SimpleOptimizer::step(&opt, 1e-2, m, gm, sm);
+        }
+        let v: Vec<f32> = v.into_data().to_vec().unwrap();
+        let m: Vec<f32> = m.into_data().to_vec().unwrap();
+        assert_eq!(v, vec![1.0; 4]);
+        for x in m {
+            assert!((x - 0.999f32.powi(100)).abs() < 1e-5, "{x}");
         }
     }
 }

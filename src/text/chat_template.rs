@@ -1,4 +1,6 @@
-//! Chat templates from the checkpoint: `tokenizer_config.json`'s `chat_template` (Jinja),
+//! Chat templates from the checkpoint: `chat_template.jinja` when the directory has one (what
+//! transformers reads first, and the only copy transformers 5 writes), else
+//! `tokenizer_config.json`'s `chat_template` (Jinja),
 //! rendered with minijinja the way transformers' `apply_chat_template(messages,
 //! add_generation_prompt=True)` renders it: blocks trimmed and left-stripped, no trailing
 //! newline kept, `bos_token` / `eos_token` defined, `raise_exception`, and Python's string
@@ -89,16 +91,36 @@ impl std::fmt::Debug for ChatTemplate {
 }
 
 impl ChatTemplate {
-    /// The `chat_template` of `dir/tokenizer_config.json` (a string, or transformers' list of
-    /// named templates, of which `default` is used).
+    /// The checkpoint's chat template: `dir/chat_template.jinja` if it exists (transformers'
+    /// `from_pretrained` lets that file override the config's copy), else the `chat_template`
+    /// of `dir/tokenizer_config.json` (a string, or transformers' list of named templates, of
+    /// which `default` is used). The special tokens come from `tokenizer_config.json`.
     pub fn from_model_dir(dir: &Path) -> Result<Self> {
+        let jinja = dir.join("chat_template.jinja");
         let path = dir.join("tokenizer_config.json");
+        if jinja.is_file() {
+            let source = std::fs::read_to_string(&jinja).map_err(|e| Error::io(&jinja, e))?;
+            let config = match std::fs::read_to_string(&path) {
+                Ok(text) => serde_json::from_str(&text).map_err(|e| Error::Config {
+                    path: path.clone(),
+                    msg: format!("not JSON: {e}"),
+                })?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Value::Null,
+                Err(e) => return Err(Error::io(&path, e)),
+            };
+            return Self::new(
+                source,
+                token_string(config.get("bos_token")),
+                token_string(config.get("eos_token")),
+                &jinja,
+            );
+        }
         let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::ConfigKey {
                 file: Some(path.clone()),
                 key: "chat_template".into(),
-                msg: "missing: the file does not exist (template = \"checkpoint\" reads the \
-                      model's chat template from it)"
+                msg: "missing: the file does not exist, nor chat_template.jinja (template = \
+                      \"checkpoint\" reads the model's chat template from one of them)"
                     .into(),
             },
             _ => Error::io(&path, e),

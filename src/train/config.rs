@@ -224,7 +224,7 @@ impl Default for TrainConfig {
             padding_free: true,
             gradient_accumulation_steps: 1,
             max_steps: None,
-            num_train_epochs: 1.0,
+            num_train_epochs: 3.0,
             seed: 42,
             bf16: false,
             gradient_checkpointing: false,
