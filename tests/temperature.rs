@@ -149,6 +149,7 @@ fn the_update_scores_the_policy_at_the_sampling_temperature() {
             experience: exp,
             weight: 1.0,
             max_completion_length: 4,
+            tokens_per_step: None,
         }];
         update(model.clone(), &mut optim, &parts, &cfg, 1e-3, &device)
             .unwrap()

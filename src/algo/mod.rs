@@ -307,12 +307,14 @@ impl Collected {
             experience: &self.main.experience,
             weight: 1.0,
             max_completion_length: self.main_budget,
+            tokens_per_step: None,
         }];
         if let Some(s) = &self.second {
             parts.push(Part {
                 experience: &s.experience,
                 weight: s.weight,
                 max_completion_length: s.budget,
+                tokens_per_step: None,
             });
         }
         parts

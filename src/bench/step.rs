@@ -151,6 +151,7 @@ pub fn bench_grpo_step<B: FusedAutodiffBackend>(
             experience: &exp,
             weight: 1.0,
             max_completion_length: w.new_tokens,
+            tokens_per_step: None,
         }];
         let (next, u) = update(model, &mut optim, &parts, &update_cfg, 1e-6, device)?;
         model = next;

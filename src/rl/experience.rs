@@ -90,17 +90,21 @@ impl Experience {
             .collect()
     }
 
+    /// Completion tokens of the samples the loss counts (`keep`).
+    pub fn active_tokens(&self) -> usize {
+        self.samples
+            .iter()
+            .filter(|s| s.keep)
+            .map(|s| s.completion.len())
+            .sum()
+    }
+
     /// The counts of a step over all samples split into micro-batches of `micro_batch`, whose
     /// completions had a budget of `max_completion_length` tokens.
     pub fn counts(&self, micro_batch: usize, max_completion_length: usize) -> StepCounts {
         StepCounts {
             sequences: self.samples.len(),
-            tokens: self
-                .samples
-                .iter()
-                .filter(|s| s.keep)
-                .map(|s| s.completion.len())
-                .sum(),
+            tokens: self.active_tokens() as f64,
             micro_batches: self.samples.len().div_ceil(micro_batch.max(1)),
             max_completion_length,
         }

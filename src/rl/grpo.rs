@@ -52,6 +52,35 @@ pub struct Part<'a> {
     pub weight: f32,
     /// The token budget its completions were sampled with (`dr_grpo`'s constant).
     pub max_completion_length: usize,
+    /// `dapo`/`cispo`'s divisor when this part is one of several optimizer steps' slices of a
+    /// rollout: the whole rollout part's active tokens over the steps it feeds, as TRL divides
+    /// (None: the part's own active tokens).
+    pub tokens_per_step: Option<f64>,
+}
+
+/// The experiences of the `n` optimizer steps one rollout feeds
+/// (`steps_per_generation / gradient_accumulation_steps`): slice `k` holds samples `k`,
+/// `k + n`, … of every part (TRL's order).
+pub fn rollout_slices(parts: &[Part<'_>], n: usize) -> Vec<Vec<Experience>> {
+    (0..n)
+        .map(|k| parts.iter().map(|p| p.experience.slice(k, n)).collect())
+        .collect()
+}
+
+/// The parts of one of [`rollout_slices`]: each part's weight and budget, with `dapo`/`cispo`'s
+/// divisor the whole part's active tokens over the `n` steps, as TRL divides every step by
+/// the rollout's tokens per step (so a step of short completions weighs no more per token).
+pub fn slice_parts<'a>(parts: &[Part<'_>], slice: &'a [Experience], n: usize) -> Vec<Part<'a>> {
+    parts
+        .iter()
+        .zip(slice)
+        .map(|(p, e)| Part {
+            experience: e,
+            weight: p.weight,
+            max_completion_length: p.max_completion_length,
+            tokens_per_step: Some(p.experience.active_tokens() as f64 / n.max(1) as f64),
+        })
+        .collect()
 }
 
 /// What an update measured.
@@ -160,10 +189,14 @@ pub(crate) fn accumulate<B: FusedAutodiffBackend>(
     let counts: Vec<StepCounts> = parts
         .iter()
         .enumerate()
-        .map(|(pi, p)| StepCounts {
-            // bnpo's divisor: the micro-batches the plan actually cut the part into
-            micro_batches: plan.iter().filter(|b| b.part == pi).count(),
-            ..p.experience.counts(mb, p.max_completion_length)
+        .map(|(pi, p)| {
+            let own = p.experience.counts(mb, p.max_completion_length);
+            StepCounts {
+                // bnpo's divisor: the micro-batches the plan actually cut the part into
+                micro_batches: plan.iter().filter(|b| b.part == pi).count(),
+                tokens: p.tokens_per_step.unwrap_or(own.tokens),
+                ..own
+            }
         })
         .collect();
     for batch in plan.iter().filter(|b| b.device == share.index) {

@@ -69,6 +69,7 @@ fn step(
         experience: exp,
         weight: 1.0,
         max_completion_length: 5,
+        tokens_per_step: None,
     }];
     let (model, stats) =
         update(model, &mut optim, &parts, &cfg, 1e-3, &Default::default()).unwrap();
@@ -172,6 +173,7 @@ fn dr_grpo_divides_each_part_by_its_own_budget() {
         experience: &exp,
         weight,
         max_completion_length,
+        tokens_per_step: None,
     };
     let mut optim = adamw::<AB, _>(&AdamParams {
         beta1: 0.9,
@@ -239,6 +241,7 @@ fn weighted_parts_add_up() {
         experience: e,
         weight: w,
         max_completion_length: 5,
+        tokens_per_step: None,
     };
     let a = run(&[part(&l1, 1.0)]);
     let b = run(&[part(&l2, 1.0)]);
@@ -283,6 +286,7 @@ fn top_entropy_quantile_masks_tokens_in_the_update() {
             experience: &exp,
             weight: 1.0,
             max_completion_length: 5,
+            tokens_per_step: None,
         }];
         update(
             model.clone(),
@@ -302,5 +306,83 @@ fn top_entropy_quantile_masks_tokens_in_the_update() {
         some.applied && (some.loss - all.loss).abs() > 1e-4,
         "{}",
         some.loss
+    );
+}
+
+/// The hand case: one rollout of two completions, 10 and 30 tokens, feeding two
+/// optimizer steps. TRL divides each step's `dapo` sum by the rollout's 40 tokens over 2 steps,
+/// 20, not by the slice's own 10 and 30: the first step's loss is half of what its own count
+/// gives.
+#[test]
+fn slices_of_a_rollout_share_its_token_count() {
+    let exp = Experience {
+        prompts: vec![vec![1, 2]],
+        samples: [10, 30]
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| Sample {
+                prompt: 0,
+                completion: (0..n).map(|t| 3 + ((t + i) % 20) as u32).collect(),
+                advantage: [1.0, -0.5][i],
+                keep: true,
+                old_logps: None,
+                ref_logps: None,
+            })
+            .collect(),
+    };
+    let parts = [Part {
+        experience: &exp,
+        weight: 1.0,
+        max_completion_length: 30,
+        tokens_per_step: None,
+    }];
+    let slices = rollout_slices(&parts, 2);
+    let per_step: Vec<Vec<Part<'_>>> = slices.iter().map(|s| slice_parts(&parts, s, 2)).collect();
+    assert_eq!(per_step[0][0].experience.active_tokens(), 10);
+    assert_eq!(per_step[1][0].experience.active_tokens(), 30);
+    for p in &per_step {
+        assert_eq!(p[0].tokens_per_step, Some(20.0));
+    }
+    let config = Qwen2Config::new(32, 16, 32, 1, 2, 1, true);
+    let model = Qwen2ForCausalLM::<AB>::random(&config, &Default::default());
+    let cfg = UpdateConfig {
+        loss: LossParams {
+            loss_type: LossType::Dapo,
+            ..LossParams::default()
+        },
+        micro_batch: 4,
+        max_grad_norm: 0.0,
+        temperature: 1.0,
+        top_entropy_quantile: 1.0,
+        group_by_length: false,
+        padding_free: false,
+    };
+    let loss = |parts: &[Part<'_>]| {
+        let mut optim = adamw::<AB, _>(&AdamParams {
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.0,
+        });
+        let (_, s) = update(
+            model.clone(),
+            &mut optim,
+            parts,
+            &cfg,
+            1e-3,
+            &Default::default(),
+        )
+        .unwrap();
+        s.loss
+    };
+    let own = [Part {
+        tokens_per_step: None,
+        ..per_step[0][0]
+    }];
+    let (trl, ours_before) = (loss(&per_step[0]), loss(&own));
+    assert!(ours_before.abs() > 1e-3);
+    assert!(
+        (trl - ours_before / 2.0).abs() < 1e-6,
+        "{trl} vs {ours_before}"
     );
 }

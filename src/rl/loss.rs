@@ -93,8 +93,10 @@ impl Default for LossParams {
 pub struct StepCounts {
     /// Sequences in the step.
     pub sequences: usize,
-    /// Active (unmasked) completion tokens in the step.
-    pub tokens: usize,
+    /// Active (unmasked) completion tokens `dapo` and `cispo` divide by: the step's own, or,
+    /// when one rollout feeds several optimizer steps, the rollout's per step (TRL's
+    /// `num_items_in_batch · gradient_accumulation_steps / steps_per_generation`).
+    pub tokens: f64,
     /// Micro-batches the step is split into.
     pub micro_batches: usize,
     /// The token budget of these completions, `dr_grpo`'s constant length: layer 1's
@@ -289,7 +291,7 @@ pub fn grpo_loss<B: FusedBackend>(
         LossType::DrGrpo => masked
             .sum()
             .div_scalar((step.sequences.max(1) * step.max_completion_length.max(1)) as f32),
-        LossType::Dapo | LossType::Cispo => masked.sum().div_scalar(step.tokens.max(1) as f32),
+        LossType::Dapo | LossType::Cispo => masked.sum().div_scalar(step.tokens.max(1.0) as f32),
     };
 
     // TRL's clip metrics: a token is "low-clipped" when the ratio fell below the range on a

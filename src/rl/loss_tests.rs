@@ -47,7 +47,7 @@ fn params(loss_type: LossType, beta: f32) -> LossParams {
 
 const STEP: StepCounts = StepCounts {
     sequences: 2,
-    tokens: 5,
+    tokens: 5.0,
     micro_batches: 1,
     max_completion_length: 3,
 };
@@ -230,7 +230,7 @@ fn example_all_counted() -> LossInputs<B> {
 
 const STEP6: StepCounts = StepCounts {
     sequences: 2,
-    tokens: 6,
+    tokens: 6.0,
     micro_batches: 1,
     max_completion_length: 3,
 };

@@ -367,6 +367,7 @@ mod tests {
             experience: &exp,
             weight: 1.0,
             max_completion_length: 3,
+            tokens_per_step: None,
         }];
         let cfg = UpdateConfig {
             loss: LossParams {

@@ -21,8 +21,8 @@ use crate::data::Problem;
 use crate::error::Result;
 use crate::metrics::{RewardFuncStats, StepMetrics};
 use crate::rl::batching::Padding;
-use crate::rl::experience::{score, Experience, Scorers};
-use crate::rl::grpo::{Part, UpdateStats};
+use crate::rl::experience::{score, Scorers};
+use crate::rl::grpo::{rollout_slices, slice_parts, Part, UpdateStats};
 use crate::rl::loss::LossType;
 use crate::rl::policy::Policy;
 use crate::rl::reference::mix_into_reference;
@@ -138,33 +138,19 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
 
     /// The optimizer steps on the collected experience: `num_iterations` passes, each over
     /// the `steps_per_generation / gradient_accumulation_steps` slices of the rollout in turn
-    /// (TRL's order). Every slice is normalised by its own counts, as one optimizer step.
+    /// (TRL's order). Every slice is one optimizer step, normalised by its own counts — but for
+    /// `dapo`/`cispo`'s token count, which is the whole rollout's per step, as TRL divides
+    /// every step by `num_items_in_batch · gradient_accumulation_steps / steps_per_generation`.
     fn update(&mut self, got: &Collected) -> Result<Updated> {
         let parts = got.parts();
         let n = self.cfg.optimizer_steps_per_generation();
-        let sliced: Vec<Vec<Experience>> = if n > 1 {
-            (0..n)
-                .map(|k| parts.iter().map(|p| p.experience.slice(k, n)).collect())
-                .collect()
-        } else {
-            Vec::new()
+        let sliced = match n {
+            0 | 1 => Vec::new(),
+            _ => rollout_slices(&parts, n),
         };
-        let batches: Vec<Vec<Part<'_>>> = if n > 1 {
-            sliced
-                .iter()
-                .map(|exps| {
-                    parts
-                        .iter()
-                        .zip(exps)
-                        .map(|(p, e)| Part {
-                            experience: e,
-                            ..*p
-                        })
-                        .collect()
-                })
-                .collect()
-        } else {
-            vec![parts]
+        let batches: Vec<Vec<Part<'_>>> = match n {
+            0 | 1 => vec![parts],
+            _ => sliced.iter().map(|s| slice_parts(&parts, s, n)).collect(),
         };
         let mut out = Updated {
             last: UpdateStats::default(),

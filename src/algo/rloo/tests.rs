@@ -137,7 +137,7 @@ fn the_loss_is_per_completion() {
     assert_eq!(params.beta, 0.0);
     let counts = StepCounts {
         sequences: 2,
-        tokens: 5,
+        tokens: 5.0,
         micro_batches: 1,
         max_completion_length: 3,
     };
