@@ -100,6 +100,37 @@ fn grpo_learns_the_copy_task() {
     assert!(line["text"].as_str().unwrap().contains('7'), "{line}");
 }
 
+/// `ref_model_sync_steps` counts optimizer steps, as TRL's `global_step`: with two updates per
+/// rollout and a sync every 2, one rollout (two optimizer steps) already moves the reference;
+/// a run that syncs every 1000 keeps the start model's.
+#[test]
+fn reference_syncs_count_optimizer_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reference = |every: &str| {
+        let run = tmp.path().join(format!("sync-{every}"));
+        let sync = format!("ref_model_sync_steps={every}");
+        train(
+            &run,
+            &[
+                "--set",
+                "sync_ref_model=true",
+                "--set",
+                &sync,
+                "--set",
+                "beta=0.04",
+                "--set",
+                "num_iterations=2",
+                "--set",
+                "max_steps=1",
+                "--set",
+                "save_steps=1",
+            ],
+        );
+        std::fs::read(run.join("checkpoints/step-000001/reference/model.safetensors")).unwrap()
+    };
+    assert_ne!(reference("2"), reference("1000"));
+}
+
 #[test]
 fn resume_is_bit_identical() {
     // β > 0 (reference model, moved towards the policy every 3 steps) and two updates per

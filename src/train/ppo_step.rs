@@ -46,6 +46,7 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
             unreachable!("a PPO run has a critic")
         };
         let t0 = Instant::now();
+        let steps_before = self.state.optimizer_steps;
         let main = &got.main;
         let values = sample_values(
             &critic.model().valid(),
@@ -136,6 +137,7 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
         };
         out.last.entropy = stats.policy_entropy;
         out.ppo = Some(stats);
+        self.sync_reference(steps_before);
         Ok(out)
     }
 }

@@ -42,6 +42,16 @@ pub(crate) fn setup(cfg: &TrainConfig) -> Result<Setup> {
             cfg.loss_type
         );
     }
+    let updates = cfg.updates_per_step();
+    if updates > 1 && (cfg.max_steps.is_some() || cfg.save_steps > 0 || cfg.eval_steps > 0) {
+        tracing::warn!(
+            "{updates} optimizer steps per step (num_iterations × steps_per_generation / \
+             gradient_accumulation_steps): max_steps, save_steps and eval_steps count steps \
+             (rollouts), where TRL's count optimizer steps — TRL would stop, save and evaluate \
+             {updates} times as often; warmup_steps and ref_model_sync_steps count optimizer \
+             steps, as TRL's"
+        );
+    }
     let format = cfg.dataset_format.as_deref().map(str::parse).transpose()?;
     let dataset = Dataset::load(&cfg.dataset, format)?;
     let per_step = cfg.prompts_per_step();
@@ -200,14 +210,37 @@ pub(crate) fn rollout_generation(cfg: &TrainConfig, eos_ids: &[u32]) -> Generate
     }
 }
 
-/// The learning-rate schedule over the run's optimizer steps (`*_steps` counted in rollouts
-/// and scaled by the updates per rollout).
+/// The learning-rate schedule over the run's optimizer steps: `max_steps` counts rollouts and
+/// is scaled by the updates per rollout, `warmup_steps` counts optimizer steps (TRL's).
 pub(crate) fn schedule(cfg: &TrainConfig, total: usize) -> Schedule {
     Schedule::new(
         cfg.optim.lr_scheduler_type,
         cfg.optim.learning_rate,
         total * cfg.updates_per_step(),
-        cfg.optim.warmup_steps * cfg.updates_per_step(),
+        cfg.optim.warmup_steps,
         cfg.optim.warmup_ratio,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The issue's hand case: two updates per rollout (`num_iterations = 2`) and
+    /// `warmup_steps = 10` warm up for 10 optimizer steps, as TRL, not 20.
+    #[test]
+    fn warmup_counts_optimizer_steps() {
+        let cfg = TrainConfig::from_toml(
+            "dataset = \"d\"\nnum_iterations = 2\nwarmup_steps = 10\nlearning_rate = 1e-3\n\
+             lr_scheduler_type = \"constant_with_warmup\"\nmax_steps = 50\n",
+            std::path::Path::new("run.toml"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(cfg.updates_per_step(), 2);
+        let s = schedule(&cfg, 50);
+        assert!(s.lr(9) < 1e-3);
+        assert_eq!(s.lr(10), 1e-3);
+        assert_eq!(s.lr(99), 1e-3);
+    }
 }

@@ -120,7 +120,6 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
             true => self.ppo_update(&got)?,
             false => self.update(&got)?,
         };
-        self.sync_reference(step);
         let timings = Timings {
             generation,
             scoring,
@@ -171,6 +170,7 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
                 .update(model, &mut self.optim, parts, &self.update, lr)?;
             self.model = Some(next);
             self.state.optimizer_steps += 1;
+            self.sync_reference(self.state.optimizer_steps - 1);
             out.all_applied &= u.applied;
             out.secs[0] += u.forward_secs;
             out.secs[1] += u.backward_secs;
@@ -182,11 +182,15 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
         Ok(out)
     }
 
-    /// `sync_ref_model`: after every `ref_model_sync_steps`-th step (`step` counts from 1),
-    /// move the reference towards the policy.
-    fn sync_reference(&mut self, step: usize) {
+    /// `sync_ref_model`: when the optimizer steps since `before` reached a multiple of
+    /// `ref_model_sync_steps` (TRL's `global_step`, counted from 1), move the reference towards
+    /// the policy. GRPO asks after every optimizer step, so with several updates per rollout a
+    /// sync can fall between two of them, as in TRL; PPO (which TRL's `PPOTrainer` does not
+    /// sync) asks once after its epochs.
+    pub(super) fn sync_reference(&mut self, before: usize) {
         let cfg = self.cfg;
-        if !cfg.sync_ref_model || !step.is_multiple_of(cfg.ref_model_sync_steps) {
+        let (every, after) = (cfg.ref_model_sync_steps.max(1), self.state.optimizer_steps);
+        if !cfg.sync_ref_model || after / every == before / every {
             return;
         }
         if let Some(reference) = self.reference.take() {
