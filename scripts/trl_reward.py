@@ -3,9 +3,12 @@
     [reward.commands.NAME]
     command = ["python3", "scripts/trl_reward.py", "path/to/rewards.py:FUNC"]
 
-FUNC is called as TRL calls it, `FUNC(prompts=[...], completions=[...], **columns)` with one
-list per field of the rows mgrpo writes on stdin (answer, question, id, completion_length and
-every dataset field); it returns one float per completion, printed one per line.
+FUNC is called as TRL calls it, `FUNC(prompts=[...], completions=[...], completion_ids=[...],
+**columns)` with one list per field of the rows mgrpo writes on stdin (every dataset field as
+it is, and gold_answer, prompt_text, completion_length, ...); it returns one float per
+completion, printed one per line (a None is printed as nan, which mgrpo refuses as not a
+finite number: TRL's "no opinion" rewards are not supported yet). TRL's own
+`trl.rewards` functions run this way, e.g. get_soft_overlong_punishment(...).
 """
 import json, runpy, sys
 

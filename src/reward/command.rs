@@ -2,9 +2,12 @@
 //! object per completion on stdin (one per line) and writes one number per line on stdout, in
 //! the same order. Each batch of completions is one run of the program, under a time limit.
 //!
-//! A row holds every field of the dataset row, then ours (which win over a dataset field of the
-//! same name): `prompt` (the prompt text the completion follows), `completion`, `question`,
-//! `answer` (the gold final answer), `id`, `completion_length` (tokens) and
+//! A row is what TRL hands a reward function: every field of the dataset row as it is (a
+//! GSM8K `answer` keeps its `#### 72`), `prompt` the dataset's prompt column (the question
+//! when the dataset has none), `completion` the text graded and `completion_ids` its token
+//! ids. Ours, added only where the dataset has no field of that name: `question`, `id`,
+//! `gold_answer` (the final answer the verifier compares with), `prompt_text` (the templated
+//! prompt the completion follows, special tokens included), `completion_length` (tokens) and
 //! `max_completion_length` (the token budget it was sampled with).
 
 use std::io::{Read, Write};
@@ -41,20 +44,28 @@ pub struct CommandReward {
     spec: CommandSpec,
 }
 
-/// The JSON object a reward program reads for one completion.
+/// The JSON object a reward program reads for one completion (TRL's reward-function inputs:
+/// see the module's header).
 pub fn row_json(r: &RewardInput<'_>) -> Value {
     let mut row = r.problem.fields.clone();
-    let ours = json!({
-        "prompt": r.prompt,
-        "completion": r.completion,
-        "question": r.problem.question,
-        "answer": r.problem.gold_answer,
-        "id": r.problem.id,
-        "completion_length": r.completion_tokens,
-        "max_completion_length": r.max_completion_tokens,
-    });
-    if let Value::Object(ours) = ours {
-        row.extend(ours);
+    // TRL's `prompts` are the dataset's prompt column; a dataset without one gets the question
+    if !row.contains_key("prompt") {
+        row.insert("prompt".into(), json!(r.problem.question));
+    }
+    // the generated completion, never a dataset column of the same name (TRL passes neither
+    // `completion` nor `completion_ids` from the dataset)
+    row.insert("completion".into(), json!(r.completion));
+    row.insert("completion_ids".into(), json!(r.completion_ids));
+    let ours = [
+        ("question", json!(r.problem.question)),
+        ("id", json!(r.problem.id)),
+        ("gold_answer", json!(r.problem.gold_answer)),
+        ("prompt_text", json!(r.prompt)),
+        ("completion_length", json!(r.completion_tokens)),
+        ("max_completion_length", json!(r.max_completion_tokens)),
+    ];
+    for (key, value) in ours {
+        row.entry(key).or_insert(value);
     }
     Value::Object(row)
 }

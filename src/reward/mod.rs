@@ -79,6 +79,8 @@ pub struct RewardInput<'a> {
     pub prompt: &'a str,
     /// The text graded (for a second turn, what `turn2_graded_on` says).
     pub completion: &'a str,
+    /// The generated completion's token ids (TRL's `completion_ids`).
+    pub completion_ids: &'a [u32],
     /// The completion's length in tokens.
     pub completion_tokens: usize,
     /// The token budget it was sampled with (its layer's `max_completion_length`).
@@ -92,6 +94,7 @@ impl<'a> RewardInput<'a> {
             problem,
             prompt: "",
             completion,
+            completion_ids: &[],
             completion_tokens: 0,
             max_completion_tokens: 0,
         }

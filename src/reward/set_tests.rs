@@ -17,6 +17,9 @@ fn sh(script: &str) -> CommandSpec {
     }
 }
 
+/// Token ids for the rows' completions (the first `n` for an `n`-token completion).
+const IDS: [u32; 16] = [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20];
+
 fn rows<'a>(p: &'a Problem, texts: &[&'a str], tokens: &[usize]) -> Vec<RewardInput<'a>> {
     texts
         .iter()
@@ -25,6 +28,7 @@ fn rows<'a>(p: &'a Problem, texts: &[&'a str], tokens: &[usize]) -> Vec<RewardIn
             problem: p,
             prompt: "Q\n",
             completion: t,
+            completion_ids: &IDS[..n.min(IDS.len())],
             completion_tokens: n,
             max_completion_tokens: 10,
         })
@@ -90,21 +94,35 @@ fn an_external_command_reads_rows_and_writes_numbers() {
         .insert("answer".into(), serde_json::json!("#### 7"));
     let mut c = config(&["echo_length"]);
     c.correct_threshold = Some(3.0);
-    // each row's `length` field (the dataset's) plus its completion_length (ours)
-    let script = "python3 -c 'import json,sys\nfor l in sys.stdin:\n r=json.loads(l); print(r[\"length\"] + r[\"completion_length\"] + (r[\"answer\"] == \"7\") + (r[\"prompt\"] == \"Q\\n\"))'";
+    // each row's `length` field (the dataset's) plus its completion_length (ours), plus one
+    // for each field as TRL hands it: the dataset's `answer` untouched, the question as
+    // `prompt` (the dataset has no prompt column), `completion_ids`; and ours beside them
+    let script = "python3 -c 'import json,sys\nfor l in sys.stdin:\n r=json.loads(l); print(r[\"length\"] + r[\"completion_length\"] + (r[\"answer\"] == \"#### 7\") + (r[\"gold_answer\"] == \"7\") + (r[\"prompt\"] == \"What is 3+4?\") + (r[\"prompt_text\"] == \"Q\\n\") + (len(r[\"completion_ids\"]) == r[\"completion_length\"]))'";
     c.commands.insert("echo_length".into(), sh(script));
     let set = c.reward_set().unwrap();
     assert_eq!(set.names(), vec!["echo_length"]);
     let got = set.grade(&rows(&p, &["a", "b"], &[0, 5])).unwrap();
-    // 3 + tokens + 1 (ours: the gold answer wins over the dataset's `answer`) + 1 (prompt)
-    assert_eq!(got[0].total, 5.0);
-    assert_eq!(got[1].total, 10.0);
+    // 3 + tokens + 5 (before TRL's rows: `answer` was overwritten by the gold answer and
+    // `prompt` was the templated text)
+    assert_eq!(got[0].total, 8.0);
+    assert_eq!(got[1].total, 13.0);
     assert!(got[0].correct && got[1].correct);
     // the row as the program reads it
     let row = super::super::command::row_json(&rows(&p, &["x"], &[2])[0]);
     assert_eq!(row["question"], "What is 3+4?");
     assert_eq!(row["id"], "p7");
     assert_eq!(row["max_completion_length"], 10);
+    assert_eq!(row["completion_ids"], serde_json::json!([5, 6]));
+    // a dataset with a prompt column: TRL's `prompts` are that column, and the dataset's own
+    // `id` and `completion` columns: the id stays, the completion is the generated one
+    p.fields.insert("prompt".into(), serde_json::json!("What is 2+3?"));
+    p.fields.insert("id".into(), serde_json::json!(41));
+    p.fields.insert("completion".into(), serde_json::json!("a reference"));
+    let row = super::super::command::row_json(&rows(&p, &["x"], &[2])[0]);
+    assert_eq!(row["prompt"], "What is 2+3?");
+    assert_eq!(row["prompt_text"], "Q\n");
+    assert_eq!(row["id"], 41);
+    assert_eq!(row["completion"], "x");
 }
 
 fn err(c: &RewardConfig, n: usize) -> String {

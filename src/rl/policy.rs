@@ -124,6 +124,7 @@ impl<'a, S: Sampler> Policy<'a, S> {
                 problem: problems[c.prompt_index],
                 prompt: &prompt_texts[c.prompt_index],
                 completion: text,
+                completion_ids: &c.ids,
                 completion_tokens: c.ids.len(),
                 max_completion_tokens: draw.max_new_tokens,
             })
