@@ -115,9 +115,11 @@ fn an_external_command_reads_rows_and_writes_numbers() {
     assert_eq!(row["completion_ids"], serde_json::json!([5, 6]));
     // a dataset with a prompt column: TRL's `prompts` are that column, and the dataset's own
     // `id` and `completion` columns: the id stays, the completion is the generated one
-    p.fields.insert("prompt".into(), serde_json::json!("What is 2+3?"));
+    p.fields
+        .insert("prompt".into(), serde_json::json!("What is 2+3?"));
     p.fields.insert("id".into(), serde_json::json!(41));
-    p.fields.insert("completion".into(), serde_json::json!("a reference"));
+    p.fields
+        .insert("completion".into(), serde_json::json!("a reference"));
     let row = super::super::command::row_json(&rows(&p, &["x"], &[2])[0]);
     assert_eq!(row["prompt"], "What is 2+3?");
     assert_eq!(row["prompt_text"], "Q\n");

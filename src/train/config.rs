@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::optim_config::OptimConfig;
 use super::overrides::{parse_table, refuse_moved};
+use super::trl_keys::refuse_unsupported;
 pub use crate::algo::Algorithm;
 use crate::algo::{Sections, Shared, SharedKeys};
 use crate::error::{Error, Result};
@@ -267,6 +268,7 @@ impl TrainConfig {
     pub fn from_toml(text: &str, path: &Path, overrides: &[String]) -> Result<Self> {
         let mut table = parse_table(text, path, overrides)?;
         refuse_moved(&table, MOVED).map_err(|e| Error::config(path, e))?;
+        refuse_unsupported(&table).map_err(|e| Error::config(path, e))?;
         let methods = Sections::take(&mut table).map_err(|e| Error::config(path, e))?;
         let optim =
             take_flat(&mut table, &OptimConfig::default()).map_err(|e| Error::config(path, e))?;

@@ -20,6 +20,7 @@ pub mod sft;
 pub(crate) mod star;
 pub(crate) mod step;
 pub(crate) mod trainer;
+mod trl_keys;
 pub(crate) mod validate;
 
 use crate::fused::FusedAutodiffBackend;

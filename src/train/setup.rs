@@ -52,6 +52,15 @@ pub(crate) fn setup(cfg: &TrainConfig) -> Result<Setup> {
              steps, as TRL's"
         );
     }
+    let mini_batches = cfg.methods.ppo.num_mini_batches;
+    if cfg.algorithm.has_critic() && mini_batches > 1 {
+        tracing::warn!(
+            "num_mini_batches = {mini_batches}: one optimizer step per mini-batch, {mini_batches} per \
+             PPO epoch; TRL's PPOTrainer (trl.experimental.ppo, up to trl 1.10) accumulates its \
+             mini-batches over gradient_accumulation_steps micro-batches and so steps once per \
+             epoch"
+        );
+    }
     let format = cfg.dataset_format.as_deref().map(str::parse).transpose()?;
     let dataset = Dataset::load(&cfg.dataset, format)?;
     let per_step = cfg.prompts_per_step();

@@ -1,0 +1,106 @@
+//! Keys of TRL's `GRPOConfig` that people set and mgrpo does not take, each refused by name
+//! with the reason and what mgrpo does instead (an unknown key is otherwise refused without
+//! one). The list is checked against TRL 1.16's fields (`tests/fixtures/trl`).
+
+/// `(TRL key, why it is refused)`; a key ending in `_` is a prefix (`vllm_`).
+const UNSUPPORTED: &[(&str, &str)] = &[
+    (
+        "multi_objective_aggregation",
+        "GDPO's \"normalize_then_sum\" is not implemented; mgrpo sums the weighted rewards, then \
+         normalises the groups (TRL's default, \"sum_then_normalize\")",
+    ),
+    (
+        "repetition_penalty",
+        "the sampler has no repetition penalty (TRL's default 1.0, none, is what it does)",
+    ),
+    (
+        "generation_kwargs",
+        "sampling is set by temperature, top_p, top_k and min_p; other generation arguments \
+         are not implemented",
+    ),
+    (
+        "chat_template_kwargs",
+        "the chat template is rendered with the messages, add_generation_prompt, bos_token \
+         and eos_token only",
+    ),
+    (
+        "logging_steps",
+        "every step is one line of metrics.jsonl (TRL averages logging_steps steps per line)",
+    ),
+    (
+        "report_to",
+        "metrics go to metrics.jsonl and the run's PNG plots; there is no TensorBoard or W&B \
+         writer",
+    ),
+    (
+        "lr_scheduler_kwargs",
+        "the schedules (linear, cosine, constant, constant_with_warmup) take no arguments",
+    ),
+    (
+        "num_generations_eval",
+        "the held-out evaluation draws eval_samples samples per problem at eval_temperature",
+    ),
+    (
+        "use_vllm",
+        "there is no vLLM: rollouts decode in-process with the model's own KV cache",
+    ),
+    (
+        "vllm_",
+        "there is no vLLM: rollouts decode in-process with the model's own KV cache (with \
+         bf16 = true they sample from a bf16 copy, and no importance-sampling correction for \
+         that mismatch is applied yet)",
+    ),
+];
+
+/// The first key of `table` that is one of TRL's keys mgrpo refuses, as the error to give.
+pub(crate) fn refuse_unsupported(table: &toml::Table) -> std::result::Result<(), String> {
+    for key in table.keys() {
+        let hit = UNSUPPORTED.iter().find(|(k, _)| match k.strip_suffix('_') {
+            Some(prefix) => key.starts_with(&format!("{prefix}_")),
+            None => key == k,
+        });
+        if let Some((_, why)) = hit {
+            return Err(format!(
+                "key `{key}`: TRL's GRPOConfig has it, mgrpo does not take it: {why}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every refused key is one of TRL 1.16's `GRPOConfig` fields (a prefix: some field starts
+    /// with it), and none is a key mgrpo takes.
+    #[test]
+    fn refused_keys_are_trls() {
+        let path = crate::test_repo().join("tests/fixtures/trl/config_defaults.json");
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let trl = v["data"]["GRPOConfig"].as_object().unwrap();
+        let ours: toml::Table = toml::from_str(
+            &crate::train::TrainConfig::from_toml(
+                "dataset = \"d\"\n",
+                std::path::Path::new("run.toml"),
+                &[],
+            )
+            .unwrap()
+            .to_toml()
+            .unwrap(),
+        )
+        .unwrap();
+        for (key, _) in UNSUPPORTED {
+            let known = match key.strip_suffix('_') {
+                Some(p) => trl.keys().any(|k| k.starts_with(&format!("{p}_"))),
+                None => trl.contains_key(*key),
+            };
+            assert!(known, "{key} is not a GRPOConfig field");
+            assert!(!ours.contains_key(*key), "{key} is a key mgrpo takes");
+        }
+        let mut t = toml::Table::new();
+        t.insert("vllm_importance_sampling_correction".into(), true.into());
+        let e = refuse_unsupported(&t).unwrap_err();
+        assert!(e.contains("`vllm_importance_sampling_correction`") && e.contains("vLLM"));
+    }
+}
