@@ -42,25 +42,6 @@ pub(crate) fn setup(cfg: &TrainConfig) -> Result<Setup> {
             cfg.loss_type
         );
     }
-    let updates = cfg.updates_per_step();
-    if updates > 1 && (cfg.max_steps.is_some() || cfg.save_steps > 0 || cfg.eval_steps > 0) {
-        tracing::warn!(
-            "{updates} optimizer steps per step (num_iterations × steps_per_generation / \
-             gradient_accumulation_steps): max_steps, save_steps and eval_steps count steps \
-             (rollouts), where TRL's count optimizer steps — TRL would stop, save and evaluate \
-             {updates} times as often; warmup_steps and ref_model_sync_steps count optimizer \
-             steps, as TRL's"
-        );
-    }
-    let mini_batches = cfg.methods.ppo.num_mini_batches;
-    if cfg.algorithm.has_critic() && mini_batches > 1 {
-        tracing::warn!(
-            "num_mini_batches = {mini_batches}: one optimizer step per mini-batch, {mini_batches} per \
-             PPO epoch; TRL's PPOTrainer (trl.experimental.ppo, up to trl 1.10) accumulates its \
-             mini-batches over gradient_accumulation_steps micro-batches and so steps once per \
-             epoch"
-        );
-    }
     let format = cfg.dataset_format.as_deref().map(str::parse).transpose()?;
     let dataset = Dataset::load(&cfg.dataset, format)?;
     let per_step = cfg.prompts_per_step();
@@ -148,6 +129,31 @@ pub(crate) fn setup(cfg: &TrainConfig) -> Result<Setup> {
         eval,
         completion_room: second_turn.unwrap_or(cfg.max_completion_length),
     })
+}
+
+/// Where this run's settings make it behave otherwise than TRL would, a warning (said once the
+/// run is set up, so that an error in the config stays the one line printed).
+pub(crate) fn warn_trl_differences(cfg: &TrainConfig) {
+    let updates = cfg.updates_per_step();
+    let steps_keys = cfg.max_steps.is_some() || cfg.save_steps > 0 || cfg.eval_steps > 0;
+    if !cfg.algorithm.has_critic() && updates > 1 && steps_keys {
+        tracing::warn!(
+            "{updates} optimizer steps per step (num_iterations × steps_per_generation / \
+             gradient_accumulation_steps): max_steps, save_steps and eval_steps count steps \
+             (rollouts), where TRL's count optimizer steps — TRL would stop, save and evaluate \
+             {updates} times as often; warmup_steps and ref_model_sync_steps count optimizer \
+             steps, as TRL's"
+        );
+    }
+    let mini_batches = cfg.methods.ppo.num_mini_batches;
+    if cfg.algorithm.has_critic() && mini_batches > 1 {
+        tracing::warn!(
+            "num_mini_batches = {mini_batches}: one optimizer step per mini-batch, {mini_batches} \
+             per PPO epoch; TRL's PPOTrainer (trl.experimental.ppo, up to trl 1.10) accumulates \
+             its mini-batches over gradient_accumulation_steps micro-batches and so steps once \
+             per epoch"
+        );
+    }
 }
 
 /// The memory this run needs at its peak (see [`crate::train::memory`]).

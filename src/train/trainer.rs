@@ -13,7 +13,8 @@ use super::begin::{begin, check_stop, lora_checkpoint};
 use super::checkpoint::{self, save_checkpoint, CheckpointSpec, TrainerState};
 use super::critic::{load_start, Critic};
 use super::evaluate::{eval_report, run_eval, EvalContext};
-use super::setup::{memory_plan, rollout_generation, schedule, setup, update_config, Setup};
+use super::setup::{memory_plan, rollout_generation, schedule, setup, update_config};
+use super::setup::{warn_trl_differences, Setup};
 use super::{TrainConfig, TrainOptions};
 use crate::error::{Error, Result};
 use crate::generate::GenerateConfig;
@@ -82,6 +83,7 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
             false => None,
         };
         let begun = begin::<B>(opts, &setup, total, &adam, lora.as_ref(), device)?;
+        warn_trl_differences(cfg);
         eprintln!("{plan}");
         let critic = match cfg.algorithm.has_critic() {
             true => Some(Critic::new(
