@@ -26,13 +26,24 @@ fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol * (1.0 + b.abs())
 }
 
-/// Every key we share with `GRPOConfig` defaults to TRL's value, but for the differences listed
-/// here (each also in docs/training.md, "Where we differ from TRL").
+/// Every key we share with `GRPOConfig` defaults to TRL's value, and with `algorithm = "rloo"`
+/// every key we share with `RLOOConfig`, but for the differences listed here (each also in
+/// docs/training.md, "Where we differ from TRL").
 #[test]
 fn defaults_are_trls_but_the_listed_ones() {
+    defaults_match("GRPOConfig", "");
+    defaults_match("RLOOConfig", "algorithm = \"rloo\"\n");
+}
+
+fn defaults_match(trl_config: &str, toml: &str) {
     let trl = data("config_defaults.json");
-    let trl = trl["GRPOConfig"].as_object().unwrap();
-    let ours = TrainConfig::from_toml("dataset = \"d\"\n", Path::new("run.toml"), &[]).unwrap();
+    let trl = trl[trl_config].as_object().unwrap();
+    let ours = TrainConfig::from_toml(
+        &format!("dataset = \"d\"\n{toml}"),
+        Path::new("run.toml"),
+        &[],
+    )
+    .unwrap();
     let ours: toml::Table = toml::from_str(&ours.to_toml().unwrap()).unwrap();
     // ours ≠ TRL's on purpose; why, in docs/training.md
     let deliberate: BTreeMap<&str, &str> = [
@@ -71,7 +82,7 @@ fn defaults_are_trls_but_the_listed_ones() {
             differ.push(format!("{key}: ours {ours_v}, TRL {trl_v}"));
         }
     }
-    assert!(shared >= 30, "only {shared} keys shared with GRPOConfig");
+    assert!(shared >= 30, "only {shared} keys shared with {trl_config}");
     let listed_but_equal: Vec<_> = deliberate
         .keys()
         .filter(|k| !differs.contains(*k))

@@ -269,6 +269,7 @@ impl TrainConfig {
         let mut table = parse_table(text, path, overrides)?;
         refuse_moved(&table, MOVED).map_err(|e| Error::config(path, e))?;
         refuse_unsupported(&table).map_err(|e| Error::config(path, e))?;
+        method_defaults(&mut table);
         let methods = Sections::take(&mut table).map_err(|e| Error::config(path, e))?;
         let optim =
             take_flat(&mut table, &OptimConfig::default()).map_err(|e| Error::config(path, e))?;
@@ -433,6 +434,17 @@ impl TrainConfig {
             .clone()
             .or_else(|| self.methods.mgrpo.guide_phrases.first().cloned())
             .unwrap_or_else(|| PAPER_GUIDE_PHRASES[0].to_string())
+    }
+}
+
+/// The defaults TRL's config for a method has where they differ from `GRPOConfig`'s, for the
+/// keys the file does not set: RLOO's `beta` 0.05 and `num_generations` 2 (`RLOOConfig`).
+fn method_defaults(table: &mut toml::Table) {
+    if table.get("algorithm").and_then(toml::Value::as_str) == Some("rloo") {
+        table.entry("beta").or_insert(toml::Value::Float(0.05));
+        table
+            .entry("num_generations")
+            .or_insert(toml::Value::Integer(2));
     }
 }
 

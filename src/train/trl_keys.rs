@@ -52,8 +52,50 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ),
 ];
 
+/// Keys of the `PPOConfig` of `trl.experimental.ppo` (up to trl 1.10; 1.16 has no PPO) that
+/// `algorithm = "ppo"` does not take.
+const PPO_UNSUPPORTED: &[(&str, &str)] = &[
+    (
+        "missing_eos_penalty",
+        "not implemented; a completion cut at the budget gets the verifier's reward like any other \
+         (mask_truncated_completions drops it from the loss)",
+    ),
+    (
+        "stop_token",
+        "generation stops at the model's end-of-sequence ids (generation_config.json, the \
+         config, the tokenizer)",
+    ),
+    (
+        "stop_token_id",
+        "generation stops at the model's end-of-sequence ids (generation_config.json, the \
+         config, the tokenizer)",
+    ),
+    ("response_length", "the completion budget is max_completion_length"),
+    (
+        "total_episodes",
+        "a run is max_steps steps, or num_train_epochs passes over the dataset",
+    ),
+];
+
+/// Loss types of TRL 1.16's `GRPOConfig` that mgrpo does not implement.
+const LOSS_TYPES_UNSUPPORTED: &[&str] = &["sapo", "luspo", "vespo"];
+
 /// The first key of `table` that is one of TRL's keys mgrpo refuses, as the error to give.
 pub(crate) fn refuse_unsupported(table: &toml::Table) -> std::result::Result<(), String> {
+    if let Some(t) = table.get("loss_type").and_then(toml::Value::as_str) {
+        if LOSS_TYPES_UNSUPPORTED.contains(&t) {
+            return Err(format!(
+                "key `loss_type`: \"{t}\" is one of TRL 1.16's loss types mgrpo does not \
+                 implement (it has grpo, bnpo, dr_grpo, dapo and cispo)"
+            ));
+        }
+    }
+    if let Some((key, why)) = PPO_UNSUPPORTED.iter().find(|(k, _)| table.contains_key(*k)) {
+        return Err(format!(
+            "key `{key}`: TRL's PPOConfig (trl.experimental.ppo) has it, mgrpo does not take \
+             it: {why}"
+        ));
+    }
     for key in table.keys() {
         let hit = UNSUPPORTED.iter().find(|(k, _)| match k.strip_suffix('_') {
             Some(prefix) => key.starts_with(&format!("{prefix}_")),
@@ -102,5 +144,18 @@ mod tests {
         t.insert("vllm_importance_sampling_correction".into(), true.into());
         let e = refuse_unsupported(&t).unwrap_err();
         assert!(e.contains("`vllm_importance_sampling_correction`") && e.contains("vLLM"));
+        // two of the refused loss types have settings of their own in TRL 1.16's config
+        assert!(trl.contains_key("sapo_temperature_neg") && trl.contains_key("vespo_k_pos"));
+        for (key, _) in PPO_UNSUPPORTED {
+            assert!(!ours.contains_key(*key), "{key} is a key mgrpo takes");
+            let mut t = toml::Table::new();
+            t.insert((*key).into(), 1.into());
+            assert!(refuse_unsupported(&t).unwrap_err().contains(key));
+        }
+        for lt in LOSS_TYPES_UNSUPPORTED {
+            let mut t = toml::Table::new();
+            t.insert("loss_type".into(), (*lt).into());
+            assert!(refuse_unsupported(&t).unwrap_err().contains(lt));
+        }
     }
 }
