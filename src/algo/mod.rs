@@ -73,6 +73,20 @@ impl Algorithm {
         }
     }
 
+    /// The method whose `algorithm` key is `key`.
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.key() == key)
+    }
+
+    /// Shared keys whose default in the method's TRL config differs from `GRPOConfig`'s, for a
+    /// config file that does not set them.
+    pub fn shared_defaults(self) -> &'static [(&'static str, toml::Value)] {
+        match self {
+            Algorithm::Rloo => &rloo::TRL_DEFAULTS,
+            _ => &[],
+        }
+    }
+
     /// The row label of the laptop table (`mgrpo table2`).
     pub fn row_label(self) -> &'static str {
         match self {

@@ -98,63 +98,49 @@ impl ChatTemplate {
     pub fn from_model_dir(dir: &Path) -> Result<Self> {
         let jinja = dir.join("chat_template.jinja");
         let path = dir.join("tokenizer_config.json");
-        if jinja.is_file() {
-            let source = std::fs::read_to_string(&jinja).map_err(|e| Error::io(&jinja, e))?;
-            let config = match std::fs::read_to_string(&path) {
-                Ok(text) => serde_json::from_str(&text).map_err(|e| Error::Config {
-                    path: path.clone(),
-                    msg: format!("not JSON: {e}"),
-                })?,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Value::Null,
-                Err(e) => return Err(Error::io(&path, e)),
-            };
-            return Self::new(
-                source,
-                token_string(config.get("bos_token")),
-                token_string(config.get("eos_token")),
-                &jinja,
-            );
-        }
-        let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::ConfigKey {
-                file: Some(path.clone()),
-                key: "chat_template".into(),
-                msg: "missing: the file does not exist, nor chat_template.jinja (template = \
-                      \"checkpoint\" reads the model's chat template from one of them)"
-                    .into(),
-            },
-            _ => Error::io(&path, e),
-        })?;
-        let config: Value = serde_json::from_str(&text).map_err(|e| Error::Config {
-            path: path.clone(),
-            msg: format!("not JSON: {e}"),
-        })?;
+        let config: Option<Value> = match std::fs::read_to_string(&path) {
+            Ok(text) => Some(serde_json::from_str(&text).map_err(|e| Error::Config {
+                path: path.clone(),
+                msg: format!("not JSON: {e}"),
+            })?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(&path, e)),
+        };
         let key_error = |msg: &str| Error::ConfigKey {
             file: Some(path.clone()),
             key: "chat_template".into(),
             msg: msg.into(),
         };
-        let source = match config.get("chat_template") {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Array(named)) => named
-                .iter()
-                .find(|t| t.get("name").and_then(Value::as_str) == Some("default"))
-                .and_then(|t| t.get("template").and_then(Value::as_str))
-                .ok_or_else(|| key_error("a list of templates without one named `default`"))?
-                .to_string(),
-            Some(_) => return Err(key_error("must be a string")),
-            None => {
+        let (source, from) = if jinja.is_file() {
+            let source = std::fs::read_to_string(&jinja).map_err(|e| Error::io(&jinja, e))?;
+            (source, &jinja)
+        } else {
+            let Some(config) = &config else {
                 return Err(key_error(
-                    "missing: this checkpoint has no chat template (use a built-in `template`)",
-                ))
-            }
+                    "missing: the file does not exist, nor chat_template.jinja (template = \
+                     \"checkpoint\" reads the model's chat template from one of them)",
+                ));
+            };
+            let source = match config.get("chat_template") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Array(named)) => named
+                    .iter()
+                    .find(|t| t.get("name").and_then(Value::as_str) == Some("default"))
+                    .and_then(|t| t.get("template").and_then(Value::as_str))
+                    .ok_or_else(|| key_error("a list of templates without one named `default`"))?
+                    .to_string(),
+                Some(_) => return Err(key_error("must be a string")),
+                None => {
+                    return Err(key_error(
+                        "missing: this checkpoint has no chat template (use a built-in \
+                         `template`)",
+                    ))
+                }
+            };
+            (source, &path)
         };
-        Self::new(
-            source,
-            token_string(config.get("bos_token")),
-            token_string(config.get("eos_token")),
-            &path,
-        )
+        let token = |key: &str| token_string(config.as_ref().and_then(|c| c.get(key)));
+        Self::new(source, token("bos_token"), token("eos_token"), from)
     }
 
     /// Compile `source`; `path` names it in errors.

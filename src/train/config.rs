@@ -269,7 +269,12 @@ impl TrainConfig {
         let mut table = parse_table(text, path, overrides)?;
         refuse_moved(&table, MOVED).map_err(|e| Error::config(path, e))?;
         refuse_unsupported(&table).map_err(|e| Error::config(path, e))?;
-        method_defaults(&mut table);
+        // a method's TRL config may default a shared key otherwise (RLOO's `beta`)
+        if let Some(a) = table.get("algorithm").and_then(toml::Value::as_str) {
+            for (key, value) in Algorithm::from_key(a).map_or(&[][..], Algorithm::shared_defaults) {
+                table.entry(*key).or_insert(value.clone());
+            }
+        }
         let methods = Sections::take(&mut table).map_err(|e| Error::config(path, e))?;
         let optim =
             take_flat(&mut table, &OptimConfig::default()).map_err(|e| Error::config(path, e))?;
@@ -437,18 +442,6 @@ impl TrainConfig {
     }
 }
 
-/// The defaults TRL's config for a method has where they differ from `GRPOConfig`'s, for the
-/// keys the file does not set: RLOO's `beta` 0.05 and `num_generations` 2 (`RLOOConfig`).
-fn method_defaults(table: &mut toml::Table) {
-    if table.get("algorithm").and_then(toml::Value::as_str) == Some("rloo") {
-        table.entry("beta").or_insert(toml::Value::Float(0.05));
-        table
-            .entry("num_generations")
-            .or_insert(toml::Value::Integer(2));
-    }
-}
-
-/// Keys that moved into a method's table, and where to.
 const MOVED: &[(&str, &str)] = &[
     ("guide_phrases", "[mgrpo] guide_phrases"),
     ("augment_h", "[mgrpo] augment_h"),

@@ -52,6 +52,9 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ),
 ];
 
+const STOPS_AT_EOS: &str = "generation stops at the model's end-of-sequence ids \
+                            (generation_config.json, the config, the tokenizer)";
+
 /// Keys of the `PPOConfig` of `trl.experimental.ppo` (up to trl 1.10; 1.16 has no PPO) that
 /// `algorithm = "ppo"` does not take.
 const PPO_UNSUPPORTED: &[(&str, &str)] = &[
@@ -60,16 +63,8 @@ const PPO_UNSUPPORTED: &[(&str, &str)] = &[
         "not implemented; a completion cut at the budget gets the verifier's reward like any other \
          (mask_truncated_completions drops it from the loss)",
     ),
-    (
-        "stop_token",
-        "generation stops at the model's end-of-sequence ids (generation_config.json, the \
-         config, the tokenizer)",
-    ),
-    (
-        "stop_token_id",
-        "generation stops at the model's end-of-sequence ids (generation_config.json, the \
-         config, the tokenizer)",
-    ),
+    ("stop_token", STOPS_AT_EOS),
+    ("stop_token_id", STOPS_AT_EOS),
     ("response_length", "the completion budget is max_completion_length"),
     (
         "total_episodes",

@@ -27,6 +27,12 @@ use crate::rl::rollout::Sampler;
 /// TRL's constant in the whitening's denominator.
 const NORMALIZE_EPS: f32 = 1e-4;
 
+/// `RLOOConfig`'s defaults where they differ from `GRPOConfig`'s: `beta` 0.05, `num_generations` 2.
+pub(crate) const TRL_DEFAULTS: [(&str, toml::Value); 2] = [
+    ("beta", toml::Value::Float(0.05)),
+    ("num_generations", toml::Value::Integer(2)),
+];
+
 /// RLOO's own keys (TRL's `RLOOConfig` names).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
