@@ -23,7 +23,7 @@ mgrpo="${MGRPO:-${CARGO_TARGET_DIR:-target}/release/mgrpo}"
 out="${OUT:-runs/table2}"
 model="${MODEL:-model}"
 seeds="${SEEDS:-0 1 2 3 4 5 6 7 8 9}"
-rows="${ROWS:-start intrinsic intrinsic-in-turn star star-external ppo grpo mgrpo igrpo rloo}"
+rows="${ROWS:-start intrinsic intrinsic-in-turn star star-external ppo grpo mgrpo igrpo rloo grpo-random grpo-8q}"
 samples="${SAMPLES:-4}"
 # The default split: the shipped task's 500 test problems and 1,500 more drawn after them, none
 # in the train split or the warm-start corpus (`mgrpo task --more-test`; both stay as shipped).
@@ -60,7 +60,7 @@ for seed in $seeds; do
         "$mgrpo" sft --config "configs/tiny-$row.toml" --out "$dir/run" \
           --set model="$model" --set seed="$seed" --set star.seed="$seed" 2>"$dir/log.txt"
         evaluate "$dir/run/model" "$row" "$seed" ;;
-      ppo | grpo | mgrpo | igrpo | rloo)
+      ppo | grpo | mgrpo | igrpo | rloo | grpo-random | grpo-8q)
         "$mgrpo" train --config "configs/tiny-$row.toml" --out "$dir/run" --set model="$model" \
           --set seed="$seed" --set eval_steps=0 --set save_steps=0 \
           >"$dir/table.md" 2>"$dir/log.txt"

@@ -10,8 +10,12 @@
 #      `mgrpo sft --config configs/tiny-warmstart-checks.toml`: phase 2 (checking);
 #   5. `mgrpo task --trace-share 0.7` and `mgrpo sft --config configs/tiny-warmstart-phase3.toml`:
 #      phase 3 (600 more steps of checking, which makes the checks pay: docs/RESULTS.md);
-#   6. model/ := the warm-started weights, config and tokenizer, and task/{train,test}.jsonl.
-# About 75 minutes on 2 cores, nearly all of it steps 3 to 5.
+#   6. `mgrpo task --trace-share 0.3 --shortcut-share 0.5` and
+#      `mgrpo sft --config configs/tiny-warmstart-phase4.toml`: phase 4, the noisy teacher (half
+#      the plain solutions give the bare answer: the RL headroom, model/README.md);
+#   7. model/ := the warm-started weights, config and tokenizer, and task/{train,test}.jsonl.
+# About 80 minutes on 2 cores, nearly all of it steps 3 to 6 (phase 4 alone: 3 minutes;
+# PHASE4_FROM=DIR runs only it, from a phase-3 model such as the one model/ held before).
 #
 #   bash scripts/make_tiny_model.sh            # builds target/release/mgrpo first
 set -euo pipefail
@@ -20,9 +24,18 @@ cd "$(dirname "$0")/.."
 cargo build --release
 mgrpo="${CARGO_TARGET_DIR:-target}/release/mgrpo"
 work="runs/make-tiny-model"
-rm -rf "$work"
-mkdir -p "$work"
+if [ -n "${PHASE4_FROM:-}" ]; then
+  # keep phases 1-3's outputs: only the phase-3 model is read
+  rm -rf "$work/task" "$work/task-phase4" "$work/phase4"
+  mkdir -p "$work"
+  phase3="$PHASE4_FROM"
+else
+  rm -rf "$work"
+  mkdir -p "$work"
+  phase3="$work/phase3/model"
+fi
 
+if [ -z "${PHASE4_FROM:-}" ]; then
 "$mgrpo" task --out "$work/task" --seed 0
 "$mgrpo" init --corpus "$work/task/sft.jsonl" --out "$work/init" --seed 0
 "$mgrpo" sft --config configs/tiny-warmstart.toml --out "$work/warmstart" \
@@ -35,10 +48,17 @@ cmp -s "$work/task/test.jsonl" "$work/task-checks/test.jsonl"   # same held-out 
 cmp -s "$work/task/test.jsonl" "$work/task-phase3/test.jsonl"
 "$mgrpo" sft --config configs/tiny-warmstart-phase3.toml --out "$work/phase3" \
   --set model="$work/checks/model" --set dataset="$work/task-phase3/sft.jsonl"
+else
+"$mgrpo" task --out "$work/task" --seed 0 --sft 0
+fi
+"$mgrpo" task --out "$work/task-phase4" --seed 0 --trace-share 0.3 --shortcut-share 0.5
+cmp -s "$work/task/test.jsonl" "$work/task-phase4/test.jsonl"
+"$mgrpo" sft --config configs/tiny-warmstart-phase4.toml --out "$work/phase4" \
+  --set model="$phase3" --set dataset="$work/task-phase4/sft.jsonl"
 
 # Swap the new model in whole, keeping model/README.md.
 rm -rf model.new
-cp -r "$work/phase3/model" model.new
+cp -r "$work/phase4/model" model.new
 mkdir -p model.new/task
 cp "$work/task/train.jsonl" "$work/task/test.jsonl" model.new/task/
 cp model/README.md model.new/README.md

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use crate::data::arith::ArithConfig;
-use crate::data::task::{write_task, TaskSpec};
+use crate::data::task::{write_task, TaskSpec, TeacherNoise};
 use crate::model::{save_model, Qwen2Config, Qwen2ForCausalLM, SaveOptions};
 use crate::text::template::PromptTemplate;
 use crate::text::template::PAPER_GUIDE_PHRASES;
@@ -46,6 +46,14 @@ pub struct TaskArgs {
     /// Share of the corpus that is self-correction traces (attempt, guide phrase, check).
     #[arg(long, default_value_t = 0.08)]
     pub trace_share: f64,
+    /// Share of the corpus's plain solutions that give only the boxed answer, no working (a
+    /// noisy teacher: the model learns the shortcut's form, not its accuracy).
+    #[arg(long, default_value_t = 0.0)]
+    pub shortcut_share: f64,
+    /// Share of the corpus's plain solutions with one slip carried through to a wrong answer
+    /// (a noisy teacher).
+    #[arg(long, default_value_t = 0.0)]
+    pub slip_share: f64,
     /// Prompt template of the corpus (the model's template for training and evaluation).
     #[arg(long, default_value = "chatml")]
     pub template: String,
@@ -82,6 +90,10 @@ pub fn task(a: TaskArgs) -> Result<()> {
         sft: a.sft,
         more_test: a.more_test,
         trace_share: a.trace_share,
+        noise: TeacherNoise {
+            shortcut: a.shortcut_share,
+            slip: a.slip_share,
+        },
         template: PromptTemplate::builtin(&a.template)?,
         guides: PAPER_GUIDE_PHRASES.iter().map(|s| s.to_string()).collect(),
     };
@@ -95,12 +107,15 @@ pub fn task(a: TaskArgs) -> Result<()> {
         e => e,
     })?;
     eprintln!(
-        "wrote {} train, {} test problems and {} corpus pairs ({} traces, {} after a slip) to {}",
+        "wrote {} train, {} test problems and {} corpus pairs ({} traces, {} after a slip; {} \
+         shortcut and {} slipped solutions) to {}",
         s.train,
         s.test,
         s.sft,
         s.traces,
         s.traces_after_slip,
+        s.shortcuts,
+        s.slipped_solutions,
         a.out.display()
     );
     Ok(())

@@ -6,6 +6,9 @@
 //!   self-correction traces whose prompt already holds an attempt (right or with one slip) and
 //!   a guide phrase, exactly as MGRPO's layer 2 and the turn-2 evaluation build it, and whose
 //!   completion is the check. The loss therefore never trains the wrong attempts themselves.
+//!   A [`TeacherNoise`] makes the teacher of the plain solutions imperfect, the way a
+//!   pretraining corpus is: a share of them state the answer without working (a shortcut the
+//!   small model can imitate in form but not in accuracy), a share carry one slip through.
 //!
 //! The test problems come from their own RNG stream, and no question of the test split occurs
 //! in the train split or the corpus.
@@ -39,9 +42,47 @@ pub struct TaskSpec {
     /// Share of self-correction traces in the corpus (half after a right attempt, half after a
     /// slip).
     pub trace_share: f64,
+    /// How the plain solutions of the corpus depart from the reference.
+    pub noise: TeacherNoise,
     pub template: PromptTemplate,
     /// Guide phrases of the traces, one drawn per trace (MGRPO's pool).
     pub guides: Vec<String>,
+}
+
+/// The noisy teacher of the plain solutions: of the pairs that are not traces, a `shortcut`
+/// share is the bare `\boxed{answer}` (the right answer, no working) and a `slip` share is an
+/// attempt with one slip carried through to a wrong answer ([`Attempt::slipped`]). Both zero:
+/// every solution is the reference, and the corpus is byte for byte what it was before the
+/// knobs existed (no extra draws).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TeacherNoise {
+    pub shortcut: f64,
+    pub slip: f64,
+}
+
+impl TeacherNoise {
+    /// Both shares in [0, 1] and together at most 1; the error names the flag.
+    pub fn validate(&self) -> Result<()> {
+        for (flag, v) in [
+            ("--shortcut-share", self.shortcut),
+            ("--slip-share", self.slip),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(Error::arg(flag, "must be in [0, 1]"));
+            }
+        }
+        if self.shortcut + self.slip > 1.0 {
+            return Err(Error::arg(
+                "--slip-share",
+                format!(
+                    "with --shortcut-share {} the two shares exceed 1 (they split the plain \
+                     solutions)",
+                    self.shortcut
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Counts of what was written.
@@ -52,6 +93,35 @@ pub struct TaskSummary {
     pub sft: usize,
     pub traces: usize,
     pub traces_after_slip: usize,
+    pub shortcuts: usize,
+    pub slipped_solutions: usize,
+}
+
+/// What a warm-start pair is (the corpus row's `kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PairKind {
+    /// The question and its reference solution.
+    Solution,
+    /// The question and the bare boxed answer (the noisy teacher's shortcut).
+    Shortcut,
+    /// The question and a solution with one slip carried through (the noisy teacher's slip).
+    Slipped,
+    /// A trace after a right attempt.
+    CheckRight,
+    /// A trace after a slipped attempt.
+    CheckSlip,
+}
+
+impl PairKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            PairKind::Solution => "solution",
+            PairKind::Shortcut => "shortcut",
+            PairKind::Slipped => "slipped",
+            PairKind::CheckRight => "check-right",
+            PairKind::CheckSlip => "check-slip",
+        }
+    }
 }
 
 /// One warm-start pair.
@@ -59,23 +129,37 @@ pub struct TaskSummary {
 pub struct SftPair {
     pub prompt: String,
     pub completion: String,
-    /// `None` for a plain solution, `Some(slipped)` for a trace.
-    pub trace: Option<bool>,
+    pub kind: PairKind,
 }
 
-/// The pair for `problem`: a trace with probability `trace_share`, else its solution.
+/// The pair for `problem`: a trace with probability `trace_share`, else its solution as the
+/// (possibly noisy) teacher writes it.
 pub fn sft_pair(
     problem: &ArithProblem,
     template: &PromptTemplate,
     guides: &[String],
     trace_share: f64,
+    noise: TeacherNoise,
     rng: &mut impl Rng,
 ) -> SftPair {
     if guides.is_empty() || !rng.random_bool(trace_share) {
+        // no draw at all without noise: the noiseless corpus is what it always was
+        let u = if noise.shortcut + noise.slip > 0.0 {
+            rng.random::<f64>()
+        } else {
+            1.0
+        };
+        let (completion, kind) = if u < noise.shortcut {
+            (format!("\\boxed{{{}}}", problem.answer), PairKind::Shortcut)
+        } else if u < noise.shortcut + noise.slip {
+            (Attempt::slipped(problem, rng).text(), PairKind::Slipped)
+        } else {
+            (problem.solution(), PairKind::Solution)
+        };
         return SftPair {
             prompt: template.render(&problem.question),
-            completion: problem.solution(),
-            trace: None,
+            completion,
+            kind,
         };
     }
     let slipped = rng.random_bool(0.5);
@@ -88,7 +172,11 @@ pub fn sft_pair(
     SftPair {
         prompt: template.render_layer2(&problem.question, &attempt.text(), guide),
         completion: check_text(problem, &attempt),
-        trace: Some(slipped),
+        kind: if slipped {
+            PairKind::CheckSlip
+        } else {
+            PairKind::CheckRight
+        },
     }
 }
 
@@ -105,6 +193,7 @@ pub fn write_task(spec: &TaskSpec, out: &Path) -> Result<TaskSummary> {
     if !(0.0..=1.0).contains(&spec.trace_share) {
         return Err(Error::arg("--trace-share", "must be in [0, 1]"));
     }
+    spec.noise.validate()?;
     if spec.test == 0 || spec.train + spec.sft == 0 {
         return Err(Error::Invalid(
             "the task needs a test split and a train split or corpus".into(),
@@ -192,22 +281,21 @@ pub fn write_task(spec: &TaskSpec, out: &Path) -> Result<TaskSummary> {
         Ok(text)
     };
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x5f7_u64);
-    let (mut traces, mut slips) = (0, 0);
+    let mut counts = std::collections::HashMap::new();
     let mut corpus = String::new();
     for (i, p) in sft.iter().enumerate() {
-        let pair = sft_pair(p, &spec.template, &spec.guides, spec.trace_share, &mut rng);
-        if let Some(slipped) = pair.trace {
-            traces += 1;
-            slips += usize::from(slipped);
-        }
-        let kind = match pair.trace {
-            None => "solution",
-            Some(false) => "check-right",
-            Some(true) => "check-slip",
-        };
+        let pair = sft_pair(
+            p,
+            &spec.template,
+            &spec.guides,
+            spec.trace_share,
+            spec.noise,
+            &mut rng,
+        );
+        *counts.entry(pair.kind).or_insert(0usize) += 1;
         let row = json!({
             "id": format!("sft-{i}"),
-            "kind": kind,
+            "kind": pair.kind.name(),
             "prompt": pair.prompt,
             "completion": pair.completion,
         });
@@ -224,12 +312,15 @@ pub fn write_task(spec: &TaskSpec, out: &Path) -> Result<TaskSummary> {
     if spec.sft > 0 {
         write_atomic(&out.join("sft.jsonl"), corpus.as_bytes())?;
     }
+    let n = |k: PairKind| counts.get(&k).copied().unwrap_or(0);
     Ok(TaskSummary {
         train: train.len(),
         test: test.len(),
         sft: sft.len(),
-        traces,
-        traces_after_slip: slips,
+        traces: n(PairKind::CheckRight) + n(PairKind::CheckSlip),
+        traces_after_slip: n(PairKind::CheckSlip),
+        shortcuts: n(PairKind::Shortcut),
+        slipped_solutions: n(PairKind::Slipped),
     })
 }
 
@@ -248,6 +339,7 @@ mod tests {
             sft: 400,
             more_test: 0,
             trace_share: 0.25,
+            noise: TeacherNoise::default(),
             template: PromptTemplate::builtin("chatml").unwrap(),
             guides: PAPER_GUIDE_PHRASES.iter().map(|s| s.to_string()).collect(),
         }
@@ -314,6 +406,79 @@ mod tests {
         assert!(questions.iter().all(|q| !corpus.contains(q.as_str())));
     }
 
+    /// The noisy teacher: the shares come out as asked (traces untouched), a shortcut is the
+    /// bare boxed right answer, a slipped solution is worked and ends in a wrong answer, the
+    /// splits do not move, and shares over 1 are refused naming the flag.
+    #[test]
+    fn a_noisy_teacher_writes_shortcuts_and_slips_in_their_shares() {
+        let (plain, noisy) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let quiet = write_task(&spec(), plain.path()).unwrap();
+        let noise = TeacherNoise {
+            shortcut: 0.5,
+            slip: 0.25,
+        };
+        let s = write_task(&TaskSpec { noise, ..spec() }, noisy.path()).unwrap();
+        assert_eq!((quiet.shortcuts, quiet.slipped_solutions), (0, 0));
+        let plain_pairs = s.sft - s.traces;
+        let share = |n: usize| n as f64 / plain_pairs as f64;
+        assert!((0.4..0.6).contains(&share(s.shortcuts)), "{s:?}");
+        assert!((0.17..0.33).contains(&share(s.slipped_solutions)), "{s:?}");
+        assert!((60..140).contains(&s.traces), "{s:?}");
+        for f in ["train.jsonl", "test.jsonl"] {
+            assert_eq!(
+                std::fs::read(plain.path().join(f)).unwrap(),
+                std::fs::read(noisy.path().join(f)).unwrap(),
+                "{f}"
+            );
+        }
+        let corpus = std::fs::read_to_string(noisy.path().join("sft.jsonl")).unwrap();
+        let (mut shortcuts, mut slips) = (0, 0);
+        for line in corpus.lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let completion = row["completion"].as_str().unwrap();
+            let boxed = completion.rsplit("\\boxed{").next().unwrap();
+            let answer: i64 = boxed.trim_end_matches('}').parse().unwrap();
+            match row["kind"].as_str().unwrap() {
+                "shortcut" => {
+                    shortcuts += 1;
+                    assert_eq!(completion, format!("\\boxed{{{answer}}}"));
+                }
+                "slipped" => {
+                    slips += 1;
+                    assert!(completion.lines().count() >= 2, "{completion}");
+                    // the last step's result is the boxed answer it carries through
+                    let last = completion.lines().rev().nth(1).unwrap();
+                    assert!(last.ends_with(&format!("= {answer}.")), "{completion}");
+                }
+                _ => {}
+            }
+        }
+        assert_eq!((shortcuts, slips), (s.shortcuts, s.slipped_solutions));
+        // a slipped solution's answer is never the problem's
+        let t = spec();
+        let mut task = ArithTask::new(t.config.clone(), 3).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let all_slips = TeacherNoise {
+            shortcut: 0.0,
+            slip: 1.0,
+        };
+        for _ in 0..200 {
+            let p = task.sample();
+            let pair = sft_pair(&p, &t.template, &t.guides, 0.0, all_slips, &mut rng);
+            assert_eq!(pair.kind, PairKind::Slipped);
+            assert!(!pair.completion.ends_with(&format!("{{{}}}", p.answer)));
+        }
+        let over = TaskSpec {
+            noise: TeacherNoise {
+                shortcut: 0.7,
+                slip: 0.5,
+            },
+            ..spec()
+        };
+        let e = write_task(&over, noisy.path()).unwrap_err().to_string();
+        assert!(e.contains("--slip-share"), "{e}");
+    }
+
     /// A trace's prompt is exactly the layer-2 query built from its attempt, so the warm start
     /// teaches the continuation MGRPO's layer 2 and the turn-2 evaluation ask for.
     #[test]
@@ -324,7 +489,14 @@ mod tests {
         let mut n = 0;
         while n < 20 {
             let p = task.sample();
-            let pair = sft_pair(&p, &t.template, &t.guides, 1.0, &mut rng);
+            let pair = sft_pair(
+                &p,
+                &t.template,
+                &t.guides,
+                1.0,
+                TeacherNoise::default(),
+                &mut rng,
+            );
             let rendered = t.template.render(&p.question);
             let rest = pair.prompt.strip_prefix(&rendered).unwrap();
             let guide = t

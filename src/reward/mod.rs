@@ -2,7 +2,7 @@
 //! with is `verify/` (pure text).
 //!
 //! The trainer's reward is a [`RewardSet`] (`set.rs`): named [`Reward`]s with weights —
-//! `accuracy` (the verifier, `math.rs`), `format` and `soft_overlong_punishment`
+//! `accuracy` (the verifier, `math.rs`), `format`, `soft_overlong_punishment` and `coin`
 //! (`builtin.rs`), and external programs (`command.rs`).
 
 pub(crate) mod builtin;
@@ -29,7 +29,7 @@ use crate::verify::Policy;
 #[serde(default, deny_unknown_fields)]
 pub struct RewardConfig {
     /// The rewards, by name (TRL's `reward_funcs`): built-ins (`accuracy`, `format`,
-    /// `soft_overlong_punishment`) and the names of `commands`.
+    /// `soft_overlong_punishment`, `coin`) and the names of `commands`.
     pub funcs: Vec<String>,
     /// One weight per reward (TRL's `reward_weights`); unset = 1 each.
     pub weights: Option<Vec<f32>>,
@@ -38,6 +38,11 @@ pub struct RewardConfig {
     pub correct_threshold: Option<f32>,
     /// `soft_overlong_punishment`'s L_cache in tokens (TRL's `soft_punish_cache`).
     pub soft_punish_cache: Option<usize>,
+    /// `coin`'s probability of a 1 (set it to the true reward's mean for a random-reward
+    /// control).
+    pub coin_p: Option<f64>,
+    /// Mixed into every `coin` flip: another salt, another sequence of coins.
+    pub coin_salt: u64,
     /// External rewards: `[reward.commands.NAME]` with `command` and `timeout_s`.
     pub commands: BTreeMap<String, CommandSpec>,
     /// Grader options of `accuracy`.
@@ -118,6 +123,8 @@ impl Default for RewardConfig {
             weights: None,
             correct_threshold: None,
             soft_punish_cache: None,
+            coin_p: None,
+            coin_salt: 0,
             commands: BTreeMap::new(),
             policy: Policy::default(),
             turn2_graded_on: Turn2Grading::default(),

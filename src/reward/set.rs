@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::builtin::{Format, SoftOverlong};
+use super::builtin::{Coin, Format, SoftOverlong};
 use super::command::CommandReward;
 use super::math::MathReward;
 use super::{Reward, RewardConfig, RewardInput, RewardParts};
@@ -15,7 +15,7 @@ use crate::error::{Error, KeyError, Result};
 use crate::verify::has_boxed;
 
 /// The built-in rewards, by the name `funcs` gives them.
-pub const BUILTIN_REWARDS: &[&str] = &["accuracy", "format", "soft_overlong_punishment"];
+pub const BUILTIN_REWARDS: &[&str] = &["accuracy", "format", "soft_overlong_punishment", "coin"];
 
 /// How a graded completion is judged correct.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -100,6 +100,22 @@ impl RewardConfig {
                 "is needed by `soft_overlong_punishment` (DAPO's L_cache, in tokens)".into(),
             );
         }
+        let coin = self.funcs.iter().any(|f| f == "coin");
+        match self.coin_p {
+            None if coin => {
+                return bad(
+                    "coin_p",
+                    "is needed by `coin` (the probability of a 1: the true reward's mean, for a \
+                     random-reward control)"
+                        .into(),
+                )
+            }
+            Some(p) if !(0.0..=1.0).contains(&p) => {
+                return bad("coin_p", format!("{p} is not a probability in [0, 1]"))
+            }
+            Some(_) if !coin => return bad("coin_p", "is set but `coin` is not in `funcs`".into()),
+            _ => {}
+        }
         Ok(())
     }
 
@@ -115,6 +131,10 @@ impl RewardConfig {
                         policy: self.policy.clone(),
                     }),
                     "format" => Box::new(Format),
+                    "coin" => Box::new(Coin {
+                        p: self.coin_p.unwrap_or(0.0),
+                        salt: self.coin_salt,
+                    }),
                     "soft_overlong_punishment" => Box::new(SoftOverlong {
                         cache: self.soft_punish_cache.unwrap_or(0),
                     }),

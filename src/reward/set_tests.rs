@@ -232,5 +232,43 @@ fn bad_reward_keys_are_named() {
         key(config(&["accuracy", "soft_overlong_punishment"])),
         "soft_punish_cache"
     );
+    assert_eq!(
+        key(config(&["accuracy", "coin"])),
+        "coin_p",
+        "coin without p"
+    );
+    let mut c = config(&["accuracy", "coin"]);
+    c.coin_p = Some(1.5);
+    assert_eq!(key(c.clone()), "coin_p", "p above 1");
+    c.coin_p = Some(0.25);
+    assert!(c.validate().is_ok());
+    let mut c = config(&["accuracy"]);
+    c.coin_p = Some(0.25);
+    assert_eq!(key(c), "coin_p", "p without the coin");
     assert!(RewardConfig::default().validate().is_ok());
+}
+
+/// The random-reward control's set: `accuracy` at weight 0 beside the coin. The advantage
+/// sees only the coin, while "correct" (Acc@t1, the logged accuracy) is still the verifier's.
+#[test]
+fn a_coin_control_trains_on_the_coin_and_judges_with_the_verifier() {
+    let mut c = config(&["accuracy", "coin"]);
+    c.weights = Some(vec![0.0, 1.0]);
+    c.coin_p = Some(0.5);
+    let set = c.reward_set().unwrap();
+    let p = problem("q", "What is 2+3?", "5");
+    let texts: Vec<String> = (0..64)
+        .map(|i| format!("\\boxed{{{}}}", 5 + i % 2))
+        .collect();
+    let rows: Vec<_> = texts.iter().map(|t| RewardInput::text(&p, t)).collect();
+    let parts = set.grade(&rows).unwrap();
+    for (i, part) in parts.iter().enumerate() {
+        assert_eq!(part.correct, i % 2 == 0, "row {i}");
+        assert_eq!(part.total, part.scores[1], "row {i}: the total is the coin");
+    }
+    let ones = parts.iter().filter(|p| p.total == 1.0).count();
+    assert!((16..=48).contains(&ones), "{ones} of 64 heads");
+    // heads fall on right and wrong answers alike
+    assert!(parts.iter().any(|p| p.correct && p.total == 0.0));
+    assert!(parts.iter().any(|p| !p.correct && p.total == 1.0));
 }

@@ -22,7 +22,7 @@ pub use crate::eval::verdicts::{Metric, Sample, Verdicts};
 use crate::run::fsutil::write_atomic;
 use crate::stats::Panel;
 pub use checks::checks_table;
-pub use report::{claims, components_table, paired_changes, table, ClaimOptions};
+pub use report::{claims, components_table, learning_verdict, paired_changes, table, ClaimOptions};
 
 /// The rows of the table before the RL methods, in the paper's order: (directory name,
 /// label).
@@ -40,10 +40,29 @@ const BASELINES: &[(&str, &str)] = &[
     ("star-external", "STaR with external prompts"),
 ];
 
-/// The rows of the table: the baselines, then every RL method (`algo::Algorithm::ALL`).
+/// The rows after the methods: a negative control (a method run without its signal) and a
+/// method at another budget.
+const VARIANTS: &[(&str, &str)] = &[
+    (
+        "grpo-random",
+        "GRPO with a random reward (control: a coin of the true reward's mean)",
+    ),
+    (
+        "grpo-8q",
+        "GRPO at MGRPO's 8 questions per step (rollout tokens matched by steps)",
+    ),
+];
+
+/// The rows of the table: the baselines, every RL method (`algo::Algorithm::ALL`), then the
+/// variants.
 pub fn row_names() -> Vec<(&'static str, &'static str)> {
     let methods = Algorithm::ALL.iter().map(|a| (a.key(), a.row_label()));
-    BASELINES.iter().copied().chain(methods).collect()
+    BASELINES
+        .iter()
+        .copied()
+        .chain(methods)
+        .chain(VARIANTS.iter().copied())
+        .collect()
 }
 
 /// One seed of a row: its evaluation and the run's wall time.

@@ -119,6 +119,20 @@ pub const CLAIMS: &[Claim] = &[
         primary: true,
     },
     Claim {
+        text: "MGRPO beats GRPO at MGRPO's questions per step: Acc@t2(MGRPO) − Acc@t1(GRPO-8q) > 0",
+        a: ("mgrpo", Metric::AccT2),
+        b: Some(("grpo-8q", Metric::AccT1)),
+        sense: Sense::Above(0.0),
+        primary: false,
+    },
+    Claim {
+        text: "Turn 1 at matched questions per step: Acc@t1(MGRPO) − Acc@t1(GRPO-8q) > 0",
+        a: ("mgrpo", Metric::AccT1),
+        b: Some(("grpo-8q", Metric::AccT1)),
+        sense: Sense::Above(0.0),
+        primary: false,
+    },
+    Claim {
         text: "Correction generalises to turn 1: Acc@t1(MGRPO) − Acc@t1(GRPO) > 0",
         a: ("mgrpo", Metric::AccT1),
         b: Some(("grpo", Metric::AccT1)),
@@ -143,6 +157,41 @@ pub const CLAIMS: &[Claim] = &[
         text: "GRPO raises Acc@t1: Acc@t1(GRPO) − Acc@t1(start) > 0",
         a: ("grpo", Metric::AccT1),
         b: Some(("start", Metric::AccT1)),
+        sense: Sense::Above(0.0),
+        primary: false,
+    },
+    Claim {
+        text: "Positive control: Acc@t1(GRPO) − Acc@t1(start) > 8 points",
+        a: ("grpo", Metric::AccT1),
+        b: Some(("start", Metric::AccT1)),
+        sense: Sense::Above(0.08),
+        primary: false,
+    },
+    Claim {
+        text: "Random-reward control: Acc@t1(GRPO, random reward) − Acc@t1(start) > 0",
+        a: ("grpo-random", Metric::AccT1),
+        b: Some(("start", Metric::AccT1)),
+        sense: Sense::Above(0.0),
+        primary: false,
+    },
+    Claim {
+        text: "The reward teaches: Acc@t1(GRPO) − Acc@t1(GRPO, random reward) > 0",
+        a: ("grpo", Metric::AccT1),
+        b: Some(("grpo-random", Metric::AccT1)),
+        sense: Sense::Above(0.0),
+        primary: false,
+    },
+    Claim {
+        text: "MGRPO lifts turn 1: Acc@t1(MGRPO) − Acc@t1(start) > 0",
+        a: ("mgrpo", Metric::AccT1),
+        b: Some(("start", Metric::AccT1)),
+        sense: Sense::Above(0.0),
+        primary: false,
+    },
+    Claim {
+        text: "iGRPO beats GRPO: Acc@t1(iGRPO) − Acc@t1(GRPO) > 0",
+        a: ("igrpo", Metric::AccT1),
+        b: Some(("grpo", Metric::AccT1)),
         sense: Sense::Above(0.0),
         primary: false,
     },
@@ -381,23 +430,11 @@ fn pvalue(p: f64) -> String {
 /// table in percent.
 pub fn paired_changes(before: &Verdicts, after: &Verdicts) -> Result<String> {
     let a = after.aligned(&before.ids, &before.path)?;
-    let panel_of = |samples: &[Vec<crate::eval::verdicts::Sample>], m: Metric| {
-        let r = samples[0].len();
-        Panel::new(
-            1,
-            samples.len(),
-            r,
-            samples
-                .iter()
-                .flat_map(|s| s.iter().map(|x| m.value(x.pair())))
-                .collect(),
-        )
-    };
     let mut out = String::from(
         "| metric | before | after | after − before (points) |\n|---|---:|---:|---:|\n",
     );
     for m in Metric::ALL {
-        let (pb, pa) = (panel_of(&before.samples, m)?, panel_of(&a, m)?);
+        let (pb, pa) = (samples_panel(&before.samples, m)?, samples_panel(&a, m)?);
         let d = estimate(&pa.minus(&pb)?)?.interval(0.95).scaled(100.0);
         out.push_str(&format!(
             "| {} | {} | {} | {:+.1} [{:+.1}, {:+.1}] |\n",
@@ -410,4 +447,41 @@ pub fn paired_changes(before: &Verdicts, after: &Verdicts) -> Result<String> {
         ));
     }
     Ok(out)
+}
+
+/// One evaluation's samples as a one-seed panel of `m`.
+fn samples_panel(samples: &[Vec<crate::eval::verdicts::Sample>], m: Metric) -> Result<Panel> {
+    let r = samples.first().map_or(1, |s| s.len());
+    Panel::new(
+        1,
+        samples.len(),
+        r,
+        samples
+            .iter()
+            .flat_map(|s| s.iter().map(|x| m.value(x.pair())))
+            .collect(),
+    )
+}
+
+/// The sentence that says whether a run learnt: the paired change of `m` from `before` to
+/// `after` (the same problems) with its 95 % interval, and whether that interval lies above
+/// zero ("learnt"), below it, or covers it.
+pub fn learning_verdict(before: &Verdicts, after: &Verdicts, m: Metric) -> Result<String> {
+    let a = after.aligned(&before.ids, &before.path)?;
+    let (pb, pa) = (samples_panel(&before.samples, m)?, samples_panel(&a, m)?);
+    let d = estimate(&pa.minus(&pb)?)?.interval(0.95).scaled(100.0);
+    let change = format!(
+        "{} changed by {:+.1} points, 95 % CI [{:+.1}, {:+.1}]",
+        m.label(),
+        d.mean,
+        d.lo,
+        d.hi
+    );
+    Ok(if d.lo > 0.0 {
+        format!("Learnt: {change}, above zero: the held-out gain is more than its interval.")
+    } else if d.hi < 0.0 {
+        format!("Got worse: {change}, below zero.")
+    } else {
+        format!("Not shown to learn: {change}, which covers zero.")
+    })
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::eval::verdicts::Metric;
 use report::{verdict, Sense};
 
 /// Write `<root>/<row>/seed<seed>/eval/test.jsonl` from `(t1, t2)` verdicts (problem ids p0…),
@@ -90,11 +91,87 @@ fn table_and_claims_by_hand() {
     assert!(line("1. MGRPO corrects: Δc→i").contains("| holds |"));
     // Acc@t2 60 % against 35 %
     assert!(line("MGRPO raises Acc@t2").contains("+25.0"));
+    // Acc@t1 40 % against 45 %: below the start, not established at three seeds
+    let l = line("MGRPO lifts turn 1");
+    assert!(l.contains("-5.0") && l.contains("not established"), "{l}");
     // rows that are absent (grpo, intrinsic) leave their claims out
     assert!(
         !c.contains("GRPO raises Acc@t1") && !c.contains("Intrinsic"),
         "{c}"
     );
+}
+
+/// The random-reward control is a row after the methods, and the positive-control claims compare
+/// GRPO with the start and with its control: here GRPO gains 20 points on the start and the
+/// control loses 10, every problem decided the same way in every seed.
+#[test]
+fn the_random_reward_control_is_a_row_and_its_claims_are_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let right = |n: usize| pattern(200, &[((true, true), n)]);
+    for seed in 0..3 {
+        write_seed(root, "start", seed, &right(60), false);
+        write_seed(root, "grpo", seed, &right(100), false);
+        write_seed(root, "grpo-random", seed, &right(40), false);
+    }
+    let results = load(root).unwrap();
+    let t = table(&results, &results.all()).unwrap();
+    let order: Vec<&str> = t
+        .lines()
+        .skip(2)
+        .map(|l| l.split(" | ").next().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "| Start model (warm-started SFT)",
+            "| GRPO (one round)",
+            "| GRPO with a random reward (control: a coin of the true reward's mean)"
+        ],
+        "{t}"
+    );
+    let c = claims(&results, &results.all(), &ClaimOptions::default()).unwrap();
+    let line = |prefix: &str| {
+        c.lines()
+            .find(|l| l.starts_with(&format!("| {prefix}")))
+            .unwrap_or_else(|| panic!("no `{prefix}` in\n{c}"))
+            .to_string()
+    };
+    let l = line("Positive control");
+    assert!(l.contains("+20.0") && l.contains("| holds |"), "{l}");
+    let l = line("Random-reward control");
+    assert!(
+        l.contains("-10.0") && l.contains("the opposite holds"),
+        "{l}"
+    );
+    let l = line("The reward teaches");
+    assert!(l.contains("+30.0") && l.contains("| holds |"), "{l}");
+    assert!(!c.contains("MGRPO") && !c.contains("iGRPO"), "{c}");
+}
+
+/// The main job's last line: a gain whose paired interval is above zero is "learnt", a loss
+/// below zero "got worse", no change "not shown".
+#[test]
+fn the_learning_verdict_reads_the_paired_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let right = |n: usize| pattern(200, &[((true, true), n)]);
+    write_seed(root, "before", 0, &right(60), false);
+    write_seed(root, "after", 0, &right(100), true);
+    let read = |row: &str| {
+        crate::eval::verdicts::Verdicts::read(&root.join(row).join("seed0/eval/test.jsonl"))
+            .unwrap()
+    };
+    let (before, after) = (read("before"), read("after"));
+    let v = learning_verdict(&before, &after, Metric::AccT2).unwrap();
+    assert!(
+        v.starts_with("Learnt: Acc@t2 changed by +20.0 points"),
+        "{v}"
+    );
+    let v = learning_verdict(&after, &before, Metric::AccT1).unwrap();
+    assert!(v.starts_with("Got worse: Acc@t1 changed by -20.0"), "{v}");
+    let v = learning_verdict(&before, &before, Metric::AccT2).unwrap();
+    assert!(v.starts_with("Not shown to learn"), "{v}");
 }
 
 #[test]
