@@ -273,6 +273,11 @@ fn table2_compares_two_evaluations() {
         out.contains("| Acc@t1 | 20.0 [") && out.contains("| 40.0 [") && out.contains("| +20.0 ["),
         "{out}"
     );
+    // files that do not say turn 2 answered are judged by Acc@t1; the interval is above zero
+    assert!(
+        out.contains("Learnt: Acc@t1 changed by +20.0 points"),
+        "{out}"
+    );
     // the kept files give the same comparison
     for f in ["step-0.jsonl", "step-9.jsonl", "metrics.jsonl"] {
         assert!(kept.join(f).is_file(), "{f}");

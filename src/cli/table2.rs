@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::eval::verdicts::Metric;
 use crate::stats::{coverage, Design};
 use crate::table2::{self, ClaimOptions};
 
@@ -85,14 +86,26 @@ pub fn table2(a: Table2Args) -> Result<()> {
     if let Some(files) = &a.compare {
         let before = table2::Verdicts::read(&files[0])?;
         let after = table2::Verdicts::read(&files[1])?;
+        // two-turn files judge the run by Acc@t2, as the run's own results.md does
+        let two_turns = before
+            .samples
+            .iter()
+            .flatten()
+            .any(|s| s.answered.1.is_some());
+        let judged = if two_turns {
+            Metric::AccT2
+        } else {
+            Metric::AccT1
+        };
         let out = format!(
             "{} against {}, problem by problem ({} problems × {} samples): each value with its \
-             95 % interval, and the paired change (a paired t interval over problems):\n\n{}",
+             95 % interval, and the paired change (a paired t interval over problems):\n\n{}\n{}\n",
             files[1].display(),
             files[0].display(),
             before.ids.len(),
             before.sample_count(),
-            table2::paired_changes(&before, &after)?
+            table2::paired_changes(&before, &after)?,
+            table2::learning_verdict(&before, &after, judged)?
         );
         if let Some(dir) = &a.export {
             table2::export_run_evals(&before, &after, dir)

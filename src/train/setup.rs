@@ -134,26 +134,45 @@ pub(crate) fn setup(cfg: &TrainConfig) -> Result<Setup> {
 /// Where this run's settings make it behave otherwise than TRL would, a warning (said once the
 /// run is set up, so that an error in the config stays the one line printed).
 pub(crate) fn warn_trl_differences(cfg: &TrainConfig) {
+    for w in trl_differences(cfg) {
+        tracing::warn!("{w}");
+    }
+}
+
+/// What this run does differently from TRL, one sentence each (docs/training.md, "Where we
+/// differ from TRL").
+pub(crate) fn trl_differences(cfg: &TrainConfig) -> Vec<String> {
+    let mut out = Vec::new();
     let updates = cfg.updates_per_step();
     let steps_keys = cfg.max_steps.is_some() || cfg.save_steps > 0 || cfg.eval_steps > 0;
     if !cfg.algorithm.has_critic() && updates > 1 && steps_keys {
-        tracing::warn!(
+        out.push(format!(
             "{updates} optimizer steps per step (num_iterations × steps_per_generation / \
              gradient_accumulation_steps): max_steps, save_steps and eval_steps count steps \
              (rollouts), where TRL's count optimizer steps — TRL would stop, save and evaluate \
              {updates} times as often; warmup_steps and ref_model_sync_steps count optimizer \
              steps, as TRL's"
+        ));
+    }
+    if cfg.algorithm.has_critic() {
+        let mini_batches = cfg.methods.ppo.num_mini_batches;
+        if mini_batches > 1 {
+            out.push(format!(
+                "num_mini_batches = {mini_batches}: one optimizer step per mini-batch, \
+                 {mini_batches} per PPO epoch; TRL's PPOTrainer (trl.experimental.ppo, up to trl \
+                 1.10) accumulates its mini-batches over gradient_accumulation_steps \
+                 micro-batches and so steps once per epoch"
+            ));
+        }
+        out.push(
+            "PPO's score sits on the last completion token, where the value head is trained \
+             and the advantages start, and an EOS token is trained like any other; TRL's \
+             PPOTrainer puts the score one slot past the last kept token and, when pad == eos \
+             (Qwen2.5 base and Math tokenizers), leaves EOS out of the policy loss and the KL"
+                .to_string(),
         );
     }
-    let mini_batches = cfg.methods.ppo.num_mini_batches;
-    if cfg.algorithm.has_critic() && mini_batches > 1 {
-        tracing::warn!(
-            "num_mini_batches = {mini_batches}: one optimizer step per mini-batch, {mini_batches} \
-             per PPO epoch; TRL's PPOTrainer (trl.experimental.ppo, up to trl 1.10) accumulates \
-             its mini-batches over gradient_accumulation_steps micro-batches and so steps once \
-             per epoch"
-        );
-    }
+    out
 }
 
 /// The memory this run needs at its peak (see [`crate::train::memory`]).
@@ -240,6 +259,38 @@ pub(crate) fn schedule(cfg: &TrainConfig, total: usize) -> Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every known difference from TRL is said, and nothing when there is none: plain GRPO says
+    /// nothing; two updates per rollout with `max_steps` say the steps unit; PPO always says its
+    /// score position, and its optimizer steps with several mini-batches.
+    #[test]
+    fn the_trl_differences_are_said() {
+        let cfg = |extra: &str| {
+            TrainConfig::from_toml(
+                &format!("dataset = \"d\"\nmax_steps = 5\n{extra}"),
+                std::path::Path::new("run.toml"),
+                &[],
+            )
+            .unwrap()
+        };
+        assert!(trl_differences(&cfg("")).is_empty());
+        let two = trl_differences(&cfg("num_iterations = 2\n"));
+        assert_eq!(two.len(), 1);
+        assert!(two[0].starts_with("2 optimizer steps per step"), "{two:?}");
+        let ppo = trl_differences(&cfg(
+            "algorithm = \"ppo\"\nnum_generations = 1\nnum_mini_batches = 2\n",
+        ));
+        assert_eq!(ppo.len(), 2, "{ppo:?}");
+        assert!(ppo[0].starts_with("num_mini_batches = 2"), "{ppo:?}");
+        assert!(
+            ppo[1].contains("one slot past the last kept token"),
+            "{ppo:?}"
+        );
+        let one = trl_differences(&cfg(
+            "algorithm = \"ppo\"\nnum_generations = 1\nnum_mini_batches = 1\n",
+        ));
+        assert_eq!(one.len(), 1, "{one:?}");
+    }
 
     /// The issue's hand case: two updates per rollout (`num_iterations = 2`) and
     /// `warmup_steps = 10` warm up for 10 optimizer steps, as TRL, not 20.

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""How each row of a laptop Table 2 answers in turn 1: bare (`\\boxed{…}` with no working, the
+noisy teacher's shortcut) or worked, and how often each kind is right, by family (stdlib only).
+
+    python3 scripts/answer_styles.py --export runs/table2 docs/table2   # keep what it needs
+    python3 scripts/answer_styles.py docs/table2                        # the table
+
+--export reads every <row>/seed<N>/eval/test.jsonl that `mgrpo eval` wrote (with the answers'
+text) and writes <row>/seed<N>/styles.jsonl beside `mgrpo table2 --export`'s verdicts: one
+line per problem and sample, {"id", "sample", "family", "bare", "turn1_correct"}. The table
+pools seeds, problems and samples (shares in percent).
+"""
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as e:
+                sys.exit(f"{path}:{n}: not JSON ({e})")
+
+
+def export(src, dst):
+    files = sorted(Path(src).glob("*/seed*/eval/test.jsonl"))
+    if not files:
+        sys.exit(f"{src}: no <row>/seed<N>/eval/test.jsonl")
+    for f in files:
+        seed_dir = f.parent.parent
+        out = Path(dst) / seed_dir.relative_to(src) / "styles.jsonl"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        lines = []
+        for r in read_jsonl(f):
+            lines.append(json.dumps({
+                "id": r["id"],
+                "sample": r.get("sample", 0),
+                "family": r.get("family", "all"),
+                "bare": r["turn1"].lstrip().startswith("\\boxed"),
+                "turn1_correct": r["turn1_correct"],
+            }))
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        tmp.replace(out)
+    print(f"wrote styles for {len(files)} evaluations under {dst}")
+
+
+def table(root):
+    stats = defaultdict(lambda: defaultdict(list))
+    seeds = defaultdict(set)
+    for f in sorted(Path(root).glob("*/seed*/styles.jsonl")):
+        row = f.parent.parent.name
+        seeds[row].add(f.parent.name)
+        for r in read_jsonl(f):
+            for fam in (r["family"], "all"):
+                d = stats[(row, fam)]
+                d["bare"].append(r["bare"])
+                d["bare_ok" if r["bare"] else "worked_ok"].append(r["turn1_correct"])
+    if not stats:
+        sys.exit(f"{root}: no <row>/seed<N>/styles.jsonl (run --export first)")
+    pct = lambda v: f"{100 * sum(v) / len(v):.1f}" if v else "–"
+    print("| row | family | seeds | answers | bare answers | Acc@t1 of bare | Acc@t1 of worked |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for (row, fam) in sorted(stats, key=lambda k: (k[0], k[1] == "all", k[1])):
+        d = stats[(row, fam)]
+        print(f"| {row} | {fam} | {len(seeds[row])} | {len(d['bare'])} | {pct(d['bare'])} | "
+              f"{pct(d['bare_ok'])} | {pct(d['worked_ok'])} |")
+
+
+if __name__ == "__main__":
+    a = sys.argv[1:]
+    if len(a) == 3 and a[0] == "--export":
+        export(a[1], a[2])
+    elif len(a) == 1 and not a[0].startswith("-"):
+        table(a[0])
+    else:
+        sys.exit(__doc__)
