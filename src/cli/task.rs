@@ -10,7 +10,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use crate::data::arith::ArithConfig;
-use crate::data::task::{write_task, TaskSpec, TeacherNoise};
+use crate::data::corpus::TeacherNoise;
+use crate::data::task::{write_task, TaskSpec};
 use crate::model::{save_model, Qwen2Config, Qwen2ForCausalLM, SaveOptions};
 use crate::text::template::PromptTemplate;
 use crate::text::template::PAPER_GUIDE_PHRASES;

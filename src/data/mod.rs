@@ -1,11 +1,13 @@
 //! Datasets: JSONL problem sets mapped to `{question, gold_answer, id}` (GSM8K, MATH /
 //! MATH-500, Minerva Math, OlympiadBench, AIME, AMC, or generic question/answer rows), the
 //! format detected from the fields or given, every bad line reported with its file and line;
-//! and the laptop task (`arith`, `trace`, `task`): generated arithmetic word problems, the
-//! self-correction traces of its warm-start corpus, and the files `mgrpo task` writes.
+//! and the laptop task (`arith`, `trace`, `corpus`, `task`): generated arithmetic word problems,
+//! the self-correction traces and the pairs of its warm-start corpus, and the files `mgrpo task`
+//! writes.
 
 pub(crate) mod arith;
 pub(crate) mod check_anatomy;
+pub(crate) mod corpus;
 pub(crate) mod format;
 pub(crate) mod task;
 pub(crate) mod trace;
