@@ -235,7 +235,8 @@ fn the_shipped_model_is_warm_started() {
     let acc = s["rows"][0]["metrics"]["acc_t1"]
         .as_f64()
         .unwrap_or_else(|| panic!("{s}"));
-    assert!((0.2..=0.75).contains(&acc), "Acc@t1 {acc}");
+    // the noisy teacher's model answers about half the time with a bare guess: 29 % here
+    assert!((0.15..=0.75).contains(&acc), "Acc@t1 {acc}");
 
     // the same samples graded on the whole turn: a continuation without an answer (a check
     // cut off by the token budget) keeps the first answer; every other verdict is the same
