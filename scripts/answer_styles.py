@@ -7,8 +7,9 @@ noisy teacher's shortcut) or worked, and how often each kind is right, by family
 
 --export reads every <row>/seed<N>/eval/test.jsonl that `mgrpo eval` wrote (with the answers'
 text) and writes <row>/seed<N>/styles.jsonl beside `mgrpo table2 --export`'s verdicts: one
-line per problem and sample, {"id", "sample", "family", "bare", "turn1_correct"}. The table
-pools seeds, problems and samples (shares in percent).
+line per problem, {"id", "bare": [one 0/1 per sample, in sample order]}. The table joins it
+with the verdicts (<row>/seed<N>/eval/test.jsonl: family, turn1_correct) and pools seeds,
+problems and samples (shares in percent).
 """
 import json
 import sys
@@ -33,15 +34,14 @@ def export(src, dst):
         seed_dir = f.parent.parent
         out = Path(dst) / seed_dir.relative_to(src) / "styles.jsonl"
         out.parent.mkdir(parents=True, exist_ok=True)
-        lines = []
+        bare = {}
         for r in read_jsonl(f):
-            lines.append(json.dumps({
-                "id": r["id"],
-                "sample": r.get("sample", 0),
-                "family": r.get("family", "all"),
-                "bare": r["turn1"].lstrip().startswith("\\boxed"),
-                "turn1_correct": r["turn1_correct"],
-            }))
+            flags = bare.setdefault(r["id"], {})
+            flags[r.get("sample", 0)] = int(r["turn1"].lstrip().startswith("\\boxed"))
+        lines = [
+            json.dumps({"id": pid, "bare": [flags[k] for k in sorted(flags)]}, separators=(",", ":"))
+            for pid, flags in bare.items()
+        ]
         tmp = out.with_suffix(".tmp")
         tmp.write_text("\n".join(lines) + "\n")
         tmp.replace(out)
@@ -54,11 +54,18 @@ def table(root):
     for f in sorted(Path(root).glob("*/seed*/styles.jsonl")):
         row = f.parent.parent.name
         seeds[row].add(f.parent.name)
-        for r in read_jsonl(f):
-            for fam in (r["family"], "all"):
+        bare = {r["id"]: r["bare"] for r in read_jsonl(f)}
+        verdicts = f.parent / "eval" / "test.jsonl"
+        for r in read_jsonl(verdicts):
+            flags = bare.get(r["id"])
+            k = r.get("sample", 0)
+            if flags is None or k >= len(flags):
+                sys.exit(f"{f}: no style for {r['id']} sample {k} of {verdicts}")
+            b = bool(flags[k])
+            for fam in (r.get("family", "all"), "all"):
                 d = stats[(row, fam)]
-                d["bare"].append(r["bare"])
-                d["bare_ok" if r["bare"] else "worked_ok"].append(r["turn1_correct"])
+                d["bare"].append(b)
+                d["bare_ok" if b else "worked_ok"].append(r["turn1_correct"])
     if not stats:
         sys.exit(f"{root}: no <row>/seed<N>/styles.jsonl (run --export first)")
     pct = lambda v: f"{100 * sum(v) / len(v):.1f}" if v else "–"
