@@ -24,6 +24,15 @@ fn write_seed(root: &Path, row: &str, seed: u64, v: &[(bool, bool)], reversed: b
     std::fs::write(dir.join("wall_s"), format!("{}\n", 10 * (seed + 1))).unwrap();
 }
 
+/// The claims table's line that starts with `prefix`.
+fn claim_line(claims: &str, prefix: &str) -> String {
+    claims
+        .lines()
+        .find(|l| l.starts_with(&format!("| {prefix}")))
+        .unwrap_or_else(|| panic!("no `{prefix}` in\n{claims}"))
+        .to_string()
+}
+
 /// `right` of `n` problems with the pattern `pat` first, the rest (false, false).
 fn pattern(n: usize, counts: &[((bool, bool), usize)]) -> Vec<(bool, bool)> {
     let mut v: Vec<(bool, bool)> = counts
@@ -74,12 +83,7 @@ fn table_and_claims_by_hand() {
     );
 
     let c = claims(&results, &results.all(), &ClaimOptions::default()).unwrap();
-    let line = |prefix: &str| {
-        c.lines()
-            .find(|l| l.starts_with(&format!("| {prefix}")))
-            .unwrap_or_else(|| panic!("no `{prefix}` in\n{c}"))
-            .to_string()
-    };
+    let line = |prefix: &str| claim_line(&c, prefix);
     // Δi→c 20 % against 5 %: +15 points
     let l = line("1. MGRPO corrects: Δi→c");
     assert!(
@@ -131,12 +135,7 @@ fn the_random_reward_control_is_a_row_and_its_claims_are_judged() {
         "{t}"
     );
     let c = claims(&results, &results.all(), &ClaimOptions::default()).unwrap();
-    let line = |prefix: &str| {
-        c.lines()
-            .find(|l| l.starts_with(&format!("| {prefix}")))
-            .unwrap_or_else(|| panic!("no `{prefix}` in\n{c}"))
-            .to_string()
-    };
+    let line = |prefix: &str| claim_line(&c, prefix);
     let l = line("Positive control");
     assert!(l.contains("+20.0") && l.contains("| holds |"), "{l}");
     let l = line("Random-reward control");
