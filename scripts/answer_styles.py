@@ -16,14 +16,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-
-def read_jsonl(path):
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as e:
-                sys.exit(f"{path}:{n}: not JSON ({e})")
+# the reader and the meaning of "bare" are headroom.py's (this file's directory is on sys.path)
+from headroom import rows as read_jsonl, shortcut
 
 
 def export(src, dst):
@@ -37,7 +31,7 @@ def export(src, dst):
         bare = {}
         for r in read_jsonl(f):
             flags = bare.setdefault(r["id"], {})
-            flags[r.get("sample", 0)] = int(r["turn1"].lstrip().startswith("\\boxed"))
+            flags[r.get("sample", 0)] = int(shortcut(r["turn1"]))
         lines = [
             json.dumps({"id": pid, "bare": [flags[k] for k in sorted(flags)]}, separators=(",", ":"))
             for pid, flags in bare.items()

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::eval::verdicts::Metric;
 use crate::stats::{coverage, Design};
 use crate::table2::{self, ClaimOptions};
 
@@ -92,11 +91,6 @@ pub fn table2(a: Table2Args) -> Result<()> {
             .iter()
             .flatten()
             .any(|s| s.answered.1.is_some());
-        let judged = if two_turns {
-            Metric::AccT2
-        } else {
-            Metric::AccT1
-        };
         let out = format!(
             "{} against {}, problem by problem ({} problems × {} samples): each value with its \
              95 % interval, and the paired change (a paired t interval over problems):\n\n{}\n{}\n",
@@ -105,7 +99,7 @@ pub fn table2(a: Table2Args) -> Result<()> {
             before.ids.len(),
             before.sample_count(),
             table2::paired_changes(&before, &after)?,
-            table2::learning_verdict(&before, &after, judged)?
+            table2::learning_verdict(&before, &after, two_turns)?
         );
         if let Some(dir) = &a.export {
             table2::export_run_evals(&before, &after, dir)

@@ -435,7 +435,7 @@ pub fn paired_changes(before: &Verdicts, after: &Verdicts) -> Result<String> {
     );
     for m in Metric::ALL {
         let (pb, pa) = (samples_panel(&before.samples, m)?, samples_panel(&a, m)?);
-        let d = estimate(&pa.minus(&pb)?)?.interval(0.95).scaled(100.0);
+        let d = paired_interval(&pb, &pa)?;
         out.push_str(&format!(
             "| {} | {} | {} | {:+.1} [{:+.1}, {:+.1}] |\n",
             m.label(),
@@ -463,13 +463,25 @@ fn samples_panel(samples: &[Vec<crate::eval::verdicts::Sample>], m: Metric) -> R
     )
 }
 
-/// The sentence that says whether a run learnt: the paired change of `m` from `before` to
-/// `after` (the same problems) with its 95 % interval, and whether that interval lies above
-/// zero ("learnt"), below it, or covers it.
-pub fn learning_verdict(before: &Verdicts, after: &Verdicts, m: Metric) -> Result<String> {
+/// The 95 % interval of `after − before` (the same problems, paired), in points.
+fn paired_interval(before: &Panel, after: &Panel) -> Result<Interval> {
+    Ok(estimate(&after.minus(before)?)?
+        .interval(0.95)
+        .scaled(100.0))
+}
+
+/// The sentence that says whether a run learnt: the paired change from `before` to `after` (the
+/// same problems) of Acc@t2 for a two-turn evaluation, else Acc@t1, with its 95 % interval, and
+/// whether that interval lies above zero ("learnt"), below it, or covers it.
+pub fn learning_verdict(before: &Verdicts, after: &Verdicts, two_turns: bool) -> Result<String> {
+    let m = if two_turns {
+        Metric::AccT2
+    } else {
+        Metric::AccT1
+    };
     let a = after.aligned(&before.ids, &before.path)?;
     let (pb, pa) = (samples_panel(&before.samples, m)?, samples_panel(&a, m)?);
-    let d = estimate(&pa.minus(&pb)?)?.interval(0.95).scaled(100.0);
+    let d = paired_interval(&pb, &pa)?;
     let change = format!(
         "{} changed by {:+.1} points, 95 % CI [{:+.1}, {:+.1}]",
         m.label(),

@@ -1,5 +1,4 @@
 use super::*;
-use crate::eval::verdicts::Metric;
 use report::{verdict, Sense};
 
 /// Write `<root>/<row>/seed<seed>/eval/test.jsonl` from `(t1, t2)` verdicts (problem ids p0…),
@@ -162,14 +161,14 @@ fn the_learning_verdict_reads_the_paired_interval() {
             .unwrap()
     };
     let (before, after) = (read("before"), read("after"));
-    let v = learning_verdict(&before, &after, Metric::AccT2).unwrap();
+    let v = learning_verdict(&before, &after, true).unwrap();
     assert!(
         v.starts_with("Learnt: Acc@t2 changed by +20.0 points"),
         "{v}"
     );
-    let v = learning_verdict(&after, &before, Metric::AccT1).unwrap();
+    let v = learning_verdict(&after, &before, false).unwrap();
     assert!(v.starts_with("Got worse: Acc@t1 changed by -20.0"), "{v}");
-    let v = learning_verdict(&before, &before, Metric::AccT2).unwrap();
+    let v = learning_verdict(&before, &before, true).unwrap();
     assert!(v.starts_with("Not shown to learn"), "{v}");
 }
 

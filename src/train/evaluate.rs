@@ -9,7 +9,6 @@ use std::path::Path;
 use super::config::TrainConfig;
 use crate::data::{Dataset, Problem};
 use crate::error::{Error, Result};
-use crate::eval::verdicts::Metric;
 use crate::eval::{
     encode_prompts, eval_room, evaluate, write_results, EvalSettings, TwoTurnMetrics,
 };
@@ -234,12 +233,7 @@ pub fn eval_report(run: &Path, algorithm: &str, turns: usize) -> Result<Option<S
         let before = crate::table2::Verdicts::read(&first)?;
         let after = crate::table2::Verdicts::read(&end)?;
         let changes = crate::table2::paired_changes(&before, &after)?;
-        let judged = if turns >= 2 {
-            Metric::AccT2
-        } else {
-            Metric::AccT1
-        };
-        let verdict = crate::table2::learning_verdict(&before, &after, judged)?;
+        let verdict = crate::table2::learning_verdict(&before, &after, turns >= 2)?;
         table.push_str(&format!(
             "\nStep {last} against step {}, problem by problem: each value with its 95 % \
              interval, and the paired change (a paired t interval over the {} problems):\n\n{changes}\n{verdict}\n",
