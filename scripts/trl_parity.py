@@ -184,6 +184,112 @@ def reward_statistics():
     return cases
 
 
+def loss_inputs(seed, lengths, advantages, shifts):
+    """Fixed log-probs, reference log-probs, entropies and a mask with the given completion
+    lengths (a length of 0 is a completion masked out whole), in a window of 5. Row i's old
+    log-probs are its log-probs minus `shifts[i]` plus noise, so its ratios are about
+    exp(shifts[i]) — some above, some below the clip range."""
+    g = torch.Generator().manual_seed(seed)
+    rows, cols = len(lengths), 5
+    logps = -torch.rand(rows, cols, generator=g) * 2.0 - 0.05
+    noise = (torch.rand(rows, cols, generator=g) - 0.5) * 0.6
+    old = logps - torch.tensor(shifts).unsqueeze(1) + noise
+    ref = logps + (torch.rand(rows, cols, generator=g) - 0.5) * 1.5
+    entropies = torch.rand(rows, cols, generator=g) * 3.0
+    mask = torch.tensor([[1.0 if j < n else 0.0 for j in range(cols)] for n in lengths])
+    advantages = torch.tensor(advantages)
+    return {"logps": logps, "old": old, "ref": ref, "entropies": entropies, "advantages": advantages, "mask": mask}
+
+
+def fake_accelerator():
+    return types.SimpleNamespace(
+        num_processes=1,
+        gather=lambda t: t,
+        gather_for_metrics=lambda t: t,
+        reduce=lambda t, reduction="sum": t,
+        pad_across_processes=lambda t, dim=0, pad_index=0: t,
+    )
+
+
+def run_compute_loss(cls, attrs, args, x, inputs):
+    """`cls._compute_loss` on a stand-in trainer whose model returns `x["logps"]` (as a leaf
+    that collects the gradient) and `x["entropies"]`; returns the loss, d loss / d logps and
+    the metrics it logged."""
+    from collections import defaultdict
+
+    logps = x["logps"].clone().requires_grad_(True)
+    self = object.__new__(cls)
+    self.__dict__.update(
+        accelerator=fake_accelerator(),
+        model=types.SimpleNamespace(training=True),
+        _metrics={"train": defaultdict(list), "eval": defaultdict(list)},
+        aux_loss_enabled=False,
+        _entropy_bonus_enabled=False,
+        use_vllm=False,
+        vllm_importance_sampling_correction=False,
+        off_policy_mask_threshold=None,
+        current_gradient_accumulation_steps=1,
+        args=types.SimpleNamespace(steps_per_generation=1, use_bias_correction_kl=False, **args),
+        **attrs,
+    )
+    self._get_per_token_logps_and_entropies = lambda *a, **k: (logps, x["entropies"], None)
+    rows, cols = x["mask"].shape
+    base = {
+        "prompt_ids": torch.zeros(rows, 1, dtype=torch.long),
+        "prompt_mask": torch.ones(rows, 1, dtype=torch.long),
+        "completion_ids": torch.zeros(rows, cols, dtype=torch.long),
+        "completion_mask": x["mask"],
+        "advantages": x["advantages"],
+    }
+    loss = cls._compute_loss(self, None, {**base, **inputs})
+    loss.backward()
+    metrics = {k: v[0] for k, v in self._metrics["train"].items()}
+    return loss.item(), logps.grad.tolist(), metrics
+
+
+def compute_loss():
+    """GRPOTrainer._compute_loss and RLOOTrainer._compute_loss themselves, with the model's
+    forward mocked: every loss type, token and sequence ratios, β, δ and the high-entropy mask,
+    on four completions of lengths 5, 2, 0 (masked out whole) and 3."""
+    cases = []
+    x = loss_inputs(7, [5, 2, 0, 3], [0.9, -1.3, 0.5, -0.6], [0.35, -0.4, 0.0, 0.1])
+    for loss_type in ("grpo", "bnpo", "dr_grpo", "dapo", "cispo"):
+        for level in ("token", "sequence"):
+            for beta in (0.0, 0.04):
+                for delta in (None, 1.1):
+                    for quantile in (1.0, 0.5):
+                        if (delta is not None or quantile < 1.0) and (beta > 0.0 or level == "sequence"):
+                            continue
+                        attrs = dict(
+                            loss_type=loss_type,
+                            importance_sampling_level=level,
+                            beta=beta,
+                            epsilon_low=0.2,
+                            epsilon_high=0.28 if loss_type != "cispo" else 1.05,
+                            top_entropy_quantile=quantile,
+                            max_completion_length=6,
+                        )
+                        inputs = {
+                            "old_per_token_logps": x["old"],
+                            "ref_per_token_logps": x["ref"],
+                            "num_items_in_batch": x["mask"].sum(),
+                        }
+                        loss, grad, metrics = run_compute_loss(trl.GRPOTrainer, attrs, {"delta": delta}, x, inputs)
+                        cases.append({"trainer": "GRPOTrainer", **attrs, "delta": delta, "loss": loss, "grad": grad, "metrics": metrics})
+    # RLOO: one ratio per completion (its summed log-ratio), no KL term, a mean over completions
+    y = loss_inputs(11, [5, 3, 1, 4], [0.8, -1.1, 0.3, -0.4], [0.2, -0.25, 0.1, 0.05])
+    for eps_high in (0.2, 0.28):
+        attrs = dict(epsilon_low=0.2, epsilon_high=eps_high)
+        old = (y["old"] * y["mask"]).sum(1)
+        loss, grad, metrics = run_compute_loss(trl.RLOOTrainer, attrs, {}, y, {"old_logps": old})
+        cases.append({"trainer": "RLOOTrainer", **attrs, "loss_type": "rloo", "loss": loss, "grad": grad, "metrics": metrics})
+    return {
+        "inputs": {k: v.tolist() for k, v in x.items()},
+        "rloo_inputs": {k: v.tolist() for k, v in y.items()},
+        "cases": cases,
+    }
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     fixtures = {
@@ -192,6 +298,7 @@ def main():
         "decay_parameters.json": decay_parameter_names(),
         "chat_template_source.json": chat_template_source(),
         "reward_statistics.json": reward_statistics(),
+        "compute_loss.json": compute_loss(),
     }
     versions = {"trl": trl.__version__, "transformers": transformers.__version__, "torch": torch.__version__}
     for name, value in fixtures.items():

@@ -1,16 +1,19 @@
 //! Parity with TRL's and transformers' own code: `tests/fixtures/trl/*.json`, written by
 //! `scripts/trl_parity.py` from trl 1.16 and transformers 5 (config defaults, `trl.rewards`,
 //! `Trainer.get_decay_parameter_names`, `AutoTokenizer`'s choice of chat template, and the
-//! advantage and reward-statistics block of `GRPOTrainer`, run on fixed rewards). The tests
-//! need no Python.
+//! advantage and reward-statistics block of `GRPOTrainer`, run on fixed rewards, and
+//! `GRPOTrainer._compute_loss` / `RLOOTrainer._compute_loss` with the model's forward mocked).
+//! The tests need no Python.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use burn::tensor::{Tensor, TensorData};
 use common::fixture;
 use mgrpo::rl::advantage::{group_advantages, ScaleRewards};
+use mgrpo::rl::loss::{grpo_loss, high_entropy_mask, LossInputs, LossMetrics, StepCounts};
 use mgrpo::text::chat_template::{ChatTemplate, Message};
 use mgrpo::train::TrainConfig;
 use serde_json::Value;
@@ -243,6 +246,150 @@ fn weight_decay_spares_what_transformers_spares() {
                 matrix,
                 decayed.contains(&name.as_str()),
                 "{tied}: {name} {shape}"
+            );
+        }
+    }
+}
+
+type B = burn::backend::NdArray<f32>;
+type AB = burn::backend::Autodiff<B>;
+
+fn matrix(v: &Value) -> (Vec<f32>, [usize; 2]) {
+    let rows = v.as_array().unwrap();
+    let flat: Vec<f32> = rows.iter().flat_map(|r| common::floats(r)).collect();
+    let shape = [rows.len(), flat.len() / rows.len()];
+    (flat, shape)
+}
+
+fn tensor2(v: &Value) -> Tensor<AB, 2> {
+    let (flat, shape) = matrix(v);
+    Tensor::from_data(TensorData::new(flat, shape), &Default::default())
+}
+
+/// The TOML a TRL user would write for a `_compute_loss` case of the fixture.
+fn loss_config(c: &Value) -> String {
+    let f = |k: &str| c[k].as_f64().unwrap();
+    if c["trainer"] == "RLOOTrainer" {
+        return format!(
+            "algorithm = \"rloo\"\nepsilon = {}\nepsilon_high = {}\n",
+            f("epsilon_low"),
+            f("epsilon_high")
+        );
+    }
+    let mut toml = format!(
+        "loss_type = \"{}\"\nimportance_sampling_level = \"{}\"\nbeta = {}\nepsilon = {}\n\
+         epsilon_high = {}\ntop_entropy_quantile = {}\nmax_completion_length = {}\n",
+        c["loss_type"].as_str().unwrap(),
+        c["importance_sampling_level"].as_str().unwrap(),
+        f("beta"),
+        f("epsilon_low"),
+        f("epsilon_high"),
+        f("top_entropy_quantile"),
+        c["max_completion_length"].as_u64().unwrap(),
+    );
+    if let Some(delta) = c["delta"].as_f64() {
+        toml += &format!("delta = {delta}\n");
+    }
+    toml
+}
+
+/// `GRPOTrainer._compute_loss` and `RLOOTrainer._compute_loss` themselves, with the model's
+/// forward mocked (`scripts/trl_parity.py`): for each case the config a TRL user would write,
+/// through [`TrainConfig::loss_params`] and [`grpo_loss`], gives TRL's loss, its gradient
+/// with respect to every log-prob, and TRL's `kl`, `clip_ratio/*` and `cispo_clip_ratio`.
+#[test]
+fn compute_loss_is_trls() {
+    let d = data("compute_loss.json");
+    let cases = d["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 37);
+    for c in cases {
+        let toml = loss_config(c);
+        let cfg = TrainConfig::from_toml(&format!("dataset = \"d\"\n{toml}"), Path::new("t"), &[])
+            .unwrap_or_else(|e| panic!("{toml}: {e}"));
+        let rloo = c["trainer"] == "RLOOTrainer";
+        let x = &d[if rloo { "rloo_inputs" } else { "inputs" }];
+        let (mask, [n, t]) = matrix(&x["mask"]);
+        let quantile = c["top_entropy_quantile"].as_f64().unwrap_or(1.0) as f32;
+        let entropy_mask = (quantile < 1.0).then(|| {
+            let (h, shape) = matrix(&x["entropies"]);
+            let keep = high_entropy_mask(&h, &mask, quantile);
+            Tensor::from_data(TensorData::new(keep, shape), &Default::default())
+        });
+        let logps = tensor2(&x["logps"]).require_grad();
+        let params = cfg.loss_params();
+        let inputs = LossInputs {
+            logps: logps.clone(),
+            old_logps: Some(tensor2(&x["old"])),
+            ref_logps: Some(tensor2(&x["ref"])),
+            advantages: Tensor::from_data(
+                TensorData::new(common::floats(&x["advantages"]), [n]),
+                &Default::default(),
+            ),
+            mask: tensor2(&x["mask"]),
+            entropy_mask,
+        };
+        let tokens = mask.iter().sum::<f32>();
+        let counts = StepCounts {
+            sequences: n,
+            tokens: tokens as f64,
+            micro_batches: 1,
+            max_completion_length: c["max_completion_length"].as_u64().unwrap_or(0) as usize,
+        };
+        let (loss, sums) = grpo_loss(inputs, &params, &counts);
+        let grads = loss.backward();
+        let grad = logps
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        let value = loss.into_data().to_vec::<f32>().unwrap()[0];
+        let sums: Vec<f32> = sums.sums.into_data().to_vec().unwrap();
+        let m = LossMetrics::from_sums(&sums.try_into().unwrap());
+        let name = format!("{} [{}]", c["trainer"], toml.replace('\n', "; "));
+        let (want_grad, _) = matrix(&c["grad"]);
+        let want = c["loss"].as_f64().unwrap();
+        // a row masked out whole adds TRL's −A to RLOO's loss value, but no gradient
+        if !rloo || mask.chunks(t).all(|r| r.iter().any(|m| *m > 0.0)) {
+            assert!(
+                close(value as f64, want, 1e-6),
+                "{name}: loss ours {value}, TRL {want}"
+            );
+        }
+        for (i, (g, w)) in grad.iter().zip(&want_grad).enumerate() {
+            assert!(
+                close(*g as f64, *w as f64, 1e-5),
+                "{name}: d/d logp[{i}] ours {g}, TRL {w}"
+            );
+        }
+        let metric = |k: &str| c["metrics"][k].as_f64();
+        let mut expect = vec![];
+        if let Some(kl) = metric("kl") {
+            expect.push(("kl", m.kl, kl));
+        }
+        if let Some(r) = metric("cispo_clip_ratio") {
+            expect.push(("cispo_clip_ratio", m.clip_high, r));
+        } else {
+            expect.push((
+                "clip_ratio/low_mean",
+                m.clip_low,
+                metric("clip_ratio/low_mean").unwrap(),
+            ));
+            expect.push((
+                "clip_ratio/high_mean",
+                m.clip_high,
+                metric("clip_ratio/high_mean").unwrap(),
+            ));
+            expect.push((
+                "clip_ratio/region_mean",
+                m.clip_region,
+                metric("clip_ratio/region_mean").unwrap(),
+            ));
+        }
+        for (k, ours, trl) in expect {
+            assert!(
+                close(ours as f64, trl, 1e-6),
+                "{name}: {k} ours {ours}, TRL {trl}"
             );
         }
     }

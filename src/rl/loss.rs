@@ -124,14 +124,16 @@ pub struct LossInputs<B: Backend> {
     pub entropy_mask: Option<Tensor<B, 2>>,
 }
 
-/// Sums over the micro-batch's active tokens (detached), to be added up over the step.
+/// Sums over the micro-batch (detached), to be added up over the step.
 #[derive(Debug, Clone)]
 pub struct LossSums<B: Backend> {
-    /// `[5]`: Σ D, Σ low-clipped, Σ high-clipped, Σ region-clipped, Σ m
+    /// `[6]`: Σ D, Σ low-clipped, Σ high-clipped, Σ region-clipped, Σ m, and the units the
+    /// clip counts are of (Σ m for token ratios; sequences for sequence ratios)
     pub sums: Tensor<B, 1>,
 }
 
-/// [`LossSums`] read back: sums over active tokens, added up over micro-batches and devices.
+/// [`LossSums`] read back: sums over active tokens (over sequences for the clip counts of
+/// sequence ratios), added up over micro-batches and devices.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct TokenSums {
     /// Σ D (the k3 KL).
@@ -141,11 +143,14 @@ pub struct TokenSums {
     pub clip_region: f32,
     /// Σ m: the active tokens.
     pub tokens: f32,
+    /// What the clip counts are out of: the active tokens for token ratios, the sequences
+    /// (every one, as TRL counts them) for sequence ratios.
+    pub clip_units: f32,
 }
 
 impl TokenSums {
     /// Values in [`LossSums`]' order.
-    pub const LEN: usize = 5;
+    pub const LEN: usize = 6;
 
     /// From `LEN` values in [`LossSums`]' order.
     pub fn from_slice(v: &[f32]) -> Self {
@@ -155,6 +160,7 @@ impl TokenSums {
             clip_high: v[2],
             clip_region: v[3],
             tokens: v[4],
+            clip_units: v[5],
         }
     }
 
@@ -166,6 +172,7 @@ impl TokenSums {
             self.clip_high,
             self.clip_region,
             self.tokens,
+            self.clip_units,
         ]
     }
 
@@ -176,17 +183,20 @@ impl TokenSums {
         self.clip_high += other.clip_high;
         self.clip_region += other.clip_region;
         self.tokens += other.tokens;
+        self.clip_units += other.clip_units;
     }
 }
 
-/// [`LossSums`] read back and divided by the active tokens.
+/// [`LossSums`] read back: the KL divided by the active tokens, the clip counts by their units.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct LossMetrics {
     /// Mean k3 KL per active token (`kl`; 0 when β = 0).
     pub kl: f32,
-    /// Fraction of tokens with `r < 1 − ε_low` and `A < 0` (`clip_ratio/low_mean`).
+    /// Fraction of tokens (of sequences, with sequence ratios) with `r < 1 − ε_low` and
+    /// `A < 0` (`clip_ratio/low_mean`).
     pub clip_low: f32,
-    /// Fraction of tokens with `r > 1 + ε_high` and `A > 0` (`clip_ratio/high_mean`).
+    /// Fraction with `r > 1 + ε_high` and `A > 0` (`clip_ratio/high_mean`), `r` bounded by δ
+    /// first when it is set, as TRL does.
     pub clip_high: f32,
     /// Either of the two (`clip_ratio/region_mean`).
     pub clip_region: f32,
@@ -202,11 +212,12 @@ impl LossMetrics {
     /// Metrics from the step's token sums.
     pub fn from_totals(s: TokenSums) -> Self {
         let t = s.tokens.max(1.0);
+        let u = s.clip_units.max(1.0);
         Self {
             kl: s.kl / t,
-            clip_low: s.clip_low / t,
-            clip_high: s.clip_high / t,
-            clip_region: s.clip_region / t,
+            clip_low: s.clip_low / u,
+            clip_high: s.clip_high / u,
+            clip_region: s.clip_region / u,
             tokens: s.tokens,
         }
     }
@@ -295,13 +306,18 @@ pub fn grpo_loss<B: FusedBackend>(
     };
 
     // TRL's clip metrics: a token is "low-clipped" when the ratio fell below the range on a
-    // negative advantage, "high-clipped" when it rose above it on a positive one. For `cispo`
-    // "high-clipped" is TRL's `cispo_clip_ratio`: the weight was capped (r > ε_high, A > 0).
+    // negative advantage, "high-clipped" when it rose above it on a positive one (the ratio
+    // bounded by δ first). For `cispo` "high-clipped" is TRL's `cispo_clip_ratio`: the weight
+    // was capped (r > ε_high, A > 0). Sequence ratios count once per sequence, every sequence.
     let ratio = ratio.detach();
     let adv = adv.detach();
     let (low_bound, high_bound) = match params.loss_type {
         LossType::Cispo => (f32::NEG_INFINITY, params.epsilon_high),
         _ => (1.0 - params.epsilon_low, 1.0 + params.epsilon_high),
+    };
+    let ratio = match (params.loss_type, params.delta) {
+        (LossType::Cispo, _) | (_, None) => ratio,
+        (_, Some(delta)) => ratio.clamp_max(delta),
     };
     let low = ratio
         .clone()
@@ -313,17 +329,28 @@ pub fn grpo_loss<B: FusedBackend>(
         .bool_and(adv.greater_elem(0.0))
         .float();
     let region = (low.clone() + high.clone()).clamp_max(1.0);
+    let device = mask.device();
+    let (clip_weight, clip_units) = match params.importance_sampling {
+        ImportanceSampling::Token => (mask.clone(), mask.clone().sum()),
+        // the ratio is the same on every column: count column 0 of every row
+        ImportanceSampling::Sequence | ImportanceSampling::SequenceSum => {
+            let first: Vec<f32> = (0..n * t).map(|i| f32::from(i % t == 0)).collect();
+            let first = Tensor::<B, 2>::from_data(TensorData::new(first, [n, t]), &device);
+            (first, Tensor::from_data([n as f32], &device))
+        }
+    };
     let sums = Tensor::cat(
         vec![
             (kl * mask.clone()).sum(),
-            (low * mask.clone()).sum(),
-            (high * mask.clone()).sum(),
-            (region * mask.clone()).sum(),
+            (low * clip_weight.clone()).sum(),
+            (high * clip_weight.clone()).sum(),
+            (region * clip_weight).sum(),
             mask.sum(),
+            clip_units,
         ],
         0,
     )
-    .detach(); // [5]
+    .detach(); // [6]
     (loss, LossSums { sums })
 }
 

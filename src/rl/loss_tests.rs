@@ -254,7 +254,8 @@ fn two_sided_clipping_by_hand() {
 /// of its counted tokens' ratios. Seq 1: (1 · 1.5 · 0.5)^(1/3) = 0.75^(1/3) = 0.908560, inside
 /// the clip range, A = +1 → ℓ = −0.908560 on each token. Seq 2 (2 counted tokens):
 /// (1 · 0.5)^(1/2) = 0.707107 < 0.8 on A = −1 → low-clipped, ℓ = −min(−0.7071, −0.8) = 0.8.
-/// `grpo` aggregation: (−0.908560 + 0.8) / 2 = −0.054280; 2 of 5 tokens low-clipped.
+/// `grpo` aggregation: (−0.908560 + 0.8) / 2 = −0.054280. The clip metrics count sequences,
+/// as TRL's do for sequence ratios: 1 of 2 low-clipped (counting tokens would say 2 of 5).
 #[test]
 fn sequence_level_ratios_by_hand() {
     let p = LossParams {
@@ -267,7 +268,7 @@ fn sequence_level_ratios_by_hand() {
     assert!((got - want).abs() < 1e-6, "{got} vs {want}");
     let s: Vec<f32> = sums.sums.into_data().to_vec().unwrap();
     let m = LossMetrics::from_sums(&s.try_into().unwrap());
-    assert_eq!((m.clip_low, m.clip_high, m.clip_region), (0.4, 0.0, 0.4));
+    assert_eq!((m.clip_low, m.clip_high, m.clip_region), (0.5, 0.0, 0.5));
 }
 
 /// CISPO with ε_high = 1.2: ℓ = −sg(min(r, 1.2))·A·log π. Seq 1 (A = +1): weights [1, 1.2, 0.5],

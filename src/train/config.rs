@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::model::lora::{LoraConfig, LORA_TARGETS};
 use crate::reward::RewardConfig;
 use crate::rl::advantage::ScaleRewards;
-use crate::rl::loss::{ImportanceSampling, LossType};
+use crate::rl::loss::{ImportanceSampling, LossParams, LossType};
 use crate::rl::nodes::Nodes;
 use crate::sections::take_flat;
 use crate::text::template::PAPER_GUIDE_PHRASES;
@@ -377,6 +377,22 @@ impl TrainConfig {
     /// The upper clip bound.
     pub fn epsilon_high(&self) -> f32 {
         self.epsilon_high.unwrap_or(self.epsilon)
+    }
+
+    /// The objective as the algorithm sets it from this config's loss keys (RLOO fixes its
+    /// own: one summed ratio per completion, averaged over completions, no KL term).
+    pub fn loss_params(&self) -> LossParams {
+        crate::algo::loss_params(
+            self.algorithm,
+            LossParams {
+                epsilon_low: self.epsilon,
+                epsilon_high: self.epsilon_high(),
+                beta: self.beta,
+                loss_type: self.loss_type,
+                importance_sampling: self.importance_sampling_level,
+                delta: self.delta,
+            },
+        )
     }
 
     /// Steps of the run for a dataset of `rows` problems.

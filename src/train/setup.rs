@@ -204,17 +204,7 @@ pub(crate) fn step_seed(seed: u64, step: usize) -> u64 {
 /// The update's settings: the loss (as the method sets it), micro-batches, clipping.
 pub(crate) fn update_config(cfg: &TrainConfig) -> UpdateConfig {
     UpdateConfig {
-        loss: algo::loss_params(
-            cfg.algorithm,
-            LossParams {
-                epsilon_low: cfg.epsilon,
-                epsilon_high: cfg.epsilon_high(),
-                beta: cfg.beta,
-                loss_type: cfg.loss_type,
-                importance_sampling: cfg.importance_sampling_level,
-                delta: cfg.delta,
-            },
-        ),
+        loss: cfg.loss_params(),
         micro_batch: cfg.per_device_train_batch_size,
         max_grad_norm: cfg.optim.max_grad_norm,
         temperature: cfg.temperature,
