@@ -256,7 +256,7 @@ type AB = burn::backend::Autodiff<B>;
 
 fn matrix(v: &Value) -> (Vec<f32>, [usize; 2]) {
     let rows = v.as_array().unwrap();
-    let flat: Vec<f32> = rows.iter().flat_map(|r| common::floats(r)).collect();
+    let flat: Vec<f32> = rows.iter().flat_map(common::floats).collect();
     let shape = [rows.len(), flat.len() / rows.len()];
     (flat, shape)
 }

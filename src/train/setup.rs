@@ -5,14 +5,13 @@
 
 use super::config::TrainConfig;
 use super::evaluate::EvalSet;
-use crate::algo;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::generate::{GenerateConfig, SamplingParams, StopStrings};
 use crate::model::dir::ModelDir;
 use crate::model::{Precision, Qwen2Config};
 use crate::rl::grpo::UpdateConfig;
-use crate::rl::loss::{ImportanceSampling, LossParams, LossType};
+use crate::rl::loss::{ImportanceSampling, LossType};
 use crate::rl::schedule::Schedule;
 use crate::text::template::PromptTemplate;
 use crate::text::tokenizer::Tokenizer;
