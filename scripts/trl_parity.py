@@ -290,6 +290,118 @@ def compute_loss():
     }
 
 
+TRL_PPO_VERSION = "1.9.0"
+
+
+def trl_ppo_source():
+    """trl 1.9's `trl/experimental/ppo/ppo_trainer.py` and `trl/experimental/utils.py`, read
+    from its wheel (1.16 ships no PPO): `pip download trl==1.9.0 --no-deps`."""
+    import subprocess
+    import sys
+    import zipfile
+
+    d = tempfile.mkdtemp()
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", f"trl=={TRL_PPO_VERSION}", "--no-deps", "-q", "-d", d],
+        check=True,
+    )
+    (wheel,) = [f for f in os.listdir(d) if f.endswith(".whl")]
+    with zipfile.ZipFile(os.path.join(d, wheel)) as z:
+        trainer = z.read("trl/experimental/ppo/ppo_trainer.py").decode()
+        utils = z.read("trl/experimental/utils.py").decode()
+    return trainer, utils
+
+
+def functions(source, names):
+    """The top-level functions `names` of a module's source, as code to exec."""
+    import ast
+
+    tree = ast.parse(source)
+    return "\n\n".join(
+        ast.get_source_segment(source, node)
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and node.name in names
+    )
+
+
+def ppo_advantages():
+    """The reward, GAE and whitening block of trl 1.9's `PPOTrainer.train` (from
+    `response_idxs = ...` to the masked advantages), cut out of its source and run on fixed
+    log-probs, values and scores, for three layouts of the same completions:
+    - `cut`: no EOS, every completion at the budget (no padding): the score's slot is the last
+      token in TRL's layout and in ours;
+    - `pad_is_eos`: EOS then padding with pad == eos (Qwen2.5 base): TRL puts the score on the
+      EOS slot, and leaves EOS out of the policy's tokens, its KL and the whitening;
+    - `pad_is_not_eos`: EOS then padding with pad != eos: TRL puts the score one slot past EOS."""
+    trainer, utils = trl_ppo_source()
+    src = trainer[trainer.index("response_idxs = torch.arange"):]
+    src = src[: src.index("\n", src.index("advantages = torch.masked_fill(advantages, padding_mask, 0)"))]
+    lines = src.split("\n")
+    indent = min(len(l) - len(l.lstrip()) for l in lines[1:] if l.strip())
+    block = "\n".join([lines[0]] + [l[indent:] for l in lines[1:]])
+    helpers = functions(trainer, {"masked_mean", "masked_var", "masked_whiten"}) + "\n\n" + functions(
+        utils, {"first_true_indices"}
+    )
+    scope = {"torch": torch, "INVALID_LOGPROB": 1.0, "empty_cache": lambda: None}
+    exec(helpers, scope)
+    g = torch.Generator().manual_seed(5)
+    n, t = 3, 6
+    logprobs = -torch.rand(n, t, generator=g) * 2.0 - 0.1
+    ref_logprobs = logprobs + (torch.rand(n, t, generator=g) - 0.5) * 0.6
+    values = torch.rand(n, t, generator=g) - 0.3
+    scores = torch.tensor([1.0, 0.0, 0.5])
+    tokens, eos, pad = 7, 2, 0
+    cases = []
+    for layout, lengths, pad_id in [("cut", [6, 6, 6], pad), ("pad_is_eos", [4, 2, 6], eos), ("pad_is_not_eos", [4, 2, 6], pad)]:
+        responses = torch.full((n, t), tokens)
+        for i, length in enumerate(lengths):
+            if length < t:  # `length` tokens, then EOS, then padding
+                responses[i, length] = eos
+                responses[i, length + 1 :] = pad_id
+        for kl_estimator in ("k1", "k3"):
+            for whiten_rewards in (False, True):
+                args = types.SimpleNamespace(
+                    kl_coef=0.05, kl_estimator=kl_estimator, whiten_rewards=whiten_rewards, gamma=1.0, lam=0.95
+                )
+                postprocessed = responses.clone()
+                sequence_lengths = scope["first_true_indices"](postprocessed == pad_id) - 1
+                local = dict(
+                    scope,
+                    args=args,
+                    responses=responses,
+                    sequence_lengths=sequence_lengths,
+                    logprobs=logprobs.clone(),
+                    ref_logprobs=ref_logprobs.clone(),
+                    values=values.clone(),
+                    scores=scores.clone(),
+                )
+                exec(block, local)
+                cases.append(
+                    {
+                        "layout": layout,
+                        "completion_tokens": lengths,
+                        "kl_estimator": kl_estimator,
+                        "whiten_rewards": whiten_rewards,
+                        "policy_mask": (~local["padding_mask"]).float().tolist(),
+                        "value_mask": (~local["padding_mask_p1"]).float().tolist(),
+                        "rewards": local["rewards"].tolist(),
+                        "advantages": local["advantages"].tolist(),
+                        "returns": local["returns"].tolist(),
+                    }
+                )
+    return {
+        "trl_version": TRL_PPO_VERSION,
+        "gamma": 1.0,
+        "lam": 0.95,
+        "kl_coef": 0.05,
+        "logps": logprobs.tolist(),
+        "ref_logps": ref_logprobs.tolist(),
+        "values": values.tolist(),
+        "scores": scores.tolist(),
+        "cases": cases,
+    }
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     fixtures = {
@@ -299,6 +411,7 @@ def main():
         "chat_template_source.json": chat_template_source(),
         "reward_statistics.json": reward_statistics(),
         "compute_loss.json": compute_loss(),
+        "ppo_advantages.json": ppo_advantages(),
     }
     versions = {"trl": trl.__version__, "transformers": transformers.__version__, "torch": torch.__version__}
     for name, value in fixtures.items():

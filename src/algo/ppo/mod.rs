@@ -8,6 +8,9 @@ mod gae;
 mod loss;
 mod update;
 
+#[cfg(test)]
+mod trl_tests;
+
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

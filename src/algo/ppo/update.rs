@@ -151,6 +151,27 @@ fn window_values<B: FusedBackend>(
     at_least_f32(critic.forward_window(&rows_input(rows, device), t))
 }
 
+/// Per-token rewards (KL penalty, the score on each row's last token, whitened when
+/// `whiten_rewards`), whitened GAE advantages and returns, all `[n, t]` row-major over `mask`.
+pub(crate) fn advantages(
+    logps: &[f32],
+    refs: &[f32],
+    values: &[f32],
+    scores: &[f32],
+    mask: &[f32],
+    kl_coef: f32,
+    cfg: &PpoConfig,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let t = mask.len() / scores.len().max(1);
+    let mut rewards = token_rewards(logps, refs, scores, mask, kl_coef, cfg.kl_estimator);
+    if cfg.whiten_rewards {
+        rewards = whiten(&rewards, mask, false);
+    }
+    let (adv, ret) = gae(&rewards, values, mask, t, cfg.gamma, cfg.lam);
+    let adv = whiten(&adv, mask, true);
+    (rewards, adv, ret)
+}
+
 /// Rewards, GAE and whitened advantages for a scored experience (old log-probs filled in,
 /// reference log-probs when `kl_coef > 0`), its verifier `scores` and the critic's `values`.
 pub fn prepare(
@@ -189,12 +210,7 @@ pub fn prepare(
     } else {
         0.0
     };
-    let mut rewards = token_rewards(&logps, &refs, scores, &mask, kl_coef, cfg.kl_estimator);
-    if cfg.whiten_rewards {
-        rewards = whiten(&rewards, &mask, false);
-    }
-    let (adv, ret) = gae(&rewards, &vals, &mask, t, cfg.gamma, cfg.lam);
-    let adv = whiten(&adv, &mask, true);
+    let (_, adv, ret) = advantages(&logps, &refs, &vals, scores, &mask, kl_coef, cfg);
 
     let mut objective = Objective::default();
     for i in 0..n {
