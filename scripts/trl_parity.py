@@ -118,40 +118,62 @@ def chat_template_source():
     return out
 
 
+def method_block(method, first, last):
+    """The lines of `method`'s source from the one starting `first` to the end of the one
+    holding `last`, dedented to run as a module."""
+    src = textwrap.dedent(inspect.getsource(method))
+    start = src.index(first)
+    end = src.index("\n", src.index(last))
+    lines = src[start:end].split("\n")
+    # the first line was cut at its text: dedent the rest as a whole
+    indent = min(len(l) - len(l.lstrip()) for l in lines[1:] if l.strip())
+    return "\n".join([lines[0]] + [l[indent:] for l in lines[1:]])
+
+
+NAN = float("nan")
+
+# (name, rewards per function per completion, num_generations); NaN is a function's None
+REWARD_CASES = [
+    ("two flat groups", [[1.0], [1.0], [0.0], [0.0]], 2),
+    ("mixed groups", [[1.0], [0.0], [0.0], [0.0], [1.0], [1.0], [0.5], [0.0], [0.25]], 3),
+    ("every reward equal", [[1.0], [1.0], [1.0], [1.0]], 2),
+    ("one group", [[1.0], [0.0], [0.0], [1.0]], 4),
+    ("weighted functions", [[1.0, 0.0], [0.0, -0.5], [1.0, -1.0], [0.0, 0.0]], 2),
+    ("a None row", [[1.0], [NAN], [0.0], [0.5], [0.0], [1.0]], 3),
+    ("functions abstaining in turn", [[1.0, NAN], [NAN, 0.5], [NAN, NAN], [0.0, 1.0], [0.5, NAN], [NAN, -1.0]], 3),
+    ("one scored in a group, one group unscored", [[1.0], [NAN], [NAN], [NAN], [NAN], [NAN], [0.0], [1.0], [0.5]], 3),
+]
+
+
 def reward_statistics():
-    """GRPOTrainer's advantage and reward-statistics code, run on fixed rewards.
+    """GRPOTrainer's and RLOOTrainer's advantage and reward-statistics code, run on fixed
+    rewards (NaN: a function's None).
 
     The block from `unscorable_mask = ...` to the `frac_reward_zero_std` metric is cut out of
     `_generate_and_score_completions` and executed with a stand-in `self` that holds only the
     attributes it reads."""
-    src = textwrap.dedent(inspect.getsource(trl.GRPOTrainer._generate_and_score_completions))
-    start = src.index("unscorable_mask = ")
-    end = src.index('self._metrics[mode]["frac_reward_zero_std"]')
-    end = src.index("\n", end)
-    block = textwrap.dedent(src[start:end])
-    # the block is indented as one level of the method body: dedent it as a whole
-    lines = block.split("\n")
-    indent = min(len(l) - len(l.lstrip()) for l in lines[1:] if l.strip())
-    block = "\n".join([lines[0]] + [l[indent:] for l in lines[1:]])
-    cases = []
-    inputs = [
-        ("two flat groups", [[1.0], [1.0], [0.0], [0.0]], 2),
-        ("mixed groups", [[1.0], [0.0], [0.0], [0.0], [1.0], [1.0], [0.5], [0.0], [0.25]], 3),
-        ("every reward equal", [[1.0], [1.0], [1.0], [1.0]], 2),
-        ("one group", [[1.0], [0.0], [0.0], [1.0]], 4),
-        ("weighted functions", [[1.0, 0.0], [0.0, -0.5], [1.0, -1.0], [0.0, 0.0]], 2),
-    ]
-    for name, rewards, g in inputs:
-        for scale in ("group", "batch", "none"):
-            funcs = len(rewards[0])
-            weights = [1.0] * funcs if funcs == 1 else [1.0, 0.5]
-            metrics = {"train": {}}
-            from collections import defaultdict
+    from collections import defaultdict
 
+    grpo = method_block(
+        trl.GRPOTrainer._generate_and_score_completions, "unscorable_mask = ", 'self._metrics[mode]["frac_reward_zero_std"]'
+    )
+    rloo = method_block(
+        trl.RLOOTrainer._generate_and_score_completions, "unscorable_mask = ", 'self._metrics[mode]["frac_reward_zero_std"]'
+    )
+    cases = []
+    for name, rewards, g in REWARD_CASES:
+        funcs = len(rewards[0])
+        weights = [1.0] * funcs if funcs == 1 else [1.0, 0.5]
+        runs = [("GRPOTrainer", grpo, scale, None) for scale in ("group", "batch", "none")]
+        runs += [("RLOOTrainer", rloo, None, normalize) for normalize in (False, True)]
+        for trainer, block, scale, normalize in runs:
             metrics = {"train": defaultdict(list)}
             self = types.SimpleNamespace(
                 multi_objective_aggregation="sum_then_normalize",
                 scale_rewards=scale,
+                normalize_advantages=normalize,
+                reward_clip_range=None,
+                beta=0.0,
                 reward_weights=torch.tensor(weights),
                 accelerator=types.SimpleNamespace(process_index=0),
                 reward_func_names=[f"f{i}" for i in range(funcs)],
@@ -168,17 +190,21 @@ def reward_statistics():
                 "device": "cpu",
             }
             exec(block, scope)
+            m = metrics["train"]
             cases.append(
                 {
+                    "trainer": trainer,
                     "name": name,
                     "scale_rewards": scale,
+                    "normalize_advantages": normalize,
                     "num_generations": g,
                     "rewards_per_func": rewards,
                     "weights": weights,
                     "advantages": scope["all_process_advantages"].tolist(),
-                    "reward": metrics["train"]["reward"][0],
-                    "reward_std": metrics["train"]["reward_std"][0],
-                    "frac_reward_zero_std": metrics["train"]["frac_reward_zero_std"][0],
+                    "reward": m["reward"][0],
+                    "reward_std": m["reward_std"][0],
+                    "frac_reward_zero_std": m["frac_reward_zero_std"][0],
+                    "func_means": [m[f"rewards/f{i}/mean"][0] for i in range(funcs)],
                 }
             )
     return cases
@@ -416,7 +442,7 @@ def main():
     versions = {"trl": trl.__version__, "transformers": transformers.__version__, "torch": torch.__version__}
     for name, value in fixtures.items():
         with open(os.path.join(OUT, name), "w") as f:
-            json.dump({"made_by": "scripts/trl_parity.py", "versions": versions, "data": value}, f, indent=1)
+            json.dump({"made_by": "scripts/trl_parity.py", "versions": versions, "data": jsonable(value)}, f, indent=1)
             f.write("\n")
         print("wrote", os.path.join("tests", "fixtures", "trl", name))
 

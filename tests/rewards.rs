@@ -115,3 +115,73 @@ fn a_broken_reward_stops_the_run_naming_it() {
         assert!(!out.exists(), "{set}: wrote {out_s}");
     }
 }
+
+/// TRL's None: a reward function that has no opinion on some rows (here every prompt starting
+/// with an even digit). Those completions get no reward and advantage 0, the others train as
+/// before; `reward` and `rewards/palindrome/mean` are over the scored rows; a run stopped and
+/// resumed reads its own metrics back and ends where the uninterrupted one does.
+#[test]
+fn a_reward_that_abstains_leaves_rows_unscored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cmd = "reward.commands.palindrome.command=[\"python3\", \"scripts/trl_reward.py\", \
+               \"scripts/palindrome_reward.py:palindrome_or_none\"]";
+    let sets = [
+        "--set",
+        cmd,
+        "--set",
+        "max_steps=4",
+        "--set",
+        "save_steps=2",
+    ];
+    let whole = tmp.path().join("whole");
+    let mut args = vec!["--set", "log_completions=true"];
+    args.extend(sets);
+    run_config("train", CONFIG, &whole, &args);
+    let m = jsonl(&whole.join("metrics.jsonl"));
+    assert_eq!(m.len(), 4);
+    let done = jsonl(&whole.join("completions.jsonl"));
+    let (mut unscored, mut scored) = (0, 0);
+    for c in &done {
+        let problem = c["problem"].as_str().unwrap();
+        let digit: u32 = problem.trim_start_matches("pal-").parse().unwrap();
+        if digit % 2 == 0 {
+            unscored += 1;
+            assert!(c["reward"].is_null(), "{c}");
+            assert!(c["rewards"]["palindrome"].is_null(), "{c}");
+            assert_eq!(c["advantage"], 0.0, "{c}");
+        } else {
+            scored += 1;
+            assert!(c["reward"].as_f64().unwrap() >= 0.0, "{c}");
+        }
+    }
+    assert!(
+        unscored > 0 && scored > 0,
+        "{unscored} unscored, {scored} scored"
+    );
+    for (step, row) in m.iter().enumerate() {
+        let rows: Vec<f64> = done
+            .iter()
+            .filter(|c| c["step"] == step + 1 && !c["reward"].is_null())
+            .map(|c| c["reward"].as_f64().unwrap())
+            .collect();
+        let want = rows.iter().sum::<f64>() / rows.len() as f64;
+        let got = row["reward"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() < 1e-5,
+            "step {}: {got} vs {want}",
+            step + 1
+        );
+        assert_eq!(row["reward"], row["rewards/palindrome/mean"]);
+    }
+    let parted = tmp.path().join("parted");
+    let mut args = vec!["--stop-after", "2"];
+    args.extend(sets);
+    run_config("train", CONFIG, &parted, &args);
+    let o = mgrpo(&["train", "--resume", parted.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let resumed = jsonl(&parted.join("metrics.jsonl"));
+    for (a, b) in m.iter().zip(&resumed) {
+        assert_eq!(a["reward"], b["reward"]);
+        assert_eq!(a["loss"], b["loss"]);
+    }
+}

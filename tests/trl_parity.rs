@@ -12,6 +12,7 @@ use std::path::Path;
 
 use burn::tensor::{Tensor, TensorData};
 use common::fixture;
+use mgrpo::reward::{weighted_total, RewardSet};
 use mgrpo::rl::advantage::{group_advantages, ScaleRewards};
 use mgrpo::rl::loss::{grpo_loss, high_entropy_mask, LossInputs, LossMetrics, StepCounts};
 use mgrpo::text::chat_template::{ChatTemplate, Message};
@@ -126,20 +127,37 @@ fn soft_overlong_punishment_is_trls() {
     }
 }
 
-/// The advantages and TRL's `reward`, `reward_std` and `frac_reward_zero_std`, from the same
-/// rewards under each `scale_rewards`.
+/// A fixture number: a JSON number, or `"nan"` for NaN.
+fn number(v: &Value) -> f64 {
+    match v.as_str() {
+        Some("nan") => f64::NAN,
+        _ => v.as_f64().unwrap(),
+    }
+}
+
+fn same(got: f32, want: f64, tol: f64) -> bool {
+    (got.is_nan() && want.is_nan()) || (got as f64 - want).abs() < tol
+}
+
+/// GRPO's advantages and TRL's `reward`, `reward_std`, `frac_reward_zero_std` and
+/// `rewards/<name>/mean`, from the same rewards (some of them a function's None) under each
+/// `scale_rewards`; the totals are [`weighted_total`]'s, the statistics [`RewardSet::stats`]'
+/// reductions. RLOO's half of the fixture is `algo::rloo::tests`.
 #[test]
 fn advantages_and_reward_statistics_are_trls() {
     let cases = data("reward_statistics.json");
     let mut n = 0;
     for c in cases.as_array().unwrap() {
-        let weights: Vec<f64> = c["weights"]
+        if c["trainer"] != "GRPOTrainer" {
+            continue;
+        }
+        let weights: Vec<f32> = c["weights"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|w| w.as_f64().unwrap())
+            .map(|w| number(w) as f32)
             .collect();
-        let rewards: Vec<f32> = c["rewards_per_func"]
+        let per_func: Vec<Vec<f32>> = c["rewards_per_func"]
             .as_array()
             .unwrap()
             .iter()
@@ -147,10 +165,13 @@ fn advantages_and_reward_statistics_are_trls() {
                 row.as_array()
                     .unwrap()
                     .iter()
-                    .zip(&weights)
-                    .map(|(r, w)| r.as_f64().unwrap() * w)
-                    .sum::<f64>() as f32
+                    .map(|r| number(r) as f32)
+                    .collect()
             })
+            .collect();
+        let rewards: Vec<f32> = per_func
+            .iter()
+            .map(|s| weighted_total(s, &weights))
             .collect();
         let scale = match c["scale_rewards"].as_str().unwrap() {
             "group" => ScaleRewards::Group,
@@ -161,12 +182,23 @@ fn advantages_and_reward_statistics_are_trls() {
         let a = group_advantages(&rewards, g, scale);
         let what = format!("{} / {:?}", c["name"], scale);
         for (got, want) in a.values.iter().zip(c["advantages"].as_array().unwrap()) {
-            let want = want.as_f64().unwrap();
             assert!(
-                (*got as f64 - want).abs() < 1e-5,
+                same(*got, number(want), 1e-5),
                 "{what}: advantages {:?} vs TRL {}",
                 a.values,
                 c["advantages"]
+            );
+        }
+        let funcs: Vec<String> = (0..weights.len()).map(|i| format!("f{i}")).collect();
+        let stats = RewardSet::stats_of(&funcs, &per_func);
+        for (i, want) in c["func_means"].as_array().unwrap().iter().enumerate() {
+            let got = stats
+                .get(&format!("rewards/f{i}/mean"))
+                .copied()
+                .unwrap_or(f32::NAN);
+            assert!(
+                same(got, number(want), 1e-6),
+                "{what}: rewards/f{i}/mean ours {got}, TRL {want}"
             );
         }
         for (name, got, want) in [
@@ -178,15 +210,14 @@ fn advantages_and_reward_statistics_are_trls() {
                 &c["frac_reward_zero_std"],
             ),
         ] {
-            let want = want.as_f64().unwrap();
             assert!(
-                (got as f64 - want).abs() < 1e-6,
+                same(got, number(want), 1e-6),
                 "{what}: {name} ours {got}, TRL {want}"
             );
         }
         n += 1;
     }
-    assert_eq!(n, 15);
+    assert_eq!(n, 24);
 }
 
 /// AutoTokenizer reads `chat_template.jinja` over `tokenizer_config.json`'s copy, and a

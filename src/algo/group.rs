@@ -29,8 +29,3 @@ impl Group {
         }
     }
 }
-
-/// The mean of `x` (0 when empty).
-pub(crate) fn mean(x: &[f32]) -> f32 {
-    x.iter().sum::<f32>() / x.len().max(1) as f32
-}

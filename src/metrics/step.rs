@@ -13,8 +13,11 @@ pub struct StepMetrics {
     pub step: usize,
     /// Passes over the dataset so far (fractional).
     pub epoch: f64,
-    /// Mean total reward.
+    /// Mean total reward over the scored completions (`null` when a reward program scored none
+    /// of them: TRL's None).
+    #[serde(deserialize_with = "nan_from_null")]
     pub reward: f32,
+    #[serde(deserialize_with = "nan_from_null")]
     pub reward_std: f32,
     pub frac_reward_zero_std: f32,
     /// Fraction of completions whose final answer is right.
@@ -101,6 +104,12 @@ pub struct StepMetrics {
     pub method: MethodStats,
 }
 
+/// A number written as `null` (serde_json's NaN) read back as NaN, so a run whose line has one
+/// can be resumed.
+pub(crate) fn nan_from_null<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f32, D::Error> {
+    Ok(Option::<f32>::deserialize(d)?.unwrap_or(f32::NAN))
+}
+
 /// The per-function reward statistics of a step, flattened into its line as
 /// `rewards/<name>/mean` and `rewards/<name>/std`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -141,3 +150,25 @@ pub const TIMING_KEYS: &[&str] = &[
     "time/backward",
     "time/optimizer",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A step whose completions no reward scored logs `reward: null` (TRL's None); the line
+    /// reads back (a resume reads every line), the null as NaN.
+    #[test]
+    fn a_null_reward_reads_back() {
+        let m = StepMetrics {
+            step: 3,
+            reward: f32::NAN,
+            reward_std: f32::NAN,
+            ..Default::default()
+        };
+        let line = serde_json::to_string(&m).unwrap();
+        assert!(line.contains("\"reward\":null"), "{line}");
+        let back: StepMetrics = serde_json::from_str(&line).unwrap();
+        assert!(back.reward.is_nan() && back.reward_std.is_nan());
+        assert_eq!(back.step, 3);
+    }
+}

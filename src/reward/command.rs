@@ -9,6 +9,10 @@
 //! `gold_answer` (the final answer the verifier compares with), `prompt_text` (the templated
 //! prompt the completion follows, special tokens included), `completion_length` (tokens) and
 //! `max_completion_length` (the token budget it was sampled with).
+//!
+//! A line `None` (or `null`, `nan`) is TRL's `None`: this reward has no opinion on the row
+//! (a function for another task's rows). The row's total is the weighted sum of the rewards that
+//! scored it; a row no reward scored has no reward at all and no advantage (`reward::set`).
 
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -153,10 +157,15 @@ impl CommandReward {
             .enumerate()
             .map(|(i, (line, r))| {
                 let v = line.trim();
+                // TRL's None (no opinion on this row): printed as `None`, `null` or `nan`
+                if ["none", "null", "nan"].contains(&v.to_ascii_lowercase().as_str()) {
+                    return Ok(f32::NAN);
+                }
                 match v.parse::<f32>() {
                     Ok(x) if x.is_finite() => Ok(x),
                     _ => Err(self.err(format!(
-                        "`{}`: line {} (row {}, problem `{}`): `{v}` is not a finite number",
+                        "`{}`: line {} (row {}, problem `{}`): `{v}` is neither a finite number \
+                         nor None",
                         self.shown(),
                         i + 1,
                         i + 1,
@@ -169,6 +178,10 @@ impl CommandReward {
 }
 
 impl Reward for CommandReward {
+    fn may_abstain(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &str {
         &self.name
     }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use builtin::soft_overlong;
 pub use command::CommandSpec;
 pub use math::MathReward;
-pub use set::{RewardSet, BUILTIN_REWARDS};
+pub use set::{weighted_total, RewardSet, BUILTIN_REWARDS};
 
 use crate::data::Problem;
 use crate::error::Result;
@@ -112,8 +112,13 @@ impl<'a> RewardInput<'a> {
 pub trait Reward: Send + Sync {
     /// The name in `funcs` and in the `rewards/<name>/…` metrics.
     fn name(&self) -> &str;
-    /// One score per row.
+    /// One score per row; NaN (TRL's None: no opinion on the row) only when
+    /// [`Self::may_abstain`].
     fn score(&self, rows: &[RewardInput<'_>]) -> Result<Vec<f32>>;
+    /// Whether this reward may leave rows unscored (an external command may; built-ins never).
+    fn may_abstain(&self) -> bool {
+        false
+    }
 }
 
 impl Default for RewardConfig {
@@ -140,7 +145,8 @@ pub struct RewardParts {
     pub correct: bool,
     /// Whether the completion has a non-empty `\boxed{}` answer.
     pub formatted: bool,
-    /// The weighted sum of the scores.
+    /// The weighted sum of the scores that were given (TRL's `nansum`); NaN when no reward
+    /// scored the row (it then gets no advantage and is left out of the reward statistics).
     pub total: f32,
     /// Each reward's score, in `funcs` order.
     pub scores: Vec<f32>,

@@ -26,6 +26,21 @@ enum Judge {
     Threshold(f32),
 }
 
+/// A completion's reward from its functions' `scores` (NaN: the function's None) and their
+/// `weights`: TRL's `nansum` of the weighted scores, and NaN when no function scored it (a
+/// completion with no reward: no advantage, left out of the statistics).
+pub fn weighted_total(scores: &[f32], weights: &[f32]) -> f32 {
+    if !scores.is_empty() && scores.iter().all(|s| s.is_nan()) {
+        return f32::NAN;
+    }
+    scores
+        .iter()
+        .zip(weights)
+        .filter(|(s, _)| !s.is_nan())
+        .map(|(s, w)| w * s)
+        .sum()
+}
+
 /// The named rewards of a run with their weights.
 pub struct RewardSet {
     funcs: Vec<Box<dyn Reward>>,
@@ -179,7 +194,7 @@ impl RewardSet {
                 scores: Vec::with_capacity(self.funcs.len()),
             })
             .collect();
-        for (f, &w) in self.funcs.iter().zip(&self.weights) {
+        for f in &self.funcs {
             let scores = f.score(rows)?;
             if scores.len() != rows.len() {
                 return Err(Error::Reward {
@@ -188,7 +203,8 @@ impl RewardSet {
                 });
             }
             for (i, (parts, s)) in out.iter_mut().zip(scores).enumerate() {
-                if !s.is_finite() {
+                // NaN is a reward's None (no opinion), which only a command can give
+                if s.is_infinite() || (s.is_nan() && !f.may_abstain()) {
                     return Err(Error::Reward {
                         reward: f.name().into(),
                         msg: format!(
@@ -198,11 +214,11 @@ impl RewardSet {
                         ),
                     });
                 }
-                parts.total += w * s;
                 parts.scores.push(s);
             }
         }
         for p in &mut out {
+            p.total = weighted_total(&p.scores, &self.weights);
             p.correct = match self.judge {
                 Judge::Accuracy(i) => p.scores[i] >= 0.5,
                 Judge::Threshold(t) => p.total >= t,
@@ -212,14 +228,25 @@ impl RewardSet {
     }
 
     /// Mean and standard deviation (unbiased, as TRL's `nanstd`; 0 for one value) of each
-    /// reward over `parts`, by name: the `rewards/<name>/mean` and `rewards/<name>/std` metrics.
+    /// reward over the rows it scored, by name: the `rewards/<name>/mean` and
+    /// `rewards/<name>/std` metrics. A reward that scored no row has neither (TRL logs None).
     pub fn stats(&self, parts: &[RewardParts]) -> BTreeMap<String, f32> {
+        let scores: Vec<&[f32]> = parts.iter().map(|p| &p.scores[..]).collect();
+        Self::stats_of(&self.names(), &scores)
+    }
+
+    /// [`Self::stats`] of the rewards `names` from each row's scores (in `names` order).
+    pub fn stats_of<S: AsRef<[f32]>>(names: &[String], rows: &[S]) -> BTreeMap<String, f32> {
         let mut out = BTreeMap::new();
-        for (i, f) in self.funcs.iter().enumerate() {
-            let xs: Vec<f32> = parts
+        for (i, name) in names.iter().enumerate() {
+            let xs: Vec<f32> = rows
                 .iter()
-                .filter_map(|p| p.scores.get(i).copied())
+                .filter_map(|r| r.as_ref().get(i).copied())
+                .filter(|s| !s.is_nan())
                 .collect();
+            if xs.is_empty() && !rows.is_empty() {
+                continue;
+            }
             let n = xs.len() as f32;
             let mean = xs.iter().sum::<f32>() / n.max(1.0);
             let std = if xs.len() < 2 {
@@ -227,8 +254,8 @@ impl RewardSet {
             } else {
                 (xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / (n - 1.0)).sqrt()
             };
-            out.insert(format!("rewards/{}/mean", f.name()), mean);
-            out.insert(format!("rewards/{}/std", f.name()), std);
+            out.insert(format!("rewards/{name}/mean"), mean);
+            out.insert(format!("rewards/{name}/std"), std);
         }
         out
     }

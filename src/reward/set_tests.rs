@@ -148,13 +148,16 @@ fn command_failures_name_the_reward_and_the_row() {
     let e = err(&with(sh("cat >/dev/null; echo 1; echo oops")), 2);
     assert!(e.starts_with("reward `mine`: "), "{e}");
     assert!(
-        e.contains("line 2 (row 2, problem `bad-7`): `oops` is not a finite number"),
+        e.contains("line 2 (row 2, problem `bad-7`): `oops` is neither a finite number nor None"),
         "{e}"
     );
     let e = err(&with(sh("cat >/dev/null; echo 1")), 3);
     assert!(e.contains("wrote 1 lines for 3 rows"), "{e}");
-    let e = err(&with(sh("cat >/dev/null; echo nan")), 1);
-    assert!(e.contains("`nan` is not a finite number"), "{e}");
+    let e = err(&with(sh("cat >/dev/null; echo inf")), 1);
+    assert!(
+        e.contains("`inf` is neither a finite number nor None"),
+        "{e}"
+    );
     let e = err(
         &with(sh("echo 'Traceback: KeyError length' >&2; exit 3")),
         1,
@@ -271,4 +274,54 @@ fn a_coin_control_trains_on_the_coin_and_judges_with_the_verifier() {
     // heads fall on right and wrong answers alike
     assert!(parts.iter().any(|p| p.correct && p.total == 0.0));
     assert!(parts.iter().any(|p| !p.correct && p.total == 1.0));
+}
+
+/// TRL's None: a command's `None`/`null`/`nan` line leaves the row unscored by it. The total is
+/// the weighted sum of the scores given (`nansum`), NaN when none was; the per-function
+/// statistics are over the rows each function scored, and a function that scored none has none.
+#[test]
+fn none_is_no_opinion() {
+    let p = problem("p", "1+1?", "2");
+    let mut c = config(&["accuracy", "mine", "theirs"]);
+    c.weights = Some(vec![0.0, 1.0, 0.5]);
+    c.correct_threshold = Some(0.5);
+    c.commands.insert(
+        "mine".into(),
+        sh("cat >/dev/null; printf 'None\\n1\\nnull\\n'"),
+    );
+    c.commands.insert(
+        "theirs".into(),
+        sh("cat >/dev/null; printf '2\\nNaN\\nnone\\n'"),
+    );
+    let set = c.reward_set().unwrap();
+    let got = set
+        .grade(&rows(&p, &["\\boxed{2}", "x", "\\boxed{3}"], &[3, 1, 3]))
+        .unwrap();
+    assert!(got[0].scores[1].is_nan() && got[0].scores[2] == 2.0);
+    assert_eq!(got[0].total, 1.0, "0·1 + 0.5·2, mine abstaining");
+    assert_eq!(got[1].total, 1.0);
+    // accuracy (weight 0) scored the third row, so it has a total: 0
+    assert_eq!(got[2].total, 0.0);
+    let stats = set.stats(&got);
+    assert_eq!(stats["rewards/mine/mean"], 1.0);
+    assert_eq!(stats["rewards/mine/std"], 0.0);
+    assert_eq!(stats["rewards/theirs/mean"], 2.0);
+    // without accuracy, a row nobody scored has no reward at all
+    let mut c = config(&["mine"]);
+    c.correct_threshold = Some(0.5);
+    c.commands
+        .insert("mine".into(), sh("cat >/dev/null; printf 'None\\nNone\\n'"));
+    let got = c
+        .reward_set()
+        .unwrap()
+        .grade(&rows(&p, &["a", "b"], &[1, 1]))
+        .unwrap();
+    assert!(got.iter().all(|g| g.total.is_nan() && !g.correct));
+    let stats = c.reward_set().unwrap().stats(&got);
+    assert!(!stats.contains_key("rewards/mine/mean"), "{stats:?}");
+    assert_eq!(
+        weighted_total(&[f32::NAN, f32::NAN], &[1.0, 1.0]).is_nan(),
+        true
+    );
+    assert_eq!(weighted_total(&[f32::NAN, 3.0], &[1.0, 0.5]), 1.5);
 }

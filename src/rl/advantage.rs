@@ -35,9 +35,9 @@ pub const STD_EPS: f32 = 1e-4;
 pub struct Advantages {
     /// One per completion, in the order of the rewards.
     pub values: Vec<f32>,
-    /// Mean reward over every completion (`reward`).
+    /// Mean reward over every scored completion (`reward`; NaN when none was scored).
     pub reward_mean: f32,
-    /// Standard deviation over every reward (`reward_std`).
+    /// Standard deviation over every scored reward (`reward_std`; NaN for fewer than two).
     pub reward_std: f32,
     /// Share of completions whose scaling standard deviation is zero (`frac_reward_zero_std`):
     /// their group's under `group`/`none`, the whole step's under `batch`.
@@ -46,21 +46,32 @@ pub struct Advantages {
     pub zero_std_groups: usize,
 }
 
-fn mean(x: &[f32]) -> f32 {
-    x.iter().sum::<f32>() / x.len().max(1) as f32
+/// Mean of the scored (non-NaN) values; NaN when there are none (TRL's `nanmean`).
+pub(crate) fn nanmean(x: &[f32]) -> f32 {
+    let scored: Vec<f32> = x.iter().copied().filter(|v| !v.is_nan()).collect();
+    if scored.is_empty() {
+        return f32::NAN;
+    }
+    scored.iter().sum::<f32>() / scored.len() as f32
 }
 
-/// Unbiased standard deviation (0 for fewer than two values).
-fn std(x: &[f32]) -> f32 {
-    if x.len() < 2 {
-        return 0.0;
+/// Unbiased standard deviation of the scored values (TRL's `nanstd`): NaN for fewer than two.
+pub(crate) fn nanstd(x: &[f32]) -> f32 {
+    let scored: Vec<f32> = x.iter().copied().filter(|v| !v.is_nan()).collect();
+    if scored.len() < 2 {
+        return f32::NAN;
     }
-    let m = mean(x);
-    (x.iter().map(|v| (v - m) * (v - m)).sum::<f32>() / (x.len() - 1) as f32).sqrt()
+    let m = nanmean(&scored);
+    (scored.iter().map(|v| (v - m) * (v - m)).sum::<f32>() / (scored.len() - 1) as f32).sqrt()
 }
 
 /// Advantages of `rewards`, laid out as consecutive groups of `group_size` (all completions of
 /// prompt 0, then prompt 1, ...).
+///
+/// A NaN reward is a completion no reward function scored (TRL's all-`None` row): it is left
+/// out of its group's mean and standard deviation and of the step's, and its advantage is 0; so
+/// is every advantage of a group with fewer than two scored completions under `group` scaling
+/// (TRL's `nanstd` is NaN there, and `nan_to_num` makes the advantages 0).
 ///
 /// # Panics
 /// When `group_size` is 0 or does not divide `rewards.len()` (a caller bug: the trainer builds
@@ -71,28 +82,45 @@ pub fn group_advantages(rewards: &[f32], group_size: usize, scale: ScaleRewards)
         "{} rewards do not split into groups of {group_size}",
         rewards.len()
     );
-    let batch_std = std(rewards);
+    // with one value there is no spread: 0, as TRL's guards for a single completion
+    let batch_std = if rewards.len() > 1 {
+        nanstd(rewards)
+    } else {
+        0.0
+    };
     let mut values = Vec::with_capacity(rewards.len());
     let mut stds = Vec::new();
     let mut zero_std_groups = 0;
     for group in rewards.chunks(group_size) {
-        let (m, s) = (mean(group), std(group));
+        let s = if group_size > 1 { nanstd(group) } else { 0.0 };
+        let m = nanmean(group);
         stds.push(s);
-        let all_equal = group.iter().all(|&r| r == group[0]);
-        if all_equal {
-            zero_std_groups += 1;
-            values.extend(std::iter::repeat_n(0.0, group.len()));
-            continue;
+        let mut scored = group.iter().filter(|r| !r.is_nan());
+        let first = scored.next();
+        if let Some(&first) = first {
+            if scored.all(|&r| r == first) {
+                zero_std_groups += 1;
+                values.extend(std::iter::repeat_n(0.0, group.len()));
+                continue;
+            }
         }
         let denom = match scale {
             ScaleRewards::Group => s + STD_EPS,
             ScaleRewards::Batch => batch_std + STD_EPS,
             ScaleRewards::None => 1.0,
         };
-        values.extend(group.iter().map(|r| (r - m) / denom));
+        // NaN (an unscored completion, or no spread to scale by) → 0, TRL's `nan_to_num`
+        values.extend(group.iter().map(|r| {
+            let a = (r - m) / denom;
+            if a.is_nan() {
+                0.0
+            } else {
+                a
+            }
+        }));
     }
     let groups = stds.len().max(1);
-    // torch.isclose(std, 0): |std| ≤ 1e-8
+    // torch.isclose(std, 0): |std| ≤ 1e-8 (a NaN std is not zero)
     let frac_zero_std = match scale {
         ScaleRewards::Batch => f32::from(u8::from(batch_std <= 1e-8)),
         ScaleRewards::Group | ScaleRewards::None => {
@@ -101,7 +129,7 @@ pub fn group_advantages(rewards: &[f32], group_size: usize, scale: ScaleRewards)
     };
     Advantages {
         values,
-        reward_mean: mean(rewards),
+        reward_mean: nanmean(rewards),
         reward_std: batch_std,
         frac_zero_std,
         zero_std_groups,

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 
 pub use refine::{refine, DraftTie, RefineParams};
 
-use super::group::mean;
 use super::{Collected, Group, MethodStats, Shared, StepInput};
 use crate::error::{KeyError, Result};
+use crate::rl::advantage::nanmean;
 use crate::rl::policy::Policy;
 use crate::rl::rollout::Sampler;
 
@@ -66,11 +66,17 @@ impl Config {
 /// What iGRPO's stage 1 measured.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
-    /// Mean reward of all drafts.
-    #[serde(rename = "igrpo/draft_reward")]
+    /// Mean reward of all drafts (those a reward scored).
+    #[serde(
+        rename = "igrpo/draft_reward",
+        deserialize_with = "crate::metrics::nan_from_null"
+    )]
     pub draft_reward: f32,
-    /// Mean reward of the drafts chosen for refinement.
-    #[serde(rename = "igrpo/best_draft_reward")]
+    /// Mean reward of the drafts chosen for refinement (those a reward scored).
+    #[serde(
+        rename = "igrpo/best_draft_reward",
+        deserialize_with = "crate::metrics::nan_from_null"
+    )]
     pub best_draft_reward: f32,
 }
 
@@ -93,7 +99,7 @@ pub fn collect<S: Sampler>(
     };
     let r = refine(policy, input.problems, input.prompts, &params, input.seed)?;
     let stats = Stats {
-        draft_reward: mean(&r.drafts.totals()),
+        draft_reward: nanmean(&r.drafts.totals()),
         best_draft_reward: r.best_draft_reward(),
     };
     let draft_tokens = r.drafts.generated_tokens();

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Problem;
 use crate::error::Result;
+use crate::rl::advantage::nanmean;
 use crate::rl::policy::Policy;
 use crate::rl::rollout::{Draw, Rollout, Sampler};
 
@@ -34,10 +35,12 @@ pub fn best_drafts(rewards: &[f32], lengths: &[usize], n: usize, tie: DraftTie) 
         .chunks(n)
         .zip(lengths.chunks(n))
         .map(|(r, len)| {
+            // a draft no reward scored (NaN) ranks below every scored one
+            let key = |x: f32| if x.is_nan() { f32::NEG_INFINITY } else { x };
             let mut best = 0;
             for i in 1..r.len() {
-                let better = r[i] > r[best]
-                    || (r[i] == r[best] && tie == DraftTie::Shortest && len[i] < len[best]);
+                let (a, b) = (key(r[i]), key(r[best]));
+                let better = a > b || (a == b && tie == DraftTie::Shortest && len[i] < len[best]);
                 if better {
                     best = i;
                 }
@@ -59,16 +62,16 @@ pub struct Refinement {
 }
 
 impl Refinement {
-    /// Mean reward of the chosen drafts.
+    /// Mean reward of the chosen drafts that a reward scored (NaN when none was).
     pub fn best_draft_reward(&self) -> f32 {
         let n = self.drafts.group_size();
-        let sum: f32 = self
+        let best: Vec<f32> = self
             .best
             .iter()
             .enumerate()
             .map(|(q, &b)| self.drafts.rewards[q * n + b].total)
-            .sum();
-        sum / self.best.len().max(1) as f32
+            .collect();
+        nanmean(&best)
     }
 }
 

@@ -181,6 +181,14 @@ pub fn prepare(
     cfg: &PpoConfig,
 ) -> Result<PpoBatch> {
     let n = exp.samples.len();
+    if let Some(i) = scores.iter().position(|s| s.is_nan()) {
+        return Err(Error::Invalid(format!(
+            "PPO needs a reward for every completion, and no reward scored completion {} of \
+             this step (every reward program printed None for it): use GRPO or RLOO, which \
+             leave such completions out, or give it a score",
+            i + 1
+        )));
+    }
     let t = exp
         .samples
         .iter()

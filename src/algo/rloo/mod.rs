@@ -16,10 +16,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::group::mean;
 use super::{grpo, Collected, Group, Shared, SharedKeys, StepInput};
 use crate::error::{KeyError, Result};
-use crate::rl::advantage::Advantages;
+use crate::rl::advantage::{nanmean, nanstd, Advantages};
 use crate::rl::loss::{ImportanceSampling, LossParams, LossType};
 use crate::rl::policy::Policy;
 use crate::rl::rollout::Sampler;
@@ -83,40 +82,42 @@ pub fn loss_params(base: LossParams) -> LossParams {
 
 /// Leave-one-out advantages of `rewards` in groups of `g` (≥ 2), whitened over the batch when
 /// `normalize`; the reward statistics are of `raw` (the rewards before clip and penalty).
+///
+/// A NaN reward is a completion no reward function scored (TRL's all-`None` row): the baseline
+/// of the others averages their scored siblings only, and it gets advantage 0, as does a
+/// completion with no scored sibling (TRL's `RLOOTrainer`).
 pub fn loo_advantages(rewards: &[f32], raw: &[f32], g: usize, normalize: bool) -> Advantages {
     let mut values = Vec::with_capacity(rewards.len());
     let mut zero_std_groups = 0;
     for group in rewards.chunks(g) {
-        let sum: f32 = group.iter().sum();
-        let k = (group.len().max(2) - 1) as f32;
-        values.extend(group.iter().map(|r| r - (sum - r) / k));
-        if std(group) < 1e-8 {
+        let scored = group.iter().filter(|r| !r.is_nan()).count() as f32;
+        let sum: f32 = group.iter().filter(|r| !r.is_nan()).sum();
+        values.extend(group.iter().map(|r| r - (sum - r) / (scored - 1.0)));
+        // torch.isclose(nanstd, 0); a NaN std (fewer than two scored) is not zero
+        if nanstd(group) <= 1e-8 {
             zero_std_groups += 1;
         }
     }
     if normalize {
-        let (m, s) = (mean(&values), std(&values));
+        let (m, s) = (nanmean(&values), nanstd(&values));
         for v in &mut values {
             *v = (*v - m) / (s + NORMALIZE_EPS);
+        }
+    }
+    // TRL's nan_to_num: no scored reward, or no scored sibling, gives no signal
+    for v in &mut values {
+        if v.is_nan() {
+            *v = 0.0;
         }
     }
     let groups = rewards.len().div_ceil(g.max(1)).max(1);
     Advantages {
         values,
-        reward_mean: mean(raw),
-        reward_std: std(raw),
+        reward_mean: nanmean(raw),
+        reward_std: nanstd(raw),
         frac_zero_std: zero_std_groups as f32 / groups as f32,
         zero_std_groups,
     }
-}
-
-/// Unbiased standard deviation (0 for fewer than two values).
-fn std(x: &[f32]) -> f32 {
-    if x.len() < 2 {
-        return 0.0;
-    }
-    let m = mean(x);
-    (x.iter().map(|v| (v - m) * (v - m)).sum::<f32>() / (x.len() - 1) as f32).sqrt()
 }
 
 /// The rewards the baseline sees: clipped to `range`.

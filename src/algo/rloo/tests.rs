@@ -153,3 +153,70 @@ fn the_loss_is_per_completion() {
         .unwrap();
     close(&g, &[-0.375, -0.375, -0.375, 0.0, 0.0, 0.0]);
 }
+
+/// RLOO's half of `tests/fixtures/trl/reward_statistics.json`: the block of
+/// `RLOOTrainer._generate_and_score_completions` from its unscorable mask to
+/// `frac_reward_zero_std`, run by `scripts/trl_parity.py` on fixed rewards (NaN: a function's
+/// None), with and without `normalize_advantages`.
+#[test]
+fn advantages_and_statistics_are_trls() {
+    let path = crate::test_repo().join("tests/fixtures/trl/reward_statistics.json");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let number = |v: &serde_json::Value| match v.as_str() {
+        Some("nan") => f32::NAN,
+        _ => v.as_f64().unwrap() as f32,
+    };
+    let same = |a: f32, b: f32| (a.is_nan() && b.is_nan()) || (a - b).abs() < 1e-5;
+    let mut n = 0;
+    for c in v["data"].as_array().unwrap() {
+        if c["trainer"] != "RLOOTrainer" {
+            continue;
+        }
+        let weights: Vec<f32> = c["weights"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(number)
+            .collect();
+        let raw: Vec<f32> = c["rewards_per_func"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                let s: Vec<f32> = row.as_array().unwrap().iter().map(number).collect();
+                crate::reward::weighted_total(&s, &weights)
+            })
+            .collect();
+        let g = c["num_generations"].as_u64().unwrap() as usize;
+        let normalize = c["normalize_advantages"].as_bool().unwrap();
+        let a = loo_advantages(&raw, &raw, g, normalize);
+        let what = format!("{} normalize={normalize}", c["name"]);
+        let want: Vec<f32> = c["advantages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(number)
+            .collect();
+        assert!(
+            a.values.iter().zip(&want).all(|(x, y)| same(*x, *y)),
+            "{what}: {:?} vs TRL {want:?}",
+            a.values
+        );
+        for (name, got, want) in [
+            ("reward", a.reward_mean, &c["reward"]),
+            ("reward_std", a.reward_std, &c["reward_std"]),
+            (
+                "frac_reward_zero_std",
+                a.frac_zero_std,
+                &c["frac_reward_zero_std"],
+            ),
+        ] {
+            assert!(
+                same(got, number(want)),
+                "{what}: {name} ours {got}, TRL {want}"
+            );
+        }
+        n += 1;
+    }
+    assert_eq!(n, 16);
+}
