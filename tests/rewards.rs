@@ -144,7 +144,7 @@ fn a_reward_that_abstains_leaves_rows_unscored() {
     for c in &done {
         let problem = c["problem"].as_str().unwrap();
         let digit: u32 = problem.trim_start_matches("pal-").parse().unwrap();
-        if digit % 2 == 0 {
+        if digit.is_multiple_of(2) {
             unscored += 1;
             assert!(c["reward"].is_null(), "{c}");
             assert!(c["rewards"]["palindrome"].is_null(), "{c}");

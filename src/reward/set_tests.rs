@@ -319,9 +319,6 @@ fn none_is_no_opinion() {
     assert!(got.iter().all(|g| g.total.is_nan() && !g.correct));
     let stats = c.reward_set().unwrap().stats(&got);
     assert!(!stats.contains_key("rewards/mine/mean"), "{stats:?}");
-    assert_eq!(
-        weighted_total(&[f32::NAN, f32::NAN], &[1.0, 1.0]).is_nan(),
-        true
-    );
+    assert!(weighted_total(&[f32::NAN, f32::NAN], &[1.0, 1.0]).is_nan());
     assert_eq!(weighted_total(&[f32::NAN, 3.0], &[1.0, 0.5]), 1.5);
 }
