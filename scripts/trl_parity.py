@@ -115,6 +115,20 @@ def chat_template_source():
         tok = transformers.AutoTokenizer.from_pretrained(d)
         out[case] = tok.apply_chat_template(messages, tokenize=False)
         out["eos_token"] = tok.eos_token
+    # chat_template_kwargs: extra variables of the template, as TRL passes them through
+    # apply_chat_template (Qwen3's enable_thinking, and a string of the user's own)
+    out["kwargs_template"] = (
+        "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>{% if greeting is defined %}{{ greeting }} {% endif %}"
+        "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}{% endif %}"
+    )
+    out["kwargs"] = {"enable_thinking": False, "greeting": "Hello."}
+    tok = transformers.AutoTokenizer.from_pretrained(d)
+    tok.chat_template = out["kwargs_template"]
+    out["kwargs_rendered"] = tok.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True, **out["kwargs"]
+    )
+    out["kwargs_default_rendered"] = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     return out
 
 

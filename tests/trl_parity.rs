@@ -77,6 +77,8 @@ fn defaults_match(trl_config: &str, toml: &str) {
             // TRL's None for an option that is off (`min_p`, `eval_steps`) is our 0
             (toml::Value::Float(a), Value::Null) => *a == 0.0,
             (toml::Value::Integer(a), Value::Null) => *a == 0,
+            // TRL's None for a dict of options is our empty table (`chat_template_kwargs`)
+            (toml::Value::Table(t), Value::Null) => t.is_empty(),
             _ => false,
         };
         if !same {
@@ -218,6 +220,56 @@ fn advantages_and_reward_statistics_are_trls() {
         n += 1;
     }
     assert_eq!(n, 24);
+}
+
+/// `chat_template_kwargs` as a TRL user writes it reach the chat template as transformers'
+/// `apply_chat_template(..., **chat_template_kwargs)` passes them (Qwen3's `enable_thinking`
+/// and a variable of the user's own); without them the template renders as before.
+#[test]
+fn chat_template_kwargs_are_transformers() {
+    let c = data("chat_template_source.json");
+    let messages: Vec<Message> = c["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| Message::new(m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
+    let cfg = TrainConfig::from_toml(
+        "dataset = \"d\"\ntemplate = \"checkpoint\"\n\
+         chat_template_kwargs = { enable_thinking = false, greeting = \"Hello.\" }\n",
+        Path::new("run.toml"),
+        &[],
+    )
+    .unwrap();
+    let source = c["kwargs_template"].as_str().unwrap().to_string();
+    let plain = ChatTemplate::new(source, String::new(), String::new(), Path::new("t")).unwrap();
+    assert_eq!(
+        plain.render(&messages, true).unwrap(),
+        c["kwargs_default_rendered"].as_str().unwrap()
+    );
+    let with = plain.with_kwargs(&cfg.chat_template_kwargs).unwrap();
+    assert_eq!(
+        with.render(&messages, true).unwrap(),
+        c["kwargs_rendered"].as_str().unwrap()
+    );
+    // they belong to the model's chat template: with a built-in template they are refused
+    let e = TrainConfig::from_toml(
+        "dataset = \"d\"\nchat_template_kwargs = { enable_thinking = false }\n",
+        Path::new("run.toml"),
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("chat_template_kwargs") && e.contains("checkpoint"),
+        "{e}"
+    );
+    let mut own = toml::Table::new();
+    own.insert("messages".into(), 1.into());
+    let plain =
+        ChatTemplate::new("x".into(), String::new(), String::new(), Path::new("t")).unwrap();
+    let e = plain.with_kwargs(&own).unwrap_err().to_string();
+    assert!(e.contains("chat_template_kwargs.messages"), "{e}");
 }
 
 /// AutoTokenizer reads `chat_template.jinja` over `tokenizer_config.json`'s copy, and a

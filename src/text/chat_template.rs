@@ -43,6 +43,9 @@ pub struct ChatTemplate {
     path: PathBuf,
     bos_token: String,
     eos_token: String,
+    /// Extra variables every render sees (TRL's `chat_template_kwargs`, e.g.
+    /// `enable_thinking = false`).
+    kwargs: minijinja::Value,
 }
 
 /// The strings of a prompt template, with `{question}`, `{response}` and `{guide}` where a
@@ -163,7 +166,27 @@ impl ChatTemplate {
             path: path.to_path_buf(),
             bos_token,
             eos_token,
+            kwargs: minijinja::Value::from_serialize(toml::Table::new()),
         })
+    }
+
+    /// This template with `kwargs` as extra variables of every render (TRL's and
+    /// `apply_chat_template`'s `chat_template_kwargs`). The messages, `add_generation_prompt`
+    /// and the special tokens cannot be overridden: a key of theirs is an error.
+    pub fn with_kwargs(mut self, kwargs: &toml::Table) -> Result<Self> {
+        const OWN: [&str; 4] = [
+            "messages",
+            "add_generation_prompt",
+            "bos_token",
+            "eos_token",
+        ];
+        if let Some(k) = kwargs.keys().find(|k| OWN.contains(&k.as_str())) {
+            return Err(Error::Invalid(format!(
+                "key `chat_template_kwargs.{k}`: set by mgrpo itself, it cannot be overridden"
+            )));
+        }
+        self.kwargs = minijinja::Value::from_serialize(kwargs);
+        Ok(self)
     }
 
     /// Render `messages`, with the assistant's generation prompt when asked.
@@ -177,6 +200,7 @@ impl ChatTemplate {
             add_generation_prompt => add_generation_prompt,
             bos_token => self.bos_token,
             eos_token => self.eos_token,
+            ..self.kwargs.clone()
         })
         .map_err(|e| jinja_error(&self.path, &e))
     }

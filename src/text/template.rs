@@ -102,18 +102,28 @@ impl PromptTemplate {
     /// `model_dir/tokenizer_config.json`, with `system_prompt` as its system message (none: the
     /// template's default). A system prompt with a built-in is an error (theirs are fixed).
     pub fn load(name: &str, model_dir: &Path, system_prompt: Option<&str>) -> Result<Self> {
+        Self::load_with(name, model_dir, system_prompt, &toml::Table::new())
+    }
+
+    /// [`Self::load`] with extra variables for the chat template (`chat_template_kwargs`),
+    /// which need `checkpoint` too.
+    pub fn load_with(
+        name: &str,
+        model_dir: &Path,
+        system_prompt: Option<&str>,
+        kwargs: &toml::Table,
+    ) -> Result<Self> {
         if name != CHECKPOINT {
-            if system_prompt.is_some() {
+            if system_prompt.is_some() || !kwargs.is_empty() {
                 return Err(Error::Invalid(format!(
-                    "a system prompt needs template = \"{CHECKPOINT}\" (template `{name}` has its own)"
+                    "a system prompt or chat_template_kwargs need template = \"{CHECKPOINT}\" \
+                     (template `{name}` has its own text)"
                 )));
             }
             return Self::builtin(name);
         }
-        Self::from_chat(
-            Arc::new(ChatTemplate::from_model_dir(model_dir)?),
-            system_prompt,
-        )
+        let chat = ChatTemplate::from_model_dir(model_dir)?.with_kwargs(kwargs)?;
+        Self::from_chat(Arc::new(chat), system_prompt)
     }
 
     /// The strings of a chat template (see [`ChatTemplate::fill_strings`]); layer 2 continues

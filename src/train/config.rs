@@ -44,6 +44,9 @@ pub struct TrainConfig {
     pub template: String,
     /// The system message under `template = "checkpoint"` (none: the chat template's default).
     pub system_prompt: Option<String>,
+    /// Extra variables of the chat template under `template = "checkpoint"` (TRL's
+    /// `chat_template_kwargs`, e.g. `{ enable_thinking = false }` for Qwen3).
+    pub chat_template_kwargs: toml::Table,
     pub algorithm: Algorithm,
     /// Run directory (`--out` overrides).
     pub output_dir: Option<PathBuf>,
@@ -192,6 +195,7 @@ impl Default for TrainConfig {
             dataset_format: None,
             template: "qwen-math".into(),
             system_prompt: None,
+            chat_template_kwargs: toml::Table::new(),
             algorithm: Algorithm::Grpo,
             output_dir: None,
             num_generations: 8,

@@ -63,7 +63,12 @@ pub(crate) fn setup(cfg: &TrainConfig) -> Result<Setup> {
             cfg.model.join("config.json").display()
         )));
     }
-    let template = PromptTemplate::load(&cfg.template, &cfg.model, cfg.system_prompt.as_deref())?;
+    let template = PromptTemplate::load_with(
+        &cfg.template,
+        &cfg.model,
+        cfg.system_prompt.as_deref(),
+        &cfg.chat_template_kwargs,
+    )?;
     // MGRPO and iGRPO continue the first answer in the same turn: room for both turns
     let second_turn = match cfg
         .methods

@@ -19,11 +19,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
          are not implemented",
     ),
     (
-        "chat_template_kwargs",
-        "the chat template is rendered with the messages, add_generation_prompt, bos_token \
-         and eos_token only",
-    ),
-    (
         "logging_steps",
         "every step is one line of metrics.jsonl (TRL averages logging_steps steps per line)",
     ),

@@ -47,6 +47,15 @@ impl TrainConfig {
                 ),
             );
         }
+        if !self.chat_template_kwargs.is_empty() && self.template != CHECKPOINT {
+            return bad(
+                "chat_template_kwargs",
+                &format!(
+                    "needs template = \"{CHECKPOINT}\": they are variables of the model's chat \
+                     template (the built-in templates are fixed text)"
+                ),
+            );
+        }
         Ok(())
     }
 
