@@ -442,6 +442,47 @@ def ppo_advantages():
     }
 
 
+def repetition_penalty():
+    """transformers' repetition penalty: its logits processor on fixed logits, and greedy
+    `generate` of the shipped model with and without it (the penalty changes the text)."""
+    from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor
+
+    g = torch.Generator().manual_seed(3)
+    scores = torch.randn(2, 12, generator=g) * 2.0
+    input_ids = torch.tensor([[1, 3, 3, 7, 11], [0, 5, 2, 2, 9]])
+    processed = RepetitionPenaltyLogitsProcessor(penalty=1.7)(input_ids, scores.clone())
+    model_dir = os.path.join(REPO, "model")
+    tok = transformers.AutoTokenizer.from_pretrained(model_dir)
+    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32)
+    model.eval()
+    texts = [
+        "<|im_start|>user\nWhat is 17 + 25?<|im_end|>\n<|im_start|>assistant\n",
+        "<|im_start|>user\nA box holds 6 eggs. How many eggs are in 9 boxes?<|im_end|>\n<|im_start|>assistant\n",
+    ]
+    eos = model.generation_config.eos_token_id
+    eos = eos if isinstance(eos, list) else [eos]
+    greedy = []
+    for text in texts:
+        ids = tok(text, return_tensors="pt").input_ids
+        row = {"prompt_ids": ids[0].tolist()}
+        for name, penalty in (("plain", 1.0), ("penalised", 1.3)):
+            with torch.no_grad():
+                out = model.generate(
+                    ids, do_sample=False, max_new_tokens=40, repetition_penalty=penalty, eos_token_id=eos, pad_token_id=eos[0]
+                )
+            row[name] = out[0, ids.shape[1] :].tolist()
+        greedy.append(row)
+    return {
+        "penalty": 1.7,
+        "scores": scores.tolist(),
+        "input_ids": input_ids.tolist(),
+        "processed": processed.tolist(),
+        "generate_penalty": 1.3,
+        "eos_token_id": eos,
+        "greedy": greedy,
+    }
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     fixtures = {
@@ -452,6 +493,7 @@ def main():
         "reward_statistics.json": reward_statistics(),
         "compute_loss.json": compute_loss(),
         "ppo_advantages.json": ppo_advantages(),
+        "repetition_penalty.json": repetition_penalty(),
     }
     versions = {"trl": trl.__version__, "transformers": transformers.__version__, "torch": torch.__version__}
     for name, value in fixtures.items():

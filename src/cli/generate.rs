@@ -46,6 +46,10 @@ pub struct GenerateArgs {
     /// Drop tokens less likely than min_p × the most likely one (0 = off).
     #[arg(long, default_value_t = 0.0)]
     pub min_p: f32,
+    /// transformers' repetition penalty: logits of tokens already in the prompt or the
+    /// completion are divided by it (multiplied when negative); 1 = off.
+    #[arg(long, default_value_t = 1.0)]
+    pub repetition_penalty: f32,
     /// Completions per prompt (they share the prompt's prefill).
     #[arg(long, default_value_t = 1)]
     pub num_return_sequences: usize,
@@ -108,6 +112,7 @@ pub fn generate<B: FusedBackend>(a: GenerateArgs, device: &B::Device) -> Result<
         top_k: a.top_k,
         top_p: a.top_p,
         min_p: a.min_p,
+        repetition_penalty: a.repetition_penalty,
         sample_on: a.sample_on,
     };
     sampling

@@ -23,7 +23,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 pub use device_sampler::{sample_on_device, DeviceDraw, SampleOn};
-pub use sampler::{sample, Sampled, SamplingParams};
+pub use sampler::{sample, sample_penalised, Sampled, SamplingParams};
 pub use stop::{FinishReason, StopStrings};
 
 use crate::error::{Error, Result};
@@ -320,7 +320,14 @@ fn generate_batch<B: FusedBackend>(
     let mut active: Vec<usize> = (0..rows.len()).collect();
     let mut step_start = t1;
     loop {
-        let picks = pick_tokens(logits, &gen.sampling, on_device, &mut rows, &active)?;
+        let picks = pick_tokens(
+            logits,
+            &gen.sampling,
+            on_device,
+            &mut rows,
+            &active,
+            prompts,
+        )?;
         let mut still = Vec::with_capacity(active.len());
         for (slot, (&r, pick)) in active.iter().zip(picks).enumerate() {
             let row = &mut rows[r];
@@ -396,17 +403,20 @@ fn generate_batch<B: FusedBackend>(
 /// The next token of every active row from `logits` (`[n, vocab]`). Greedy decoding reduces on
 /// the device and reads back two numbers per row; sampling draws on the device with a uniform
 /// from each row's RNG (`device_sampler`) when `on_device`, else reads the logits back and
-/// draws on the host.
+/// draws on the host. A repetition penalty (which needs each row's tokens) is applied on the
+/// host, greedy or not.
 fn pick_tokens<B: FusedBackend>(
     logits: Tensor<B, 2>,
     params: &SamplingParams,
     on_device: bool,
     rows: &mut [Row],
     active: &[usize],
+    prompts: &[Vec<u32>],
 ) -> Result<Vec<Sampled>> {
     let logits = logits.cast(DType::F32);
     let [n, vocab] = logits.dims();
-    if params.is_greedy() {
+    let penalty = params.repetition_penalty != 1.0;
+    if params.is_greedy() && !penalty {
         let argmax = logits.clone().argmax(1); // [n, 1]
                                                // log p(argmax), by the fused log-softmax + gather (no [n, vocab] exponentials)
         let lp = crate::fused::token_logprobs(logits.unsqueeze_dim(1), argmax.clone(), false);
@@ -425,7 +435,7 @@ fn pick_tokens<B: FusedBackend>(
             })
             .collect());
     }
-    if on_device {
+    if on_device && !penalty {
         let uniforms = || {
             active
                 .iter()
@@ -443,12 +453,31 @@ fn pick_tokens<B: FusedBackend>(
     if let Some(at) = host.iter().position(|x| x.is_nan() || *x == f32::INFINITY) {
         return Err(nonfinite_logits(active[at / vocab]));
     }
+    // each row's prompt and completion so far, for the repetition penalty
+    let seen: Option<Vec<Vec<u32>>> = penalty.then(|| {
+        active
+            .iter()
+            .map(|&r| {
+                let row = &rows[r];
+                let prompt = prompts[row.prompt_index].iter();
+                prompt.chain(&row.ids).copied().collect()
+            })
+            .collect()
+    });
     // the rows draw in parallel (the f64 filters and exponentials of a row are ~1/4 of a CPU
     // decode step): each from its own stream, so the draws do not depend on the split
     let mut slots: Vec<Option<&mut ChaCha8Rng>> =
         rows.iter_mut().map(|r| Some(&mut r.rng)).collect();
     let rngs: Vec<&mut ChaCha8Rng> = active.iter().filter_map(|&r| slots[r].take()).collect();
     debug_assert_eq!(rngs.len(), n, "active rows are distinct");
+    if let Some(seen) = seen {
+        return Ok(host
+            .par_chunks(vocab.max(1))
+            .zip(rngs)
+            .zip(seen)
+            .map(|((logits, rng), seen)| sample_penalised(logits, seen, params, rng))
+            .collect());
+    }
     Ok(host
         .par_chunks(vocab.max(1))
         .zip(rngs)

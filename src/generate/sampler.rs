@@ -26,6 +26,12 @@ pub struct SamplingParams {
     pub top_p: f32,
     /// Drop tokens less likely than `min_p` × the most likely one; 0 = off.
     pub min_p: f32,
+    /// transformers' repetition penalty (CTRL's): before anything else, the logit of every
+    /// token already in the prompt or the completion is divided by it when positive and
+    /// multiplied by it when negative; 1 = off. It shapes what is drawn only: the model's own
+    /// log-probs, which the trainer uses, are the unpenalised ones.
+    #[serde(default = "no_penalty")]
+    pub repetition_penalty: f32,
     /// Where the token is drawn: on the device for accelerators, on the host for host-memory
     /// backends (`auto`), or forced (`host`, `device`).
     #[serde(default)]
@@ -39,9 +45,14 @@ impl Default for SamplingParams {
             top_k: 0,
             top_p: 1.0,
             min_p: 0.0,
+            repetition_penalty: 1.0,
             sample_on: Default::default(),
         }
     }
+}
+
+fn no_penalty() -> f32 {
+    1.0
 }
 
 impl SamplingParams {
@@ -71,6 +82,13 @@ impl SamplingParams {
         }
         if !(self.min_p >= 0.0 && self.min_p < 1.0) {
             return bad("min_p", self.min_p, "in [0, 1)");
+        }
+        if !(self.repetition_penalty.is_finite() && self.repetition_penalty > 0.0) {
+            return bad(
+                "repetition_penalty",
+                self.repetition_penalty,
+                "a finite number > 0 (1 = off)",
+            );
         }
         Ok(())
     }
@@ -170,6 +188,36 @@ pub fn filtered_distribution(logits: &[f32], params: &SamplingParams) -> Vec<(u3
         c.1 /= z;
     }
     kept
+}
+
+/// transformers' `RepetitionPenaltyLogitsProcessor` on one row: every token of `seen` (the
+/// prompt and the completion so far; repeats count once) has its logit divided by `penalty`
+/// when positive, multiplied by it otherwise.
+pub fn penalise_repeats(logits: &mut [f32], seen: impl IntoIterator<Item = u32>, penalty: f32) {
+    let mut done = std::collections::HashSet::new();
+    for t in seen {
+        let Some(x) = logits.get_mut(t as usize) else {
+            continue;
+        };
+        if done.insert(t) {
+            *x = if *x < 0.0 { *x * penalty } else { *x / penalty };
+        }
+    }
+}
+
+/// [`sample`] from `logits` penalised for the `seen` tokens ([`penalise_repeats`]); the model's
+/// log-prob is the unpenalised logits'.
+pub fn sample_penalised(
+    logits: &[f32],
+    seen: impl IntoIterator<Item = u32>,
+    params: &SamplingParams,
+    rng: &mut impl Rng,
+) -> Sampled {
+    let mut penalised = logits.to_vec();
+    penalise_repeats(&mut penalised, seen, params.repetition_penalty);
+    let mut s = sample(&penalised, params, rng);
+    s.model_logprob = (logits[s.token as usize] as f64 - log_sum_exp(logits)) as f32;
+    s
 }
 
 /// Pick the next token from `logits` (one row, f32) with `rng`.

@@ -63,6 +63,8 @@ pub struct TrainConfig {
     pub top_k: usize,
     /// 0 = off (TRL: None).
     pub min_p: f32,
+    /// transformers' repetition penalty on the sampler (1 = off; TRL's `repetition_penalty`).
+    pub repetition_penalty: f32,
     /// Completions sampled per rollout, over all devices (TRL's meaning:
     /// `per_device_train_batch_size × num_nodes × num_devices × steps_per_generation`); set this or
     /// `steps_per_generation`, not both.
@@ -205,6 +207,7 @@ impl Default for TrainConfig {
             top_p: 1.0,
             top_k: 0,
             min_p: 0.0,
+            repetition_penalty: 1.0,
             generation_batch_size: None,
             steps_per_generation: None,
             decode_batch_size: 0,

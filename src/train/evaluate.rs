@@ -93,6 +93,7 @@ pub fn run_eval<B: FusedBackend>(
                 top_p: cfg.top_p,
                 top_k: cfg.top_k,
                 min_p: cfg.min_p,
+                repetition_penalty: cfg.repetition_penalty,
                 ..SamplingParams::default()
             },
             batch_size: match cfg.decode_batch_size {

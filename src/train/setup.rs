@@ -226,6 +226,7 @@ pub(crate) fn rollout_generation(cfg: &TrainConfig, eos_ids: &[u32]) -> Generate
             top_k: cfg.top_k,
             top_p: cfg.top_p,
             min_p: cfg.min_p,
+            repetition_penalty: cfg.repetition_penalty,
             ..SamplingParams::default()
         },
         batch_size: match cfg.decode_batch_size {

@@ -10,10 +10,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
          normalises the groups (TRL's default, \"sum_then_normalize\")",
     ),
     (
-        "repetition_penalty",
-        "the sampler has no repetition penalty (TRL's default 1.0, none, is what it does)",
-    ),
-    (
         "generation_kwargs",
         "sampling is set by temperature, top_p, top_k and min_p; other generation arguments \
          are not implemented",

@@ -208,6 +208,12 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.min_p) {
             return bad("min_p", "must be in [0, 1)");
         }
+        if !(self.repetition_penalty.is_finite() && self.repetition_penalty > 0.0) {
+            return bad(
+                "repetition_penalty",
+                "must be a finite number > 0 (1 = off)",
+            );
+        }
         Ok(())
     }
 
