@@ -483,6 +483,32 @@ def repetition_penalty():
     }
 
 
+SCHEDULES = [
+    ("linear", {}, 10, 2),
+    ("cosine", {}, 12, 3),
+    ("cosine", {"num_cycles": 1.5}, 12, 3),
+    ("cosine_with_min_lr", {"min_lr": 1e-4}, 12, 3),
+    ("cosine_with_min_lr", {"min_lr_rate": 0.2, "num_cycles": 0.75}, 12, 0),
+    ("cosine_with_restarts", {"num_cycles": 3}, 15, 3),
+    ("polynomial", {"lr_end": 1e-5, "power": 2.0}, 10, 2),
+    ("constant_with_warmup", {}, 8, 3),
+]
+
+
+def schedules():
+    """transformers' `get_scheduler` with `scheduler_specific_kwargs` (TRL's
+    `lr_scheduler_kwargs`): the learning rate of every optimizer step, a peak of 1e-3."""
+    out = []
+    for name, kwargs, total, warmup in SCHEDULES:
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+        sched = transformers.get_scheduler(
+            name, opt, num_warmup_steps=warmup, num_training_steps=total, scheduler_specific_kwargs=kwargs
+        )
+        lrs = [1e-3 * sched.lr_lambdas[0](step) for step in range(total + 3)]
+        out.append({"type": name, "kwargs": kwargs, "total": total, "warmup_steps": warmup, "lrs": lrs})
+    return out
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     fixtures = {
@@ -494,6 +520,7 @@ def main():
         "compute_loss.json": compute_loss(),
         "ppo_advantages.json": ppo_advantages(),
         "repetition_penalty.json": repetition_penalty(),
+        "schedules.json": schedules(),
     }
     versions = {"trl": trl.__version__, "transformers": transformers.__version__, "torch": torch.__version__}
     for name, value in fixtures.items():

@@ -241,14 +241,8 @@ pub(crate) fn rollout_generation(cfg: &TrainConfig, eos_ids: &[u32]) -> Generate
 
 /// The learning-rate schedule over the run's optimizer steps: `max_steps` counts rollouts and
 /// is scaled by the updates per rollout, `warmup_steps` counts optimizer steps (TRL's).
-pub(crate) fn schedule(cfg: &TrainConfig, total: usize) -> Schedule {
-    Schedule::new(
-        cfg.optim.lr_scheduler_type,
-        cfg.optim.learning_rate,
-        total * cfg.updates_per_step(),
-        cfg.optim.warmup_steps,
-        cfg.optim.warmup_ratio,
-    )
+pub(crate) fn schedule(cfg: &TrainConfig, total: usize) -> Result<Schedule> {
+    Ok(cfg.optim.schedule(total * cfg.updates_per_step())?)
 }
 
 #[cfg(test)]
@@ -299,7 +293,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.updates_per_step(), 2);
-        let s = schedule(&cfg, 50);
+        let s = schedule(&cfg, 50).unwrap();
         assert!(s.lr(9) < 1e-3);
         assert_eq!(s.lr(10), 1e-3);
         assert_eq!(s.lr(99), 1e-3);

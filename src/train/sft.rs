@@ -32,7 +32,6 @@ use crate::rl::logprobs::Layout;
 use crate::rl::optim::adamw;
 use crate::rl::policy::Policy;
 use crate::rl::rollout::ModelSampler;
-use crate::rl::schedule::Schedule;
 use crate::rl::sft::{sft_update, SftExample, SftStep};
 use crate::run::fsutil::write_atomic;
 use crate::run::jsonl::{line_error, read_objects};
@@ -359,13 +358,7 @@ fn fine_tune<B: FusedAutodiffBackend>(
     let total = cfg
         .max_steps
         .unwrap_or_else(|| (cfg.num_train_epochs * steps_per_epoch as f64).ceil() as usize);
-    let schedule = Schedule::new(
-        cfg.optim.lr_scheduler_type,
-        cfg.optim.learning_rate,
-        total,
-        cfg.optim.warmup_steps,
-        cfg.optim.warmup_ratio,
-    );
+    let schedule = cfg.optim.schedule(total)?;
     let mut optim = adamw::<B, _>(&cfg.optim.adam());
     let metrics = JsonlLog::new(run.join("metrics.jsonl"));
     let mut order: Vec<usize> = Vec::new();

@@ -112,7 +112,7 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
         Ok(Self {
             cfg,
             run,
-            schedule: schedule(cfg, total),
+            schedule: schedule(cfg, total)?,
             update: update_config(cfg),
             gen: rollout_generation(cfg, &setup.eos_ids),
             setup: Rc::new(setup),

@@ -24,10 +24,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
          writer",
     ),
     (
-        "lr_scheduler_kwargs",
-        "the schedules (linear, cosine, constant, constant_with_warmup) take no arguments",
-    ),
-    (
         "num_generations_eval",
         "the held-out evaluation draws eval_samples samples per problem at eval_temperature",
     ),
