@@ -115,7 +115,7 @@ impl OptimConfig {
                 None => Ok(None),
                 Some(v) => match v.as_float().or(v.as_integer().map(|i| i as f64)) {
                     Some(x) if x.is_finite() => Ok(Some(x)),
-                    _ => Err(KeyError::new(&key(k), "must be a finite number")),
+                    _ => Err(KeyError::new(key(k), "must be a finite number")),
                 },
             }
         };
@@ -133,7 +133,7 @@ impl OptimConfig {
                 .map(|v| v.to_string())
                 .unwrap_or_default();
             return Err(KeyError::new(
-                &key(k),
+                key(k),
                 format!("not an argument of lr_scheduler_type = {kind} (it {takes})"),
             ));
         }
@@ -141,7 +141,7 @@ impl OptimConfig {
         if let Some(n) = number("num_cycles")? {
             if n <= 0.0 || (kind == SchedulerType::CosineWithRestarts && n.fract() != 0.0) {
                 return Err(KeyError::new(
-                    &key("num_cycles"),
+                    key("num_cycles"),
                     "must be > 0 (a whole number of restarts for cosine_with_restarts)",
                 ));
             }
@@ -151,7 +151,7 @@ impl OptimConfig {
             shape.min_lr_rate = match (number("min_lr")?, number("min_lr_rate")?) {
                 (Some(_), Some(_)) => {
                     return Err(KeyError::new(
-                        &key("min_lr"),
+                        key("min_lr"),
                         "set min_lr or min_lr_rate, not both",
                     ))
                 }
@@ -163,9 +163,9 @@ impl OptimConfig {
                         "cosine_with_min_lr needs min_lr or min_lr_rate (as transformers)",
                     ))
                 }
-                (Some(_), None) => return Err(KeyError::new(&key("min_lr"), "must be ≥ 0")),
+                (Some(_), None) => return Err(KeyError::new(key("min_lr"), "must be ≥ 0")),
                 (None, Some(_)) => {
-                    return Err(KeyError::new(&key("min_lr_rate"), "must be in [0, 1]"))
+                    return Err(KeyError::new(key("min_lr_rate"), "must be in [0, 1]"))
                 }
             };
         }
@@ -177,7 +177,7 @@ impl OptimConfig {
         }
         if kind == SchedulerType::Polynomial && !(self.learning_rate > shape.lr_end) {
             return Err(KeyError::new(
-                &key("lr_end"),
+                key("lr_end"),
                 format!(
                     "must be below learning_rate ({}), as transformers requires",
                     self.learning_rate
