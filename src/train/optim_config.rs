@@ -175,7 +175,7 @@ impl OptimConfig {
         if let Some(power) = number("power")? {
             shape.power = power;
         }
-        if kind == SchedulerType::Polynomial && !(self.learning_rate > shape.lr_end) {
+        if kind == SchedulerType::Polynomial && self.learning_rate <= shape.lr_end {
             return Err(KeyError::new(
                 key("lr_end"),
                 format!(
