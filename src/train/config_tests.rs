@@ -257,3 +257,35 @@ fn ppo_keys_and_counts() {
     assert!(g.needs_reference());
     assert_eq!(g.updates_per_step(), 1);
 }
+
+/// TRL's `num_generations_eval` is our `eval_samples` (completions per evaluation problem);
+/// setting both is refused, naming the key.
+#[test]
+fn num_generations_eval_is_eval_samples() {
+    let c = TrainConfig::from_toml(
+        "dataset = \"d\"\nnum_generations_eval = 4\n",
+        Path::new("r.toml"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.eval_samples, 4);
+    let e = TrainConfig::from_toml(
+        "dataset = \"d\"\nnum_generations_eval = 4\neval_samples = 2\n",
+        Path::new("r.toml"),
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("key `num_generations_eval`") && e.contains("eval_samples"),
+        "{e}"
+    );
+    let e = TrainConfig::from_toml(
+        "dataset = \"d\"\nnum_generations_eval = 0\n",
+        Path::new("r.toml"),
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("eval_samples"), "{e}");
+}

@@ -24,10 +24,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
          writer",
     ),
     (
-        "num_generations_eval",
-        "the held-out evaluation draws eval_samples samples per problem at eval_temperature",
-    ),
-    (
         "use_vllm",
         "there is no vLLM: rollouts decode in-process with the model's own KV cache",
     ),
