@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::run::jsonl::{line_error, read_objects};
 
-pub(crate) use step::nan_from_null;
 pub use step::{RewardFuncStats, StepMetrics, TIMING_KEYS};
 
 /// Append-only `metrics.jsonl` (or any JSONL keyed by `step`).

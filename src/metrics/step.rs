@@ -15,9 +15,9 @@ pub struct StepMetrics {
     pub epoch: f64,
     /// Mean total reward over the scored completions (`null` when a reward program scored none
     /// of them: TRL's None).
-    #[serde(deserialize_with = "nan_from_null")]
+    #[serde(deserialize_with = "crate::run::jsonl::nan_from_null")]
     pub reward: f32,
-    #[serde(deserialize_with = "nan_from_null")]
+    #[serde(deserialize_with = "crate::run::jsonl::nan_from_null")]
     pub reward_std: f32,
     pub frac_reward_zero_std: f32,
     /// Fraction of completions whose final answer is right.
@@ -102,12 +102,6 @@ pub struct StepMetrics {
     /// `PPOTrainer` names).
     #[serde(flatten)]
     pub method: MethodStats,
-}
-
-/// A number written as `null` (serde_json's NaN) read back as NaN, so a run whose line has one
-/// can be resumed.
-pub(crate) fn nan_from_null<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f32, D::Error> {
-    Ok(Option::<f32>::deserialize(d)?.unwrap_or(f32::NAN))
 }
 
 /// The per-function reward statistics of a step, flattened into its line as

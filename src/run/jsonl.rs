@@ -42,3 +42,12 @@ pub fn token_ids(v: &Value) -> Option<Vec<u32>> {
         .map(|x| x.as_u64().and_then(|x| u32::try_from(x).ok()))
         .collect()
 }
+
+/// A number written as `null` (serde_json writes NaN so) read back as NaN: a metric with no
+/// value that step (a reward no row had), so that a run whose line has one can be resumed.
+pub(crate) fn nan_from_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<f32, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<f32>::deserialize(d)?.unwrap_or(f32::NAN))
+}

@@ -69,13 +69,13 @@ pub struct Stats {
     /// Mean reward of all drafts (those a reward scored).
     #[serde(
         rename = "igrpo/draft_reward",
-        deserialize_with = "crate::metrics::nan_from_null"
+        deserialize_with = "crate::run::jsonl::nan_from_null"
     )]
     pub draft_reward: f32,
     /// Mean reward of the drafts chosen for refinement (those a reward scored).
     #[serde(
         rename = "igrpo/best_draft_reward",
-        deserialize_with = "crate::metrics::nan_from_null"
+        deserialize_with = "crate::run::jsonl::nan_from_null"
     )]
     pub best_draft_reward: f32,
 }
