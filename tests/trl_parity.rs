@@ -79,6 +79,10 @@ fn defaults_match(trl_config: &str, toml: &str) {
             (toml::Value::Integer(a), Value::Null) => *a == 0,
             // TRL's None for a dict of options is our empty table (`chat_template_kwargs`)
             (toml::Value::Table(t), Value::Null) => t.is_empty(),
+            // a list of one is TRL's string (`report_to = "none"`)
+            (toml::Value::Array(a), Value::String(b)) => {
+                a.len() == 1 && a[0].as_str() == Some(b.as_str())
+            }
             _ => false,
         };
         if !same {

@@ -3,6 +3,7 @@
 
 pub(crate) mod plot;
 mod step;
+pub(crate) mod tensorboard;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::run::jsonl::{line_error, read_objects};
 
 pub use step::{RewardFuncStats, StepMetrics, TIMING_KEYS};
+pub use tensorboard::ReportTo;
 
 /// Append-only `metrics.jsonl` (or any JSONL keyed by `step`).
 #[derive(Debug, Clone)]

@@ -187,6 +187,8 @@ pub struct TrainConfig {
     pub max_nonfinite_steps: usize,
     /// Write every completion of every step to `completions.jsonl` (TRL: `log_completions`).
     pub log_completions: bool,
+    /// Where metrics go besides `metrics.jsonl`: `"tensorboard"` (event files in `RUN/runs/`).
+    pub report_to: crate::metrics::ReportTo,
 }
 
 impl Default for TrainConfig {
@@ -259,6 +261,7 @@ impl Default for TrainConfig {
             save_total_limit: None,
             max_nonfinite_steps: 3,
             log_completions: false,
+            report_to: Default::default(),
         }
     }
 }

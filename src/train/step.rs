@@ -18,7 +18,8 @@ use super::trainer::Trainer;
 use crate::algo::ppo::PpoStats;
 use crate::algo::{self, Collected, StepInput};
 use crate::data::Problem;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::metrics::tensorboard::numbers;
 use crate::metrics::{RewardFuncStats, StepMetrics};
 use crate::rl::batching::Padding;
 use crate::rl::experience::{score, Scorers};
@@ -129,6 +130,10 @@ impl<B: FusedAutodiffBackend> Trainer<'_, B> {
         let mut m = self.advance(&got, &updated, timings);
         m.reward_funcs = reward_funcs;
         self.metrics.append(&m)?;
+        if let Some(tb) = self.tensorboard.as_mut() {
+            let line = serde_json::to_value(&m).map_err(|e| Error::serialize("the metrics", e))?;
+            tb.scalars(step, &numbers(&line))?;
+        }
         if self.cfg.log_completions {
             log_completions(&got, &self.completions, step, &problems, &reward_names)?;
         }

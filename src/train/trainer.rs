@@ -18,6 +18,7 @@ use super::setup::{warn_trl_differences, Setup};
 use super::{TrainConfig, TrainOptions};
 use crate::error::{Error, Result};
 use crate::generate::GenerateConfig;
+use crate::metrics::tensorboard::EventWriter;
 use crate::metrics::{plot, JsonlLog};
 use crate::model::lora::LoraConfig;
 use crate::model::{load_adapter, load_weights, save_adapter, save_model, Precision};
@@ -52,6 +53,8 @@ pub struct Trainer<'a, B: FusedAutodiffBackend> {
     pub(super) precision: Precision,
     pub(super) lora: Option<LoraConfig>,
     pub(super) metrics: JsonlLog,
+    /// `report_to = "tensorboard"`: this (re)start's event file in `RUN/runs/`.
+    pub(super) tensorboard: Option<EventWriter>,
     pub(super) completions: JsonlLog,
     pub(super) device: B::Device,
     pub state: TrainerState,
@@ -124,6 +127,10 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
             precision,
             lora,
             metrics: JsonlLog::new(run.join("metrics.jsonl")),
+            tensorboard: match cfg.report_to.tensorboard() {
+                true => Some(EventWriter::create(&run.join("runs"))?),
+                false => None,
+            },
             completions: JsonlLog::new(run.join("completions.jsonl")),
             device: device.clone(),
             state: begun.state,

@@ -19,11 +19,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "every step is one line of metrics.jsonl (TRL averages logging_steps steps per line)",
     ),
     (
-        "report_to",
-        "metrics go to metrics.jsonl and the run's PNG plots; there is no TensorBoard or W&B \
-         writer",
-    ),
-    (
         "use_vllm",
         "there is no vLLM: rollouts decode in-process with the model's own KV cache",
     ),

@@ -275,6 +275,7 @@ impl TrainConfig {
     fn check_run(&self) -> std::result::Result<(), KeyError> {
         let bad = |key: &str, msg: &str| Err(KeyError::new(key, msg));
         self.optim.validate()?;
+        self.report_to.validate()?;
         if self.max_steps == Some(0) {
             return bad("max_steps", "must be at least 1");
         }
