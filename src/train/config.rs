@@ -16,10 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use super::optim_config::OptimConfig;
 use super::overrides::{parse_table, refuse_moved};
-use super::trl_keys::refuse_unsupported;
+use super::trl_keys::{refuse_unsupported, rename_aliases};
 pub use crate::algo::Algorithm;
 use crate::algo::{Sections, Shared, SharedKeys};
-use crate::error::{Error, KeyError, Result};
+use crate::error::{Error, Result};
 use crate::model::lora::{LoraConfig, LORA_TARGETS};
 use crate::reward::RewardConfig;
 use crate::rl::advantage::ScaleRewards;
@@ -279,17 +279,7 @@ impl TrainConfig {
         let mut table = parse_table(text, path, overrides)?;
         refuse_moved(&table, MOVED).map_err(|e| Error::config(path, e))?;
         refuse_unsupported(&table).map_err(|e| Error::config(path, e))?;
-        // TRL's name for the completions drawn per evaluation problem
-        if let Some(n) = table.remove("num_generations_eval") {
-            if table.contains_key("eval_samples") {
-                let e = KeyError::new(
-                    "num_generations_eval",
-                    "is TRL's name for eval_samples: set one of the two",
-                );
-                return Err(e.at(path));
-            }
-            table.insert("eval_samples".into(), n);
-        }
+        rename_aliases(&mut table).map_err(|e| e.at(path))?;
         // a method's TRL config may default a shared key otherwise (RLOO's `beta`)
         if let Some(a) = table.get("algorithm").and_then(toml::Value::as_str) {
             for (key, value) in Algorithm::from_key(a).map_or(&[][..], Algorithm::shared_defaults) {

@@ -1,6 +1,9 @@
 //! Keys of TRL's `GRPOConfig` that people set and mgrpo does not take, each refused by name
 //! with the reason and what mgrpo does instead (an unknown key is otherwise refused without
-//! one). The list is checked against TRL 1.16's fields (`tests/fixtures/trl`).
+//! one). The list is checked against TRL 1.16's fields (`tests/fixtures/trl`). A TRL key that is
+//! ours under another name is renamed ([`rename_aliases`]).
+
+use crate::error::KeyError;
 
 /// `(TRL key, why it is refused)`; a key ending in `_` is a prefix (`vllm_`).
 const UNSUPPORTED: &[(&str, &str)] = &[
@@ -52,6 +55,21 @@ const PPO_UNSUPPORTED: &[(&str, &str)] = &[
 
 /// Loss types of TRL 1.16's `GRPOConfig` that mgrpo does not implement.
 const LOSS_TYPES_UNSUPPORTED: &[&str] = &["sapo", "luspo", "vespo"];
+
+/// TRL's keys that are ours under another name, renamed in `table`: `num_generations_eval`
+/// (completions per evaluation problem) is `eval_samples`. Setting both names is an error.
+pub(crate) fn rename_aliases(table: &mut toml::Table) -> std::result::Result<(), KeyError> {
+    if let Some(n) = table.remove("num_generations_eval") {
+        if table.contains_key("eval_samples") {
+            return Err(KeyError::new(
+                "num_generations_eval",
+                "is TRL's name for eval_samples: set one of the two",
+            ));
+        }
+        table.insert("eval_samples".into(), n);
+    }
+    Ok(())
+}
 
 /// The first key of `table` that is one of TRL's keys mgrpo refuses, as the error to give.
 pub(crate) fn refuse_unsupported(table: &toml::Table) -> std::result::Result<(), String> {
