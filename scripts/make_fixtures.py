@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Make the transformers parity fixtures in tests/fixtures/.
 
-Each fixture is a small random Qwen2 checkpoint written the way HF checkpoints are written
+Each fixture is a small random Qwen2, Qwen3 or Llama checkpoint written the way HF checkpoints are written
 (config.json + safetensors with format=pt metadata), then loaded back with
 `AutoModelForCausalLM.from_pretrained` -- which proves transformers reads that config style,
 dtype and sharding -- and run on a few token rows to record the per-token log-probs
@@ -14,16 +14,18 @@ lm_head N(0, 9/fan_in) and a tied embedding N(0, 0.16): mean entropy about half 
 
 Usage (from the repository root):
     python3 -m venv /tmp/venv && /tmp/venv/bin/pip install -r scripts/requirements.txt
-    /tmp/venv/bin/python scripts/make_fixtures.py
+    /tmp/venv/bin/python scripts/make_fixtures.py [NAME ...]   # every fixture, or those named
 """
 import json
 import os
 import shutil
+import sys
 
 import torch
 import transformers
 from safetensors.torch import save_file
-from transformers import AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
+from transformers import (AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, Qwen2Config,
+                          Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
 
@@ -37,7 +39,28 @@ FIXTURES = [
          tied=False, dtype=torch.float16, style="t4", theta=10000.0, eps=1e-6, shards=3),
     dict(name="mqa-odd-tied-f32-t5", vocab=97, hidden=40, inter=72, layers=3, heads=5, kv=1,
          tied=True, dtype=torch.float32, style="t5", theta=500.0, eps=1e-5, shards=1),
+    # Qwen3: q/k norms, an explicit head_dim other than hidden / heads (as in every release).
+    dict(name="qwen3-headdim-tied-f32-t5", family="qwen3", vocab=300, hidden=48, inter=96,
+         layers=2, heads=4, kv=2, head_dim=16, tied=True, dtype=torch.float32, style="t5",
+         theta=1000000.0, eps=1e-6, shards=1, tokenizer=True),
+    dict(name="qwen3-bias-untied-bf16-t4", family="qwen3", vocab=97, hidden=32, inter=64,
+         layers=2, heads=2, kv=1, head_dim=24, tied=False, dtype=torch.bfloat16, style="t4",
+         theta=10000.0, eps=1e-6, shards=1, attention_bias=True),
+    # Llama 3.2-shaped: tied, `llama3` RoPE scaling whose original context (32) the rows and the
+    # greedy continuations run past; head_dim 16 and theta 10^4 put a frequency in each band.
+    dict(name="llama32-scaled-tied-f32-t4", family="llama", vocab=300, hidden=64, inter=128,
+         layers=2, heads=4, kv=2, tied=True, dtype=torch.float32, style="t4", theta=10000.0,
+         eps=1e-5, shards=1, tokenizer=True,
+         llama3=dict(factor=4.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                     original_max_position_embeddings=32)),
+    dict(name="llama-bias-untied-bf16-t5", family="llama", vocab=97, hidden=32, inter=48,
+         layers=2, heads=4, kv=1, tied=False, dtype=torch.bfloat16, style="t5", theta=500.0,
+         eps=1e-6, shards=1, attention_bias=True, mlp_bias=True),
 ]
+# transformers' classes of each family.
+FAMILY = {"qwen2": ("Qwen2ForCausalLM", Qwen2Config, Qwen2ForCausalLM),
+          "qwen3": ("Qwen3ForCausalLM", Qwen3Config, Qwen3ForCausalLM),
+          "llama": ("LlamaForCausalLM", LlamaConfig, LlamaForCausalLM)}
 ROW_LENGTHS = [2, 7, 16, 41]
 # Greedy continuations (transformers' generate, do_sample=False) of prompts of these lengths.
 GREEDY_PROMPT_LENGTHS = [1, 6, 19]
@@ -90,9 +113,10 @@ def make_tokenizer():
 
 
 def hf_config(f):
+    family = f.get("family", "qwen2")
     cfg = {
-        "architectures": ["Qwen2ForCausalLM"],
-        "model_type": "qwen2",
+        "architectures": [FAMILY[family][0]],
+        "model_type": family,
         "vocab_size": f["vocab"],
         "hidden_size": f["hidden"],
         "intermediate_size": f["inter"],
@@ -103,19 +127,25 @@ def hf_config(f):
         "rms_norm_eps": f["eps"],
         "tie_word_embeddings": f["tied"],
         "hidden_act": "silu",
-        "use_sliding_window": False,
-        "sliding_window": None,
-        "max_window_layers": f["layers"],
         "attention_dropout": 0.0,
         "bos_token_id": 1,
         "eos_token_id": 2,
         "torch_dtype": {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}[f["dtype"]],
     }
-    if f["style"] == "t4":  # transformers 4.x / every Qwen2.5 release
+    if family != "llama":
+        cfg.update(use_sliding_window=False, sliding_window=None, max_window_layers=f["layers"])
+    if family == "qwen3" or "head_dim" in f:
+        cfg["head_dim"] = f.get("head_dim", f["hidden"] // f["heads"])
+    if family in ("qwen3", "llama"):
+        cfg["attention_bias"] = f.get("attention_bias", False)
+    if family == "llama":
+        cfg["mlp_bias"] = f.get("mlp_bias", False)
+    scaling = dict(rope_type="llama3", **f["llama3"]) if "llama3" in f else None
+    if f["style"] == "t4":  # transformers 4.x / every Qwen2.5 and Llama 3 release
         cfg["rope_theta"] = f["theta"]
-        cfg["rope_scaling"] = None
+        cfg["rope_scaling"] = scaling
     else:  # transformers 5.x
-        cfg["rope_parameters"] = {"rope_theta": f["theta"], "rope_type": "default"}
+        cfg["rope_parameters"] = dict(scaling or {"rope_type": "default"}, rope_theta=f["theta"])
     return cfg
 
 
@@ -178,20 +208,29 @@ def greedy_cases(model, vocab, prompts):
 
 def main():
     torch.manual_seed(0)
+    only = set(sys.argv[1:])
     for f in FIXTURES:
+        if only and f["name"] not in only:
+            continue
         out = os.path.join(ROOT, f["name"])
         shutil.rmtree(out, ignore_errors=True)
         os.makedirs(out)
         cfg = hf_config(f)
         with open(os.path.join(out, "config.json"), "w") as fh:
             json.dump(cfg, fh, indent=2)
-        skeleton = Qwen2ForCausalLM(Qwen2Config(**{k: v for k, v in cfg.items() if k != "rope_parameters"}))
+        _, config_class, model_class = FAMILY[f.get("family", "qwen2")]
+        skeleton = model_class(config_class(**{k: v for k, v in cfg.items() if k != "rope_parameters"}))
         save(random_weights(skeleton, f["tied"]), out, f["dtype"], f["shards"])
 
         # The reference: transformers loading what we wrote, in float32.
         model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32, attn_implementation="eager")
         model.eval()
         assert abs(model.config.rope_parameters["rope_theta"] - f["theta"]) < 1e-9
+        assert type(model).__name__ == cfg["architectures"][0]
+        if "llama3" in f:
+            assert model.config.rope_parameters["rope_type"] == "llama3"
+            old = f["llama3"]["original_max_position_embeddings"]
+            assert max(ROW_LENGTHS) > old and max(GREEDY_PROMPT_LENGTHS) + GREEDY_NEW_TOKENS > old
         g = torch.Generator().manual_seed(99)
         rows = []
         entropies = []
@@ -205,6 +244,8 @@ def main():
             rows.append({"input_ids": ids[0].tolist(), "logprobs": [float(x) for x in lp]})
         greedy = greedy_cases(model, f["vocab"], [
             torch.randint(0, f["vocab"], (n,), generator=g).tolist() for n in GREEDY_PROMPT_LENGTHS])
+        if f.get("tokenizer"):  # the same vocabulary as TOKENIZER_FIXTURE's
+            shutil.copy(os.path.join(ROOT, TOKENIZER_FIXTURE, "tokenizer.json"), out)
         if f["name"] == TOKENIZER_FIXTURE:
             tok = make_tokenizer()
             tok.save(os.path.join(out, "tokenizer.json"))

@@ -1,4 +1,4 @@
-//! mgrpo: GRPO, MGRPO and iGRPO for Qwen2 models, written with Burn and generic over its
+//! mgrpo: GRPO, MGRPO and iGRPO for Qwen2, Qwen3 and Llama models (`model::family`), written with Burn and generic over its
 //! backends. See `README.md` and `docs/` for the big picture.
 //!
 //! Library code is generic over `B: FusedBackend` (Burn's `Backend` with the model's fused

@@ -9,7 +9,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 
 use crate::model::batch::PaddedBatch;
-use crate::model::Qwen2ForCausalLM;
+use crate::model::CausalLm;
 
 /// Log-probs of the tokens of a padded batch.
 ///
@@ -17,7 +17,7 @@ use crate::model::Qwen2ForCausalLM;
 /// - returns `[batch, seq - 1]`: column `j` is `log p(ids[j + 1] | ids[..=j])`, in f32. Columns
 ///   that predict a padding token are meaningless.
 pub fn batch_logprobs<B: FusedBackend>(
-    model: &Qwen2ForCausalLM<B>,
+    model: &CausalLm<B>,
     batch: &PaddedBatch,
     device: &B::Device,
 ) -> Tensor<B, 2> {
@@ -45,7 +45,7 @@ pub fn target_logprobs<B: FusedBackend>(
 ///
 /// Token ids must be below the model's vocabulary size (checked by the caller).
 pub fn score_rows<B: FusedBackend>(
-    model: &Qwen2ForCausalLM<B>,
+    model: &CausalLm<B>,
     rows: &[Vec<u32>],
     batch_size: usize,
     device: &B::Device,

@@ -14,14 +14,14 @@ use mgrpo::generate::{
     SamplingParams, StopStrings,
 };
 use mgrpo::model::batch::PaddedBatch;
-use mgrpo::model::{load_model, Qwen2ForCausalLM};
+use mgrpo::model::{load_model, CausalLm};
 use mgrpo::score::score_rows;
 use mgrpo::text::tokenizer::Tokenizer;
 use rand::{Rng, SeedableRng};
 
 /// Greedy continuation by a full forward pass over the whole sequence for every new token.
 fn greedy_uncached<B: FusedBackend>(
-    model: &Qwen2ForCausalLM<B>,
+    model: &CausalLm<B>,
     prompt: &[u32],
     n: usize,
     device: &B::Device,

@@ -8,7 +8,7 @@ mod common;
 
 use burn::backend::{Autodiff, NdArray};
 use common::*;
-use mgrpo::model::{load_model, Qwen2ForCausalLM};
+use mgrpo::model::{load_model, CausalLm};
 use mgrpo::rl::experience::{score, Experience, Sample, Scorers};
 use mgrpo::rl::grpo::{update, Part, UpdateConfig};
 use mgrpo::rl::logprobs::Layout;
@@ -65,10 +65,7 @@ fn experience() -> Experience {
     }
 }
 
-fn scored<Bk: mgrpo::fused::FusedBackend>(
-    model: &Qwen2ForCausalLM<Bk>,
-    temperature: f32,
-) -> Experience {
+fn scored<Bk: mgrpo::fused::FusedBackend>(model: &CausalLm<Bk>, temperature: f32) -> Experience {
     let mut exp = experience();
     let scorers = Scorers {
         old: Some(model),

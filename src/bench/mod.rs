@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use crate::generate::{generate, GenerateConfig, SamplingParams};
 use crate::model::batch::PaddedBatch;
-use crate::model::{Precision, Qwen2Config, Qwen2ForCausalLM};
+use crate::model::{CausalLm, ModelConfig, Precision};
 use crate::score::batch_logprobs;
 
 /// The names [`shape`] knows.
@@ -28,26 +28,26 @@ pub const SHAPES: [&str; 6] = [
 ];
 
 /// Named model shapes for benchmarks.
-pub fn shape(name: &str) -> crate::Result<Qwen2Config> {
+pub fn shape(name: &str) -> crate::Result<ModelConfig> {
     match name {
         // the shipped model's (model/config.json): vocab 512, hidden 128, 4 layers, 4 heads,
         // 2 KV heads, intermediate 512, tied head, context 512, RoPE θ 10 000
-        "tiny" => Ok(Qwen2Config {
+        "tiny" => Ok(ModelConfig {
             max_position_embeddings: 512,
             rope_theta: 10_000.0,
-            ..Qwen2Config::new(512, 128, 512, 4, 4, 2, true)
+            ..ModelConfig::new(512, 128, 512, 4, 4, 2, true)
         }),
         // vocab 4096, hidden 256, 4 layers, 8 heads, 2 KV heads, intermediate 704, tied head
-        "bench-small" => Ok(Qwen2Config::new(4096, 256, 704, 4, 8, 2, true)),
+        "bench-small" => Ok(ModelConfig::new(4096, 256, 704, 4, 8, 2, true)),
         // Qwen2.5-0.5B: vocab 151936, hidden 896, 24 layers, 14 heads, 2 KV heads, 4864, tied
-        "qwen2.5-0.5b" => Ok(Qwen2Config::new(151936, 896, 4864, 24, 14, 2, true)),
+        "qwen2.5-0.5b" => Ok(ModelConfig::new(151936, 896, 4864, 24, 14, 2, true)),
         // Qwen2.5-1.5B: hidden 1536, 28 layers, 12 heads, 2 KV heads, 8960, tied
-        "qwen2.5-1.5b" => Ok(Qwen2Config::new(151936, 1536, 8960, 28, 12, 2, true)),
+        "qwen2.5-1.5b" => Ok(ModelConfig::new(151936, 1536, 8960, 28, 12, 2, true)),
         // Qwen2.5-3B: hidden 2048, 36 layers, 16 heads, 2 KV heads, 11008, tied
-        "qwen2.5-3b" => Ok(Qwen2Config::new(151936, 2048, 11008, 36, 16, 2, true)),
+        "qwen2.5-3b" => Ok(ModelConfig::new(151936, 2048, 11008, 36, 16, 2, true)),
         // Qwen2.5-7B (and -Math-7B): vocab 152064, hidden 3584, 28 layers, 28 heads, 4 KV
         // heads, 18944, untied
-        "qwen2.5-7b" => Ok(Qwen2Config::new(152064, 3584, 18944, 28, 28, 4, false)),
+        "qwen2.5-7b" => Ok(ModelConfig::new(152064, 3584, 18944, 28, 28, 4, false)),
         _ => Err(crate::Error::Invalid(format!(
             "unknown bench shape `{name}` (known: {})",
             SHAPES.join(", ")
@@ -80,14 +80,14 @@ pub struct BenchReport {
 /// The `score` workload: a random model of shape `config` (seeded) and a full batch of
 /// `batch` × `seq` deterministic token rows.
 pub fn score_workload<B: FusedBackend>(
-    config: &Qwen2Config,
+    config: &ModelConfig,
     batch: usize,
     seq: usize,
     precision: Precision,
     device: &B::Device,
-) -> (Qwen2ForCausalLM<B>, PaddedBatch) {
+) -> (CausalLm<B>, PaddedBatch) {
     B::seed(device, 0);
-    let model = Qwen2ForCausalLM::<B>::random(config, device).to_precision(precision);
+    let model = CausalLm::<B>::random(config, device).to_precision(precision);
     let rows: Vec<Vec<u32>> = (0..batch)
         .map(|r| {
             (0..seq)
@@ -101,7 +101,7 @@ pub fn score_workload<B: FusedBackend>(
 /// Time `score` on a random model of shape `config`: `warmup` untimed iterations (at least
 /// one, the first timed apart), then `iters`.
 pub fn bench_score<B: FusedBackend>(
-    config: &Qwen2Config,
+    config: &ModelConfig,
     batch: usize,
     seq: usize,
     t: Timing,
@@ -179,7 +179,7 @@ pub struct GenerateBenchReport {
 /// bytes`, `len` the mean cache length over the `new` steps), so at best
 /// `batch / (bytes_read / hbm_bytes_per_s)` tokens per second.
 pub fn decode_roofline(
-    config: &Qwen2Config,
+    config: &ModelConfig,
     batch: usize,
     prompt: usize,
     new: usize,
@@ -211,7 +211,7 @@ pub struct GenerateWorkload {
 /// Time greedy generation of `w` on a random model of shape `config`: `warmup` untimed runs
 /// (at least one, timed apart as the first run) then `iters` timed ones.
 pub fn bench_generate<B: FusedBackend>(
-    config: &Qwen2Config,
+    config: &ModelConfig,
     w: GenerateWorkload,
     t: Timing,
     hbm_bytes_per_s: f64,
@@ -312,7 +312,7 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("model");
         let shipped = crate::model::load_config(&dir).expect("model/config.json");
         let tiny = shape("tiny").expect("a known shape");
-        let sizes = |c: &Qwen2Config| {
+        let sizes = |c: &ModelConfig| {
             let n = [
                 c.vocab_size,
                 c.hidden_size,

@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{sorted_median, Timing};
 use crate::generate::{generate, GenerateConfig, SamplingParams};
-use crate::model::{Precision, Qwen2Config, Qwen2ForCausalLM};
+use crate::model::{CausalLm, ModelConfig, Precision};
 use crate::rl::advantage::{group_advantages, ScaleRewards};
 use crate::rl::experience::{Experience, Sample};
 use crate::rl::grpo::{update, Part, UpdateConfig};
@@ -49,21 +49,15 @@ pub struct GrpoBenchReport {
 /// The trained model of a benchmark: random weights of shape `config` (its context widened to
 /// `len` tokens), bf16 compute on f32 weights when `precision` says so, AdamW, and a seeded rng.
 fn bench_policy<B: FusedAutodiffBackend>(
-    config: &Qwen2Config,
+    config: &ModelConfig,
     len: usize,
     precision: Precision,
     device: &B::Device,
-) -> (
-    Qwen2Config,
-    Qwen2ForCausalLM<B>,
-    PolicyOptimizer<B>,
-    ChaCha8Rng,
-) {
+) -> (ModelConfig, CausalLm<B>, PolicyOptimizer<B>, ChaCha8Rng) {
     let mut config = config.clone();
     config.max_position_embeddings = config.max_position_embeddings.max(len + 1);
     B::seed(device, 0);
-    let model =
-        Qwen2ForCausalLM::<B>::random(&config, device).with_compute_dtype(precision.dtype());
+    let model = CausalLm::<B>::random(&config, device).with_compute_dtype(precision.dtype());
     let optim = adamw::<B, _>(&AdamParams {
         beta1: 0.9,
         beta2: 0.999,
@@ -75,7 +69,7 @@ fn bench_policy<B: FusedAutodiffBackend>(
 
 /// Run `warmup + steps` GRPO steps on a random model of shape `config`; time the last `steps`.
 pub fn bench_grpo_step<B: FusedAutodiffBackend>(
-    config: &Qwen2Config,
+    config: &ModelConfig,
     w: GrpoWorkload,
     t: Timing,
     device: &B::Device,
@@ -191,7 +185,7 @@ pub struct TrainBenchReport {
     pub min_step_s: f64,
     /// Trained tokens per second (batch · (seq − 1) / median step).
     pub tokens_per_s: f64,
-    /// [`Qwen2Config::train_flops_per_token`] at this length.
+    /// [`ModelConfig::train_flops_per_token`] at this length.
     pub flops_per_token: f64,
     /// Model FLOPs utilisation: flops_per_token · tokens_per_s / peak.
     pub mfu: f64,
@@ -204,7 +198,7 @@ pub struct TrainBenchReport {
 /// tokens, one micro-batch of `batch` rows) on a random model of shape `config`; time the last
 /// `steps` (`t.iters`). MFU is measured against `peak_flops` (H100 SXM: 989e12 dense bf16).
 pub fn bench_train_step<B: FusedAutodiffBackend>(
-    config: &Qwen2Config,
+    config: &ModelConfig,
     batch: usize,
     seq: usize,
     t: Timing,

@@ -39,7 +39,7 @@ use args::Trainable;
 #[command(
     name = "mgrpo",
     version,
-    about = "GRPO / MGRPO / iGRPO trainer for Qwen2 models, on Burn"
+    about = "GRPO / MGRPO / iGRPO trainer for Qwen2, Qwen3 and Llama models, on Burn"
 )]
 struct Cli {
     /// More logging (-v info, -vv debug); RUST_LOG overrides.

@@ -12,7 +12,7 @@ use clap::Args;
 use crate::data::arith::ArithConfig;
 use crate::data::corpus::TeacherNoise;
 use crate::data::task::{write_task, TaskSpec};
-use crate::model::{save_model, Qwen2Config, Qwen2ForCausalLM, SaveOptions};
+use crate::model::{save_model, CausalLm, ModelConfig, SaveOptions};
 use crate::text::template::PromptTemplate;
 use crate::text::template::PAPER_GUIDE_PHRASES;
 use crate::text::tokenizer::Tokenizer;
@@ -178,7 +178,7 @@ pub fn init<B: FusedBackend>(a: InitArgs, device: &B::Device) -> Result<()> {
         );
     }
     // The shape, checked before any work (the vocabulary size is the tokenizer's, below).
-    let mut config = Qwen2Config::new(
+    let mut config = ModelConfig::new(
         a.vocab_size,
         a.hidden_size,
         a.intermediate_size,
@@ -236,7 +236,7 @@ pub fn init<B: FusedBackend>(a: InitArgs, device: &B::Device) -> Result<()> {
         config.eos_token_id = vec![eos];
         config.extra.insert("pad_token_id".into(), pad.into());
         config.extra.insert("initializer_range".into(), 0.02.into());
-        let model = Qwen2ForCausalLM::<B>::init(&config, a.seed, device);
+        let model = CausalLm::<B>::init(&config, a.seed, device);
         let opts = SaveOptions {
             side_files_from: Some(staging.clone()),
             ..SaveOptions::default()

@@ -57,7 +57,12 @@ fn rope_tables<B: FusedBackend>(
         TensorData::new((0..(b * s) as i64).map(|p| p % 13).collect(), [b, s]),
         dev,
     );
-    let t = crate::model::rope::RopeTables::<B>::new(pos, hd, 10_000.0, burn::tensor::DType::F32);
+    let rope = crate::model::rope::Rope {
+        theta: 10_000.0,
+        llama3: None,
+    };
+    let t =
+        crate::model::rope::RopeTables::<B>::new(pos, &rope.inv_freq(hd), burn::tensor::DType::F32);
     [t.cos, t.sin]
 }
 

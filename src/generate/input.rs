@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::model::Qwen2Config;
+use crate::model::ModelConfig;
 use crate::run::jsonl::{line_error, read_objects, token_ids};
 use crate::text::template::PromptTemplate;
 use crate::text::tokenizer::Tokenizer;
@@ -77,7 +77,7 @@ pub fn prepare_prompts(
     source: &PromptSource,
     tokenizer: Option<&Tokenizer>,
     template: Option<&PromptTemplate>,
-    config: &Qwen2Config,
+    config: &ModelConfig,
 ) -> Result<Vec<Vec<u32>>> {
     rows.iter()
         .map(|(line, row)| {
@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn validation_against_the_model() {
-        let mut config = Qwen2Config::new(10, 8, 16, 1, 2, 1, true);
+        let mut config = ModelConfig::new(10, 8, 16, 1, 2, 1, true);
         config.max_position_embeddings = 4;
         let src = PromptSource::File("p.jsonl".into());
         let rows = |ids: Vec<u32>| vec![(7, PromptRow::Ids(ids))];

@@ -28,7 +28,7 @@ pub use stop::{FinishReason, StopStrings};
 use crate::error::{Error, Result};
 use crate::model::batch::PaddedBatch;
 use crate::model::cache::index_tensor;
-use crate::model::{KvCache, Qwen2Config, Qwen2ForCausalLM};
+use crate::model::{CausalLm, KvCache, ModelConfig};
 use crate::text::tokenizer::Tokenizer;
 
 /// What to generate and how.
@@ -134,8 +134,8 @@ pub struct Generation {
 /// Prompts must be non-empty, use ids below the vocabulary size and leave room below
 /// `max_position_embeddings`; the error names the prompt's index otherwise.
 pub fn generate<B: FusedBackend>(
-    model: &Qwen2ForCausalLM<B>,
-    config: &Qwen2Config,
+    model: &CausalLm<B>,
+    config: &ModelConfig,
     prompts: &[Vec<u32>],
     gen: &GenerateConfig,
     tokenizer: Option<&Tokenizer>,
@@ -204,7 +204,7 @@ pub enum PromptError {
 }
 
 /// Check that a prompt can be generated from.
-pub fn check_prompt(prompt: &[u32], config: &Qwen2Config) -> std::result::Result<(), PromptError> {
+pub fn check_prompt(prompt: &[u32], config: &ModelConfig) -> std::result::Result<(), PromptError> {
     if prompt.is_empty() {
         return Err(PromptError::Empty);
     }
@@ -238,10 +238,10 @@ struct Row {
 
 /// What every batch of one [`generate`] call decodes with.
 struct Decoder<'a, B: FusedBackend> {
-    model: &'a Qwen2ForCausalLM<B>,
+    model: &'a CausalLm<B>,
     /// The LM head's `[d, vocab]` weight, made once per call (a transposed copy when tied).
     head: Tensor<B, 2>,
-    config: &'a Qwen2Config,
+    config: &'a ModelConfig,
     gen: &'a GenerateConfig,
     tokenizer: Option<&'a Tokenizer>,
     device: &'a B::Device,

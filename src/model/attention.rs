@@ -1,5 +1,5 @@
-//! `Qwen2Attention`: grouped-query attention with q/k/v biases, rotate-half RoPE, and a
-//! causal + padding mask, through the backend's fused attention (`crate::fused`: a kernel on the
+//! `SelfAttention`: grouped-query attention with the family's biases (`family::Layout`),
+//! Qwen3's per-head RMSNorm of queries and keys, rotate-half RoPE, and a causal + padding mask, through the backend's fused attention (`crate::fused`: a kernel on the
 //! CPU backends, Burn's `attention` op elsewhere).
 
 use crate::fused::FusedBackend;
@@ -7,8 +7,9 @@ use burn::nn::Linear;
 use burn::prelude::*;
 
 use super::cache::LayerKv;
-use super::config::Qwen2Config;
+use super::config::ModelConfig;
 use super::lora::{lora_linear3, LoraAdapter};
+use super::norm::RmsNorm;
 use super::packed::Unpadding;
 use super::rope::RopeTables;
 use super::weights::WeightSource;
@@ -25,15 +26,19 @@ pub enum Attend<'a, B: Backend> {
 
 /// Self-attention of one decoder layer (`self_attn.*` keys).
 #[derive(Module, Debug)]
-pub struct Qwen2Attention<B: Backend> {
-    /// `[hidden, heads · head_dim]`, with bias
+pub struct SelfAttention<B: Backend> {
+    /// `[hidden, heads · head_dim]` (a bias in Qwen2, or with `attention_bias`)
     pub q_proj: Linear<B>,
-    /// `[hidden, kv_heads · head_dim]`, with bias
+    /// `[hidden, kv_heads · head_dim]`
     pub k_proj: Linear<B>,
-    /// `[hidden, kv_heads · head_dim]`, with bias
+    /// `[hidden, kv_heads · head_dim]`
     pub v_proj: Linear<B>,
-    /// `[heads · head_dim, hidden]`, no bias
+    /// `[heads · head_dim, hidden]` (a bias only with `attention_bias`)
     pub o_proj: Linear<B>,
+    /// RMSNorm over `head_dim` of every query head, before RoPE (Qwen3).
+    pub q_norm: Option<RmsNorm<B>>,
+    /// The same for every key head.
+    pub k_norm: Option<RmsNorm<B>>,
     /// LoRA adapters of the projections (`lora_r > 0`; see `lora.rs`).
     pub q_proj_lora: Option<LoraAdapter<B>>,
     pub k_proj_lora: Option<LoraAdapter<B>>,
@@ -51,16 +56,29 @@ pub type Projection<'m, B> = (
     &'m mut Option<LoraAdapter<B>>,
 );
 
-impl<B: FusedBackend> Qwen2Attention<B> {
+impl<B: FusedBackend> SelfAttention<B> {
     /// The attention of `c` with weights `{prefix}.q_proj.weight`, … from `src`, no adapters.
-    pub fn new(prefix: &str, c: &Qwen2Config, src: &mut impl WeightSource<B>) -> Result<Self> {
+    pub fn new(prefix: &str, c: &ModelConfig, src: &mut impl WeightSource<B>) -> Result<Self> {
         let (d, hd) = (c.hidden_size, c.head_dim());
         let (h, kvh) = (c.num_attention_heads, c.num_key_value_heads);
+        let (qkv_bias, o_bias) = (c.layout.qkv_bias, c.layout.o_bias);
+        let q_proj = src.linear(&format!("{prefix}.q_proj"), d, h * hd, qkv_bias)?;
+        let k_proj = src.linear(&format!("{prefix}.k_proj"), d, kvh * hd, qkv_bias)?;
+        let v_proj = src.linear(&format!("{prefix}.v_proj"), d, kvh * hd, qkv_bias)?;
+        let o_proj = src.linear(&format!("{prefix}.o_proj"), h * hd, d, o_bias)?;
+        let mut head_norm = |name: &str| match c.layout.qk_norm {
+            true => {
+                RmsNorm::new(&format!("{prefix}.{name}.weight"), hd, c.rms_norm_eps, src).map(Some)
+            }
+            false => Ok(None),
+        };
         Ok(Self {
-            q_proj: src.linear(&format!("{prefix}.q_proj"), d, h * hd, true)?,
-            k_proj: src.linear(&format!("{prefix}.k_proj"), d, kvh * hd, true)?,
-            v_proj: src.linear(&format!("{prefix}.v_proj"), d, kvh * hd, true)?,
-            o_proj: src.linear(&format!("{prefix}.o_proj"), h * hd, d, false)?,
+            q_norm: head_norm("q_norm")?,
+            k_norm: head_norm("k_norm")?,
+            q_proj,
+            k_proj,
+            v_proj,
+            o_proj,
             q_proj_lora: None,
             k_proj_lora: None,
             v_proj_lora: None,
@@ -154,8 +172,14 @@ impl<B: FusedBackend> Qwen2Attention<B> {
         let q = proj(&self.q_proj, &self.q_proj_lora, x.clone());
         let k = proj(&self.k_proj, &self.k_proj_lora, x.clone());
         let v = proj(&self.v_proj, &self.v_proj_lora, x);
-        let q = rope.apply(split(q, self.num_heads));
-        let k = rope.apply(split(k, self.num_kv_heads));
+        let (mut q, mut k) = (split(q, self.num_heads), split(k, self.num_kv_heads));
+        if let Some(norm) = &self.q_norm {
+            q = norm.forward(q);
+        }
+        if let Some(norm) = &self.k_norm {
+            k = norm.forward(k);
+        }
+        let (q, k) = (rope.apply(q), rope.apply(k));
         let v = split(v, self.num_kv_heads);
         (q, k, v)
     }

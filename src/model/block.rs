@@ -1,4 +1,4 @@
-//! `Qwen2DecoderLayer`: pre-norm attention and MLP with residuals.
+//! `DecoderLayer`: pre-norm attention and MLP with residuals.
 //!
 //! `h = x + o_proj(attn(input_layernorm(x)))`,
 //! `out = h + mlp(post_attention_layernorm(h))`.
@@ -6,38 +6,38 @@
 use crate::fused::FusedBackend;
 use burn::prelude::*;
 
-use super::attention::{Attend, Qwen2Attention};
+use super::attention::{Attend, SelfAttention};
 use super::cache::LayerKv;
-use super::config::Qwen2Config;
-use super::mlp::Qwen2MLP;
-use super::norm::Qwen2RMSNorm;
+use super::config::ModelConfig;
+use super::mlp::Mlp;
+use super::norm::RmsNorm;
 use super::rope::RopeTables;
 use super::weights::WeightSource;
 use crate::error::Result;
 
 /// One decoder layer (`model.layers.N.*` keys).
 #[derive(Module, Debug)]
-pub struct Qwen2DecoderLayer<B: Backend> {
-    pub self_attn: Qwen2Attention<B>,
-    pub mlp: Qwen2MLP<B>,
-    pub input_layernorm: Qwen2RMSNorm<B>,
-    pub post_attention_layernorm: Qwen2RMSNorm<B>,
+pub struct DecoderLayer<B: Backend> {
+    pub self_attn: SelfAttention<B>,
+    pub mlp: Mlp<B>,
+    pub input_layernorm: RmsNorm<B>,
+    pub post_attention_layernorm: RmsNorm<B>,
 }
 
-impl<B: FusedBackend> Qwen2DecoderLayer<B> {
+impl<B: FusedBackend> DecoderLayer<B> {
     /// Layer `{prefix}` (`model.layers.N`) of `c`, its weights from `src`.
-    pub fn new(prefix: &str, c: &Qwen2Config, src: &mut impl WeightSource<B>) -> Result<Self> {
+    pub fn new(prefix: &str, c: &ModelConfig, src: &mut impl WeightSource<B>) -> Result<Self> {
         let (d, eps) = (c.hidden_size, c.rms_norm_eps);
         Ok(Self {
-            self_attn: Qwen2Attention::new(&format!("{prefix}.self_attn"), c, src)?,
-            mlp: Qwen2MLP::new(&format!("{prefix}.mlp"), c, src)?,
-            input_layernorm: Qwen2RMSNorm::new(
+            self_attn: SelfAttention::new(&format!("{prefix}.self_attn"), c, src)?,
+            mlp: Mlp::new(&format!("{prefix}.mlp"), c, src)?,
+            input_layernorm: RmsNorm::new(
                 &format!("{prefix}.input_layernorm.weight"),
                 d,
                 eps,
                 src,
             )?,
-            post_attention_layernorm: Qwen2RMSNorm::new(
+            post_attention_layernorm: RmsNorm::new(
                 &format!("{prefix}.post_attention_layernorm.weight"),
                 d,
                 eps,
@@ -63,7 +63,7 @@ impl<B: FusedBackend> Qwen2DecoderLayer<B> {
     }
 
     /// [`Self::forward`] with the layer's KV cache (see
-    /// [`Qwen2Attention::forward_cached`]).
+    /// [`SelfAttention::forward_cached`]).
     pub fn forward_cached(
         &self,
         x: Tensor<B, 3>,

@@ -1,7 +1,7 @@
 //! The KV cache: every layer's keys and values of the tokens seen so far, preallocated for the
 //! batch's longest sequence so that memory does not grow per token.
 //!
-//! It is a plain value passed explicitly to [`super::Qwen2ForCausalLM::forward_cached`]; the
+//! It is a plain value passed explicitly to [`super::CausalLm::forward_cached`]; the
 //! model layers hold no state. Rows are left-padded: row `r`'s first `pad_lens[r]` slots hold
 //! padding (masked as keys), everything after is real.
 
@@ -9,7 +9,7 @@ use crate::fused::FusedBackend;
 use burn::prelude::*;
 use burn::tensor::DType;
 
-use super::config::Qwen2Config;
+use super::config::ModelConfig;
 
 /// Keys and values of one decoder layer.
 ///
@@ -71,7 +71,7 @@ impl<B: FusedBackend> KvCache<B> {
     /// An empty cache for `pad_lens.len()` rows of up to `capacity` tokens (prompt + new), in
     /// `dtype` (the model's activation dtype).
     pub fn new(
-        config: &Qwen2Config,
+        config: &ModelConfig,
         pad_lens: Vec<usize>,
         capacity: usize,
         dtype: DType,
@@ -103,7 +103,7 @@ impl<B: FusedBackend> KvCache<B> {
     /// runs a bounded set of shapes, so a GPU backend compiles and autotunes a bounded set of
     /// kernels instead of new ones for every length; the extra keys cost a little compute.
     pub fn bucketed(
-        config: &Qwen2Config,
+        config: &ModelConfig,
         pad_lens: Vec<usize>,
         capacity: usize,
         dtype: DType,
@@ -216,8 +216,8 @@ mod tests {
     use super::*;
     use crate::TestBackend;
 
-    fn config() -> Qwen2Config {
-        Qwen2Config::new(16, 8, 16, 2, 2, 1, true)
+    fn config() -> ModelConfig {
+        ModelConfig::new(16, 8, 16, 2, 2, 1, true)
     }
 
     #[test]

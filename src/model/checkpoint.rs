@@ -15,9 +15,9 @@ use burn::module::Param;
 use burn::prelude::*;
 use safetensors::{Dtype, SafeTensors};
 
-use super::config::Qwen2Config;
-use super::qwen2::{Qwen2ForCausalLM, Qwen2Model};
-use super::value::Qwen2ForValue;
+use super::causal_lm::{CausalLm, Decoder};
+use super::config::ModelConfig;
+use super::value::ValueModel;
 use super::weights::{Init, WeightSource};
 use crate::error::{Error, Result};
 
@@ -25,14 +25,14 @@ use crate::error::{Error, Result};
 pub fn load_model<B: FusedBackend>(
     dir: &Path,
     device: &B::Device,
-) -> Result<(Qwen2Config, Qwen2ForCausalLM<B>)> {
+) -> Result<(ModelConfig, CausalLm<B>)> {
     let config = load_config(dir)?;
     let model = load_weights(dir, &config, device)?;
     Ok((config, model))
 }
 
 /// The validated `config.json` of `dir` (an HF model directory).
-pub fn load_config(dir: &Path) -> Result<Qwen2Config> {
+pub fn load_config(dir: &Path) -> Result<ModelConfig> {
     if !dir.is_dir() {
         return Err(Error::checkpoint(
             dir,
@@ -46,18 +46,16 @@ pub fn load_config(dir: &Path) -> Result<Qwen2Config> {
             "missing (every HF model directory has one)",
         ));
     }
-    Qwen2Config::load(&config_path)
+    ModelConfig::load(&config_path)
 }
 
 /// The weights of `dir` (an HF model directory whose config is `config`) onto `device`.
 pub fn load_weights<B: FusedBackend>(
     dir: &Path,
-    config: &Qwen2Config,
+    config: &ModelConfig,
     device: &B::Device,
-) -> Result<Qwen2ForCausalLM<B>> {
-    with_store(dir, |store| {
-        Qwen2ForCausalLM::new(config, &mut (store, device))
-    })
+) -> Result<CausalLm<B>> {
+    with_store(dir, |store| CausalLm::new(config, &mut (store, device)))
 }
 
 /// Open the weights of `dir`, build something from them with `build`, and check that it used
@@ -90,14 +88,14 @@ fn with_store<T>(dir: &Path, build: impl FnOnce(&mut TensorStore<'_>) -> Result<
 /// PPO's critic from `dir`: an HF directory holding a value or reward model (`model.*` and
 /// `score.weight` `[1, hidden]`, transformers' `Qwen2ForSequenceClassification` with one label)
 /// or a causal LM, whose `lm_head` is dropped and which gets a fresh head drawn from `seed`
-/// (see [`Qwen2ForValue::with_fresh_head`]). Its own `config.json` sizes it; its vocabulary must
+/// (see [`ValueModel::with_fresh_head`]). Its own `config.json` sizes it; its vocabulary must
 /// cover the policy's (`vocab_size`).
 pub fn load_value_model<B: FusedBackend>(
     dir: &Path,
     vocab_size: usize,
     seed: u64,
     device: &B::Device,
-) -> Result<(Qwen2Config, Qwen2ForValue<B>)> {
+) -> Result<(ModelConfig, ValueModel<B>)> {
     let config = load_config(dir)?;
     if config.vocab_size < vocab_size {
         return Err(Error::checkpoint(
@@ -110,13 +108,13 @@ pub fn load_value_model<B: FusedBackend>(
         ));
     }
     let critic = with_store(dir, |store| {
-        let model = Qwen2Model::new(&config, &mut (&mut *store, device))?;
+        let model = Decoder::new(&config, &mut (&mut *store, device))?;
         Ok(if store.tensors.contains_key("score.weight") {
             let d = config.hidden_size;
             let score = WeightSource::<B>::linear(&mut (store, device), "score", d, 1, false)?;
-            Qwen2ForValue { model, score }
+            ValueModel { model, score }
         } else {
-            Qwen2ForValue::with_fresh_head(model, seed, device)
+            ValueModel::with_fresh_head(model, seed, device)
         })
     })?;
     Ok((config, critic))

@@ -1,12 +1,13 @@
-//! `Qwen2Config`: the HF `config.json` of a `Qwen2ForCausalLM` checkpoint.
+//! `ModelConfig`: the HF `config.json` of a causal LM of one of the families in `family/`.
 //!
-//! Both styles are read: the transformers-4 style with a top-level `rope_theta` (every Qwen2.5
-//! release) and the transformers-5 style with `rope_parameters: {rope_theta, rope_type}`.
-//! `config.json` is deserialised into a private `RawConfig` (serde; `serde_path_to_error` names
-//! the key of a value of the wrong type), given HF's defaults, and validated. Unknown fields are
+//! Both styles are read: the transformers-4 style with a top-level `rope_theta` and
+//! `rope_scaling` (every Qwen2.5 and Llama 3 release) and the transformers-5 style with
+//! `rope_parameters: {rope_theta, rope_type, …}`. `config.json` is deserialised into a private
+//! `RawConfig` (serde; `serde_path_to_error` names the key of a value of the wrong type), its
+//! family picked (`family::of_config`), given HF's defaults, and validated. Unknown fields are
 //! kept (and written back on save) but otherwise ignored; a missing required field is an error
-//! that names it. Sliding-window attention and RoPE scaling are refused rather than silently
-//! ignored.
+//! that names it. Sliding-window attention, RoPE types other than `default` and `llama3`, and
+//! partial rotary embeddings are refused rather than silently ignored.
 
 use std::path::Path;
 
@@ -14,20 +15,30 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
+use super::family::{self, Family, Layout};
+use super::rope::{Llama3Scaling, Rope, RopeKeys};
 use crate::error::{Error, KeyError, Result};
 
-/// The architecture hyper-parameters of a Qwen2 model, with HF's field names.
+/// The architecture hyper-parameters of a model, with HF's field names.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Qwen2Config {
+pub struct ModelConfig {
+    /// The family (`model_type`) the checkpoint is written for.
+    pub family: &'static Family,
+    /// Which projections have biases, whether heads are normalised (from the family).
+    pub layout: Layout,
     pub vocab_size: usize,
     pub hidden_size: usize,
     pub intermediate_size: usize,
     pub num_hidden_layers: usize,
     pub num_attention_heads: usize,
     pub num_key_value_heads: usize,
+    /// `head_dim`, or `hidden_size / num_attention_heads` when the config has none.
+    pub head_dim: usize,
     pub max_position_embeddings: usize,
     pub rms_norm_eps: f64,
     pub rope_theta: f64,
+    /// Llama 3.1's RoPE scaling, when `rope_type` is `llama3`.
+    pub rope_scaling: Option<Llama3Scaling>,
     pub tie_word_embeddings: bool,
     /// Token ids that end generation (`eos_token_id`, a number or a list in HF configs).
     pub eos_token_id: Vec<u32>,
@@ -36,21 +47,40 @@ pub struct Qwen2Config {
     pub extra: Map<String, Value>,
 }
 
-impl Qwen2Config {
-    /// Dimension of one attention head (`hidden_size / num_attention_heads`).
+impl ModelConfig {
+    /// Dimension of one attention head.
     pub fn head_dim(&self) -> usize {
-        self.hidden_size / self.num_attention_heads
+        self.head_dim
     }
 
-    /// Parameters of one decoder layer: q/k/v projections with biases, o_proj, the SwiGLU MLP
-    /// and two norms.
+    /// The model's RoPE (base and scaling).
+    pub fn rope(&self) -> Rope {
+        Rope {
+            theta: self.rope_theta,
+            llama3: self.rope_scaling,
+        }
+    }
+
+    /// Parameters of one decoder layer: the four attention projections, the SwiGLU MLP, the two
+    /// norms, and the biases and head norms of the family's layout.
     pub fn layer_params(&self) -> usize {
-        let (d, q, kv) = (
+        let (d, q, kv, inter) = (
             self.hidden_size,
-            self.num_attention_heads * self.head_dim(),
-            self.num_key_value_heads * self.head_dim(),
+            self.num_attention_heads * self.head_dim,
+            self.num_key_value_heads * self.head_dim,
+            self.intermediate_size,
         );
-        (d * q + q) + 2 * (d * kv + kv) + q * d + 3 * d * self.intermediate_size + 2 * d
+        let l = &self.layout;
+        let on = |yes: bool, n: usize| if yes { n } else { 0 };
+        d * q
+            + 2 * d * kv
+            + q * d
+            + 3 * d * inter
+            + 2 * d
+            + on(l.qkv_bias, q + 2 * kv)
+            + on(l.o_bias, d)
+            + on(l.mlp_bias, 2 * inter + d)
+            + on(l.qk_norm, 2 * self.head_dim)
     }
 
     /// All parameters: embedding, layers, final norm, and the LM head when untied
@@ -70,7 +100,7 @@ impl Qwen2Config {
         (6 * n + attn) as f64
     }
 
-    /// A config built from the shape alone, with Qwen2's defaults for the rest.
+    /// A Qwen2 config built from the shape alone, with Qwen2's defaults for the rest.
     pub fn new(
         vocab_size: usize,
         hidden_size: usize,
@@ -81,15 +111,19 @@ impl Qwen2Config {
         tie_word_embeddings: bool,
     ) -> Self {
         Self {
+            family: &family::QWEN2,
+            layout: family::QWEN2_LAYOUT,
             vocab_size,
             hidden_size,
             intermediate_size,
             num_hidden_layers,
             num_attention_heads,
             num_key_value_heads,
+            head_dim: hidden_size / num_attention_heads.max(1),
             max_position_embeddings: 32768,
             rms_norm_eps: 1e-6,
             rope_theta: 1_000_000.0,
+            rope_scaling: None,
             tie_word_embeddings,
             eos_token_id: Vec::new(),
             bos_token_id: None,
@@ -143,7 +177,8 @@ impl Qwen2Config {
             self.num_attention_heads,
             self.num_key_value_heads,
         );
-        if !d.is_multiple_of(heads) {
+        let explicit_head_dim = self.extra.get("head_dim").is_some_and(|v| !v.is_null());
+        if !explicit_head_dim && !d.is_multiple_of(heads) {
             return bad(
                 "hidden_size",
                 format!("{d} is not a multiple of num_attention_heads {heads}"),
@@ -155,13 +190,17 @@ impl Qwen2Config {
                 format!("{heads} is not a multiple of num_key_value_heads {kv}"),
             );
         }
-        if !self.head_dim().is_multiple_of(2) {
-            return bad(
-                "hidden_size",
-                format!(
-                    "head_dim = hidden_size / num_attention_heads = {} must be even for RoPE",
-                    self.head_dim()
+        if self.head_dim == 0 || !self.head_dim.is_multiple_of(2) {
+            let (key, what) = match explicit_head_dim {
+                true => ("head_dim", "head_dim"),
+                false => (
+                    "hidden_size",
+                    "head_dim = hidden_size / num_attention_heads",
                 ),
+            };
+            return bad(
+                key,
+                format!("{what} = {} must be even and > 0 for RoPE", self.head_dim),
             );
         }
         let vocab = self.vocab_size;
@@ -190,6 +229,33 @@ impl Qwen2Config {
                 format!("must be > 0, got {}", self.rope_theta),
             );
         }
+        if let Some(s) = &self.rope_scaling {
+            let key = |k: &str| format!("rope_scaling.{k}");
+            if !(s.factor.is_finite() && s.factor >= 1.0) {
+                return bad(&key("factor"), format!("must be >= 1, got {}", s.factor));
+            }
+            if !positive(s.low_freq_factor) {
+                return bad(
+                    &key("low_freq_factor"),
+                    format!("must be > 0, got {}", s.low_freq_factor),
+                );
+            }
+            if !(s.high_freq_factor.is_finite() && s.high_freq_factor > s.low_freq_factor) {
+                return bad(
+                    &key("high_freq_factor"),
+                    format!(
+                        "must be greater than low_freq_factor {}, got {}",
+                        s.low_freq_factor, s.high_freq_factor
+                    ),
+                );
+            }
+            if s.original_max_position_embeddings == 0 {
+                return bad(
+                    &key("original_max_position_embeddings"),
+                    "must be > 0".into(),
+                );
+            }
+        }
         Ok(())
     }
 
@@ -201,28 +267,45 @@ impl Qwen2Config {
         let mut set = |k: &str, v: Value| {
             m.insert(k.to_string(), v);
         };
-        set("architectures", serde_json::json!(["Qwen2ForCausalLM"]));
-        set("model_type", "qwen2".into());
+        set("architectures", serde_json::json!([self.family.causal_lm]));
+        set("model_type", self.family.model_type.into());
         set("vocab_size", self.vocab_size.into());
         set("hidden_size", self.hidden_size.into());
         set("intermediate_size", self.intermediate_size.into());
         set("num_hidden_layers", self.num_hidden_layers.into());
         set("num_attention_heads", self.num_attention_heads.into());
         set("num_key_value_heads", self.num_key_value_heads.into());
+        set("head_dim", self.head_dim.into());
         set(
             "max_position_embeddings",
             self.max_position_embeddings.into(),
         );
         set("rms_norm_eps", self.rms_norm_eps.into());
         set("rope_theta", self.rope_theta.into());
-        set(
-            "rope_parameters",
-            serde_json::json!({"rope_theta": self.rope_theta, "rope_type": "default"}),
-        );
-        set("rope_scaling", Value::Null);
+        match &self.rope_scaling {
+            None => {
+                set(
+                    "rope_parameters",
+                    serde_json::json!({"rope_theta": self.rope_theta, "rope_type": "default"}),
+                );
+                set("rope_scaling", Value::Null);
+            }
+            Some(s) => {
+                let scaling = serde_json::json!({
+                    "rope_type": "llama3",
+                    "factor": s.factor,
+                    "low_freq_factor": s.low_freq_factor,
+                    "high_freq_factor": s.high_freq_factor,
+                    "original_max_position_embeddings": s.original_max_position_embeddings,
+                });
+                let mut parameters = scaling.clone();
+                parameters["rope_theta"] = self.rope_theta.into();
+                set("rope_parameters", parameters);
+                set("rope_scaling", scaling);
+            }
+        }
         set("tie_word_embeddings", self.tie_word_embeddings.into());
         set("hidden_act", "silu".into());
-        set("use_sliding_window", false.into());
         set("torch_dtype", torch_dtype.into());
         set("dtype", torch_dtype.into());
         match self.eos_token_id.as_slice() {
@@ -233,6 +316,7 @@ impl Qwen2Config {
         if let Some(b) = self.bos_token_id {
             set("bos_token_id", b.into());
         }
+        (self.family.write)(&self.layout, &mut m);
         Value::Object(m)
     }
 }
@@ -241,7 +325,6 @@ impl Qwen2Config {
 /// one is reported with the others, and HF's defaults filled in by [`RawConfig::resolve`].
 #[derive(Deserialize)]
 struct RawConfig {
-    model_type: Option<String>,
     vocab_size: Option<usize>,
     hidden_size: Option<usize>,
     intermediate_size: Option<usize>,
@@ -253,11 +336,13 @@ struct RawConfig {
     rms_norm_eps: Option<f64>,
     rope_theta: Option<f64>,
     /// transformers 5
-    rope_parameters: Option<RawRope>,
+    rope_parameters: Option<RopeKeys>,
     /// transformers 4
-    rope_scaling: Option<RawRope>,
+    rope_scaling: Option<RopeKeys>,
     tie_word_embeddings: Option<bool>,
     use_sliding_window: Option<bool>,
+    layer_types: Option<Vec<String>>,
+    partial_rotary_factor: Option<f64>,
     hidden_act: Option<String>,
     #[serde(default, deserialize_with = "token_ids")]
     eos_token_id: Vec<u32>,
@@ -265,29 +350,30 @@ struct RawConfig {
     bos_token_id: Vec<u32>,
 }
 
-#[derive(Deserialize)]
-struct RawRope {
-    rope_type: Option<String>,
-    /// The transformers-4 name of `rope_type`.
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    rope_theta: Option<f64>,
-}
-
 impl RawConfig {
     /// The config, with HF's defaults for what is absent; refuses what we do not implement.
-    fn resolve(self, extra: Map<String, Value>) -> std::result::Result<Qwen2Config, KeyError> {
-        if let Some(mt) = self.model_type.as_deref().filter(|mt| *mt != "qwen2") {
-            return Err(KeyError::new(
-                "model_type",
-                format!("`{mt}` is not supported (only `qwen2`, i.e. Qwen2/Qwen2.5)"),
-            ));
-        }
+    fn resolve(self, extra: Map<String, Value>) -> std::result::Result<ModelConfig, KeyError> {
+        let family = family::of_config(&extra)?;
+        let layout = (family.layout)(&extra)?;
         if self.use_sliding_window == Some(true) {
             return Err(KeyError::new(
                 "use_sliding_window",
                 "`true` is not supported: sliding-window attention is not implemented \
-                 (every Qwen2.5 release sets it to false)",
+                 (every Qwen2.5 and Qwen3 release sets it to false)",
+            ));
+        }
+        if let Some((i, t)) =
+            (self.layer_types.iter().flatten().enumerate()).find(|(_, t)| *t != "full_attention")
+        {
+            return Err(KeyError::new(
+                format!("layer_types[{i}]"),
+                format!("`{t}` is not supported (only `full_attention` layers)"),
+            ));
+        }
+        if let Some(p) = self.partial_rotary_factor.filter(|p| *p != 1.0) {
+            return Err(KeyError::new(
+                "partial_rotary_factor",
+                format!("{p} is not supported (only 1.0: RoPE over the whole head)"),
             ));
         }
         if let Some(act) = self.hidden_act.as_deref().filter(|a| *a != "silu") {
@@ -296,19 +382,15 @@ impl RawConfig {
                 format!("`{act}` is not supported (only `silu`)"),
             ));
         }
+        // transformers 5 reads `rope_parameters` and falls back to the older `rope_scaling`
         let mut rope_theta = self.rope_theta;
+        let mut rope_scaling = None;
         for (key, rope) in [
-            ("rope_parameters", &self.rope_parameters),
             ("rope_scaling", &self.rope_scaling),
+            ("rope_parameters", &self.rope_parameters),
         ] {
             let Some(rope) = rope else { continue };
-            let kind = rope.rope_type.as_deref().or(rope.kind.as_deref());
-            if let Some(kind) = kind.filter(|k| *k != "default") {
-                return Err(KeyError::new(
-                    format!("{key}.rope_type"),
-                    format!("`{kind}` is not supported (only `default` RoPE)"),
-                ));
-            }
+            rope_scaling = rope.scaling(key)?;
             rope_theta = rope.rope_theta.or(rope_theta);
         }
         let required = [
@@ -335,33 +417,27 @@ impl RawConfig {
         }
         let [vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads] =
             required.map(|(_, v)| v.unwrap_or_default());
-        let config = Qwen2Config {
+        let config = ModelConfig {
+            family,
+            layout,
             vocab_size,
             hidden_size,
             intermediate_size,
             num_hidden_layers,
             num_attention_heads,
             num_key_value_heads: self.num_key_value_heads.unwrap_or(num_attention_heads),
+            head_dim: self
+                .head_dim
+                .unwrap_or(hidden_size / num_attention_heads.max(1)),
             max_position_embeddings: self.max_position_embeddings.unwrap_or(32768),
             rms_norm_eps: self.rms_norm_eps.unwrap_or(1e-6),
             rope_theta: rope_theta.unwrap_or(10000.0),
+            rope_scaling,
             tie_word_embeddings: self.tie_word_embeddings.unwrap_or(false),
             eos_token_id: self.eos_token_id,
             bos_token_id: self.bos_token_id.first().copied(),
             extra,
         };
-        if let Some(hd) = self.head_dim {
-            if num_attention_heads > 0 && hd != config.head_dim() {
-                return Err(KeyError::new(
-                    "head_dim",
-                    format!(
-                        "{hd} differs from hidden_size / num_attention_heads = {} (Qwen2 \
-                         derives it; a different head_dim is not supported)",
-                        config.head_dim()
-                    ),
-                ));
-            }
-        }
         Ok(config)
     }
 }

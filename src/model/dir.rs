@@ -8,13 +8,13 @@ use crate::fused::FusedBackend;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::model::{load_config, load_weights, Precision, Qwen2Config, Qwen2ForCausalLM};
+use crate::model::{load_config, load_weights, CausalLm, ModelConfig, Precision};
 use crate::text::tokenizer::Tokenizer;
 
 /// An opened HF model directory: its config, tokenizer and end-of-sequence ids.
 pub struct ModelDir {
     pub path: PathBuf,
-    pub config: Qwen2Config,
+    pub config: ModelConfig,
     /// `tokenizer.json`, when the directory has one.
     pub tokenizer: Option<Tokenizer>,
     /// Where generation stops (see [`eos_ids_from_model_dir`]).
@@ -44,7 +44,7 @@ impl ModelDir {
 
     /// The config, the tokenizer and the end-of-sequence ids, for a command that cannot work
     /// without the tokenizer (`why` says what it is for, in the error when it is missing).
-    pub fn with_tokenizer(self, why: &str) -> Result<(Qwen2Config, Tokenizer, Vec<u32>)> {
+    pub fn with_tokenizer(self, why: &str) -> Result<(ModelConfig, Tokenizer, Vec<u32>)> {
         match self.tokenizer {
             Some(tokenizer) => Ok((self.config, tokenizer, self.eos_ids)),
             None => Err(Self::no_tokenizer(&self.path, why)),
@@ -61,7 +61,7 @@ impl ModelDir {
         &self,
         precision: Precision,
         device: &B::Device,
-    ) -> Result<Qwen2ForCausalLM<B>> {
+    ) -> Result<CausalLm<B>> {
         Ok(load_weights(&self.path, &self.config, device)?.to_precision(precision))
     }
 }

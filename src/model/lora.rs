@@ -44,7 +44,7 @@ impl LoraConfig {
     }
 
     /// Adapter parameters on `config`: `r · (in + out)` per targeted projection and layer.
-    pub fn num_params(&self, config: &super::Qwen2Config) -> usize {
+    pub fn num_params(&self, config: &super::ModelConfig) -> usize {
         let (d, inter) = (config.hidden_size, config.intermediate_size);
         let q = config.num_attention_heads * config.head_dim();
         let kv = config.num_key_value_heads * config.head_dim();

@@ -11,10 +11,10 @@ use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::causal_lm::CausalLm;
 use super::checkpoint::transpose;
 use super::lora::{LoraAdapter, LoraConfig};
 use super::precision::like;
-use super::qwen2::Qwen2ForCausalLM;
 use crate::error::{Error, Result};
 use crate::fused::tensor::read_back;
 use crate::run::fsutil::write_atomic;
@@ -22,7 +22,7 @@ use crate::run::fsutil::write_atomic;
 /// Each adapter slot of `model` with its HF key prefix, its projection name and its linear
 /// layer, in checkpoint order (the projections are listed by their modules).
 fn slots<B: FusedBackend>(
-    model: &mut Qwen2ForCausalLM<B>,
+    model: &mut CausalLm<B>,
 ) -> impl Iterator<
     Item = (
         String,
@@ -55,7 +55,7 @@ fn slots<B: FusedBackend>(
         })
 }
 
-impl<B: FusedBackend> Qwen2ForCausalLM<B> {
+impl<B: FusedBackend> CausalLm<B> {
     /// Freeze every weight and attach fresh adapters to the targeted projections (`A` drawn
     /// from `seed`, host-side, so the start does not depend on the backend).
     pub fn with_lora(self, cfg: &LoraConfig, seed: u64, device: &B::Device) -> Self {
@@ -111,7 +111,7 @@ fn peft_key(prefix: &str, ab: &str) -> String {
 
 /// Write `model`'s adapters to `dir` in PEFT's layout (atomically per file).
 pub fn save_adapter<B: FusedBackend>(
-    model: &Qwen2ForCausalLM<B>,
+    model: &CausalLm<B>,
     cfg: &LoraConfig,
     base: &Path,
     dir: &Path,
@@ -164,13 +164,13 @@ pub fn save_adapter<B: FusedBackend>(
     write_atomic(&dir.join("adapter_config.json"), text.as_bytes())
 }
 
-/// Set the adapters of `model` (attached with [`Qwen2ForCausalLM::with_lora`] and the same
+/// Set the adapters of `model` (attached with [`CausalLm::with_lora`] and the same
 /// config) to those saved in `dir` by [`save_adapter`]. Errors name the file and the tensor.
 pub fn load_adapter<B: FusedBackend>(
-    mut model: Qwen2ForCausalLM<B>,
+    mut model: CausalLm<B>,
     dir: &Path,
     device: &B::Device,
-) -> Result<Qwen2ForCausalLM<B>> {
+) -> Result<CausalLm<B>> {
     let path = dir.join("adapter_model.safetensors");
     let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
@@ -226,7 +226,7 @@ pub fn load_adapter<B: FusedBackend>(
 mod tests {
     use super::*;
     use crate::model::lora::LORA_TARGETS;
-    use crate::model::{ModelInput, Precision, Qwen2Config};
+    use crate::model::{ModelConfig, ModelInput, Precision};
     use burn::backend::Autodiff;
     use burn::module::AutodiffModule;
 
@@ -260,7 +260,7 @@ mod tests {
     }
 
     /// Non-zero `B`s, as after some training.
-    fn trained<B: FusedBackend>(m: Qwen2ForCausalLM<B>, dev: &B::Device) -> Qwen2ForCausalLM<B> {
+    fn trained<B: FusedBackend>(m: CausalLm<B>, dev: &B::Device) -> CausalLm<B> {
         let mut m = m;
         for (_, _, _, slot) in slots(&mut m) {
             if let Some(a) = slot.as_mut() {
@@ -282,8 +282,8 @@ mod tests {
     #[test]
     fn adapters_start_at_the_base_and_merge_exactly() {
         let dev = Default::default();
-        let config = Qwen2Config::new(12, 8, 16, 2, 2, 1, true);
-        let base = Qwen2ForCausalLM::<AB>::random(&config, &dev);
+        let config = ModelConfig::new(12, 8, 16, 2, 2, 1, true);
+        let base = CausalLm::<AB>::random(&config, &dev);
         let x = input::<AB>(&dev);
         let want = values(base.forward(&x));
         let l = base.clone().with_lora(&cfg(&LORA_TARGETS), 1, &dev);
@@ -321,8 +321,8 @@ mod tests {
     #[test]
     fn adapter_round_trip() {
         let dev = Default::default();
-        let config = Qwen2Config::new(12, 8, 16, 2, 2, 1, false);
-        let base = Qwen2ForCausalLM::<AB>::random(&config, &dev);
+        let config = ModelConfig::new(12, 8, 16, 2, 2, 1, false);
+        let base = CausalLm::<AB>::random(&config, &dev);
         let c = cfg(&["q_proj", "v_proj", "down_proj"]);
         let t = trained(base.clone().with_lora(&c, 1, &dev), &dev);
         let tmp = tempfile::tempdir().unwrap();
@@ -360,15 +360,15 @@ mod tests {
     fn adapters_alone_learn() {
         use burn::optim::{GradientsParams, Optimizer};
         let dev = Default::default();
-        let config = Qwen2Config::new(12, 8, 16, 2, 2, 1, true);
+        let config = ModelConfig::new(12, 8, 16, 2, 2, 1, true);
         <AB as Backend>::seed(&dev, 7);
-        let base = Qwen2ForCausalLM::<AB>::random(&config, &dev);
+        let base = CausalLm::<AB>::random(&config, &dev);
         let mut m = base.clone().with_lora(&cfg(&LORA_TARGETS), 1, &dev);
         let x = input::<AB>(&dev);
         // target: token (3 · position + row) mod 12 after every position
         let target: Vec<i64> = (0..8).map(|i| ((i % 4) * 3 + i / 4) as i64 % 12).collect();
         let target = Tensor::<AB, 2, Int>::from_data(TensorData::new(target, [2, 4]), &dev);
-        let nll = |m: &Qwen2ForCausalLM<AB>| {
+        let nll = |m: &CausalLm<AB>| {
             let logp = burn::tensor::activation::log_softmax(m.forward(&x), 2); // [2, 4, V]
             logp.gather(2, target.clone().unsqueeze_dim(2)).mean().neg()
         };
@@ -385,7 +385,7 @@ mod tests {
         }
         let end = values(nll(&m))[0];
         assert!(end < 0.5 * start, "nll {start} → {end}");
-        let frozen = |m: &Qwen2ForCausalLM<AB>| {
+        let frozen = |m: &CausalLm<AB>| {
             let l = &m.model.layers[1];
             let mut v = values(l.self_attn.q_proj.weight.val());
             v.extend(values(m.model.embed_tokens.weight.val()));

@@ -1,18 +1,19 @@
-//! `Qwen2MLP`: SwiGLU, `down_proj(silu(gate_proj(x)) ⊙ up_proj(x))`, no biases.
+//! `Mlp`: SwiGLU, `down_proj(silu(gate_proj(x)) ⊙ up_proj(x))`, biases only with Llama's
+//! `mlp_bias`.
 
 use crate::fused::FusedBackend;
 use burn::nn::Linear;
 use burn::prelude::*;
 
 use super::attention::Projection;
-use super::config::Qwen2Config;
+use super::config::ModelConfig;
 use super::lora::{lora_linear3, LoraAdapter};
 use super::weights::WeightSource;
 use crate::error::Result;
 
 /// The feed-forward block of one decoder layer (`mlp.*` keys).
 #[derive(Module, Debug)]
-pub struct Qwen2MLP<B: Backend> {
+pub struct Mlp<B: Backend> {
     /// `[hidden, intermediate]` in Burn layout (HF stores `[intermediate, hidden]`).
     pub gate_proj: Linear<B>,
     /// `[hidden, intermediate]`
@@ -25,14 +26,15 @@ pub struct Qwen2MLP<B: Backend> {
     pub down_proj_lora: Option<LoraAdapter<B>>,
 }
 
-impl<B: FusedBackend> Qwen2MLP<B> {
+impl<B: FusedBackend> Mlp<B> {
     /// The MLP of `c` with weights `{prefix}.gate_proj.weight`, … from `src`, no adapters.
-    pub fn new(prefix: &str, c: &Qwen2Config, src: &mut impl WeightSource<B>) -> Result<Self> {
+    pub fn new(prefix: &str, c: &ModelConfig, src: &mut impl WeightSource<B>) -> Result<Self> {
         let (d, inter) = (c.hidden_size, c.intermediate_size);
+        let bias = c.layout.mlp_bias;
         Ok(Self {
-            gate_proj: src.linear(&format!("{prefix}.gate_proj"), d, inter, false)?,
-            up_proj: src.linear(&format!("{prefix}.up_proj"), d, inter, false)?,
-            down_proj: src.linear(&format!("{prefix}.down_proj"), inter, d, false)?,
+            gate_proj: src.linear(&format!("{prefix}.gate_proj"), d, inter, bias)?,
+            up_proj: src.linear(&format!("{prefix}.up_proj"), d, inter, bias)?,
+            down_proj: src.linear(&format!("{prefix}.down_proj"), inter, d, bias)?,
             gate_proj_lora: None,
             up_proj_lora: None,
             down_proj_lora: None,

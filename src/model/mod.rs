@@ -1,4 +1,5 @@
-//! The Qwen2 model, written generically over Burn backends, with HF checkpoints in and out:
+//! The causal language model (`causal_lm.rs`) of every supported family (`family/`: Qwen2,
+//! Qwen3, Llama), written generically over Burn backends, with HF checkpoints in and out:
 //! `dir` opens a model directory (config, tokenizer, end-of-sequence ids, then the weights),
 //! `batch` left-pads the token rows it runs on.
 
@@ -6,16 +7,17 @@ pub mod attention;
 pub mod batch;
 pub mod block;
 pub mod cache;
+pub mod causal_lm;
 pub(crate) mod checkpoint;
 pub mod config;
 pub mod dir;
+pub mod family;
 pub mod lora;
 mod lora_model;
 pub mod mlp;
 pub mod norm;
 pub(crate) mod packed;
 pub mod precision;
-pub mod qwen2;
 pub mod rope;
 pub(crate) mod save;
 pub mod value;
@@ -46,9 +48,9 @@ pub(crate) fn linear3<B: FusedBackend>(linear: &Linear<B>, x: Tensor<B, 3>) -> T
     let out = y.dims()[1];
     y.reshape([b, s, out])
 }
+pub use causal_lm::{CausalLm, ModelInput};
 pub use checkpoint::{load_config, load_model, load_value_model, load_weights};
-pub use config::Qwen2Config;
+pub use config::ModelConfig;
 pub use lora_model::{load_adapter, save_adapter};
 pub use precision::Precision;
-pub use qwen2::{ModelInput, Qwen2ForCausalLM};
 pub use save::{named_tensors, save_model, save_value_model, SaveDtype, SaveOptions};

@@ -1,4 +1,4 @@
-//! `Qwen2RMSNorm`: `x / sqrt(mean(x²) + eps) * weight`, computed in f32 as transformers does
+//! `RmsNorm`: `x / sqrt(mean(x²) + eps) * weight`, computed in f32 as transformers does
 //! (normalise in f32, cast back to the input dtype, then multiply by `weight`).
 
 use crate::fused::FusedBackend;
@@ -12,13 +12,13 @@ use crate::error::Result;
 /// RMS normalisation over the last dimension. Field names follow the checkpoint keys
 /// (`input_layernorm.weight`, `norm.weight`, …).
 #[derive(Module, Debug)]
-pub struct Qwen2RMSNorm<B: Backend> {
+pub struct RmsNorm<B: Backend> {
     /// `[hidden_size]`
     pub weight: Param<Tensor<B, 1>>,
     pub eps: f64,
 }
 
-impl<B: FusedBackend> Qwen2RMSNorm<B> {
+impl<B: FusedBackend> RmsNorm<B> {
     /// The norm whose scale is `key` in `src`.
     pub fn new(key: &str, size: usize, eps: f64, src: &mut impl WeightSource<B>) -> Result<Self> {
         Ok(Self {
@@ -64,7 +64,7 @@ mod tests {
     #[test]
     fn rms_norm_by_hand() {
         let dev = Default::default();
-        let mut n = Qwen2RMSNorm::<TestBackend>::ones(2, 0.0, &dev);
+        let mut n = RmsNorm::<TestBackend>::ones(2, 0.0, &dev);
         n.weight = Param::from_tensor(Tensor::from_data([1.0, 2.0], &dev));
         // x = [3, 4]: mean(x²) = 12.5, rms = 3.5355…
         let y: Vec<f32> = n

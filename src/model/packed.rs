@@ -136,7 +136,7 @@ impl PackedRows {
             unpadding: Unpadding {
                 to_padded: int1(&self.to_padded),
                 to_packed: int1(&self.to_packed),
-                mask: super::qwen2::attention_mask(padding),
+                mask: super::causal_lm::attention_mask(padding),
                 rows: self.rows,
                 seq: self.seq,
             },

@@ -3,9 +3,9 @@
 //! log-probs, the loss and the optimizer.
 //!
 //! Two ways to run in bf16:
-//! - **inference** (`Qwen2ForCausalLM::to_precision`): every weight is cast to bf16 once, so
+//! - **inference** (`CausalLm::to_precision`): every weight is cast to bf16 once, so
 //!   decoding reads half the bytes;
-//! - **training** (`Qwen2ForCausalLM::with_compute_dtype`): the trained weights stay f32
+//! - **training** (`CausalLm::with_compute_dtype`): the trained weights stay f32
 //!   ("master weights", so AdamW's small updates are not rounded away and its moments are
 //!   f32), and each weight is cast to bf16 where it is used; gradients flow back through the
 //!   cast to f32. This is PyTorch's autocast recipe.

@@ -14,10 +14,10 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use safetensors::Dtype;
 
+use super::causal_lm::{CausalLm, Decoder};
 use super::checkpoint::transpose;
-use super::config::Qwen2Config;
-use super::qwen2::{Qwen2ForCausalLM, Qwen2Model};
-use super::value::Qwen2ForValue;
+use super::config::ModelConfig;
+use super::value::ValueModel;
 use crate::error::{Error, Result};
 
 /// Files copied from the source model directory when saving, if present.
@@ -62,7 +62,7 @@ pub type NamedTensors = BTreeMap<String, (Vec<f32>, Vec<usize>)>;
 
 /// Every tensor of `model` under its HF key, in HF layout (`Linear` weights `[out, in]`), as
 /// f32 values and a shape.
-pub fn named_tensors<B: FusedBackend>(model: &Qwen2ForCausalLM<B>) -> Result<NamedTensors> {
+pub fn named_tensors<B: FusedBackend>(model: &CausalLm<B>) -> Result<NamedTensors> {
     let mut c = backbone_tensors(&model.model)?;
     if let Some(head) = &model.lm_head {
         c.linear("lm_head".into(), head)?;
@@ -72,14 +72,14 @@ pub fn named_tensors<B: FusedBackend>(model: &Qwen2ForCausalLM<B>) -> Result<Nam
 
 /// Every tensor of PPO's critic under its key in transformers'
 /// `Qwen2ForSequenceClassification` with one label: `model.*` and `score.weight` `[1, hidden]`.
-pub fn value_tensors<B: FusedBackend>(critic: &Qwen2ForValue<B>) -> Result<NamedTensors> {
+pub fn value_tensors<B: FusedBackend>(critic: &ValueModel<B>) -> Result<NamedTensors> {
     let mut c = backbone_tensors(&critic.model)?;
     c.linear("score".into(), &critic.score)?;
     Ok(c.out)
 }
 
 /// The decoder stack's tensors (`model.*`).
-fn backbone_tensors<B: FusedBackend>(model: &Qwen2Model<B>) -> Result<Collector> {
+fn backbone_tensors<B: FusedBackend>(model: &Decoder<B>) -> Result<Collector> {
     let mut c = Collector {
         out: BTreeMap::new(),
     };
@@ -97,6 +97,11 @@ fn backbone_tensors<B: FusedBackend>(model: &Qwen2Model<B>) -> Result<Collector>
             ("o_proj", &a.o_proj),
         ] {
             c.linear(format!("{p}.self_attn.{name}"), lin)?;
+        }
+        for (name, norm) in [("q_norm", &a.q_norm), ("k_norm", &a.k_norm)] {
+            if let Some(norm) = norm {
+                c.tensor(format!("{p}.self_attn.{name}.weight"), norm.weight.val())?;
+            }
         }
         for (name, lin) in [
             ("gate_proj", &l.mlp.gate_proj),
@@ -175,8 +180,8 @@ impl Default for SaveOptions {
 
 /// Write `model` to `out` in HF layout (see the module docs).
 pub fn save_model<B: FusedBackend>(
-    model: &Qwen2ForCausalLM<B>,
-    config: &Qwen2Config,
+    model: &CausalLm<B>,
+    config: &ModelConfig,
     out: &Path,
     opts: &SaveOptions,
 ) -> Result<()> {
@@ -187,8 +192,8 @@ pub fn save_model<B: FusedBackend>(
 /// Write PPO's critic to `out` in HF layout, as transformers' `Qwen2ForSequenceClassification`
 /// with one label (what TRL's `PPOTrainer` loads a value model as); `config` is the critic's.
 pub fn save_value_model<B: FusedBackend>(
-    critic: &Qwen2ForValue<B>,
-    config: &Qwen2Config,
+    critic: &ValueModel<B>,
+    config: &ModelConfig,
     out: &Path,
     opts: &SaveOptions,
 ) -> Result<()> {
@@ -197,7 +202,7 @@ pub fn save_value_model<B: FusedBackend>(
     if let Some(m) = json.as_object_mut() {
         m.insert(
             "architectures".into(),
-            serde_json::json!(["Qwen2ForSequenceClassification"]),
+            serde_json::json!([config.family.sequence_classification]),
         );
         m.insert("id2label".into(), serde_json::json!({"0": "LABEL_0"}));
         m.insert("label2id".into(), serde_json::json!({"LABEL_0": 0}));

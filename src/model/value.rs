@@ -10,27 +10,27 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::DType;
 
+use super::causal_lm::{CausalLm, Decoder, ModelInput};
 use super::lora::LoraConfig;
 use super::precision::CastFrozen;
-use super::qwen2::{ModelInput, Qwen2ForCausalLM, Qwen2Model};
 
 /// Standard deviation of the fresh value head (transformers' `initializer_range` default).
 pub const SCORE_INIT_STD: f32 = 0.02;
 
 /// A value model: the backbone's final hidden states through `score` (`[hidden] → 1`).
 #[derive(Module, Debug)]
-pub struct Qwen2ForValue<B: Backend> {
-    pub model: Qwen2Model<B>,
+pub struct ValueModel<B: Backend> {
+    pub model: Decoder<B>,
     /// `[hidden, 1]` in Burn layout.
     pub score: Linear<B>,
 }
 
-impl<B: FusedBackend> Qwen2ForValue<B> {
+impl<B: FusedBackend> ValueModel<B> {
     /// The critic initialised from a policy: its decoder stack's weights (its LM head dropped)
     /// as parameters of their own — new ids, new autodiff leaves, so the critic trains apart
     /// from the policy; frozen ones (LoRA's base) stay frozen and its adapters are copied — and
     /// a fresh value head drawn from `seed` ([`Self::with_fresh_head`]).
-    pub fn from_policy(policy: Qwen2ForCausalLM<B>, seed: u64, device: &B::Device) -> Self {
+    pub fn from_policy(policy: CausalLm<B>, seed: u64, device: &B::Device) -> Self {
         struct Own;
         impl<B: FusedBackend> ModuleMapper<B> for Own {
             fn map_float<const D: usize>(
@@ -51,7 +51,7 @@ impl<B: FusedBackend> Qwen2ForValue<B> {
 
     /// `model` with a fresh value head, normal(0, 0.02), drawn on the host from `seed` (the
     /// same head on every backend and in every run with that seed).
-    pub fn with_fresh_head(model: Qwen2Model<B>, seed: u64, device: &B::Device) -> Self {
+    pub fn with_fresh_head(model: Decoder<B>, seed: u64, device: &B::Device) -> Self {
         use rand::SeedableRng;
         use rand_distr::{Distribution as _, Normal};
         let hidden = model.embed_tokens.weight.dims()[1];
@@ -67,8 +67,8 @@ impl<B: FusedBackend> Qwen2ForValue<B> {
     }
 
     /// The backbone seen as a causal LM without a head, for what is defined on one (LoRA).
-    fn through_lm(self, f: impl FnOnce(Qwen2ForCausalLM<B>) -> Qwen2ForCausalLM<B>) -> Self {
-        let lm = f(Qwen2ForCausalLM {
+    fn through_lm(self, f: impl FnOnce(CausalLm<B>) -> CausalLm<B>) -> Self {
+        let lm = f(CausalLm {
             model: self.model,
             lm_head: None,
         });
@@ -86,15 +86,15 @@ impl<B: FusedBackend> Qwen2ForValue<B> {
 
     /// The adapters folded into their weights.
     pub fn merge_lora(self) -> Self {
-        self.through_lm(Qwen2ForCausalLM::merge_lora)
+        self.through_lm(CausalLm::merge_lora)
     }
 
-    /// Frozen weights stored in `dtype` (as [`Qwen2ForCausalLM::with_frozen_in`]).
+    /// Frozen weights stored in `dtype` (as [`CausalLm::with_frozen_in`]).
     pub fn with_frozen_in(self, dtype: DType) -> Self {
         self.map(&mut CastFrozen(dtype))
     }
 
-    /// Activations in `dtype` (as [`Qwen2ForCausalLM::with_compute_dtype`]).
+    /// Activations in `dtype` (as [`CausalLm::with_compute_dtype`]).
     pub fn with_compute_dtype(mut self, dtype: DType) -> Self {
         self.model.compute_dtype = Some(dtype);
         self
@@ -129,7 +129,7 @@ impl<B: FusedBackend> Qwen2ForValue<B> {
 mod tests {
     use super::*;
     use crate::model::batch::PaddedBatch;
-    use crate::model::Qwen2Config;
+    use crate::model::ModelConfig;
     use burn::backend::Autodiff;
 
     type AB = Autodiff<crate::TestBackend>;
@@ -142,12 +142,12 @@ mod tests {
     /// and the head reads them out as `h · w` at every position.
     #[test]
     fn critic_is_the_backbone_at_initialisation() {
-        let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, true);
+        let config = ModelConfig::new(32, 16, 32, 2, 4, 2, true);
         let dev = Default::default();
         <AB as Backend>::seed(&dev, 5);
-        let policy = Qwen2ForCausalLM::<AB>::random(&config, &dev);
+        let policy = CausalLm::<AB>::random(&config, &dev);
         let want = policy.model.forward(&input(&dev));
-        let critic = Qwen2ForValue::from_policy(policy.clone(), 1, &dev);
+        let critic = ValueModel::from_policy(policy.clone(), 1, &dev);
         let got = critic.model.forward(&input(&dev));
         assert_eq!(
             want.clone().into_data().to_vec::<f32>().unwrap(),
@@ -174,11 +174,11 @@ mod tests {
     /// and the critic's backbone but not the policy's (separate parameters, separate ids).
     #[test]
     fn the_head_learns_only_from_the_values() {
-        let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, true);
+        let config = ModelConfig::new(32, 16, 32, 2, 4, 2, true);
         let dev = Default::default();
         <AB as Backend>::seed(&dev, 6);
-        let policy = Qwen2ForCausalLM::<AB>::random(&config, &dev);
-        let critic = Qwen2ForValue::from_policy(policy.clone(), 1, &dev);
+        let policy = CausalLm::<AB>::random(&config, &dev);
+        let critic = ValueModel::from_policy(policy.clone(), 1, &dev);
         let policy_loss = policy.forward(&input(&dev)).mean();
         let grads = policy_loss.backward();
         assert!(critic.score.weight.grad(&grads).is_none());
@@ -202,17 +202,17 @@ mod tests {
     /// the same values; a causal LM's directory gives the same backbone with a fresh head.
     #[test]
     fn saved_and_loaded_in_hf_layout() {
-        let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, false);
+        let config = ModelConfig::new(32, 16, 32, 2, 4, 2, false);
         let dev = Default::default();
-        let policy = Qwen2ForCausalLM::<AB>::random(&config, &dev);
-        let critic = Qwen2ForValue::from_policy(policy.clone(), 9, &dev);
+        let policy = CausalLm::<AB>::random(&config, &dev);
+        let critic = ValueModel::from_policy(policy.clone(), 9, &dev);
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("value");
         let opts = crate::model::SaveOptions::default();
         crate::model::save_value_model(&critic, &config, &dir, &opts).unwrap();
         let (got_config, loaded) = crate::model::load_value_model::<AB>(&dir, 32, 1, &dev).unwrap();
         assert_eq!(got_config.hidden_size, 16);
-        let flat = |c: &Qwen2ForValue<AB>| -> Vec<f32> {
+        let flat = |c: &ValueModel<AB>| -> Vec<f32> {
             c.forward(&input(&dev)).into_data().to_vec().unwrap()
         };
         assert_eq!(flat(&critic), flat(&loaded));

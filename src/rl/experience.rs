@@ -11,7 +11,7 @@ use super::loss::StepCounts;
 use super::rollout::Rollout;
 use crate::error::Result;
 use crate::fused::tensor::read_back;
-use crate::model::Qwen2ForCausalLM;
+use crate::model::CausalLm;
 
 /// One sequence of experience.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,7 +116,7 @@ impl Experience {
 /// `batching`; packed when `layout` says so): the old policy's or the reference model's. In
 /// sample order.
 pub fn sample_logprobs<B: FusedBackend>(
-    model: &Qwen2ForCausalLM<B>,
+    model: &CausalLm<B>,
     exp: &Experience,
     micro_batch: usize,
     group_by_length: bool,
@@ -143,9 +143,9 @@ pub fn sample_logprobs<B: FusedBackend>(
 /// The models that score an experience before its update; either may be absent.
 pub struct Scorers<'a, B: Backend> {
     /// π_old: the policy that sampled the rollout (`num_iterations > 1`).
-    pub old: Option<&'a Qwen2ForCausalLM<B>>,
+    pub old: Option<&'a CausalLm<B>>,
     /// π_ref: the frozen reference (β > 0).
-    pub reference: Option<&'a Qwen2ForCausalLM<B>>,
+    pub reference: Option<&'a CausalLm<B>>,
     /// The sampling temperature: both score `log_softmax(logits / T)`.
     pub temperature: f32,
 }
@@ -160,7 +160,7 @@ pub fn score<B: FusedBackend>(
     layout: Layout,
     device: &B::Device,
 ) -> Result<()> {
-    let of = |model: Option<&Qwen2ForCausalLM<B>>| {
+    let of = |model: Option<&CausalLm<B>>| {
         let lps = |m| {
             sample_logprobs(
                 m,

@@ -21,7 +21,7 @@ use super::loss::{
 use super::optim::{clip_coefficient, global_grad_norm, step_scaled, PolicyOptimizer};
 use crate::error::Result;
 use crate::fused::tensor::read_back;
-use crate::model::Qwen2ForCausalLM;
+use crate::model::CausalLm;
 
 /// Settings of [`update`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -172,7 +172,7 @@ pub(crate) struct Share {
 /// normalised by the counts of its whole part, so that the shares' gradients add up to the
 /// step's gradient.
 pub(crate) fn accumulate<B: FusedAutodiffBackend>(
-    model: &Qwen2ForCausalLM<B>,
+    model: &CausalLm<B>,
     parts: &[Part<'_>],
     cfg: &UpdateConfig,
     share: Share,
@@ -180,7 +180,7 @@ pub(crate) fn accumulate<B: FusedAutodiffBackend>(
 ) -> Result<Accumulated> {
     let t0 = Instant::now();
     let mb = cfg.micro_batch.max(1);
-    let mut accum = GradientsAccumulator::<Qwen2ForCausalLM<B>>::new();
+    let mut accum = GradientsAccumulator::<CausalLm<B>>::new();
     let mut sums = UpdateSums::new(parts.len());
     let mut forward_secs = 0.0;
     let mut any = false;
@@ -235,7 +235,7 @@ pub(crate) fn accumulate<B: FusedAutodiffBackend>(
 /// The loss of one micro-batch (the samples of `exp` at `indices`) with its graph, and, read back in one go,
 /// its token sums, entropy sum and loss value; `None` when every completion is empty.
 fn forward<B: FusedAutodiffBackend>(
-    model: &Qwen2ForCausalLM<B>,
+    model: &CausalLm<B>,
     exp: &Experience,
     indices: &[usize],
     cfg: &UpdateConfig,
@@ -291,14 +291,14 @@ fn forward<B: FusedAutodiffBackend>(
 /// The step's statistics from the (device-summed) sums of [`Accumulated`], and, when any
 /// micro-batch ran, the clipped optimizer step.
 pub(crate) fn apply<B: FusedAutodiffBackend>(
-    model: Qwen2ForCausalLM<B>,
+    model: CausalLm<B>,
     optim: &mut PolicyOptimizer<B>,
     parts: &[Part<'_>],
     grads: Option<GradientsParams>,
     sums: &UpdateSums,
     cfg: &UpdateConfig,
     lr: f64,
-) -> (Qwen2ForCausalLM<B>, UpdateStats) {
+) -> (CausalLm<B>, UpdateStats) {
     let t0 = Instant::now();
     let part_losses = sums.part_losses.clone();
     let Some(grads) = grads.filter(|_| sums.micro_batches > 0.0) else {
@@ -349,13 +349,13 @@ pub(crate) fn apply<B: FusedAutodiffBackend>(
 /// One optimizer step on `parts` at learning rate `lr`. Returns the updated model (unchanged
 /// when the step is skipped) and what it measured.
 pub fn update<B: FusedAutodiffBackend>(
-    model: Qwen2ForCausalLM<B>,
+    model: CausalLm<B>,
     optim: &mut PolicyOptimizer<B>,
     parts: &[Part<'_>],
     cfg: &UpdateConfig,
     lr: f64,
     device: &B::Device,
-) -> Result<(Qwen2ForCausalLM<B>, UpdateStats)> {
+) -> Result<(CausalLm<B>, UpdateStats)> {
     let all = Share { index: 0, of: 1 };
     let acc = accumulate(&model, parts, cfg, all, device)?;
     let (model, mut stats) = apply(model, optim, parts, acc.grads, &acc.sums, cfg, lr);

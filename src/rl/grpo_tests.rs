@@ -1,7 +1,7 @@
 //! Tests of `grpo.rs`: accumulation, weighted parts and per-part normalisation.
 
 use super::*;
-use crate::model::{named_tensors, Qwen2Config};
+use crate::model::{named_tensors, ModelConfig};
 use crate::rl::loss::LossType;
 use crate::rl::optim::{adamw, AdamParams};
 use burn::backend::Autodiff;
@@ -37,7 +37,7 @@ fn experience(with_old: bool) -> Experience {
 
 /// One step; returns the updated weights and the gradient norm.
 fn step(
-    model: Qwen2ForCausalLM<AB>,
+    model: CausalLm<AB>,
     exp: &Experience,
     mb: usize,
     lt: LossType,
@@ -88,9 +88,9 @@ fn step(
 /// step smooth in g, so the comparison measures accumulation, not Adam's sign-like start.
 #[test]
 fn accumulation_equals_one_big_batch() {
-    let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, true);
+    let config = ModelConfig::new(32, 16, 32, 2, 4, 2, true);
     <AB as Backend>::seed(&Default::default(), 11);
-    let model = Qwen2ForCausalLM::<AB>::random(&config, &Default::default());
+    let model = CausalLm::<AB>::random(&config, &Default::default());
     let before: Vec<f32> = named_tensors(&model)
         .unwrap()
         .into_values()
@@ -150,9 +150,9 @@ fn accumulation_equals_one_big_batch() {
 /// ½ / 40 = 0.0125 and budget 20 gives ½ / 160 = 0.003125.
 #[test]
 fn dr_grpo_divides_each_part_by_its_own_budget() {
-    let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, true);
+    let config = ModelConfig::new(32, 16, 32, 2, 4, 2, true);
     <AB as Backend>::seed(&Default::default(), 3);
-    let model = Qwen2ForCausalLM::<AB>::random(&config, &Default::default());
+    let model = CausalLm::<AB>::random(&config, &Default::default());
     let exp = experience(false);
     let cfg = UpdateConfig {
         loss: LossParams {
@@ -195,9 +195,9 @@ fn dr_grpo_divides_each_part_by_its_own_budget() {
 /// adding layer 2 never rescales layer 1.
 #[test]
 fn weighted_parts_add_up() {
-    let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, true);
+    let config = ModelConfig::new(32, 16, 32, 2, 4, 2, true);
     <AB as Backend>::seed(&Default::default(), 5);
-    let model = Qwen2ForCausalLM::<AB>::random(&config, &Default::default());
+    let model = CausalLm::<AB>::random(&config, &Default::default());
     let l1 = experience(true);
     let mut l2 = experience(true);
     l2.samples.truncate(5);
@@ -262,9 +262,9 @@ fn weighted_parts_add_up() {
 /// token's loss is −A, so keeping only some tokens changes the step's loss; q = 1 keeps all.
 #[test]
 fn top_entropy_quantile_masks_tokens_in_the_update() {
-    let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, true);
+    let config = ModelConfig::new(32, 16, 32, 2, 4, 2, true);
     <AB as Backend>::seed(&Default::default(), 9);
-    let model = Qwen2ForCausalLM::<AB>::random(&config, &Default::default());
+    let model = CausalLm::<AB>::random(&config, &Default::default());
     let exp = experience(false);
     let run = |q: f32| {
         let cfg = UpdateConfig {
@@ -343,8 +343,8 @@ fn slices_of_a_rollout_share_its_token_count() {
     for p in &per_step {
         assert_eq!(p[0].tokens_per_step, Some(20.0));
     }
-    let config = Qwen2Config::new(32, 16, 32, 1, 2, 1, true);
-    let model = Qwen2ForCausalLM::<AB>::random(&config, &Default::default());
+    let config = ModelConfig::new(32, 16, 32, 1, 2, 1, true);
+    let model = CausalLm::<AB>::random(&config, &Default::default());
     let cfg = UpdateConfig {
         loss: LossParams {
             loss_type: LossType::Dapo,

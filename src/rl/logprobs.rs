@@ -11,7 +11,7 @@ use burn::tensor::DType;
 
 use crate::model::batch::PaddedBatch;
 use crate::model::packed::{repeated_prefixes, PackedRows};
-use crate::model::{ModelInput, Qwen2ForCausalLM};
+use crate::model::{CausalLm, ModelInput};
 
 /// One sequence to score: a prompt and the completion sampled for it.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +76,7 @@ impl Layout {
 /// - returns `([n, t], Option<[n, t]>)` with `t` = [`window`]`(rows)`; entries left of a row's
 ///   completion are meaningless (mask them).
 pub fn completion_logprobs<B: FusedBackend>(
-    model: &Qwen2ForCausalLM<B>,
+    model: &CausalLm<B>,
     rows: &[SeqRow<'_>],
     temperature: f32,
     with_entropy: bool,
@@ -117,7 +117,7 @@ fn shares_prompts(rows: &[SeqRow<'_>]) -> bool {
 /// The hidden states that predict the window's tokens, `[n, t, d]`, and those tokens `[n, t]`,
 /// from one left-padded forward pass.
 fn padded_window<B: FusedBackend>(
-    model: &Qwen2ForCausalLM<B>,
+    model: &CausalLm<B>,
     rows: &[SeqRow<'_>],
     t: usize,
     device: &B::Device,
@@ -135,7 +135,7 @@ fn padded_window<B: FusedBackend>(
 /// `N` distinct tokens (a column left of a row's completion takes token 0's, and its target is
 /// id 0; the caller masks it).
 fn packed_window<B: FusedBackend>(
-    model: &Qwen2ForCausalLM<B>,
+    model: &CausalLm<B>,
     rows: &[SeqRow<'_>],
     t: usize,
     device: &B::Device,
@@ -185,7 +185,7 @@ pub(crate) fn at_least_f32<B: FusedBackend, const D: usize>(t: Tensor<B, D>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Qwen2Config;
+    use crate::model::ModelConfig;
     use crate::score::score_rows;
     use burn::tensor::backend::AutodiffBackend;
 
@@ -194,8 +194,8 @@ mod tests {
     #[test]
     fn window_matches_full_sequence_scores() {
         let dev = Default::default();
-        let config = Qwen2Config::new(50, 32, 64, 2, 4, 2, true);
-        let model = Qwen2ForCausalLM::<B>::random(&config, &dev);
+        let config = ModelConfig::new(50, 32, 64, 2, 4, 2, true);
+        let model = CausalLm::<B>::random(&config, &dev);
         let (p1, c1, p2, c2) = (vec![3, 4, 5], vec![6, 7], vec![8], vec![9, 10, 11, 12]);
         let rows = [
             SeqRow {
@@ -231,7 +231,7 @@ mod tests {
     /// Every float parameter's gradient of `Σ w · logp` over the completion tokens, in module
     /// order, and the masked log-probs and entropies, from one layout.
     fn packed_run<AB: crate::fused::FusedAutodiffBackend>(
-        model: &Qwen2ForCausalLM<AB>,
+        model: &CausalLm<AB>,
         rows: &[SeqRow<'_>],
         layout: Layout,
     ) -> (Vec<f32>, Vec<f32>, Vec<Vec<f32>>) {
@@ -317,8 +317,8 @@ mod tests {
         for (rows, tokens) in [(rows(4), 11), (group, 9), (rows(6), 15)] {
             for (heads, kv_heads) in [(4, 4), (4, 2), (4, 1), (7, 1)] {
                 // head_dim 4; GQA ratios 1, 2, 4 and 7; a tied and an untied head
-                let config = Qwen2Config::new(50, 4 * heads, 40, 2, heads, kv_heads, heads == 4);
-                let model = Qwen2ForCausalLM::<AB>::random(&config, &dev);
+                let config = ModelConfig::new(50, 4 * heads, 40, 2, heads, kv_heads, heads == 4);
+                let model = CausalLm::<AB>::random(&config, &dev);
                 let (lp_a, h_a, g_a) = packed_run(&model, &rows, Layout::Padded);
                 let (lp_b, h_b, g_b) = packed_run(&model, &rows, Layout::Packed);
                 assert_eq!(lp_a.len(), tokens);

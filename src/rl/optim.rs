@@ -26,17 +26,17 @@ use burn::prelude::*;
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder, RecorderError};
 
 use crate::error::{Error, Result};
-use crate::model::value::Qwen2ForValue;
-use crate::model::Qwen2ForCausalLM;
+use crate::model::value::ValueModel;
+use crate::model::CausalLm;
 
 /// AdamW over the parameters of a module `M`.
 pub type AdamWOf<M, B> = OptimizerAdaptor<FusedAdamW, M, B>;
 
 /// The policy's optimizer.
-pub type PolicyOptimizer<B> = AdamWOf<Qwen2ForCausalLM<B>, B>;
+pub type PolicyOptimizer<B> = AdamWOf<CausalLm<B>, B>;
 
 /// PPO's critic's optimizer.
-pub type ValueOptimizer<B> = AdamWOf<Qwen2ForValue<B>, B>;
+pub type ValueOptimizer<B> = AdamWOf<ValueModel<B>, B>;
 
 type OptimizerRecord<M, B> = <AdamWOf<M, B> as Optimizer<M, B>>::Record;
 
@@ -61,7 +61,7 @@ pub fn adamw<B: FusedAutodiffBackend, M: AutodiffModule<B>>(p: &AdamParams) -> A
 ///
 /// Weight decay applies to matrices only, as transformers' `Trainer` (through which TRL trains)
 /// decays none of the parameters its `get_decay_parameter_names` leaves out — biases and norm
-/// weights. In the Qwen2 family those are exactly the one-dimensional parameters (checked
+/// weights. In every family we build those are exactly the one-dimensional parameters (checked
 /// against transformers' list in `tests/trl_parity.rs`).
 #[derive(Debug)]
 pub struct FusedAdamW {
@@ -300,7 +300,7 @@ fn io_message(raw: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Qwen2Config;
+    use crate::model::ModelConfig;
     use burn::backend::Autodiff;
 
     type AB = Autodiff<crate::TestBackend>;
@@ -327,8 +327,8 @@ mod tests {
     #[test]
     fn global_norm_is_over_all_tensors() {
         let dev = Default::default();
-        let config = Qwen2Config::new(20, 8, 16, 1, 2, 1, false);
-        let model = Qwen2ForCausalLM::<AB>::random(&config, &dev);
+        let config = ModelConfig::new(20, 8, 16, 1, 2, 1, false);
+        let model = CausalLm::<AB>::random(&config, &dev);
         let ids = Tensor::<AB, 2, Int>::from_data([[1, 2, 3]], &dev);
         let input = crate::model::ModelInput {
             input_ids: ids.clone(),
@@ -354,7 +354,7 @@ mod tests {
     }
 
     /// Gradients of a loss that changes with the step, for the optimizer tests.
-    fn grads_at(model: &Qwen2ForCausalLM<AB>, step: usize) -> GradientsParams {
+    fn grads_at(model: &CausalLm<AB>, step: usize) -> GradientsParams {
         let dev = Default::default();
         let input = crate::model::ModelInput {
             input_ids: Tensor::<AB, 2, Int>::from_data([[1, 2 + step as i64, 3]], &dev),
@@ -366,7 +366,7 @@ mod tests {
     }
 
     /// Every float parameter's rank and values, in visiting order.
-    fn values(model: &Qwen2ForCausalLM<AB>) -> Vec<(usize, Vec<f32>)> {
+    fn values(model: &CausalLm<AB>) -> Vec<(usize, Vec<f32>)> {
         struct V(Vec<(usize, Vec<f32>)>);
         impl ModuleVisitor<AB> for V {
             fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<AB, D>>) {
@@ -393,27 +393,27 @@ mod tests {
     fn fused_adamw_against_burns(weight_decay: f32, steps: usize) {
         use burn::optim::AdamWConfig;
         let dev = Default::default();
-        let config = Qwen2Config::new(20, 8, 16, 1, 2, 1, false);
-        let start = Qwen2ForCausalLM::<AB>::random(&config, &dev);
+        let config = ModelConfig::new(20, 8, 16, 1, 2, 1, false);
+        let start = CausalLm::<AB>::random(&config, &dev);
         let p = AdamParams {
             beta1: 0.9,
             beta2: 0.99,
             epsilon: 1e-8,
             weight_decay,
         };
-        let mut ours = adamw::<AB, Qwen2ForCausalLM<AB>>(&p);
+        let mut ours = adamw::<AB, CausalLm<AB>>(&p);
         let burns = |wd: f32| {
             AdamWConfig::new()
                 .with_beta_1(p.beta1)
                 .with_beta_2(p.beta2)
                 .with_epsilon(p.epsilon)
                 .with_weight_decay(wd)
-                .init::<AB, Qwen2ForCausalLM<AB>>()
+                .init::<AB, CausalLm<AB>>()
         };
         let (mut decayed, mut plain) = (burns(p.weight_decay), burns(0.0));
         let before = values(&start);
         let (mut a, mut b, mut c) = (start.clone(), start.clone(), start);
-        let scaled = |m: &Qwen2ForCausalLM<AB>, step| {
+        let scaled = |m: &CausalLm<AB>, step| {
             let mut g = grads_at(m, step);
             struct Scale<'a>(&'a mut GradientsParams);
             impl ModuleVisitor<AB> for Scale<'_> {

@@ -37,7 +37,7 @@ use super::shards::Gather;
 use super::threads::{join_all, DevicePools};
 use crate::error::{Error, Result};
 use crate::fused::tensor::{host_memory, read_back};
-use crate::model::{Precision, Qwen2ForCausalLM};
+use crate::model::{CausalLm, Precision};
 
 /// `n` devices of `first`'s kind with consecutive indices from `first`'s (`cuda:2` with 3 →
 /// `cuda:2`, `cuda:3`, `cuda:4`). A CPU backend has one device, repeated.
@@ -77,7 +77,7 @@ fn collective_error(what: &str, e: collective::CollectiveError) -> Error {
 /// how the devices sum their gradients.
 pub struct DataParallel<B: FusedAutodiffBackend> {
     devices: Vec<B::Device>,
-    replicas: Vec<(Qwen2ForCausalLM<B>, PolicyOptimizer<B>)>,
+    replicas: Vec<(CausalLm<B>, PolicyOptimizer<B>)>,
     /// The other nodes of a multi-node run.
     nodes: Option<Nodes>,
     /// The device library's all-reduce (NCCL), when the backend registered one and every
@@ -96,7 +96,7 @@ impl<B: FusedAutodiffBackend> DataParallel<B> {
     /// this returns once every node has registered). The caller has checked `devices` with
     /// [`check_devices`] before writing anything.
     pub fn new(
-        model: &Qwen2ForCausalLM<B>,
+        model: &CausalLm<B>,
         optim: &PolicyOptimizer<B>,
         devices: Vec<B::Device>,
         nodes: Option<Nodes>,
@@ -177,9 +177,9 @@ impl<B: FusedAutodiffBackend> DataParallel<B> {
     /// The sampling copy of every replica (device 0's from `model`), in `precision`.
     pub fn policies(
         &self,
-        model: &Qwen2ForCausalLM<B>,
+        model: &CausalLm<B>,
         precision: Precision,
-    ) -> Vec<(Qwen2ForCausalLM<B::InnerBackend>, B::Device)> {
+    ) -> Vec<(CausalLm<B::InnerBackend>, B::Device)> {
         std::iter::once(model)
             .chain(self.replicas.iter().map(|(m, _)| m))
             .zip(&self.devices)
@@ -192,12 +192,12 @@ impl<B: FusedAutodiffBackend> DataParallel<B> {
     /// 0's model (the others stay here) and the step's statistics.
     pub fn update(
         &mut self,
-        model: Qwen2ForCausalLM<B>,
+        model: CausalLm<B>,
         optim: &mut PolicyOptimizer<B>,
         parts: &[Part<'_>],
         cfg: &UpdateConfig,
         lr: f64,
-    ) -> Result<(Qwen2ForCausalLM<B>, UpdateStats)> {
+    ) -> Result<(CausalLm<B>, UpdateStats)> {
         let n = self.devices.len();
         if n == 1 && self.nodes.is_none() {
             return super::grpo::update(model, optim, parts, cfg, lr, &self.devices[0]);
@@ -214,7 +214,7 @@ impl<B: FusedAutodiffBackend> DataParallel<B> {
         }
         jobs.extend(models.into_iter().zip(optims.iter_mut()));
         let devices = &self.devices;
-        let results: Vec<Result<(Qwen2ForCausalLM<B>, UpdateStats)>> = std::thread::scope(|s| {
+        let results: Vec<Result<(CausalLm<B>, UpdateStats)>> = std::thread::scope(|s| {
             let handles: Vec<_> = jobs
                 .into_iter()
                 .zip(devices.iter().zip(reducers))
@@ -279,12 +279,12 @@ struct Peer<'a, B: FusedAutodiffBackend> {
 /// joins both sums (with zeros and a failure count), so the others never wait forever.
 fn peer_update<B: FusedAutodiffBackend>(
     peer: Peer<'_, B>,
-    model: Qwen2ForCausalLM<B>,
+    model: CausalLm<B>,
     optim: &mut PolicyOptimizer<B>,
     parts: &[Part<'_>],
     cfg: &UpdateConfig,
     lr: f64,
-) -> Result<(Qwen2ForCausalLM<B>, UpdateStats)> {
+) -> Result<(CausalLm<B>, UpdateStats)> {
     let Peer {
         share,
         reducer,
@@ -330,7 +330,7 @@ fn peer_update<B: FusedAutodiffBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{named_tensors, Qwen2Config};
+    use crate::model::{named_tensors, ModelConfig};
     use crate::rl::experience::{Experience, Sample};
     use crate::rl::grpo::update;
     use crate::rl::loss::{LossParams, LossType};
@@ -344,10 +344,10 @@ mod tests {
     /// that registers with the collective server, which is per process.)
     #[test]
     fn three_devices_step_like_one() {
-        let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, true);
+        let config = ModelConfig::new(32, 16, 32, 2, 4, 2, true);
         let dev = Default::default();
         <AB as Backend>::seed(&dev, 3);
-        let model = Qwen2ForCausalLM::<AB>::random(&config, &dev);
+        let model = CausalLm::<AB>::random(&config, &dev);
         let exp = Experience {
             prompts: vec![vec![1, 2, 3], vec![4, 5]],
             samples: [&[10u32, 11][..], &[12, 13, 14], &[15]]
@@ -390,7 +390,7 @@ mod tests {
             epsilon: 1e-3,
             weight_decay: 0.0,
         };
-        let weights = |m: &Qwen2ForCausalLM<AB>| -> Vec<f32> {
+        let weights = |m: &CausalLm<AB>| -> Vec<f32> {
             named_tensors(m)
                 .unwrap()
                 .into_values()

@@ -7,16 +7,16 @@ use crate::fused::FusedBackend;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 
-use crate::model::Qwen2ForCausalLM;
+use crate::model::CausalLm;
 
 /// `reference` moved `alpha` of the way towards `policy` (same architecture; each parameter is
 /// taken in visiting order, which is the same for two models of one config). The result keeps
 /// the reference's parameter ids and dtypes.
 pub fn mix_into_reference<B: FusedBackend>(
-    reference: Qwen2ForCausalLM<B>,
-    policy: &Qwen2ForCausalLM<B>,
+    reference: CausalLm<B>,
+    policy: &CausalLm<B>,
     alpha: f32,
-) -> Qwen2ForCausalLM<B> {
+) -> CausalLm<B> {
     struct Collect<B: Backend>(Vec<Tensor<B, 1>>);
     impl<B: FusedBackend> ModuleVisitor<B> for Collect<B> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
@@ -51,7 +51,7 @@ pub fn mix_into_reference<B: FusedBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{named_tensors, Qwen2Config};
+    use crate::model::{named_tensors, ModelConfig};
 
     type B = crate::TestBackend;
 
@@ -59,11 +59,11 @@ mod tests {
     /// the policy and α = 0 keeps the reference.
     #[test]
     fn every_weight_is_the_mixup() {
-        let config = Qwen2Config::new(16, 8, 16, 2, 2, 1, false);
+        let config = ModelConfig::new(16, 8, 16, 2, 2, 1, false);
         let dev = Default::default();
         <B as Backend>::seed(&dev, 1);
-        let reference = Qwen2ForCausalLM::<B>::random(&config, &dev);
-        let policy = Qwen2ForCausalLM::<B>::random(&config, &dev);
+        let reference = CausalLm::<B>::random(&config, &dev);
+        let policy = CausalLm::<B>::random(&config, &dev);
         let (r0, p0) = (
             named_tensors(&reference).unwrap(),
             named_tensors(&policy).unwrap(),

@@ -7,7 +7,7 @@ use burn::prelude::*;
 
 use crate::error::Result;
 use crate::generate::{generate, Completion, GenerateConfig, GenerateStats, Generation};
-use crate::model::{Qwen2Config, Qwen2ForCausalLM};
+use crate::model::{CausalLm, ModelConfig};
 use crate::reward::RewardParts;
 use crate::text::tokenizer::Tokenizer;
 
@@ -34,8 +34,8 @@ impl<S: Sampler + ?Sized> Sampler for &mut S {
 
 /// The model as a [`Sampler`]: [`generate`] with fixed sampling settings.
 pub struct ModelSampler<'a, B: Backend> {
-    pub model: &'a Qwen2ForCausalLM<B>,
-    pub config: &'a Qwen2Config,
+    pub model: &'a CausalLm<B>,
+    pub config: &'a ModelConfig,
     pub tokenizer: &'a Tokenizer,
     /// Sampling settings; `num_return_sequences`, `max_new_tokens` and `seed` are set per call.
     pub gen: GenerateConfig,

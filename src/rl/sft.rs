@@ -9,7 +9,7 @@ use burn::prelude::*;
 use super::logprobs::{completion_logprobs, completion_mask, window, Layout, SeqRow};
 use super::optim::{clip_coefficient, global_grad_norm, step_scaled, PolicyOptimizer};
 use crate::error::{Error, Result};
-use crate::model::Qwen2ForCausalLM;
+use crate::model::CausalLm;
 
 /// `−Σ mask·logp / tokens`: the mean NLL of a step's completion tokens (this micro-batch's
 /// share when the step has several).
@@ -52,12 +52,12 @@ pub struct SftStep {
 
 /// One optimizer step on `batch`, `step.micro_batch` rows per forward/backward pass.
 pub fn sft_update<B: FusedAutodiffBackend>(
-    model: Qwen2ForCausalLM<B>,
+    model: CausalLm<B>,
     optim: &mut PolicyOptimizer<B>,
     batch: &[&SftExample],
     step: &SftStep,
     device: &B::Device,
-) -> Result<(Qwen2ForCausalLM<B>, SftStats)> {
+) -> Result<(CausalLm<B>, SftStats)> {
     let SftStep {
         micro_batch,
         layout,
@@ -65,7 +65,7 @@ pub fn sft_update<B: FusedAutodiffBackend>(
         lr,
     } = *step;
     let tokens: usize = batch.iter().map(|e| e.completion.len()).sum();
-    let mut accum = GradientsAccumulator::<Qwen2ForCausalLM<B>>::new();
+    let mut accum = GradientsAccumulator::<CausalLm<B>>::new();
     let mut loss_sum = 0.0f32;
     for chunk in batch.chunks(micro_batch.max(1)) {
         let rows: Vec<SeqRow<'_>> = chunk

@@ -14,7 +14,7 @@ use super::threads::join_all;
 use super::threads::DevicePools;
 use crate::error::{Error, Result};
 use crate::generate::{generate, GenerateConfig, GenerateStats, Generation};
-use crate::model::{Qwen2Config, Qwen2ForCausalLM};
+use crate::model::{CausalLm, ModelConfig};
 use crate::text::tokenizer::Tokenizer;
 
 /// A multi-node rollout's exchange: this node's place, every local device's end of the sum.
@@ -28,8 +28,8 @@ pub struct Gather<B: Backend> {
 /// run the shards are the whole run's (ranks over every node's devices), and the nodes
 /// exchange theirs ([`super::nodes::gather_generation`]).
 pub struct ParallelSampler<'a, B: Backend> {
-    pub shards: Vec<(Qwen2ForCausalLM<B>, B::Device)>,
-    pub config: &'a Qwen2Config,
+    pub shards: Vec<(CausalLm<B>, B::Device)>,
+    pub config: &'a ModelConfig,
     pub tokenizer: &'a Tokenizer,
     /// Sampling settings (`batch_size` is per device).
     pub gen: GenerateConfig,
@@ -41,7 +41,7 @@ pub struct ParallelSampler<'a, B: Backend> {
 
 impl<B: FusedBackend> ParallelSampler<'_, B> {
     /// Device 0's policy copy: the policy that sampled (π_old for the step's scoring).
-    pub fn leader(&self) -> &Qwen2ForCausalLM<B> {
+    pub fn leader(&self) -> &CausalLm<B> {
         &self.shards[0].0
     }
 }
@@ -58,7 +58,7 @@ impl<B: FusedBackend> Sampler for ParallelSampler<'_, B> {
             max_new_tokens: draw.max_new_tokens,
         };
         let (gather, pools) = (self.gather.as_ref(), &self.pools);
-        let run = |(model, device): &mut (Qwen2ForCausalLM<B>, B::Device), k: usize| {
+        let run = |(model, device): &mut (CausalLm<B>, B::Device), k: usize| {
             let (lo, hi) = (bounds[first + k], bounds[first + k + 1]);
             let shard = if lo == hi {
                 Ok(Generation {

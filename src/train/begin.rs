@@ -11,18 +11,18 @@ use crate::error::{Error, Result};
 use crate::fused::FusedAutodiffBackend;
 use crate::metrics::JsonlLog;
 use crate::model::lora::LoraConfig;
-use crate::model::{load_weights, Qwen2Config, Qwen2ForCausalLM};
+use crate::model::{load_weights, CausalLm, ModelConfig};
 use crate::rl::optim::{adamw, AdamParams, PolicyOptimizer};
 use crate::run::fsutil::write_atomic;
 use crate::run::lock::RunLock;
 
 /// What a run starts its first step from.
 pub(super) struct Begun<B: FusedAutodiffBackend> {
-    pub model: Qwen2ForCausalLM<B>,
+    pub model: CausalLm<B>,
     pub optim: PolicyOptimizer<B>,
     pub state: TrainerState,
     /// The reference a resumed run synced (`sync_ref_model`), as checkpointed.
-    pub synced_reference: Option<Qwen2ForCausalLM<B::InnerBackend>>,
+    pub synced_reference: Option<CausalLm<B::InnerBackend>>,
     pub lock: RunLock,
     /// The checkpoint resumed from.
     pub checkpoint: Option<std::path::PathBuf>,
@@ -155,12 +155,12 @@ fn resume_run<B: FusedAutodiffBackend>(
 /// earlier start left, write `config.resolved.toml`.
 fn start_run<B: FusedAutodiffBackend>(
     cfg: &TrainConfig,
-    model_config: &Qwen2Config,
+    model_config: &ModelConfig,
     run: &Path,
     restart: bool,
     lora: Option<&LoraConfig>,
     device: &B::Device,
-) -> Result<(Qwen2ForCausalLM<B>, RunLock)> {
+) -> Result<(CausalLm<B>, RunLock)> {
     let metrics = run.join("metrics.jsonl");
     let taken = || {
         Error::Invalid(format!(

@@ -19,7 +19,7 @@ use super::manifest::{verify_manifest, write_manifest};
 use crate::error::{Error, Result};
 use crate::model::lora::LoraConfig;
 use crate::model::{load_adapter, save_adapter};
-use crate::model::{load_model, save_model, Qwen2Config, Qwen2ForCausalLM, SaveOptions};
+use crate::model::{load_model, save_model, CausalLm, ModelConfig, SaveOptions};
 use crate::rl::optim::{load_optimizer, save_optimizer, PolicyOptimizer};
 use crate::run::fsutil::{replace_dir, write_atomic};
 
@@ -69,7 +69,7 @@ fn checkpoints(run: &Path) -> PathBuf {
 pub struct CheckpointSpec<'a> {
     pub run: &'a Path,
     /// The model's config (written with the weights).
-    pub config: &'a Qwen2Config,
+    pub config: &'a ModelConfig,
     /// The model directory whose side files (tokenizer, generation config) are copied.
     pub side_files_from: &'a Path,
     /// Keep at most this many checkpoints (`save_total_limit`).
@@ -82,9 +82,9 @@ pub struct CheckpointSpec<'a> {
 pub fn save_checkpoint<B: FusedAutodiffBackend>(
     spec: &CheckpointSpec<'_>,
     state: &TrainerState,
-    model: &Qwen2ForCausalLM<B>,
+    model: &CausalLm<B>,
     optim: &PolicyOptimizer<B>,
-    reference: Option<&Qwen2ForCausalLM<B::InnerBackend>>,
+    reference: Option<&CausalLm<B::InnerBackend>>,
     critic: Option<&Critic<B>>,
 ) -> Result<PathBuf> {
     let CheckpointSpec {
@@ -165,10 +165,10 @@ pub fn list(run: &Path) -> Result<Vec<(usize, PathBuf)>> {
 pub struct Restored<B: FusedAutodiffBackend> {
     pub dir: PathBuf,
     pub state: TrainerState,
-    pub model: Qwen2ForCausalLM<B>,
+    pub model: CausalLm<B>,
     pub optim: PolicyOptimizer<B>,
     /// The synchronised reference, when the checkpoint has one.
-    pub reference: Option<Qwen2ForCausalLM<B::InnerBackend>>,
+    pub reference: Option<CausalLm<B::InnerBackend>>,
 }
 
 /// Load the latest complete checkpoint of `run`, or say there is none.

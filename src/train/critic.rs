@@ -14,9 +14,9 @@ use burn::record::{BinFileRecorder, FullPrecisionSettings};
 use super::TrainConfig;
 use crate::error::{Error, Result};
 use crate::model::lora::LoraConfig;
-use crate::model::value::Qwen2ForValue;
+use crate::model::value::ValueModel;
 use crate::model::{
-    load_value_model, save_value_model, Precision, Qwen2Config, Qwen2ForCausalLM, SaveOptions,
+    load_value_model, save_value_model, CausalLm, ModelConfig, Precision, SaveOptions,
 };
 use crate::rl::optim::{
     adamw, load_optimizer, save_optimizer, unreadable, AdamParams, ValueOptimizer,
@@ -34,19 +34,19 @@ fn critic_seed(seed: u64) -> u64 {
 /// The critic of a PPO run.
 pub struct Critic<B: FusedAutodiffBackend> {
     /// Taken out only while an update owns it: see [`Self::model`].
-    pub model: Option<Qwen2ForValue<B>>,
+    pub model: Option<ValueModel<B>>,
     pub optim: ValueOptimizer<B>,
     /// The critic's own config (the policy's unless `value_model_path` says otherwise).
-    pub config: Qwen2Config,
+    pub config: ModelConfig,
 }
 
 /// The critic `value_model_path` names, loaded (before the run writes anything, so that a bad
 /// one fails cleanly); `None` without one.
 pub(crate) fn load_start<B: FusedAutodiffBackend>(
     cfg: &TrainConfig,
-    policy_config: &Qwen2Config,
+    policy_config: &ModelConfig,
     device: &B::Device,
-) -> Result<Option<(Qwen2Config, Qwen2ForValue<B>)>> {
+) -> Result<Option<(ModelConfig, ValueModel<B>)>> {
     let Some(dir) = &cfg.methods.ppo.value_model_path else {
         return Ok(None);
     };
@@ -66,8 +66,8 @@ impl<B: FusedAutodiffBackend> Critic<B> {
     /// run's policy in f32 (with its adapters under LoRA), before precision.
     pub fn new(
         cfg: &TrainConfig,
-        start: Option<(Qwen2Config, Qwen2ForValue<B>)>,
-        (policy, policy_config): (&Qwen2ForCausalLM<B>, &Qwen2Config),
+        start: Option<(ModelConfig, ValueModel<B>)>,
+        (policy, policy_config): (&CausalLm<B>, &ModelConfig),
         adam: &AdamParams,
         checkpoint: Option<&Path>,
         device: &B::Device,
@@ -75,7 +75,7 @@ impl<B: FusedAutodiffBackend> Critic<B> {
         let lora = cfg.lora();
         let (config, mut model) = start.unwrap_or_else(|| {
             let seed = critic_seed(cfg.seed);
-            let critic = Qwen2ForValue::from_policy(policy.clone(), seed, device);
+            let critic = ValueModel::from_policy(policy.clone(), seed, device);
             (policy_config.clone(), critic)
         });
         let mut optim = adamw::<B, _>(adam);
@@ -96,7 +96,7 @@ impl<B: FusedAutodiffBackend> Critic<B> {
     }
 
     /// The critic (between updates).
-    pub fn model(&self) -> &Qwen2ForValue<B> {
+    pub fn model(&self) -> &ValueModel<B> {
         self.model
             .as_ref()
             .unwrap_or_else(|| unreachable!("the critic is only taken out by the update"))
@@ -118,7 +118,7 @@ impl<B: FusedAutodiffBackend> Critic<B> {
         save_optimizer(&self.optim, self.model(), &dir.join(OPTIMIZER))
     }
 
-    /// The critic in HF layout at `dest` (transformers' `Qwen2ForSequenceClassification`,
+    /// The critic in HF layout at `dest` (the family's `…ForSequenceClassification`,
     /// LoRA merged), with the tokenizer files of `side_files_from`.
     pub fn export(&self, dest: &Path, side_files_from: &Path) -> Result<()> {
         let opts = SaveOptions {
@@ -134,10 +134,10 @@ impl<B: FusedAutodiffBackend> Critic<B> {
 /// The critic in the run's precision: activations in its dtype, and under LoRA the frozen
 /// backbone stored in it (as the policy).
 fn with_precision<B: FusedAutodiffBackend>(
-    model: Qwen2ForValue<B>,
+    model: ValueModel<B>,
     precision: Precision,
     lora: Option<&LoraConfig>,
-) -> Qwen2ForValue<B> {
+) -> ValueModel<B> {
     let model = model.with_compute_dtype(precision.dtype());
     match lora {
         Some(_) => model.with_frozen_in(precision.dtype()),

@@ -14,7 +14,7 @@ use crate::eval::{
 };
 use crate::generate::{GenerateConfig, SamplingParams, StopStrings};
 use crate::metrics::JsonlLog;
-use crate::model::{Qwen2Config, Qwen2ForCausalLM};
+use crate::model::{CausalLm, ModelConfig};
 use crate::rl::policy::Policy;
 use crate::rl::rollout::ModelSampler;
 use crate::text::template::PromptTemplate;
@@ -69,14 +69,14 @@ pub struct EvalContext<'a> {
     pub set: &'a EvalSet,
     pub template: &'a PromptTemplate,
     pub tokenizer: &'a Tokenizer,
-    pub model_config: &'a Qwen2Config,
+    pub model_config: &'a ModelConfig,
     pub eos_ids: &'a [u32],
 }
 
 /// Evaluate `model` after `step` steps and record the results under `run/eval/`.
 pub fn run_eval<B: FusedBackend>(
     ctx: &EvalContext<'_>,
-    model: &Qwen2ForCausalLM<B>,
+    model: &CausalLm<B>,
     step: usize,
     run: &Path,
     device: &B::Device,

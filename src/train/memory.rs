@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use crate::model::{Precision, Qwen2Config};
+use crate::model::{ModelConfig, Precision};
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -70,7 +70,7 @@ impl MemoryEstimate {
 }
 
 /// The estimate for training `config` with `shape` (f32 master weights and AdamW state).
-pub fn estimate(config: &Qwen2Config, shape: &RunShape) -> MemoryEstimate {
+pub fn estimate(config: &ModelConfig, shape: &RunShape) -> MemoryEstimate {
     let n = config.num_params();
     let a = shape.precision.bytes() as f64;
     let (d, hd, inter) = (
@@ -216,7 +216,7 @@ mod tests {
     /// activations: Qwen2.5-3B fits an 80 GB GPU (46 GiB), 7B does not (113 GiB).
     #[test]
     fn states_by_hand() {
-        let seven = Qwen2Config::new(152064, 3584, 18944, 28, 28, 4, false);
+        let seven = ModelConfig::new(152064, 3584, 18944, 28, 28, 4, false);
         let e = estimate(&seven, &shape(Precision::F32));
         assert_eq!(
             e.weights + e.gradients + e.optimizer,
@@ -224,7 +224,7 @@ mod tests {
         );
         assert_eq!(e.total(), 7_615_616_512.0 * 16.0);
         assert!(check_fits(&e, 80e9).is_err());
-        let three = Qwen2Config::new(151936, 2048, 11008, 36, 16, 2, true);
+        let three = ModelConfig::new(151936, 2048, 11008, 36, 16, 2, true);
         assert!(check_fits(&estimate(&three, &shape(Precision::F32)), 80e9).is_ok());
         // LoRA r 16 on every projection: the frozen base in bf16 (shared by the sampler), f32
         // adapters with gradients and AdamW (40 M parameters): 7B takes 14.7 GiB before the
@@ -256,7 +256,7 @@ mod tests {
     #[test]
     fn kv_and_activations_by_hand() {
         // d 8, 2 heads (hd 4), 1 KV head, I 12, 1 layer, vocab 10
-        let c = Qwen2Config::new(10, 8, 12, 1, 2, 1, true);
+        let c = ModelConfig::new(10, 8, 12, 1, 2, 1, true);
         let s = RunShape {
             precision: Precision::Bf16,
             reference: true,

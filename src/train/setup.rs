@@ -9,7 +9,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::generate::{GenerateConfig, SamplingParams, StopStrings};
 use crate::model::dir::ModelDir;
-use crate::model::{Precision, Qwen2Config};
+use crate::model::{ModelConfig, Precision};
 use crate::rl::grpo::UpdateConfig;
 use crate::rl::loss::{ImportanceSampling, LossType};
 use crate::rl::schedule::Schedule;
@@ -24,7 +24,7 @@ pub(crate) struct Setup {
     pub prompts: Vec<Vec<u32>>,
     pub tokenizer: Tokenizer,
     pub template: PromptTemplate,
-    pub model_config: Qwen2Config,
+    pub model_config: ModelConfig,
     pub eos_ids: Vec<u32>,
     pub eval: Option<EvalSet>,
     /// Tokens after the prompt: one completion, or both turns for MGRPO/iGRPO.

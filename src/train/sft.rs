@@ -26,7 +26,7 @@ use crate::generate::{GenerateConfig, SamplingParams, StopStrings};
 use crate::metrics::JsonlLog;
 use crate::model::dir::ModelDir;
 use crate::model::SaveOptions;
-use crate::model::{load_weights, save_model, Precision, Qwen2Config, Qwen2ForCausalLM};
+use crate::model::{load_weights, save_model, CausalLm, ModelConfig, Precision};
 use crate::reward::RewardConfig;
 use crate::rl::logprobs::Layout;
 use crate::rl::optim::adamw;
@@ -263,8 +263,8 @@ pub fn sft<B: FusedAutodiffBackend>(
 /// the plain verifier accepts kept (with the count drawn).
 fn star_sample<B: FusedBackend>(
     star: &StarConfig,
-    policy: &Qwen2ForCausalLM<B>,
-    (model_config, tokenizer, eos_ids): &(Qwen2Config, Tokenizer, Vec<u32>),
+    policy: &CausalLm<B>,
+    (model_config, tokenizer, eos_ids): &(ModelConfig, Tokenizer, Vec<u32>),
     template: &PromptTemplate,
     device: &B::Device,
 ) -> Result<(Vec<StarPair>, usize)> {
@@ -348,11 +348,11 @@ fn tokenize_examples(
 /// the last loss.
 fn fine_tune<B: FusedAutodiffBackend>(
     cfg: &SftConfig,
-    mut model: Qwen2ForCausalLM<B>,
+    mut model: CausalLm<B>,
     examples: &[SftExample],
     run: &Path,
     device: &B::Device,
-) -> Result<(Qwen2ForCausalLM<B>, usize, f32)> {
+) -> Result<(CausalLm<B>, usize, f32)> {
     let per_step = cfg.examples_per_step();
     let steps_per_epoch = examples.len().div_ceil(per_step);
     let total = cfg

@@ -22,7 +22,7 @@ use crate::metrics::tensorboard::EventWriter;
 use crate::metrics::{plot, JsonlLog};
 use crate::model::lora::LoraConfig;
 use crate::model::{load_adapter, load_weights, save_adapter, save_model, Precision};
-use crate::model::{Qwen2ForCausalLM, SaveOptions};
+use crate::model::{CausalLm, SaveOptions};
 use crate::rl::grpo::UpdateConfig;
 use crate::rl::optim::PolicyOptimizer;
 use crate::rl::parallel::{check_devices, devices, DataParallel};
@@ -38,12 +38,12 @@ pub struct Trainer<'a, B: FusedAutodiffBackend> {
     pub(super) setup: Rc<Setup>,
     /// Device 0's policy (the other devices' replicas are in `dp`). Taken out only while an
     /// update owns it: see [`Self::model`].
-    pub(super) model: Option<Qwen2ForCausalLM<B>>,
+    pub(super) model: Option<CausalLm<B>>,
     pub(super) optim: PolicyOptimizer<B>,
     pub(super) dp: DataParallel<B>,
     /// The frozen reference, in the compute dtype; only when the KL term exists (β > 0, or
     /// PPO's `kl_coef > 0`).
-    pub(super) reference: Option<Qwen2ForCausalLM<B::InnerBackend>>,
+    pub(super) reference: Option<CausalLm<B::InnerBackend>>,
     /// PPO's critic (`algorithm = "ppo"` only).
     pub(super) critic: Option<Critic<B>>,
     pub(super) schedule: Schedule,
@@ -140,7 +140,7 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
     }
 
     /// Device 0's policy.
-    pub fn model(&self) -> &Qwen2ForCausalLM<B> {
+    pub fn model(&self) -> &CausalLm<B> {
         // `None` only inside `step.rs`'s update, which puts the updated model back before it
         // returns (or fails the run)
         self.model
@@ -274,7 +274,7 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
 /// joins this node to the others).
 fn data_parallel<B: FusedAutodiffBackend>(
     cfg: &TrainConfig,
-    model: &Qwen2ForCausalLM<B>,
+    model: &CausalLm<B>,
     optim: &PolicyOptimizer<B>,
     device: &B::Device,
 ) -> Result<DataParallel<B>> {

@@ -10,6 +10,10 @@ pub const FIXTURES: &[&str] = &[
     "gqa4-untied-bf16-t5",
     "mha-untied-f16-sharded",
     "mqa-odd-tied-f32-t5",
+    "qwen3-headdim-tied-f32-t5",
+    "qwen3-bias-untied-bf16-t4",
+    "llama32-scaled-tied-f32-t4",
+    "llama-bias-untied-bf16-t5",
 ];
 
 /// The fixture that ships a tokenizer and text rows.

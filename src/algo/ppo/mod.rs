@@ -46,7 +46,7 @@ pub struct Config {
     /// Whiten the per-token rewards over the batch before GAE.
     pub whiten_rewards: bool,
     /// The critic's starting point: an HF directory holding a value or reward model
-    /// (`model.*` and `score.weight`, transformers' `Qwen2ForSequenceClassification`) or a causal
+    /// (`model.*` and `score.weight`, transformers' `…ForSequenceClassification`) or a causal
     /// LM (a fresh head then). Default: the policy's start, with a fresh head.
     pub value_model_path: Option<PathBuf>,
     /// The critic's learning rate (ours; default `learning_rate`), on the same schedule.

@@ -18,8 +18,8 @@ use super::gae::{gae, token_rewards, whiten, KlEstimator};
 use super::loss::{policy_loss, value_loss, POLICY_SUMS, VALUE_SUMS};
 use crate::error::{Error, Result};
 use crate::fused::tensor::read_back;
-use crate::model::value::Qwen2ForValue;
-use crate::model::Qwen2ForCausalLM;
+use crate::model::value::ValueModel;
+use crate::model::CausalLm;
 use crate::rl::experience::Experience;
 use crate::rl::logprobs::SeqRow;
 use crate::rl::logprobs::{
@@ -117,9 +117,9 @@ impl PpoBatch {
 }
 
 /// The critic's values of every sample's completion tokens (no gradient), `micro_batch` rows
-/// at a time (see [`Qwen2ForValue::forward_window`]).
+/// at a time (see [`ValueModel::forward_window`]).
 pub fn sample_values<B: FusedBackend>(
-    critic: &Qwen2ForValue<B>,
+    critic: &ValueModel<B>,
     exp: &Experience,
     micro_batch: usize,
     device: &B::Device,
@@ -143,7 +143,7 @@ pub fn sample_values<B: FusedBackend>(
 
 /// `[n, t]` values of the rows' completion tokens, right-aligned, in f32 (or wider).
 fn window_values<B: FusedBackend>(
-    critic: &Qwen2ForValue<B>,
+    critic: &ValueModel<B>,
     rows: &[SeqRow<'_>],
     t: usize,
     device: &B::Device,
@@ -307,8 +307,8 @@ pub struct PpoStepStats {
 
 /// The models PPO trains and their optimizers.
 pub struct PpoModels<'a, B: FusedAutodiffBackend> {
-    pub policy: Qwen2ForCausalLM<B>,
-    pub critic: Qwen2ForValue<B>,
+    pub policy: CausalLm<B>,
+    pub critic: ValueModel<B>,
     pub policy_optim: &'a mut PolicyOptimizer<B>,
     pub value_optim: &'a mut ValueOptimizer<B>,
 }
@@ -323,7 +323,7 @@ pub fn ppo_update<B: FusedAutodiffBackend>(
     cfg: &PpoConfig,
     (lr, value_lr): (f64, f64),
     device: &B::Device,
-) -> Result<(Qwen2ForCausalLM<B>, Qwen2ForValue<B>, PpoStepStats)> {
+) -> Result<(CausalLm<B>, ValueModel<B>, PpoStepStats)> {
     let PpoModels {
         policy,
         critic,
@@ -332,8 +332,8 @@ pub fn ppo_update<B: FusedAutodiffBackend>(
     } = models;
     let t0 = Instant::now();
     let tokens = batch.tokens(indices) as f32;
-    let mut acc_p = GradientsAccumulator::<Qwen2ForCausalLM<B>>::new();
-    let mut acc_v = GradientsAccumulator::<Qwen2ForValue<B>>::new();
+    let mut acc_p = GradientsAccumulator::<CausalLm<B>>::new();
+    let mut acc_v = GradientsAccumulator::<ValueModel<B>>::new();
     let mut stats = PpoStepStats::default();
     let mut any = false;
     for chunk in indices.chunks(cfg.micro_batch.max(1)) {

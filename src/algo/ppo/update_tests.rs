@@ -4,7 +4,7 @@
 use super::*;
 use crate::model::batch::PaddedBatch;
 use crate::model::save::value_tensors;
-use crate::model::Qwen2Config;
+use crate::model::ModelConfig;
 use crate::rl::experience::Sample;
 use crate::rl::optim::{adamw, AdamParams};
 use burn::backend::Autodiff;
@@ -59,9 +59,9 @@ fn ppo() -> PpoConfig {
 fn values_are_read_before_each_completion_token() {
     let dev = Default::default();
     <crate::TestBackend as Backend>::seed(&dev, 3);
-    let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, true);
-    let policy = Qwen2ForCausalLM::<crate::TestBackend>::random(&config, &dev);
-    let critic = Qwen2ForValue::from_policy(policy, 1, &dev);
+    let config = ModelConfig::new(32, 16, 32, 2, 4, 2, true);
+    let policy = CausalLm::<crate::TestBackend>::random(&config, &dev);
+    let critic = ValueModel::from_policy(policy, 1, &dev);
     let exp = experience();
     for mb in [1, 3] {
         let values = sample_values(&critic, &exp, mb, &dev).unwrap();
@@ -141,10 +141,10 @@ fn mini_batches_partition_every_epoch() {
 #[test]
 fn one_step_in_micro_batches_equals_one_pass() {
     let dev = Default::default();
-    let config = Qwen2Config::new(32, 16, 32, 2, 4, 2, true);
+    let config = ModelConfig::new(32, 16, 32, 2, 4, 2, true);
     <AB as Backend>::seed(&dev, 4);
-    let policy = Qwen2ForCausalLM::<AB>::random(&config, &dev);
-    let critic = Qwen2ForValue::from_policy(policy.clone(), 1, &dev);
+    let policy = CausalLm::<AB>::random(&config, &dev);
+    let critic = ValueModel::from_policy(policy.clone(), 1, &dev);
     let exp = experience();
     let values = sample_values(&critic, &exp, 4, &dev).unwrap();
     let batch = prepare(&exp, &[1.0, 0.0, 1.0, 0.0], values, &ppo()).unwrap();
@@ -177,7 +177,7 @@ fn one_step_in_micro_batches_equals_one_pass() {
     assert!((s1.sums.policy_loss - s2.sums.policy_loss).abs() < 1e-5);
     assert!((s1.sums.value_loss - s2.sums.value_loss).abs() < 1e-5);
     assert_eq!(s1.sums.tokens, 6.0, "sample 3 is masked");
-    let flat = |c: &Qwen2ForValue<AB>| -> Vec<f32> {
+    let flat = |c: &ValueModel<AB>| -> Vec<f32> {
         value_tensors(c)
             .unwrap()
             .into_values()
@@ -185,7 +185,7 @@ fn one_step_in_micro_batches_equals_one_pass() {
             .collect()
     };
     close(&flat(&c1), &flat(&c2), 1e-5);
-    let lm = |p: &Qwen2ForCausalLM<AB>| -> Vec<f32> {
+    let lm = |p: &CausalLm<AB>| -> Vec<f32> {
         crate::model::named_tensors(p)
             .unwrap()
             .into_values()

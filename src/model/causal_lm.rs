@@ -1,6 +1,8 @@
-//! `Qwen2ForCausalLM`: embeddings → N decoder layers → final RMSNorm → LM head (tied to the
-//! embeddings when `tie_word_embeddings`). Module paths equal the HF checkpoint keys
-//! (`model.embed_tokens.weight`, `model.layers.0.self_attn.q_proj.bias`, `lm_head.weight`, …).
+//! `CausalLm`: embeddings → N decoder layers → final RMSNorm → LM head (tied to the
+//! embeddings when `tie_word_embeddings`), the one causal language model every family builds
+//! (`family/`: Qwen2's `Qwen2ForCausalLM`, Qwen3's, Llama's). Module paths equal the HF
+//! checkpoint keys (`model.embed_tokens.weight`, `model.layers.0.self_attn.q_proj.bias`,
+//! `lm_head.weight`, …).
 
 use crate::fused::FusedBackend;
 use burn::nn::{Embedding, Linear};
@@ -8,10 +10,10 @@ use burn::prelude::*;
 use burn::tensor::{DType, Distribution};
 
 use super::attention::Attend;
-use super::block::Qwen2DecoderLayer;
+use super::block::DecoderLayer;
 use super::cache::KvCache;
-use super::config::Qwen2Config;
-use super::norm::Qwen2RMSNorm;
+use super::config::ModelConfig;
+use super::norm::RmsNorm;
 use super::packed::PackedInput;
 use super::precision::{like, CastFrozen, CastParams, Precision};
 use super::rope::RopeTables;
@@ -34,13 +36,14 @@ pub struct ModelInput<B: Backend> {
 
 /// The decoder stack (`model.*` keys).
 #[derive(Module, Debug)]
-pub struct Qwen2Model<B: Backend> {
+pub struct Decoder<B: Backend> {
     /// `[vocab, hidden]`
     pub embed_tokens: Embedding<B>,
-    pub layers: Vec<Qwen2DecoderLayer<B>>,
-    pub norm: Qwen2RMSNorm<B>,
-    pub rope_theta: f64,
-    pub head_dim: usize,
+    pub layers: Vec<DecoderLayer<B>>,
+    pub norm: RmsNorm<B>,
+    /// RoPE's inverse frequencies, `[head_dim / 2]` (`rope.rs`: scaled for `llama3`).
+    #[module(skip)]
+    pub inv_freq: Vec<f32>,
     /// The activations' dtype when it differs from the weights' (bf16 training on f32 master
     /// weights, see [`super::precision`]); `None`: the embedding's dtype.
     #[module(skip)]
@@ -49,32 +52,31 @@ pub struct Qwen2Model<B: Backend> {
 
 /// The causal language model (`model.*` and `lm_head.*` keys).
 #[derive(Module, Debug)]
-pub struct Qwen2ForCausalLM<B: Backend> {
-    pub model: Qwen2Model<B>,
+pub struct CausalLm<B: Backend> {
+    pub model: Decoder<B>,
     /// `[hidden, vocab]` in Burn layout; `None` when the head is tied to `embed_tokens`.
     pub lm_head: Option<Linear<B>>,
 }
 
-impl<B: FusedBackend> Qwen2Model<B> {
+impl<B: FusedBackend> Decoder<B> {
     /// The decoder stack of `config` (`model.*` keys) from `src`: layers first, then the
     /// embedding and the final norm.
-    pub fn new(config: &Qwen2Config, src: &mut impl WeightSource<B>) -> Result<Self> {
+    pub fn new(config: &ModelConfig, src: &mut impl WeightSource<B>) -> Result<Self> {
         let d = config.hidden_size;
         let layers = (0..config.num_hidden_layers)
-            .map(|i| Qwen2DecoderLayer::new(&format!("model.layers.{i}"), config, src))
+            .map(|i| DecoderLayer::new(&format!("model.layers.{i}"), config, src))
             .collect::<Result<Vec<_>>>()?;
         let embed = src.matrix(
             "model.embed_tokens.weight",
             Init::Embedding,
             [config.vocab_size, d],
         )?;
-        let norm = Qwen2RMSNorm::new("model.norm.weight", d, config.rms_norm_eps, src)?;
+        let norm = RmsNorm::new("model.norm.weight", d, config.rms_norm_eps, src)?;
         Ok(Self {
             embed_tokens: Embedding { weight: embed },
             layers,
             norm,
-            rope_theta: config.rope_theta,
-            head_dim: config.head_dim(),
+            inv_freq: config.rope().inv_freq(config.head_dim()),
             compute_dtype: None,
         })
     }
@@ -94,12 +96,7 @@ impl<B: FusedBackend> Qwen2Model<B> {
     /// - returns `[batch, seq, hidden]`
     pub fn forward(&self, input: &ModelInput<B>) -> Tensor<B, 3> {
         let mut x = self.embed(input.input_ids.clone()); // [b, s, d]
-        let rope = RopeTables::new(
-            input.positions.clone(),
-            self.head_dim,
-            self.rope_theta,
-            x.dtype(),
-        );
+        let rope = RopeTables::new(input.positions.clone(), &self.inv_freq, x.dtype());
         let mask = Attend::Padded(attention_mask(input.padding.clone()));
         for layer in &self.layers {
             x = layer.forward(x, &rope, &mask);
@@ -114,12 +111,7 @@ impl<B: FusedBackend> Qwen2Model<B> {
     /// - returns `[1, N, hidden]`
     pub fn forward_packed(&self, input: &PackedInput<B>) -> Tensor<B, 3> {
         let mut x = self.embed(input.input_ids.clone()); // [1, N, d]
-        let rope = RopeTables::new(
-            input.positions.clone(),
-            self.head_dim,
-            self.rope_theta,
-            x.dtype(),
-        );
+        let rope = RopeTables::new(input.positions.clone(), &self.inv_freq, x.dtype());
         let attend = Attend::Packed(&input.unpadding);
         for layer in &self.layers {
             x = layer.forward(x, &rope, &attend);
@@ -149,7 +141,7 @@ pub fn attention_mask<B: Backend>(padding: Tensor<B, 2, Bool>) -> Tensor<B, 4, B
     causal.bool_or(pad.bool_and(not_self))
 }
 
-impl<B: FusedBackend> Qwen2Model<B> {
+impl<B: FusedBackend> Decoder<B> {
     /// Final hidden states of `s` new tokens per row, reading and extending `cache` (the new
     /// tokens take slots `cache.len()..cache.len() + s`).
     ///
@@ -165,7 +157,7 @@ impl<B: FusedBackend> Qwen2Model<B> {
         let s = input_ids.dims()[1];
         let device = input_ids.device();
         let mut x = self.embed(input_ids); // [b, s, d]
-        let rope = RopeTables::new(positions, self.head_dim, self.rope_theta, x.dtype());
+        let rope = RopeTables::new(positions, &self.inv_freq, x.dtype());
         let mask = cache.mask(s, &device); // [b, 1, s, len + s]
         let (kvs, offset) = cache.take_layers();
         let mut updated = Vec::with_capacity(kvs.len());
@@ -179,7 +171,7 @@ impl<B: FusedBackend> Qwen2Model<B> {
     }
 }
 
-impl<B: FusedBackend> Qwen2ForCausalLM<B> {
+impl<B: FusedBackend> CausalLm<B> {
     /// Logits of the **last** of `s` new tokens per row, through the KV cache (prefill with
     /// `s` = prompt length, then one token per decode step). Only the last position goes
     /// through the LM head, `head` from [`Self::head_weight`] (computed once per generation).
@@ -248,10 +240,10 @@ impl<B: FusedBackend> Qwen2ForCausalLM<B> {
     }
 
     /// The model of `config` with every weight from `src`, under its checkpoint key: the
-    /// decoder stack ([`Qwen2Model::new`]), then the untied head (the order an initialiser
+    /// decoder stack ([`Decoder::new`]), then the untied head (the order an initialiser
     /// draws in).
-    pub fn new(config: &Qwen2Config, src: &mut impl WeightSource<B>) -> Result<Self> {
-        let model = Qwen2Model::new(config, src)?;
+    pub fn new(config: &ModelConfig, src: &mut impl WeightSource<B>) -> Result<Self> {
+        let model = Decoder::new(config, src)?;
         let lm_head = match config.tie_word_embeddings {
             true => None,
             false => Some(src.linear("lm_head", config.hidden_size, config.vocab_size, false)?),
@@ -261,7 +253,7 @@ impl<B: FusedBackend> Qwen2ForCausalLM<B> {
 
     /// A model with random weights drawn so that logits are far from uniform (for tests and
     /// benchmarks): normal(0, 1/√fan_in) matrices, small random biases, norms near 1.
-    pub fn random(config: &Qwen2Config, device: &B::Device) -> Self {
+    pub fn random(config: &ModelConfig, device: &B::Device) -> Self {
         Self::drawn(config, move |kind, shape| {
             let (mean, std) = match kind {
                 Init::Matrix => (0.0, (shape[0] as f64).powf(-0.5)),
@@ -276,7 +268,7 @@ impl<B: FusedBackend> Qwen2ForCausalLM<B> {
     /// A model to train from scratch, initialised as transformers does (`initializer_range`
     /// 0.02: normal(0, 0.02) matrices and embedding, zero biases, unit norms), drawn from a
     /// host RNG seeded with `seed` so that every backend gets the same weights.
-    pub fn init(config: &Qwen2Config, seed: u64, device: &B::Device) -> Self {
+    pub fn init(config: &ModelConfig, seed: u64, device: &B::Device) -> Self {
         use rand::SeedableRng;
         use rand_distr::{Distribution as _, Normal};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -294,7 +286,7 @@ impl<B: FusedBackend> Qwen2ForCausalLM<B> {
 
     /// The model with every tensor drawn by `draw` (an initialiser cannot fail).
     fn drawn<'d>(
-        config: &Qwen2Config,
+        config: &ModelConfig,
         draw: impl FnMut(Init, [usize; 2]) -> Tensor<B, 2> + 'd,
     ) -> Self {
         let mut src = Initializer {
@@ -305,7 +297,7 @@ impl<B: FusedBackend> Qwen2ForCausalLM<B> {
 }
 
 /// The model in a precision (`precision.rs`).
-impl<B: FusedBackend> Qwen2ForCausalLM<B> {
+impl<B: FusedBackend> CausalLm<B> {
     /// Store the frozen weights (LoRA's base) in `dtype`: they are never updated, so they need
     /// no f32 master copy, and the sampling copy in `dtype` then shares them.
     pub fn with_frozen_in(self, dtype: DType) -> Self {
@@ -340,11 +332,11 @@ mod tests {
     /// `init` is transformers' initialisation, the same for a seed on every call.
     #[test]
     fn init_is_seeded_and_hf_like() {
-        let config = Qwen2Config::new(64, 32, 48, 2, 4, 2, true);
+        let config = ModelConfig::new(64, 32, 48, 2, 4, 2, true);
         let dev = Default::default();
-        let a = Qwen2ForCausalLM::<NdArray>::init(&config, 3, &dev);
-        let b = Qwen2ForCausalLM::<NdArray>::init(&config, 3, &dev);
-        let c = Qwen2ForCausalLM::<NdArray>::init(&config, 4, &dev);
+        let a = CausalLm::<NdArray>::init(&config, 3, &dev);
+        let b = CausalLm::<NdArray>::init(&config, 3, &dev);
+        let c = CausalLm::<NdArray>::init(&config, 4, &dev);
         let ta = crate::model::save::named_tensors(&a).unwrap();
         let tb = crate::model::save::named_tensors(&b).unwrap();
         let tc = crate::model::save::named_tensors(&c).unwrap();
