@@ -38,7 +38,8 @@ def logits(model_dir, rows, cast_bf16=False):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "mgrpo"))
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    ap.add_argument("--bin", default=os.path.join(target, "release", "mgrpo"))
     ap.add_argument("--device", default="cpu")
     a = ap.parse_args()
     fixtures_dir = os.path.join(ROOT, "tests", "fixtures")
@@ -46,8 +47,9 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for name in sorted(os.listdir(fixtures_dir)):
             src = os.path.join(fixtures_dir, name)
-            if not os.path.isfile(os.path.join(src, "expected.json")):
-                continue  # not a transformers fixture (copy-task/, data/)
+            if not os.path.isfile(os.path.join(src, "config.json")) or not os.path.isfile(
+                    os.path.join(src, "expected.json")):
+                continue  # not a transformers fixture (copy-task/, data/, chat-templates/)
             rows = [r["input_ids"] for r in json.load(open(os.path.join(src, "expected.json")))["rows"]]
             inp = os.path.join(tmp, f"{name}.jsonl")
             with open(inp, "w") as fh:
