@@ -14,7 +14,8 @@ use super::args::DeviceArg;
 // "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")
 #[command(allow_negative_numbers = true)]
 pub struct ConvertArgs {
-    /// Source HF model directory.
+    /// Source HF model directory, or a hub id `ORG/NAME[@REVISION]` in the local Hugging Face
+    /// cache.
     #[arg(long)]
     pub model: PathBuf,
     /// Destination directory (must not exist unless --overwrite).
@@ -33,7 +34,8 @@ pub struct ConvertArgs {
     pub device: DeviceArg,
 }
 
-pub fn convert<B: FusedBackend>(a: ConvertArgs, device: &B::Device) -> Result<()> {
+pub fn convert<B: FusedBackend>(mut a: ConvertArgs, device: &B::Device) -> Result<()> {
+    a.model = crate::model::hub::locate(&a.model)?;
     let dtype =
         SaveDtype::parse(&a.dtype).map_err(|e| crate::Error::arg("--dtype", e.to_string()))?;
     if a.max_shard_bytes == 0 {

@@ -52,7 +52,8 @@ pub enum Turn2GradedOn {
 // "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")
 #[command(allow_negative_numbers = true)]
 pub struct EvalArgs {
-    /// HF model directory (config.json, safetensors, tokenizer.json).
+    /// HF model directory (config.json, safetensors, tokenizer.json), or a hub id
+    /// `ORG/NAME[@REVISION]` in the local Hugging Face cache (nothing is downloaded).
     #[arg(long)]
     pub model: PathBuf,
     /// Problems (JSONL, any format `mgrpo verify` reads); repeat for one table row per file.
@@ -158,8 +159,9 @@ pub fn eval<B: FusedBackend>(a: EvalArgs, device: &B::Device) -> Result<()> {
         (None, Some(g)) => g.clone(),
         (None, None) => PAPER_GUIDE_PHRASES[0].to_string(),
     };
-    let template = PromptTemplate::load(&a.template, &a.model, None)?;
-    let dir = ModelDir::open(&a.model)?;
+    let model_dir = crate::model::hub::locate(&a.model)?;
+    let template = PromptTemplate::load(&a.template, &model_dir, None)?;
+    let dir = ModelDir::open(&model_dir)?;
     let (config, tokenizer) = (&dir.config, dir.tokenizer("evaluation decodes answers")?);
     let format = a.format.as_deref().map(str::parse).transpose()?;
     // every file is read and checked before anything is generated or written
@@ -236,12 +238,16 @@ pub fn eval<B: FusedBackend>(a: EvalArgs, device: &B::Device) -> Result<()> {
     print!("{text}");
 
     let out = a.out.clone().unwrap_or_else(|| {
-        let model_name = a
-            .model
-            .canonicalize()
-            .ok()
-            .and_then(|p| p.file_name().map(|s| s.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| "model".into());
+        // a hub id names its results (`Qwen_Qwen2.5-Math-1.5B`), a directory by its last part
+        let model_name = match model_dir == a.model {
+            false => a.model.to_string_lossy().replace(['/', '@'], "_"),
+            true => a
+                .model
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|s| s.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "model".into()),
+        };
         PathBuf::from("runs").join("eval").join(model_name)
     });
     // one writer per directory (created here)

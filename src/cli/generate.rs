@@ -18,7 +18,8 @@ use super::args::{emit, DeviceArg, DtypeArg};
 // "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")
 #[command(allow_negative_numbers = true)]
 pub struct GenerateArgs {
-    /// HF model directory (config.json, safetensors, tokenizer.json for text prompts).
+    /// HF model directory (config.json, safetensors, tokenizer.json for text prompts), or a hub
+    /// id `ORG/NAME[@REVISION]` in the local Hugging Face cache.
     #[arg(long)]
     pub model: PathBuf,
     /// One text prompt (through --template if given).
@@ -106,7 +107,8 @@ fn parse_sample_on(s: &str) -> std::result::Result<SampleOn, String> {
     s.parse()
 }
 
-pub fn generate<B: FusedBackend>(a: GenerateArgs, device: &B::Device) -> Result<()> {
+pub fn generate<B: FusedBackend>(mut a: GenerateArgs, device: &B::Device) -> Result<()> {
+    a.model = crate::model::hub::locate(&a.model)?;
     let sampling = SamplingParams {
         temperature: a.temperature,
         top_k: a.top_k,

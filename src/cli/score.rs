@@ -16,7 +16,8 @@ use super::args::{emit, DeviceArg, DtypeArg};
 // "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")
 #[command(allow_negative_numbers = true)]
 pub struct ScoreArgs {
-    /// HF model directory (config.json, safetensors, optional tokenizer.json).
+    /// HF model directory (config.json, safetensors, optional tokenizer.json), or a hub id
+    /// `ORG/NAME[@REVISION]` in the local Hugging Face cache.
     #[arg(long)]
     pub model: PathBuf,
     /// JSONL: {"input_ids": [...]} or {"prompt": "...", "completion": "..."} per line.
@@ -38,7 +39,8 @@ pub struct ScoreArgs {
     pub dtype: DtypeArg,
 }
 
-pub fn score<B: FusedBackend>(a: ScoreArgs, device: &B::Device) -> Result<()> {
+pub fn score<B: FusedBackend>(mut a: ScoreArgs, device: &B::Device) -> Result<()> {
+    a.model = crate::model::hub::locate(&a.model)?;
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }

@@ -12,6 +12,7 @@ pub(crate) mod checkpoint;
 pub mod config;
 pub mod dir;
 pub mod family;
+pub mod hub;
 pub mod lora;
 mod lora_model;
 pub mod mlp;

@@ -33,7 +33,8 @@ use crate::text::template::PAPER_GUIDE_PHRASES;
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     // --- what to train on ---
-    /// HF model directory (config.json, safetensors, tokenizer.json).
+    /// HF model directory (config.json, safetensors, tokenizer.json), or a hub id
+    /// `ORG/NAME[@REVISION]` in the local Hugging Face cache (nothing is downloaded).
     pub model: PathBuf,
     /// Training problems (JSONL; any format `mgrpo verify` reads).
     pub dataset: PathBuf,
@@ -296,6 +297,11 @@ impl TrainConfig {
         // `--set eval_dataset=""` switches a config's evaluation off (a key cannot be unset)
         config.eval_dataset = config.eval_dataset.filter(|p| !p.as_os_str().is_empty());
         config.validate().map_err(|e| e.at(path))?;
+        // a hub id becomes its cached snapshot, so `config.resolved.toml` pins the revision
+        config.model = crate::model::hub::locate(&config.model)?;
+        if let Some(critic) = &mut config.methods.ppo.value_model_path {
+            *critic = crate::model::hub::locate(critic)?;
+        }
         Ok(config)
     }
 

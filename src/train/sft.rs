@@ -104,6 +104,7 @@ impl SftConfig {
             .map_err(|e| Error::config(path, e.to_string().trim().replace('\n', " ")))?;
         c.optim = optim;
         c.validate().map_err(|e| e.at(path))?;
+        c.model = crate::model::hub::locate(&c.model)?;
         Ok(c)
     }
 
