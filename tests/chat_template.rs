@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use common::{fails, fixture, mgrpo, repo};
 use mgrpo::text::chat_template::{ChatTemplate, Message};
-use mgrpo::text::template::PromptTemplate;
+use mgrpo::text::template::{Ask, PromptTemplate};
 use serde_json::Value;
 
 fn cases() -> Vec<Value> {
@@ -77,12 +77,32 @@ fn prompt_templates_from_a_chat_template() {
             "second_user_turn" => {
                 let answer = &msgs[1].content;
                 let got = t
-                    .render_new_turn(question, answer, &user[1].content)
+                    .render_new_turn(Ask::Question(question), answer, &user[1].content)
+                    .unwrap();
+                assert_eq!(got, want, "{}", c["template"]);
+                // the same history as a conversational prompt (TRL's format)
+                let got = t.render_ask(Ask::Conversation(&msgs)).unwrap();
+                assert_eq!(got, want, "{}", c["template"]);
+                let first = &msgs[..msgs.len() - 2];
+                let got = t
+                    .render_new_turn(Ask::Conversation(first), answer, &user[1].content)
                     .unwrap();
                 assert_eq!(got, want, "{}", c["template"]);
             }
             _ => {
                 assert_eq!(t.render(question), want, "{}", c["template"]);
+                let got = t.render_ask(Ask::Conversation(&msgs)).unwrap();
+                assert_eq!(got, want, "{} as a conversation", c["template"]);
+                let (text, turn) = t
+                    .render_turn2(Ask::Conversation(&msgs), "It is 5.", "Wait.")
+                    .unwrap();
+                assert_eq!(
+                    (text.as_str(), turn.as_str()),
+                    (
+                        format!("{want}It is 5.\n\nWait.").as_str(),
+                        "It is 5.\n\nWait."
+                    )
+                );
                 assert_eq!(
                     t.render_layer2(question, "It is 5.", "Wait."),
                     format!("{want}It is 5.\n\nWait."),
@@ -205,8 +225,12 @@ fn the_builtin_qwen_math_template_is_the_checkpoints() {
         match c["conversation"].as_str().unwrap() {
             "user" => assert_eq!(t.render(&msgs[0].content), want),
             "second_user_turn" => assert_eq!(
-                t.render_new_turn(&msgs[0].content, &msgs[1].content, &msgs[2].content)
-                    .unwrap(),
+                t.render_new_turn(
+                    Ask::Question(&msgs[0].content),
+                    &msgs[1].content,
+                    &msgs[2].content
+                )
+                .unwrap(),
                 want
             ),
             _ => {}

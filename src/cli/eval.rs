@@ -177,7 +177,9 @@ pub fn eval<B: FusedBackend>(a: EvalArgs, device: &B::Device) -> Result<()> {
     )?;
     let mut loaded = Vec::new();
     for path in &a.data {
-        let mut problems = Dataset::load(path, format)?.problems;
+        let dataset = Dataset::load(path, format)?;
+        dataset.check_template(&template)?;
+        let mut problems = dataset.problems;
         if problems.is_empty() {
             bail!("{}: no problems", path.display());
         }

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use super::Problem;
 use crate::error::{Error, Result};
 use crate::run::jsonl::line_error;
+use crate::text::chat_template::Message;
 use crate::verify::extract::{extract_answer, Extraction};
 use crate::verify::Policy;
 
@@ -140,9 +141,23 @@ impl DatasetFormat {
             line,
             format: self,
         };
-        let question = match self {
-            Self::Gsm8k | Self::Olympiadbench => row.text(&["question"])?,
-            Self::Qa => row.text(&["question", "problem", "prompt"])?,
+        let conversation = match (self, row.map.get("prompt")) {
+            (Self::Qa, Some(Value::Array(messages)))
+                if !row.map.contains_key("question") && !row.map.contains_key("problem") =>
+            {
+                Some(row.messages(messages)?)
+            }
+            _ => None,
+        };
+        let question = match (self, &conversation) {
+            (_, Some(messages)) => messages
+                .iter()
+                .rev()
+                .find(|m| m.role == "user")
+                .map(|m| m.content.clone())
+                .unwrap_or_default(),
+            (Self::Gsm8k | Self::Olympiadbench, None) => row.text(&["question"])?,
+            (Self::Qa, None) => row.text(&["question", "problem", "prompt"])?,
             _ => row.text(&["problem", "question"])?,
         };
         let question = match row.map.get("context").and_then(Value::as_str) {
@@ -195,6 +210,7 @@ impl DatasetFormat {
         Ok(Problem {
             id,
             question,
+            conversation,
             gold_answer: gold.trim().to_string(),
             solution,
             format: self,
@@ -238,6 +254,40 @@ impl Row<'_> {
             }
         }
         Err(self.err(format!("missing field `{}`", keys.join("` or `"))))
+    }
+
+    /// A conversation (TRL's conversational `prompt`): `{role, content}` objects, `content` a
+    /// string or a list of `{type: "text", text}` parts, ending with the user's message.
+    fn messages(&self, list: &[Value]) -> Result<Vec<Message>> {
+        let mut out = Vec::with_capacity(list.len());
+        for (i, m) in list.iter().enumerate() {
+            let at = |what: &str| self.err(format!("field `prompt[{i}]`: {what}"));
+            let role = m.get("role").and_then(Value::as_str);
+            let Some(role) = role.filter(|r| ["system", "user", "assistant"].contains(r)) else {
+                return Err(at("`role` must be \"system\", \"user\" or \"assistant\""));
+            };
+            let content = match m.get("content") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Array(parts)) => parts
+                    .iter()
+                    .map(|p| match (p.get("type").and_then(Value::as_str), p.get("text")) {
+                        (Some("text"), Some(Value::String(t))) => Ok(t.as_str()),
+                        _ => Err(at("only text parts (`{\"type\": \"text\", \"text\": …}`) are supported")),
+                    })
+                    .collect::<Result<Vec<_>>>()?
+                    .concat(),
+                _ => return Err(at("`content` must be a string or a list of text parts")),
+            };
+            out.push(Message::new(role, &content));
+        }
+        match out.last() {
+            Some(m) if m.role == "user" => Ok(out),
+            Some(_) => Err(self.err(
+                "field `prompt`: the conversation must end with the user's message (the model \
+                 answers it)",
+            )),
+            None => Err(self.err("field `prompt`: the conversation is empty")),
+        }
     }
 
     /// A list of strings (or one string) under `key`.

@@ -1,6 +1,8 @@
-//! Datasets: JSONL problem sets mapped to `{question, gold_answer, id}` (GSM8K, MATH /
-//! MATH-500, Minerva Math, OlympiadBench, AIME, AMC, or generic question/answer rows), the
-//! format detected from the fields or given, every bad line reported with its file and line;
+//! Datasets: JSONL or Parquet problem sets (`rows.rs`: a file, a directory or a glob of
+//! shards) mapped to `{question, gold_answer, id}` (GSM8K, MATH / MATH-500, Minerva Math,
+//! OlympiadBench, AIME, AMC, or generic question/answer rows, whose `prompt` may be a
+//! conversation: TRL's conversational format), the format detected from the fields or given,
+//! every bad line reported with its file and line;
 //! and the laptop task (`arith`, `trace`, `corpus`, `task`): generated arithmetic word problems,
 //! the self-correction traces and the pairs of its warm-start corpus, and the files `mgrpo task`
 //! writes.
@@ -9,6 +11,7 @@ pub(crate) mod arith;
 pub(crate) mod check_anatomy;
 pub(crate) mod corpus;
 pub(crate) mod format;
+pub mod rows;
 pub(crate) mod task;
 pub(crate) mod trace;
 
@@ -17,8 +20,9 @@ use std::path::{Path, PathBuf};
 pub use format::{DatasetFormat, FORMATS};
 
 use crate::error::{Error, Result};
-use crate::run::jsonl::{line_error, read_objects};
-use crate::text::template::PromptTemplate;
+use crate::run::jsonl::line_error;
+use crate::text::chat_template::Message;
+use crate::text::template::{Ask, PromptTemplate};
 
 /// One problem.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +30,10 @@ pub struct Problem {
     /// The dataset's id (`id`, `unique_id`, `idx`), else `line-N`.
     pub id: String,
     pub question: String,
+    /// The conversation to answer, when the row's `prompt` is a list of messages (TRL's
+    /// conversational format): rendered by the model's chat template. `question` is then its
+    /// last user message.
+    pub conversation: Option<Vec<Message>>,
     /// The final answer the verifier compares with.
     pub gold_answer: String,
     /// The reference solution, when the dataset has one.
@@ -45,10 +53,11 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Load `path`; `format` forces a format, otherwise it is detected from the first row.
+    /// Load `path` (a JSONL or Parquet file, a directory or a glob of shards); `format` forces
+    /// a format, otherwise it is detected from the first row.
     pub fn load(path: &Path, format: Option<DatasetFormat>) -> Result<Self> {
-        let rows = read_objects(path)?;
-        let Some((first_line, first)) = rows.first() else {
+        let rows = rows::read_rows(path)?;
+        let Some((first_path, first_line, first)) = rows.first() else {
             return Err(Error::Invalid(format!(
                 "{}: the dataset is empty",
                 path.display()
@@ -60,7 +69,7 @@ impl Dataset {
                 let mut keys: Vec<&str> = first.keys().map(String::as_str).collect();
                 keys.sort_unstable();
                 line_error(
-                    path,
+                    first_path,
                     *first_line,
                     format!(
                         "cannot tell the dataset format from the fields [{}]; pass --format ({})",
@@ -70,9 +79,24 @@ impl Dataset {
                 )
             })?,
         };
+        let several = rows.iter().any(|(file, _, _)| file != first_path);
         let problems = rows
             .iter()
-            .map(|(line, row)| format.problem(row, path, *line))
+            .map(|(file, line, row)| {
+                let mut p = format.problem(row, file, *line)?;
+                // a row without an id is named by its place: `row-N` in a Parquet file, and
+                // with the file's name when there are several shards
+                if p.id == format!("line-{line}") {
+                    if rows::is_parquet(file) {
+                        p.id = format!("row-{line}");
+                    }
+                    if several {
+                        let name = file.file_name().unwrap_or_default().to_string_lossy();
+                        p.id = format!("{name}:{}", p.id);
+                    }
+                }
+                Ok(p)
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             path: path.to_path_buf(),
@@ -90,10 +114,34 @@ impl Dataset {
     }
 
     /// Every problem's layer-1 prompt under `template`.
-    pub fn prompts(&self, template: &PromptTemplate) -> Vec<String> {
+    pub fn prompts(&self, template: &PromptTemplate) -> Result<Vec<String>> {
         self.problems
             .iter()
-            .map(|p| template.render(&p.question))
+            .map(|p| template.render_ask(p.ask()))
             .collect()
+    }
+
+    /// Refuse a conversational dataset under a template that cannot render conversations
+    /// (only the model's chat template can), naming the file and the key to set.
+    pub fn check_template(&self, template: &PromptTemplate) -> Result<()> {
+        if template.is_chat() || self.problems.iter().all(|p| p.conversation.is_none()) {
+            return Ok(());
+        }
+        Err(Error::Invalid(format!(
+            "{}: the prompts are conversations (`prompt` is a list of messages), which only the \
+             model's chat template renders: set template = \"checkpoint\" (now `{}`)",
+            self.path.display(),
+            template.name
+        )))
+    }
+}
+
+impl Problem {
+    /// What the first prompt asks: the conversation, else the question.
+    pub fn ask(&self) -> Ask<'_> {
+        match &self.conversation {
+            Some(messages) => Ask::Conversation(messages),
+            None => Ask::Question(&self.question),
+        }
     }
 }

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::rl::policy::Policy;
 use crate::rl::rollout::{Draw, Sampler};
 use crate::run::fsutil::write_atomic;
-use crate::text::template::PromptTemplate;
+use crate::text::template::{Ask, PromptTemplate};
 use crate::text::tokenizer::Tokenizer;
 use crate::verify::extract_answer;
 
@@ -171,9 +171,9 @@ pub fn evaluate<S: Sampler>(
         let mut prefixes = Vec::with_capacity(each.len());
         for (i, p) in each.iter().enumerate() {
             let turn = if settings.new_user_turn {
-                policy.new_user_turn(&p.question, t1.text(i), &settings.guide)?
+                policy.new_user_turn(p.ask(), t1.text(i), &settings.guide)?
             } else {
-                policy.turn2(&p.question, t1.text(i), &settings.guide)?
+                policy.turn2(p.ask(), t1.text(i), &settings.guide)?
             };
             ids.push(turn.ids);
             prefixes.push(turn.graded_prefix);
@@ -239,7 +239,7 @@ pub fn encode_prompts(
     problems
         .iter()
         .map(|p| {
-            let ids = tokenizer.encode(&template.render(&p.question))?;
+            let ids = tokenizer.encode(&template.render_ask(p.ask())?)?;
             if ids.len() + room > context {
                 return Err(Error::Invalid(format!(
                     "{}: problem `{}`: {} prompt tokens + {room} for the answers exceed the \
@@ -272,7 +272,7 @@ pub fn eval_room(
         (true, false) => tokenizer.encode(&format!("\n\n{guide}"))?.len(),
         (true, true) => {
             let whole = tokenizer
-                .encode(&template.render_new_turn("", "", guide)?)?
+                .encode(&template.render_new_turn(Ask::Question(""), "", guide)?)?
                 .len();
             let first = tokenizer.encode(&template.render(""))?.len();
             whole.saturating_sub(first) + 2

@@ -58,7 +58,12 @@ pub fn row_json(r: &RewardInput<'_>) -> Value {
     }
     // the generated completion, never a dataset column of the same name (TRL passes neither
     // `completion` nor `completion_ids` from the dataset)
-    row.insert("completion".into(), json!(r.completion));
+    // (a conversation's completion is an assistant message, as TRL gives it)
+    let completion = match r.problem.conversation {
+        Some(_) => json!([{"role": "assistant", "content": r.completion}]),
+        None => json!(r.completion),
+    };
+    row.insert("completion".into(), completion);
     row.insert("completion_ids".into(), json!(r.completion_ids));
     let ours = [
         ("question", json!(r.problem.question)),
@@ -245,5 +250,34 @@ impl Reward for CommandReward {
         }
         let out = String::from_utf8_lossy(&out);
         self.parse(&out, rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::chat_template::Message;
+
+    /// A conversational row reaches a reward program as TRL's reward functions see it: the
+    /// dataset's `prompt` (the messages) and the completion as an assistant message.
+    #[test]
+    fn a_conversation_reaches_programs_as_trl_gives_it() {
+        let mut p = crate::rl::scripted::problem("p1", "What is 2+2?", "4");
+        let messages = json!([{"role": "user", "content": "What is 2+2?"}]);
+        p.fields.insert("prompt".into(), messages.clone());
+        p.conversation = Some(vec![Message::new("user", "What is 2+2?")]);
+        let row = row_json(&RewardInput::text(&p, "It is 4."));
+        assert_eq!(row["prompt"], messages);
+        assert_eq!(
+            row["completion"],
+            json!([{"role": "assistant", "content": "It is 4."}])
+        );
+        p.conversation = None;
+        p.fields.remove("prompt");
+        let row = row_json(&RewardInput::text(&p, "It is 4."));
+        assert_eq!(
+            (row["prompt"].clone(), row["completion"].clone()),
+            (json!("What is 2+2?"), json!("It is 4."))
+        );
     }
 }

@@ -8,7 +8,7 @@ use super::rollout::{Draw, Rollout, Sampler};
 use crate::data::Problem;
 use crate::error::{Error, Result};
 use crate::reward::{RewardConfig, RewardInput, RewardSet, Turn2Grading};
-use crate::text::template::{PromptTemplate, Turn2};
+use crate::text::template::{Ask, PromptTemplate, Turn2};
 use crate::text::tokenizer::Tokenizer;
 use crate::verify::Extraction;
 
@@ -45,23 +45,15 @@ impl<'a, S: Sampler> Policy<'a, S> {
     /// The second-turn prompt for `question`, a first `response` and a `guide` phrase (or an
     /// instruction), tokenized: MGRPO's queries, iGRPO's refinement prompts, the evaluation's
     /// turn 2 and STaR's revisions.
-    pub fn turn2(&self, question: &str, response: &str, guide: &str) -> Result<Turn2> {
-        self.template
-            .turn2(self.tokenizer, question, response, guide)
+    pub fn turn2(&self, ask: Ask<'_>, response: &str, guide: &str) -> Result<Turn2> {
+        self.template.turn2(self.tokenizer, ask, response, guide)
     }
 
     /// The second turn as a new user message after the first `response`, asking with
     /// `instruction` (the intrinsic self-correction baseline), tokenized. The continuation is
     /// a new assistant turn, graded on its own.
-    pub fn new_user_turn(
-        &self,
-        question: &str,
-        response: &str,
-        instruction: &str,
-    ) -> Result<Turn2> {
-        let text = self
-            .template
-            .render_new_turn(question, response, instruction)?;
+    pub fn new_user_turn(&self, ask: Ask<'_>, response: &str, instruction: &str) -> Result<Turn2> {
+        let text = self.template.render_new_turn(ask, response, instruction)?;
         let ids = self.tokenizer.encode(&text)?;
         Ok(Turn2 {
             text,

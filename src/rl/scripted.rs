@@ -68,6 +68,7 @@ pub fn problem(id: &str, question: &str, gold: &str) -> crate::data::Problem {
     crate::data::Problem {
         id: id.into(),
         question: question.into(),
+        conversation: None,
         gold_answer: gold.into(),
         solution: None,
         format: crate::data::DatasetFormat::Math,

@@ -37,6 +37,14 @@ pub struct Turn2 {
     pub graded_prefix: String,
 }
 
+/// What a first prompt asks: a question, filled into the template's text, or a conversation
+/// (TRL's conversational format), which the model's chat template renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask<'a> {
+    Question(&'a str),
+    Conversation(&'a [Message]),
+}
+
 /// A named set of prompt templates.
 #[derive(Debug, Clone)]
 pub struct PromptTemplate {
@@ -153,14 +161,60 @@ impl PromptTemplate {
         })
     }
 
-    /// The second turn as a new user message: `question`, the model's `response`, then the
-    /// user's `instruction`, and the generation prompt.
+    /// Whether this is the model's chat template (which alone renders conversations).
+    pub fn is_chat(&self) -> bool {
+        self.chat.is_some()
+    }
+
+    /// The layer-1 prompt of `ask`.
+    pub fn render_ask(&self, ask: Ask<'_>) -> Result<String> {
+        match ask {
+            Ask::Question(q) => Ok(self.render(q)),
+            Ask::Conversation(messages) => {
+                let (chat, messages) = self.conversation(messages)?;
+                chat.render(&messages, true)
+            }
+        }
+    }
+
+    /// The chat template and the messages of a conversation, the configured system prompt (if
+    /// any) in place of the conversation's own.
+    fn conversation(&self, messages: &[Message]) -> Result<(&ChatTemplate, Vec<Message>)> {
+        let Some((chat, system)) = &self.chat else {
+            return Err(Error::Invalid(format!(
+                "template `{}` cannot render a conversation (`prompt` as a list of messages): \
+                 set template = \"{CHECKPOINT}\"",
+                self.name
+            )));
+        };
+        let mut out: Vec<Message> = system.iter().map(|s| Message::new("system", s)).collect();
+        let skip = match system {
+            Some(_) => messages.iter().take_while(|m| m.role == "system").count(),
+            None => 0,
+        };
+        out.extend_from_slice(&messages[skip..]);
+        Ok((chat, out))
+    }
+
+    /// The second turn as a new user message: what `ask` asked, the model's `response`, then
+    /// the user's `instruction`, and the generation prompt.
     pub fn render_new_turn(
         &self,
-        question: &str,
+        ask: Ask<'_>,
         response: &str,
         instruction: &str,
     ) -> Result<String> {
+        let question = match ask {
+            Ask::Question(q) => q,
+            Ask::Conversation(messages) => {
+                let (chat, mut m) = self.conversation(messages)?;
+                m.extend([
+                    Message::new("assistant", response),
+                    Message::new("user", instruction),
+                ]);
+                return chat.render(&m, true);
+            }
+        };
         if let Some((chat, system)) = &self.chat {
             let mut m: Vec<Message> = system.iter().map(|s| Message::new("system", s)).collect();
             m.extend([
@@ -186,13 +240,26 @@ impl PromptTemplate {
     }
 
     /// The layer-2 prompt and the assistant turn so far in it (the part after the layer-1
-    /// prompt: the response and the guide), after which a second answer is graded.
-    pub fn render_turn2(&self, question: &str, response: &str, guide: &str) -> (String, String) {
+    /// prompt: the response and the guide), after which a second answer is graded. A
+    /// conversation's layer 2 continues its rendered prompt as a chat template's does.
+    pub fn render_turn2(
+        &self,
+        ask: Ask<'_>,
+        response: &str,
+        guide: &str,
+    ) -> Result<(String, String)> {
+        let question = match ask {
+            Ask::Question(q) => q,
+            Ask::Conversation(_) => {
+                let turn = format!("{response}\n\n{guide}");
+                return Ok((format!("{}{turn}", self.render_ask(ask)?), turn));
+            }
+        };
         let text = self.render_layer2(question, response, guide);
         let turn = text
             .strip_prefix(&self.render(question))
             .map_or_else(|| format!("{response}\n\n{guide}"), str::to_string);
-        (text, turn)
+        Ok((text, turn))
     }
 
     /// The second-turn prompt for `question`, the model's `response` and a `guide` phrase:
@@ -201,11 +268,11 @@ impl PromptTemplate {
     pub fn turn2(
         &self,
         tokenizer: &Tokenizer,
-        question: &str,
+        ask: Ask<'_>,
         response: &str,
         guide: &str,
     ) -> Result<Turn2> {
-        let (text, graded_prefix) = self.render_turn2(question, response, guide);
+        let (text, graded_prefix) = self.render_turn2(ask, response, guide)?;
         let ids = tokenizer.encode(&text)?;
         Ok(Turn2 {
             text,

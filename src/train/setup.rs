@@ -69,6 +69,7 @@ pub(crate) fn setup(cfg: &TrainConfig) -> Result<Setup> {
         cfg.system_prompt.as_deref(),
         &cfg.chat_template_kwargs,
     )?;
+    dataset.check_template(&template)?;
     // MGRPO and iGRPO continue the first answer in the same turn: room for both turns
     let second_turn = match cfg
         .methods
@@ -85,7 +86,7 @@ pub(crate) fn setup(cfg: &TrainConfig) -> Result<Setup> {
     };
     let mut prompts = Vec::with_capacity(dataset.len());
     for p in &dataset.problems {
-        let ids = tokenizer.encode(&template.render(&p.question))?;
+        let ids = tokenizer.encode(&template.render_ask(p.ask())?)?;
         let too_long = |what: String| {
             Err(Error::Invalid(format!(
                 "{}: problem `{}`: {} prompt tokens {what}",

@@ -125,7 +125,7 @@ pub fn star_pairs<S: Sampler>(
                 if first.rewards[i].correct && seen.insert((c.prompt_index, text.to_string())) {
                     pairs.push(StarPair {
                         problem: p.id.clone(),
-                        prompt: policy.template.render(&p.question),
+                        prompt: policy.template.render_ask(p.ask())?,
                         completion: text.to_string(),
                     });
                 }
@@ -139,7 +139,7 @@ pub fn star_pairs<S: Sampler>(
             let mut owners = Vec::new();
             for (i, c) in first.completions.iter().enumerate() {
                 let p = refs[c.prompt_index];
-                let turn = policy.turn2(&p.question, first.text(i), &cfg.guide)?;
+                let turn = policy.turn2(p.ask(), first.text(i), &cfg.guide)?;
                 ids.push(turn.ids);
                 texts.push(turn.text);
                 prefixes.push(turn.graded_prefix);

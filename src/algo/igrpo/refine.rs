@@ -110,7 +110,7 @@ pub fn refine<S: Sampler>(
     let mut prefixes = Vec::with_capacity(problems.len());
     for (q, (&b, p)) in best.iter().zip(problems).enumerate() {
         let draft = drafts.text(q * num_drafts + b);
-        let turn = policy.turn2(&p.question, draft, instruction)?;
+        let turn = policy.turn2(p.ask(), draft, instruction)?;
         ids.push(turn.ids);
         prefixes.push(turn.graded_prefix);
     }

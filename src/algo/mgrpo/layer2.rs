@@ -149,7 +149,7 @@ pub fn layer2<S: Sampler>(
             .map(String::as_str)
             .unwrap_or("");
         let response = layer1.text(i);
-        let turn = policy.turn2(&problem.question, response, guide)?;
+        let turn = policy.turn2(problem.ask(), response, guide)?;
         stats.queries += 1;
         if turn.ids.len() + params.max_new_tokens > params.context {
             stats.too_long += 1;

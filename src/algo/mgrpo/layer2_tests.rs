@@ -6,7 +6,7 @@ use crate::generate::{Completion, FinishReason, GenerateStats};
 use crate::reward::{reward_parts, RewardConfig, Turn2Grading};
 use crate::rl::loss::{grpo_loss, LossInputs, LossParams, LossType};
 use crate::rl::scripted::{problem, test_tokenizer, Scripted};
-use crate::text::template::{PromptTemplate, Turn2};
+use crate::text::template::{Ask, PromptTemplate, Turn2};
 use crate::text::tokenizer::Tokenizer;
 use burn::prelude::*;
 
@@ -17,7 +17,12 @@ fn query_is_question_response_and_guide_in_one_assistant_turn() {
     let tok = test_tokenizer();
     let t = PromptTemplate::builtin("qwen-math").unwrap();
     let Turn2 { text, ids, .. } = t
-        .turn2(&tok, "What is 2+3?", "2+3 = 6, so \\boxed{6}.", GUIDE)
+        .turn2(
+            &tok,
+            Ask::Question("What is 2+3?"),
+            "2+3 = 6, so \\boxed{6}.",
+            GUIDE,
+        )
         .unwrap();
     assert_eq!(
         text,
