@@ -270,9 +270,16 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// Read `path`, apply `overrides` (`key=value`, the value in TOML syntax or a bare string),
     /// and validate. Errors name the file and the key.
+    /// A hub id in `model` or `value_model_path` becomes its cached snapshot (`model::hub`),
+    /// so that `config.resolved.toml` pins the revision.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Self::from_toml(&text, path, overrides)
+        let mut config = Self::from_toml(&text, path, overrides)?;
+        config.model = crate::model::hub::locate(&config.model)?;
+        if let Some(critic) = &mut config.methods.ppo.value_model_path {
+            *critic = crate::model::hub::locate(critic)?;
+        }
+        Ok(config)
     }
 
     /// [`Self::load`] from text (`path` is only used in messages).
@@ -297,11 +304,6 @@ impl TrainConfig {
         // `--set eval_dataset=""` switches a config's evaluation off (a key cannot be unset)
         config.eval_dataset = config.eval_dataset.filter(|p| !p.as_os_str().is_empty());
         config.validate().map_err(|e| e.at(path))?;
-        // a hub id becomes its cached snapshot, so `config.resolved.toml` pins the revision
-        config.model = crate::model::hub::locate(&config.model)?;
-        if let Some(critic) = &mut config.methods.ppo.value_model_path {
-            *critic = crate::model::hub::locate(critic)?;
-        }
         Ok(config)
     }
 
