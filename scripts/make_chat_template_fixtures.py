@@ -20,6 +20,8 @@ SPECIALS = {
     "qwen2.5-instruct": ("<|endoftext|>", "<|im_end|>"),
     "qwen2.5-math-instruct": ("<|endoftext|>", "<|im_end|>"),
     "r1-distill-qwen": ("<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"),
+    # Qwen3 has no BOS token and its template prints none
+    "qwen3": ("<|endoftext|>", "<|im_end|>"),
 }
 Q = "What is $2+3$? Put the answer in \\boxed{} and mind {question} braces — ünïcode."
 CONVERSATIONS = {

@@ -44,7 +44,7 @@ fn messages(c: &Value) -> Vec<Message> {
 #[test]
 fn renders_as_transformers_does() {
     let cases = cases();
-    assert_eq!(cases.len(), 9);
+    assert_eq!(cases.len(), 12);
     for c in &cases {
         let got = template(c).render(&messages(c), true).unwrap();
         assert_eq!(
