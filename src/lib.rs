@@ -1,5 +1,5 @@
-//! mgrpo: GRPO, MGRPO and iGRPO for Qwen2, Qwen3 and Llama models (`model::family`), written with Burn and generic over its
-//! backends. See `README.md` and `docs/` for the big picture.
+//! mgrpo: GRPO, MGRPO and iGRPO for Qwen2, Qwen3 and Llama models (`model::family`), written
+//! with Burn and generic over its backends. See `README.md` and `docs/` for the big picture.
 //!
 //! Library code is generic over `B: FusedBackend` (Burn's `Backend` with the model's fused
 //! operations, [`fused`]); the command line ([`cli`], which the `mgrpo` binary calls) and the

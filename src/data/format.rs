@@ -270,10 +270,14 @@ impl Row<'_> {
                 Some(Value::String(s)) => s.clone(),
                 Some(Value::Array(parts)) => parts
                     .iter()
-                    .map(|p| match (p.get("type").and_then(Value::as_str), p.get("text")) {
-                        (Some("text"), Some(Value::String(t))) => Ok(t.as_str()),
-                        _ => Err(at("only text parts (`{\"type\": \"text\", \"text\": …}`) are supported")),
-                    })
+                    .map(
+                        |p| match (p.get("type").and_then(Value::as_str), p.get("text")) {
+                            (Some("text"), Some(Value::String(t))) => Ok(t.as_str()),
+                            _ => Err(at(
+                                "only text parts (`{\"type\": \"text\", …}`) are supported",
+                            )),
+                        },
+                    )
                     .collect::<Result<Vec<_>>>()?
                     .concat(),
                 _ => return Err(at("`content` must be a string or a list of text parts")),

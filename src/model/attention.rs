@@ -1,6 +1,7 @@
 //! `SelfAttention`: grouped-query attention with the family's biases (`family::Layout`),
-//! Qwen3's per-head RMSNorm of queries and keys, rotate-half RoPE, and a causal + padding mask, through the backend's fused attention (`crate::fused`: a kernel on the
-//! CPU backends, Burn's `attention` op elsewhere).
+//! Qwen3's per-head RMSNorm of queries and keys, rotate-half RoPE, and a causal + padding
+//! mask, through the backend's fused attention (`crate::fused`: a kernel on the CPU backends,
+//! Burn's `attention` op elsewhere).
 
 use crate::fused::FusedBackend;
 use burn::nn::Linear;
