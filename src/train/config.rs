@@ -268,10 +268,9 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// Read `path`, apply `overrides` (`key=value`, the value in TOML syntax or a bare string),
-    /// and validate. Errors name the file and the key.
-    /// A hub id in `model` or `value_model_path` becomes its cached snapshot (`model::hub`),
-    /// so that `config.resolved.toml` pins the revision.
+    /// Read `path`, apply `overrides` (`key=value`, TOML or a bare string), validate (errors
+    /// name the file and the key); a hub id in `model` or `value_model_path` becomes its
+    /// cached snapshot (`model::hub`), which `config.resolved.toml` then pins.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let mut config = Self::from_toml(&text, path, overrides)?;
