@@ -309,6 +309,28 @@ def cases():
     case("init", "--rope-theta -1", lambda d, m: ini("--rope-theta", "-1"), ["--rope-theta"], ["o"])
     case("init", "corpus missing", lambda d, m: ["init", "--corpus", "nope.jsonl", "--out", "o"], ["nope.jsonl"], ["o"])
     case("init", "--out exists", lambda d, m: ["init", "--corpus", str(CT / "sft.jsonl"), "--out", (lambda p: (p.mkdir(), str(p))[1])(d / "exists")], ["exists"])
+
+    # round three (issue 49): planted links, replaced inputs, unbounded sizes and timeouts
+    def planted_lock(d, m):
+        (d / "victim").write_text("precious\n")
+        (d / "out").mkdir()
+        os.symlink(d / "victim", d / "out" / ".lock")
+        return train("--set", "max_steps=1")
+    case("train", "RUN/.lock planted as a link to another file", planted_lock, [".lock"])
+    case("train", "RUN/.lock planted as a dangling link", lambda d, m: ((d / "out").mkdir(), os.symlink(d / "nothing", d / "out" / ".lock"), train())[2], [".lock"], ["nothing"])
+    dup = lambda d: write(d, "ev.jsonl", '{"id": "a", "question": "1", "answer": "#### 1"}\n{"id": "a", "question": "2", "answer": "#### 2"}\n')
+    case("train", "evaluation set with a repeated id", lambda d, m: train(*sets(f'eval_dataset="{dup(d)}"')), ["`a` appears twice"], ["out/metrics.jsonl"])
+    reward_cfg = lambda d, t: write(d, "r.toml", f'model = "{CT}"\ndataset = "{CT / "train.jsonl"}"\ntemplate = "plain"\nmax_completion_length = 1\nmax_steps = 1\n[reward]\nfuncs = ["accuracy", "mine"]\n[reward.commands.mine]\ncommand = ["echo", "1"]\ntimeout_s = {t}\n')
+    case("train", "reward timeout_s = 1e20", lambda d, m: ["train", "--config", reward_cfg(d, "1e20"), "--out", str(d / "o")], ["commands.mine.timeout_s"], ["o"])
+    case("train", "reward timeout_s = inf", lambda d, m: ["train", "--config", reward_cfg(d, "inf"), "--out", str(d / "o")], ["commands.mine.timeout_s"], ["o"])
+    case("task", "--test 10^17", lambda d, m: ["task", "--out", "o", "--test", "100000000000000000"], ["--test"], ["o"])
+    case("task", "--sft 2^64 - 1", lambda d, m: ["task", "--out", "o", "--sft", "18446744073709551615"], ["--sft"], ["o"])
+    case("task", "--train 10^9", lambda d, m: ["task", "--out", "o", "--train", "1000000000"], ["--train"], ["o"])
+    same = lambda d: write(d, "same.jsonl", '{"input_ids": [1, 2, 3]}\n')
+    case("verify", "--output is the --input", lambda d, m: (lambda f: ["verify", "--input", f, "--output", f])(write(d, "p.jsonl", '{"gold": "2", "pred": "2"}\n')), ["--output"])
+    case("verify", "--output is the --dataset", lambda d, m: (lambda f: ["verify", "--dataset", f, "--self-check", "--output", f])(write(d, "ds.jsonl", '{"question": "1", "answer": "#### 1"}\n')), ["--dataset"])
+    case("score", "--output is the --input", lambda d, m: (lambda f: ["score", "--model", str(CT), "--input", f, "--output", f])(same(d)), ["--input"])
+    case("generate", "--output is the --input", lambda d, m: (lambda f: ["generate", "--model", str(CT), "--input", f, "--output", f])(same(d)), ["--input"])
     return c
 
 

@@ -274,9 +274,9 @@ fn a_reward_stuck_at_zero_is_reported() {
     }
 }
 
-/// `mgrpo` under a file-size limit: writes past it fail as on a full disk (EFBIG instead of
-/// ENOSPC; the SIGXFSZ that would kill the process is ignored, as a shell's `ulimit -f` user
-/// would find it).
+/// `mgrpo` under a file-size limit, as a shell's `ulimit -f` sets it (SIGXFSZ at its default,
+/// which kills: mgrpo ignores it itself, so that writes past the limit fail as on a full disk,
+/// EFBIG instead of ENOSPC, and are reported; it used to die with exit 153 and no message).
 #[cfg(target_os = "linux")]
 fn with_size_limit(args: &[&str], bytes: u64) -> std::process::Output {
     use std::os::unix::process::CommandExt;
@@ -285,7 +285,7 @@ fn with_size_limit(args: &[&str], bytes: u64) -> std::process::Output {
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
             let lim = libc::rlimit {
                 rlim_cur: bytes,
                 rlim_max: bytes,

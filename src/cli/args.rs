@@ -43,6 +43,24 @@ impl DtypeArg {
     }
 }
 
+/// Refuse an `--output` that is one of the command's `inputs` (`(flag, path)`): writing it
+/// would replace what was read. Checked before any work.
+pub(crate) fn output_not_an_input(output: Option<&Path>, inputs: &[(&str, &Path)]) -> Result<()> {
+    let Some(out) = output.and_then(|o| o.canonicalize().ok()) else {
+        return Ok(()); // a new file is nobody's input
+    };
+    for (flag, input) in inputs {
+        if input.canonicalize().is_ok_and(|i| i == out) {
+            anyhow::bail!(
+                "--output {} is the file {flag} reads: writing it would replace the input; \
+                 choose another output",
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Write `out` to `path` atomically, or to stdout.
 pub(crate) fn emit(path: Option<&Path>, out: &str) -> Result<()> {
     match path {

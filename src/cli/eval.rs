@@ -179,6 +179,7 @@ pub fn eval<B: FusedBackend>(a: EvalArgs, device: &B::Device) -> Result<()> {
     for path in &a.data {
         let dataset = Dataset::load(path, format)?;
         dataset.check_template(&template)?;
+        dataset.check_unique_ids()?;
         let mut problems = dataset.problems;
         if problems.is_empty() {
             bail!("{}: no problems", path.display());

@@ -128,6 +128,9 @@ pub fn generate<B: FusedBackend>(mut a: GenerateArgs, device: &B::Device) -> Res
         .as_deref()
         .map(|t| PromptTemplate::load(t, &a.model, None))
         .transpose()?;
+    if let Some(input) = &a.input {
+        super::args::output_not_an_input(a.output.as_deref(), &[("--input", input)])?;
+    }
     let (rows, source) = match (&a.prompt, &a.input) {
         (Some(p), _) => (vec![(1, PromptRow::Text(p.clone()))], PromptSource::Arg),
         (None, Some(path)) => (read_prompts(path)?, PromptSource::File(path.clone())),

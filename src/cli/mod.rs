@@ -105,10 +105,25 @@ fn keep_freed_memory() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_freed_memory() {}
 
+/// A write past the file-size limit (`ulimit -f`) returns `EFBIG`, which the writer reports
+/// naming its destination (and cleans up after), instead of SIGXFSZ killing the process
+/// silently with exit 153.
+#[cfg(unix)]
+fn write_errors_instead_of_sigxfsz() {
+    // SAFETY: setting a signal's disposition to "ignore", before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
+#[cfg(not(unix))]
+fn write_errors_instead_of_sigxfsz() {}
+
 /// The `mgrpo` binary: parse the command line, set up logging, run the command on the backend
 /// `--device` names, and exit 1 on an error (128 + the signal for a run a signal stopped).
 pub fn main() {
     keep_freed_memory();
+    write_errors_instead_of_sigxfsz();
     let cli = Cli::parse();
     let level = match cli.verbose {
         0 => "warn",

@@ -49,6 +49,7 @@ pub fn score<B: FusedBackend>(mut a: ScoreArgs, device: &B::Device) -> Result<()
         .as_deref()
         .map(|t| PromptTemplate::load(t, &a.model, None))
         .transpose()?;
+    super::args::output_not_an_input(a.output.as_deref(), &[("--input", &a.input)])?;
     let rows = read_score_input(&a.input)?;
     let dir = ModelDir::open(&a.model)?;
     let prepared = prepare_rows(

@@ -51,6 +51,16 @@ pub fn parse_format(s: &str) -> crate::Result<DatasetFormat> {
 
 pub fn verify(a: VerifyArgs) -> Result<()> {
     let policy = Policy::default().with_settings(&a.policy)?;
+    let inputs = [
+        ("--input", a.input.as_deref()),
+        ("--dataset", a.dataset.as_deref()),
+        ("--predictions", a.predictions.as_deref()),
+    ];
+    let inputs: Vec<(&str, &std::path::Path)> = inputs
+        .into_iter()
+        .filter_map(|(flag, p)| p.map(|p| (flag, p)))
+        .collect();
+    super::args::output_not_an_input(a.output.as_deref(), &inputs)?;
     let rows = match (&a.input, &a.dataset) {
         (Some(input), _) => grade_pairs(input, &policy)?,
         (None, Some(data)) => {

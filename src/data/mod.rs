@@ -121,6 +121,25 @@ impl Dataset {
             .collect()
     }
 
+    /// Refuse a dataset whose ids repeat (an evaluation's verdicts are kept per problem id):
+    /// the error names the file, the id and where it appears first and again.
+    pub fn check_unique_ids(&self) -> Result<()> {
+        let mut seen = std::collections::HashMap::new();
+        for (i, p) in self.problems.iter().enumerate() {
+            if let Some(first) = seen.insert(p.id.as_str(), i) {
+                return Err(Error::Invalid(format!(
+                    "{}: problem id `{}` appears twice (problems {} and {}): an evaluation set \
+                     needs unique ids",
+                    self.path.display(),
+                    p.id,
+                    first + 1,
+                    i + 1
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Refuse a conversational dataset under a template that cannot render conversations
     /// (only the model's chat template can), naming the file and the key to set.
     pub fn check_template(&self, template: &PromptTemplate) -> Result<()> {

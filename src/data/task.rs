@@ -68,6 +68,9 @@ fn family_name(f: Family) -> &'static str {
     }
 }
 
+/// The most rows one split or the corpus may have.
+pub const MAX_ROWS: usize = 10_000_000;
+
 /// Write `train.jsonl`, `test.jsonl` and `sft.jsonl` into `out` (created if needed; each file
 /// written atomically).
 pub fn write_task(spec: &TaskSpec, out: &Path) -> Result<TaskSummary> {
@@ -75,6 +78,20 @@ pub fn write_task(spec: &TaskSpec, out: &Path) -> Result<TaskSummary> {
         return Err(Error::arg("--trace-share", "must be in [0, 1]"));
     }
     spec.noise.validate()?;
+    // checked before anything is allocated (`--test 1e17` asked for a vector of that capacity)
+    for (flag, n) in [
+        ("--train", spec.train),
+        ("--test", spec.test),
+        ("--more-test", spec.more_test),
+        ("--sft", spec.sft),
+    ] {
+        if n > MAX_ROWS {
+            return Err(Error::arg(
+                flag,
+                format!("at most {MAX_ROWS} rows (got {n}): a file of gigabytes"),
+            ));
+        }
+    }
     if spec.test == 0 || spec.train + spec.sft == 0 {
         return Err(Error::Invalid(
             "the task needs a test split and a train split or corpus".into(),
@@ -224,6 +241,35 @@ mod tests {
             template: PromptTemplate::builtin("chatml").unwrap(),
             guides: PAPER_GUIDE_PHRASES.iter().map(|s| s.to_string()).collect(),
         }
+    }
+
+    /// Sizes past the limit are refused by flag before anything is drawn or written (a
+    /// `--test` of 10^17 asked for a vector of that capacity and panicked).
+    #[test]
+    fn huge_splits_are_refused_by_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("task");
+        let e = write_task(
+            &TaskSpec {
+                test: 100_000_000_000_000_000,
+                ..spec()
+            },
+            &out,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("--test") && e.contains("at most"), "{e}");
+        let e = write_task(
+            &TaskSpec {
+                sft: usize::MAX,
+                ..spec()
+            },
+            &out,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("--sft"), "{e}");
+        assert!(!out.exists());
     }
 
     #[test]

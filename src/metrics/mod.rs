@@ -36,11 +36,7 @@ impl JsonlLog {
     pub fn append<T: Serialize>(&self, row: &T) -> Result<()> {
         let mut line = serde_json::to_string(row).map_err(|e| Error::serialize("a log line", e))?;
         line.push('\n');
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| Error::io(&self.path, e))?;
+        let mut f = crate::run::fsutil::open_append(&self.path)?;
         f.write_all(line.as_bytes())
             .map_err(|e| Error::io(&self.path, e))
     }

@@ -238,6 +238,8 @@ fn save_tensors(
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }
     let result = write_dir(tensors, &config_json, &tmp, opts).and_then(|()| {
+        // durable before it is published: every file, then the rename
+        crate::run::fsutil::sync_tree(&tmp)?;
         if out.exists() {
             let old = parent.join(format!(".{name}.old-{}", std::process::id()));
             std::fs::rename(out, &old).map_err(|e| Error::io(out, e))?;
@@ -246,6 +248,7 @@ fn save_tensors(
         } else {
             std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))
         }
+        .and_then(|()| crate::run::fsutil::sync_dir(out))
     });
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);

@@ -14,6 +14,9 @@ use super::{Reward, RewardConfig, RewardInput, RewardParts};
 use crate::error::{Error, KeyError, Result};
 use crate::verify::has_boxed;
 
+/// The longest a reward program may take for one batch (`timeout_s`): a week.
+pub const MAX_TIMEOUT_S: f64 = 604_800.0;
+
 /// The built-in rewards, by the name `funcs` gives them.
 pub const BUILTIN_REWARDS: &[&str] = &["accuracy", "format", "soft_overlong_punishment", "coin"];
 
@@ -91,8 +94,15 @@ impl RewardConfig {
             if spec.command.first().is_none_or(|p| p.trim().is_empty()) {
                 return bad(&format!("{key}.command"), "names no program".into());
             }
-            if !(spec.timeout_s.is_finite() && spec.timeout_s > 0.0) {
-                return bad(&format!("{key}.timeout_s"), "must be above 0".into());
+            // a Duration of it must exist (1e20 s does not); a week is longer than any step
+            if !(spec.timeout_s > 0.0 && spec.timeout_s <= MAX_TIMEOUT_S) {
+                return bad(
+                    &format!("{key}.timeout_s"),
+                    format!(
+                        "must be above 0 and at most {MAX_TIMEOUT_S} (a week), got {}",
+                        spec.timeout_s
+                    ),
+                );
             }
         }
         match self.correct_threshold {

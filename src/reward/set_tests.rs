@@ -227,8 +227,11 @@ fn bad_reward_keys_are_named() {
         "no accuracy, no threshold"
     );
     c.correct_threshold = Some(1.0);
-    c.commands.get_mut("mine").unwrap().timeout_s = 0.0;
-    assert_eq!(key(c.clone()), "commands.mine.timeout_s");
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e20] {
+        // 1e20 s passed validation and then panicked building its Duration
+        c.commands.get_mut("mine").unwrap().timeout_s = bad;
+        assert_eq!(key(c.clone()), "commands.mine.timeout_s", "{bad}");
+    }
     c.commands.get_mut("mine").unwrap().command = vec![];
     assert_eq!(key(c), "commands.mine.command");
     assert_eq!(

@@ -1,7 +1,9 @@
 //! One writer per run directory: an exclusive OS lock on `RUN/.lock`, taken by `mgrpo train`
 //! (new or `--resume`), `mgrpo sft` and `mgrpo eval --out`, held until the process ends. The
 //! OS releases it when the holder exits or is killed, so a stale lock file never blocks a run;
-//! the file holds the holder's pid, which a refused second writer names.
+//! the file holds the holder's pid, which a refused second writer names. The file is opened
+//! without following a symbolic link (`O_NOFOLLOW`) and must be a regular file: a `.lock` planted
+//! as a link to another file (in a shared runs directory) is refused, never written through.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -25,13 +27,32 @@ impl RunLock {
     pub fn acquire(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let path = dir.join(LOCK_FILE);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let not_ours = |what: &str| {
+            Error::Invalid(format!(
+                "{}: {what}, not the run's lock file; mgrpo will not write through it (remove it \
+                 if the directory is yours)",
+                path.display()
+            ))
+        };
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            // no symlink followed; a FIFO must not block the open
+            options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        }
+        let mut file = match options.open(&path) {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(not_ours("a symbolic link"))
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let meta = file.metadata().map_err(|e| Error::io(&path, e))?;
+        if !meta.is_file() {
+            return Err(not_ours("not a regular file"));
+        }
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -113,6 +134,9 @@ mod tests {
         );
         drop(first);
         let again = RunLock::acquire(&run).unwrap();
+        // the pid went into the lock file, not anywhere else
+        let pid = std::fs::read_to_string(run.join(".lock")).unwrap();
+        assert_eq!(pid.trim(), std::process::id().to_string());
         assert!(run.join(".lock").is_file());
         // what killed writers leave behind goes; everything else stays
         std::fs::create_dir_all(run.join("checkpoints/.tmp-step-000003/model")).unwrap();
@@ -128,5 +152,38 @@ mod tests {
         assert!(run.join("checkpoints/step-000002").is_dir());
         assert!(run.join("metrics.jsonl").is_file() && run.join(".hidden.tmp-notapid").is_file());
         assert!(!run.join("checkpoints/.tmp-step-000003").exists());
+    }
+
+    /// A `.lock` planted as a symbolic link (to a file of the user's, or dangling) or as a FIFO
+    /// is refused by name; the link's target is left untouched.
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_lock_file_is_refused_not_written_through() {
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = tmp.path().join("somefile");
+        std::fs::write(&victim, "precious\n").unwrap();
+        for (name, plant) in [
+            ("link", Some(victim.clone())),
+            ("dangling", Some(tmp.path().join("nothing-here"))),
+            ("fifo", None),
+        ] {
+            let run = tmp.path().join(name);
+            std::fs::create_dir_all(&run).unwrap();
+            match plant {
+                Some(target) => std::os::unix::fs::symlink(target, run.join(".lock")).unwrap(),
+                None => {
+                    let c = std::ffi::CString::new(run.join(".lock").to_str().unwrap()).unwrap();
+                    // SAFETY: a valid NUL-terminated path
+                    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+                }
+            }
+            let e = RunLock::acquire(&run).unwrap_err().to_string();
+            assert!(
+                e.contains(".lock") && e.contains("not the run's lock file"),
+                "{name}: {e}"
+            );
+        }
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert!(!tmp.path().join("nothing-here").exists());
     }
 }

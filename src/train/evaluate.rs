@@ -42,7 +42,9 @@ impl EvalSet {
             .as_deref()
             .map(str::parse)
             .transpose()?;
-        let mut problems = Dataset::load(path, format)?.problems;
+        let dataset = Dataset::load(path, format)?;
+        dataset.check_unique_ids()?;
+        let mut problems = dataset.problems;
         if problems.is_empty() {
             return Err(Error::Invalid(format!(
                 "{}: no problems (key `eval_dataset`)",
