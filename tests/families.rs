@@ -70,16 +70,15 @@ fn lora_grpo_resumes_bit_identically_on_qwen3_and_llama() {
             step_values(&b),
             "{name}: metrics differ after resuming"
         );
-        for f in [
-            "model/model.safetensors",
-            "adapter/adapter_model.safetensors",
-        ] {
-            assert_eq!(
-                std::fs::read(a.join(f)).unwrap(),
-                std::fs::read(b.join(f)).unwrap(),
-                "{name}: {f} differs after resuming"
-            );
-        }
+        common::assert_same_files(
+            &a,
+            &b,
+            &[
+                "model/model.safetensors",
+                "adapter/adapter_model.safetensors",
+            ],
+            &format!("{name}: "),
+        );
         let m = jsonl(&a.join("metrics.jsonl"));
         assert!(
             m.iter().all(|s| s["loss"].as_f64().unwrap().is_finite()),

@@ -105,18 +105,17 @@ fn mgrpo_resume_is_bit_identical() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(step_values(&a), step_values(&b));
     assert!(step_values(&a).iter().all(|m| m["layer2/queries"] == 40));
-    for f in [
-        "model/model.safetensors",
-        "completions.jsonl",
-        "eval/metrics.jsonl",
-        "eval/step-8.jsonl",
-    ] {
-        assert_eq!(
-            std::fs::read(a.join(f)).unwrap(),
-            std::fs::read(b.join(f)).unwrap(),
-            "{f} differs after resuming"
-        );
-    }
+    common::assert_same_files(
+        &a,
+        &b,
+        &[
+            "model/model.safetensors",
+            "completions.jsonl",
+            "eval/metrics.jsonl",
+            "eval/step-8.jsonl",
+        ],
+        "",
+    );
 }
 
 #[test]

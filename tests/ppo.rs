@@ -197,17 +197,16 @@ fn ppo_resume_is_bit_identical() {
             step_values(&b),
             "lora {with_lora}: metrics differ after resuming"
         );
-        for f in [
-            "model/model.safetensors",
-            "value/model.safetensors",
-            "completions.jsonl",
-        ] {
-            assert_eq!(
-                std::fs::read(a.join(f)).unwrap(),
-                std::fs::read(b.join(f)).unwrap(),
-                "lora {with_lora}: {f} differs after resuming"
-            );
-        }
+        common::assert_same_files(
+            &a,
+            &b,
+            &[
+                "model/model.safetensors",
+                "value/model.safetensors",
+                "completions.jsonl",
+            ],
+            &format!("lora {with_lora}: "),
+        );
         let kl: f64 = step_values(&a)
             .iter()
             .map(|m| m["objective/kl"].as_f64().unwrap())

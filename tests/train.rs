@@ -176,13 +176,12 @@ fn resume_is_bit_identical() {
     assert_eq!(values(&a), values(&b), "metrics differ after resuming");
     let kl: f64 = values(&a).iter().map(|m| m["kl"].as_f64().unwrap()).sum();
     assert!(kl > 0.0, "β > 0 must report a KL");
-    for f in ["model/model.safetensors", "completions.jsonl"] {
-        assert_eq!(
-            std::fs::read(a.join(f)).unwrap(),
-            std::fs::read(b.join(f)).unwrap(),
-            "{f} differs after resuming"
-        );
-    }
+    common::assert_same_files(
+        &a,
+        &b,
+        &["model/model.safetensors", "completions.jsonl"],
+        "",
+    );
 }
 
 /// The loss menu end to end: CISPO with GSPO's sequence-level ratios and the high-entropy token
@@ -531,16 +530,15 @@ fn lora_trains_the_adapters_alone_and_resumes() {
     let o = mgrpo(&["train", "--resume", b.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(values(&a), values(&b), "metrics differ after resuming");
-    for f in [
-        "model/model.safetensors",
-        "adapter/adapter_model.safetensors",
-    ] {
-        assert_eq!(
-            std::fs::read(a.join(f)).unwrap(),
-            std::fs::read(b.join(f)).unwrap(),
-            "{f} differs after resuming"
-        );
-    }
+    common::assert_same_files(
+        &a,
+        &b,
+        &[
+            "model/model.safetensors",
+            "adapter/adapter_model.safetensors",
+        ],
+        "",
+    );
 
     let config: Value = serde_json::from_str(
         &std::fs::read_to_string(a.join("adapter/adapter_config.json")).unwrap(),

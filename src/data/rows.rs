@@ -41,43 +41,30 @@ fn is_rows_file(path: &Path) -> bool {
 /// The files `spec` names: itself; a directory's `.parquet`, `.jsonl` and `.json` files; or
 /// the files a `*` / `?` pattern in the last component matches.
 fn shards(spec: &Path) -> Result<Vec<PathBuf>> {
-    if spec.is_dir() {
-        let mut files: Vec<PathBuf> = list(spec)?
-            .into_iter()
-            .filter(|p| is_rows_file(p))
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            return Err(Error::Invalid(format!(
-                "{}: no .parquet, .jsonl or .json files in this directory",
-                spec.display()
-            )));
-        }
-        return Ok(files);
-    }
     let pattern = spec.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if spec.exists() || !pattern.contains(['*', '?']) {
+    let is_dir = spec.is_dir();
+    let (dir, missing) = if is_dir {
+        (spec, "no .parquet, .jsonl or .json files in this directory")
+    } else if spec.exists() || !pattern.contains(['*', '?']) {
         return Ok(vec![spec.to_path_buf()]); // read_objects names a missing file
-    }
-    let dir = match spec.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
+    } else {
+        let parent = spec.parent().filter(|p| !p.as_os_str().is_empty());
+        (
+            parent.unwrap_or(Path::new(".")),
+            "no file matches this pattern",
+        )
     };
-    let mut files: Vec<PathBuf> = list(dir)?
-        .into_iter()
-        .filter(|p| {
-            p.is_file()
-                && p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| wildcard(pattern, n))
-        })
-        .collect();
+    let keep = |p: &Path| match is_dir {
+        true => is_rows_file(p),
+        false => {
+            let name = p.file_name().and_then(|n| n.to_str());
+            p.is_file() && name.is_some_and(|n| wildcard(pattern, n))
+        }
+    };
+    let mut files: Vec<PathBuf> = list(dir)?.into_iter().filter(|p| keep(p)).collect();
     files.sort();
     if files.is_empty() {
-        return Err(Error::Invalid(format!(
-            "{}: no file matches this pattern",
-            spec.display()
-        )));
+        return Err(Error::Invalid(format!("{}: {missing}", spec.display())));
     }
     Ok(files)
 }

@@ -204,34 +204,28 @@ impl PromptTemplate {
         response: &str,
         instruction: &str,
     ) -> Result<String> {
-        let question = match ask {
-            Ask::Question(q) => q,
-            Ask::Conversation(messages) => {
-                let (chat, mut m) = self.conversation(messages)?;
-                m.extend([
-                    Message::new("assistant", response),
-                    Message::new("user", instruction),
-                ]);
-                return chat.render(&m, true);
+        let single;
+        let messages = match ask {
+            Ask::Conversation(messages) => messages,
+            Ask::Question(q) if self.chat.is_some() => {
+                single = [Message::new("user", q)];
+                &single[..]
+            }
+            Ask::Question(q) => {
+                let vars = [
+                    ("question", q),
+                    ("response", response),
+                    ("guide", instruction),
+                ];
+                return Ok(fill(&self.new_turn, &vars));
             }
         };
-        if let Some((chat, system)) = &self.chat {
-            let mut m: Vec<Message> = system.iter().map(|s| Message::new("system", s)).collect();
-            m.extend([
-                Message::new("user", question),
-                Message::new("assistant", response),
-                Message::new("user", instruction),
-            ]);
-            return chat.render(&m, true);
-        }
-        Ok(fill(
-            &self.new_turn,
-            &[
-                ("question", question),
-                ("response", response),
-                ("guide", instruction),
-            ],
-        ))
+        let (chat, mut m) = self.conversation(messages)?;
+        m.extend([
+            Message::new("assistant", response),
+            Message::new("user", instruction),
+        ]);
+        chat.render(&m, true)
     }
 
     /// The layer-1 prompt for `question`.

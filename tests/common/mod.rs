@@ -70,6 +70,18 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// Each of `files` (paths relative to the runs) byte for byte the same in run `a` and run `b`
+/// (an uninterrupted run and its resumed twin); `label` prefixes the failure message.
+pub fn assert_same_files(a: &Path, b: &Path, files: &[&str], label: &str) {
+    for f in files {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{label}{f} differs after resuming"
+        );
+    }
+}
+
 /// Copy a fixture directory into a fresh temporary directory.
 pub fn copy_fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
