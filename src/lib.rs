@@ -52,7 +52,7 @@ pub mod verify;
 
 pub(crate) mod algo;
 mod error;
-pub(crate) mod run;
+pub mod run;
 mod sections;
 pub(crate) mod stats;
 pub(crate) mod table2;

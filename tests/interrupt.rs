@@ -166,9 +166,9 @@ impl SplitMix {
 }
 
 /// `kill -9` at random instants of a run (during start-up, steps, checkpoint saves and
-/// evaluations), sometimes twice; after each kill the user's one command —
-/// `mgrpo train --resume RUN`, or the original command when the run died before writing its
-/// config — must finish the run, leave no temporary file, and end byte-identical to the run
+/// evaluations), sometimes twice; after each kill the user's one command — the original
+/// command with `--resume` added, in every state (also before the config was written: that
+/// used to need the original command without `--resume`) — must finish the run, leave no temporary file, and end byte-identical to the run
 /// that was never killed.
 #[test]
 fn kill_anywhere_then_resume_is_the_uninterrupted_run() {
@@ -201,14 +201,17 @@ fn kill_anywhere_then_resume_is_the_uninterrupted_run() {
             at.push(delay);
             let mut child = match k {
                 0 => spawn_train(&run, &[]),
-                _ => resume_cmd(&run).stderr(Stdio::null()).spawn().unwrap(),
+                _ => resume_cmd(&run, trial % 2 == 1)
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap(),
             };
             std::thread::sleep(delay);
             let _ = child.kill(); // SIGKILL; the run may have finished already
             child.wait().unwrap();
         }
         phases.push(phase(&run));
-        let o = resume_cmd(&run).output().unwrap();
+        let o = resume_cmd(&run, trial % 2 == 1).output().unwrap();
         assert!(
             o.status.success(),
             "trial {trial} (seed {seed}, kills at {at:?}): {}",
@@ -256,15 +259,18 @@ fn phase(run: &Path) -> (String, usize) {
     (label, 1)
 }
 
-/// What the user runs after a kill: `--resume` once the run has its config, else the
-/// original command again.
-fn resume_cmd(run: &Path) -> Command {
+/// What the user runs after a kill, whatever the run's state: the command that started it with
+/// `--resume` added (it starts a run that never wrote its config, and continues any other,
+/// checking it was started with this config). `--resume RUN` is the same once the config is
+/// written; every other trial uses that form.
+fn resume_cmd(run: &Path, short: bool) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_mgrpo"));
-    if run.join("config.resolved.toml").is_file() {
+    if short && run.join("config.resolved.toml").is_file() {
         c.args(["train", "--resume", run.to_str().unwrap()]);
     } else {
         c.args(["train", "--config", CONFIG, "--out", run.to_str().unwrap()])
-            .args(ARGS);
+            .args(ARGS)
+            .arg("--resume");
     }
     c.stdout(Stdio::null());
     c

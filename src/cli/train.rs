@@ -14,17 +14,19 @@ use super::args::DeviceArg;
 #[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
     /// The run config (TOML). Default: configs/tiny-mgrpo.toml.
-    #[arg(long, conflicts_with = "resume")]
+    #[arg(long)]
     pub config: Option<PathBuf>,
     /// Override a config key (repeatable): --set learning_rate=1e-5 --set loss_type=grpo.
-    #[arg(long = "set", value_name = "KEY=VALUE", conflicts_with = "resume")]
+    #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
-    /// Continue the run in this directory from its last checkpoint, with its
-    /// config.resolved.toml.
-    #[arg(long, value_name = "RUN_DIR")]
-    pub resume: Option<PathBuf>,
+    /// `--resume RUN_DIR`: continue the run in RUN_DIR from its last checkpoint, with its
+    /// config.resolved.toml. `--resume` with no value, after the command that started the run:
+    /// start it if its directory holds no run yet, else continue it (it must have been
+    /// started with the same config): the one command for every state of a run.
+    #[arg(long, value_name = "RUN_DIR", num_args = 0..=1)]
+    pub resume: Option<Option<PathBuf>>,
     /// The run directory (default: the config's output_dir, else runs/<config name>).
-    #[arg(long, conflicts_with = "resume")]
+    #[arg(long)]
     pub out: Option<PathBuf>,
     /// Stop after this step, checkpointing it (continue later with --resume). Ctrl-C or
     /// SIGTERM does the same after the step in progress (exit status 130 / 143).
@@ -39,35 +41,75 @@ pub struct TrainArgs {
 /// `gradient_checkpointing = true`.
 pub fn train<B: super::args::Trainable>(a: TrainArgs, device: &B::Device) -> Result<()> {
     use crate::train::{default_run_dir, TrainConfig, TrainOptions};
+    let start = || -> Result<(TrainConfig, PathBuf)> {
+        let path = a
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("configs/tiny-mgrpo.toml"));
+        let config = TrainConfig::load(&path, &a.set)?;
+        let run_dir = a
+            .out
+            .clone()
+            .or_else(|| config.output_dir.clone())
+            .unwrap_or_else(|| default_run_dir(&path));
+        Ok((config, run_dir))
+    };
     let opts = match &a.resume {
-        Some(run) => {
+        Some(Some(run)) => {
+            if a.config.is_some() || !a.set.is_empty() || a.out.is_some() {
+                bail!(
+                    "--resume {}: continues a run with its own config; give no --config, --set \
+                     or --out with it (or use `--resume` with no value after the command that \
+                     started the run)",
+                    run.display()
+                );
+            }
             let path = run.join("config.resolved.toml");
             if !path.is_file() {
-                bail!("--resume {}: no config.resolved.toml there", run.display());
+                bail!(
+                    "--resume {}: no config.resolved.toml there, so no run to continue (a run \
+                     stopped before it wrote its config has lost nothing); the command that \
+                     started it, with `--resume` added, starts it or continues it",
+                    run.display()
+                );
             }
             TrainOptions {
                 config: TrainConfig::load(&path, &[])?,
                 run_dir: run.clone(),
                 resume: true,
                 stop_after: a.stop_after,
+                expected: None,
+            }
+        }
+        Some(None) => {
+            let (config, run_dir) = start()?;
+            let stored = run_dir.join("config.resolved.toml");
+            if stored.is_file() {
+                TrainOptions {
+                    config: TrainConfig::load(&stored, &[])?,
+                    run_dir,
+                    resume: true,
+                    stop_after: a.stop_after,
+                    expected: Some(config),
+                }
+            } else {
+                TrainOptions {
+                    config,
+                    run_dir,
+                    resume: false,
+                    stop_after: a.stop_after,
+                    expected: None,
+                }
             }
         }
         None => {
-            let path = a
-                .config
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("configs/tiny-mgrpo.toml"));
-            let config = TrainConfig::load(&path, &a.set)?;
-            let run_dir = a
-                .out
-                .clone()
-                .or_else(|| config.output_dir.clone())
-                .unwrap_or_else(|| default_run_dir(&path));
+            let (config, run_dir) = start()?;
             TrainOptions {
                 config,
                 run_dir,
                 resume: false,
                 stop_after: a.stop_after,
+                expected: None,
             }
         }
     };

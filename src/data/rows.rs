@@ -40,7 +40,7 @@ fn is_rows_file(path: &Path) -> bool {
 
 /// The files `spec` names: itself; a directory's `.parquet`, `.jsonl` and `.json` files; or
 /// the files a `*` / `?` pattern in the last component matches.
-fn shards(spec: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn shards(spec: &Path) -> Result<Vec<PathBuf>> {
     let pattern = spec.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let is_dir = spec.is_dir();
     let (dir, missing) = if is_dir {
@@ -67,6 +67,19 @@ fn shards(spec: &Path) -> Result<Vec<PathBuf>> {
         return Err(Error::Invalid(format!("{}: {missing}", spec.display())));
     }
     Ok(files)
+}
+
+/// `spec` as an absolute path (a run's config records it so, for `--resume` from anywhere):
+/// a glob keeps its last component and has its directory made absolute.
+pub fn absolute(spec: &Path) -> Result<PathBuf> {
+    if spec.exists() {
+        return std::fs::canonicalize(spec).map_err(|e| Error::io(spec, e));
+    }
+    let name = spec.file_name().unwrap_or_default();
+    let parent = spec.parent().filter(|p| !p.as_os_str().is_empty());
+    let parent = parent.unwrap_or(Path::new("."));
+    let dir = std::fs::canonicalize(parent).map_err(|e| Error::io(spec, e))?;
+    Ok(dir.join(name))
 }
 
 fn list(dir: &Path) -> Result<Vec<PathBuf>> {

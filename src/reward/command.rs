@@ -13,15 +13,17 @@
 //! A line `None` (or `null`, `nan`) is TRL's `None`: this reward has no opinion on the row
 //! (a function for another task's rows). The row's total is the weighted sum of the rewards that
 //! scored it; a row no reward scored has no reward at all and no advantage (`reward::set`).
+//!
+//! The program runs bounded (`program.rs`): its own process group (a terminal's Ctrl-C does
+//! not reach it), killed as a whole at the timeout or when it exits, stdout capped at
+//! [`max_stdout`], the time mgrpo spends stopped not counted.
 
-use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::program::{self, Limits, Outcome};
 use super::{Reward, RewardInput};
 use crate::error::{Error, Result};
 
@@ -40,6 +42,12 @@ pub struct CommandSpec {
 
 fn default_timeout() -> f64 {
     60.0
+}
+
+/// The most stdout a program may write for `rows` rows: 1 MiB, plus 4 KiB a row (a number
+/// per line needs a few dozen bytes).
+pub fn max_stdout(rows: usize) -> usize {
+    (1 << 20) + rows.saturating_mul(4 << 10)
 }
 
 /// An external reward program.
@@ -93,35 +101,6 @@ fn last_line(bytes: &[u8], n: usize) -> String {
             )
         }
         Some(l) => format!("{l} (stderr's last line)"),
-    }
-}
-
-fn reader<R: Read + Send + 'static>(mut r: R) -> JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        // a read error ends the output early; the row count check reports it
-        let _ = r.read_to_end(&mut buf);
-        buf
-    })
-}
-
-/// Wait for `child` until `deadline`; `None` when it is still running then (it is killed).
-fn wait_until(
-    child: &mut Child,
-    deadline: Instant,
-) -> std::io::Result<Option<std::process::ExitStatus>> {
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(Some(status));
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Ok(None);
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 
@@ -201,53 +180,54 @@ impl Reward for CommandReward {
                 .map_err(|e| Error::serialize("a reward row", e))?;
             input.push(b'\n');
         }
-        let (program, args) = self
-            .spec
-            .command
-            .split_first()
-            .ok_or_else(|| self.err("the command names no program"))?;
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+        let limits = Limits {
+            timeout: Duration::from_secs_f64(self.spec.timeout_s),
+            max_stdout: max_stdout(rows.len()),
+        };
+        let outcome = program::run(&self.spec.command, input, limits)
             .map_err(|e| self.err(format!("cannot start `{}`: {e}", self.shown())))?;
-        let (Some(mut stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            let _ = child.kill();
-            return Err(self.err(format!("`{}`: its pipes could not be opened", self.shown())));
+        let out = match outcome {
+            Outcome::Exited {
+                status,
+                stdout,
+                stderr_tail,
+            } => {
+                if !status.success() {
+                    return Err(self.err(format!(
+                        "`{}` failed ({status}) on a batch of {} rows: {}",
+                        self.shown(),
+                        rows.len(),
+                        last_line(&stderr_tail, 300)
+                    )));
+                }
+                stdout
+            }
+            Outcome::TimedOut => {
+                return Err(self.err(format!(
+                    "`{}` did not finish {} rows within timeout_s = {} s (its process group \
+                     was killed)",
+                    self.shown(),
+                    rows.len(),
+                    self.spec.timeout_s
+                )))
+            }
+            Outcome::TooMuchOutput => {
+                return Err(self.err(format!(
+                    "`{}` wrote more than {} bytes for {} rows (one number per row; its \
+                     process group was killed)",
+                    self.shown(),
+                    limits.max_stdout,
+                    rows.len()
+                )))
+            }
+            Outcome::HeldOpen => {
+                return Err(self.err(format!(
+                    "`{}` exited, but a process it started outside its process group (setsid) \
+                     still holds its stdout or stderr open",
+                    self.shown()
+                )))
+            }
         };
-        // a program that exits without reading everything closes the pipe: the row count
-        // check below reports what it did write
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-        let (out, err) = (reader(stdout), reader(stderr));
-        let deadline = Instant::now() + Duration::from_secs_f64(self.spec.timeout_s);
-        let status = wait_until(&mut child, deadline)
-            .map_err(|e| self.err(format!("waiting for `{}`: {e}", self.shown())))?;
-        let Some(status) = status else {
-            // the readers may be held open by a grandchild: leave them
-            return Err(self.err(format!(
-                "`{}` did not finish {} rows within timeout_s = {} s (killed)",
-                self.shown(),
-                rows.len(),
-                self.spec.timeout_s
-            )));
-        };
-        let _ = writer.join();
-        let out = out.join().unwrap_or_default();
-        let err = err.join().unwrap_or_default();
-        if !status.success() {
-            return Err(self.err(format!(
-                "`{}` failed ({status}) on a batch of {} rows: {}",
-                self.shown(),
-                rows.len(),
-                last_line(&err, 300)
-            )));
-        }
         let out = String::from_utf8_lossy(&out);
         self.parse(&out, rows)
     }

@@ -8,6 +8,7 @@
 pub(crate) mod builtin;
 pub(crate) mod command;
 pub(crate) mod math;
+pub(crate) mod program;
 pub(crate) mod set;
 
 use std::borrow::Cow;

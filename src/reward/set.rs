@@ -44,6 +44,11 @@ pub fn weighted_total(scores: &[f32], weights: &[f32]) -> f32 {
         .sum()
 }
 
+/// The largest |score × weight| a reward may give: totals, means and the squares of a
+/// standard deviation then stay finite in f32 (a larger one used to overflow to a `null` in
+/// `metrics.jsonl` that no `--resume` could read back).
+pub const MAX_WEIGHTED_SCORE: f32 = 1e15;
+
 /// The named rewards of a run with their weights.
 pub struct RewardSet {
     funcs: Vec<Box<dyn Reward>>,
@@ -204,7 +209,7 @@ impl RewardSet {
                 scores: Vec::with_capacity(self.funcs.len()),
             })
             .collect();
-        for f in &self.funcs {
+        for (k, f) in self.funcs.iter().enumerate() {
             let scores = f.score(rows)?;
             if scores.len() != rows.len() {
                 return Err(Error::Reward {
@@ -219,6 +224,18 @@ impl RewardSet {
                         reward: f.name().into(),
                         msg: format!(
                             "row {} (problem `{}`): {s} is not finite",
+                            i + 1,
+                            rows[i].problem.id
+                        ),
+                    });
+                }
+                let w = self.weights[k];
+                if !s.is_nan() && (s * w).abs() > MAX_WEIGHTED_SCORE {
+                    return Err(Error::Reward {
+                        reward: f.name().into(),
+                        msg: format!(
+                            "row {} (problem `{}`): {s} × weight {w} is beyond ±{MAX_WEIGHTED_SCORE:e} \
+                             (rewards are summed, averaged and normalised in f32)",
                             i + 1,
                             rows[i].problem.id
                         ),

@@ -41,6 +41,8 @@ pub struct ChatTemplate {
     env: Environment<'static>,
     /// Where it came from (a `tokenizer_config.json`), for messages.
     path: PathBuf,
+    /// `path: chat_template`, for the allocation bound's message.
+    what: String,
     bos_token: String,
     eos_token: String,
     /// Extra variables every render sees (TRL's `chat_template_kwargs`, e.g.
@@ -73,8 +75,46 @@ fn token_string(v: Option<&Value>) -> String {
     }
 }
 
+/// The instructions one render may run (minijinja's fuel): a real template renders a
+/// conversation in thousands; three nested `range(100000)` loops would run 10^15.
+pub const MAX_FUEL: u64 = 20_000_000;
+/// How deep macros, includes and nested blocks may go.
+pub const MAX_DEPTH: usize = 100;
+/// The largest single allocation a render may make (a prompt of 256 MiB is no prompt).
+pub const MAX_ALLOCATION: usize = 256 << 20;
+
+/// transformers' `{% generation %}` … `{% endgeneration %}` (it marks the assistant's tokens
+/// for `return_assistant_tokens_mask` and renders its body unchanged) as a block minijinja
+/// knows that does the same: `{% if true %}` … `{% endif %}`, whitespace control kept.
+fn without_generation_tags(source: &str) -> String {
+    static TAG: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let tag = TAG.get_or_init(|| {
+        regex::Regex::new(r"\{%(-|\+)?\s*(end)?generation\s*(-|\+)?%\}")
+            .unwrap_or_else(|_| unreachable!("a constant pattern"))
+    });
+    tag.replace_all(source, |c: &regex::Captures<'_>| {
+        let (open, close) = (
+            c.get(1).map_or("", |m| m.as_str()),
+            c.get(3).map_or("", |m| m.as_str()),
+        );
+        let body = if c.get(2).is_some() {
+            "endif"
+        } else {
+            "if true"
+        };
+        format!("{{%{open} {body} {close}%}}")
+    })
+    .into_owned()
+}
+
 fn jinja_error(path: &Path, e: &minijinja::Error) -> Error {
     let mut msg = e.to_string();
+    if e.kind() == ErrorKind::OutOfFuel {
+        msg = format!(
+            "rendering ran more than {MAX_FUEL} instructions (minijinja's fuel), far beyond a \
+             chat template's thousands: a template that does not end"
+        );
+    }
     if let Some(line) = e.line() {
         msg = format!("line {line} of the template: {msg}");
     }
@@ -159,10 +199,14 @@ impl ChatTemplate {
                 Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
             },
         );
-        env.add_template_owned("chat_template", source)
+        // a template is a program from the checkpoint: bounded in instructions and depth
+        env.set_fuel(Some(MAX_FUEL));
+        env.set_recursion_limit(MAX_DEPTH);
+        env.add_template_owned("chat_template", without_generation_tags(&source))
             .map_err(|e| jinja_error(path, &e))?;
         Ok(Self {
             env,
+            what: format!("{}: chat_template", path.display()),
             path: path.to_path_buf(),
             bos_token,
             eos_token,
@@ -195,6 +239,7 @@ impl ChatTemplate {
             .env
             .get_template("chat_template")
             .map_err(|e| jinja_error(&self.path, &e))?;
+        let _bound = crate::run::alloc_bound::Bound::new(MAX_ALLOCATION, &self.what);
         t.render(minijinja::context! {
             messages => messages,
             add_generation_prompt => add_generation_prompt,

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::checkpoint::{self, restore_latest, LoraCheckpoint, Restored, TrainerState};
+use super::identity;
 use super::setup::Setup;
 use super::{TrainConfig, TrainOptions};
 use crate::error::{Error, Result};
@@ -46,6 +47,15 @@ pub(super) fn begin<B: FusedAutodiffBackend>(
             run.display()
         );
     }
+    if opts.resume {
+        // the run continues only with what it started with (a restart too: it redoes the run
+        // its config describes, not the command line's)
+        let given = match &opts.expected {
+            Some(c) => Some(absolute(&resolve(c, setup), run)?.to_toml()?),
+            None => None,
+        };
+        identity::check(run, cfg, given.as_deref())?;
+    }
     if opts.resume && !restart {
         let lora_ckpt = lora_checkpoint(cfg, lora);
         let (r, lock) = resume_run::<B>(opts, total, adamw(adam), lora_ckpt, device)?;
@@ -58,10 +68,7 @@ pub(super) fn begin<B: FusedAutodiffBackend>(
             checkpoint: Some(r.dir),
         });
     }
-    // the resolved config states the answer extraction the reward uses
-    let mut resolved = cfg.clone();
-    let extraction = setup.dataset.format.extraction(&cfg.reward.policy);
-    resolved.reward.policy.extraction = Some(extraction);
+    let resolved = resolve(cfg, setup);
     let (model, lock) = start_run::<B>(&resolved, &setup.model_config, run, restart, lora, device)?;
     let state = TrainerState {
         total_steps: total,
@@ -199,15 +206,32 @@ fn start_run<B: FusedAutodiffBackend>(
             std::fs::remove_file(&stale).map_err(|e| Error::io(&stale, e))?;
         }
     }
-    // absolute paths, so that `--resume` works from any directory
+    let resolved = absolute(cfg, run)?;
+    let toml = resolved.to_toml()?;
+    // what the run starts with first, then the config that makes it a run
+    identity::record(run, &resolved, &toml)?;
+    write_atomic(&run.join("config.resolved.toml"), toml.as_bytes())?;
+    Ok((model, lock))
+}
+
+/// The config as the run records it: with the answer extraction the reward uses.
+fn resolve(cfg: &TrainConfig, setup: &Setup) -> TrainConfig {
+    let mut resolved = cfg.clone();
+    let extraction = setup.dataset.format.extraction(&cfg.reward.policy);
+    resolved.reward.policy.extraction = Some(extraction);
+    resolved
+}
+
+/// `cfg` with absolute paths (the model, the dataset, the run), so that `--resume` works from
+/// any directory.
+fn absolute(cfg: &TrainConfig, run: &Path) -> Result<TrainConfig> {
     let mut resolved = cfg.clone();
     for p in [&mut resolved.model, &mut resolved.dataset] {
-        *p = std::fs::canonicalize(&*p).map_err(|e| Error::io(&*p, e))?;
+        *p = crate::data::rows::absolute(p)?;
+    }
+    if let Some(p) = &mut resolved.eval_dataset {
+        *p = crate::data::rows::absolute(p)?;
     }
     resolved.output_dir = Some(std::fs::canonicalize(run).map_err(|e| Error::io(run, e))?);
-    write_atomic(
-        &run.join("config.resolved.toml"),
-        resolved.to_toml()?.as_bytes(),
-    )?;
-    Ok((model, lock))
+    Ok(resolved)
 }

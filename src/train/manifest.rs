@@ -15,7 +15,8 @@ use crate::run::fsutil::write_atomic;
 /// The manifest's file name inside a checkpoint.
 pub const MANIFEST: &str = "manifest.json";
 
-fn sha256(path: &Path) -> Result<String> {
+/// The sha256 of a file's bytes, in hex.
+pub(crate) fn sha256(path: &Path) -> Result<String> {
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

@@ -9,6 +9,7 @@ pub(crate) mod completions;
 pub(crate) mod config;
 pub(crate) mod critic;
 pub(crate) mod evaluate;
+pub(crate) mod identity;
 pub(crate) mod manifest;
 pub(crate) mod memory;
 mod optim_config;
@@ -43,6 +44,9 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Stop after this step (checkpointing it), as if interrupted.
     pub stop_after: Option<usize>,
+    /// With `resume`: the config the command line gave (`--config` with `--resume`: start
+    /// the run, or continue it), which must be the one the run started with.
+    pub expected: Option<TrainConfig>,
 }
 
 /// What a finished (or stopped) run leaves.
