@@ -268,7 +268,10 @@ fn convert_round_trip_and_refusals() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(e.contains("already exists"), "{e}");
+    assert!(
+        e.contains("already holds a model") && e.contains("--overwrite"),
+        "{e}"
+    );
     let e = fails(&[
         "convert",
         "--model",

@@ -208,6 +208,8 @@ fn eval_prints_the_two_turn_table_per_benchmark() {
             "1",
             "--out",
             out.to_str().unwrap(),
+            // each run replaces the last one's evaluation
+            "--overwrite",
         ];
         a.extend_from_slice(extra);
         mgrpo(&a)

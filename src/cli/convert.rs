@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::model::{load_model, save_model, SaveDtype, SaveOptions};
+use crate::run::dest;
 
 use super::args::DeviceArg;
 
@@ -18,7 +19,7 @@ pub struct ConvertArgs {
     /// cache.
     #[arg(long)]
     pub model: PathBuf,
-    /// Destination directory (must not exist unless --overwrite).
+    /// Destination directory (must not exist unless --overwrite; never a run directory).
     #[arg(long)]
     pub out: PathBuf,
     /// Weight dtype to write: f32 or bf16.
@@ -27,12 +28,26 @@ pub struct ConvertArgs {
     /// Shard the weights above this many bytes per file.
     #[arg(long, default_value_t = 5_000_000_000)]
     pub max_shard_bytes: usize,
-    /// Replace --out if it exists.
+    /// Replace --out if it holds a model (a directory with other files, or a run, is refused).
     #[arg(long)]
     pub overwrite: bool,
     #[command(flatten)]
     pub device: DeviceArg,
 }
+
+/// What `mgrpo convert` writes: a Hugging Face model directory (with the side files a
+/// checkpoint carries: tokenizer, templates, README).
+const MODEL_OUTPUT: dest::Kind = dest::Kind {
+    command: "mgrpo convert",
+    what: "a model",
+    marker: "config.json",
+    owns: |n| {
+        [".json", ".safetensors", ".jinja", ".txt", ".model", ".md"]
+            .iter()
+            .any(|e| n.ends_with(e))
+            || n == ".gitattributes"
+    },
+};
 
 pub fn convert<B: FusedBackend>(mut a: ConvertArgs, device: &B::Device) -> Result<()> {
     a.model = crate::model::hub::locate(&a.model)?;
@@ -41,6 +56,9 @@ pub fn convert<B: FusedBackend>(mut a: ConvertArgs, device: &B::Device) -> Resul
     if a.max_shard_bytes == 0 {
         anyhow::bail!("--max-shard-bytes: must be > 0");
     }
+    // refused before loading: a run, someone else's files, a model without --overwrite; a
+    // run's own model (`RUN/model`) is replaced only under the run's lock
+    let _claim = dest::claim(&a.out, MODEL_OUTPUT, a.overwrite, false)?;
     let (config, model) = load_model::<B>(&a.model, device)?;
     let opts = SaveOptions {
         dtype,

@@ -1,7 +1,7 @@
 //! `mgrpo eval`: the two-turn self-correction evaluation (the MGRPO paper's Table 2).
 
 use crate::fused::FusedBackend;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
@@ -16,6 +16,7 @@ use crate::model::dir::ModelDir;
 use crate::reward::{RewardConfig, Turn2Grading};
 use crate::rl::policy::Policy;
 use crate::rl::rollout::ModelSampler;
+use crate::run::dest;
 use crate::run::fsutil::write_atomic;
 use crate::text::template::PromptTemplate;
 use crate::text::template::PAPER_GUIDE_PHRASES;
@@ -102,13 +103,46 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
     /// Where to write <data name>.jsonl (every problem's answers and verdicts), table.md and
-    /// summary.json [default: runs/eval/<model directory name>].
+    /// summary.json [default: runs/eval/<hub id>, or runs/eval/<parent>_<name> of the model
+    /// directory: runs/eval/r1_model for runs/r1/model]. A directory holding a run or files
+    /// eval did not write is refused; an earlier evaluation only with --overwrite.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Replace the earlier evaluation in --out (its files are removed first).
+    #[arg(long)]
+    pub overwrite: bool,
     #[command(flatten)]
     pub device: DeviceArg,
     #[command(flatten)]
     pub dtype: DtypeArg,
+}
+
+/// What `mgrpo eval` writes into its `--out`.
+const EVAL_OUTPUT: dest::Kind = dest::Kind {
+    command: "mgrpo eval",
+    what: "an evaluation",
+    marker: "summary.json",
+    owns: |n| n.ends_with(".jsonl") || n == "table.md" || n == "summary.json",
+};
+
+/// `runs/eval/NAME`: a hub id's `ORG_NAME[_REV]`, a directory's parent and own name
+/// (`runs/r1/model` → `r1_model`: every trained model is called `model`).
+fn default_out(model: &Path, model_dir: &Path) -> PathBuf {
+    let name = if model_dir != model {
+        model.to_string_lossy().replace(['/', '@'], "_")
+    } else {
+        let full = model.canonicalize().unwrap_or_else(|_| model.to_path_buf());
+        let part = |p: Option<&Path>| {
+            p.and_then(Path::file_name)
+                .map(|s| s.to_string_lossy().into_owned())
+        };
+        match (part(full.parent()), part(Some(&full))) {
+            (Some(parent), Some(own)) => format!("{parent}_{own}"),
+            (None, Some(own)) => own,
+            _ => "model".into(),
+        }
+    };
+    PathBuf::from("runs").join("eval").join(name)
 }
 
 /// A table row's name: the file's stem, or its path when two files share a stem.
@@ -160,6 +194,12 @@ pub fn eval<B: FusedBackend>(a: EvalArgs, device: &B::Device) -> Result<()> {
         (None, None) => PAPER_GUIDE_PHRASES[0].to_string(),
     };
     let model_dir = crate::model::hub::locate(&a.model)?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(&a.model, &model_dir));
+    // refused before any work: a run, someone else's files, an earlier evaluation
+    drop(dest::claim(&out, EVAL_OUTPUT, a.overwrite, false)?);
     let template = PromptTemplate::load(&a.template, &model_dir, None)?;
     let dir = ModelDir::open(&model_dir)?;
     let (config, tokenizer) = (&dir.config, dir.tokenizer("evaluation decodes answers")?);
@@ -240,21 +280,13 @@ pub fn eval<B: FusedBackend>(a: EvalArgs, device: &B::Device) -> Result<()> {
     let text = table(&rows, turns);
     print!("{text}");
 
-    let out = a.out.clone().unwrap_or_else(|| {
-        // a hub id names its results (`Qwen_Qwen2.5-Math-1.5B`), a directory by its last part
-        let model_name = match model_dir == a.model {
-            false => a.model.to_string_lossy().replace(['/', '@'], "_"),
-            true => a
-                .model
-                .canonicalize()
-                .ok()
-                .and_then(|p| p.file_name().map(|s| s.to_string_lossy().into_owned()))
-                .unwrap_or_else(|| "model".into()),
-        };
-        PathBuf::from("runs").join("eval").join(model_name)
-    });
-    // one writer per directory (created here)
-    let _lock = crate::run::lock::RunLock::acquire(&out)?;
+    // one writer per directory (created here); an earlier evaluation's files go first
+    let claim = dest::claim(&out, EVAL_OUTPUT, a.overwrite, true)?;
+    if claim.replacing {
+        for f in dest::owned_files(&out, EVAL_OUTPUT)? {
+            std::fs::remove_file(&f).map_err(|e| crate::Error::io(&f, e))?;
+        }
+    }
     for ((name, _), results) in rows.iter().zip(&outputs) {
         let file = name.replace(['/', '\\'], "_");
         write_results(&out.join(format!("{file}.jsonl")), results)?;

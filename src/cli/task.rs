@@ -13,6 +13,7 @@ use crate::data::arith::ArithConfig;
 use crate::data::corpus::TeacherNoise;
 use crate::data::task::{write_task, TaskSpec};
 use crate::model::{save_model, CausalLm, ModelConfig, SaveOptions};
+use crate::run::dest;
 use crate::text::template::PromptTemplate;
 use crate::text::template::PAPER_GUIDE_PHRASES;
 use crate::text::tokenizer::Tokenizer;
@@ -20,13 +21,25 @@ use crate::Error;
 
 use super::args::DeviceArg;
 
+/// What `mgrpo task` writes into its `--out`.
+const TASK_OUTPUT: dest::Kind = dest::Kind {
+    command: "mgrpo task",
+    what: "a task",
+    marker: "test.jsonl",
+    owns: |n| ["train.jsonl", "test.jsonl", "sft.jsonl"].contains(&n),
+};
+
 #[derive(Args)]
 // "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")
 #[command(allow_negative_numbers = true)]
 pub struct TaskArgs {
-    /// Directory for train.jsonl, test.jsonl and sft.jsonl (created if needed).
+    /// Directory for train.jsonl, test.jsonl and sft.jsonl (created if needed; one that holds
+    /// a run or other files is refused, an earlier task only with --overwrite).
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace the task files in --out.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Seed of every draw: the same seed and knobs give the same files.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -98,6 +111,12 @@ pub fn task(a: TaskArgs) -> Result<()> {
         template: PromptTemplate::builtin(&a.template)?,
         guides: PAPER_GUIDE_PHRASES.iter().map(|s| s.to_string()).collect(),
     };
+    // refused before any work: a run, other files, an earlier task without --overwrite
+    let claim = dest::claim(&a.out, TASK_OUTPUT, a.overwrite, false)?;
+    let earlier = match claim.replacing {
+        true => dest::owned_files(&a.out, TASK_OUTPUT)?,
+        false => Vec::new(),
+    };
     // the generator's checks name config keys; here they came from flags
     let s = write_task(&spec, &a.out).map_err(|e| match e {
         crate::Error::ConfigKey {
@@ -107,6 +126,21 @@ pub fn task(a: TaskArgs) -> Result<()> {
         } => crate::Error::arg(format!("--{}", key.replace('_', "-")), msg),
         e => e,
     })?;
+    // what the earlier task had and this one does not write (a corpus, with --sft 0)
+    let written = [
+        ("test.jsonl", true),
+        ("train.jsonl", s.train > 0),
+        ("sft.jsonl", s.sft > 0),
+    ];
+    for f in earlier {
+        let name = f.file_name().map(|n| n.to_string_lossy().into_owned());
+        if !written
+            .iter()
+            .any(|(n, w)| *w && name.as_deref() == Some(*n))
+        {
+            std::fs::remove_file(&f).map_err(|e| crate::Error::io(&f, e))?;
+        }
+    }
     eprintln!(
         "wrote {} train, {} test problems and {} corpus pairs ({} traces, {} after a slip; {} \
          shortcut and {} slipped solutions) to {}",

@@ -179,6 +179,9 @@ fn start_run<B: FusedAutodiffBackend>(
     if metrics.exists() && !restart {
         return Err(taken());
     }
+    if !restart {
+        crate::run::dest::check_new_run(run)?;
+    }
     let model = load_weights::<B>(&cfg.model, model_config, device)?;
     let model = match lora {
         Some(l) => model.with_lora(l, cfg.seed, device),

@@ -192,6 +192,7 @@ pub fn sft<B: FusedAutodiffBackend>(
             run.display()
         )));
     }
+    crate::run::dest::check_new_run(run)?;
     let dir = ModelDir::open(&cfg.model)?.with_tokenizer("SFT tokenizes text")?;
     let (model_config, tokenizer, eos_ids) = &dir;
     let template = PromptTemplate::load(&cfg.template, &cfg.model, None)?;
