@@ -63,6 +63,7 @@ impl Dataset {
                 path.display()
             )));
         };
+        let detected = format.is_none();
         let format = match format {
             Some(f) => f,
             None => DatasetFormat::detect(first).ok_or_else(|| {
@@ -79,11 +80,33 @@ impl Dataset {
                 )
             })?,
         };
+        // `"answer": 7` is not GSM8K's `"… #### 7"`: the rows read as question/answer pairs,
+        // graded on a boxed (or last-number) answer; said, since it changes every reward
+        if detected
+            && format == DatasetFormat::Qa
+            && first
+                .get("answer")
+                .is_some_and(serde_json::Value::is_number)
+        {
+            tracing::warn!(
+                "{}:{first_line}: `answer` is a number, so the rows read as the `qa` format \
+                 (question and final answer), not `gsm8k` (whose answers end `#### N`); pass \
+                 the format explicitly if that is wrong",
+                first_path.display()
+            );
+        }
         let several = rows.iter().any(|(file, _, _)| file != first_path);
         let problems = rows
             .iter()
             .map(|(file, line, row)| {
                 let mut p = format.problem(row, file, *line)?;
+                if let Some(why) = crate::verify::gold_beyond_caps(&p.gold_answer) {
+                    return Err(line_error(
+                        file,
+                        *line,
+                        format!("the gold answer is {why}: no completion could ever match it"),
+                    ));
+                }
                 // a row without an id is named by its place: `row-N` in a Parquet file, and
                 // with the file's name when there are several shards
                 if p.id == format!("line-{line}") {

@@ -141,6 +141,10 @@ impl<B: FusedBackend> Backward<B, 1> for TokenLogprobsBackward {
 }
 
 impl<B: FusedBackend, C: CheckpointStrategy> FusedBackend for Autodiff<B, C> {
+    fn memory_is_host() -> bool {
+        B::memory_is_host()
+    }
+
     fn has_attention_kernel(dtype: burn::tensor::DType) -> bool {
         B::has_attention_kernel(dtype)
     }

@@ -118,6 +118,10 @@ impl<B: HostMemory> Held<B> {
 }
 
 impl<B: HostMemory> FusedBackend for B {
+    fn memory_is_host() -> bool {
+        true
+    }
+
     fn has_attention_kernel(dtype: DType) -> bool {
         kernel_on(Kernel::Attention, dtype)
     }

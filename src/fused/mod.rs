@@ -53,6 +53,12 @@ pub use decoding::{decoding, on_pool, on_pool_if, packed_weights};
 
 /// A Burn backend with the model's fused operations.
 pub trait FusedBackend: Backend {
+    /// Whether tensors live in host memory (the CPU backends): a model's weights and a run's
+    /// estimate are then checked against the machine's memory before they are allocated.
+    fn memory_is_host() -> bool {
+        false
+    }
+
     /// Whether [`Self::fused_attention`] runs a kernel of its own for float tensors of `dtype` (then
     /// autodiff uses [`Self::fused_attention_backward`] instead of differentiating the composition).
     fn has_attention_kernel(_dtype: DType) -> bool {

@@ -172,6 +172,25 @@ impl ModelConfig {
                 return bad(key, "must be > 0".into());
             }
         }
+        // far beyond any real model, and below what overflows a parameter count
+        for (key, n, max) in [
+            ("vocab_size", self.vocab_size, 1usize << 22),
+            ("hidden_size", self.hidden_size, 1 << 20),
+            ("intermediate_size", self.intermediate_size, 1 << 20),
+            ("num_hidden_layers", self.num_hidden_layers, 1 << 12),
+            ("num_attention_heads", self.num_attention_heads, 1 << 16),
+            ("num_key_value_heads", self.num_key_value_heads, 1 << 16),
+            ("head_dim", self.head_dim, 1 << 16),
+            (
+                "max_position_embeddings",
+                self.max_position_embeddings,
+                1 << 24,
+            ),
+        ] {
+            if n > max {
+                return bad(key, format!("{n} is beyond the largest supported, {max}"));
+            }
+        }
         let (d, heads, kv) = (
             self.hidden_size,
             self.num_attention_heads,

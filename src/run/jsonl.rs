@@ -7,6 +7,10 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
+/// The longest line a JSONL input may have: parsing and tokenizing a row costs a hundred
+/// times its bytes (a 100 MB line reached 10 GB), and no problem is 16 MiB of text.
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+
 /// The JSON objects of `path` with their 1-based line numbers.
 pub fn read_objects(path: &Path) -> Result<Vec<(usize, Map<String, Value>)>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -15,6 +19,18 @@ pub fn read_objects(path: &Path) -> Result<Vec<(usize, Map<String, Value>)>> {
         let n = i + 1;
         if line.trim().is_empty() {
             continue;
+        }
+        if line.len() > MAX_LINE_BYTES {
+            return Err(line_error(
+                path,
+                n,
+                format!(
+                    "{} bytes on one line, beyond the {} MiB a row may hold (a row is one \
+                     problem, prompt or example)",
+                    line.len(),
+                    MAX_LINE_BYTES >> 20
+                ),
+            ));
         }
         let v: Value = serde_json::from_str(line)
             .map_err(|e| line_error(path, n, format!("invalid JSON: {e}")))?;

@@ -2,7 +2,7 @@
 //! the file and line in every error (`jsonl`), one writer per run (`lock`) and the signals
 //! that stop a run at a step boundary (`interrupt`), and the allocation bound untrusted code
 //! (a checkpoint's chat template) runs under (`alloc_bound`), and where other commands may
-//! write their output directories (`dest`).
+//! write their output directories (`dest`); the machine's memory (`machine`).
 
 pub mod alloc_bound;
 pub(crate) mod dest;
@@ -10,3 +10,4 @@ pub(crate) mod fsutil;
 pub(crate) mod interrupt;
 pub(crate) mod jsonl;
 pub(crate) mod lock;
+pub(crate) mod machine;

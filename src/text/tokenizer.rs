@@ -60,6 +60,20 @@ impl Tokenizer {
     }
 
     /// Vocabulary size including added tokens.
+    /// The most bytes of text one token can stand for, bounded from above by the longest
+    /// token string (byte-level BPE writes one character per byte; SentencePiece's `▁` and
+    /// byte tokens are longer than what they decode to): a text of `n` bytes is at least
+    /// `n / max_token_bytes()` tokens, known before tokenizing it.
+    pub fn max_token_bytes(&self) -> usize {
+        self.inner
+            .get_vocab(true)
+            .keys()
+            .map(String::len)
+            .max()
+            .unwrap_or(1)
+            .max(1)
+    }
+
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
     }

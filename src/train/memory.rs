@@ -187,7 +187,7 @@ pub fn check_fits(est: &MemoryEstimate, capacity_bytes: f64) -> crate::Result<()
         return Ok(());
     }
     Err(crate::Error::Invalid(format!(
-        "this run needs about {:.1} GiB but the device has {:.1} GiB ({est}); lower \
+        "this run needs about {:.1} GiB but the device has {:.1} GiB ({est}); lower num_generations, \
          per_device_train_batch_size or decode_batch_size, set bf16 = true, \
          gradient_checkpointing = true or lora_r (LoRA), or train a smaller model",
         est.total() / GIB,

@@ -85,8 +85,26 @@ pub(crate) fn setup(cfg: &TrainConfig) -> Result<Setup> {
         }
     };
     let mut prompts = Vec::with_capacity(dataset.len());
+    // a prompt whose bytes alone prove it too long is refused before tokenizing it
+    let most_tokens = cfg
+        .max_prompt_length
+        .unwrap_or(usize::MAX)
+        .min(context.saturating_sub(cfg.max_completion_length));
+    let max_token_bytes = tokenizer.max_token_bytes();
     for p in &dataset.problems {
-        let ids = tokenizer.encode(&template.render_ask(p.ask())?)?;
+        let text = template.render_ask(p.ask())?;
+        let fewest = text.len() / max_token_bytes;
+        if fewest > most_tokens {
+            return Err(Error::Invalid(format!(
+                "{}: problem `{}`: its prompt is {} bytes, so at least {fewest} tokens (no \
+                 token is longer than {max_token_bytes} bytes), more than the {most_tokens} that \
+                 max_prompt_length and the model's context minus max_completion_length allow",
+                cfg.dataset.display(),
+                p.id,
+                text.len()
+            )));
+        }
+        let ids = tokenizer.encode(&text)?;
         let too_long = |what: String| {
             Err(Error::Invalid(format!(
                 "{}: problem `{}`: {} prompt tokens {what}",

@@ -75,6 +75,11 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
         let plan = memory_plan(cfg, &setup, precision);
         if cfg.device_memory_gib > 0.0 {
             check_fits(&plan, cfg.device_memory_gib * (1u64 << 30) as f64)?;
+        } else if B::memory_is_host() {
+            // on a CPU backend the device is the machine: refused before allocating
+            if let Some(machine) = crate::run::machine::memory_bytes() {
+                check_fits(&plan, machine)?;
+            }
         }
         check_devices::<B::InnerBackend>(&devices(device, cfg.num_devices))?;
         let total = cfg.total_steps(setup.dataset.len());

@@ -6,7 +6,7 @@ use num_rational::BigRational;
 use num_traits::{One, Zero};
 
 /// Longest digit string accepted in one number (bounds the size of literals).
-const MAX_DIGITS: usize = 400;
+pub const MAX_DIGITS: usize = 400;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Tok {

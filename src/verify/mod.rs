@@ -27,6 +27,29 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+/// Why no completion could ever match `gold`: longer than an extracted answer may be, or a
+/// number with more digits than the lexer reads (`None`: within the verifier's caps).
+pub fn gold_beyond_caps(gold: &str) -> Option<String> {
+    let chars = gold.chars().count();
+    if chars > extract::MAX_ANSWER_CHARS {
+        return Some(format!(
+            "{chars} characters, beyond the {} an answer may have",
+            extract::MAX_ANSWER_CHARS
+        ));
+    }
+    let longest = gold
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    (longest > lexer::MAX_DIGITS).then(|| {
+        format!(
+            "a number of {longest} digits, beyond the {} the verifier reads",
+            lexer::MAX_DIGITS
+        )
+    })
+}
+
 pub use extract::{extract_answer, extract_answer_with, has_boxed, Extracted, Extraction, Marker};
 pub use policy::{PercentPolicy, Policy};
 
