@@ -7,6 +7,10 @@ attempt ends. Every case is a command that must fail; it is
   unclear    it fails, but the message misses the name or is a Debug dump;
   panic      exit 101, 134 or a signal, or "panicked" on stderr;
   silent     exit 0;
+  hang       still running at the case's timeout;
+
+(round three, `hostile_round3.py`, adds cases that must succeed, bounded, and cases that must
+succeed with a warning: see its header)
 
 and separately a *leftover* when it leaves a temporary file (`.tmp-`) or the output it was
 asked to write (nothing half-written may stay on disk).
@@ -28,6 +32,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 CT = REPO / "tests/fixtures/copy-task"
 CONFIG = REPO / "configs/copy-grpo.toml"
 SFT_CONFIG = REPO / "configs/copy-sft.toml"
@@ -108,8 +113,8 @@ def sets(*kv):
 def cases():
     c = []
 
-    def case(cmd, what, setup, names, outputs=()):
-        c.append((cmd, what, setup, names, list(outputs)))
+    def case(cmd, what, setup, names, outputs=(), expect="fail", timeout=300):
+        c.append((cmd, what, setup, names, list(outputs), expect, timeout))
 
     ids = lambda d: write(d, "in.jsonl", '{"input_ids": [1, 2, 3]}\n')
     # score
@@ -331,6 +336,12 @@ def cases():
     case("verify", "--output is the --dataset", lambda d, m: (lambda f: ["verify", "--dataset", f, "--self-check", "--output", f])(write(d, "ds.jsonl", '{"question": "1", "answer": "#### 1"}\n')), ["--dataset"])
     case("score", "--output is the --input", lambda d, m: (lambda f: ["score", "--model", str(CT), "--input", f, "--output", f])(same(d)), ["--input"])
     case("generate", "--output is the --input", lambda d, m: (lambda f: ["generate", "--model", str(CT), "--input", f, "--output", f])(same(d)), ["--input"])
+
+    import hostile_round3
+    hostile_round3.add_cases(case, {
+        "CT": CT, "CONFIG": CONFIG, "SFT_CONFIG": SFT_CONFIG, "OUT": OUT, "REPO": REPO,
+        "copy_model": copy_model, "with_file": with_file, "write": write, "train": train,
+        "sets": sets, "trained_run": trained_run})
     return c
 
 
@@ -340,11 +351,18 @@ def leftovers(d, outputs):
     return found
 
 
-def classify(proc, names):
+def classify(proc, names, expect="fail"):
     err = proc.stderr.strip()
     lines = err.splitlines()
     if proc.returncode < 0 or proc.returncode in (101, 134) or "panicked" in err:
         return "panic", lines[-1] if lines else ""
+    if expect == "ok":
+        return ("clear" if proc.returncode == 0 else "unclear"), lines[-1] if lines else ""
+    if expect == "warn":
+        said = next((x for x in lines if any(n in x for n in names)), None)
+        if proc.returncode == 0 and said:
+            return "clear", said
+        return ("silent" if proc.returncode == 0 else "unclear"), lines[-1] if lines else ""
     if proc.returncode == 0:
         return "silent", lines[-1] if lines else ""
     # the message: from the `error:` line on (warnings and progress come before it; a TOML
@@ -362,19 +380,27 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mgrpo", default=str(REPO / "target/release/mgrpo"))
     ap.add_argument("-v", "--verbose", action="store_true", help="print every case's message")
+    ap.add_argument("--only", help="run only the cases whose description contains this")
     a = ap.parse_args()
     mgrpo = str(Path(a.mgrpo).resolve())
     tally = {}
     bad = []
-    for cmd, what, setup, names, outputs in cases():
+    for cmd, what, setup, names, outputs, expect, timeout in cases():
+        if a.only and a.only not in what:
+            continue
         with tempfile.TemporaryDirectory() as t:
             d = Path(t)
             argv = [x.replace(OUT, str(d)) for x in setup(d, mgrpo)]
             cwd = REPO if cmd in ("train", "sft") else d
-            proc = subprocess.run([mgrpo, *argv], cwd=cwd, capture_output=True, text=True, timeout=300)
-            kind, line = classify(proc, names)
-            left = leftovers(d, outputs)
-        row = tally.setdefault(cmd, {"cases": 0, "clear": 0, "unclear": 0, "panic": 0, "silent": 0, "leftovers": 0})
+            try:
+                proc = subprocess.run([mgrpo, *argv], cwd=cwd, capture_output=True, text=True,
+                                      errors="replace", timeout=timeout)
+                kind, line = classify(proc, names, expect)
+            except subprocess.TimeoutExpired:
+                kind, line = "hang", f"still running after {timeout} s"
+            # a case that must succeed leaves its outputs; only temporary files count
+            left = leftovers(d, outputs if expect == "fail" else [])
+        row = tally.setdefault(cmd, {"cases": 0, "clear": 0, "unclear": 0, "panic": 0, "silent": 0, "hang": 0, "leftovers": 0})
         row["cases"] += 1
         row[kind] += 1
         row["leftovers"] += bool(left)
@@ -382,7 +408,7 @@ def main():
             bad.append((cmd, what, kind, line, left))
         if a.verbose:
             print(f"{kind:8} {cmd:9} {what}: {line}" + (f"  LEFT {left}" if left else ""))
-    cols = ["cases", "clear", "unclear", "panic", "silent", "leftovers"]
+    cols = ["cases", "clear", "unclear", "panic", "silent", "hang", "leftovers"]
     print("| subcommand | " + " | ".join(cols) + " |")
     print("|---|" + "---:|" * len(cols))
     total = {k: 0 for k in cols}

@@ -66,6 +66,20 @@ pub fn bench<B: super::args::Trainable>(a: BenchArgs, device: &B::Device) -> Res
     if a.iters == 0 {
         bail!("--iters: must be ≥ 1");
     }
+    // checked before the timings and tensors they size are allocated
+    for (flag, v, max) in [
+        ("--iters", a.iters, 1usize << 20),
+        ("--warmup", a.warmup, 1 << 20),
+        ("--batch", a.batch, 1 << 16),
+        ("--generations", a.generations, 1 << 12),
+    ] {
+        if v > max {
+            bail!(
+                "--{}: at most {max} (got {v})",
+                flag.trim_start_matches('-')
+            );
+        }
+    }
     for (flag, v) in [("--hbm-tbps", a.hbm_tbps), ("--peak-tflops", a.peak_tflops)] {
         if !(v.is_finite() && v > 0.0) {
             bail!("{flag}: must be > 0, got {v}");

@@ -13,6 +13,9 @@ use crate::text::template::PromptTemplate;
 
 use super::args::{emit, DeviceArg, DtypeArg};
 
+/// The most sequences one prompt may ask for (each is allocated before decoding starts).
+const MAX_RETURN_SEQUENCES: usize = 1 << 16;
+
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("prompts").required(true).args(["prompt", "input"])))]
 // "-1" is a value to check, not an unknown flag ("--temperature: must be ≥ 0")
@@ -122,6 +125,13 @@ pub fn generate<B: FusedBackend>(mut a: GenerateArgs, device: &B::Device) -> Res
         .map_err(|e| anyhow::anyhow!("--{} {}", e.key.replace('_', "-"), e.msg))?;
     if a.batch_size == 0 || a.num_return_sequences == 0 || a.max_new_tokens == 0 {
         bail!("--batch-size, --num-return-sequences and --max-new-tokens must be at least 1");
+    }
+    // every sequence's state is allocated up front
+    if a.num_return_sequences > MAX_RETURN_SEQUENCES {
+        bail!(
+            "--num-return-sequences: at most {MAX_RETURN_SEQUENCES} (got {})",
+            a.num_return_sequences
+        );
     }
     let template = a
         .template

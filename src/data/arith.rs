@@ -62,6 +62,10 @@ impl ArithConfig {
                 "must be at least 1 and at most `max_steps`",
             ));
         }
+        // a problem of n steps is n operations on one line: a thousand is no problem any more
+        if self.max_steps > 1000 {
+            return Err(KeyError::new("max_steps", "must be at most 1000"));
+        }
         if !(1..=6).contains(&self.digits) {
             return Err(KeyError::new("digits", "must be between 1 and 6"));
         }

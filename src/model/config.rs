@@ -410,6 +410,15 @@ impl RawConfig {
         ] {
             let Some(rope) = rope else { continue };
             rope_scaling = rope.scaling(key)?;
+            // two thetas that disagree: one would be ignored without a word
+            if let (Some(top), Some(inner)) = (self.rope_theta, rope.rope_theta) {
+                if top != inner {
+                    return Err(KeyError::new(
+                        "rope_theta",
+                        format!("{top} disagrees with {key}.rope_theta {inner}"),
+                    ));
+                }
+            }
             rope_theta = rope.rope_theta.or(rope_theta);
         }
         let required = [

@@ -265,6 +265,12 @@ impl TrainConfig {
                 return bad("ref_model_mixup_alpha", "must be in [0, 1]");
             }
         }
+        if self.num_iterations > 1024 {
+            return bad(
+                "num_iterations",
+                "at most 1024 passes over a step's completions",
+            );
+        }
         if self.num_iterations == 0 {
             return bad("num_iterations", "must be at least 1");
         }
