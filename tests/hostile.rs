@@ -382,35 +382,24 @@ fn allocations_are_checked_before_they_are_made() {
     );
     assert!(!out.join("metrics.jsonl").exists());
 
-    let long = tmp.path().join("long.jsonl");
-    let q = "1".repeat(17 << 20);
-    std::fs::write(
-        &long,
-        format!("{{\"question\": \"{q}\", \"answer\": \"#### 1\"}}\n"),
-    )
-    .unwrap();
-    let e = fails(&[
-        "verify",
-        "--dataset",
-        long.to_str().unwrap(),
-        "--self-check",
-    ]);
-    assert!(e.contains("long.jsonl:1") && e.contains("16 MiB"), "{e}");
-    let gold = tmp.path().join("gold.jsonl");
-    let n = "9".repeat(500);
-    std::fs::write(
-        &gold,
-        format!("{{\"question\": \"q\", \"answer\": \"#### {n}\"}}\n"),
-    )
-    .unwrap();
-    let e = fails(&[
-        "verify",
-        "--dataset",
-        gold.to_str().unwrap(),
-        "--self-check",
-    ]);
-    assert!(
-        e.contains("gold.jsonl:1") && e.contains("500 digits"),
-        "{e}"
+    // one dataset row, refused by `verify --dataset` naming its line and the bound
+    let refused = |name: &str, question: &str, answer: &str, says: &str| {
+        let path = tmp.path().join(name);
+        let row = serde_json::json!({"question": question, "answer": answer});
+        std::fs::write(&path, format!("{row}\n")).unwrap();
+        let e = fails(&[
+            "verify",
+            "--dataset",
+            path.to_str().unwrap(),
+            "--self-check",
+        ]);
+        assert!(e.contains(&format!("{name}:1")) && e.contains(says), "{e}");
+    };
+    refused("long.jsonl", &"1".repeat(17 << 20), "#### 1", "16 MiB");
+    refused(
+        "gold.jsonl",
+        "q",
+        &format!("#### {}", "9".repeat(500)),
+        "500 digits",
     );
 }

@@ -81,35 +81,25 @@ pub fn train<B: super::args::Trainable>(a: TrainArgs, device: &B::Device) -> Res
                 expected: None,
             }
         }
-        Some(None) => {
+        resume => {
             let (config, run_dir) = start()?;
             let stored = run_dir.join("config.resolved.toml");
-            if stored.is_file() {
-                TrainOptions {
+            // `--resume` with no value: continue the run there is, checked against this config
+            match resume.is_some() && stored.is_file() {
+                true => TrainOptions {
                     config: TrainConfig::load(&stored, &[])?,
                     run_dir,
                     resume: true,
                     stop_after: a.stop_after,
                     expected: Some(config),
-                }
-            } else {
-                TrainOptions {
+                },
+                false => TrainOptions {
                     config,
                     run_dir,
                     resume: false,
                     stop_after: a.stop_after,
                     expected: None,
-                }
-            }
-        }
-        None => {
-            let (config, run_dir) = start()?;
-            TrainOptions {
-                config,
-                run_dir,
-                resume: false,
-                stop_after: a.stop_after,
-                expected: None,
+                },
             }
         }
     };
