@@ -9,7 +9,7 @@ model="${1:-model}"
 out="${2:-runs/headroom/$(basename "$model")}"
 mgrpo="${MGRPO:-${CARGO_TARGET_DIR:-target}/release/mgrpo}"
 data="${DATA:-model/task/test.jsonl}"
-common=(--model "$model" --data "$data" --template chatml --max-new-tokens 192 --batch-size 128)
+common=(--model "$model" --data "$data" --template chatml --max-new-tokens 192 --batch-size 128 --overwrite)
 mkdir -p "$out"
 "$mgrpo" eval "${common[@]}" --turns 1 --temperature 0 --out "$out/greedy" >/dev/null 2>"$out/log.txt"
 "$mgrpo" eval "${common[@]}" --turns 2 --temperature 0.7 --out "$out/t07" >/dev/null 2>>"$out/log.txt"

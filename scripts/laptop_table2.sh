@@ -44,7 +44,7 @@ fi
 evaluate() { # MODEL ROW SEED [EXTRA...]
   "$mgrpo" eval --model "$1" --data "$data" --template chatml --turns 2 --samples "$samples" \
     --temperature 0.7 --max-new-tokens "${BUDGET:-192}" --batch-size 128 --seed "$3" \
-    --out "$out/$2/seed$3/eval" "${@:4}" >/dev/null
+    --out "$out/$2/seed$3/eval" --overwrite "${@:4}" >/dev/null
 }
 
 for seed in $seeds; do
