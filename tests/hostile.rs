@@ -337,8 +337,8 @@ fn resume_checks_what_the_run_started_with() {
     assert_eq!(common::jsonl(&run.join("metrics.jsonl")).len(), 4);
 }
 
-/// Sizes are checked before the allocation they imply, naming the key: a config.json of a
-/// model larger than the machine (a sparse safetensors file passed every check and aborted),
+/// Sizes are checked before the allocation they imply, naming the key: a model larger than
+/// the machine (a sparse safetensors file matching its config passed every check and aborted),
 /// `num_generations = 1e9` (allocated after printing 14 TiB), a dataset line of 17 MiB, a gold
 /// beyond the verifier's caps (accepted, never matched).
 #[test]
@@ -353,6 +353,22 @@ fn allocations_are_checked_before_they_are_made() {
     c["num_attention_heads"] = 512.into();
     c["num_key_value_heads"] = 512.into();
     std::fs::write(&path, c.to_string()).unwrap();
+    // the weights as the sweep made them: a sparse file whose header declares an embedding of
+    // that size (1 TB of f32, a few bytes on disk), valid to every check but the memory
+    let size: u64 = 4_000_000 * 65_536 * 4;
+    let header = format!(
+        "{{\"model.embed_tokens.weight\":{{\"dtype\":\"F32\",\"shape\":[4000000,65536],\
+         \"data_offsets\":[0,{size}]}}}}"
+    );
+    let weights = model.join("model.safetensors");
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    std::fs::write(&weights, &bytes).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&weights)
+        .unwrap();
+    f.set_len(bytes.len() as u64 + size).unwrap();
     let ids = tmp.path().join("ids.jsonl");
     std::fs::write(&ids, "{\"input_ids\": [1, 2]}\n").unwrap();
     let e = fails(&[
