@@ -69,6 +69,15 @@ fn last_error(args: &[&str]) -> String {
     last
 }
 
+/// [`last_error`] of `train --config CONFIG --out OUT --set KEY=VALUE…`.
+fn train_error(out: &std::path::Path, sets: &[&str]) -> String {
+    let mut args = vec!["train", "--config", CONFIG, "--out", out.to_str().unwrap()];
+    for kv in sets {
+        args.extend(["--set", kv]);
+    }
+    last_error(&args)
+}
+
 /// Reward programs run in their own process group: a terminal's Ctrl-C (SIGINT to the
 /// foreground group) reaches mgrpo alone, which finishes the step, the program's batch
 /// included, and checkpoints it (the program used to die with mgrpo's group: exit 1, the step
@@ -114,33 +123,25 @@ fn reward_programs_are_bounded_and_shielded_from_ctrl_c() {
         "{err}"
     );
 
-    let e = last_error(&[
-        "train",
-        "--config",
-        CONFIG,
-        "--out",
-        tmp.path().join("yes").to_str().unwrap(),
-        "--set",
-        "reward.funcs=['accuracy', 'chatty']",
-        "--set",
-        "reward.commands.chatty.command=['yes', '1']",
-    ]);
+    let e = train_error(
+        &tmp.path().join("yes"),
+        &[
+            "reward.funcs=['accuracy', 'chatty']",
+            "reward.commands.chatty.command=['yes', '1']",
+        ],
+    );
     assert!(
         e.contains("reward `chatty`") && e.contains("wrote more than"),
         "{e}"
     );
     // finite rewards whose weighted sum overflows f32 are refused, not logged as null
-    let e = last_error(&[
-        "train",
-        "--config",
-        CONFIG,
-        "--out",
-        tmp.path().join("big").to_str().unwrap(),
-        "--set",
-        "reward.funcs=['accuracy', 'big']",
-        "--set",
-        "reward.commands.big.command=['sh', '-c', 'while read -r l; do echo 3e38; done']",
-    ]);
+    let e = train_error(
+        &tmp.path().join("big"),
+        &[
+            "reward.funcs=['accuracy', 'big']",
+            "reward.commands.big.command=['sh', '-c', 'while read -r l; do echo 3e38; done']",
+        ],
+    );
     assert!(e.contains("reward `big`") && e.contains("beyond"), "{e}");
 }
 
@@ -381,17 +382,13 @@ fn allocations_are_checked_before_they_are_made() {
     assert!(e.contains("config.json") && e.contains("vocab_size"), "{e}");
 
     let out = tmp.path().join("o");
-    let e = last_error(&[
-        "train",
-        "--config",
-        CONFIG,
-        "--out",
-        out.to_str().unwrap(),
-        "--set",
-        "num_generations=1000000000",
-        "--set",
-        "per_device_train_batch_size=1000000000",
-    ]);
+    let e = train_error(
+        &out,
+        &[
+            "num_generations=1000000000",
+            "per_device_train_batch_size=1000000000",
+        ],
+    );
     assert!(
         e.contains("needs about") && e.contains("num_generations"),
         "{e}"

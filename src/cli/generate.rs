@@ -7,14 +7,13 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use crate::generate::input::{prepare_prompts, read_prompts, PromptRow, PromptSource};
-use crate::generate::{GenerateConfig, SampleOn, SamplingParams, StopStrings};
+use crate::generate::{
+    GenerateConfig, SampleOn, SamplingParams, StopStrings, MAX_RETURN_SEQUENCES,
+};
 use crate::model::dir::ModelDir;
 use crate::text::template::PromptTemplate;
 
 use super::args::{emit, DeviceArg, DtypeArg};
-
-/// The most sequences one prompt may ask for (each is allocated before decoding starts).
-const MAX_RETURN_SEQUENCES: usize = 1 << 16;
 
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("prompts").required(true).args(["prompt", "input"])))]
@@ -126,7 +125,7 @@ pub fn generate<B: FusedBackend>(mut a: GenerateArgs, device: &B::Device) -> Res
     if a.batch_size == 0 || a.num_return_sequences == 0 || a.max_new_tokens == 0 {
         bail!("--batch-size, --num-return-sequences and --max-new-tokens must be at least 1");
     }
-    // every sequence's state is allocated up front
+    // named by its flag, before the model is loaded (the library checks it too)
     if a.num_return_sequences > MAX_RETURN_SEQUENCES {
         bail!(
             "--num-return-sequences: at most {MAX_RETURN_SEQUENCES} (got {})",

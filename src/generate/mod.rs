@@ -129,6 +129,10 @@ pub struct Generation {
     pub stats: GenerateStats,
 }
 
+/// The most completions one prompt may ask for: every sequence's state is allocated before
+/// decoding starts (10^9 aborted allocating 120 GB).
+pub const MAX_RETURN_SEQUENCES: usize = 1 << 16;
+
 /// Generate `gen.num_return_sequences` completions for every prompt.
 ///
 /// Prompts must be non-empty, use ids below the vocabulary size and leave room below
@@ -146,6 +150,12 @@ pub fn generate<B: FusedBackend>(
         return Err(Error::Invalid(
             "num_return_sequences and batch_size must be at least 1".into(),
         ));
+    }
+    if gen.num_return_sequences > MAX_RETURN_SEQUENCES {
+        return Err(Error::Invalid(format!(
+            "num_return_sequences: at most {MAX_RETURN_SEQUENCES} (got {})",
+            gen.num_return_sequences
+        )));
     }
     if !gen.stop.is_empty() && tokenizer.is_none() {
         return Err(Error::Invalid("stop strings need a tokenizer".into()));

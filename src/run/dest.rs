@@ -71,12 +71,10 @@ pub fn claim(out: &Path, kind: Kind, overwrite: bool, lock_out: bool) -> Result<
                 .filter(|n| *n != ".lock" && !(kind.owns)(n))
                 .collect();
             if !foreign.is_empty() {
-                let shown: Vec<&str> = foreign.iter().take(3).map(|s| s.as_str()).collect();
                 return Err(refuse(format!(
-                    "holds files {} did not write ({}{}); choose another --out",
+                    "holds files {} did not write ({}); choose another --out",
                     kind.command,
-                    shown.join(", "),
-                    if foreign.len() > 3 { ", …" } else { "" }
+                    first_names(&foreign)
                 )));
             }
             let earlier = names.iter().any(|n| n == kind.marker);
@@ -131,14 +129,19 @@ pub fn check_new_run(run: &Path) -> Result<()> {
     if foreign.is_empty() {
         return Ok(());
     }
-    let shown: Vec<&str> = foreign.iter().take(3).map(|s| s.as_str()).collect();
     Err(Error::Invalid(format!(
-        "--out {}: holds files a run did not write ({}{}); a new run starts in a new or empty \
+        "--out {}: holds files a run did not write ({}); a new run starts in a new or empty \
          directory (choose another --out)",
         run.display(),
-        shown.join(", "),
-        if foreign.len() > 3 { ", …" } else { "" }
+        first_names(&foreign)
     )))
+}
+
+/// The first three of `names`, and `…` when there are more.
+fn first_names<S: AsRef<str>>(names: &[S]) -> String {
+    let shown: Vec<&str> = names.iter().take(3).map(AsRef::as_ref).collect();
+    let more = if names.len() > 3 { ", …" } else { "" };
+    format!("{}{more}", shown.join(", "))
 }
 
 /// The names in `dir`.
