@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for crate in burn-flex burn-collective; do
+for crate in burn-flex; do
   curl -sSfL "https://static.crates.io/crates/$crate/$crate-0.21.0.crate" | tar xz -C "$tmp"
   (cd "$tmp/$crate-0.21.0" && patch -s -p1 < "$OLDPWD/patches/$crate.patch")
   diff -r "$tmp/$crate-0.21.0/src" "patches/$crate/src"

@@ -66,6 +66,10 @@ pub enum Error {
     /// to resume. The CLI exits with 128 + `signal`.
     #[error("{msg}")]
     Interrupted { signal: i32, msg: String },
+    /// A multi-node run cannot go on: a node is gone, silent, unauthenticated or disagrees
+    /// (`rl::mesh`); `node` is this process's `node_rank`.
+    #[error("node {node}: {msg}")]
+    Node { node: usize, msg: String },
     /// Invalid arguments that are not tied to a file or a key (an unknown template name, an
     /// empty dataset, ...).
     #[error("{0}")]

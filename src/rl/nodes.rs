@@ -1,23 +1,20 @@
-//! Several processes (nodes) training one policy: burn-collective's global orchestrator.
+//! Several processes (nodes) training one policy (the connections: `rl::mesh`).
 //!
-//! Every node runs `mgrpo train` with the same config and its own `node_rank`; node 0 also
-//! serves the orchestrator at `orchestrator` (`host:port`), and every node serves its tensors
-//! at `node_address` (`host:port`, reachable from the others). A node's `num_devices` devices
-//! are ranks `node_rank × num_devices + k` of the run's `num_nodes × num_devices`:
+//! Every node runs `mgrpo train` with the same config and its own `node_rank`; node 0 listens
+//! on `rendezvous` until the others have joined. A node's `num_devices` devices are ranks
+//! `node_rank × num_devices + k` of the run's `num_nodes × num_devices`:
 //! - **Rollouts.** Each rank generates its contiguous shard of the step's prompts (the samples
-//!   keep their RNG streams, as on one node), then the nodes exchange them with one all-reduce
-//!   ([`gather_generation`]: every completion in its own slot of a zero tensor, so the sum is a
+//!   keep their RNG streams, as on one node), then the nodes exchange them with one sum
+//!   ([`gather_generation`]: every completion in its own slot of a zero buffer, so the sum is a
 //!   gather), and every node holds the step's whole rollout, exactly as one process would.
 //! - **Update.** Rank `r` runs micro-batches `r, r + world, …`; the gradients and statistics
-//!   are summed locally, then over the nodes in a ring (`rl::reduce`).
+//!   are summed locally, then over the nodes (`rl::reduce`, `rl::mesh`).
 //!
 //! Every node scores the whole rollout, writes its own run directory (checkpoints and
 //! metrics, the same weights on every node) and resumes from it.
 
 use crate::fused::FusedBackend;
-use burn::collective::{CollectiveConfig, PeerId};
 use burn::prelude::*;
-use burn_communication::Address;
 
 use super::reduce::Reducer;
 use crate::error::{Error, Result};
@@ -26,16 +23,12 @@ use crate::generate::{Completion, FinishReason, GenerateStats, Generation};
 use crate::text::tokenizer::Tokenizer;
 
 /// This process's place among the nodes of a run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Nodes {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
     /// `num_nodes`.
     pub count: usize,
     /// `node_rank`, 0-based.
     pub rank: usize,
-    /// Node 0's orchestrator, `host:port`.
-    pub orchestrator: String,
-    /// This node's tensor service, `host:port`.
-    pub address: String,
 }
 
 /// The port of a `host:port` address, or why it is not one.
@@ -51,63 +44,12 @@ pub fn parse_port(address: &str) -> std::result::Result<u16, String> {
     }
 }
 
-/// [`parse_port`], its error naming the config `key`.
-fn port_of(key: &str, address: &str) -> Result<u16> {
-    parse_port(address).map_err(|msg| Error::ConfigKey {
-        file: None,
-        key: key.into(),
-        msg,
-    })
-}
-
-fn ws(address: &str) -> Result<Address> {
-    format!("ws://{address}")
-        .parse()
-        .map_err(|e: String| Error::Invalid(format!("address `{address}`: {e}")))
-}
-
 /// With `local` devices per node: the ranks of the whole run and this process's first one
 /// (`local`, 0 without other nodes).
-pub fn ranks(nodes: Option<&Nodes>, local: usize) -> (usize, usize) {
+pub fn ranks(nodes: Option<&Place>, local: usize) -> (usize, usize) {
     match nodes {
         Some(nodes) => (local * nodes.count, local * nodes.rank),
         None => (local, 0),
-    }
-}
-
-impl Nodes {
-    /// The collective's config for `devices` local devices, with the global parameters.
-    pub fn collective_config(&self, devices: usize) -> Result<CollectiveConfig> {
-        Ok(CollectiveConfig::default()
-            .with_num_devices(devices)
-            .with_num_nodes(self.count as u32)
-            .with_global_address(ws(&self.orchestrator)?)
-            .with_node_address(ws(&self.address)?)
-            .with_data_service_port(port_of("node_address", &self.address)?))
-    }
-
-    /// Node 0 serves the orchestrator on its port, in a thread of its own for the rest of the
-    /// process. Fails when the port is taken.
-    pub fn start_orchestrator(&self) -> Result<()> {
-        if self.rank != 0 {
-            return Ok(());
-        }
-        let port = port_of("orchestrator", &self.orchestrator)?;
-        // the server logs a failed bind and returns: find out here, with a clear error
-        std::net::TcpListener::bind(("0.0.0.0", port)).map_err(|e| Error::ConfigKey {
-            file: None,
-            key: "orchestrator".into(),
-            msg: format!("cannot serve the orchestrator on port {port}: {e}"),
-        })?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Backend(format!("the orchestrator's runtime: {e}")))?;
-        std::thread::spawn(move || {
-            runtime.block_on(burn_collective::start_global_orchestrator(port));
-        });
-        Ok(())
     }
 }
 
@@ -256,7 +198,7 @@ pub fn gather_generation<B: FusedBackend>(
         Err(e) => return Err(e),
         Ok(g) => g.stats,
     };
-    if reducer.peer != PeerId::from(0) {
+    if reducer.local != 0 {
         return Ok(None);
     }
     let v = read_back(total, "the gathered rollout")?;
@@ -360,8 +302,8 @@ mod tests {
         assert_eq!(parse_port("10.0.0.1:29500").unwrap(), 29500);
         assert_eq!(parse_port("localhost:1").unwrap(), 1);
         for bad in ["10.0.0.1", ":80", "h:0", "h:70000", "ws://h:80", "h:x"] {
-            let e = port_of("node_address", bad).unwrap_err().to_string();
-            assert!(e.contains("node_address") && e.contains(bad), "{e}");
+            let e = parse_port(bad).unwrap_err();
+            assert!(e.contains(bad), "{e}");
         }
     }
 }

@@ -10,29 +10,31 @@
 //!   number of devices.
 //! - Update: device `k` runs micro-batches `k, k + n, ...` of the step, each normalised by the
 //!   counts of the whole step (`rl::loss`), so the **sum** of the devices' gradients is the
-//!   step's gradient: summed in buckets in module order (`rl::reduce`: Burn's collective, or
-//!   NCCL on CUDA), one more sum for the loss statistics, then every replica takes the same
+//!   step's gradient: summed in buckets in module order (`rl::reduce`: in device order on the
+//!   host, or NCCL on CUDA), one more sum for the loss statistics, then every replica takes the same
 //!   clipped AdamW step and they stay identical.
 //! - Several nodes (`rl::nodes`): the devices of every node are ranks of one run; each node
 //!   samples its ranks' shards and the nodes exchange them, so every node holds the rollout.
 //!
-//! With one device on one node nothing is spawned or registered: this is `grpo::update` and
-//! the plain sampler. The collective server is per backend type and per process: one
-//! data-parallel run at a time in a process.
+//! With one device on one node nothing is spawned: this is `grpo::update` and the plain
+//! sampler.
 
 use crate::fused::{FusedAutodiffBackend, FusedBackend};
-use burn::collective::{self, CollectiveConfig, PeerId};
 use burn::module::{AutodiffModule, Module};
 use burn::prelude::*;
 use burn::tensor::backend::{DeviceId, DeviceOps};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::grpo::{
     accumulate, apply, Accumulated, Part, Share, UpdateConfig, UpdateStats, UpdateSums,
 };
-use super::nodes::{ranks, Nodes};
+use super::mesh::Mesh;
+use super::nodes::{ranks, Place};
 use super::optim::PolicyOptimizer;
-use super::reduce::{device_ids, native_all_reduce, sum_gradients, NativeAllReduce, Reducer};
+use super::reduce::{
+    device_ids, native_all_reduce, sum_gradients, Group, NativeAllReduce, Reducer,
+};
 use super::shards::Gather;
 use super::threads::{join_all, DevicePools};
 use crate::error::{Error, Result};
@@ -69,86 +71,53 @@ pub fn check_devices<B: FusedBackend>(devices: &[B::Device]) -> Result<()> {
     Ok(())
 }
 
-fn collective_error(what: &str, e: collective::CollectiveError) -> Error {
-    Error::Backend(format!("data parallelism: {what}: {e:?}"))
-}
-
 /// The replicas of devices 1..n (device 0's model and optimizer stay with the caller), and
 /// how the devices sum their gradients.
 pub struct DataParallel<B: FusedAutodiffBackend> {
     devices: Vec<B::Device>,
     replicas: Vec<(CausalLm<B>, PolicyOptimizer<B>)>,
-    /// The other nodes of a multi-node run.
-    nodes: Option<Nodes>,
+    /// This node's place, in a multi-node run.
+    nodes: Option<Place>,
+    /// The devices' (and nodes') host sums.
+    group: Arc<Group>,
     /// The device library's all-reduce (NCCL), when the backend registered one and every
     /// device is in this process.
     native: Option<NativeAllReduce<B::InnerBackend>>,
-    /// Registered with the collective (to reset on drop).
-    registered: bool,
     /// The CPU threads of each local device for its rollout shards (`rl::threads`).
     pools: Arc<DevicePools>,
 }
 
 impl<B: FusedAutodiffBackend> DataParallel<B> {
     /// Fork `model` and `optim` onto `devices[1..]` (`devices[0]` is where `model` lives) and
-    /// set up the sums: the backend's native all-reduce on one node when it has one, else
-    /// every device registers with the collective (with the other nodes when `nodes` is set:
-    /// this returns once every node has registered). The caller has checked `devices` with
-    /// [`check_devices`] before writing anything.
+    /// set up the sums: the backend's native all-reduce on one node when it has one, else the
+    /// host sum (over the nodes of `mesh` too), whose waits for a device end after `timeout`.
+    /// The caller has checked `devices` with [`check_devices`] before writing anything.
     pub fn new(
         model: &CausalLm<B>,
         optim: &PolicyOptimizer<B>,
         devices: Vec<B::Device>,
-        nodes: Option<Nodes>,
+        mesh: Option<Arc<Mesh>>,
+        timeout: Duration,
     ) -> Result<Self> {
-        let n = devices.len();
-        let native = match nodes {
+        let native = match mesh {
             None => native_all_reduce::<B::InnerBackend>(),
             Some(_) => None,
         };
-        let registered = (n > 1 || nodes.is_some()) && native.is_none();
-        if registered {
-            collective::reset_collective::<B::InnerBackend>();
-            let config = match &nodes {
-                Some(nodes) => nodes.collective_config(n)?,
-                None => CollectiveConfig::default().with_num_devices(n),
-            };
-            // registration returns once every device has registered: one thread each
-            std::thread::scope(|s| {
-                let handles: Vec<_> = devices
-                    .iter()
-                    .enumerate()
-                    .map(|(k, d)| {
-                        let config = config.clone();
-                        s.spawn(move || {
-                            collective::register::<B::InnerBackend>(
-                                PeerId::from(k),
-                                d.clone(),
-                                config,
-                            )
-                        })
-                    })
-                    .collect();
-                handles.into_iter().try_for_each(|h| {
-                    h.join()
-                        .map_err(|_| {
-                            Error::Backend("data parallelism: registration panicked".into())
-                        })?
-                        .map_err(|e| collective_error("registering the devices", e))
-                })
-            })?;
-        }
+        let nodes = mesh.as_ref().map(|m| Place {
+            count: m.count,
+            rank: m.rank,
+        });
         let replicas = devices[1..]
             .iter()
             .map(|d| (model.clone().fork(d), optim.clone()))
             .collect();
         Ok(Self {
             pools: DevicePools::new(devices.len())?,
+            group: Arc::new(Group::new(devices.len(), mesh, timeout)),
             devices,
             replicas,
             nodes,
             native,
-            registered,
         })
     }
 
@@ -160,7 +129,8 @@ impl<B: FusedAutodiffBackend> DataParallel<B> {
     /// Local device `k`'s end of the sums.
     fn reducer(&self, k: usize) -> Reducer<B::InnerBackend> {
         Reducer {
-            peer: PeerId::from(k),
+            local: k,
+            group: Arc::clone(&self.group),
             native: self.native.map(|f| (f, device_ids(&self.devices))),
         }
     }
@@ -252,19 +222,11 @@ impl<B: FusedAutodiffBackend> DataParallel<B> {
 impl<B: FusedAutodiffBackend> DataParallel<B> {
     /// The exchange of rollouts between nodes, in a multi-node run.
     pub fn gather(&self) -> Option<Gather<B::InnerBackend>> {
-        let nodes = self.nodes.clone()?;
+        let nodes = self.nodes?;
         Some(Gather {
             nodes,
             reducers: self.reducers(),
         })
-    }
-}
-
-impl<B: FusedAutodiffBackend> Drop for DataParallel<B> {
-    fn drop(&mut self) {
-        if self.registered {
-            collective::reset_collective::<B::InnerBackend>();
-        }
     }
 }
 
@@ -340,8 +302,7 @@ mod tests {
     type AB = Autodiff<crate::TestBackend>;
 
     /// Three devices, two micro-batches: device 2 runs none and all-reduces zeros; the step
-    /// equals one device's, and the replicas stay identical. (The only test of this binary
-    /// that registers with the collective server, which is per process.)
+    /// equals one device's, and the replicas stay identical.
     #[test]
     fn three_devices_step_like_one() {
         let config = ModelConfig::new(32, 16, 32, 2, 4, 2, true);
@@ -401,7 +362,14 @@ mod tests {
         let (alone, one) = update(model.clone(), &mut optim, &parts, &cfg, 1e-2, &dev).unwrap();
 
         let mut optim = adamw::<AB, _>(&adam);
-        let mut dp = DataParallel::new(&model, &optim, devices(&dev, 3), None).unwrap();
+        let mut dp = DataParallel::new(
+            &model,
+            &optim,
+            devices(&dev, 3),
+            None,
+            Duration::from_secs(60),
+        )
+        .unwrap();
         let (split, three) = dp
             .update(model.clone(), &mut optim, &parts, &cfg, 1e-2)
             .unwrap();

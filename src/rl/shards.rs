@@ -7,7 +7,7 @@ use crate::fused::FusedBackend;
 use burn::prelude::*;
 use std::sync::Arc;
 
-use super::nodes::{gather_generation, ranks, Layout, Nodes};
+use super::nodes::{gather_generation, ranks, Layout, Place};
 use super::reduce::Reducer;
 use super::rollout::{draw_config, Draw, Sampler};
 use super::threads::join_all;
@@ -19,7 +19,7 @@ use crate::text::tokenizer::Tokenizer;
 
 /// A multi-node rollout's exchange: this node's place, every local device's end of the sum.
 pub struct Gather<B: Backend> {
-    pub nodes: Nodes,
+    pub nodes: Place,
     pub reducers: Vec<Reducer<B>>,
 }
 

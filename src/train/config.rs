@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::optim_config::OptimConfig;
-use super::overrides::{parse_table, refuse_moved};
+use super::overrides::{parse_table, refuse_moved, refuse_replaced};
 use super::trl_keys::{refuse_unsupported, rename_aliases};
 pub use crate::algo::Algorithm;
 use crate::algo::{Sections, Shared, SharedKeys};
@@ -24,7 +24,7 @@ use crate::model::lora::{LoraConfig, LORA_TARGETS};
 use crate::reward::RewardConfig;
 use crate::rl::advantage::ScaleRewards;
 use crate::rl::loss::{ImportanceSampling, LossParams, LossType};
-use crate::rl::nodes::Nodes;
+use crate::rl::mesh::NodeSpec;
 use crate::sections::take_flat;
 use crate::text::template::PAPER_GUIDE_PHRASES;
 
@@ -136,14 +136,20 @@ pub struct TrainConfig {
     /// `per_device_train_batch_size × steps_per_generation × num_nodes × num_devices`
     /// completions. Every node is started with the same config and its own `node_rank`.
     pub num_nodes: usize,
-    /// This node's rank, `0..num_nodes`; node 0 also serves the orchestrator.
+    /// This node's rank, `0..num_nodes`; node 0 listens on `rendezvous`.
     pub node_rank: usize,
-    /// `host:port` where node 0 serves burn-collective's orchestrator (every node gives the
-    /// same). Needed when `num_nodes > 1`.
-    pub orchestrator: String,
-    /// `host:port` where this node serves its tensors to the others (reachable from them).
-    /// Needed when `num_nodes > 1`.
-    pub node_address: String,
+    /// `host:port` of node 0, the same on every node (torchrun's `--rdzv-endpoint`): node 0
+    /// listens there — on that address only, until every node has joined — and the others
+    /// connect to it. Needed when `num_nodes > 1`.
+    pub rendezvous: String,
+    /// A file holding the run's shared secret (readable by its owner only, 16 bytes or more),
+    /// with which every node proves it belongs to the run. Without it, the secret is taken
+    /// from the `MGRPO_NODE_SECRET` environment variable. Needed when `num_nodes > 1`.
+    pub node_secret_file: String,
+    /// The longest wait, in seconds, for another node's progress (joining, or its part of a
+    /// sum): a node dead, stopped or unreachable for longer stops every node, naming it.
+    /// Above any step's imbalance between nodes (evaluation included).
+    pub node_timeout_s: f64,
     /// LoRA rank (PEFT's `r`): 0 trains every weight; > 0 freezes them and trains adapters on
     /// `lora_target_modules` (see `model::lora`). The final model is saved merged, the adapter
     /// in PEFT's layout next to it.
@@ -243,8 +249,9 @@ impl Default for TrainConfig {
             num_devices: 1,
             num_nodes: 1,
             node_rank: 0,
-            orchestrator: String::new(),
-            node_address: String::new(),
+            rendezvous: String::new(),
+            node_secret_file: String::new(),
+            node_timeout_s: 900.0,
             lora_r: 0,
             lora_alpha: 16.0,
             lora_target_modules: LORA_TARGETS.map(String::from).to_vec(),
@@ -285,6 +292,7 @@ impl TrainConfig {
     pub fn from_toml(text: &str, path: &Path, overrides: &[String]) -> Result<Self> {
         let mut table = parse_table(text, path, overrides)?;
         refuse_moved(&table, MOVED).map_err(|e| Error::config(path, e))?;
+        refuse_replaced(&table, REPLACED).map_err(|e| Error::config(path, e))?;
         refuse_unsupported(&table).map_err(|e| Error::config(path, e))?;
         rename_aliases(&mut table).map_err(|e| e.at(path))?;
         // a method's TRL config may default a shared key otherwise (RLOO's `beta`)
@@ -360,14 +368,18 @@ impl TrainConfig {
         self.num_devices * self.num_nodes
     }
 
-    /// This node's place among the others, in a multi-node run.
-    pub fn nodes(&self) -> Option<Nodes> {
-        (self.num_nodes > 1).then(|| Nodes {
+    /// How this node joins the others, in a multi-node run (the secret read now).
+    pub fn nodes(&self) -> Result<Option<NodeSpec>> {
+        if self.num_nodes <= 1 {
+            return Ok(None);
+        }
+        Ok(Some(NodeSpec {
             count: self.num_nodes,
             rank: self.node_rank,
-            orchestrator: self.orchestrator.clone(),
-            address: self.node_address.clone(),
-        })
+            rendezvous: self.rendezvous.clone(),
+            secret: super::secret::read(&self.node_secret_file)?,
+            timeout: std::time::Duration::from_secs_f64(self.node_timeout_s),
+        }))
     }
 
     /// Prompts sampled per step, over all devices.
@@ -475,6 +487,12 @@ impl TrainConfig {
             .unwrap_or_else(|| PAPER_GUIDE_PHRASES[0].to_string())
     }
 }
+
+/// Keys of burn-collective's multi-node engine, which TCP connections to node 0 replaced.
+const REPLACED: &[(&str, &str)] = &[
+    ("orchestrator", "node 0's host:port is now `rendezvous` (see \"Several machines\")"),
+    ("node_address", "the nodes now connect to node 0 only (`rendezvous`)"),
+];
 
 const MOVED: &[(&str, &str)] = &[
     ("guide_phrases", "[mgrpo] guide_phrases"),

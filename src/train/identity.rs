@@ -72,8 +72,8 @@ pub fn record(run: &Path, resolved: &TrainConfig, toml: &str) -> Result<()> {
     write_atomic(&run.join(IDENTITY), text.as_bytes())
 }
 
-/// The keys (dotted) whose values differ between two TOML documents, with both values.
-pub fn differences(was: &str, now: &str) -> Vec<String> {
+/// A TOML document's values by dotted key (`reward.funcs`); nothing for text that is not TOML.
+fn flatten(text: &str) -> BTreeMap<String, String> {
     fn flat(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
         match v {
             toml::Value::Table(t) => {
@@ -91,13 +91,70 @@ pub fn differences(was: &str, now: &str) -> Vec<String> {
             }
         }
     }
-    let parse = |s: &str| -> BTreeMap<String, String> {
-        let mut out = BTreeMap::new();
-        if let Ok(t) = s.parse::<toml::Table>() {
-            flat("", &toml::Value::Table(t), &mut out);
-        }
-        out
+    let mut out = BTreeMap::new();
+    if let Ok(t) = text.parse::<toml::Table>() {
+        flat("", &toml::Value::Table(t), &mut out);
+    }
+    out
+}
+
+/// Keys that may differ between the nodes of a run: where each node keeps its files, its
+/// rank, how it reaches node 0 and how long it waits. The files' contents are compared
+/// instead ([`node_identity`]).
+const NODE_LOCAL: &[&str] = &[
+    "model",
+    "dataset",
+    "eval_dataset",
+    "output_dir",
+    "node_rank",
+    "node_secret_file",
+    "node_timeout_s",
+    "rendezvous",
+];
+
+/// What must be the same on every node of a multi-node run, by name: every key of the
+/// resolved config but the node-local ones, and the sha256 of the model's files (its config
+/// and weights), the dataset's and the evaluation set's.
+pub fn node_identity(cfg: &TrainConfig) -> Result<BTreeMap<String, String>> {
+    let mut out = flatten(&cfg.to_toml()?);
+    out.retain(|k, _| !NODE_LOCAL.contains(&k.as_str()));
+    let digest = |files: Vec<FileHash>| {
+        files
+            .iter()
+            .map(|f| format!("{} bytes, sha256 {}…", f.bytes, &f.sha256[..16]))
+            .collect::<Vec<_>>()
+            .join("; ")
     };
+    for (key, files) in inputs(cfg)? {
+        out.insert(format!("{key} (contents)"), digest(files));
+    }
+    let mut weights: Vec<std::path::PathBuf> = std::fs::read_dir(&cfg.model)
+        .map_err(|e| Error::io(&cfg.model, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            name == "config.json" || name.ends_with(".safetensors")
+        })
+        .collect();
+    weights.sort();
+    for path in weights {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let hash = FileHash {
+            bytes: std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len(),
+            sha256: sha256(&path)?,
+            path,
+        };
+        out.insert(
+            format!("model/{} (contents)", name.unwrap_or_default()),
+            digest(vec![hash]),
+        );
+    }
+    Ok(out)
+}
+
+/// The keys (dotted) whose values differ between two TOML documents, with both values.
+pub fn differences(was: &str, now: &str) -> Vec<String> {
+    let parse = flatten;
     let (a, b) = (parse(was), parse(now));
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
     keys.sort();

@@ -16,6 +16,8 @@ mod optim_config;
 pub(crate) mod order;
 mod overrides;
 mod ppo_step;
+pub(crate) mod nodes;
+mod secret;
 mod setup;
 pub mod sft;
 pub(crate) mod star;
@@ -33,7 +35,7 @@ pub use trainer::Trainer;
 
 use crate::error::{Error, Result};
 use crate::metrics::{Progress, StepMetrics};
-use crate::run::interrupt::{self, Interrupt};
+use crate::run::interrupt;
 
 /// How to run `mgrpo train`.
 #[derive(Debug, Clone)]
@@ -69,6 +71,21 @@ pub fn train<B: FusedAutodiffBackend>(
     device: &B::Device,
 ) -> Result<TrainSummary> {
     let mut trainer = Trainer::<B>::new(opts, device)?;
+    let out = run_steps(opts, &mut trainer);
+    if let (Err(e), Some(mesh)) = (&out, trainer.mesh()) {
+        // the other nodes learn why this one stops (an interrupt is agreed on, not an error)
+        if !matches!(e, Error::Interrupted { .. } | Error::Node { .. }) {
+            mesh.abort(&e.to_string());
+        }
+    }
+    out
+}
+
+/// The steps of a run set up in `trainer`, to its end or its stop.
+fn run_steps<B: FusedAutodiffBackend>(
+    opts: &TrainOptions,
+    trainer: &mut Trainer<'_, B>,
+) -> Result<TrainSummary> {
     if trainer.state.step == 0 {
         trainer.evaluate()?;
     }
@@ -89,8 +106,10 @@ pub fn train<B: FusedAutodiffBackend>(
         if trainer.eval_due() {
             trainer.evaluate()?;
         }
-        // a signal stops the run here, at a step boundary, as `--stop-after` would
-        let interrupted = interrupt::requested().filter(|_| !trainer.done());
+        // a signal stops the run here, at a step boundary, as `--stop-after` would (every node
+        // of a multi-node run at the same step, whichever got the signal)
+        let local = interrupt::requested().filter(|_| !trainer.done());
+        let interrupted = nodes::agree_stop(trainer.mesh(), local)?;
         let stop_now = opts.stop_after == Some(m.step) || interrupted.is_some();
         let saved = match trainer.save_due() || stop_now {
             true => Some(trainer.save_checkpoint()?),
@@ -99,7 +118,7 @@ pub fn train<B: FusedAutodiffBackend>(
         last = Some(m);
         if let (Some(i), Some(saved)) = (interrupted, saved) {
             progress.finish();
-            return Err(interrupted_error(i, &trainer, &saved, &opts.run_dir));
+            return Err(interrupted_error(i, trainer, &saved, &opts.run_dir));
         }
         if stop_now {
             break;
@@ -125,17 +144,17 @@ pub fn train<B: FusedAutodiffBackend>(
 
 /// What an interrupted run tells the user: where it stopped and how to go on.
 fn interrupted_error<B: FusedAutodiffBackend>(
-    i: Interrupt,
+    i: nodes::Stop,
     trainer: &Trainer<'_, B>,
     checkpoint: &Path,
     run: &Path,
 ) -> Error {
     Error::Interrupted {
-        signal: i.signal,
+        signal: i.interrupt.signal,
         msg: format!(
             "interrupted by {} after step {} of {}; checkpoint {}; continue with: mgrpo train \
              --resume {}",
-            i.name(),
+            i.by,
             trainer.state.step,
             trainer.total,
             checkpoint.display(),

@@ -34,6 +34,17 @@ pub(crate) fn refuse_moved(
     }
 }
 
+/// Refuse a key that is gone (`gone`: old key, what replaced it).
+pub(crate) fn refuse_replaced(
+    table: &toml::Table,
+    gone: &[(&str, &str)],
+) -> std::result::Result<(), String> {
+    match gone.iter().find(|(old, _)| table.contains_key(*old)) {
+        Some((old, why)) => Err(format!("key `{old}` is gone: {why}")),
+        None => Ok(()),
+    }
+}
+
 /// Set `a.b.c = value` in `table`, creating the tables on the way (`reward.format_weight`).
 /// The error is the part of the key that names a value, not a table.
 fn set_dotted<'k>(

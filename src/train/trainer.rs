@@ -6,6 +6,8 @@
 use crate::fused::FusedAutodiffBackend;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
 
 use burn::module::AutodiffModule;
 
@@ -24,6 +26,7 @@ use crate::model::lora::LoraConfig;
 use crate::model::{load_adapter, load_weights, save_adapter, save_model, Precision};
 use crate::model::{CausalLm, SaveOptions};
 use crate::rl::grpo::UpdateConfig;
+use crate::rl::mesh::Mesh;
 use crate::rl::optim::PolicyOptimizer;
 use crate::rl::parallel::{check_devices, devices, DataParallel};
 use crate::rl::schedule::Schedule;
@@ -41,6 +44,8 @@ pub struct Trainer<'a, B: FusedAutodiffBackend> {
     pub(super) model: Option<CausalLm<B>>,
     pub(super) optim: PolicyOptimizer<B>,
     pub(super) dp: DataParallel<B>,
+    /// The other nodes, in a multi-node run.
+    pub(super) mesh: Option<Arc<Mesh>>,
     /// The frozen reference, in the compute dtype; only when the KL term exists (β > 0, or
     /// PPO's `kl_coef > 0`).
     pub(super) reference: Option<CausalLm<B::InnerBackend>>,
@@ -90,6 +95,8 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
             true => load_start::<B>(cfg, &setup.model_config, device)?,
             false => None,
         };
+        // every node agrees before any writes its run directory
+        let mesh = super::nodes::join(opts)?;
         let begun = begin::<B>(opts, &setup, total, &adam, lora.as_ref(), device)?;
         warn_trl_differences(cfg);
         eprintln!("{plan}");
@@ -108,7 +115,7 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
         if lora.is_some() {
             model = model.with_frozen_in(precision.dtype());
         }
-        let dp = data_parallel(cfg, &model, &begun.optim, device)?;
+        let dp = data_parallel(cfg, &model, &begun.optim, device, mesh.clone())?;
         let reference = match (cfg.needs_reference(), begun.synced_reference) {
             (false, _) => None,
             (true, Some(synced)) => Some(synced.to_precision(precision)),
@@ -127,6 +134,7 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
             model: Some(model),
             optim: begun.optim,
             dp,
+            mesh,
             reference,
             critic,
             precision,
@@ -191,8 +199,19 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
         periodic || step == self.total
     }
 
-    /// Checkpoint the current step.
+    /// The other nodes, in a multi-node run.
+    pub fn mesh(&self) -> Option<&Mesh> {
+        self.mesh.as_deref()
+    }
+
+    /// Checkpoint the current step (kept, in a multi-node run, once every node has).
     pub fn save_checkpoint(&self) -> Result<PathBuf> {
+        let dir = self.write_checkpoint()?;
+        super::nodes::confirm_checkpoint(self.mesh(), &dir)?;
+        Ok(dir)
+    }
+
+    fn write_checkpoint(&self) -> Result<PathBuf> {
         let spec = CheckpointSpec {
             run: self.run,
             config: &self.setup.model_config,
@@ -275,23 +294,18 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
     }
 }
 
-/// The replicas over `num_devices` devices (and, in a multi-node run, the orchestrator that
-/// joins this node to the others).
+/// The replicas over `num_devices` devices (summing with the other nodes through `mesh`, in
+/// a multi-node run).
 fn data_parallel<B: FusedAutodiffBackend>(
     cfg: &TrainConfig,
     model: &CausalLm<B>,
     optim: &PolicyOptimizer<B>,
     device: &B::Device,
+    mesh: Option<Arc<Mesh>>,
 ) -> Result<DataParallel<B>> {
-    let nodes = cfg.nodes();
-    if let Some(nodes) = &nodes {
-        nodes.start_orchestrator()?;
-        eprintln!(
-            "node {} of {}: waiting for every node at {}",
-            nodes.rank, nodes.count, nodes.orchestrator
-        );
-    }
-    let dp = DataParallel::new(model, optim, devices(device, cfg.num_devices), nodes)?;
+    let timeout = Duration::from_secs_f64(cfg.node_timeout_s);
+    let devices = devices(device, cfg.num_devices);
+    let dp = DataParallel::new(model, optim, devices, mesh, timeout)?;
     if cfg.world_size() > 1 {
         eprintln!("data parallel over {:?}", dp.devices());
     }

@@ -92,17 +92,21 @@ impl TrainConfig {
                 ),
             );
         }
+        if !(self.node_timeout_s >= 1.0 && self.node_timeout_s <= 604_800.0) {
+            return bad(
+                "node_timeout_s",
+                "must be between 1 and 604800 seconds (a week)",
+            );
+        }
         if self.num_nodes > 1 {
-            for (key, address) in [
-                ("orchestrator", &self.orchestrator),
-                ("node_address", &self.node_address),
-            ] {
-                if address.is_empty() {
-                    return bad(key, "missing: a multi-node run needs it (host:port)");
-                }
-                if let Err(e) = parse_port(address) {
-                    return bad(key, &e);
-                }
+            if self.rendezvous.is_empty() {
+                return bad(
+                    "rendezvous",
+                    "missing: a multi-node run needs node 0's host:port",
+                );
+            }
+            if let Err(e) = parse_port(&self.rendezvous) {
+                return bad("rendezvous", &e);
             }
         }
         Ok(())
