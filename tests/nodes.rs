@@ -1,15 +1,35 @@
-//! Multi-node training (`num_nodes`, burn-collective's global orchestrator) as two `mgrpo
-//! train` processes over loopback, one device each: they train exactly like one process with
-//! two devices — the same rollouts (each node samples its shard and the nodes exchange them),
-//! the same summed gradients, the same weights on both nodes.
+//! Multi-node training (`num_nodes`, `rl::mesh`) as several `mgrpo train` processes over
+//! loopback, launched as README's "Several machines" says: the same config, secret file and
+//! `rendezvous` on every node, its own `node_rank`, and the one command that starts the run
+//! and continues it (`--resume`).
+//! - N nodes of one device train bit for bit like one process with N devices (N = 2, 3).
+//! - Strangers (a bare connection, junk, a wrong handshake, a node with another secret) are
+//!   refused while node 0 waits, and nothing listens once the run has started.
+//! - A node killed or stopped at a random step stops every other node within the timeout,
+//!   each naming it; SIGTERM on any node stops all at one step with one checkpoint each, and
+//!   the resumed nodes end bit-identical to an uninterrupted run.
+//! - Nodes that disagree (config, count, rank, step) never start, and write nothing.
 
 mod common;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{fails, run_config, step_values};
+
+/// The runs of this file one at a time: several nodes each, on a 2-core machine, with
+/// timeouts of a few seconds.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+const CONFIG: &str = "configs/copy-grpo.toml";
 
 /// A port nothing listens on now.
 fn free_port() -> u16 {
@@ -17,68 +37,13 @@ fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-fn sets(extra: &[String]) -> Vec<String> {
-    extra
-        .iter()
-        .flat_map(|s| ["--set".to_string(), s.clone()])
-        .collect()
-}
-
-/// Both nodes of a run, started side by side; each must finish within the deadline.
-fn two_nodes(config: &str, base: &[&str], runs: [&Path; 2]) {
-    let (orchestrator, ports) = (free_port(), [free_port(), free_port()]);
-    let mut children: Vec<_> = (0..2)
-        .map(|rank| {
-            let mut extra: Vec<String> = base.iter().map(|s| s.to_string()).collect();
-            extra.extend([
-                "num_nodes=2".to_string(),
-                format!("node_rank={rank}"),
-                format!("orchestrator=127.0.0.1:{orchestrator}"),
-                format!("node_address=127.0.0.1:{}", ports[rank]),
-            ]);
-            let mut args = vec![
-                "train".to_string(),
-                "--config".into(),
-                config.into(),
-                "--out".into(),
-                runs[rank].to_str().unwrap().into(),
-            ];
-            args.extend(sets(&extra));
-            Command::new(env!("CARGO_BIN_EXE_mgrpo"))
-                .args(&args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let mut done = [false, false];
-    while done.iter().any(|d| !d) {
-        for (k, c) in children.iter_mut().enumerate() {
-            if !done[k] {
-                if let Some(status) = c.try_wait().unwrap() {
-                    done[k] = true;
-                    if !status.success() {
-                        let mut err = String::new();
-                        use std::io::Read;
-                        c.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-                        for c in &mut children {
-                            let _ = c.kill();
-                        }
-                        panic!("node {k} failed: {err}");
-                    }
-                }
-            }
-        }
-        if Instant::now() > deadline {
-            for c in &mut children {
-                let _ = c.kill();
-            }
-            panic!("the two nodes did not finish within 300 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// A secret file as README says to make one (owner-only).
+fn secret_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let f = dir.join(name);
+    std::fs::write(&f, text).unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    f
 }
 
 fn weights(run: &Path) -> Vec<u8> {
@@ -86,40 +51,489 @@ fn weights(run: &Path) -> Vec<u8> {
     std::fs::read(&model).unwrap_or_else(|e| panic!("{}: {e}", model.display()))
 }
 
-#[test]
-fn two_nodes_train_like_one_process_with_two_devices() {
-    let tmp = tempfile::tempdir().unwrap();
-    for (config, base) in [
-        ("configs/copy-grpo.toml", vec!["max_steps=4", "beta=0.04"]),
-        ("configs/copy-mgrpo.toml", vec!["max_steps=2"]),
-    ] {
-        let name = Path::new(config).file_stem().unwrap().to_str().unwrap();
-        let one = tmp.path().join(format!("{name}-devices"));
-        let nodes = [
-            tmp.path().join(format!("{name}-node0")),
-            tmp.path().join(format!("{name}-node1")),
+/// One node of a run being launched.
+struct Launch<'a> {
+    config: &'a str,
+    count: usize,
+    port: u16,
+    secret: &'a Path,
+    sets: Vec<String>,
+}
+
+/// A started node: its process and where its stderr goes.
+struct Node {
+    rank: usize,
+    child: Child,
+    log: PathBuf,
+    status: Option<ExitStatus>,
+}
+
+impl Node {
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, sig: i32) {
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Launch<'_> {
+    /// README's command for node `rank`, writing to `run`.
+    fn start(&self, rank: usize, run: &Path) -> Node {
+        let mut args: Vec<String> = vec![
+            "train".into(),
+            "--config".into(),
+            self.config.into(),
+            "--out".into(),
+            run.to_str().unwrap().into(),
+            "--resume".into(),
         ];
-        let mut a: Vec<String> = base.iter().map(|s| s.to_string()).collect();
-        a.push("num_devices=2".into());
-        let a = sets(&a);
-        run_config(
-            "train",
-            config,
-            &one,
-            &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        let mut sets = vec![
+            format!("num_nodes={}", self.count),
+            format!("node_rank={rank}"),
+            format!("rendezvous=127.0.0.1:{}", self.port),
+            format!("node_secret_file={}", self.secret.display()),
+        ];
+        sets.extend(self.sets.iter().cloned());
+        for s in sets {
+            args.extend(["--set".into(), s]);
+        }
+        let log = PathBuf::from(format!("{}.stderr", run.display()));
+        let child = Command::new(env!("CARGO_BIN_EXE_mgrpo"))
+            .args(&args)
+            .env_remove("MGRPO_NODE_SECRET")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Node {
+            rank,
+            child,
+            log,
+            status: None,
+        }
+    }
+
+    fn start_all(&self, runs: &[PathBuf]) -> Vec<Node> {
+        (0..self.count).map(|r| self.start(r, &runs[r])).collect()
+    }
+}
+
+/// Wait for every node to exit, at most `limit`; returns when each did.
+fn wait_all(nodes: &mut [Node], limit: Duration) -> Vec<Duration> {
+    let t0 = Instant::now();
+    let mut when = vec![Duration::ZERO; nodes.len()];
+    while nodes.iter().any(|n| n.status.is_none()) {
+        for (k, n) in nodes.iter_mut().enumerate() {
+            if n.status.is_none() {
+                if let Some(s) = n.child.try_wait().unwrap() {
+                    n.status = Some(s);
+                    when[k] = t0.elapsed();
+                }
+            }
+        }
+        if t0.elapsed() > limit {
+            let logs: Vec<String> = nodes.iter().map(|n| n.stderr()).collect();
+            panic!("the nodes did not all exit within {limit:?}: {logs:#?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    when
+}
+
+fn assert_all_succeeded(nodes: &[Node]) {
+    for n in nodes {
+        assert!(
+            n.status.unwrap().success(),
+            "node {} failed: {}",
+            n.rank,
+            n.stderr()
         );
-        two_nodes(config, &base, [&nodes[0], &nodes[1]]);
+    }
+}
+
+/// Wait until `run` has logged at least `steps` steps (the node is training).
+fn wait_for_steps(run: &Path, steps: usize, node: &mut Node) {
+    let t0 = Instant::now();
+    loop {
+        let n = std::fs::read_to_string(run.join("metrics.jsonl"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if n >= steps {
+            return;
+        }
+        if let Some(s) = node.child.try_wait().unwrap() {
+            panic!("node {} exited ({s}) before step {steps}: {}", node.rank, node.stderr());
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "no step {steps}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A reproducible "random" point: xorshift from `seed`, in `lo..hi`.
+fn pick(seed: &mut u64, lo: usize, hi: usize) -> usize {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    lo + (*seed % (hi - lo) as u64) as usize
+}
+
+fn sets(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// One process with `devices` devices: the reference a run over nodes must equal.
+fn one_process(config: &str, out: &Path, devices: usize, base: &[&str]) {
+    let mut a: Vec<String> = base.iter().map(|s| format!("--set={s}")).collect();
+    a.push(format!("--set=num_devices={devices}"));
+    run_config(
+        "train",
+        config,
+        out,
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+}
+
+#[test]
+fn two_and_three_nodes_train_like_one_process() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = secret_file(tmp.path(), "secret", "correct horse battery staple\n");
+    for (config, count, base) in [
+        (CONFIG, 2, vec!["max_steps=4", "beta=0.04"]),
+        (CONFIG, 3, vec!["max_steps=4", "beta=0.04"]),
+        ("configs/copy-mgrpo.toml", 2, vec!["max_steps=2"]),
+    ] {
+        let name = format!(
+            "{}-{count}",
+            Path::new(config).file_stem().unwrap().to_str().unwrap()
+        );
+        let one = tmp.path().join(format!("{name}-devices"));
+        one_process(config, &one, count, &base);
+        let runs: Vec<PathBuf> = (0..count)
+            .map(|r| tmp.path().join(format!("{name}-node{r}")))
+            .collect();
+        let launch = Launch {
+            config,
+            count,
+            port: free_port(),
+            secret: &secret,
+            sets: sets(&base),
+        };
+        let mut nodes = launch.start_all(&runs);
+        wait_all(&mut nodes, Duration::from_secs(300));
+        assert_all_succeeded(&nodes);
         let want = step_values(&one);
-        let steps: usize = base[0].trim_start_matches("max_steps=").parse().unwrap();
-        assert_eq!(want.len(), steps, "{name}: one metrics line per step");
-        for node in &nodes {
-            assert_eq!(step_values(node), want, "{name}: {}", node.display());
+        assert!(!want.is_empty());
+        for run in &runs {
+            assert_eq!(step_values(run), want, "{name}: {}", run.display());
             assert!(
-                weights(node) == weights(&one),
+                weights(run) == weights(&one),
                 "{name}: {} holds other weights",
-                node.display()
+                run.display()
             );
         }
+    }
+}
+
+/// The listening sockets on `port` in /proc/net/tcp{,6}: their local addresses (hex).
+fn listeners(port: u16) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // local address, remote address, state (0A = LISTEN)
+            if cols.len() > 3 && cols[3] == "0A" {
+                if let Some((addr, p)) = cols[1].split_once(':') {
+                    if u16::from_str_radix(p, 16) == Ok(port) {
+                        out.push(addr.to_string());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn strangers_are_refused_and_nothing_listens_once_the_run_starts() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = secret_file(tmp.path(), "secret", "correct horse battery staple\n");
+    let other = secret_file(tmp.path(), "other", "another secret, not this run's\n");
+    let base = ["max_steps=200", "node_timeout_s=60"];
+    let one = tmp.path().join("one");
+    one_process(CONFIG, &one, 2, &base);
+    let port = free_port();
+    let launch = |secret: &Path, rank: usize, run: &Path| {
+        Launch {
+            config: CONFIG,
+            count: 2,
+            port,
+            secret,
+            sets: sets(&base),
+        }
+        .start(rank, run)
+    };
+    let runs = [tmp.path().join("node0"), tmp.path().join("node1")];
+    let node0 = launch(&secret, 0, &runs[0]);
+    let addr = format!("127.0.0.1:{port}");
+    let t0 = Instant::now();
+    let bare = loop {
+        if let Ok(s) = TcpStream::connect(&addr) {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "node 0 never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // node 0 listens on the rendezvous address only (127.0.0.1, not 0.0.0.0 or ::)
+    assert_eq!(listeners(port), vec!["0100007F".to_string()]);
+    // a bare connection, closed; junk; a handshake answered with a wrong proof
+    drop(bare);
+    let mut junk = TcpStream::connect(&addr).unwrap();
+    junk.write_all(b"GET /data HTTP/1.1\r\nHost: x\r\n\r\n\x00\xff\x01")
+        .unwrap();
+    let mut liar = TcpStream::connect(&addr).unwrap();
+    let mut head = [0u8; 12 + 32];
+    liar.read_exact(&mut head).unwrap();
+    assert_eq!(&head[..12], b"mgrpo-node/1");
+    liar.write_all(&[7u8; 64]).unwrap();
+    // a node of another run (another secret) trying to register as node 1
+    let impostor_run = tmp.path().join("impostor");
+    let mut impostor = launch(&other, 1, &impostor_run);
+    let status = impostor.child.wait().unwrap();
+    let err = impostor.stderr();
+    assert!(!status.success() && err.contains("node 0 at 127.0.0.1"), "{err}");
+    assert!(err.contains("secret"), "{err}");
+    assert!(!impostor_run.exists(), "the refused node wrote its run");
+    drop((junk, liar));
+    std::thread::sleep(Duration::from_millis(300));
+    // the real node 1 joins; once training runs, nothing listens: nobody else can join
+    let mut node1 = launch(&secret, 1, &runs[1]);
+    let mut node0 = node0;
+    wait_for_steps(&runs[0], 1, &mut node0);
+    assert!(listeners(port).is_empty(), "still listening");
+    assert!(TcpStream::connect(&addr).is_err());
+    assert!(node0.child.try_wait().unwrap().is_none(), "the run ended too soon to tell");
+    wait_for_steps(&runs[1], 1, &mut node1);
+    // the run is the one-process run
+    let mut nodes = vec![node0, node1];
+    wait_all(&mut nodes, Duration::from_secs(120));
+    assert_all_succeeded(&nodes);
+    for run in &runs {
+        assert!(weights(run) == weights(&one), "{}", run.display());
+    }
+    let log = nodes[0].stderr();
+    assert!(log.matches("refused a connection").count() >= 4, "{log}");
+    assert!(log.contains("failed authentication"), "{log}");
+    for n in &nodes {
+        assert!(!n.stderr().contains("panicked"), "{}", n.stderr());
+    }
+}
+
+#[test]
+fn a_dead_or_stopped_node_stops_every_other_node_naming_it() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = secret_file(tmp.path(), "secret", "correct horse battery staple\n");
+    let timeout = 5;
+    let mut seed = 0x5eed_1234_u64;
+    for (trial, (count, victim, sig, what)) in [
+        (2, 0, libc::SIGKILL, "kill"),
+        (2, 1, libc::SIGSTOP, "stop"),
+        (3, 0, libc::SIGSTOP, "stop"),
+        (3, 1, libc::SIGKILL, "kill"),
+        (3, 2, libc::SIGSTOP, "stop"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let to = format!("node_timeout_s={timeout}");
+        let launch = Launch {
+            config: CONFIG,
+            count,
+            port: free_port(),
+            secret: &secret,
+            sets: sets(&["max_steps=100000", "save_steps=0", &to]),
+        };
+        let runs: Vec<PathBuf> = (0..count)
+            .map(|r| tmp.path().join(format!("t{trial}-node{r}")))
+            .collect();
+        let mut nodes = launch.start_all(&runs);
+        let at = pick(&mut seed, 2, 40);
+        wait_for_steps(&runs[victim], at, &mut nodes[victim]);
+        nodes[victim].signal(sig);
+        let t0 = Instant::now();
+        let mut others: Vec<Node> = Vec::new();
+        let mut victim_node = None;
+        for n in nodes {
+            match n.rank == victim {
+                true => victim_node = Some(n),
+                false => others.push(n),
+            }
+        }
+        wait_all(&mut others, Duration::from_secs(timeout + 30));
+        let took = t0.elapsed();
+        for n in &others {
+            let err = n.stderr();
+            assert!(!n.status.unwrap().success(), "{what} {victim}: {err}");
+            let last = err.trim().lines().last().unwrap_or_default().to_string();
+            assert!(
+                last.contains(&format!("node {victim}")) && !err.contains("panicked"),
+                "{what} node {victim} of {count} at step {at}: node {} said: {err}",
+                n.rank
+            );
+        }
+        assert!(
+            took < Duration::from_secs(2 * timeout + 10),
+            "{what} {victim}: the others took {took:?}"
+        );
+        drop(victim_node);
+    }
+}
+
+#[test]
+fn sigterm_on_any_node_stops_all_at_one_checkpoint_and_they_resume_exactly() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = secret_file(tmp.path(), "secret", "correct horse battery staple\n");
+    let base = ["max_steps=60", "save_steps=0", "node_timeout_s=60"];
+    let mut seed = 0xfeed_beef_u64;
+    for (trial, (count, victim)) in [(2, 1), (3, 0), (3, 2)].into_iter().enumerate() {
+        let one = tmp.path().join(format!("t{trial}-one"));
+        one_process(CONFIG, &one, count, &base);
+        let launch = Launch {
+            config: CONFIG,
+            count,
+            port: free_port(),
+            secret: &secret,
+            sets: sets(&base),
+        };
+        let runs: Vec<PathBuf> = (0..count)
+            .map(|r| tmp.path().join(format!("t{trial}-node{r}")))
+            .collect();
+        let mut nodes = launch.start_all(&runs);
+        let at = pick(&mut seed, 1, 30);
+        wait_for_steps(&runs[victim], at, &mut nodes[victim]);
+        nodes[victim].signal(libc::SIGTERM);
+        wait_all(&mut nodes, Duration::from_secs(120));
+        // every node stopped at the same step, with one checkpoint of it
+        let mut stopped = Vec::new();
+        for (n, run) in nodes.iter().zip(&runs) {
+            let err = n.stderr();
+            assert_eq!(n.status.unwrap().code(), Some(143), "node {}: {err}", n.rank);
+            assert!(err.contains(&format!("SIGTERM on node {victim}")), "{err}");
+            let ckpts: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(ckpts.len(), 1, "node {}: {ckpts:?}", n.rank);
+            stopped.push(ckpts[0].clone());
+        }
+        assert!(stopped.iter().all(|s| *s == stopped[0]), "{stopped:?}");
+        assert_ne!(stopped[0], "step-000060", "stopped after the last step");
+        // the same command continues every node; they end as one process would have
+        let port = free_port();
+        let mut nodes = Launch { port, ..launch }.start_all(&runs);
+        wait_all(&mut nodes, Duration::from_secs(120));
+        assert_all_succeeded(&nodes);
+        for run in &runs {
+            assert_eq!(step_values(run), step_values(&one), "{}", run.display());
+            assert!(weights(run) == weights(&one), "{}", run.display());
+        }
+    }
+}
+
+/// Start `count` nodes as `sets_of(rank)` says; every one must fail, naming `needle`, and
+/// write no run directory.
+fn refused(tmp: &Path, name: &str, count: usize, ranks: &[usize], extra: &[&[&str]], needle: &str) {
+    let secret = secret_file(tmp, "secret", "correct horse battery staple\n");
+    let port = free_port();
+    let mut nodes: Vec<Node> = ranks
+        .iter()
+        .enumerate()
+        .map(|(k, &rank)| {
+            let mut s = sets(&["max_steps=4", "node_timeout_s=5"]);
+            s.extend(sets(extra[k]));
+            Launch {
+                config: CONFIG,
+                count,
+                port,
+                secret: &secret,
+                sets: s,
+            }
+            .start(rank, &tmp.join(format!("{name}-{k}")))
+        })
+        .collect();
+    wait_all(&mut nodes, Duration::from_secs(60));
+    for (k, n) in nodes.iter().enumerate() {
+        let err = n.stderr();
+        assert!(!n.status.unwrap().success(), "{name}: node {k} ran: {err}");
+        let last = err.trim().lines().last().unwrap_or_default();
+        assert!(last.contains(needle), "{name}: node {k} said: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(
+            !tmp.join(format!("{name}-{k}")).exists(),
+            "{name}: node {k} wrote its run"
+        );
+    }
+}
+
+#[test]
+fn nodes_that_disagree_never_start() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    refused(
+        t,
+        "lr",
+        2,
+        &[0, 1],
+        &[&[], &["learning_rate=0.02"]],
+        "learning_rate: 0.01 here, 0.02 there",
+    );
+    refused(t, "count", 2, &[0, 1], &[&[], &["num_nodes=3"]], "num_nodes = 3");
+    refused(t, "twice", 3, &[0, 1, 1], &[&[], &[], &[]], "node_rank = 1");
+    refused(t, "alone1", 2, &[1], &[&[]], "node 0 did not answer");
+    refused(t, "alone0", 2, &[0], &[&[]], "node(s) 1 did not join");
+
+    // nodes whose newest checkpoints differ are not resumed
+    let secret = secret_file(t, "secret", "correct horse battery staple\n");
+    let runs = [t.join("step-node0"), t.join("step-node1")];
+    let launch = Launch {
+        config: CONFIG,
+        count: 2,
+        port: free_port(),
+        secret: &secret,
+        sets: sets(&["max_steps=6", "save_steps=2"]),
+    };
+    let mut nodes = launch.start_all(&runs);
+    wait_all(&mut nodes, Duration::from_secs(120));
+    assert_all_succeeded(&nodes);
+    std::fs::remove_dir_all(runs[1].join("checkpoints/step-000006")).unwrap();
+    let mut nodes = Launch {
+        port: free_port(),
+        sets: sets(&["max_steps=8", "save_steps=2"]),
+        ..launch
+    }
+    .start_all(&runs);
+    wait_all(&mut nodes, Duration::from_secs(60));
+    for n in &nodes {
+        let err = n.stderr();
+        assert!(!n.status.unwrap().success(), "{err}");
+        assert!(
+            err.contains("node 1 starts from step 4, node 0 from step 6"),
+            "{err}"
+        );
     }
 }
 
@@ -128,22 +542,20 @@ fn bad_node_keys_fail_clearly() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     let out = out.to_str().unwrap();
-    let base = ["train", "--config", "configs/copy-grpo.toml", "--out", out];
+    let open = tmp.path().join("open");
+    std::fs::write(&open, "0123456789abcdef0123").unwrap();
+    let open_set = format!("node_secret_file={}", open.display());
+    let base = ["train", "--config", CONFIG, "--out", out];
+    let two = ["num_nodes=2", "rendezvous=127.0.0.1:5000"];
     for (sets, key) in [
         (vec!["num_nodes=0"], "num_nodes"),
         (vec!["num_nodes=2", "node_rank=2"], "node_rank"),
-        (
-            vec!["num_nodes=2", "node_address=127.0.0.1:5000"],
-            "orchestrator",
-        ),
-        (
-            vec![
-                "num_nodes=2",
-                "orchestrator=127.0.0.1:5000",
-                "node_address=127.0.0.1",
-            ],
-            "node_address",
-        ),
+        (vec!["num_nodes=2"], "rendezvous"),
+        (vec!["num_nodes=2", "rendezvous=127.0.0.1"], "rendezvous"),
+        (vec!["num_nodes=2", "orchestrator=127.0.0.1:5000"], "rendezvous"),
+        (vec!["node_timeout_s=0"], "node_timeout_s"),
+        (two.to_vec(), "node_secret_file"),
+        ([&two[..], &[open_set.as_str()]].concat(), "chmod 600"),
     ] {
         let mut args: Vec<&str> = base.to_vec();
         for s in &sets {

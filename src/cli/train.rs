@@ -86,13 +86,21 @@ pub fn train<B: super::args::Trainable>(a: TrainArgs, device: &B::Device) -> Res
             let stored = run_dir.join("config.resolved.toml");
             // `--resume` with no value: continue the run there is, checked against this config
             match resume.is_some() && stored.is_file() {
-                true => TrainOptions {
-                    config: TrainConfig::load(&stored, &[])?,
-                    run_dir,
-                    resume: true,
-                    stop_after: a.stop_after,
-                    expected: Some(config),
-                },
+                true => {
+                    let mut resumed = TrainConfig::load(&stored, &[])?;
+                    // how a node reaches the others may change between restarts (node 0 on
+                    // another machine); everything else must be what the run started with
+                    resumed.rendezvous.clone_from(&config.rendezvous);
+                    resumed.node_secret_file.clone_from(&config.node_secret_file);
+                    resumed.node_timeout_s = config.node_timeout_s;
+                    TrainOptions {
+                        config: resumed,
+                        run_dir,
+                        resume: true,
+                        stop_after: a.stop_after,
+                        expected: Some(config),
+                    }
+                }
                 false => TrainOptions {
                     config,
                     run_dir,

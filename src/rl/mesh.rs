@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::wire::{Link, Tag};
+use super::wire::{Link, Tag, STOPPED};
 use crate::error::{Error, Result};
 
 /// How long a connection to node 0 may take to authenticate and say who it is (a silent
@@ -79,6 +79,8 @@ pub struct Mesh {
     pub count: usize,
     /// Node 0: nodes 1.. in rank order; another node: node 0.
     links: Vec<Mutex<Link>>,
+    /// How often node 0 tells the nodes waiting for a total that it is alive.
+    beat: Duration,
 }
 
 fn node_error(rank: usize, msg: impl Into<String>) -> Error {
@@ -130,6 +132,7 @@ impl Mesh {
             rank: spec.rank,
             count: spec.count,
             links,
+            beat: (spec.timeout / 4).min(Duration::from_secs(5)),
         })
     }
 
@@ -141,7 +144,14 @@ impl Mesh {
             let sent = link.send(Tag::Data, bytemuck::cast_slice(buf));
             return sent
                 .and_then(|_| link.recv_data(bytemuck::cast_slice_mut(buf)))
-                .map_err(|why| node_error(self.rank, format!("node 0 {why} while {what}")));
+                .map_err(|why| {
+                    let msg = match why.starts_with(STOPPED) {
+                        // node 0's reason says what it was doing
+                        true => format!("node 0 {why}"),
+                        false => format!("node 0 {why} while {what}"),
+                    };
+                    node_error(self.rank, msg)
+                });
         }
         let received: Vec<std::result::Result<Vec<f32>, String>> = std::thread::scope(|s| {
             let handles: Vec<_> = self
@@ -156,6 +166,20 @@ impl Mesh {
                     })
                 })
                 .collect();
+            // the nodes that delivered wait for the total: tell them node 0 is alive, so
+            // that only node 0's timeout decides which node is late
+            let mut told = Instant::now();
+            while !handles.iter().all(|h| h.is_finished()) {
+                std::thread::sleep(Duration::from_millis(10));
+                if told.elapsed() >= self.beat {
+                    for (l, h) in self.links.iter().zip(&handles) {
+                        if h.is_finished() {
+                            let _ = lock(l).send(Tag::Wait, &[]);
+                        }
+                    }
+                    told = Instant::now();
+                }
+            }
             handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|_| Err("panicked".into())))

@@ -146,7 +146,11 @@ impl Group {
             let total = self.add(parts, what);
             let mut r = self.lock();
             r.adding = false;
-            r.total = Some(Arc::new(total.map_err(|e| e.to_string())));
+            r.total = Some(Arc::new(total.map_err(|e| match e {
+                // the other devices say the same, without the node's prefix twice
+                Error::Node { msg, .. } | Error::Backend(msg) => msg,
+                e => e.to_string(),
+            })));
             self.changed.notify_all();
             return self.take(r);
         }

@@ -35,6 +35,8 @@ pub enum Tag {
     Data = 3,
     /// The run is over: the reason (UTF-8), to print.
     Abort = 4,
+    /// Node 0 is alive, still waiting for another node's part of a sum (no payload).
+    Wait = 5,
 }
 
 impl Tag {
@@ -44,10 +46,14 @@ impl Tag {
             2 => Tag::Welcome,
             3 => Tag::Data,
             4 => Tag::Abort,
+            5 => Tag::Wait,
             _ => return None,
         })
     }
 }
+
+/// How an error that is the other side's `Abort` begins.
+pub const STOPPED: &str = "stopped the run: ";
 
 /// Why a connection failed, in words for the user.
 pub type WireError = String;
@@ -189,16 +195,21 @@ impl Link {
         Ok((tag, payload))
     }
 
-    /// Receive a `Data` frame of exactly `out.len()` bytes into `out`; the peer's `Abort`
-    /// becomes its reason.
+    /// Receive a `Data` frame of exactly `out.len()` bytes into `out` (past any `Wait`); the
+    /// peer's `Abort` becomes its reason, starting with [`STOPPED`].
     pub fn recv_data(&mut self, out: &mut [u8]) -> Result<(), WireError> {
-        let (tag, len) = self.head(out.len())?;
+        let (tag, len) = loop {
+            match self.head(out.len())? {
+                (Tag::Wait, 0) => continue,
+                other => break other,
+            }
+        };
         match tag {
             Tag::Data if len == out.len() => self.read_raw(out),
             Tag::Abort => {
                 let mut why = vec![0u8; len];
                 self.read_raw(&mut why)?;
-                Err(format!("stopped: {}", String::from_utf8_lossy(&why)))
+                Err(format!("{STOPPED}{}", String::from_utf8_lossy(&why)))
             }
             _ => Err(format!(
                 "sent a {tag:?} frame of {len} bytes where {} bytes of data were due (the \
@@ -208,10 +219,26 @@ impl Link {
         }
     }
 
-    /// Tell the peer why the run ends (best effort: it may be gone already).
+    /// Tell the peer why the run ends (best effort: it may be gone already), and make sure
+    /// it can read it: closing a socket with unread data sends a reset, which discards what
+    /// the peer has not read yet. So the write side is shut and what the peer still sends is
+    /// read and dropped until it closes (at most a second).
     pub fn abort(&mut self, why: &str) {
-        self.stream.set_write_timeout(Some(Duration::from_secs(2))).ok();
-        let _ = self.send(Tag::Abort, why.as_bytes());
+        let short = Some(Duration::from_secs(1));
+        self.stream.set_write_timeout(short).ok();
+        if self.send(Tag::Abort, why.as_bytes()).is_err() {
+            return;
+        }
+        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        self.stream.set_read_timeout(short).ok();
+        let until = std::time::Instant::now() + Duration::from_secs(1);
+        let mut sink = [0u8; 1 << 16];
+        while std::time::Instant::now() < until {
+            match self.stream.read(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
     }
 }
 

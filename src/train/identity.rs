@@ -98,6 +98,10 @@ fn flatten(text: &str) -> BTreeMap<String, String> {
     out
 }
 
+/// Keys a restart may change (`train --resume` takes them from the command line): how a node
+/// reaches the others.
+pub const LAUNCH: &[&str] = &["rendezvous", "node_secret_file", "node_timeout_s"];
+
 /// Keys that may differ between the nodes of a run: where each node keeps its files, its
 /// rank, how it reaches node 0 and how long it waits. The files' contents are compared
 /// instead ([`node_identity`]).
@@ -201,7 +205,9 @@ pub fn check(run: &Path, cfg: &TrainConfig, given: Option<&str>) -> Result<()> {
         )));
     }
     if let Some(given) = given {
-        let changed = differences(&id.config, given);
+        let mut changed = differences(&id.config, given);
+        // a node of a multi-node run may reach the others otherwise after a restart
+        changed.retain(|d| !LAUNCH.iter().any(|k| d.starts_with(&format!("{k}: "))));
         if !changed.is_empty() {
             return Err(Error::Invalid(format!(
                 "{}: this run was started with another config ({}); --resume continues a run \
