@@ -171,7 +171,11 @@ fn wait_for_steps(run: &Path, steps: usize, node: &mut Node) {
             return;
         }
         if let Some(s) = node.child.try_wait().unwrap() {
-            panic!("node {} exited ({s}) before step {steps}: {}", node.rank, node.stderr());
+            panic!(
+                "node {} exited ({s}) before step {steps}: {}",
+                node.rank,
+                node.stderr()
+            );
         }
         assert!(t0.elapsed() < Duration::from_secs(120), "no step {steps}");
         std::thread::sleep(Duration::from_millis(5));
@@ -292,7 +296,10 @@ fn strangers_are_refused_and_nothing_listens_once_the_run_starts() {
         if let Ok(s) = TcpStream::connect(&addr) {
             break s;
         }
-        assert!(t0.elapsed() < Duration::from_secs(60), "node 0 never listened");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "node 0 never listened"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     // node 0 listens on the rendezvous address only (127.0.0.1, not 0.0.0.0 or ::)
@@ -312,7 +319,10 @@ fn strangers_are_refused_and_nothing_listens_once_the_run_starts() {
     let mut impostor = launch(&other, 1, &impostor_run);
     let status = impostor.child.wait().unwrap();
     let err = impostor.stderr();
-    assert!(!status.success() && err.contains("node 0 at 127.0.0.1"), "{err}");
+    assert!(
+        !status.success() && err.contains("node 0 at 127.0.0.1"),
+        "{err}"
+    );
     assert!(err.contains("secret"), "{err}");
     assert!(!impostor_run.exists(), "the refused node wrote its run");
     drop((junk, liar));
@@ -323,7 +333,10 @@ fn strangers_are_refused_and_nothing_listens_once_the_run_starts() {
     wait_for_steps(&runs[0], 1, &mut node0);
     assert!(listeners(port).is_empty(), "still listening");
     assert!(TcpStream::connect(&addr).is_err());
-    assert!(node0.child.try_wait().unwrap().is_none(), "the run ended too soon to tell");
+    assert!(
+        node0.child.try_wait().unwrap().is_none(),
+        "the run ended too soon to tell"
+    );
     wait_for_steps(&runs[1], 1, &mut node1);
     // the run is the one-process run
     let mut nodes = vec![node0, node1];
@@ -430,7 +443,12 @@ fn sigterm_on_any_node_stops_all_at_one_checkpoint_and_they_resume_exactly() {
         let mut stopped = Vec::new();
         for (n, run) in nodes.iter().zip(&runs) {
             let err = n.stderr();
-            assert_eq!(n.status.unwrap().code(), Some(143), "node {}: {err}", n.rank);
+            assert_eq!(
+                n.status.unwrap().code(),
+                Some(143),
+                "node {}: {err}",
+                n.rank
+            );
             assert!(err.contains(&format!("SIGTERM on node {victim}")), "{err}");
             let ckpts: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
                 .unwrap()
@@ -501,7 +519,14 @@ fn nodes_that_disagree_never_start() {
         &[&[], &["learning_rate=0.02"]],
         "learning_rate: 0.01 here, 0.02 there",
     );
-    refused(t, "count", 2, &[0, 1], &[&[], &["num_nodes=3"]], "num_nodes = 3");
+    refused(
+        t,
+        "count",
+        2,
+        &[0, 1],
+        &[&[], &["num_nodes=3"]],
+        "num_nodes = 3",
+    );
     refused(t, "twice", 3, &[0, 1, 1], &[&[], &[], &[]], "node_rank = 1");
     refused(t, "alone1", 2, &[1], &[&[]], "node 0 did not answer");
     refused(t, "alone0", 2, &[0], &[&[]], "node(s) 1 did not join");
@@ -552,7 +577,10 @@ fn bad_node_keys_fail_clearly() {
         (vec!["num_nodes=2", "node_rank=2"], "node_rank"),
         (vec!["num_nodes=2"], "rendezvous"),
         (vec!["num_nodes=2", "rendezvous=127.0.0.1"], "rendezvous"),
-        (vec!["num_nodes=2", "orchestrator=127.0.0.1:5000"], "rendezvous"),
+        (
+            vec!["num_nodes=2", "orchestrator=127.0.0.1:5000"],
+            "rendezvous",
+        ),
         (vec!["node_timeout_s=0"], "node_timeout_s"),
         (two.to_vec(), "node_secret_file"),
         ([&two[..], &[open_set.as_str()]].concat(), "chmod 600"),

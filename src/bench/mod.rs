@@ -7,6 +7,7 @@
 //! included). `scripts/bench_torch.py` measures transformers on the same shapes and thread count.
 //! `step`: whole GRPO steps and training steps (`mgrpo bench grpo`, `mgrpo bench train`).
 
+pub(crate) mod nodes;
 pub(crate) mod step;
 
 use crate::fused::FusedBackend;

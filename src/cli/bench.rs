@@ -14,9 +14,16 @@ use super::args::{DeviceArg, DtypeArg};
 pub struct BenchArgs {
     /// What to measure: score, generate, train (forward + backward + AdamW on --batch rows of
     /// --seq tokens; tokens/s and MFU), or grpo (one whole GRPO step: sampling, log-probs,
-    /// backward, AdamW; --batch prompts × --generations completions of --new-tokens tokens).
+    /// backward, AdamW; --batch prompts × --generations completions of --new-tokens tokens),
+    /// or nodes (the multi-node sum of --mib MiB over --nodes nodes on loopback TCP).
     #[arg(default_value = "score")]
     pub what: String,
+    /// nodes: how many nodes sum.
+    #[arg(long, default_value_t = 2)]
+    pub nodes: usize,
+    /// nodes: MiB each node sums.
+    #[arg(long, default_value_t = 64)]
+    pub mib: usize,
     /// Model shape: tiny (the shipped model's: vocab 512, hidden 128, 4 layers, 4/2 heads),
     /// bench-small (vocab 4096, hidden 256, 4 layers, 8/2 heads), qwen2.5-0.5b, qwen2.5-1.5b,
     /// qwen2.5-3b or qwen2.5-7b (random weights).
@@ -84,6 +91,20 @@ pub fn bench<B: super::args::Trainable>(a: BenchArgs, device: &B::Device) -> Res
         if !(v.is_finite() && v > 0.0) {
             bail!("{flag}: must be > 0, got {v}");
         }
+    }
+    if a.what == "nodes" {
+        if !(2..=64).contains(&a.nodes) || !(1..=4096).contains(&a.mib) {
+            bail!(
+                "--nodes: 2 to 64; --mib: 1 to 4096 (got {} and {})",
+                a.nodes,
+                a.mib
+            );
+        }
+        let r = crate::bench::nodes::bench_nodes(a.nodes, a.mib << 20, a.warmup, a.iters)?;
+        let mut line = serde_json::to_value(&r)?;
+        line["bench"] = "nodes".into();
+        println!("{line}");
+        return Ok(());
     }
     let context = config.max_position_embeddings;
     let tokens = match a.what.as_str() {
@@ -158,7 +179,7 @@ pub fn bench<B: super::args::Trainable>(a: BenchArgs, device: &B::Device) -> Res
             )?;
             serde_json::to_value(&r)?
         }
-        other => bail!("unknown benchmark `{other}` (known: score, generate, train, grpo)"),
+        other => bail!("unknown benchmark `{other}` (known: score, generate, train, grpo, nodes)"),
     };
     line["bench"] = a.what.clone().into();
     line["shape"] = a.shape.clone().into();

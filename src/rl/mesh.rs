@@ -81,6 +81,8 @@ pub struct Mesh {
     links: Vec<Mutex<Link>>,
     /// How often node 0 tells the nodes waiting for a total that it is alive.
     beat: Duration,
+    /// Node 0: each other node's last buffer (kept: a fresh one a sum costs its page faults).
+    scratch: Vec<Mutex<Vec<f32>>>,
 }
 
 fn node_error(rank: usize, msg: impl Into<String>) -> Error {
@@ -131,8 +133,9 @@ impl Mesh {
         Ok(Mesh {
             rank: spec.rank,
             count: spec.count,
-            links,
             beat: (spec.timeout / 4).min(Duration::from_secs(5)),
+            scratch: (0..links.len()).map(|_| Mutex::new(Vec::new())).collect(),
+            links,
         })
     }
 
@@ -153,16 +156,16 @@ impl Mesh {
                     node_error(self.rank, msg)
                 });
         }
-        let received: Vec<std::result::Result<Vec<f32>, String>> = std::thread::scope(|s| {
+        let received: Vec<std::result::Result<(), String>> = std::thread::scope(|s| {
             let handles: Vec<_> = self
                 .links
                 .iter()
-                .map(|l| {
+                .zip(&self.scratch)
+                .map(|(l, v)| {
                     s.spawn(move || {
-                        let mut v = vec![0f32; bytes / 4];
-                        lock(l)
-                            .recv_data(bytemuck::cast_slice_mut(&mut v))
-                            .map(|_| v)
+                        let mut v = v.lock().unwrap_or_else(|p| p.into_inner());
+                        v.resize(bytes / 4, 0.0);
+                        lock(l).recv_data(bytemuck::cast_slice_mut(&mut v[..]))
                     })
                 })
                 .collect();
@@ -186,10 +189,13 @@ impl Mesh {
                 .collect()
         });
         for (k, r) in received.into_iter().enumerate() {
-            match r {
-                Ok(v) => buf.iter_mut().zip(&v).for_each(|(a, b)| *a += b),
-                Err(why) => return Err(self.fail(format!("node {} {why} while {what}", k + 1))),
+            if let Err(why) = r {
+                return Err(self.fail(format!("node {} {why} while {what}", k + 1)));
             }
+        }
+        for v in &self.scratch {
+            let v = v.lock().unwrap_or_else(|p| p.into_inner());
+            buf.iter_mut().zip(v.iter()).for_each(|(a, b)| *a += b);
         }
         let sent: Vec<std::result::Result<(), String>> = std::thread::scope(|s| {
             let buf: &[f32] = buf;
@@ -361,7 +367,10 @@ fn host(spec: &NodeSpec, ours: &Hello) -> Result<Vec<Mutex<Link>>> {
     for mut j in joined {
         let rank = j.hello.rank;
         j.link.send(Tag::Welcome, &[]).map_err(|why| {
-            node_error(0, format!("node {rank} ({}) {why} before the start", j.from))
+            node_error(
+                0,
+                format!("node {rank} ({}) {why} before the start", j.from),
+            )
         })?;
         links.push(Mutex::new(j.link));
     }
@@ -508,10 +517,7 @@ mod tests {
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
         for e in errs {
-            assert!(
-                e.contains("learning_rate: 1e-5 here, 2e-5 there"),
-                "{e}"
-            );
+            assert!(e.contains("learning_rate: 1e-5 here, 2e-5 there"), "{e}");
         }
     }
 

@@ -197,7 +197,9 @@ impl Group {
                 },
                 None => Error::Backend(msg.clone()),
             }),
-            None => Err(Error::Backend("data parallelism: a sum went missing".into())),
+            None => Err(Error::Backend(
+                "data parallelism: a sum went missing".into(),
+            )),
         }
     }
 }

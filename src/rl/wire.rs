@@ -182,7 +182,9 @@ impl Link {
         let len = u64::from_le_bytes(head[1..].try_into().unwrap_or_default());
         let cap = if tag == Tag::Abort { 1 << 16 } else { max };
         if len > cap as u64 {
-            return Err(format!("sent a {tag:?} frame of {len} bytes (at most {cap})"));
+            return Err(format!(
+                "sent a {tag:?} frame of {len} bytes (at most {cap})"
+            ));
         }
         Ok((tag, len as usize))
     }
@@ -247,7 +249,10 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
 
-    fn pair(host: &'static [u8], join: &'static [u8]) -> (Result<Link, String>, Result<Link, String>) {
+    fn pair(
+        host: &'static [u8],
+        join: &'static [u8],
+    ) -> (Result<Link, String>, Result<Link, String>) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         let t = Duration::from_secs(5);
@@ -269,7 +274,10 @@ mod tests {
         assert!(h.recv(10).unwrap_err().contains("at most 10"));
         h.abort("node 2 did something");
         let mut buf = [0u8; 8];
-        assert!(c.recv_data(&mut buf).unwrap_err().contains("node 2 did something"));
+        assert!(c
+            .recv_data(&mut buf)
+            .unwrap_err()
+            .contains("node 2 did something"));
 
         let (h, c) = pair(b"s3cret-s3cret-s3cret", b"another-secret-here!");
         assert!(h.err().unwrap().contains("failed authentication"));
@@ -287,7 +295,12 @@ mod tests {
         let mut head = [0u8; MAGIC.len() + NONCE];
         s.read_exact(&mut head).unwrap();
         s.write_all(&[0xAB; 64]).unwrap();
-        assert!(h.join().unwrap().err().unwrap().contains("failed authentication"));
+        assert!(h
+            .join()
+            .unwrap()
+            .err()
+            .unwrap()
+            .contains("failed authentication"));
         // silence: the handshake ends at the timeout
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();

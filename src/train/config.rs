@@ -490,8 +490,14 @@ impl TrainConfig {
 
 /// Keys of burn-collective's multi-node engine, which TCP connections to node 0 replaced.
 const REPLACED: &[(&str, &str)] = &[
-    ("orchestrator", "node 0's host:port is now `rendezvous` (see \"Several machines\")"),
-    ("node_address", "the nodes now connect to node 0 only (`rendezvous`)"),
+    (
+        "orchestrator",
+        "node 0's host:port is now `rendezvous` (see \"Several machines\")",
+    ),
+    (
+        "node_address",
+        "the nodes now connect to node 0 only (`rendezvous`)",
+    ),
 ];
 
 const MOVED: &[(&str, &str)] = &[

@@ -144,7 +144,9 @@ pub fn node_identity(cfg: &TrainConfig) -> Result<BTreeMap<String, String>> {
     for path in weights {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         let hash = FileHash {
-            bytes: std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len(),
+            bytes: std::fs::metadata(&path)
+                .map_err(|e| Error::io(&path, e))?
+                .len(),
             sha256: sha256(&path)?,
             path,
         };

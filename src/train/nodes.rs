@@ -21,7 +21,9 @@ pub fn join(opts: &TrainOptions) -> Result<Option<Arc<Mesh>>> {
         return Ok(None);
     };
     let step = match opts.resume {
-        true => checkpoint::list(&opts.run_dir)?.last().map_or(0, |(s, _)| *s),
+        true => checkpoint::list(&opts.run_dir)?
+            .last()
+            .map_or(0, |(s, _)| *s),
         false => 0,
     };
     let hello = Hello {

@@ -90,11 +90,17 @@ mod tests {
         let name = f.to_str().unwrap();
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
         let e = read(name).unwrap_err().to_string();
-        assert!(e.contains("chmod 600") && e.contains("node_secret_file"), "{e}");
+        assert!(
+            e.contains("chmod 600") && e.contains("node_secret_file"),
+            "{e}"
+        );
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(read(name).unwrap(), b"0123456789abcdef0123");
         std::fs::write(&f, "short").unwrap();
-        assert!(read(name).unwrap_err().to_string().contains("fewer than 16"));
+        assert!(read(name)
+            .unwrap_err()
+            .to_string()
+            .contains("fewer than 16"));
         let e = read(dir.path().join("none").to_str().unwrap()).unwrap_err();
         assert!(e.to_string().contains("none"), "{e}");
     }
