@@ -44,7 +44,7 @@ if ! command -v nvidia-smi >/dev/null 2>&1; then
   exit 1
 fi
 # NCCL, on two GPUs or more: two devices with one micro-batch each must train like one device
-# with two (what tests/train.rs checks on the CPU with the collective), on the copy task.
+# with two (what tests/train.rs checks on the CPU with the host sum), on the copy task.
 if [ -x .gpu/mgrpo-nccl ] && [ "$(nvidia-smi -L | grep -c '^GPU')" -ge 2 ]; then
   out="${OUT:-gpu-results}"
   mkdir -p "$out"

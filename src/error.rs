@@ -47,7 +47,7 @@ pub enum Error {
         line: usize,
         msg: String,
     },
-    /// A backend operation failed (a tensor read back, a collective operation, a device
+    /// A backend operation failed (a tensor read back, a sum over devices, a device
     /// thread that panicked).
     #[error("backend: {0}")]
     Backend(String),

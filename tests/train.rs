@@ -430,7 +430,7 @@ fn every_shipped_config_parses() {
     }
 }
 
-/// Data parallelism (`num_devices`, Burn's collective all-reduce; on the CPU the replicas share
+/// Data parallelism (`num_devices`, the host sum in device order; on the CPU the replicas share
 /// the one device): two devices with one micro-batch each train exactly like one device with
 /// two micro-batches — the same rollouts (each sample keeps its RNG stream), the same summed
 /// gradient, the same step. GRPO with a KL reference and MGRPO (whose layer 2 goes through

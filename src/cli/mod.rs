@@ -205,7 +205,7 @@ fn dispatch(cmd: Command) -> Result<()> {
 }
 
 /// Data parallelism on several GPUs of one machine sums with NCCL (Burn's `distributed`
-/// feature, NCCL through cudarc), not the collective's tree of copies.
+/// feature, NCCL through cudarc), not through host memory.
 #[cfg(feature = "nccl")]
 fn nccl_all_reduce(
     t: burn::tensor::ops::FloatTensor<burn::backend::Cuda<f32, i32>>,

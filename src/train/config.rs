@@ -126,8 +126,8 @@ pub struct TrainConfig {
     pub device_memory_gib: f64,
     /// Data-parallel replicas (TRL/accelerate's `num_processes`): the devices `--device`,
     /// `--device` + 1, ... (`cuda:0`, `cuda:1`, ...). Each samples its share of the step's
-    /// rollouts and trains on its share of the micro-batches; gradients are summed with Burn's
-    /// collective all-reduce. A step holds `per_device_train_batch_size ×
+    /// rollouts and trains on its share of the micro-batches; gradients are summed on the host in
+    /// device order (NCCL on CUDA in an `nccl` build). A step holds `per_device_train_batch_size ×
     /// gradient_accumulation_steps × num_devices` completions, as in TRL. On a CPU backend the
     /// replicas share the one CPU (no speed-up: it exercises the code path).
     pub num_devices: usize,

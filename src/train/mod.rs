@@ -72,11 +72,8 @@ pub fn train<B: FusedAutodiffBackend>(
 ) -> Result<TrainSummary> {
     let mut trainer = Trainer::<B>::new(opts, device)?;
     let out = run_steps(opts, &mut trainer);
-    if let (Err(e), Some(mesh)) = (&out, trainer.mesh()) {
-        // the other nodes learn why this one stops (an interrupt is agreed on, not an error)
-        if !matches!(e, Error::Interrupted { .. } | Error::Node { .. }) {
-            mesh.abort(&e.to_string());
-        }
+    if let Err(e) = &out {
+        nodes::tell_others(trainer.mesh(), e);
     }
     out
 }

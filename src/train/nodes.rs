@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::checkpoint;
 use super::identity::node_identity;
 use super::TrainOptions;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::rl::mesh::{Hello, Mesh};
 use crate::run::interrupt::Interrupt;
 
@@ -85,4 +85,14 @@ pub fn confirm_checkpoint(mesh: Option<&Mesh>, dir: &Path) -> Result<()> {
         return Err(e);
     }
     Ok(())
+}
+
+/// This node fails with `e`: tell the other nodes why (a stop they agreed on, or a failure of
+/// the nodes themselves, they know already).
+pub fn tell_others(mesh: Option<&Mesh>, e: &Error) {
+    if let Some(mesh) = mesh {
+        if !matches!(e, Error::Interrupted { .. } | Error::Node { .. }) {
+            mesh.abort(&e.to_string());
+        }
+    }
 }

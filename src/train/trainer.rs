@@ -97,7 +97,8 @@ impl<'a, B: FusedAutodiffBackend> Trainer<'a, B> {
         };
         // every node agrees before any writes its run directory
         let mesh = super::nodes::join(opts)?;
-        let begun = begin::<B>(opts, &setup, total, &adam, lora.as_ref(), device)?;
+        let begun = begin::<B>(opts, &setup, total, &adam, lora.as_ref(), device)
+            .inspect_err(|e| super::nodes::tell_others(mesh.as_deref(), e))?;
         warn_trl_differences(cfg);
         eprintln!("{plan}");
         let critic = match cfg.algorithm.has_critic() {
