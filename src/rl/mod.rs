@@ -21,6 +21,7 @@ pub(crate) mod parallel;
 pub(crate) mod policy;
 pub(crate) mod reduce;
 pub(crate) mod reference;
+pub(crate) mod rendezvous;
 pub(crate) mod rollout;
 pub(crate) mod schedule;
 #[cfg(test)]

@@ -24,7 +24,6 @@ use crate::model::lora::{LoraConfig, LORA_TARGETS};
 use crate::reward::RewardConfig;
 use crate::rl::advantage::ScaleRewards;
 use crate::rl::loss::{ImportanceSampling, LossParams, LossType};
-use crate::rl::mesh::NodeSpec;
 use crate::sections::take_flat;
 use crate::text::template::PAPER_GUIDE_PHRASES;
 
@@ -292,7 +291,7 @@ impl TrainConfig {
     pub fn from_toml(text: &str, path: &Path, overrides: &[String]) -> Result<Self> {
         let mut table = parse_table(text, path, overrides)?;
         refuse_moved(&table, MOVED).map_err(|e| Error::config(path, e))?;
-        refuse_replaced(&table, REPLACED).map_err(|e| Error::config(path, e))?;
+        refuse_replaced(&table).map_err(|e| Error::config(path, e))?;
         refuse_unsupported(&table).map_err(|e| Error::config(path, e))?;
         rename_aliases(&mut table).map_err(|e| e.at(path))?;
         // a method's TRL config may default a shared key otherwise (RLOO's `beta`)
@@ -366,20 +365,6 @@ impl TrainConfig {
     /// Data-parallel ranks: the devices of every node.
     pub fn world_size(&self) -> usize {
         self.num_devices * self.num_nodes
-    }
-
-    /// How this node joins the others, in a multi-node run (the secret read now).
-    pub fn nodes(&self) -> Result<Option<NodeSpec>> {
-        if self.num_nodes <= 1 {
-            return Ok(None);
-        }
-        Ok(Some(NodeSpec {
-            count: self.num_nodes,
-            rank: self.node_rank,
-            rendezvous: self.rendezvous.clone(),
-            secret: super::secret::read(&self.node_secret_file)?,
-            timeout: std::time::Duration::from_secs_f64(self.node_timeout_s),
-        }))
     }
 
     /// Prompts sampled per step, over all devices.
@@ -487,18 +472,6 @@ impl TrainConfig {
             .unwrap_or_else(|| PAPER_GUIDE_PHRASES[0].to_string())
     }
 }
-
-/// Keys of burn-collective's multi-node engine, which TCP connections to node 0 replaced.
-const REPLACED: &[(&str, &str)] = &[
-    (
-        "orchestrator",
-        "node 0's host:port is now `rendezvous` (see \"Several machines\")",
-    ),
-    (
-        "node_address",
-        "the nodes now connect to node 0 only (`rendezvous`)",
-    ),
-];
 
 const MOVED: &[(&str, &str)] = &[
     ("guide_phrases", "[mgrpo] guide_phrases"),

@@ -9,15 +9,30 @@ use super::checkpoint;
 use super::identity::node_identity;
 use super::TrainOptions;
 use crate::error::{Error, Result};
-use crate::rl::mesh::{Hello, Mesh};
+use super::TrainConfig;
+use crate::rl::mesh::{Hello, Mesh, NodeSpec};
 use crate::run::interrupt::Interrupt;
+
+/// How this node joins the others, in a multi-node run (the secret read now).
+pub fn spec(cfg: &TrainConfig) -> Result<Option<NodeSpec>> {
+    if cfg.num_nodes <= 1 {
+        return Ok(None);
+    }
+    Ok(Some(NodeSpec {
+        count: cfg.num_nodes,
+        rank: cfg.node_rank,
+        rendezvous: cfg.rendezvous.clone(),
+        secret: super::secret::read(&cfg.node_secret_file)?,
+        timeout: std::time::Duration::from_secs_f64(cfg.node_timeout_s),
+    }))
+}
 
 /// Join the other nodes of `opts`' run (none: `None`). Each node says the step it starts from
 /// (its newest checkpoint's, when resuming) and what it runs; node 0 refuses to start nodes
 /// that disagree.
 pub fn join(opts: &TrainOptions) -> Result<Option<Arc<Mesh>>> {
     let cfg = &opts.config;
-    let Some(spec) = cfg.nodes()? else {
+    let Some(spec) = spec(cfg)? else {
         return Ok(None);
     };
     let step = match opts.resume {

@@ -34,12 +34,21 @@ pub(crate) fn refuse_moved(
     }
 }
 
-/// Refuse a key that is gone (`gone`: old key, what replaced it).
-pub(crate) fn refuse_replaced(
-    table: &toml::Table,
-    gone: &[(&str, &str)],
-) -> std::result::Result<(), String> {
-    match gone.iter().find(|(old, _)| table.contains_key(*old)) {
+/// Keys of burn-collective's multi-node engine, which TCP connections to node 0 replaced.
+const GONE: &[(&str, &str)] = &[
+    (
+        "orchestrator",
+        "node 0's host:port is now `rendezvous` (see \"Several machines\")",
+    ),
+    (
+        "node_address",
+        "the nodes now connect to node 0 only (`rendezvous`)",
+    ),
+];
+
+/// Refuse a key that is gone, saying what replaced it.
+pub(crate) fn refuse_replaced(table: &toml::Table) -> std::result::Result<(), String> {
+    match GONE.iter().find(|(old, _)| table.contains_key(*old)) {
         Some((old, why)) => Err(format!("key `{old}` is gone: {why}")),
         None => Ok(()),
     }

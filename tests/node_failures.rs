@@ -1,0 +1,132 @@
+//! Multi-node runs whose nodes fail (README's launch command, over loopback; see
+//! `tests/nodes.rs`): a node killed or stopped at a random step stops every other node within
+//! the timeout, each naming it; SIGTERM on any node stops all at one step with one checkpoint
+//! each, and the resumed nodes end bit-identical to an uninterrupted run.
+
+mod common;
+mod nodes_common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::step_values;
+use nodes_common::*;
+
+#[test]
+fn a_dead_or_stopped_node_stops_every_other_node_naming_it() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = secret_file(tmp.path(), "secret", "correct horse battery staple\n");
+    let timeout = 5;
+    let mut seed = 0x5eed_1234_u64;
+    for (trial, (count, victim, sig, what)) in [
+        (2, 0, libc::SIGKILL, "kill"),
+        (2, 1, libc::SIGSTOP, "stop"),
+        (3, 0, libc::SIGSTOP, "stop"),
+        (3, 1, libc::SIGKILL, "kill"),
+        (3, 2, libc::SIGSTOP, "stop"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let to = format!("node_timeout_s={timeout}");
+        let launch = Launch {
+            config: CONFIG,
+            count,
+            port: free_port(),
+            secret: &secret,
+            sets: sets(&["max_steps=100000", "save_steps=0", &to]),
+        };
+        let runs: Vec<PathBuf> = (0..count)
+            .map(|r| tmp.path().join(format!("t{trial}-node{r}")))
+            .collect();
+        let mut nodes = launch.start_all(&runs);
+        let at = pick(&mut seed, 2, 40);
+        wait_for_steps(&runs[victim], at, &mut nodes[victim]);
+        nodes[victim].signal(sig);
+        let t0 = Instant::now();
+        let mut others: Vec<Node> = Vec::new();
+        let mut victim_node = None;
+        for n in nodes {
+            match n.rank == victim {
+                true => victim_node = Some(n),
+                false => others.push(n),
+            }
+        }
+        wait_all(&mut others, Duration::from_secs(timeout + 30));
+        let took = t0.elapsed();
+        for n in &others {
+            let err = n.stderr();
+            assert!(!n.status.unwrap().success(), "{what} {victim}: {err}");
+            let last = err.trim().lines().last().unwrap_or_default().to_string();
+            assert!(
+                last.contains(&format!("node {victim}")) && !err.contains("panicked"),
+                "{what} node {victim} of {count} at step {at}: node {} said: {err}",
+                n.rank
+            );
+        }
+        assert!(
+            took < Duration::from_secs(2 * timeout + 10),
+            "{what} {victim}: the others took {took:?}"
+        );
+        drop(victim_node);
+    }
+}
+
+#[test]
+fn sigterm_on_any_node_stops_all_at_one_checkpoint_and_they_resume_exactly() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = secret_file(tmp.path(), "secret", "correct horse battery staple\n");
+    let base = ["max_steps=60", "save_steps=0", "node_timeout_s=60"];
+    let mut seed = 0xfeed_beef_u64;
+    for (trial, (count, victim)) in [(2, 1), (3, 0), (3, 2)].into_iter().enumerate() {
+        let one = tmp.path().join(format!("t{trial}-one"));
+        one_process(CONFIG, &one, count, &base);
+        let launch = Launch {
+            config: CONFIG,
+            count,
+            port: free_port(),
+            secret: &secret,
+            sets: sets(&base),
+        };
+        let runs: Vec<PathBuf> = (0..count)
+            .map(|r| tmp.path().join(format!("t{trial}-node{r}")))
+            .collect();
+        let mut nodes = launch.start_all(&runs);
+        let at = pick(&mut seed, 1, 30);
+        wait_for_steps(&runs[victim], at, &mut nodes[victim]);
+        nodes[victim].signal(libc::SIGTERM);
+        wait_all(&mut nodes, Duration::from_secs(120));
+        // every node stopped at the same step, with one checkpoint of it
+        let mut stopped = Vec::new();
+        for (n, run) in nodes.iter().zip(&runs) {
+            let err = n.stderr();
+            assert_eq!(
+                n.status.unwrap().code(),
+                Some(143),
+                "node {}: {err}",
+                n.rank
+            );
+            assert!(err.contains(&format!("SIGTERM on node {victim}")), "{err}");
+            let ckpts: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(ckpts.len(), 1, "node {}: {ckpts:?}", n.rank);
+            stopped.push(ckpts[0].clone());
+        }
+        assert!(stopped.iter().all(|s| *s == stopped[0]), "{stopped:?}");
+        assert_ne!(stopped[0], "step-000060", "stopped after the last step");
+        // the same command continues every node; they end as one process would have
+        let port = free_port();
+        let mut nodes = Launch { port, ..launch }.start_all(&runs);
+        wait_all(&mut nodes, Duration::from_secs(120));
+        assert_all_succeeded(&nodes);
+        for run in &runs {
+            assert_eq!(step_values(run), step_values(&one), "{}", run.display());
+            assert!(weights(run) == weights(&one), "{}", run.display());
+        }
+    }
+}
+
