@@ -129,4 +129,3 @@ fn sigterm_on_any_node_stops_all_at_one_checkpoint_and_they_resume_exactly() {
         }
     }
 }
-

@@ -16,8 +16,8 @@ use std::sync::Mutex;
 use std::thread::ScopedJoinHandle;
 use std::time::{Duration, Instant};
 
-pub use super::rendezvous::{Hello, NodeSpec};
 use super::rendezvous::{guest, host, node_error};
+pub use super::rendezvous::{Hello, NodeSpec};
 use super::wire::{Link, Tag, STOPPED};
 use crate::error::{Error, Result};
 
@@ -155,7 +155,6 @@ impl Mesh {
     }
 }
 
-
 /// Each thread's result (a panic is a failure too).
 fn join_each<T>(
     handles: Vec<ScopedJoinHandle<'_, std::result::Result<T, String>>>,
@@ -221,6 +220,5 @@ mod tests {
         for o in outs {
             assert_eq!(o.unwrap(), want);
         }
-
     }
 }

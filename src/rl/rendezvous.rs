@@ -356,7 +356,6 @@ mod tests {
         }
     }
 
-
     /// Node 0 alone gives up at the timeout, naming the missing node.
     #[test]
     fn a_missing_node_is_named_at_the_timeout() {

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use super::checkpoint;
 use super::identity::node_identity;
+use super::TrainConfig;
 use super::TrainOptions;
 use crate::error::{Error, Result};
-use super::TrainConfig;
 use crate::rl::mesh::{Hello, Mesh, NodeSpec};
 use crate::run::interrupt::Interrupt;
 

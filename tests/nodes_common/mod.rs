@@ -193,4 +193,3 @@ pub fn one_process(config: &str, out: &Path, devices: usize, base: &[&str]) {
         &a.iter().map(String::as_str).collect::<Vec<_>>(),
     );
 }
-
