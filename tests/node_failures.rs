@@ -19,16 +19,14 @@ fn a_dead_or_stopped_node_stops_every_other_node_naming_it() {
     let secret = secret_file(tmp.path(), "secret", "correct horse battery staple\n");
     let timeout = 5;
     let mut seed = 0x5eed_1234_u64;
-    for (trial, (count, victim, sig, what)) in [
-        (2, 0, libc::SIGKILL, "kill"),
-        (2, 1, libc::SIGSTOP, "stop"),
-        (3, 0, libc::SIGSTOP, "stop"),
-        (3, 1, libc::SIGKILL, "kill"),
-        (3, 2, libc::SIGSTOP, "stop"),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    // every node of two and of three, killed and stopped
+    let cases = [2usize, 3].into_iter().flat_map(|count| {
+        (0..count).flat_map(move |victim| {
+            [(libc::SIGKILL, "kill"), (libc::SIGSTOP, "stop")]
+                .map(|(sig, what)| (count, victim, sig, what))
+        })
+    });
+    for (trial, (count, victim, sig, what)) in cases.enumerate() {
         let to = format!("node_timeout_s={timeout}");
         let launch = Launch {
             config: CONFIG,
@@ -80,7 +78,8 @@ fn sigterm_on_any_node_stops_all_at_one_checkpoint_and_they_resume_exactly() {
     let secret = secret_file(tmp.path(), "secret", "correct horse battery staple\n");
     let base = ["max_steps=60", "save_steps=0", "node_timeout_s=60"];
     let mut seed = 0xfeed_beef_u64;
-    for (trial, (count, victim)) in [(2, 1), (3, 0), (3, 2)].into_iter().enumerate() {
+    let cases = [(2, 0), (2, 1), (3, 0), (3, 1), (3, 2)];
+    for (trial, (count, victim)) in cases.into_iter().enumerate() {
         let one = tmp.path().join(format!("t{trial}-one"));
         one_process(CONFIG, &one, count, &base);
         let launch = Launch {
@@ -126,6 +125,57 @@ fn sigterm_on_any_node_stops_all_at_one_checkpoint_and_they_resume_exactly() {
         for run in &runs {
             assert_eq!(step_values(run), step_values(&one), "{}", run.display());
             assert!(weights(run) == weights(&one), "{}", run.display());
+        }
+    }
+}
+
+/// A signal to a node still waiting for the others ends it at once (128 + the signal), names
+/// the wait, and leaves nothing written; node 0 tells the nodes that joined.
+#[test]
+fn a_signal_while_joining_ends_the_wait() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = secret_file(tmp.path(), "secret", "correct horse battery staple\n");
+    for (rank, count, needle) in [
+        (1, 2, "while waiting for node 0"),
+        (0, 3, "before every node had joined"),
+    ] {
+        let launch = Launch {
+            config: CONFIG,
+            count,
+            port: free_port(),
+            secret: &secret,
+            sets: sets(&["max_steps=4"]),
+        };
+        let run = tmp.path().join(format!("waiting-{rank}"));
+        let mut waiting = vec![launch.start(rank, &run)];
+        let mut joined = None;
+        if rank == 0 {
+            // node 1 joins; node 2 never comes
+            joined = Some(launch.start(1, &tmp.path().join("joined-1")));
+        }
+        let t0 = Instant::now();
+        while !waiting[0].stderr().contains("joining the others") {
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "{}",
+                waiting[0].stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        waiting[0].signal(libc::SIGTERM);
+        wait_all(&mut waiting, Duration::from_secs(10));
+        let err = waiting[0].stderr();
+        assert_eq!(waiting[0].status.unwrap().code(), Some(143), "{err}");
+        assert!(err.contains(needle) && err.contains("SIGTERM"), "{err}");
+        assert!(!run.exists(), "wrote {}", run.display());
+        if let Some(j) = joined {
+            let mut j = vec![j];
+            wait_all(&mut j, Duration::from_secs(10));
+            let err = j[0].stderr();
+            assert!(!j[0].status.unwrap().success(), "{err}");
+            assert!(err.contains("interrupted by SIGTERM"), "{err}");
         }
     }
 }

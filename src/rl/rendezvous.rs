@@ -14,12 +14,22 @@ use serde::{Deserialize, Serialize};
 
 use super::wire::{Link, Tag};
 use crate::error::{Error, Result};
+use crate::run::interrupt::{self, Interrupt};
 
 /// A multi-node failure seen by node `rank`.
 pub(super) fn node_error(rank: usize, msg: impl Into<String>) -> Error {
     Error::Node {
         node: rank,
         msg: msg.into(),
+    }
+}
+
+/// Node `rank` stopped by a signal before the run began (nothing written yet): it exits as an
+/// interrupted run does, 128 + the signal.
+fn interrupted(rank: usize, i: Interrupt, msg: &str) -> Error {
+    Error::Interrupted {
+        signal: i.signal,
+        msg: format!("node {rank}: {msg}; nothing was written"),
     }
 }
 
@@ -115,7 +125,16 @@ pub(super) fn guest(spec: &NodeSpec, hello: &Hello) -> Result<Link> {
                     ),
                 ))
             }
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            Err(_) => match interrupt::requested() {
+                Some(i) => {
+                    let msg = format!(
+                        "interrupted by {} while waiting for node 0 at {at}",
+                        i.name()
+                    );
+                    return Err(interrupted(me, i, &msg));
+                }
+                None => std::thread::sleep(Duration::from_millis(200)),
+            },
         }
     };
     let fail = |why: String| node_error(me, format!("node 0 at {at} {why}"));
@@ -200,8 +219,12 @@ pub(super) fn host(spec: &NodeSpec, ours: &Hello) -> Result<Vec<Mutex<Link>>> {
                 }
             }
         }
-        if crate::run::interrupt::requested().is_some() {
-            problems.push("node 0 was interrupted before every node had joined".into());
+        if let Some(i) = interrupt::requested() {
+            let msg = format!("interrupted by {} before every node had joined", i.name());
+            for j in &mut joined {
+                j.link.abort(&format!("node 0: {msg}"));
+            }
+            return Err(interrupted(0, i, &msg));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
