@@ -11,7 +11,7 @@ use burn::prelude::*;
 use burn::tensor::ops::{BoolTensor, FloatTensor, IntTensor};
 use burn::tensor::TensorPrimitive;
 
-use super::{composed, FusedBackend, TokenLogprobs};
+use super::{composed, AutodiffInner, FusedBackend, TokenLogprobs};
 
 fn inner<B: Backend, const D: usize>(t: FloatTensor<B>) -> Tensor<B, D> {
     Tensor::from_primitive(TensorPrimitive::Float(t))
@@ -140,7 +140,7 @@ impl<B: FusedBackend> Backward<B, 1> for TokenLogprobsBackward {
     }
 }
 
-impl<B: FusedBackend, C: CheckpointStrategy> FusedBackend for Autodiff<B, C> {
+impl<B: AutodiffInner, C: CheckpointStrategy> FusedBackend for Autodiff<B, C> {
     fn memory_is_host() -> bool {
         B::memory_is_host()
     }

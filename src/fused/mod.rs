@@ -244,6 +244,22 @@ pub trait FusedBackend: Backend {
 
 /// An autodiff backend whose inner backend has the fused operations too (what the trainer's
 /// `valid()` models and the reference model run on).
+/// What `Autodiff<B>` needs of `B` to run the fused operations: with the `nccl` feature, Burn
+/// 0.21's autodiff backend also requires `B`'s distributed operations (which the CubeCL
+/// backends have).
+#[cfg(feature = "nccl")]
+pub trait AutodiffInner:
+    FusedBackend + burn::tensor::backend::distributed::DistributedBackend
+{
+}
+#[cfg(feature = "nccl")]
+impl<B: FusedBackend + burn::tensor::backend::distributed::DistributedBackend> AutodiffInner for B {}
+/// What `Autodiff<B>` needs of `B` to run the fused operations.
+#[cfg(not(feature = "nccl"))]
+pub trait AutodiffInner: FusedBackend {}
+#[cfg(not(feature = "nccl"))]
+impl<B: FusedBackend> AutodiffInner for B {}
+
 pub trait FusedAutodiffBackend: AutodiffBackend<InnerBackend: FusedBackend> + FusedBackend {}
 
 impl<B> FusedAutodiffBackend for B where

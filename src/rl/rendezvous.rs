@@ -36,6 +36,8 @@ fn interrupted(rank: usize, i: Interrupt, msg: &str) -> Error {
 /// How long a connection to node 0 may take to authenticate and say who it is (a silent
 /// stranger holds no slot longer).
 const HANDSHAKE: Duration = Duration::from_secs(10);
+/// Connections node 0 authenticates at once; more are closed at once.
+const MAX_PENDING: usize = 64;
 /// The largest `Hello` accepted.
 const MAX_HELLO: usize = 1 << 20;
 /// Differences named in a refusal.
@@ -177,6 +179,9 @@ pub(super) fn host(spec: &NodeSpec, ours: &Hello) -> Result<Vec<Mutex<Link>>> {
     let deadline = Instant::now() + spec.timeout;
     let mut joined: Vec<Joined> = Vec::new();
     let mut refused = 0usize;
+    // connections authenticating now, each in a thread of its own (bounded: a flood of
+    // strangers costs them, not node 0)
+    let mut pending = 0usize;
     let mut problems: Vec<String> = Vec::new();
     while joined.len() < spec.count - 1 && problems.is_empty() {
         if Instant::now() >= deadline {
@@ -196,8 +201,17 @@ pub(super) fn host(spec: &NodeSpec, ours: &Hello) -> Result<Vec<Mutex<Link>>> {
             break;
         }
         match listener.accept() {
+            Ok((stream, from)) if pending >= MAX_PENDING => {
+                drop(stream);
+                refused += 1;
+                eprintln!(
+                    "warning: node 0: refused a connection from {from}: {MAX_PENDING} others are \
+                     still authenticating"
+                );
+            }
             Ok((stream, from)) => {
                 let (tx, secret, timeout) = (tx.clone(), spec.secret.clone(), spec.timeout);
+                pending += 1;
                 std::thread::spawn(move || {
                     let _ = tx.send(handshake(stream, from, &secret, timeout));
                 });
@@ -206,6 +220,7 @@ pub(super) fn host(spec: &NodeSpec, ours: &Hello) -> Result<Vec<Mutex<Link>>> {
             Err(e) => tracing::warn!("node 0: accepting a connection: {e}"),
         }
         while let Ok(r) = rx.try_recv() {
+            pending -= 1;
             match r {
                 Ok(j) => {
                     if let Some(p) = disagreement(ours, &j, &joined) {
