@@ -168,35 +168,7 @@ fn join_each<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpListener;
-
-    fn spec(count: usize, rank: usize, port: u16, secret: &[u8]) -> NodeSpec {
-        NodeSpec {
-            count,
-            rank,
-            rendezvous: format!("127.0.0.1:{port}"),
-            secret: secret.to_vec(),
-            timeout: Duration::from_secs(5),
-        }
-    }
-
-    fn hello(count: usize, rank: usize, lr: &str) -> Hello {
-        Hello {
-            rank,
-            count,
-            step: 0,
-            little_endian: true,
-            identity: [("learning_rate".to_string(), lr.to_string())].into(),
-        }
-    }
-
-    fn port() -> u16 {
-        TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
+    use crate::rl::rendezvous::tests::{hello, port, spec};
 
     /// Three nodes sum in rank order, and vote.
     #[test]

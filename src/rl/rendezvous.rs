@@ -339,11 +339,12 @@ fn disagreement(ours: &Hello, j: &Joined, before: &[Joined]) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::rl::mesh::Mesh;
 
-    fn spec(count: usize, rank: usize, port: u16, secret: &[u8]) -> NodeSpec {
+    /// Node `rank` of `count` on loopback `port`, a 5 s timeout.
+    pub fn spec(count: usize, rank: usize, port: u16, secret: &[u8]) -> NodeSpec {
         NodeSpec {
             count,
             rank,
@@ -353,7 +354,8 @@ mod tests {
         }
     }
 
-    fn hello(count: usize, rank: usize, lr: &str) -> Hello {
+    /// A hello whose identity is one `learning_rate`.
+    pub fn hello(count: usize, rank: usize, lr: &str) -> Hello {
         Hello {
             rank,
             count,
@@ -363,7 +365,8 @@ mod tests {
         }
     }
 
-    fn port() -> u16 {
+    /// A loopback port nothing listens on now.
+    pub fn port() -> u16 {
         TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
