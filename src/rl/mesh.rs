@@ -166,9 +166,40 @@ fn join_each<T>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::rl::rendezvous::tests::{hello, port, spec};
+    use std::net::TcpListener;
+
+    /// Node `rank` of `count` on loopback `port`, a 5 s timeout.
+    pub(crate) fn spec(count: usize, rank: usize, port: u16, secret: &[u8]) -> NodeSpec {
+        NodeSpec {
+            count,
+            rank,
+            rendezvous: format!("127.0.0.1:{port}"),
+            secret: secret.to_vec(),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// A hello whose identity is one `learning_rate`.
+    pub(crate) fn hello(count: usize, rank: usize, lr: &str) -> Hello {
+        Hello {
+            rank,
+            count,
+            step: 0,
+            little_endian: true,
+            identity: [("learning_rate".to_string(), lr.to_string())].into(),
+        }
+    }
+
+    /// A loopback port nothing listens on now.
+    pub(crate) fn port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
 
     /// Three nodes sum in rank order, and vote.
     #[test]

@@ -339,40 +339,10 @@ fn disagreement(ours: &Hello, j: &Joined, before: &[Joined]) -> Option<String> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
+    use crate::rl::mesh::tests::{hello, port, spec};
     use crate::rl::mesh::Mesh;
-
-    /// Node `rank` of `count` on loopback `port`, a 5 s timeout.
-    pub fn spec(count: usize, rank: usize, port: u16, secret: &[u8]) -> NodeSpec {
-        NodeSpec {
-            count,
-            rank,
-            rendezvous: format!("127.0.0.1:{port}"),
-            secret: secret.to_vec(),
-            timeout: Duration::from_secs(5),
-        }
-    }
-
-    /// A hello whose identity is one `learning_rate`.
-    pub fn hello(count: usize, rank: usize, lr: &str) -> Hello {
-        Hello {
-            rank,
-            count,
-            step: 0,
-            little_endian: true,
-            identity: [("learning_rate".to_string(), lr.to_string())].into(),
-        }
-    }
-
-    /// A loopback port nothing listens on now.
-    pub fn port() -> u16 {
-        TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
 
     /// A node whose config differs stops every node, named.
     #[test]
