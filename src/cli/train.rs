@@ -90,11 +90,7 @@ pub fn train<B: super::args::Trainable>(a: TrainArgs, device: &B::Device) -> Res
                     let mut resumed = TrainConfig::load(&stored, &[])?;
                     // how a node reaches the others may change between restarts (node 0 on
                     // another machine); everything else must be what the run started with
-                    resumed.rendezvous.clone_from(&config.rendezvous);
-                    resumed
-                        .node_secret_file
-                        .clone_from(&config.node_secret_file);
-                    resumed.node_timeout_s = config.node_timeout_s;
+                    crate::train::identity::take_launch(&mut resumed, &config);
                     TrainOptions {
                         config: resumed,
                         run_dir,

@@ -12,9 +12,9 @@
 //! node exits non-zero naming the node at fault; while it waits for a late node it tells the
 //! nodes that delivered that it is alive (`Wait`), so that only node 0's clock decides.
 
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
 use std::thread::ScopedJoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::rendezvous::{guest, host, node_error};
 pub use super::rendezvous::{Hello, NodeSpec};
@@ -72,30 +72,38 @@ impl Mesh {
                 });
         }
         let received: Vec<std::result::Result<(), String>> = std::thread::scope(|s| {
+            // each receiving thread says when it is done, so node 0 sleeps only between beats
+            let (done, finished) = mpsc::channel::<()>();
             let handles: Vec<_> = self
                 .links
                 .iter()
                 .zip(&self.scratch)
                 .map(|(l, v)| {
+                    let done = done.clone();
                     s.spawn(move || {
                         let mut v = v.lock().unwrap_or_else(|p| p.into_inner());
                         v.resize(bytes / 4, 0.0);
-                        lock(l).recv_data(bytemuck::cast_slice_mut(&mut v[..]))
+                        let r = lock(l).recv_data(bytemuck::cast_slice_mut(&mut v[..]));
+                        let _ = done.send(());
+                        r
                     })
                 })
                 .collect();
+            drop(done);
             // the nodes that delivered wait for the total: tell them node 0 is alive, so
             // that only node 0's timeout decides which node is late
-            let mut told = Instant::now();
-            while !handles.iter().all(|h| h.is_finished()) {
-                std::thread::sleep(Duration::from_millis(10));
-                if told.elapsed() >= self.beat {
-                    for (l, h) in self.links.iter().zip(&handles) {
-                        if h.is_finished() {
-                            let _ = lock(l).send(Tag::Wait, &[]);
+            let mut left = handles.len();
+            while left > 0 {
+                match finished.recv_timeout(self.beat) {
+                    Ok(()) => left -= 1,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        for (l, h) in self.links.iter().zip(&handles) {
+                            if h.is_finished() {
+                                let _ = lock(l).send(Tag::Wait, &[]);
+                            }
                         }
                     }
-                    told = Instant::now();
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 }
             }
             join_each(handles)

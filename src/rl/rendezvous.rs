@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::wire::{Link, Tag};
-use crate::error::{Error, Result};
+use crate::error::{Error, KeyError, Result};
 use crate::run::interrupt::{self, Interrupt};
 
 /// A multi-node failure seen by node `rank`.
@@ -83,11 +83,7 @@ pub struct Hello {
 
 /// The first address `rendezvous` resolves to.
 fn resolve(spec: &NodeSpec) -> Result<SocketAddr> {
-    let bad = |msg: String| Error::ConfigKey {
-        file: None,
-        key: "rendezvous".into(),
-        msg,
-    };
+    let bad = |msg: String| Error::from(KeyError::new("rendezvous", msg));
     spec.rendezvous
         .to_socket_addrs()
         .map_err(|e| bad(format!("`{}`: {e}", spec.rendezvous)))?
@@ -164,13 +160,14 @@ struct Joined {
 /// timeout), refusing strangers; check that the nodes agree; welcome them or stop them all.
 pub(super) fn host(spec: &NodeSpec, ours: &Hello) -> Result<Vec<Mutex<Link>>> {
     let addr = resolve(spec)?;
-    let listener = TcpListener::bind(addr).map_err(|e| Error::ConfigKey {
-        file: None,
-        key: "rendezvous".into(),
-        msg: format!(
-            "node 0 cannot listen on {addr} ({e}): it must be an address of node 0's machine, \
-             with a free port"
-        ),
+    let listener = TcpListener::bind(addr).map_err(|e| {
+        Error::from(KeyError::new(
+            "rendezvous",
+            format!(
+                "node 0 cannot listen on {addr} ({e}): it must be an address of node 0's \
+                 machine, with a free port"
+            ),
+        ))
     })?;
     listener
         .set_nonblocking(true)

@@ -95,13 +95,10 @@ fn nonce() -> [u8; NONCE] {
 impl Link {
     /// `stream` with every read and write bounded by `timeout` (of no progress).
     fn new(stream: TcpStream, timeout: Duration) -> Result<Self, WireError> {
-        let t = Some(timeout.max(Duration::from_millis(1)));
-        stream
-            .set_read_timeout(t)
-            .and_then(|_| stream.set_write_timeout(t))
-            .and_then(|_| stream.set_nodelay(true))
-            .map_err(|e| e.to_string())?;
-        Ok(Self { stream, timeout })
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let mut link = Self { stream, timeout };
+        link.set_timeout(timeout)?;
+        Ok(link)
     }
 
     /// Node 0's side of the handshake on an accepted connection, within `timeout`.

@@ -98,22 +98,25 @@ fn flatten(text: &str) -> BTreeMap<String, String> {
     out
 }
 
-/// Keys a restart may change (`train --resume` takes them from the command line): how a node
-/// reaches the others.
+/// Keys a restart may change (`train --resume` takes them from the command line,
+/// [`take_launch`]): how a node reaches the others.
 pub const LAUNCH: &[&str] = &["rendezvous", "node_secret_file", "node_timeout_s"];
 
-/// Keys that may differ between the nodes of a run: where each node keeps its files, its
-/// rank, how it reaches node 0 and how long it waits. The files' contents are compared
-/// instead ([`node_identity`]).
+/// `resumed` (a run's stored config) with the [`LAUNCH`] keys of `given` (the command line's).
+pub fn take_launch(resumed: &mut TrainConfig, given: &TrainConfig) {
+    resumed.rendezvous.clone_from(&given.rendezvous);
+    resumed.node_secret_file.clone_from(&given.node_secret_file);
+    resumed.node_timeout_s = given.node_timeout_s;
+}
+
+/// Keys that may differ between the nodes of a run besides [`LAUNCH`]: where each node keeps
+/// its files (their contents are compared instead, [`node_identity`]), and its rank.
 const NODE_LOCAL: &[&str] = &[
     "model",
     "dataset",
     "eval_dataset",
     "output_dir",
     "node_rank",
-    "node_secret_file",
-    "node_timeout_s",
-    "rendezvous",
 ];
 
 /// What must be the same on every node of a multi-node run, by name: every key of the
@@ -121,18 +124,13 @@ const NODE_LOCAL: &[&str] = &[
 /// and weights), the dataset's and the evaluation set's.
 pub fn node_identity(cfg: &TrainConfig) -> Result<BTreeMap<String, String>> {
     let mut out = flatten(&cfg.to_toml()?);
-    out.retain(|k, _| !NODE_LOCAL.contains(&k.as_str()));
-    let digest = |files: Vec<FileHash>| {
-        files
-            .iter()
-            .map(|f| format!("{} bytes, sha256 {}…", f.bytes, &f.sha256[..16]))
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
+    out.retain(|k, _| !NODE_LOCAL.contains(&k.as_str()) && !LAUNCH.contains(&k.as_str()));
+    let digest = |f: &FileHash| format!("{} bytes, sha256 {}…", f.bytes, &f.sha256[..16]);
     for (key, files) in inputs(cfg)? {
-        out.insert(format!("{key} (contents)"), digest(files));
+        let all: Vec<String> = files.iter().map(digest).collect();
+        out.insert(format!("{key} (contents)"), all.join("; "));
     }
-    let mut weights: Vec<std::path::PathBuf> = std::fs::read_dir(&cfg.model)
+    let mut weights: Vec<PathBuf> = std::fs::read_dir(&cfg.model)
         .map_err(|e| Error::io(&cfg.model, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -142,7 +140,6 @@ pub fn node_identity(cfg: &TrainConfig) -> Result<BTreeMap<String, String>> {
         .collect();
     weights.sort();
     for path in weights {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         let hash = FileHash {
             bytes: std::fs::metadata(&path)
                 .map_err(|e| Error::io(&path, e))?
@@ -150,17 +147,20 @@ pub fn node_identity(cfg: &TrainConfig) -> Result<BTreeMap<String, String>> {
             sha256: sha256(&path)?,
             path,
         };
-        out.insert(
-            format!("model/{} (contents)", name.unwrap_or_default()),
-            digest(vec![hash]),
-        );
+        let name = hash.path.file_name().unwrap_or_default().to_string_lossy();
+        out.insert(format!("model/{name} (contents)"), digest(&hash));
     }
     Ok(out)
 }
 
-/// The keys (dotted) whose values differ between two TOML documents, with both values.
-pub fn differences(was: &str, now: &str) -> Vec<String> {
-    let parse = flatten;
+/// The keys (dotted) whose values differ between two TOML documents, with both values; the
+/// keys in `skip` left out.
+pub fn differences(was: &str, now: &str, skip: &[&str]) -> Vec<String> {
+    let parse = |text: &str| {
+        let mut keys = flatten(text);
+        keys.retain(|k, _| !skip.contains(&k.as_str()));
+        keys
+    };
     let (a, b) = (parse(was), parse(now));
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
     keys.sort();
@@ -197,7 +197,7 @@ pub fn check(run: &Path, cfg: &TrainConfig, given: Option<&str>) -> Result<()> {
         .map_err(|e| Error::checkpoint(&path, format!("not a run identity: {e}")))?;
     let config_path = run.join("config.resolved.toml");
     let now = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
-    let edited = differences(&id.config, &now);
+    let edited = differences(&id.config, &now, &[]);
     if !edited.is_empty() {
         return Err(Error::Invalid(format!(
             "{}: edited since the run started ({}); a run continues only with the config it \
@@ -207,9 +207,8 @@ pub fn check(run: &Path, cfg: &TrainConfig, given: Option<&str>) -> Result<()> {
         )));
     }
     if let Some(given) = given {
-        let mut changed = differences(&id.config, given);
         // a node of a multi-node run may reach the others otherwise after a restart
-        changed.retain(|d| !LAUNCH.iter().any(|k| d.starts_with(&format!("{k}: "))));
+        let changed = differences(&id.config, given, LAUNCH);
         if !changed.is_empty() {
             return Err(Error::Invalid(format!(
                 "{}: this run was started with another config ({}); --resume continues a run \
@@ -263,13 +262,13 @@ mod tests {
         let was = "seed = 1\nmodel = \"m\"\n[reward]\nfuncs = [\"accuracy\"]\n";
         let now = "seed = 2\nmodel = \"m\"\n[reward]\nfuncs = [\"format\"]\nx = 1\n";
         assert_eq!(
-            differences(was, now),
+            differences(was, now, &[]),
             vec![
                 "reward.funcs: [\"accuracy\"] → [\"format\"]".to_string(),
                 "reward.x: (unset) → 1".into(),
                 "seed: 1 → 2".into(),
             ]
         );
-        assert!(differences(was, was).is_empty());
+        assert!(differences(was, was, &[]).is_empty());
     }
 }

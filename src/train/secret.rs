@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, KeyError, Result};
 
 /// The environment variable read when `node_secret_file` is not set.
 pub const SECRET_ENV: &str = "MGRPO_NODE_SECRET";
@@ -14,11 +14,7 @@ pub const MIN_SECRET: usize = 16;
 const MAX_SECRET: u64 = 1 << 16;
 
 fn bad(key: &str, msg: String) -> Error {
-    Error::ConfigKey {
-        file: None,
-        key: key.into(),
-        msg,
-    }
+    KeyError::new(key, msg).into()
 }
 
 /// The secret `file` holds (surrounding whitespace left out), or the environment's.
